@@ -1,0 +1,249 @@
+//! Replica apportionment: give `k >= n` copies to `n` weighted items, at least one each, so
+//! that the largest per-copy share `w_i / c_i` is as small as possible.
+//!
+//! Handing out copies one at a time to the item with the largest current share is optimal for
+//! this objective (it is the greedy of Huntington–Hill-type apportionment with the min-max
+//! criterion), so [`Apportioner::greedy_f32`] both reproduces DeepSeek's `replicate_experts`
+//! and, in `f64`, [`min_max_share`] gives an exact lower bound for any placement.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::error::{check_weights, SolverError};
+
+/// The copies given to each item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Apportionment {
+    /// `counts[i]`: copies of item `i` (`>= 1`).
+    pub counts: Vec<usize>,
+    /// `owner[c]`: the item copy `c` belongs to. Copies `0..n` are the items themselves in
+    /// order; copies `n..k` are the extra ones in the order they were handed out.
+    pub owner: Vec<usize>,
+    /// `rank[c]`: which copy of its item copy `c` is (`0` for the original).
+    pub rank: Vec<usize>,
+}
+
+/// A heap entry: the current share of an item; larger shares first, lower index on ties.
+#[derive(Debug, Clone, Copy)]
+struct Share<T> {
+    share: T,
+    item: usize,
+}
+
+impl<T: PartialOrd> PartialEq for Share<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl<T: PartialOrd> Eq for Share<T> {}
+impl<T: PartialOrd> PartialOrd for Share<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T: PartialOrd> Ord for Share<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.share
+            .partial_cmp(&other.share)
+            .unwrap_or(Ordering::Equal)
+            .then(other.item.cmp(&self.item))
+    }
+}
+
+/// A float type the apportionment can divide in.
+trait ShareFloat: Copy + PartialOrd + Into<f64> {
+    fn per_copy(weight: Self, copies: usize) -> Self;
+}
+impl ShareFloat for f32 {
+    fn per_copy(weight: f32, copies: usize) -> f32 {
+        weight / copies as f32
+    }
+}
+impl ShareFloat for f64 {
+    fn per_copy(weight: f64, copies: usize) -> f64 {
+        weight / copies as f64
+    }
+}
+
+/// Reusable apportionment engine: keeps its buffers between calls.
+#[derive(Debug, Default, Clone)]
+pub struct Apportioner {
+    heap32: Vec<Share<f32>>,
+    heap64: Vec<Share<f64>>,
+    result: Apportionment,
+}
+
+impl Apportioner {
+    /// Greedy apportionment in `f32`, bit-exact with `replicate_experts` of DeepSeek's
+    /// `eplb.py`: each extra copy goes to the item with the largest `w / count` computed in
+    /// `f32`, the lowest index on ties.
+    ///
+    /// # Errors
+    /// [`SolverError::TooFewCopies`] when `copies < weights.len()`; weight errors for
+    /// non-finite or negative weights.
+    ///
+    /// # Complexity
+    /// `O(n + (k - n) log n)`.
+    pub fn greedy_f32(
+        &mut self,
+        weights: &[f32],
+        copies: usize,
+    ) -> Result<&Apportionment, SolverError> {
+        let heap = std::mem::take(&mut self.heap32);
+        let heap = greedy_into(weights, copies, heap, &mut self.result)?;
+        self.heap32 = heap;
+        Ok(&self.result)
+    }
+
+    /// Greedy apportionment in `f64`: the optimal counts for the min-max share objective.
+    ///
+    /// # Errors
+    /// As [`Apportioner::greedy_f32`].
+    pub fn greedy_f64(
+        &mut self,
+        weights: &[f64],
+        copies: usize,
+    ) -> Result<&Apportionment, SolverError> {
+        let heap = std::mem::take(&mut self.heap64);
+        let heap = greedy_into(weights, copies, heap, &mut self.result)?;
+        self.heap64 = heap;
+        Ok(&self.result)
+    }
+}
+
+fn greedy_into<T: ShareFloat>(
+    weights: &[T],
+    copies: usize,
+    heap_buf: Vec<Share<T>>,
+    out: &mut Apportionment,
+) -> Result<Vec<Share<T>>, SolverError> {
+    let n = weights.len();
+    if copies < n || n == 0 {
+        return Err(SolverError::TooFewCopies { items: n, copies });
+    }
+    check_weights(weights)?;
+    out.counts.clear();
+    out.counts.resize(n, 1);
+    out.owner.clear();
+    out.owner.extend(0..n);
+    out.rank.clear();
+    out.rank.resize(n, 0);
+    let mut heap_buf = heap_buf;
+    if copies == n {
+        return Ok(heap_buf);
+    }
+    heap_buf.clear();
+    heap_buf.extend(weights.iter().enumerate().map(|(item, &w)| Share {
+        share: T::per_copy(w, 1),
+        item,
+    }));
+    let mut heap = BinaryHeap::from(heap_buf);
+    for _ in n..copies {
+        let mut top = heap.peek_mut().expect("heap holds one entry per item");
+        let item = top.item;
+        out.owner.push(item);
+        out.rank.push(out.counts[item]);
+        out.counts[item] += 1;
+        top.share = T::per_copy(weights[item], out.counts[item]);
+    }
+    Ok(heap.into_vec())
+}
+
+/// The smallest achievable largest per-copy share `max_i w_i / c_i` over all apportionments of
+/// `copies` copies to the items (each item at least one copy), computed in `f64`.
+///
+/// Any placement of the items' copies onto bins has a bin at least this heavy, so this is a
+/// lower bound on the bottleneck.
+///
+/// ```
+/// // (3, 3, 2) with 4 copies: only one of the 3s can be split, the other keeps 3.0.
+/// assert_eq!(eplb_solvers::apportion::min_max_share(&[3.0, 3.0, 2.0], 4).unwrap(), 3.0);
+/// // ... with 5 copies both 3s split: 2.0.
+/// assert_eq!(eplb_solvers::apportion::min_max_share(&[3.0, 3.0, 2.0], 5).unwrap(), 2.0);
+/// ```
+///
+/// # Errors
+/// As [`Apportioner::greedy_f64`].
+pub fn min_max_share(weights: &[f64], copies: usize) -> Result<f64, SolverError> {
+    let mut engine = Apportioner::default();
+    let a = engine.greedy_f64(weights, copies)?;
+    Ok(weights
+        .iter()
+        .zip(&a.counts)
+        .map(|(&w, &c)| w / c as f64)
+        .fold(0.0, f64::max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every way to give `extra` additional copies to `n` items.
+    fn all_count_vectors(n: usize, extra: usize) -> Vec<Vec<usize>> {
+        if n == 1 {
+            return vec![vec![1 + extra]];
+        }
+        let mut out = Vec::new();
+        for first in 0..=extra {
+            for mut rest in all_count_vectors(n - 1, extra - first) {
+                rest.insert(0, 1 + first);
+                out.push(rest);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn all_zero_weights_pile_on_item_zero_like_torch_argmax() {
+        let mut a = Apportioner::default();
+        let r = a.greedy_f32(&[0.0; 4], 7).unwrap();
+        assert_eq!(r.counts, vec![4, 1, 1, 1]);
+        assert_eq!(r.owner, vec![0, 1, 2, 3, 0, 0, 0]);
+        assert_eq!(r.rank, vec![0, 0, 0, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn rejects_too_few_copies() {
+        assert_eq!(
+            min_max_share(&[1.0, 2.0, 3.0], 2),
+            Err(SolverError::TooFewCopies {
+                items: 3,
+                copies: 2
+            })
+        );
+        assert!(min_max_share(&[], 2).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn greedy_share_is_the_enumerated_optimum(
+            weights in proptest::collection::vec(0u32..50, 1..5),
+            extra in 0usize..5,
+        ) {
+            let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
+            let best = all_count_vectors(w.len(), extra)
+                .into_iter()
+                .map(|c| w.iter().zip(&c).map(|(&w, &c)| w / c as f64).fold(0.0, f64::max))
+                .fold(f64::INFINITY, f64::min);
+            prop_assert_eq!(min_max_share(&w, w.len() + extra).unwrap(), best);
+        }
+
+        #[test]
+        fn counts_ranks_and_owners_agree(
+            weights in proptest::collection::vec(0u32..50, 1..8),
+            extra in 0usize..10,
+        ) {
+            let w: Vec<f32> = weights.iter().map(|&x| x as f32).collect();
+            let mut engine = Apportioner::default();
+            let a = engine.greedy_f32(&w, w.len() + extra).unwrap();
+            prop_assert_eq!(a.counts.iter().sum::<usize>(), w.len() + extra);
+            prop_assert_eq!(a.owner.len(), w.len() + extra);
+            for item in 0..w.len() {
+                let mut ranks: Vec<usize> = (0..a.owner.len()).filter(|&c| a.owner[c] == item).map(|c| a.rank[c]).collect();
+                ranks.sort_unstable();
+                prop_assert_eq!(ranks, (0..a.counts[item]).collect::<Vec<_>>());
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Optimisation engines behind `eplb`, free of any Mixture-of-Experts vocabulary.
+//!
+//! Each engine works on plain weights and counts, so it can be reused (and tested) on its own:
+//!
+//! - [`partition`]: cardinality-constrained balanced partitioning — split `n` weighted items
+//!   into `m` packs of exactly `n / m` items each so that pack sums are as even as possible.
+//! - [`apportion`]: replica apportionment — hand out `k >= n` copies to `n` weighted items so
+//!   that the largest per-copy share `w_i / c_i` is as small as possible.
+//!
+//! The greedy variants reproduce DeepSeek's `eplb.py` bit for bit: they compute in `f32` in the
+//! same order and break ties the same way (stable descending sort, lowest index first).
+//!
+//! ```
+//! use eplb_solvers::partition::BalancedPartitioner;
+//!
+//! let mut packer = BalancedPartitioner::default();
+//! let packs = packer.greedy(&[5.0, 4.0, 3.0, 2.0], 2).unwrap();
+//! assert_eq!(packs.pack, vec![0, 1, 1, 0]); // {5, 2} and {4, 3}
+//! assert_eq!(packs.rank, vec![0, 0, 1, 1]);
+//! ```
+#![deny(missing_docs)]
+
+pub mod apportion;
+pub mod error;
+pub mod partition;
+
+pub use error::SolverError;

@@ -1,0 +1,153 @@
+//! The library's error type: every variant names what is wrong and what would be valid.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why a load value was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadLoad {
+    /// Not a number.
+    NaN,
+    /// Positive or negative infinity.
+    Infinite,
+    /// Below zero.
+    Negative,
+}
+
+impl std::fmt::Display for BadLoad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BadLoad::NaN => "NaN",
+            BadLoad::Infinite => "infinite",
+            BadLoad::Negative => "negative",
+        })
+    }
+}
+
+/// Everything that can go wrong in `eplb`.
+#[derive(Debug, Error)]
+pub enum EplbError {
+    /// The load matrix has no layers or no experts.
+    #[error("the load matrix is empty: need at least one layer with at least one expert")]
+    EmptyLoads,
+    /// Layers of different lengths.
+    #[error("the load matrix is ragged: layer {layer} has {found} experts but layer 0 has {expected}; every layer needs the same number of experts")]
+    RaggedLoads {
+        /// The first layer whose length differs.
+        layer: usize,
+        /// Its length.
+        found: usize,
+        /// The length of layer 0.
+        expected: usize,
+    },
+    /// A load that is NaN, infinite or negative.
+    #[error("load of layer {layer}, expert {expert} is {kind} ({value}): loads must be finite numbers >= 0")]
+    InvalidLoad {
+        /// Layer of the value.
+        layer: usize,
+        /// Expert of the value.
+        expert: usize,
+        /// The value.
+        value: f64,
+        /// What is wrong with it.
+        kind: BadLoad,
+    },
+    /// A cluster count that is zero.
+    #[error("{what} is 0: it must be at least 1")]
+    ZeroCount {
+        /// Which count (`replicas`, `gpus`, `nodes`, `groups`).
+        what: &'static str,
+    },
+    /// Fewer physical slots than logical experts.
+    #[error("{replicas} replicas cannot hold {experts} experts: need replicas >= experts")]
+    TooFewReplicas {
+        /// Physical slots.
+        replicas: usize,
+        /// Logical experts.
+        experts: usize,
+    },
+    /// Slots do not split evenly over GPUs.
+    #[error("{replicas} replicas do not divide evenly over {gpus} GPUs: replicas must be a multiple of gpus")]
+    ReplicasNotDivisibleByGpus {
+        /// Physical slots.
+        replicas: usize,
+        /// GPUs.
+        gpus: usize,
+    },
+    /// GPUs do not split evenly over nodes (needed by the hierarchical policy).
+    #[error("{gpus} GPUs do not divide evenly over {nodes} nodes: the hierarchical policy needs gpus to be a multiple of nodes (or use --policy global)")]
+    GpusNotDivisibleByNodes {
+        /// GPUs.
+        gpus: usize,
+        /// Nodes.
+        nodes: usize,
+    },
+    /// Experts do not split into equal groups (needed by the hierarchical policy).
+    #[error("{experts} experts do not form {groups} equal groups: the hierarchical policy needs experts to be a multiple of groups (or use --policy global)")]
+    ExpertsNotDivisibleByGroups {
+        /// Logical experts.
+        experts: usize,
+        /// Groups.
+        groups: usize,
+    },
+    /// Groups do not split evenly over nodes (needed by the hierarchical policy).
+    #[error("{groups} groups do not divide evenly over {nodes} nodes: the hierarchical policy needs groups to be a multiple of nodes (or use --policy global)")]
+    GroupsNotDivisibleByNodes {
+        /// Groups.
+        groups: usize,
+        /// Nodes.
+        nodes: usize,
+    },
+    /// A placement whose arrays are malformed or disagree with each other.
+    #[error("invalid placement: {0}")]
+    InvalidPlacement(String),
+    /// The placement's layer count differs from the problem's.
+    #[error("the placement has {found} layers but the loads have {expected}: they must match")]
+    LayerCountMismatch {
+        /// Layers in the placement.
+        found: usize,
+        /// Layers in the loads.
+        expected: usize,
+    },
+    /// No strategy of that name.
+    #[error("unknown strategy `{name}`; available: {available}")]
+    UnknownStrategy {
+        /// What was asked for.
+        name: String,
+        /// Comma-separated list of valid names.
+        available: String,
+    },
+    /// A strategy failed on one layer.
+    #[error("strategy `{strategy}` failed on layer {layer}: {message}")]
+    StrategyFailed {
+        /// The strategy's name.
+        strategy: String,
+        /// The layer.
+        layer: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// An optimisation engine rejected its input.
+    #[error(transparent)]
+    Solver(#[from] eplb_solvers::SolverError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file's content is not in a format `eplb` understands.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file (or `-` for standard input).
+        path: PathBuf,
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+}
+
+/// `Result` with [`EplbError`].
+pub type Result<T, E = EplbError> = std::result::Result<T, E>;

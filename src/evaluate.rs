@@ -1,0 +1,347 @@
+//! The shared evaluator: the one place that judges placements.
+//!
+//! It checks every constraint of the problem (see [`Violation`]) and measures balance per
+//! layer and over all layers. Strategies never score themselves; the CLI, the tests and the
+//! benchmarks all report what this module computes.
+
+use serde::Serialize;
+
+use crate::bounds::{lower_bounds, LowerBounds};
+use crate::error::{EplbError, Result};
+use crate::placement::{LayerPlacement, Placement};
+use crate::problem::{LayerProblem, Policy, Problem};
+
+/// A broken constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Violation {
+    /// The layer does not have exactly `R` slots.
+    WrongSlotCount {
+        /// `R`.
+        expected: usize,
+        /// Slots found.
+        found: usize,
+    },
+    /// A slot holds an id that is not a logical expert.
+    ExpertOutOfRange {
+        /// The slot.
+        slot: usize,
+        /// The id found.
+        expert: usize,
+        /// Valid ids are `0..num_experts`.
+        num_experts: usize,
+    },
+    /// A logical expert has no replica: its tokens have nowhere to go.
+    MissingExpert {
+        /// The expert.
+        expert: usize,
+    },
+    /// Hierarchical policy: replicas of one group's experts sit on several nodes.
+    GroupSplitAcrossNodes {
+        /// The group.
+        group: usize,
+        /// The nodes it touches.
+        nodes: Vec<usize>,
+    },
+    /// Hierarchical policy: a node does not hold exactly `G / N` groups.
+    WrongGroupCount {
+        /// The node.
+        node: usize,
+        /// Groups with a replica on it.
+        groups: usize,
+        /// `G / N`.
+        expected: usize,
+    },
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Violation::WrongSlotCount { expected, found } => {
+                write!(f, "{found} slots, expected {expected}")
+            }
+            Violation::ExpertOutOfRange {
+                slot,
+                expert,
+                num_experts,
+            } => write!(
+                f,
+                "slot {slot} holds expert {expert}, valid ids are 0..{num_experts}"
+            ),
+            Violation::MissingExpert { expert } => write!(f, "expert {expert} has no replica"),
+            Violation::GroupSplitAcrossNodes { group, nodes } => {
+                write!(f, "group {group} is split across nodes {nodes:?}")
+            }
+            Violation::WrongGroupCount {
+                node,
+                groups,
+                expected,
+            } => write!(f, "node {node} holds {groups} groups, expected {expected}"),
+        }
+    }
+}
+
+/// Everything measured on one layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerReport {
+    /// Layer index.
+    pub layer: usize,
+    /// Broken constraints (empty when feasible).
+    pub violations: Vec<Violation>,
+    /// Load of each GPU: sum over its slots of `w[e] / logcnt[e]`.
+    pub gpu_loads: Vec<f64>,
+    /// Load of each node (`None` when GPUs do not split evenly over nodes).
+    pub node_loads: Option<Vec<f64>>,
+    /// Largest GPU load: the layer's bottleneck.
+    pub max_load: f64,
+    /// Mean GPU load (`sum(w) / P` when feasible).
+    pub mean_load: f64,
+    /// `mean / max` (1 is perfect; vLLM's and SGLang's "balancedness"/"utilization").
+    pub balancedness: f64,
+    /// `(max - mean) / mean` (TensorRT-LLM's imbalance).
+    pub imbalance: f64,
+    /// Extra replicas of an expert on a GPU that already holds it (wasted slots).
+    pub colocated_replicas: usize,
+    /// The combinatorial lower bounds of the layer.
+    pub bounds: LowerBounds,
+    /// The bound the strategy claimed, if any.
+    pub claimed_bound: Option<f64>,
+    /// The best valid bound: the largest of `bounds` and `claimed_bound`.
+    pub lower_bound: f64,
+    /// `(max_load - lower_bound) / lower_bound`: how far from optimal at most.
+    pub gap: f64,
+}
+
+impl LayerReport {
+    /// `max / mean` (1 is perfect).
+    pub fn max_over_mean(&self) -> f64 {
+        ratio(self.max_load, self.mean_load)
+    }
+}
+
+/// Metrics over all layers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Layers evaluated.
+    pub layers: usize,
+    /// Layers without violations.
+    pub feasible_layers: usize,
+    /// Violations over all layers.
+    pub violations: usize,
+    /// Largest GPU load of any layer.
+    pub max_load: f64,
+    /// Sum over layers of the max GPU load: the time of one step through all layers.
+    pub sum_max_load: f64,
+    /// `sum of means / sum of maxes`: the step-level balancedness.
+    pub balancedness: f64,
+    /// Mean over layers of the per-layer balancedness.
+    pub mean_balancedness: f64,
+    /// Worst per-layer balancedness.
+    pub min_balancedness: f64,
+    /// Mean per-layer imbalance.
+    pub mean_imbalance: f64,
+    /// Largest per-layer gap to the lower bound.
+    pub max_gap: f64,
+    /// Mean per-layer gap to the lower bound.
+    pub mean_gap: f64,
+    /// Co-located replicas over all layers.
+    pub colocated_replicas: usize,
+}
+
+/// The evaluator's verdict on a multi-layer placement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// One report per layer.
+    pub layers: Vec<LayerReport>,
+    /// Over all layers.
+    pub summary: Summary,
+}
+
+impl Evaluation {
+    /// True when no layer violates a constraint.
+    pub fn is_feasible(&self) -> bool {
+        self.summary.violations == 0
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        if a == 0.0 {
+            1.0
+        } else {
+            f64::INFINITY
+        }
+    } else {
+        a / b
+    }
+}
+
+/// Evaluates `placement` on `problem`. `claimed_bounds` holds the strategy's own per-layer
+/// bounds (or is empty); the reported bound is the best of those and the combinatorial ones.
+///
+/// # Errors
+/// [`EplbError::LayerCountMismatch`] when the placement's layer count or expert count differs
+/// from the problem's (everything else is reported as a [`Violation`]).
+pub fn evaluate(
+    problem: &Problem,
+    placement: &Placement,
+    claimed_bounds: &[Option<f64>],
+) -> Result<Evaluation> {
+    if placement.num_layers() != problem.num_layers() {
+        return Err(EplbError::LayerCountMismatch {
+            found: placement.num_layers(),
+            expected: problem.num_layers(),
+        });
+    }
+    if placement.num_experts() != problem.num_experts() {
+        return Err(EplbError::InvalidPlacement(format!(
+            "the placement is for {} experts but the loads have {}",
+            placement.num_experts(),
+            problem.num_experts()
+        )));
+    }
+    let layers: Vec<LayerReport> = problem
+        .layers()
+        .zip(placement.layers())
+        .map(|(layer, lp)| {
+            let claimed = claimed_bounds.get(layer.index).copied().flatten();
+            evaluate_layer(&layer, lp, claimed)
+        })
+        .collect();
+    let summary = summarise(&layers);
+    Ok(Evaluation { layers, summary })
+}
+
+/// Evaluates one layer. See [`evaluate`].
+pub fn evaluate_layer(
+    layer: &LayerProblem<'_>,
+    placement: &LayerPlacement,
+    claimed_bound: Option<f64>,
+) -> LayerReport {
+    let cluster = layer.cluster;
+    let experts = layer.num_experts();
+    let phy2log = placement.phy2log();
+    let mut violations = Vec::new();
+    if phy2log.len() != cluster.replicas {
+        violations.push(Violation::WrongSlotCount {
+            expected: cluster.replicas,
+            found: phy2log.len(),
+        });
+    }
+    for (slot, &expert) in phy2log.iter().enumerate() {
+        if expert >= experts {
+            violations.push(Violation::ExpertOutOfRange {
+                slot,
+                expert,
+                num_experts: experts,
+            });
+        }
+    }
+    let logcnt = placement.logcnt(experts);
+    violations.extend(
+        (0..experts)
+            .filter(|&e| logcnt[e] == 0)
+            .map(|expert| Violation::MissingExpert { expert }),
+    );
+
+    // Loads: slots beyond R and out-of-range ids carry nothing.
+    let per_gpu = cluster.slots_per_gpu();
+    let mut gpu_loads = vec![0.0; cluster.gpus];
+    let mut colocated_replicas = 0;
+    for gpu in 0..cluster.gpus {
+        let slots =
+            &phy2log[(gpu * per_gpu).min(phy2log.len())..((gpu + 1) * per_gpu).min(phy2log.len())];
+        for (i, &e) in slots.iter().enumerate() {
+            if e < experts {
+                gpu_loads[gpu] += layer.loads[e] / logcnt[e] as f64;
+                if slots[..i].contains(&e) {
+                    colocated_replicas += 1;
+                }
+            }
+        }
+    }
+    let node_loads = cluster.gpus_per_node().map(|q| {
+        gpu_loads
+            .chunks_exact(q)
+            .map(|c| c.iter().sum::<f64>())
+            .collect::<Vec<f64>>()
+    });
+    if layer.policy == Policy::Hierarchical {
+        check_groups(layer, phy2log, &mut violations);
+    }
+
+    let max_load = gpu_loads.iter().copied().fold(0.0, f64::max);
+    let mean_load = gpu_loads.iter().sum::<f64>() / cluster.gpus as f64;
+    let bounds = lower_bounds(layer);
+    let lower_bound = bounds.best().max(claimed_bound.unwrap_or(0.0));
+    LayerReport {
+        layer: layer.index,
+        violations,
+        node_loads,
+        max_load,
+        mean_load,
+        balancedness: ratio(mean_load, max_load),
+        imbalance: ratio(max_load, mean_load) - 1.0,
+        colocated_replicas,
+        bounds,
+        claimed_bound,
+        lower_bound,
+        gap: ratio(max_load, lower_bound) - 1.0,
+        gpu_loads,
+    }
+}
+
+/// Hierarchical policy: every group's replicas on one node, `G/N` groups per node.
+fn check_groups(layer: &LayerProblem<'_>, phy2log: &[usize], violations: &mut Vec<Violation>) {
+    let c = layer.cluster;
+    let slots_per_node = c.replicas / c.nodes;
+    let mut touches = vec![vec![false; c.nodes]; c.groups];
+    for (slot, &e) in phy2log.iter().enumerate().take(c.replicas) {
+        if e < layer.num_experts() {
+            touches[layer.group_of(e)][slot / slots_per_node] = true;
+        }
+    }
+    let mut groups_on_node = vec![0; c.nodes];
+    for (group, nodes) in touches.iter().enumerate() {
+        let on: Vec<usize> = (0..c.nodes).filter(|&n| nodes[n]).collect();
+        for &n in &on {
+            groups_on_node[n] += 1;
+        }
+        if on.len() > 1 {
+            violations.push(Violation::GroupSplitAcrossNodes { group, nodes: on });
+        }
+    }
+    let expected = c.groups / c.nodes;
+    for (node, &groups) in groups_on_node.iter().enumerate() {
+        if groups != expected {
+            violations.push(Violation::WrongGroupCount {
+                node,
+                groups,
+                expected,
+            });
+        }
+    }
+}
+
+fn summarise(layers: &[LayerReport]) -> Summary {
+    let n = layers.len().max(1) as f64;
+    let sum = |f: fn(&LayerReport) -> f64| layers.iter().map(f).sum::<f64>();
+    let sum_max_load = sum(|l| l.max_load);
+    Summary {
+        layers: layers.len(),
+        feasible_layers: layers.iter().filter(|l| l.violations.is_empty()).count(),
+        violations: layers.iter().map(|l| l.violations.len()).sum(),
+        max_load: layers.iter().map(|l| l.max_load).fold(0.0, f64::max),
+        sum_max_load,
+        balancedness: ratio(sum(|l| l.mean_load), sum_max_load),
+        mean_balancedness: sum(|l| l.balancedness) / n,
+        min_balancedness: layers
+            .iter()
+            .map(|l| l.balancedness)
+            .fold(f64::INFINITY, f64::min),
+        mean_imbalance: sum(|l| l.imbalance) / n,
+        max_gap: layers.iter().map(|l| l.gap).fold(0.0, f64::max),
+        mean_gap: sum(|l| l.gap) / n,
+        colocated_replicas: layers.iter().map(|l| l.colocated_replicas).sum(),
+    }
+}

@@ -1,0 +1,191 @@
+//! DeepSeek's placement layout (`phy2log`, `log2phy`, `logcnt`), with per-layer metrics.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{format_error, parse_json, read_text};
+use crate::error::Result;
+use crate::evaluate::{Evaluation, Summary, Violation};
+use crate::placement::{DeepSeekArrays, Placement};
+use crate::problem::{Cluster, Policy, Problem};
+use crate::runner::Solution;
+use crate::strategy::SolveStatus;
+
+/// What `eplb place` writes: DeepSeek's arrays plus the evaluator's per-layer metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlacementDocument {
+    /// The strategy that made the placement (absent for placements made elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// The policy it was judged under.
+    pub policy: Policy,
+    /// The cluster.
+    pub cluster: Cluster,
+    /// `phy2log`, `log2phy`, `logcnt`.
+    #[serde(flatten)]
+    pub arrays: DeepSeekArrays,
+    /// One entry per layer.
+    pub layers: Vec<LayerMetrics>,
+    /// Over all layers.
+    pub summary: Summary,
+}
+
+/// Per-layer metrics of a [`PlacementDocument`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerMetrics {
+    /// Layer index.
+    pub layer: usize,
+    /// Largest GPU load.
+    pub max_load: f64,
+    /// Mean GPU load.
+    pub mean_load: f64,
+    /// `mean / max`.
+    pub balancedness: f64,
+    /// `(max - mean) / mean`.
+    pub imbalance: f64,
+    /// Best valid lower bound on the optimal max load.
+    pub lower_bound: f64,
+    /// `(max - bound) / bound`.
+    pub gap: f64,
+    /// The strategy's claim (absent for placements made elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<SolveStatus>,
+    /// Solve time of the layer in milliseconds (absent for placements made elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solve_ms: Option<f64>,
+    /// Extra replicas of an expert on a GPU that already holds it.
+    pub colocated_replicas: usize,
+    /// Per-GPU loads (only when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_loads: Option<Vec<f64>>,
+    /// Broken constraints.
+    #[serde(skip_deserializing)]
+    pub violations: Vec<Violation>,
+}
+
+impl PlacementDocument {
+    /// Builds the document for `placement` as judged by `evaluation`; `solution` adds the
+    /// strategy's name, per-layer status and solve times; `with_gpu_loads` adds per-GPU loads.
+    ///
+    /// # Errors
+    /// [`crate::EplbError::InvalidPlacement`] when the placement holds out-of-range ids (it
+    /// then has no DeepSeek arrays).
+    pub fn new(
+        problem: &Problem,
+        placement: &Placement,
+        evaluation: &Evaluation,
+        solution: Option<&Solution>,
+        with_gpu_loads: bool,
+    ) -> Result<Self> {
+        let layers = evaluation
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, r)| LayerMetrics {
+                layer: r.layer,
+                max_load: r.max_load,
+                mean_load: r.mean_load,
+                balancedness: r.balancedness,
+                imbalance: r.imbalance,
+                lower_bound: r.lower_bound,
+                gap: r.gap,
+                status: solution.map(|s| s.layers[l].status),
+                solve_ms: solution.map(|s| s.layers[l].elapsed.as_secs_f64() * 1e3),
+                colocated_replicas: r.colocated_replicas,
+                gpu_loads: with_gpu_loads.then(|| r.gpu_loads.clone()),
+                violations: r.violations.clone(),
+            })
+            .collect();
+        Ok(Self {
+            strategy: solution.map(|s| s.strategy.clone()),
+            policy: problem.policy(),
+            cluster: *problem.cluster(),
+            arrays: placement.to_deepseek()?,
+            layers,
+            summary: evaluation.summary.clone(),
+        })
+    }
+}
+
+/// Reads a placement from a JSON file (or `-`): an object with at least `phy2log`
+/// (`[layers][slots]`). When `log2phy` and `logcnt` are present too, they must agree with
+/// `phy2log` (and fix the replica ranks). What `eplb place` writes is accepted as is.
+///
+/// # Errors
+/// [`crate::EplbError::Format`] naming the file and problem; [`crate::EplbError::InvalidPlacement`]
+/// when the arrays disagree.
+pub fn read_placement(path: &Path, num_experts: usize) -> Result<Placement> {
+    let text = read_text(path)?;
+    placement_from_json(path, &text, num_experts)
+}
+
+/// Parses a placement from JSON text; see [`read_placement`].
+///
+/// # Errors
+/// As [`read_placement`].
+pub fn placement_from_json(path: &Path, text: &str, num_experts: usize) -> Result<Placement> {
+    let value = parse_json(path, text)?;
+    let Value::Object(map) = &value else {
+        return Err(format_error(
+            path,
+            "expected a JSON object with key `phy2log` ([layers][slots] of expert ids)",
+        ));
+    };
+    let Some(phy2log) = map.get("phy2log") else {
+        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        return Err(format_error(
+            path,
+            format!(
+                "no `phy2log` key ([layers][slots] of expert ids); the object has keys {keys:?}"
+            ),
+        ));
+    };
+    let phy2log: Vec<Vec<i64>> = serde_json::from_value(phy2log.clone()).map_err(|e| {
+        format_error(
+            path,
+            format!("`phy2log` must be [layers][slots] of integers: {e}"),
+        )
+    })?;
+    let mut rows = Vec::with_capacity(phy2log.len());
+    for (l, row) in phy2log.iter().enumerate() {
+        let mut out = Vec::with_capacity(row.len());
+        for (s, &e) in row.iter().enumerate() {
+            if e < 0 {
+                return Err(format_error(
+                    path,
+                    format!("`phy2log`[{l}][{s}] is {e}: expert ids must be >= 0"),
+                ));
+            }
+            out.push(e as usize);
+        }
+        rows.push(out);
+    }
+    match (map.get("log2phy"), map.get("logcnt")) {
+        (Some(log2phy), Some(logcnt)) => {
+            let log2phy: Vec<Vec<Vec<i64>>> =
+                serde_json::from_value(log2phy.clone()).map_err(|e| {
+                    format_error(
+                        path,
+                        format!("`log2phy` must be [layers][experts][replicas] of integers: {e}"),
+                    )
+                })?;
+            let logcnt: Vec<Vec<usize>> = serde_json::from_value(logcnt.clone()).map_err(|e| {
+                format_error(
+                    path,
+                    format!("`logcnt` must be [layers][experts] of counts >= 0: {e}"),
+                )
+            })?;
+            Placement::from_deepseek(
+                num_experts,
+                &DeepSeekArrays {
+                    phy2log: rows,
+                    log2phy,
+                    logcnt,
+                },
+            )
+        }
+        _ => Placement::from_phy2log(num_experts, rows),
+    }
+}

@@ -1,0 +1,45 @@
+//! # eplb — expert placement for Mixture-of-Experts serving
+//!
+//! Decides which logical expert every physical expert slot of a GPU cluster holds, layer by
+//! layer, so that the busiest GPU carries as little load as possible.
+//!
+//! - [`Problem`]: per-layer expert loads, the [`Cluster`] and the [`Policy`], validated.
+//! - [`PlacementStrategy`]: the plug-in trait; [`strategies`] holds the built-in ones
+//!   ([`strategies::Greedy`] is DeepSeek's EPLB, bit-exact with `eplb.py`).
+//! - [`solve`]: runs a strategy over all layers in parallel, deterministically.
+//! - [`evaluate()`]: the single judge of feasibility and balance, with certified
+//!   [lower bounds](bounds) and gaps.
+//! - [`formats`]: reading load statistics and writing placements.
+//!
+//! ```
+//! use eplb::{evaluate, solve, strategies, Cluster, Loads, PolicyChoice, Problem};
+//!
+//! let loads = Loads::from_rows(&[vec![9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0]])?;
+//! let problem = Problem::new(loads, Cluster::new(12, 4), PolicyChoice::Global)?;
+//! let greedy = strategies::by_name("greedy")?;
+//! let solution = solve(&problem, greedy.as_ref(), &Default::default())?;
+//! let report = evaluate(&problem, &solution.placement, &solution.claimed_bounds())?;
+//! assert!(report.is_feasible());
+//! assert_eq!(report.layers[0].max_load, 12.0);   // the optimum is 11.5
+//! assert_eq!(report.layers[0].lower_bound, 11.5); // sum / P proves greedy is within 4.35%
+//! # Ok::<(), eplb::EplbError>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod bounds;
+pub mod error;
+pub mod evaluate;
+pub mod formats;
+pub mod placement;
+pub mod problem;
+pub mod runner;
+pub mod strategies;
+pub mod strategy;
+pub mod synthetic;
+
+pub use error::{EplbError, Result};
+pub use evaluate::{evaluate, Evaluation, LayerReport, Violation};
+pub use placement::{DeepSeekArrays, LayerPlacement, Placement};
+pub use problem::{Cluster, LayerProblem, Loads, Policy, PolicyChoice, Problem};
+pub use runner::{solve, Solution, SolveOptions};
+pub use strategy::{LayerSolution, PlacementStrategy, SolveStatus};

@@ -1,0 +1,380 @@
+//! The placement problem: per-layer expert loads, the cluster, and the policy.
+//!
+//! Everything is validated at construction, so a [`Problem`] that exists is one every strategy
+//! can solve.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BadLoad, EplbError, Result};
+
+/// Expert loads, `[layers][experts]`: tokens routed to each logical expert over a window.
+///
+/// Always rectangular, non-empty, finite and `>= 0` (`-0.0` is stored as `0.0`). All-zero
+/// layers are valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loads {
+    layers: usize,
+    experts: usize,
+    data: Vec<f64>,
+}
+
+impl Loads {
+    /// Builds loads from one row per layer.
+    ///
+    /// ```
+    /// let loads = eplb::Loads::from_rows(&[vec![3.0, 1.0], vec![0.0, 2.0]]).unwrap();
+    /// assert_eq!((loads.num_layers(), loads.num_experts()), (2, 2));
+    /// assert!(eplb::Loads::from_rows(&[vec![1.0, f64::NAN]]).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`EplbError::EmptyLoads`], [`EplbError::RaggedLoads`], [`EplbError::InvalidLoad`].
+    pub fn from_rows<R: AsRef<[f64]>>(rows: &[R]) -> Result<Self> {
+        let experts = rows.first().map(|r| r.as_ref().len()).unwrap_or(0);
+        if rows.is_empty() || experts == 0 {
+            return Err(EplbError::EmptyLoads);
+        }
+        let mut data = Vec::with_capacity(rows.len() * experts);
+        for (layer, row) in rows.iter().enumerate() {
+            let row = row.as_ref();
+            if row.len() != experts {
+                return Err(EplbError::RaggedLoads {
+                    layer,
+                    found: row.len(),
+                    expected: experts,
+                });
+            }
+            data.extend_from_slice(row);
+        }
+        Self::from_flat(rows.len(), experts, data)
+    }
+
+    /// Builds loads from a row-major buffer of `layers * experts` values.
+    ///
+    /// # Errors
+    /// [`EplbError::EmptyLoads`] when a dimension is zero, [`EplbError::RaggedLoads`] when the
+    /// buffer length is not `layers * experts`, [`EplbError::InvalidLoad`] for NaN, infinite or
+    /// negative values.
+    pub fn from_flat(layers: usize, experts: usize, mut data: Vec<f64>) -> Result<Self> {
+        if layers == 0 || experts == 0 {
+            return Err(EplbError::EmptyLoads);
+        }
+        if data.len() != layers * experts {
+            return Err(EplbError::RaggedLoads {
+                layer: data.len() / experts,
+                found: data.len() % experts,
+                expected: experts,
+            });
+        }
+        for (i, v) in data.iter_mut().enumerate() {
+            let kind = if v.is_nan() {
+                Some(BadLoad::NaN)
+            } else if v.is_infinite() {
+                Some(BadLoad::Infinite)
+            } else if *v < 0.0 {
+                Some(BadLoad::Negative)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                return Err(EplbError::InvalidLoad {
+                    layer: i / experts,
+                    expert: i % experts,
+                    value: *v,
+                    kind,
+                });
+            }
+            if *v == 0.0 {
+                *v = 0.0; // normalise -0.0
+            }
+        }
+        Ok(Self {
+            layers,
+            experts,
+            data,
+        })
+    }
+
+    /// Number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers
+    }
+
+    /// Number of logical experts per layer.
+    pub fn num_experts(&self) -> usize {
+        self.experts
+    }
+
+    /// The loads of one layer.
+    ///
+    /// # Panics
+    /// When `layer >= num_layers()`.
+    pub fn layer(&self, layer: usize) -> &[f64] {
+        &self.data[layer * self.experts..(layer + 1) * self.experts]
+    }
+
+    /// Iterates over the layers' loads.
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = &[f64]> + '_ {
+        self.data.chunks_exact(self.experts)
+    }
+}
+
+/// The cluster: `replicas` physical expert slots on `gpus` GPUs in `nodes` nodes, and the
+/// number of expert `groups` (for node-limited routing).
+///
+/// GPU `g` holds slots `g*S .. (g+1)*S` with `S = replicas / gpus` and sits on node
+/// `g / (gpus / nodes)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Physical expert slots `R` (all GPUs together).
+    pub replicas: usize,
+    /// GPUs `P`.
+    pub gpus: usize,
+    /// Nodes `N`.
+    pub nodes: usize,
+    /// Expert groups `G`.
+    pub groups: usize,
+}
+
+impl Cluster {
+    /// A cluster of `replicas` slots on `gpus` GPUs, one node, one group.
+    pub fn new(replicas: usize, gpus: usize) -> Self {
+        Self {
+            replicas,
+            gpus,
+            nodes: 1,
+            groups: 1,
+        }
+    }
+
+    /// Sets the number of nodes.
+    pub fn with_nodes(self, nodes: usize) -> Self {
+        Self { nodes, ..self }
+    }
+
+    /// Sets the number of expert groups.
+    pub fn with_groups(self, groups: usize) -> Self {
+        Self { groups, ..self }
+    }
+
+    /// Slots per GPU, `S = R / P`.
+    pub fn slots_per_gpu(&self) -> usize {
+        self.replicas / self.gpus
+    }
+
+    /// GPUs per node, when the GPUs split evenly over nodes.
+    pub fn gpus_per_node(&self) -> Option<usize> {
+        (self.gpus % self.nodes == 0).then(|| self.gpus / self.nodes)
+    }
+
+    /// The GPU holding `slot`.
+    pub fn gpu_of_slot(&self, slot: usize) -> usize {
+        slot / self.slots_per_gpu()
+    }
+}
+
+/// Which placement policy to use, as asked by the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyChoice {
+    /// As DeepSeek decides: hierarchical when `groups % nodes == 0`, global otherwise.
+    #[default]
+    Auto,
+    /// Node-limited: whole groups per node, replicas stay on their group's node.
+    Hierarchical,
+    /// No locality constraint.
+    Global,
+}
+
+/// The policy a problem is solved under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Experts form `G` groups of consecutive ids; each node gets exactly `G / N` whole groups
+    /// and every replica of an expert stays on its group's node.
+    Hierarchical,
+    /// Any expert may go to any slot.
+    Global,
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Policy::Hierarchical => "hierarchical",
+            Policy::Global => "global",
+        })
+    }
+}
+
+impl PolicyChoice {
+    /// The policy this choice stands for on `cluster`.
+    pub fn resolve(self, cluster: &Cluster) -> Policy {
+        match self {
+            PolicyChoice::Hierarchical => Policy::Hierarchical,
+            PolicyChoice::Global => Policy::Global,
+            PolicyChoice::Auto if cluster.nodes != 0 && cluster.groups % cluster.nodes == 0 => {
+                Policy::Hierarchical
+            }
+            PolicyChoice::Auto => Policy::Global,
+        }
+    }
+}
+
+/// A validated placement problem: loads, cluster and the resolved policy.
+///
+/// ```
+/// use eplb::{Cluster, Loads, PolicyChoice, Policy, Problem};
+/// let loads = Loads::from_rows(&[vec![90.0, 132.0, 40.0, 61.0]]).unwrap();
+/// let p = Problem::new(loads, Cluster::new(6, 2).with_nodes(1).with_groups(2), PolicyChoice::Auto).unwrap();
+/// assert_eq!(p.policy(), Policy::Hierarchical);
+/// // 5 slots cannot split over 2 GPUs:
+/// let loads = Loads::from_rows(&[vec![1.0; 4]]).unwrap();
+/// assert!(Problem::new(loads, Cluster::new(5, 2), PolicyChoice::Auto).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    loads: Loads,
+    cluster: Cluster,
+    policy: Policy,
+}
+
+impl Problem {
+    /// Validates and builds a problem.
+    ///
+    /// Always required: every count `>= 1`, `replicas >= experts`, `replicas % gpus == 0`.
+    /// Hierarchical policy also: `gpus % nodes == 0`, `experts % groups == 0`,
+    /// `groups % nodes == 0` (the global policy ignores groups and nodes for placement, as
+    /// DeepSeek does).
+    ///
+    /// # Errors
+    /// The [`EplbError`] variant naming the first violated condition.
+    pub fn new(loads: Loads, cluster: Cluster, policy: PolicyChoice) -> Result<Self> {
+        for (what, value) in [
+            ("replicas", cluster.replicas),
+            ("gpus", cluster.gpus),
+            ("nodes", cluster.nodes),
+            ("groups", cluster.groups),
+        ] {
+            if value == 0 {
+                return Err(EplbError::ZeroCount { what });
+            }
+        }
+        let experts = loads.num_experts();
+        if cluster.replicas < experts {
+            return Err(EplbError::TooFewReplicas {
+                replicas: cluster.replicas,
+                experts,
+            });
+        }
+        if cluster.replicas % cluster.gpus != 0 {
+            return Err(EplbError::ReplicasNotDivisibleByGpus {
+                replicas: cluster.replicas,
+                gpus: cluster.gpus,
+            });
+        }
+        let policy = policy.resolve(&cluster);
+        if policy == Policy::Hierarchical {
+            if experts % cluster.groups != 0 {
+                return Err(EplbError::ExpertsNotDivisibleByGroups {
+                    experts,
+                    groups: cluster.groups,
+                });
+            }
+            if cluster.groups % cluster.nodes != 0 {
+                return Err(EplbError::GroupsNotDivisibleByNodes {
+                    groups: cluster.groups,
+                    nodes: cluster.nodes,
+                });
+            }
+            if cluster.gpus % cluster.nodes != 0 {
+                return Err(EplbError::GpusNotDivisibleByNodes {
+                    gpus: cluster.gpus,
+                    nodes: cluster.nodes,
+                });
+            }
+        }
+        Ok(Self {
+            loads,
+            cluster,
+            policy,
+        })
+    }
+
+    /// The loads.
+    pub fn loads(&self) -> &Loads {
+        &self.loads
+    }
+
+    /// The cluster.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The resolved policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// Number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.loads.num_layers()
+    }
+
+    /// Number of logical experts.
+    pub fn num_experts(&self) -> usize {
+        self.loads.num_experts()
+    }
+
+    /// The single-layer problem of `layer`.
+    ///
+    /// # Panics
+    /// When `layer >= num_layers()`.
+    pub fn layer(&self, layer: usize) -> LayerProblem<'_> {
+        LayerProblem {
+            index: layer,
+            loads: self.loads.layer(layer),
+            cluster: &self.cluster,
+            policy: self.policy,
+        }
+    }
+
+    /// All single-layer problems in order.
+    pub fn layers(&self) -> impl ExactSizeIterator<Item = LayerProblem<'_>> + '_ {
+        (0..self.num_layers()).map(|l| self.layer(l))
+    }
+}
+
+/// One layer of a validated [`Problem`]: what a strategy solves.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerProblem<'a> {
+    /// The layer's index in the problem.
+    pub index: usize,
+    /// Load of each logical expert (finite, `>= 0`).
+    pub loads: &'a [f64],
+    /// The cluster (validated for `policy`).
+    pub cluster: &'a Cluster,
+    /// The resolved policy.
+    pub policy: Policy,
+}
+
+impl LayerProblem<'_> {
+    /// Number of logical experts.
+    pub fn num_experts(&self) -> usize {
+        self.loads.len()
+    }
+
+    /// Experts per group under the hierarchical policy (`E / G`).
+    pub fn group_size(&self) -> usize {
+        self.loads.len() / self.cluster.groups
+    }
+
+    /// The group of `expert` under the hierarchical policy.
+    pub fn group_of(&self, expert: usize) -> usize {
+        expert / self.group_size()
+    }
+
+    /// Total load of the layer.
+    pub fn total_load(&self) -> f64 {
+        self.loads.iter().sum()
+    }
+}

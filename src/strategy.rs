@@ -1,0 +1,100 @@
+//! The [`PlacementStrategy`] trait: what every placement algorithm implements.
+//!
+//! A strategy solves one layer at a time; the [runner](crate::runner) fans layers out over
+//! threads, times them and assembles the multi-layer [`Placement`](crate::Placement). Scoring
+//! is not the strategy's business: the [evaluator](crate::evaluate) judges every result.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::placement::LayerPlacement;
+use crate::problem::LayerProblem;
+
+/// How much a strategy knows about the quality of its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SolveStatus {
+    /// A heuristic answer: no optimality claim.
+    Heuristic,
+    /// Proven optimal for the strategy's model of the problem.
+    Optimal,
+    /// An exact method stopped at its time or node limit: the answer is its best incumbent.
+    TimeLimit,
+}
+
+impl std::fmt::Display for SolveStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SolveStatus::Heuristic => "heuristic",
+            SolveStatus::Optimal => "optimal",
+            SolveStatus::TimeLimit => "time_limit",
+        })
+    }
+}
+
+/// A strategy's answer for one layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerSolution {
+    /// The placement of the layer.
+    pub placement: LayerPlacement,
+    /// What the strategy claims about it.
+    pub status: SolveStatus,
+    /// A lower bound on the optimal maximum GPU load the strategy proved, if any. Must never
+    /// exceed the true optimum.
+    pub lower_bound: Option<f64>,
+}
+
+impl LayerSolution {
+    /// A heuristic answer without a bound.
+    pub fn heuristic(placement: LayerPlacement) -> Self {
+        Self {
+            placement,
+            status: SolveStatus::Heuristic,
+            lower_bound: None,
+        }
+    }
+}
+
+/// A placement algorithm. Object-safe, so strategies can be chosen at run time:
+///
+/// ```
+/// use eplb::{strategies, Cluster, LayerPlacement, LayerProblem, LayerSolution, Loads,
+///            PlacementStrategy, PolicyChoice, Problem, Result};
+///
+/// /// Round-robin: expert `s % E` in slot `s`. Ignores loads; a baseline for research.
+/// struct RoundRobin;
+///
+/// impl PlacementStrategy for RoundRobin {
+///     fn name(&self) -> &str { "round-robin" }
+///     fn description(&self) -> &str { "expert s % E in slot s" }
+///     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
+///         let e = layer.num_experts();
+///         let phy2log = (0..layer.cluster.replicas).map(|s| s % e).collect();
+///         Ok(LayerSolution::heuristic(LayerPlacement::from_phy2log(phy2log)))
+///     }
+/// }
+///
+/// let mut all: Vec<Box<dyn PlacementStrategy>> = strategies::all();
+/// all.push(Box::new(RoundRobin));
+/// let loads = Loads::from_rows(&[vec![8.0, 1.0, 1.0, 2.0]]).unwrap();
+/// let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global).unwrap();
+/// for s in &all {
+///     let solution = eplb::solve(&problem, s.as_ref(), &Default::default()).unwrap();
+///     let report = eplb::evaluate(&problem, &solution.placement, &solution.claimed_bounds()).unwrap();
+///     assert!(report.is_feasible(), "{} made an infeasible placement", s.name());
+/// }
+/// ```
+pub trait PlacementStrategy: Send + Sync {
+    /// A short, stable identifier (used on the command line).
+    fn name(&self) -> &str;
+
+    /// One line saying what the strategy does.
+    fn description(&self) -> &str;
+
+    /// Places one layer. Must be deterministic: the same layer gives the same answer.
+    ///
+    /// # Errors
+    /// Whatever prevents the strategy from answering (an engine failure, a limit reached before
+    /// any placement was found).
+    fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution>;
+}
