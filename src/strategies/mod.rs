@@ -4,11 +4,30 @@ mod greedy;
 
 pub use greedy::Greedy;
 
+use std::time::Duration;
+
 use crate::error::{EplbError, Result};
 use crate::strategy::PlacementStrategy;
 
-/// One instance of every built-in strategy, in a stable order.
+/// Settings shared by the strategies that search (heuristics ignore them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StrategyOptions {
+    /// Wall-time limit per layer; `None` means no limit.
+    pub time_limit: Option<Duration>,
+    /// Relative optimality gap at which an exact method may stop; `None` means prove
+    /// optimality.
+    pub mip_gap: Option<f64>,
+    /// Threads an exact method may use inside one layer; `None` means one.
+    pub threads: Option<usize>,
+}
+
+/// One instance of every built-in strategy with default options, in a stable order.
 pub fn all() -> Vec<Box<dyn PlacementStrategy>> {
+    all_with(&StrategyOptions::default())
+}
+
+/// One instance of every built-in strategy configured with `options`, in a stable order.
+pub fn all_with(_options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
     vec![Box::new(Greedy)]
 }
 
@@ -27,7 +46,15 @@ pub fn names() -> Vec<String> {
 /// # Errors
 /// [`EplbError::UnknownStrategy`] listing the valid names.
 pub fn by_name(name: &str) -> Result<Box<dyn PlacementStrategy>> {
-    all()
+    by_name_with(name, &StrategyOptions::default())
+}
+
+/// The built-in strategy called `name`, configured with `options`.
+///
+/// # Errors
+/// [`EplbError::UnknownStrategy`] listing the valid names.
+pub fn by_name_with(name: &str, options: &StrategyOptions) -> Result<Box<dyn PlacementStrategy>> {
+    all_with(options)
         .into_iter()
         .find(|s| s.name() == name)
         .ok_or_else(|| EplbError::UnknownStrategy {
