@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod bounds;
+pub mod compare;
 pub mod error;
 pub mod evaluate;
 pub mod formats;

@@ -23,13 +23,12 @@ impl LayerPlacement {
     /// A layer placement whose replica ranks follow slot order (the first slot of an expert is
     /// replica 0, the next replica 1, ...).
     pub fn from_phy2log(phy2log: Vec<usize>) -> Self {
-        let mut seen: std::collections::HashMap<usize, usize> = Default::default();
+        let mut seen = vec![0usize; phy2log.iter().max().map_or(0, |&m| m + 1)];
         let rank = phy2log
             .iter()
             .map(|&e| {
-                let r = seen.entry(e).or_insert(0);
-                *r += 1;
-                *r - 1
+                seen[e] += 1;
+                seen[e] - 1
             })
             .collect();
         Self { phy2log, rank }
@@ -48,20 +47,33 @@ impl LayerPlacement {
                 rank.len()
             )));
         }
-        let mut by_expert: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for (&e, &r) in phy2log.iter().zip(&rank) {
-            by_expert.entry(e).or_default().push(r);
+        // Slots of expert e own the range offset[e] .. offset[e] + count[e] of `seen`; each rank
+        // must land once inside its expert's range.
+        let ids = phy2log.iter().max().map_or(0, |&m| m + 1);
+        let mut offset = vec![0usize; ids + 1];
+        for &e in &phy2log {
+            offset[e + 1] += 1;
         }
-        for (e, mut ranks) in by_expert {
-            ranks.sort_unstable();
-            if ranks.iter().enumerate().any(|(i, &r)| i != r) {
+        for e in 0..ids {
+            offset[e + 1] += offset[e];
+        }
+        let mut seen = vec![false; phy2log.len()];
+        for (&e, &r) in phy2log.iter().zip(&rank) {
+            let count = offset[e + 1] - offset[e];
+            if r >= count || std::mem::replace(&mut seen[offset[e] + r], true) {
                 return Err(EplbError::InvalidPlacement(format!(
-                    "expert {e} has replica ranks {ranks:?}; they must be 0..{}",
-                    ranks.len()
+                    "expert {e} has {count} replicas but replica rank {r} is out of range or repeated; ranks must be 0..{count}"
                 )));
             }
         }
         Ok(Self { phy2log, rank })
+    }
+
+    /// A layer placement from parts a strategy built correct by construction; checked in debug
+    /// builds only.
+    pub(crate) fn from_trusted_parts(phy2log: Vec<usize>, rank: Vec<usize>) -> Self {
+        debug_assert!(Self::with_ranks(phy2log.clone(), rank.clone()).is_ok());
+        Self { phy2log, rank }
     }
 
     /// `phy2log[slot]`: the logical expert in each slot.

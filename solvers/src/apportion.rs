@@ -6,7 +6,6 @@
 //! criterion), so [`Apportioner::greedy_f32`] both reproduces DeepSeek's `replicate_experts`
 //! and, in `f64`, [`min_max_share`] gives an exact lower bound for any placement.
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::error::{check_weights, SolverError};
@@ -23,53 +22,50 @@ pub struct Apportionment {
     pub rank: Vec<usize>,
 }
 
-/// A heap entry: the current share of an item; larger shares first, lower index on ties.
-#[derive(Debug, Clone, Copy)]
-struct Share<T> {
-    share: T,
-    item: usize,
-}
-
-impl<T: PartialOrd> PartialEq for Share<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl<T: PartialOrd> Eq for Share<T> {}
-impl<T: PartialOrd> PartialOrd for Share<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<T: PartialOrd> Ord for Share<T> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.share
-            .partial_cmp(&other.share)
-            .unwrap_or(Ordering::Equal)
-            .then(other.item.cmp(&self.item))
-    }
-}
-
-/// A float type the apportionment can divide in.
-trait ShareFloat: Copy + PartialOrd + Into<f64> {
+/// A float type the apportionment can divide in, with a heap key that orders entries by
+/// share (larger first) and then by item (lower index first).
+trait ShareFloat: Copy + Into<f64> {
+    /// An integer key: share bits above the inverted item index.
+    type Key: Ord + Copy;
     fn per_copy(weight: Self, copies: usize) -> Self;
+    fn key(share: Self, item: usize) -> Self::Key;
+    fn item(key: Self::Key) -> usize;
 }
+
 impl ShareFloat for f32 {
+    type Key = u64;
     fn per_copy(weight: f32, copies: usize) -> f32 {
         weight / copies as f32
     }
+    fn key(share: f32, item: usize) -> u64 {
+        // Non-negative floats order like their bits; -0.0 counts as 0.0.
+        let bits = if share == 0.0 { 0 } else { share.to_bits() };
+        (u64::from(bits) << 32) | u64::from(u32::MAX - item as u32)
+    }
+    fn item(key: u64) -> usize {
+        (u32::MAX - (key & u64::from(u32::MAX)) as u32) as usize
+    }
 }
+
 impl ShareFloat for f64 {
+    type Key = u128;
     fn per_copy(weight: f64, copies: usize) -> f64 {
         weight / copies as f64
+    }
+    fn key(share: f64, item: usize) -> u128 {
+        let bits = if share == 0.0 { 0 } else { share.to_bits() };
+        (u128::from(bits) << 64) | u128::from(u64::MAX - item as u64)
+    }
+    fn item(key: u128) -> usize {
+        (u64::MAX - (key & u128::from(u64::MAX)) as u64) as usize
     }
 }
 
 /// Reusable apportionment engine: keeps its buffers between calls.
 #[derive(Debug, Default, Clone)]
 pub struct Apportioner {
-    heap32: Vec<Share<f32>>,
-    heap64: Vec<Share<f64>>,
+    heap32: Vec<u64>,
+    heap64: Vec<u128>,
     result: Apportionment,
 }
 
@@ -89,9 +85,7 @@ impl Apportioner {
         weights: &[f32],
         copies: usize,
     ) -> Result<&Apportionment, SolverError> {
-        let heap = std::mem::take(&mut self.heap32);
-        let heap = greedy_into(weights, copies, heap, &mut self.result)?;
-        self.heap32 = heap;
+        greedy_into(weights, copies, &mut self.heap32, &mut self.result)?;
         Ok(&self.result)
     }
 
@@ -104,9 +98,7 @@ impl Apportioner {
         weights: &[f64],
         copies: usize,
     ) -> Result<&Apportionment, SolverError> {
-        let heap = std::mem::take(&mut self.heap64);
-        let heap = greedy_into(weights, copies, heap, &mut self.result)?;
-        self.heap64 = heap;
+        greedy_into(weights, copies, &mut self.heap64, &mut self.result)?;
         Ok(&self.result)
     }
 }
@@ -114,11 +106,11 @@ impl Apportioner {
 fn greedy_into<T: ShareFloat>(
     weights: &[T],
     copies: usize,
-    heap_buf: Vec<Share<T>>,
+    heap_buf: &mut Vec<T::Key>,
     out: &mut Apportionment,
-) -> Result<Vec<Share<T>>, SolverError> {
+) -> Result<(), SolverError> {
     let n = weights.len();
-    if copies < n || n == 0 {
+    if copies < n || n == 0 || n > u32::MAX as usize {
         return Err(SolverError::TooFewCopies { items: n, copies });
     }
     check_weights(weights)?;
@@ -128,25 +120,27 @@ fn greedy_into<T: ShareFloat>(
     out.owner.extend(0..n);
     out.rank.clear();
     out.rank.resize(n, 0);
-    let mut heap_buf = heap_buf;
     if copies == n {
-        return Ok(heap_buf);
+        return Ok(());
     }
     heap_buf.clear();
-    heap_buf.extend(weights.iter().enumerate().map(|(item, &w)| Share {
-        share: T::per_copy(w, 1),
-        item,
-    }));
-    let mut heap = BinaryHeap::from(heap_buf);
+    heap_buf.extend(
+        weights
+            .iter()
+            .enumerate()
+            .map(|(item, &w)| T::key(T::per_copy(w, 1), item)),
+    );
+    let mut heap = BinaryHeap::from(std::mem::take(heap_buf));
     for _ in n..copies {
         let mut top = heap.peek_mut().expect("heap holds one entry per item");
-        let item = top.item;
+        let item = T::item(*top);
         out.owner.push(item);
         out.rank.push(out.counts[item]);
         out.counts[item] += 1;
-        top.share = T::per_copy(weights[item], out.counts[item]);
+        *top = T::key(T::per_copy(weights[item], out.counts[item]), item);
     }
-    Ok(heap.into_vec())
+    *heap_buf = heap.into_vec();
+    Ok(())
 }
 
 /// The smallest achievable largest per-copy share `max_i w_i / c_i` over all apportionments of

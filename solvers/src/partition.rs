@@ -4,7 +4,8 @@
 //! heaviest pack as light as possible. The problem is NP-hard in general; this module holds the
 //! greedy engine DeepSeek's `eplb.py` uses (`balanced_packing`).
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use crate::error::{check_weights, SolverError};
 
@@ -21,10 +22,86 @@ pub struct PackAssignment {
 /// instances (one per layer and node) does not allocate.
 #[derive(Debug, Default, Clone)]
 pub struct BalancedPartitioner {
-    order: Vec<usize>,
-    pack_weight: Vec<f32>,
+    order: Vec<u64>,
+    pack_keys: Vec<u64>,
     pack_items: Vec<usize>,
     result: PackAssignment,
+}
+
+const LOW_BITS: u64 = u32::MAX as u64;
+
+/// Packs up to this many are searched by a linear scan, more through a heap.
+const SCAN_LIMIT: usize = 16;
+
+/// The open (not full) packs, keyed by (weight bits, pack index), smallest first.
+enum OpenPacks {
+    /// Few packs: a branch-free scan over all keys (full packs hold `u64::MAX`).
+    Scan { keys: Vec<u64>, lightest: usize },
+    /// Many packs: a min-heap of the open packs' keys.
+    Heap(BinaryHeap<Reverse<u64>>),
+}
+
+impl OpenPacks {
+    fn new(num_packs: usize, mut buffer: Vec<u64>) -> Self {
+        buffer.clear();
+        buffer.extend(0..num_packs as u64);
+        if num_packs <= SCAN_LIMIT {
+            OpenPacks::Scan {
+                keys: buffer,
+                lightest: 0,
+            }
+        } else {
+            OpenPacks::Heap(buffer.into_iter().map(Reverse).collect())
+        }
+    }
+
+    fn lightest(&mut self) -> u64 {
+        match self {
+            OpenPacks::Scan { keys, lightest } => {
+                let mut best = u64::MAX;
+                for &k in keys.iter() {
+                    best = best.min(k);
+                }
+                *lightest = (best & LOW_BITS) as usize;
+                best
+            }
+            OpenPacks::Heap(heap) => heap.peek().expect("an open pack remains").0,
+        }
+    }
+
+    fn replace_lightest(&mut self, key: u64) {
+        match self {
+            OpenPacks::Scan { keys, lightest } => keys[*lightest] = key,
+            OpenPacks::Heap(heap) => {
+                *heap.peek_mut().expect("an open pack remains") = Reverse(key);
+            }
+        }
+    }
+
+    fn close_lightest(&mut self) {
+        match self {
+            OpenPacks::Scan { keys, lightest } => keys[*lightest] = u64::MAX,
+            OpenPacks::Heap(heap) => {
+                heap.pop();
+            }
+        }
+    }
+
+    fn into_buffer(self) -> Vec<u64> {
+        match self {
+            OpenPacks::Scan { keys, .. } => keys,
+            OpenPacks::Heap(heap) => heap.into_iter().map(|Reverse(k)| k).collect(),
+        }
+    }
+}
+
+/// The bits of a non-negative `f32`, ordered like the value (`-0.0` counts as `0.0`).
+fn ordered_bits(x: f32) -> u32 {
+    if x == 0.0 {
+        0
+    } else {
+        x.to_bits()
+    }
 }
 
 impl BalancedPartitioner {
@@ -42,8 +119,8 @@ impl BalancedPartitioner {
     /// weights that are not finite and `>= 0`.
     ///
     /// # Complexity
-    /// `O(n log n + n m)` time for `n` items and `m` packs; no allocation once the buffers have
-    /// grown to the instance size.
+    /// `O(n log n + n log m)` time for `n` items and `m` packs; no allocation once the buffers
+    /// have grown to the instance size.
     pub fn greedy(
         &mut self,
         weights: &[f32],
@@ -69,38 +146,38 @@ impl BalancedPartitioner {
         result.pack.resize(n, usize::MAX);
         result.rank.resize(n, usize::MAX);
 
-        self.order.clear();
-        self.order.extend(0..n);
         // Descending weight, ascending index among equal weights: the order of a stable sort.
-        // Indices are unique, so an unstable sort on (weight, index) gives the same order
-        // without allocating.
-        self.order.sort_unstable_by(|&a, &b| {
-            weights[b]
-                .partial_cmp(&weights[a])
-                .unwrap_or(Ordering::Equal)
-                .then(a.cmp(&b))
-        });
+        // Non-negative floats order like their bits, so one u64 key per item (inverted weight
+        // bits above the index) sorts in that order without comparisons on floats.
+        self.order.clear();
+        self.order.extend(
+            weights
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| (u64::from(!ordered_bits(w)) << 32) | i as u64),
+        );
+        self.order.sort_unstable();
 
-        self.pack_weight.clear();
-        self.pack_weight.resize(num_packs, 0.0);
+        // Each open pack has a key (f32 weight bits, pack index): the smallest key is the
+        // lightest pack, lowest index on ties.
+        let mut open = OpenPacks::new(num_packs, std::mem::take(&mut self.pack_keys));
         self.pack_items.clear();
         self.pack_items.resize(num_packs, 0);
-        for &item in &self.order {
-            let mut best = usize::MAX;
-            let mut best_weight = f32::INFINITY;
-            for pack in 0..num_packs {
-                if self.pack_items[pack] < per_pack
-                    && (best == usize::MAX || self.pack_weight[pack] < best_weight)
-                {
-                    best = pack;
-                    best_weight = self.pack_weight[pack];
-                }
+        for &key in &self.order {
+            let item = (key & LOW_BITS) as usize;
+            let pack_key = open.lightest();
+            let pack = (pack_key & LOW_BITS) as usize;
+            let weight = f32::from_bits((pack_key >> 32) as u32) + weights[item];
+            result.pack[item] = pack;
+            result.rank[item] = self.pack_items[pack];
+            self.pack_items[pack] += 1;
+            if self.pack_items[pack] == per_pack {
+                open.close_lightest();
+            } else {
+                open.replace_lightest((u64::from(ordered_bits(weight)) << 32) | pack as u64);
             }
-            result.pack[item] = best;
-            result.rank[item] = self.pack_items[best];
-            self.pack_weight[best] += weights[item];
-            self.pack_items[best] += 1;
         }
+        self.pack_keys = open.into_buffer();
         Ok(&self.result)
     }
 }

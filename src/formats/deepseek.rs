@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{format_error, parse_json, read_text};
@@ -33,7 +33,7 @@ pub struct PlacementDocument {
 }
 
 /// Per-layer metrics of a [`PlacementDocument`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct LayerMetrics {
     /// Layer index.
     pub layer: usize,
@@ -61,7 +61,6 @@ pub struct LayerMetrics {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_loads: Option<Vec<f64>>,
     /// Broken constraints.
-    #[serde(skip_deserializing)]
     pub violations: Vec<Violation>,
 }
 
@@ -79,7 +78,23 @@ impl PlacementDocument {
         solution: Option<&Solution>,
         with_gpu_loads: bool,
     ) -> Result<Self> {
-        let layers = evaluation
+        Ok(Self {
+            strategy: solution.map(|s| s.strategy.clone()),
+            policy: problem.policy(),
+            cluster: *problem.cluster(),
+            arrays: placement.to_deepseek()?,
+            layers: Self::metrics(evaluation, solution, with_gpu_loads),
+            summary: evaluation.summary.clone(),
+        })
+    }
+
+    /// The per-layer metrics of `evaluation` (with status and times from `solution`).
+    pub fn metrics(
+        evaluation: &Evaluation,
+        solution: Option<&Solution>,
+        with_gpu_loads: bool,
+    ) -> Vec<LayerMetrics> {
+        evaluation
             .layers
             .iter()
             .enumerate()
@@ -97,15 +112,7 @@ impl PlacementDocument {
                 gpu_loads: with_gpu_loads.then(|| r.gpu_loads.clone()),
                 violations: r.violations.clone(),
             })
-            .collect();
-        Ok(Self {
-            strategy: solution.map(|s| s.strategy.clone()),
-            policy: problem.policy(),
-            cluster: *problem.cluster(),
-            arrays: placement.to_deepseek()?,
-            layers,
-            summary: evaluation.summary.clone(),
-        })
+            .collect()
     }
 }
 

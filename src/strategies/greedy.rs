@@ -48,6 +48,8 @@ struct Workspace {
     mlog2log: Vec<usize>,
     node_weights: Vec<f32>,
     replica_weights: Vec<f32>,
+    phy2log: Vec<usize>,
+    ranks: Vec<usize>,
 }
 
 thread_local! {
@@ -91,6 +93,8 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
         mlog2log,
         node_weights,
         replica_weights,
+        phy2log,
+        ranks,
     } = ws;
     weights.clear();
     weights.extend(layer.loads.iter().map(|&w| w as f32));
@@ -115,8 +119,10 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
         }
     }
 
-    let mut phy2log = vec![0; c.replicas];
-    let mut ranks = vec![0; c.replicas];
+    phy2log.clear();
+    phy2log.resize(c.replicas, 0);
+    ranks.clear();
+    ranks.resize(c.replicas, 0);
     for node in 0..nodes {
         let members = &mlog2log[node * experts_per_node..(node + 1) * experts_per_node];
         // Step 2: replicate inside the node.
@@ -138,7 +144,7 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
             ranks[slot] = replicas.rank[phy];
         }
     }
-    Ok(LayerSolution::heuristic(LayerPlacement::with_ranks(
-        phy2log, ranks,
-    )?))
+    Ok(LayerSolution::heuristic(
+        LayerPlacement::from_trusted_parts(phy2log.to_vec(), ranks.to_vec()),
+    ))
 }

@@ -1,0 +1,86 @@
+//! Human-readable tables shared by the commands.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use eplb::{Evaluation, Solution};
+
+/// A table with the house style.
+pub(crate) fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(header.iter().map(Cell::new));
+    t
+}
+
+/// A right-aligned numeric cell.
+pub(crate) fn num(text: String) -> Cell {
+    Cell::new(text).set_alignment(CellAlignment::Right)
+}
+
+/// Formats a load with enough precision to compare strategies.
+pub(crate) fn load(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// Formats a ratio as a percentage.
+pub(crate) fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.4}%", 100.0 * x)
+    } else {
+        "inf".into()
+    }
+}
+
+/// Per-layer metrics (and status when a solution is given).
+pub(crate) fn layer_table(evaluation: &Evaluation, solution: Option<&Solution>) -> Table {
+    let mut header = vec![
+        "layer",
+        "max load",
+        "mean load",
+        "balancedness",
+        "imbalance",
+        "lower bound",
+        "gap",
+        "co-located",
+        "violations",
+    ];
+    if solution.is_some() {
+        header.push("status");
+    }
+    let mut t = table(&header);
+    for (l, r) in evaluation.layers.iter().enumerate() {
+        let mut row = vec![
+            num(r.layer.to_string()),
+            num(load(r.max_load)),
+            num(load(r.mean_load)),
+            num(format!("{:.4}", r.balancedness)),
+            num(pct(r.imbalance)),
+            num(load(r.lower_bound)),
+            num(pct(r.gap)),
+            num(r.colocated_replicas.to_string()),
+            num(r.violations.len().to_string()),
+        ];
+        if let Some(s) = solution {
+            row.push(Cell::new(s.layers[l].status.to_string()));
+        }
+        t.add_row(row);
+    }
+    t
+}
+
+/// One line summarising an evaluation.
+pub(crate) fn summary_line(evaluation: &Evaluation) -> String {
+    let s = &evaluation.summary;
+    format!(
+        "{} layers, {} feasible; step balancedness {:.4} (worst layer {:.4}); max gap to bound {}, mean {}",
+        s.layers,
+        s.feasible_layers,
+        s.balancedness,
+        s.min_balancedness,
+        pct(s.max_gap),
+        pct(s.mean_gap)
+    )
+}
