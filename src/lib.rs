@@ -44,3 +44,8 @@ pub use placement::{DeepSeekArrays, LayerPlacement, Placement};
 pub use problem::{Cluster, LayerProblem, Loads, Policy, PolicyChoice, Problem};
 pub use runner::{solve, Solution, SolveOptions};
 pub use strategy::{LayerSolution, PlacementStrategy, SolveStatus};
+
+/// The README's Rust example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

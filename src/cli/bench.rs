@@ -30,7 +30,7 @@ pub(crate) struct BenchArgs {
 
 pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode, EplbError> {
     let problem = args.problem.problem()?;
-    let strategy = strategies::by_name_with(&args.strategy, &args.search.options()?)?;
+    let strategy = strategies::by_name_with(&args.strategy, &args.search.options())?;
     let options = SolveOptions {
         threads: Some(args.threads.max(1)),
     };

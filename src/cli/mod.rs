@@ -111,41 +111,36 @@ impl ProblemArgs {
 #[derive(Args, Debug, Clone)]
 pub(crate) struct SearchArgs {
     /// Time limit per layer for exact strategies, in seconds.
-    #[arg(long, value_name = "SECS")]
-    time_limit: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = positive_seconds)]
+    time_limit: Option<Duration>,
     /// Relative gap at which exact strategies may stop (default: prove optimality).
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", value_parser = non_negative_gap)]
     mip_gap: Option<f64>,
 }
 
-impl SearchArgs {
-    fn options(&self) -> Result<StrategyOptions, EplbError> {
-        let time_limit = match self.time_limit {
-            None => None,
-            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-            Some(s) => {
-                return Err(usage(format!(
-                    "--time-limit {s}: must be a positive number of seconds"
-                )))
-            }
-        };
-        if let Some(g) = self.mip_gap {
-            if !(g.is_finite() && g >= 0.0) {
-                return Err(usage(format!("--mip-gap {g}: must be a number >= 0")));
-            }
-        }
-        Ok(StrategyOptions {
-            time_limit,
-            mip_gap: self.mip_gap,
-            threads: None,
-        })
+fn positive_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("`{text}` is not a positive number of seconds")),
     }
 }
 
-fn usage(message: String) -> EplbError {
-    EplbError::Format {
-        path: "command line".into(),
-        message,
+fn non_negative_gap(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(g) if g.is_finite() && g >= 0.0 => Ok(g),
+        _ => Err(format!(
+            "`{text}` is not a relative gap >= 0 (e.g. 0.001 for 0.1%)"
+        )),
+    }
+}
+
+impl SearchArgs {
+    fn options(&self) -> StrategyOptions {
+        StrategyOptions {
+            time_limit: self.time_limit,
+            mip_gap: self.mip_gap,
+            threads: None,
+        }
     }
 }
 

@@ -35,7 +35,7 @@ pub(crate) struct PlaceArgs {
 
 pub(crate) fn run(args: &PlaceArgs) -> Result<ExitCode, EplbError> {
     let problem = args.problem.problem()?;
-    let strategy = strategies::by_name_with(&args.strategy, &args.search.options()?)?;
+    let strategy = strategies::by_name_with(&args.strategy, &args.search.options())?;
     let solution = solve(
         &problem,
         strategy.as_ref(),

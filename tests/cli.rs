@@ -1,0 +1,352 @@
+//! The command line through the real binary.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn eplb() -> Command {
+    Command::cargo_bin("eplb").unwrap()
+}
+
+const README_LOADS: &str = r#"{"model": "eplb.py README", "loads": [
+  [90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
+  [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27]]}"#;
+
+const README_CLUSTER: [&str; 8] = [
+    "--replicas",
+    "16",
+    "--gpus",
+    "8",
+    "--nodes",
+    "2",
+    "--groups",
+    "4",
+];
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn esft() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-intent.json")
+}
+
+#[test]
+fn place_writes_deepseek_arrays_and_metrics_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let loads = write(dir.path(), "loads.json", README_LOADS);
+    let out = eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(&loads)
+        .args(README_CLUSTER)
+        .assert()
+        .success();
+    let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        doc["phy2log"][0],
+        serde_json::json!([5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1]),
+        "the README output of eplb.py"
+    );
+    assert_eq!(doc["log2phy"][0].as_array().unwrap().len(), 12);
+    assert_eq!(
+        doc["logcnt"][1],
+        serde_json::json!([1, 2, 1, 1, 1, 2, 2, 1, 2, 1, 1, 1])
+    );
+    let layers = doc["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    for key in [
+        "max_load",
+        "mean_load",
+        "balancedness",
+        "lower_bound",
+        "status",
+    ] {
+        assert!(layers[0].get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(layers[0]["max_load"], 156.0);
+    assert_eq!(layers[1]["max_load"], 179.5);
+    assert_eq!(layers[0]["status"], "heuristic");
+    assert_eq!(doc["policy"], "hierarchical");
+}
+
+#[test]
+fn what_place_writes_check_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let placement = dir.path().join("placement.json");
+    for policy in ["hierarchical", "global"] {
+        let cluster = [
+            "--replicas",
+            "80",
+            "--gpus",
+            "8",
+            "--nodes",
+            "2",
+            "--groups",
+            "8",
+            "--policy",
+            policy,
+        ];
+        eplb()
+            .arg("place")
+            .arg("--loads")
+            .arg(esft())
+            .args(cluster)
+            .arg("--out")
+            .arg(&placement)
+            .arg("--quiet")
+            .assert()
+            .success()
+            .stdout("");
+        let out = eplb()
+            .arg("check")
+            .arg("--loads")
+            .arg(esft())
+            .arg("--placement")
+            .arg(&placement)
+            .args(cluster)
+            .arg("--json")
+            .assert()
+            .success();
+        let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        assert_eq!(report["feasible"], true);
+        assert_eq!(report["layers"].as_array().unwrap().len(), 26);
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(&placement).unwrap()).unwrap();
+        assert_eq!(
+            report["layers"][3]["max_load"],
+            written["layers"][3]["max_load"]
+        );
+    }
+}
+
+#[test]
+fn check_flags_a_placement_that_breaks_the_hierarchy() {
+    let dir = tempfile::tempdir().unwrap();
+    let loads = write(dir.path(), "loads.json", r#"[[4, 3, 2, 1]]"#);
+    // Groups {0,1} and {2,3}; two nodes of one GPU with two slots each. Expert 0 on node 1
+    // splits group 0.
+    let placement = write(
+        dir.path(),
+        "p.json",
+        r#"{"phy2log": [[1, 2], [0, 3]]}"#.replace("], [", ", ").as_str(),
+    );
+    let cluster = [
+        "--replicas",
+        "4",
+        "--gpus",
+        "2",
+        "--nodes",
+        "2",
+        "--groups",
+        "2",
+    ];
+    eplb()
+        .arg("check")
+        .arg("--loads")
+        .arg(&loads)
+        .arg("--placement")
+        .arg(&placement)
+        .args(cluster)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "group 0 is split across nodes [0, 1]",
+        ));
+    // The same slots are fine without locality.
+    eplb()
+        .arg("check")
+        .arg("--loads")
+        .arg(&loads)
+        .arg("--placement")
+        .arg(&placement)
+        .args(cluster)
+        .args(["--policy", "global"])
+        .assert()
+        .success();
+    // A missing expert and an out-of-range id.
+    let placement = write(dir.path(), "q.json", r#"{"phy2log": [[0, 1, 1, 7]]}"#);
+    eplb()
+        .arg("check")
+        .arg("--loads")
+        .arg(&loads)
+        .arg("--placement")
+        .arg(&placement)
+        .args(["--replicas", "4", "--gpus", "2", "--json"])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("expert_out_of_range")
+                .and(predicate::str::contains("missing_expert")),
+        );
+}
+
+#[test]
+fn bench_prints_one_json_line_with_the_median() {
+    let out = eplb()
+        .arg("bench")
+        .arg("--loads")
+        .arg(esft())
+        .args([
+            "--replicas",
+            "80",
+            "--gpus",
+            "8",
+            "--nodes",
+            "2",
+            "--groups",
+            "8",
+            "--iterations",
+            "3",
+            "--warmup",
+            "0",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    let line: Value = serde_json::from_str(&text).unwrap();
+    assert!(line["median_ns"].as_u64().unwrap() > 0);
+    assert_eq!(line["strategy"], "greedy");
+    assert_eq!(line["iterations"], 3);
+}
+
+#[test]
+fn strategies_lists_greedy() {
+    eplb()
+        .arg("strategies")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("greedy"));
+    let out = eplb().args(["strategies", "--json"]).assert().success();
+    let list: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["name"] == "greedy"));
+}
+
+#[test]
+fn demo_runs_and_explains_itself() {
+    eplb().arg("demo").assert().success().stdout(
+        predicate::str::contains("greedy").and(predicate::str::contains("How to read this")),
+    );
+}
+
+#[test]
+fn errors_name_the_problem_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.json");
+    eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(&missing)
+        .args(README_CLUSTER)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nope.json"));
+    let empty = write(dir.path(), "empty.json", "  \n");
+    eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(&empty)
+        .args(README_CLUSTER)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("empty"));
+    let negative = write(dir.path(), "neg.json", r#"{"loads": [[1, 2, -3, 4]]}"#);
+    eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(&negative)
+        .args(["--replicas", "4", "--gpus", "2"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("expert 2 is negative"));
+    let loads = write(dir.path(), "loads.json", README_LOADS);
+    eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(&loads)
+        .args(["--replicas", "17", "--gpus", "8"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "17 replicas do not divide evenly over 8 GPUs",
+        ));
+    eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(&loads)
+        .args(README_CLUSTER)
+        .args(["--strategy", "magic"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "unknown strategy `magic`; available: greedy",
+        ));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    eplb().arg("place").assert().code(2);
+    eplb().arg("frobnicate").assert().code(2);
+    eplb()
+        .args([
+            "place",
+            "--loads",
+            "x.json",
+            "--replicas",
+            "many",
+            "--gpus",
+            "2",
+        ])
+        .assert()
+        .code(2);
+    eplb()
+        .args([
+            "place",
+            "--loads",
+            "x.json",
+            "--replicas",
+            "4",
+            "--gpus",
+            "2",
+            "--time-limit",
+            "0",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a positive number of seconds"));
+    eplb()
+        .args([
+            "place",
+            "--loads",
+            "x.json",
+            "--replicas",
+            "4",
+            "--gpus",
+            "2",
+            "--mip-gap=-1",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("relative gap >= 0"));
+}
+
+#[test]
+fn loads_can_come_from_standard_input() {
+    let out = eplb()
+        .args(["place", "--loads", "-"])
+        .args(README_CLUSTER)
+        .write_stdin(README_LOADS)
+        .assert()
+        .success();
+    let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["layers"][0]["max_load"], 156.0);
+}
