@@ -86,7 +86,8 @@ fn zero_and_negative_zero_loads_are_valid() {
 #[test]
 fn cluster_shape_errors() {
     let four = vec![vec![1.0; 4]];
-    let cases: Vec<(Cluster, PolicyChoice, fn(&EplbError) -> bool)> = vec![
+    type Expect = fn(&EplbError) -> bool;
+    let cases: Vec<(Cluster, PolicyChoice, Expect)> = vec![
         (Cluster::new(0, 2), PolicyChoice::Global, |e| {
             matches!(e, EplbError::ZeroCount { what: "replicas" })
         }),
