@@ -15,8 +15,8 @@ fn instances() -> Vec<(String, Loads)> {
     )];
     let trace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/deepseek-v3_sglang_decode_in1000out1000.json");
-    match eplb::formats::loads::read_loads(&trace) {
-        Ok(loads) => out.push(("dsv3_decode_58x256".to_string(), loads)),
+    match eplb::formats::read_loads(&trace, Default::default()) {
+        Ok(file) => out.push(("dsv3_decode_58x256".to_string(), file.loads)),
         Err(e) => eprintln!("skipping the real trace: {e}"),
     }
     out

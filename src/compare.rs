@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::evaluate::{evaluate, Evaluation, Summary};
 use crate::problem::Problem;
-use crate::runner::{solve, Solution, SolveOptions};
+use crate::runner::{solve_observed, Solution, SolveOptions};
 use crate::strategy::{PlacementStrategy, SolveStatus};
 
 /// One strategy's result in a [`Comparison`].
@@ -49,12 +49,13 @@ pub struct Comparison {
 /// use eplb::{compare::compare, strategies, synthetic::readme_example, Cluster, PolicyChoice, Problem};
 /// let cluster = Cluster::new(16, 8).with_nodes(2).with_groups(4);
 /// let problem = Problem::new(readme_example(), cluster, PolicyChoice::Auto).unwrap();
-/// let c = compare(&problem, &strategies::all(), &Default::default(), |_| {}).unwrap();
+/// let c = compare(&problem, &strategies::all(), &Default::default(), &|_, _| {}).unwrap();
 /// assert_eq!(c.rows[0].strategy, "greedy");
 /// assert!(c.rows[0].max_gap_to_best_bound >= 0.0);
 /// ```
 ///
-/// `on_done` is called after each strategy finishes (for progress reporting).
+/// `on_layer_done(strategy, layer)` is called as each layer of each strategy finishes (for
+/// progress reporting).
 ///
 /// # Errors
 /// The first strategy error.
@@ -62,13 +63,14 @@ pub fn compare(
     problem: &Problem,
     strategies: &[Box<dyn PlacementStrategy>],
     options: &SolveOptions,
-    mut on_done: impl FnMut(&str),
+    on_layer_done: &(dyn Fn(&str, usize) + Sync),
 ) -> Result<Comparison> {
     let mut solved = Vec::with_capacity(strategies.len());
     for s in strategies {
-        let solution = solve(problem, s.as_ref(), options)?;
+        let solution = solve_observed(problem, s.as_ref(), options, &|l| {
+            on_layer_done(s.name(), l)
+        })?;
         let evaluation = evaluate(problem, &solution.placement, &solution.claimed_bounds())?;
-        on_done(s.name());
         solved.push((solution, evaluation));
     }
     let best_bounds: Vec<f64> = (0..problem.num_layers())

@@ -139,6 +139,14 @@ pub enum EplbError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A picture could not be drawn or written.
+    #[error("{path}: cannot draw the plot: {message}")]
+    Plot {
+        /// The picture file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// A file's content is not in a format `eplb` understands.
     #[error("{path}: {message}")]
     Format {

@@ -32,6 +32,7 @@ pub mod error;
 pub mod evaluate;
 pub mod formats;
 pub mod placement;
+pub mod plot;
 pub mod problem;
 pub mod runner;
 pub mod strategies;
@@ -42,7 +43,7 @@ pub use error::{EplbError, Result};
 pub use evaluate::{evaluate, Evaluation, LayerReport, Violation};
 pub use placement::{DeepSeekArrays, LayerPlacement, Placement};
 pub use problem::{Cluster, LayerProblem, Loads, Policy, PolicyChoice, Problem};
-pub use runner::{solve, Solution, SolveOptions};
+pub use runner::{solve, solve_observed, Solution, SolveOptions};
 pub use strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 
 /// The README's Rust example, compiled and run as a doc test.

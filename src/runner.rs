@@ -61,6 +61,20 @@ pub fn solve(
     strategy: &dyn PlacementStrategy,
     options: &SolveOptions,
 ) -> Result<Solution> {
+    solve_observed(problem, strategy, options, &|_| {})
+}
+
+/// [`solve`], calling `on_layer_done(layer)` as each layer finishes (from worker threads, in
+/// completion order) — for progress bars.
+///
+/// # Errors
+/// As [`solve`].
+pub fn solve_observed(
+    problem: &Problem,
+    strategy: &dyn PlacementStrategy,
+    options: &SolveOptions,
+    on_layer_done: &(dyn Fn(usize) + Sync),
+) -> Result<Solution> {
     let start = Instant::now();
     let one = |layer: usize| -> Result<(LayerSolution, Duration)> {
         let t = Instant::now();
@@ -72,6 +86,7 @@ pub fn solve(
                     layer,
                     message: e.to_string(),
                 })?;
+        on_layer_done(layer);
         Ok((solution, t.elapsed()))
     };
     let layers = problem.num_layers();

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use eplb::formats::{deepseek::placement_from_json, loads::loads_from_json};
+use eplb::formats::{deepseek::placement_from_json, loads, ReadOptions};
 use eplb::{error::BadLoad, Cluster, EplbError, Loads, PolicyChoice, Problem};
 
 fn problem(
@@ -206,7 +206,9 @@ fn malformed_load_files() {
         ),
     ];
     for (text, needle) in bad {
-        let err = loads_from_json(p, text).unwrap_err().to_string();
+        let err = loads::loads_from_json(p, text, ReadOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("stats.json"), "names the file: {err}");
         assert!(
             err.contains(needle),
@@ -217,12 +219,40 @@ fn malformed_load_files() {
 
 #[test]
 fn sglang_three_dimensional_counts_are_summed_over_steps() {
-    let loads = loads_from_json(
+    let file = loads::loads_from_json(
         Path::new("x"),
-        r#"{"logical_count": [[[1, 2]], [[10, 20]]]}"#,
+        r#"{"logical_count": [[[0, 0], [1, 2]], [[0, 0], [10, 20]]]}"#,
+        ReadOptions::default(),
     )
     .unwrap();
-    assert_eq!(loads.layer(0), &[11.0, 22.0]);
+    assert_eq!(file.loads.layer(0), &[11.0, 22.0]);
+    assert_eq!(file.first_layer, 1, "the dense layer was skipped");
+    assert_eq!(file.notes.len(), 1);
+    // Kept on request; and files given as `loads` are taken as they are.
+    let keep = ReadOptions {
+        keep_zero_layers: true,
+    };
+    let kept = loads::loads_from_json(
+        Path::new("x"),
+        r#"{"logical_count": [[0, 0], [1, 2]]}"#,
+        keep,
+    )
+    .unwrap();
+    assert_eq!((kept.loads.num_layers(), kept.first_layer), (2, 0));
+    let as_is = loads::loads_from_json(
+        Path::new("x"),
+        r#"{"loads": [[0, 0], [1, 2]]}"#,
+        ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!((as_is.loads.num_layers(), as_is.first_layer), (2, 0));
+    let declared = loads::loads_from_json(
+        Path::new("x"),
+        r#"{"loads": [[1, 2]], "first_model_layer": 3}"#,
+        ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(declared.first_layer, 3);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 use clap::Args;
 use eplb::{solve, strategies, EplbError, SolveOptions};
 
-use super::{ProblemArgs, SearchArgs};
+use super::{Global, ProblemArgs, SearchArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
@@ -28,8 +28,9 @@ pub(crate) struct BenchArgs {
     threads: usize,
 }
 
-pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode, EplbError> {
-    let problem = args.problem.problem()?;
+pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbError> {
+    let loaded = args.problem.load(global)?;
+    let problem = loaded.problem;
     let strategy = strategies::by_name_with(&args.strategy, &args.search.options())?;
     let options = SolveOptions {
         threads: Some(args.threads.max(1)),
@@ -63,6 +64,6 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode, EplbError> {
         "max_ns": ns[ns.len() - 1],
         "mean_ns": ns.iter().sum::<u64>() / ns.len() as u64,
     });
-    println!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }

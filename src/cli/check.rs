@@ -4,55 +4,48 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use eplb::formats::deepseek::{read_placement, PlacementDocument};
+use eplb::formats::{deepseek::PlacementDocument, read_placement};
 use eplb::{evaluate, EplbError};
 
 use super::report::{layer_table, summary_line};
-use super::ProblemArgs;
+use super::{Global, ProblemArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct CheckArgs {
     #[command(flatten)]
     problem: ProblemArgs,
-    /// The placement: JSON with at least `phy2log` (what `eplb place` writes is accepted).
+    /// The placement: DeepSeek JSON (`phy2log`, what `eplb place` writes), SGLang JSON
+    /// (`physical_to_logical_map`) or TensorRT-LLM YAML (`.yaml`/`.yml`).
     #[arg(long, value_name = "FILE")]
     placement: PathBuf,
-    /// Print machine-readable JSON instead of tables.
-    #[arg(long)]
-    json: bool,
 }
 
-pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode, EplbError> {
-    let problem = args.problem.problem()?;
-    let placement = read_placement(&args.placement, problem.num_experts())?;
-    let evaluation = evaluate(&problem, &placement, &[])?;
-    if args.json {
-        #[derive(serde::Serialize)]
-        struct CheckOutput<'a> {
-            feasible: bool,
-            layers: &'a [eplb::formats::deepseek::LayerMetrics],
-            summary: &'a eplb::evaluate::Summary,
-        }
-        let doc = PlacementDocument::new(&problem, &placement, &evaluation, None, true);
-        // Out-of-range ids have no DeepSeek arrays; report metrics without them.
-        let layers: Vec<_> = match &doc {
-            Ok(d) => d.layers.clone(),
-            Err(_) => PlacementDocument::metrics(&evaluation, None, true),
-        };
-        let out = CheckOutput {
-            feasible: evaluation.is_feasible(),
-            layers: &layers,
-            summary: &evaluation.summary,
-        };
-        println!("{}", serde_json::to_string(&out).expect("serialisable"));
+pub(crate) fn run(args: &CheckArgs, global: Global) -> Result<ExitCode, EplbError> {
+    let loaded = args.problem.load(global)?;
+    let problem = &loaded.problem;
+    let (placement, format) = read_placement(
+        &args.placement,
+        problem.num_experts(),
+        problem.num_layers(),
+        loaded.first_layer,
+    )?;
+    let evaluation = evaluate(problem, &placement, &[])?;
+    if global.json {
+        let out = serde_json::json!({
+            "format": format!("{format:?}").to_lowercase(),
+            "feasible": evaluation.is_feasible(),
+            "layers": PlacementDocument::metrics(&evaluation, None, true),
+            "summary": &evaluation.summary,
+        });
+        out!("{out}");
     } else {
         for r in &evaluation.layers {
             for v in &r.violations {
-                println!("layer {}: {v}", r.layer);
+                out!("layer {}: {v}", r.layer);
             }
         }
-        println!("{}", layer_table(&evaluation, None));
-        println!("{}", summary_line(&evaluation));
+        out!("{}", layer_table(&evaluation, None));
+        out!("{}", summary_line(&evaluation));
     }
     Ok(if evaluation.is_feasible() {
         ExitCode::SUCCESS

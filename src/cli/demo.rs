@@ -7,14 +7,11 @@ use eplb::compare::{compare, Comparison};
 use eplb::synthetic::{lognormal_loads, readme_example};
 use eplb::{strategies, Cluster, EplbError, Loads, PolicyChoice, Problem, SolveOptions};
 
-use super::report::{load, num, pct, table};
+use super::report::{comparison_cells, pct, table, COMPARISON_HEADER};
+use super::Global;
 
 #[derive(Args, Debug)]
-pub(crate) struct DemoArgs {
-    /// Print machine-readable JSON instead of the table.
-    #[arg(long)]
-    json: bool,
-}
+pub(crate) struct DemoArgs {}
 
 /// A built-in example.
 struct Instance {
@@ -38,55 +35,46 @@ fn instances() -> Vec<Instance> {
     ]
 }
 
-pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode, EplbError> {
+pub(crate) fn run(_args: &DemoArgs, global: Global) -> Result<ExitCode, EplbError> {
     let strategies = strategies::all();
     let mut results: Vec<(String, PolicyChoice, Comparison)> = Vec::new();
-    for instance in instances() {
+    let instances = instances();
+    let layers: usize = instances.iter().map(|i| i.loads.num_layers()).sum();
+    let bar = global.progress((2 * layers * strategies.len()) as u64, "demo");
+    for instance in instances {
         for policy in [PolicyChoice::Hierarchical, PolicyChoice::Global] {
             let problem = Problem::new(instance.loads.clone(), instance.cluster, policy)?;
-            let c = compare(&problem, &strategies, &SolveOptions::default(), |_| {})?;
+            let c = compare(&problem, &strategies, &SolveOptions::default(), &|_, _| {
+                bar.inc(1)
+            })?;
             results.push((instance.name.to_string(), policy, c));
         }
     }
-    if args.json {
+    bar.finish_and_clear();
+    if global.json {
         let out: Vec<_> = results
             .iter()
             .map(|(name, policy, c)| serde_json::json!({"instance": name, "policy": policy, "comparison": c}))
             .collect();
-        println!("{}", serde_json::Value::Array(out));
+        out!("{}", serde_json::Value::Array(out));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = table(&[
-        "instance",
-        "policy",
-        "strategy",
-        "sum of layer max loads",
-        "balancedness",
-        "gap to best bound (max / mean)",
-        "proven optimal",
-        "time",
-    ]);
+    let mut header = vec!["instance", "policy"];
+    header.extend(COMPARISON_HEADER);
+    let mut t = table(&header);
     for (name, policy, c) in &results {
         for row in &c.rows {
-            t.add_row(vec![
+            let mut cells = vec![
                 comfy_table::Cell::new(name),
                 comfy_table::Cell::new(format!("{policy:?}").to_lowercase()),
-                comfy_table::Cell::new(&row.strategy),
-                num(load(row.summary.sum_max_load)),
-                num(format!("{:.4}", row.summary.balancedness)),
-                num(format!(
-                    "{} / {}",
-                    pct(row.max_gap_to_best_bound),
-                    pct(row.mean_gap_to_best_bound)
-                )),
-                num(format!("{}/{}", row.proven_optimal, row.summary.layers)),
-                num(format!("{:.2} ms", row.seconds * 1e3)),
-            ]);
+            ];
+            cells.extend(comparison_cells(row));
+            t.add_row(cells);
         }
     }
-    println!("{t}");
-    println!();
-    println!("{}", reading(&results));
+    out!("{t}");
+    out!("");
+    out!("{}", reading(&results));
     Ok(ExitCode::SUCCESS)
 }
 

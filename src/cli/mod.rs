@@ -1,20 +1,32 @@
 //! Command-line interface: argument definitions and dispatch. Each command lives in its own
-//! file; they share the cluster flags and the problem loading defined here.
+//! file; they share the cluster flags, problem loading, output and progress helpers here.
+
+/// `println!` that ends the program quietly when standard output is closed (e.g. `| head`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::print_line(format_args!($($arg)*))
+    };
+}
 
 mod bench;
 mod check;
+mod compare;
 mod demo;
 mod place;
 mod report;
 mod strategies;
+mod sweep;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use eplb::formats::{LoadsFile, ReadOptions};
 use eplb::strategies::StrategyOptions;
 use eplb::{Cluster, EplbError, PolicyChoice, Problem};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Exit status of a run that found a constraint violation or hit an error.
 const EXIT_FAILURE: u8 = 1;
@@ -24,9 +36,24 @@ const EXIT_FAILURE: u8 = 1;
     name = "eplb",
     version,
     about = "Expert placement for Mixture-of-Experts serving: DeepSeek EPLB bit-exact, better strategies, certified gaps.",
-    after_help = "Examples:\n  eplb demo\n  eplb place --loads stats.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --out placement.json\n  eplb check --loads stats.json --placement placement.json --replicas 288 --gpus 32 --nodes 4 --groups 8\n  eplb bench --loads stats.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --strategy greedy\n\nExit status: 0 ok, 1 constraint violation or error, 2 usage error."
+    after_help = "Examples:
+  eplb demo
+  eplb place --loads stats.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --out placement.json
+  eplb place --loads stats.json --replicas 288 --gpus 32 --format sglang --out init_expert_location.json
+  eplb check --loads stats.json --placement placement.json --replicas 288 --gpus 32 --nodes 4 --groups 8
+  eplb compare --loads stats.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --strategies greedy --plot cmp.svg
+  eplb sweep --loads a.json b.json --replicas 288,320 --gpus 32,64 --out sweep.csv
+  eplb bench --loads stats.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --strategy greedy
+
+Exit status: 0 ok, 1 constraint violation or error, 2 usage error."
 )]
 struct Cli {
+    /// Print only results and errors: no notices, no progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Machine-readable JSON on standard output instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,9 +61,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Compute a placement from expert-load statistics.
+    #[command(after_help = "Examples:
+  eplb place --loads stats.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --out placement.json
+  eplb place --loads logical_count.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --format sglang --out init.json
+  eplb place --loads stats.npy --replicas 160 --gpus 32 --format trtllm --out eplb.yaml --plot layer.svg")]
     Place(place::PlaceArgs),
-    /// Evaluate a placement made elsewhere (e.g. by vLLM or SGLang): constraints and balance.
+    /// Evaluate a placement made elsewhere (vLLM, SGLang, TensorRT-LLM): constraints and balance.
+    #[command(after_help = "Examples:
+  eplb check --loads stats.json --placement placement.json --replicas 288 --gpus 32 --nodes 4 --groups 8
+  eplb check --loads stats.json --placement eplb.yaml --replicas 288 --gpus 32 --json")]
     Check(check::CheckArgs),
+    /// Run several strategies on one problem: balance, gap to the best bound, proven layers, time.
+    #[command(after_help = "Example:
+  eplb compare --loads stats.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --strategies greedy --plot cmp.svg")]
+    Compare(compare::CompareArgs),
+    /// Sweep files x cluster shapes x strategies; one CSV/JSON row per combination.
+    #[command(after_help = "Example:
+  eplb sweep --loads a.json b.json --replicas 288,320 --gpus 32,64 --nodes 4 --groups 8 --strategies greedy --out sweep.csv")]
+    Sweep(sweep::SweepArgs),
     /// Time one full multi-layer solve in-process; prints one JSON line with `median_ns`.
     Bench(bench::BenchArgs),
     /// List the available strategies.
@@ -45,13 +87,47 @@ enum Command {
     Demo(demo::DemoArgs),
 }
 
+/// Flags every command sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Global {
+    quiet: bool,
+    json: bool,
+}
+
+impl Global {
+    /// A notice for the user on standard error (suppressed by --quiet).
+    fn notice(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("note: {message}");
+        }
+    }
+
+    /// A progress bar over `len` steps, drawn only on a terminal and without --quiet.
+    fn progress(&self, len: u64, message: &str) -> ProgressBar {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed}, eta {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.to_string());
+        bar
+    }
+}
+
 /// Where the loads come from and what the cluster looks like.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ProblemArgs {
-    /// Expert loads: JSON `[[...]]`, or an object with key `loads` or `logical_count`
-    /// (`-` reads standard input).
+    /// Expert loads: JSON (`[[...]]`, or an object with `loads` or `logical_count`), CSV (one
+    /// layer a row) or NumPy .npy; `-` reads JSON from standard input.
     #[arg(long, value_name = "FILE")]
     loads: PathBuf,
+    /// Keep the leading all-zero layers of SGLang `logical_count` dumps (dense layers).
+    #[arg(long)]
+    keep_zero_layers: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -76,11 +152,21 @@ pub(crate) struct ClusterArgs {
     policy: PolicyArg,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum PolicyArg {
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PolicyArg {
     Auto,
     Hierarchical,
     Global,
+}
+
+impl PolicyArg {
+    fn choice(self) -> PolicyChoice {
+        match self {
+            PolicyArg::Auto => PolicyChoice::Auto,
+            PolicyArg::Hierarchical => PolicyChoice::Hierarchical,
+            PolicyArg::Global => PolicyChoice::Global,
+        }
+    }
 }
 
 impl ClusterArgs {
@@ -89,22 +175,41 @@ impl ClusterArgs {
             .with_nodes(self.nodes)
             .with_groups(self.groups)
     }
+}
 
-    fn policy(&self) -> PolicyChoice {
-        match self.policy {
-            PolicyArg::Auto => PolicyChoice::Auto,
-            PolicyArg::Hierarchical => PolicyChoice::Hierarchical,
-            PolicyArg::Global => PolicyChoice::Global,
-        }
-    }
+/// A validated problem and where its layers sit in the model.
+pub(crate) struct LoadedProblem {
+    problem: Problem,
+    first_layer: usize,
 }
 
 impl ProblemArgs {
-    /// Reads the loads and validates the problem.
-    fn problem(&self) -> Result<Problem, EplbError> {
-        let loads = eplb::formats::loads::read_loads(&self.loads)?;
-        Problem::new(loads, self.cluster.cluster(), self.cluster.policy())
+    /// Reads the loads (printing notices) and validates the problem.
+    fn load(&self, global: Global) -> Result<LoadedProblem, EplbError> {
+        let file = read_loads(&self.loads, self.keep_zero_layers, global)?;
+        let problem = Problem::new(
+            file.loads,
+            self.cluster.cluster(),
+            self.cluster.policy.choice(),
+        )?;
+        Ok(LoadedProblem {
+            problem,
+            first_layer: file.first_layer,
+        })
     }
+}
+
+/// Reads a load file, printing its notices.
+fn read_loads(
+    path: &std::path::Path,
+    keep_zero_layers: bool,
+    global: Global,
+) -> Result<LoadsFile, EplbError> {
+    let file = eplb::formats::read_loads(path, ReadOptions { keep_zero_layers })?;
+    for note in &file.notes {
+        global.notice(&format!("{}: {note}", path.display()));
+    }
+    Ok(file)
 }
 
 /// Settings of searching strategies (ignored by heuristics).
@@ -148,12 +253,18 @@ impl SearchArgs {
 /// with 2 through clap).
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    let global = Global {
+        quiet: cli.quiet,
+        json: cli.json,
+    };
     let result = match cli.command {
-        Command::Place(args) => place::run(&args),
-        Command::Check(args) => check::run(&args),
-        Command::Bench(args) => bench::run(&args),
-        Command::Strategies(args) => strategies::run(&args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Place(args) => place::run(&args, global),
+        Command::Check(args) => check::run(&args, global),
+        Command::Compare(args) => compare::run(&args, global),
+        Command::Sweep(args) => sweep::run(&args, global),
+        Command::Bench(args) => bench::run(&args, global),
+        Command::Strategies(args) => strategies::run(&args, global),
+        Command::Demo(args) => demo::run(&args, global),
     };
     match result {
         Ok(code) => code,
@@ -164,16 +275,48 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
+/// Writes one line to standard output; a closed pipe ends the program with status 0.
+pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{args}").and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(i32::from(EXIT_FAILURE));
+    }
+}
+
 /// Writes `text` to `path`, or to standard output when `path` is `None`.
 fn write_output(path: Option<&PathBuf>, text: &str) -> Result<(), EplbError> {
     match path {
         None => {
-            println!("{text}");
+            out!("{text}");
             Ok(())
         }
-        Some(p) => std::fs::write(p, format!("{text}\n")).map_err(|source| EplbError::Io {
-            path: p.clone(),
-            source,
-        }),
+        Some(p) => {
+            let text = if text.ends_with('\n') {
+                text.to_string()
+            } else {
+                format!("{text}\n")
+            };
+            std::fs::write(p, text).map_err(|source| EplbError::Io {
+                path: p.clone(),
+                source,
+            })
+        }
     }
+}
+
+/// Parses `a,b,c` into strategy names, checking each exists.
+fn strategy_list(
+    text: &str,
+    options: &StrategyOptions,
+) -> Result<Vec<Box<dyn eplb::PlacementStrategy>>, EplbError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| eplb::strategies::by_name_with(name, options))
+        .collect()
 }

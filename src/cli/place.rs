@@ -3,12 +3,26 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
-use eplb::formats::deepseek::PlacementDocument;
-use eplb::{evaluate, solve, strategies, EplbError, SolveOptions};
+use clap::{Args, ValueEnum};
+use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trtllm};
+use eplb::plot::{draw, LoadPlot};
+use eplb::{evaluate, solve_observed, strategies, EplbError, SolveOptions};
 
 use super::report::{layer_table, summary_line};
-use super::{write_output, ProblemArgs, SearchArgs};
+use super::{write_output, Global, ProblemArgs, SearchArgs};
+
+/// Output formats of `place`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// DeepSeek's phy2log / log2phy / logcnt plus per-layer metrics (vLLM's layout).
+    Deepseek,
+    /// SGLang `--init-expert-location` file: {"physical_to_logical_map": [model layers][R]}.
+    Sglang,
+    /// TensorRT-LLM load-balancer YAML (num_slots, initial_global_assignments by model layer).
+    Trtllm,
+    /// Per-GPU loads of every layer, for spreadsheets.
+    Csv,
+}
 
 #[derive(Args, Debug)]
 pub(crate) struct PlaceArgs {
@@ -19,43 +33,95 @@ pub(crate) struct PlaceArgs {
     strategy: String,
     #[command(flatten)]
     search: SearchArgs,
-    /// Write the placement JSON here (default: standard output).
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Deepseek)]
+    format: Format,
+    /// Write the placement here (default: standard output).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Include per-GPU loads of every layer in the JSON.
+    /// Include per-GPU loads of every layer in the deepseek JSON.
     #[arg(long)]
     gpu_loads: bool,
+    /// Draw per-GPU loads (before/after) of --plot-layer and per-layer balancedness (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// The layer drawn by --plot (index into the loads).
+    #[arg(long, value_name = "L", default_value_t = 0)]
+    plot_layer: usize,
     /// Worker threads over layers (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// With --out, print nothing on success.
-    #[arg(long, short)]
-    quiet: bool,
 }
 
-pub(crate) fn run(args: &PlaceArgs) -> Result<ExitCode, EplbError> {
-    let problem = args.problem.problem()?;
+pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbError> {
+    let loaded = args.problem.load(global)?;
+    let problem = &loaded.problem;
+    if args.plot.is_some() && args.plot_layer >= problem.num_layers() {
+        return Err(EplbError::Format {
+            path: "--plot-layer".into(),
+            message: format!(
+                "layer {} does not exist: the loads have {} layers",
+                args.plot_layer,
+                problem.num_layers()
+            ),
+        });
+    }
     let strategy = strategies::by_name_with(&args.strategy, &args.search.options())?;
-    let solution = solve(
-        &problem,
+    let bar = global.progress(problem.num_layers() as u64, strategy.name());
+    let solution = solve_observed(
+        problem,
         strategy.as_ref(),
         &SolveOptions {
             threads: args.threads,
         },
+        &|_| bar.inc(1),
     )?;
-    let evaluation = evaluate(&problem, &solution.placement, &solution.claimed_bounds())?;
-    let doc = PlacementDocument::new(
-        &problem,
-        &solution.placement,
-        &evaluation,
-        Some(&solution),
-        args.gpu_loads,
-    )?;
-    let json = serde_json::to_string(&doc).expect("placement documents serialise");
-    write_output(args.out.as_ref(), &json)?;
-    if args.out.is_some() && !args.quiet {
-        println!("{}", layer_table(&evaluation, Some(&solution)));
-        println!("{}", summary_line(&evaluation));
+    bar.finish_and_clear();
+    let evaluation = evaluate(problem, &solution.placement, &solution.claimed_bounds())?;
+    let text = match args.format {
+        Format::Deepseek => {
+            let doc = PlacementDocument::new(
+                problem,
+                &solution.placement,
+                &evaluation,
+                Some(&solution),
+                args.gpu_loads,
+            )?;
+            serde_json::to_string(&doc).expect("placement documents serialise")
+        }
+        Format::Sglang => sglang::to_json(&solution.placement, loaded.first_layer).to_string(),
+        Format::Trtllm => trtllm::to_yaml(&solution.placement, loaded.first_layer),
+        Format::Csv => gpu_loads_csv(&evaluation, loaded.first_layer),
+    };
+    write_output(args.out.as_ref(), &text)?;
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{} — {} on {}",
+            args.problem.loads.display(),
+            strategy.name(),
+            super::report::shape(problem)
+        );
+        draw(
+            &LoadPlot::new(
+                title,
+                problem,
+                args.plot_layer,
+                &[(strategy.name(), &evaluation)],
+            ),
+            path,
+        )?;
+        global.notice(&format!("plot written to {}", path.display()));
+    }
+    if args.out.is_some() && !global.quiet {
+        if global.json {
+            out!(
+                "{}",
+                serde_json::to_string(&evaluation.summary).expect("serialisable")
+            );
+        } else {
+            out!("{}", layer_table(&evaluation, Some(&solution)));
+            out!("{}", summary_line(&evaluation));
+        }
     }
     if !evaluation.is_feasible() {
         eprintln!(

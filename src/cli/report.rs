@@ -84,3 +84,44 @@ pub(crate) fn summary_line(evaluation: &Evaluation) -> String {
         pct(s.mean_gap)
     )
 }
+
+/// `R=.., P=.., N=.., G=.., policy` of a problem, for titles.
+pub(crate) fn shape(problem: &eplb::Problem) -> String {
+    let c = problem.cluster();
+    format!(
+        "{}x{} experts, R={}, P={}, N={}, G={}, {}",
+        problem.num_layers(),
+        problem.num_experts(),
+        c.replicas,
+        c.gpus,
+        c.nodes,
+        c.groups,
+        problem.policy()
+    )
+}
+
+/// The cells of one comparison row: strategy, step load, balancedness, gaps, proven, time.
+pub(crate) fn comparison_cells(row: &eplb::compare::ComparisonRow) -> Vec<Cell> {
+    vec![
+        Cell::new(&row.strategy),
+        num(load(row.summary.sum_max_load)),
+        num(format!("{:.4}", row.summary.balancedness)),
+        num(format!(
+            "{} / {}",
+            pct(row.max_gap_to_best_bound),
+            pct(row.mean_gap_to_best_bound)
+        )),
+        num(format!("{}/{}", row.proven_optimal, row.summary.layers)),
+        num(format!("{:.2} ms", row.seconds * 1e3)),
+    ]
+}
+
+/// Headers matching [`comparison_cells`].
+pub(crate) const COMPARISON_HEADER: [&str; 6] = [
+    "strategy",
+    "sum of layer max loads",
+    "balancedness",
+    "gap to best bound (max / mean)",
+    "proven optimal",
+    "time",
+];

@@ -5,25 +5,23 @@ use std::process::ExitCode;
 use clap::Args;
 use eplb::EplbError;
 
-#[derive(Args, Debug)]
-pub(crate) struct StrategiesArgs {
-    /// Print machine-readable JSON.
-    #[arg(long)]
-    json: bool,
-}
+use super::Global;
 
-pub(crate) fn run(args: &StrategiesArgs) -> Result<ExitCode, EplbError> {
+#[derive(Args, Debug)]
+pub(crate) struct StrategiesArgs {}
+
+pub(crate) fn run(_args: &StrategiesArgs, global: Global) -> Result<ExitCode, EplbError> {
     let all = eplb::strategies::all();
-    if args.json {
+    if global.json {
         let list: Vec<_> = all
             .iter()
             .map(|s| serde_json::json!({"name": s.name(), "description": s.description()}))
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        out!("{}", serde_json::Value::Array(list));
     } else {
         let width = all.iter().map(|s| s.name().len()).max().unwrap_or(0);
         for s in &all {
-            println!("{:width$}  {}", s.name(), s.description());
+            out!("{:width$}  {}", s.name(), s.description());
         }
     }
     Ok(ExitCode::SUCCESS)

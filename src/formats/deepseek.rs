@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{format_error, parse_json, read_text};
+use super::{format_error, parse_json, phy2log_rows};
 use crate::error::Result;
 use crate::evaluate::{Evaluation, Summary, Violation};
 use crate::placement::{DeepSeekArrays, Placement};
@@ -116,28 +116,18 @@ impl PlacementDocument {
     }
 }
 
-/// Reads a placement from a JSON file (or `-`): an object with at least `phy2log`
+/// Reads a DeepSeek-layout placement from parsed JSON: an object with at least `phy2log`
 /// (`[layers][slots]`). When `log2phy` and `logcnt` are present too, they must agree with
 /// `phy2log` (and fix the replica ranks). What `eplb place` writes is accepted as is.
 ///
 /// # Errors
 /// [`crate::EplbError::Format`] naming the file and problem; [`crate::EplbError::InvalidPlacement`]
 /// when the arrays disagree.
-pub fn read_placement(path: &Path, num_experts: usize) -> Result<Placement> {
-    let text = read_text(path)?;
-    placement_from_json(path, &text, num_experts)
-}
-
-/// Parses a placement from JSON text; see [`read_placement`].
-///
-/// # Errors
-/// As [`read_placement`].
-pub fn placement_from_json(path: &Path, text: &str, num_experts: usize) -> Result<Placement> {
-    let value = parse_json(path, text)?;
-    let Value::Object(map) = &value else {
+pub fn placement_from_value(path: &Path, value: &Value, num_experts: usize) -> Result<Placement> {
+    let Value::Object(map) = value else {
         return Err(format_error(
             path,
-            "expected a JSON object with key `phy2log` ([layers][slots] of expert ids)",
+            "expected a JSON object with key `phy2log` ([layers][slots] of expert ids) or `physical_to_logical_map`",
         ));
     };
     let Some(phy2log) = map.get("phy2log") else {
@@ -145,7 +135,7 @@ pub fn placement_from_json(path: &Path, text: &str, num_experts: usize) -> Resul
         return Err(format_error(
             path,
             format!(
-                "no `phy2log` key ([layers][slots] of expert ids); the object has keys {keys:?}"
+                "no `phy2log` ([layers][slots] of expert ids) or `physical_to_logical_map` key; the object has keys {keys:?}"
             ),
         ));
     };
@@ -155,20 +145,7 @@ pub fn placement_from_json(path: &Path, text: &str, num_experts: usize) -> Resul
             format!("`phy2log` must be [layers][slots] of integers: {e}"),
         )
     })?;
-    let mut rows = Vec::with_capacity(phy2log.len());
-    for (l, row) in phy2log.iter().enumerate() {
-        let mut out = Vec::with_capacity(row.len());
-        for (s, &e) in row.iter().enumerate() {
-            if e < 0 {
-                return Err(format_error(
-                    path,
-                    format!("`phy2log`[{l}][{s}] is {e}: expert ids must be >= 0"),
-                ));
-            }
-            out.push(e as usize);
-        }
-        rows.push(out);
-    }
+    let rows = phy2log_rows(path, "phy2log", phy2log, usize::MAX, 0)?;
     match (map.get("log2phy"), map.get("logcnt")) {
         (Some(log2phy), Some(logcnt)) => {
             let log2phy: Vec<Vec<Vec<i64>>> =
@@ -195,4 +172,12 @@ pub fn placement_from_json(path: &Path, text: &str, num_experts: usize) -> Resul
         }
         _ => Placement::from_phy2log(num_experts, rows),
     }
+}
+
+/// Parses a DeepSeek-layout placement from JSON text; see [`placement_from_value`].
+///
+/// # Errors
+/// As [`placement_from_value`], plus invalid JSON.
+pub fn placement_from_json(path: &Path, text: &str, num_experts: usize) -> Result<Placement> {
+    placement_from_value(path, &parse_json(path, text)?, num_experts)
 }

@@ -1,42 +1,39 @@
-//! Reading expert-load matrices.
+//! Load matrices in JSON.
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::{format_error, parse_json, read_text};
-use crate::error::{EplbError, Result};
-use crate::problem::Loads;
-
-/// Reads loads from a JSON file (or `-` for standard input). See [`loads_from_json`].
-///
-/// # Errors
-/// [`EplbError::Io`] or [`EplbError::Format`] naming the file and the problem; load
-/// validation errors ([`EplbError::InvalidLoad`], ...) as from [`Loads::from_rows`].
-pub fn read_loads(path: &Path) -> Result<Loads> {
-    let text = read_text(path)?;
-    loads_from_json(path, &text)
-}
+use super::{format_error, loads_in_file, parse_json, LoadsFile, ReadOptions};
+use crate::error::Result;
 
 /// Parses loads from JSON text. Accepted shapes:
 ///
-/// - a bare array `[[w, ...], ...]` of `[layers][experts]`;
-/// - an object with key `loads` or `logical_count` holding such an array (other keys are
-///   ignored); a 3-D `[steps][layers][experts]` array is summed over steps (SGLang's
-///   recorder dumps).
+/// - a bare array `[[w, ...], ...]` of `[layers][experts]`, taken as it is;
+/// - an object with key `loads` holding such an array, taken as it is (an all-zero layer is a
+///   valid layer); a `first_model_layer` key, if present, says which model layer row 0 is;
+/// - an object with key `logical_count` (SGLang's recorder dumps and `--init-expert-location`
+///   statistics): `[layers][experts]` or `[steps][layers][experts]` (summed over steps). Its
+///   leading all-zero layers are the model's dense layers: they are skipped, with a notice, and
+///   `first_layer` records how many (unless `keep_zero_layers`).
+///
+/// Other keys are ignored.
 ///
 /// ```
 /// use std::path::Path;
-/// let loads = eplb::formats::loads::loads_from_json(Path::new("x.json"),
-///     r#"{"model": "demo", "loads": [[1, 2], [3, 4.5]]}"#).unwrap();
-/// assert_eq!(loads.layer(1), &[3.0, 4.5]);
-/// let err = eplb::formats::loads::loads_from_json(Path::new("x.json"), r#"{"weights": []}"#);
+/// use eplb::formats::{loads::loads_from_json, ReadOptions};
+/// let f = loads_from_json(Path::new("x.json"),
+///     r#"{"logical_count": [[0, 0], [0, 0], [1, 2], [3, 4.5]]}"#, ReadOptions::default()).unwrap();
+/// assert_eq!(f.loads.num_layers(), 2);
+/// assert_eq!(f.first_layer, 2);
+/// let err = loads_from_json(Path::new("x.json"), r#"{"weights": []}"#, ReadOptions::default());
 /// assert!(err.unwrap_err().to_string().contains("`loads`"));
 /// ```
 ///
 /// # Errors
-/// [`EplbError::Format`] naming the file, the offending position and what is valid.
-pub fn loads_from_json(path: &Path, text: &str) -> Result<Loads> {
+/// [`crate::EplbError::Format`] naming the file, the offending position or shape, and what is
+/// valid.
+pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<LoadsFile> {
     let value = parse_json(path, text)?;
     let (key, matrix) = match &value {
         Value::Array(_) => ("loads", &value),
@@ -65,7 +62,7 @@ pub fn loads_from_json(path: &Path, text: &str) -> Result<Loads> {
             ))
         }
     };
-    let rows = match depth(matrix) {
+    let mut rows = match depth(matrix) {
         2 => matrix_2d(path, key, matrix)?,
         3 => sum_over_steps(path, key, matrix)?,
         d => {
@@ -77,11 +74,28 @@ pub fn loads_from_json(path: &Path, text: &str) -> Result<Loads> {
             ))
         }
     };
-    Loads::from_rows(&rows).map_err(|e| match e {
-        EplbError::InvalidLoad { .. } | EplbError::RaggedLoads { .. } | EplbError::EmptyLoads => {
-            format_error(path, e.to_string())
+    let mut first_layer = value
+        .get("first_model_layer")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as usize;
+    let mut notes = Vec::new();
+    if key == "logical_count" && !options.keep_zero_layers {
+        let zeros = rows
+            .iter()
+            .take_while(|r| r.iter().all(|&x| x == 0.0))
+            .count();
+        if zeros > 0 && zeros < rows.len() {
+            rows.drain(..zeros);
+            first_layer += zeros;
+            notes.push(format!(
+                "skipped {zeros} leading all-zero layer(s) of `logical_count` (the model's dense layers); the first MoE layer is model layer {first_layer} (keep them with --keep-zero-layers)"
+            ));
         }
-        other => other,
+    }
+    Ok(LoadsFile {
+        loads: loads_in_file(path, &rows)?,
+        first_layer,
+        notes,
     })
 }
 
@@ -151,22 +165,31 @@ fn sum_over_steps(path: &Path, key: &str, v: &Value) -> Result<Vec<Vec<f64>>> {
         };
         match &mut total {
             None => total = Some(m),
-            Some(t) => {
-                let same_shape =
-                    t.len() == m.len() && t.iter().zip(&m).all(|(a, b)| a.len() == b.len());
-                if !same_shape {
-                    return Err(format_error(
-                        path,
-                        format!("`{key}`[{s}] has a different [layers][experts] shape than step 0: all steps must match"),
-                    ));
-                }
-                for (a, b) in t.iter_mut().zip(&m) {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x += y;
-                    }
-                }
-            }
+            Some(t) => add_same_shape(path, key, s, t, &m)?,
         }
     }
     total.ok_or_else(|| format_error(path, format!("`{key}` has no steps")))
+}
+
+/// `total += step`, refusing a step whose shape differs.
+pub(crate) fn add_same_shape(
+    path: &Path,
+    key: &str,
+    step: usize,
+    total: &mut [Vec<f64>],
+    m: &[Vec<f64>],
+) -> Result<()> {
+    let same_shape = total.len() == m.len() && total.iter().zip(m).all(|(a, b)| a.len() == b.len());
+    if !same_shape {
+        return Err(format_error(
+            path,
+            format!("`{key}`[{step}] has a different [layers][experts] shape than step 0: all steps must match"),
+        ));
+    }
+    for (a, b) in total.iter_mut().zip(m) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
+    }
+    Ok(())
 }

@@ -1,16 +1,102 @@
-//! File formats: reading expert-load statistics and reading/writing placements.
+//! File formats: expert-load statistics in, placements in and out.
 //!
-//! - [`loads`]: load matrices from JSON (a bare `[[...]]`, or an object with key `loads` or
-//!   `logical_count`).
-//! - [`deepseek`]: DeepSeek's placement layout (`phy2log`, `log2phy`, `logcnt`) with per-layer
-//!   metrics, as `eplb place` writes it and `eplb check` reads it.
+//! Loads ([`read_loads`]): JSON (a bare `[[...]]`, or an object with key `loads` or
+//! `logical_count`, SGLang's recorder dumps included), CSV (one layer a row) and NumPy `.npy`
+//! (integer or float, 2-D or 3-D). Placements: DeepSeek's layout ([`deepseek`], what vLLM
+//! consumes), SGLang's `--init-expert-location` file ([`sglang`]), TensorRT-LLM's load-balancer
+//! YAML ([`trtllm`]), and a CSV of per-GPU loads ([`csv`]) for spreadsheets.
 
+pub mod csv;
 pub mod deepseek;
 pub mod loads;
+pub mod npy;
+pub mod sglang;
+pub mod trtllm;
 
 use std::path::Path;
 
 use crate::error::{EplbError, Result};
+use crate::placement::Placement;
+use crate::problem::Loads;
+
+/// Loads read from a file, with where they sit in the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadsFile {
+    /// The load matrix (MoE layers only).
+    pub loads: Loads,
+    /// Model layer index of `loads` row 0 (dense layers before the first MoE layer). Placement
+    /// formats keyed by model layer (SGLang, TensorRT-LLM) use it.
+    pub first_layer: usize,
+    /// Notices for the user (e.g. dense layers skipped).
+    pub notes: Vec<String>,
+}
+
+/// How to read load files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Keep the leading all-zero layers of SGLang `logical_count` dumps (the model's dense
+    /// layers) instead of skipping them.
+    pub keep_zero_layers: bool,
+}
+
+/// Reads loads from `path` (`-` for standard input), choosing the format by extension:
+/// `.csv`, `.npy`, anything else JSON.
+///
+/// # Errors
+/// [`EplbError::Io`] or [`EplbError::Format`] naming the file, the shape or value found and
+/// what is valid.
+pub fn read_loads(path: &Path, options: ReadOptions) -> Result<LoadsFile> {
+    match extension(path).as_deref() {
+        Some("csv") => csv::read_loads_csv(path),
+        Some("npy") => npy::read_loads_npy(path),
+        _ => loads::loads_from_json(path, &read_text(path)?, options),
+    }
+}
+
+/// Placement file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacementFormat {
+    /// DeepSeek's `phy2log` / `log2phy` / `logcnt` JSON with metrics.
+    DeepSeek,
+    /// SGLang's `{"physical_to_logical_map": [...]}`.
+    Sglang,
+    /// TensorRT-LLM's load-balancer YAML.
+    TrtLlm,
+}
+
+/// Reads a placement in any of the [`PlacementFormat`]s (YAML by extension `.yaml`/`.yml`,
+/// JSON by key: `phy2log` or `physical_to_logical_map`). Layers before `first_layer` in files
+/// keyed by model layer are dropped, so the placement lines up with the loads.
+///
+/// # Errors
+/// [`EplbError::Format`] or [`EplbError::InvalidPlacement`] naming the problem.
+pub fn read_placement(
+    path: &Path,
+    num_experts: usize,
+    num_layers: usize,
+    first_layer: usize,
+) -> Result<(Placement, PlacementFormat)> {
+    let text = read_text(path)?;
+    if matches!(extension(path).as_deref(), Some("yaml" | "yml")) {
+        let p = trtllm::placement_from_yaml(path, &text, num_experts, num_layers, first_layer)?;
+        return Ok((p, PlacementFormat::TrtLlm));
+    }
+    let value = parse_json(path, &text)?;
+    if value.get("physical_to_logical_map").is_some() {
+        let p = sglang::placement_from_value(path, &value, num_experts, num_layers, first_layer)?;
+        return Ok((p, PlacementFormat::Sglang));
+    }
+    Ok((
+        deepseek::placement_from_value(path, &value, num_experts)?,
+        PlacementFormat::DeepSeek,
+    ))
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
 
 /// Reads a whole file (or standard input for `-`) to a string.
 ///
@@ -48,4 +134,53 @@ pub(crate) fn format_error(path: &Path, message: impl Into<String>) -> EplbError
         path: path.into(),
         message: message.into(),
     }
+}
+
+/// Turns load-matrix validation errors into format errors naming the file.
+pub(crate) fn loads_in_file(path: &Path, rows: &[Vec<f64>]) -> Result<Loads> {
+    Loads::from_rows(rows).map_err(|e| match e {
+        EplbError::InvalidLoad { .. } | EplbError::RaggedLoads { .. } | EplbError::EmptyLoads => {
+            format_error(path, e.to_string())
+        }
+        other => other,
+    })
+}
+
+/// Checks a `[layers][slots]` expert-id matrix read from a file and drops the rows of
+/// `first_layer` leading non-MoE layers when the file has them.
+pub(crate) fn phy2log_rows(
+    path: &Path,
+    key: &str,
+    rows: Vec<Vec<i64>>,
+    num_layers: usize,
+    first_layer: usize,
+) -> Result<Vec<Vec<usize>>> {
+    let skip = if rows.len() == num_layers + first_layer {
+        first_layer
+    } else {
+        0
+    };
+    rows.into_iter()
+        .enumerate()
+        .skip(skip)
+        .map(|(l, row)| {
+            row.into_iter()
+                .enumerate()
+                .map(|(s, e)| {
+                    usize::try_from(e).map_err(|_| {
+                        format_error(
+                            path,
+                            format!("`{key}`[{l}][{s}] is {e}: expert ids must be >= 0"),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The placement SGLang uses for layers it has no statistics for: slot `s` holds expert
+/// `s % E`.
+pub(crate) fn trivial_row(slots: usize, experts: usize) -> Vec<usize> {
+    (0..slots).map(|s| s % experts).collect()
 }

@@ -1,0 +1,108 @@
+//! NumPy `.npy` load matrices: integer or float, `[layers][experts]` or
+//! `[steps][layers][experts]` (summed over steps).
+
+use std::path::Path;
+
+use npyz::{DType, NpyFile, Order, TypeChar};
+
+use super::loads::add_same_shape;
+use super::{format_error, loads_in_file, LoadsFile};
+use crate::error::{EplbError, Result};
+
+/// Reads a load matrix from an `.npy` file.
+///
+/// # Errors
+/// [`EplbError::Format`] naming the file and the dtype or shape found and what is valid.
+pub fn read_loads_npy(path: &Path) -> Result<LoadsFile> {
+    let bytes = std::fs::read(path).map_err(|source| EplbError::Io {
+        path: path.into(),
+        source,
+    })?;
+    loads_from_npy(path, &bytes)
+}
+
+/// Parses a load matrix from the bytes of an `.npy` file; see [`read_loads_npy`].
+///
+/// # Errors
+/// As [`read_loads_npy`].
+pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
+    let npy = NpyFile::new(bytes)
+        .map_err(|e| format_error(path, format!("not a valid .npy file: {e}")))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    if !(shape.len() == 2 || shape.len() == 3) {
+        return Err(format_error(
+            path,
+            format!("array of shape {shape:?}: expected 2-D [layers][experts] or 3-D [steps][layers][experts]"),
+        ));
+    }
+    let fortran = npy.order() == Order::Fortran;
+    let dtype = npy.dtype();
+    let DType::Plain(ty) = &dtype else {
+        return Err(format_error(
+            path,
+            format!(
+                "dtype {}: expected a plain integer or float dtype",
+                dtype.descr()
+            ),
+        ));
+    };
+    let read_err = |e: std::io::Error| format_error(path, format!("cannot read the data: {e}"));
+    let data: Vec<f64> = match (ty.type_char(), ty.size_field()) {
+        (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(read_err)?,
+        (TypeChar::Float, 4) => widen(npy.into_vec::<f32>().map_err(read_err)?),
+        (TypeChar::Int, 8) => widen_i64(npy.into_vec::<i64>().map_err(read_err)?),
+        (TypeChar::Int, 4) => widen(npy.into_vec::<i32>().map_err(read_err)?),
+        (TypeChar::Int, 2) => widen(npy.into_vec::<i16>().map_err(read_err)?),
+        (TypeChar::Int, 1) => widen(npy.into_vec::<i8>().map_err(read_err)?),
+        (TypeChar::Uint, 8) => widen_u64(npy.into_vec::<u64>().map_err(read_err)?),
+        (TypeChar::Uint, 4) => widen(npy.into_vec::<u32>().map_err(read_err)?),
+        (TypeChar::Uint, 2) => widen(npy.into_vec::<u16>().map_err(read_err)?),
+        (TypeChar::Uint, 1) => widen(npy.into_vec::<u8>().map_err(read_err)?),
+        _ => {
+            return Err(format_error(
+                path,
+                format!("dtype {ty}: expected an integer (i1..i8, u1..u8) or float (f4, f8) dtype"),
+            ))
+        }
+    };
+    // Row-major [outer][layers][experts] view of the data.
+    let experts = shape[shape.len() - 1];
+    let layers = shape[shape.len() - 2];
+    let steps = if shape.len() == 3 { shape[0] } else { 1 };
+    let at = |s: usize, l: usize, e: usize| -> f64 {
+        let index = if fortran {
+            s + steps * (l + layers * e)
+        } else {
+            (s * layers + l) * experts + e
+        };
+        data[index]
+    };
+    let mut total: Vec<Vec<f64>> = Vec::new();
+    for s in 0..steps {
+        let m: Vec<Vec<f64>> = (0..layers)
+            .map(|l| (0..experts).map(|e| at(s, l, e)).collect())
+            .collect();
+        if s == 0 {
+            total = m;
+        } else {
+            add_same_shape(path, "array", s, &mut total, &m)?;
+        }
+    }
+    Ok(LoadsFile {
+        loads: loads_in_file(path, &total)?,
+        first_layer: 0,
+        notes: Vec::new(),
+    })
+}
+
+fn widen<T: Into<f64>>(v: Vec<T>) -> Vec<f64> {
+    v.into_iter().map(Into::into).collect()
+}
+
+fn widen_i64(v: Vec<i64>) -> Vec<f64> {
+    v.into_iter().map(|x| x as f64).collect()
+}
+
+fn widen_u64(v: Vec<u64>) -> Vec<f64> {
+    v.into_iter().map(|x| x as f64).collect()
+}
