@@ -350,3 +350,241 @@ fn loads_can_come_from_standard_input() {
     let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(doc["layers"][0]["max_load"], 156.0);
 }
+
+/// An SGLang `logical_count` dump of the README loads with two leading dense layers.
+fn sglang_dump(dir: &Path) -> PathBuf {
+    write(
+        dir,
+        "dump.json",
+        r#"{"logical_count": [[0,0,0,0,0,0,0,0,0,0,0,0], [0,0,0,0,0,0,0,0,0,0,0,0],
+          [90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
+          [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27]]}"#,
+    )
+}
+
+#[test]
+fn every_output_format_is_read_back_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = sglang_dump(dir.path());
+    for (format, name) in [
+        ("deepseek", "p.json"),
+        ("sglang", "p_sglang.json"),
+        ("trtllm", "p.yaml"),
+    ] {
+        let out = dir.path().join(name);
+        eplb()
+            .arg("place")
+            .arg("--loads")
+            .arg(&dump)
+            .args(README_CLUSTER)
+            .args(["--format", format])
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(
+                "skipped 2 leading all-zero layer(s)",
+            ));
+        let check = eplb()
+            .arg("check")
+            .arg("--loads")
+            .arg(&dump)
+            .arg("--placement")
+            .arg(&out)
+            .args(README_CLUSTER)
+            .arg("--json")
+            .arg("--quiet")
+            .assert()
+            .success()
+            .stderr("");
+        let report: Value = serde_json::from_slice(&check.get_output().stdout).unwrap();
+        assert_eq!(report["feasible"], true, "{format}");
+        assert_eq!(report["layers"][0]["max_load"], 156.0, "{format}");
+    }
+    // The SGLang file covers the model's layers, dense ones included.
+    let sg: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("p_sglang.json")).unwrap())
+            .unwrap();
+    assert_eq!(sg["physical_to_logical_map"].as_array().unwrap().len(), 4);
+    let yaml = std::fs::read_to_string(dir.path().join("p.yaml")).unwrap();
+    assert!(
+        yaml.contains("num_slots: 16") && yaml.contains("\n  2:\n") && yaml.contains("\n  3:\n"),
+        "{yaml}"
+    );
+    // CSV of per-GPU loads, keyed by model layer.
+    let out = eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(&dump)
+        .args(README_CLUSTER)
+        .args(["--format", "csv", "-q"])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.lines().nth(1).unwrap().starts_with("2,156,"), "{text}");
+}
+
+#[test]
+fn compare_prints_a_table_or_json() {
+    let out = eplb()
+        .arg("compare")
+        .arg("--loads")
+        .arg(esft())
+        .args([
+            "--replicas",
+            "80",
+            "--gpus",
+            "8",
+            "--nodes",
+            "2",
+            "--groups",
+            "8",
+            "--strategies",
+            "greedy",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(
+        text.contains("gap to best bound") && text.contains("greedy"),
+        "{text}"
+    );
+    let out = eplb()
+        .arg("compare")
+        .arg("--loads")
+        .arg(esft())
+        .args(["--replicas", "80", "--gpus", "8", "--json"])
+        .assert()
+        .success();
+    let c: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(c["best_bounds"].as_array().unwrap().len(), 26);
+    assert_eq!(c["rows"][0]["strategy"], "greedy");
+    assert!(c["rows"][0]["max_gap_to_best_bound"].as_f64().unwrap() >= 0.0);
+    eplb()
+        .arg("compare")
+        .arg("--loads")
+        .arg(esft())
+        .args([
+            "--replicas",
+            "80",
+            "--gpus",
+            "8",
+            "--strategies",
+            "greedy,nope",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown strategy `nope`"));
+}
+
+#[test]
+fn sweep_writes_one_row_per_file_shape_and_strategy() {
+    let dir = tempfile::tempdir().unwrap();
+    let loads = write(dir.path(), "loads.json", README_LOADS);
+    let csv_out = dir.path().join("sweep.csv");
+    eplb()
+        .arg("sweep")
+        .arg("--loads")
+        .arg(&loads)
+        .arg(esft())
+        .args([
+            "--replicas",
+            "16,80",
+            "--gpus",
+            "8",
+            "--policy",
+            "global,auto",
+        ])
+        .arg("--out")
+        .arg(&csv_out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&csv_out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 2 * 2 * 2, "{text}");
+    assert!(lines[0]
+        .starts_with("file,layers,experts,replicas,gpus,nodes,groups,policy,strategy,max_load"));
+    // 16 slots cannot hold the 64 ESFT experts: that row says why instead of ending the sweep.
+    assert!(
+        text.contains("16 replicas cannot hold 64 experts"),
+        "{text}"
+    );
+    let out = eplb()
+        .arg("sweep")
+        .arg("--loads")
+        .arg(&loads)
+        .args(["--replicas", "16", "--gpus", "8", "--json"])
+        .assert()
+        .success();
+    let rows: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(rows[0]["max_gap"].as_f64().is_some(), true);
+}
+
+#[test]
+fn plots_are_written_as_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("p.svg");
+    let png = dir.path().join("c.png");
+    eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(esft())
+        .args(["--replicas", "80", "--gpus", "8", "-q"])
+        .arg("--plot")
+        .arg(&svg)
+        .args(["--plot-layer", "3", "--out"])
+        .arg(dir.path().join("x.json"))
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.contains("GPU") && text.contains("balancedness"));
+    eplb()
+        .arg("compare")
+        .arg("--loads")
+        .arg(esft())
+        .args(["--replicas", "80", "--gpus", "8", "-q"])
+        .arg("--plot")
+        .arg(&png)
+        .assert()
+        .success();
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    eplb()
+        .arg("compare")
+        .arg("--loads")
+        .arg(esft())
+        .args(["--replicas", "80", "--gpus", "8"])
+        .arg("--plot")
+        .arg(dir.path().join("x.gif"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(".svg or .png"));
+    eplb()
+        .arg("compare")
+        .arg("--loads")
+        .arg(esft())
+        .args(["--replicas", "80", "--gpus", "8", "--plot-layer", "26"])
+        .arg("--plot")
+        .arg(&svg)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("26 layers"));
+}
+
+#[test]
+fn help_has_examples_and_demo_has_json() {
+    eplb()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"));
+    eplb()
+        .args(["place", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--format"));
+    let out = eplb().args(["demo", "--json"]).assert().success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4);
+}
