@@ -518,7 +518,7 @@ fn sweep_writes_one_row_per_file_shape_and_strategy() {
         .success();
     let rows: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 1);
-    assert_eq!(rows[0]["max_gap"].as_f64().is_some(), true);
+    assert!(rows[0]["max_gap"].as_f64().is_some());
 }
 
 #[test]
