@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -143,6 +144,50 @@ pub fn draw(plot: &LoadPlot, path: &Path) -> Result<()> {
     }
 }
 
+/// One polyline with dot markers and a legend entry.
+fn draw_curve<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    values: &[f64],
+    colour: RGBColor,
+    dot: i32,
+    label: String,
+) -> std::result::Result<(), String> {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let points: Vec<(f64, f64)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &y)| (i as f64, y))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+        .map_err(e)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3)));
+    chart
+        .draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, dot, colour.filled())),
+        )
+        .map_err(e)?;
+    Ok(())
+}
+
+/// The legend box, in the house style.
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+) -> std::result::Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|x| x.to_string())
+}
+
 /// `12.3M`, `45k`, `7.5`: tick labels people can read.
 fn human(x: f64) -> String {
     let a = x.abs();
@@ -211,22 +256,9 @@ fn charts<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     for (i, s) in plot.series.iter().enumerate() {
-        let c = colour(i);
-        let points: Vec<(f64, f64)> = s
-            .gpu_loads
-            .iter()
-            .enumerate()
-            .map(|(g, &y)| (g as f64, y))
-            .collect();
         let max = s.gpu_loads.iter().copied().fold(0.0, f64::max);
-        chart
-            .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
-            .map_err(e)?
-            .label(format!("{} (max {})", s.name, human(max)))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-        chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 3, c.filled())))
-            .map_err(e)?;
+        let label = format!("{} (max {})", s.name, human(max));
+        draw_curve(&mut chart, &s.gpu_loads, colour(i), 3, label)?;
     }
     let bound = plot.lower_bound;
     chart
@@ -239,14 +271,7 @@ fn charts<DB: DrawingBackend>(
         .map_err(e)?
         .label(format!("lower bound on the optimum ({})", human(bound)))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(e)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 
     // Chart 2: balancedness of every layer.
     let layers = plot.series.first().map_or(0, |s| s.balancedness.len());
@@ -278,30 +303,10 @@ fn charts<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     for (i, s) in plot.series.iter().enumerate() {
-        let c = colour(i);
         let mean = s.balancedness.iter().sum::<f64>() / s.balancedness.len().max(1) as f64;
-        let points: Vec<(f64, f64)> = s
-            .balancedness
-            .iter()
-            .enumerate()
-            .map(|(l, &y)| (l as f64, y))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))
-            .map_err(e)?
-            .label(format!("{} (mean {mean:.4})", s.name))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
-        chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 2, c.filled())))
-            .map_err(e)?;
+        let label = format!("{} (mean {mean:.4})", s.name);
+        draw_curve(&mut chart, &s.balancedness, colour(i), 2, label)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()
-        .map_err(e)?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }

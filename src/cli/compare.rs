@@ -1,15 +1,13 @@
 //! `eplb compare`: several strategies on one problem, against the best bound any of them proved.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use eplb::compare::compare;
-use eplb::plot::{draw, LoadPlot};
 use eplb::{EplbError, SolveOptions};
 
 use super::report::{comparison_cells, shape, table, COMPARISON_HEADER};
-use super::{strategy_list, Global, ProblemArgs, SearchArgs};
+use super::{strategy_list, Global, PlotArgs, ProblemArgs, SearchArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct CompareArgs {
@@ -20,13 +18,8 @@ pub(crate) struct CompareArgs {
     strategies: Option<String>,
     #[command(flatten)]
     search: SearchArgs,
-    /// Draw per-GPU loads (before/after, every strategy) of --plot-layer and per-layer
-    /// balancedness (.svg or .png).
-    #[arg(long, value_name = "FILE")]
-    plot: Option<PathBuf>,
-    /// The layer drawn by --plot.
-    #[arg(long, value_name = "L", default_value_t = 0)]
-    plot_layer: usize,
+    #[command(flatten)]
+    plot: PlotArgs,
     /// Worker threads over layers (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -40,16 +33,7 @@ pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbEr
         Some(list) => strategy_list(list, &options)?,
         None => eplb::strategies::all_with(&options),
     };
-    if args.plot.is_some() && args.plot_layer >= problem.num_layers() {
-        return Err(EplbError::Format {
-            path: "--plot-layer".into(),
-            message: format!(
-                "layer {} does not exist: the loads have {} layers",
-                args.plot_layer,
-                problem.num_layers()
-            ),
-        });
-    }
+    args.plot.check(problem)?;
     let bar = global.progress((problem.num_layers() * strategies.len()) as u64, "solving");
     let c = compare(
         problem,
@@ -63,19 +47,13 @@ pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbEr
         },
     )?;
     bar.finish_and_clear();
-    if let Some(path) = &args.plot {
-        let after: Vec<(&str, &eplb::Evaluation)> = c
-            .rows
-            .iter()
-            .map(|r| (r.strategy.as_str(), &r.evaluation))
-            .collect();
-        let title = format!("{} — {}", args.problem.loads.display(), shape(problem));
-        draw(
-            &LoadPlot::new(title, problem, args.plot_layer, &after),
-            path,
-        )?;
-        global.notice(&format!("plot written to {}", path.display()));
-    }
+    let after: Vec<(&str, &eplb::Evaluation)> = c
+        .rows
+        .iter()
+        .map(|r| (r.strategy.as_str(), &r.evaluation))
+        .collect();
+    let title = format!("{} — {}", args.problem.loads.display(), shape(problem));
+    args.plot.draw(title, problem, &after, global)?;
     if global.json {
         out!("{}", serde_json::to_string(&c).expect("serialisable"));
     } else {

@@ -212,6 +212,51 @@ fn read_loads(
     Ok(file)
 }
 
+/// The `--plot` flags of `place` and `compare`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct PlotArgs {
+    /// Draw per-GPU loads (before/after, per strategy) of --plot-layer and the balancedness of
+    /// every layer (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// The layer drawn by --plot (index into the loads).
+    #[arg(long, value_name = "L", default_value_t = 0)]
+    plot_layer: usize,
+}
+
+impl PlotArgs {
+    /// Fails early (before solving) when the layer to draw does not exist.
+    fn check(&self, problem: &Problem) -> Result<(), EplbError> {
+        if self.plot.is_some() && self.plot_layer >= problem.num_layers() {
+            return Err(EplbError::Format {
+                path: "--plot-layer".into(),
+                message: format!(
+                    "layer {} does not exist: the loads have {} layers",
+                    self.plot_layer,
+                    problem.num_layers()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Draws the evaluated placements, if a picture was asked for.
+    fn draw(
+        &self,
+        title: String,
+        problem: &Problem,
+        after: &[(&str, &eplb::Evaluation)],
+        global: Global,
+    ) -> Result<(), EplbError> {
+        if let Some(path) = &self.plot {
+            let plot = eplb::plot::LoadPlot::new(title, problem, self.plot_layer, after);
+            eplb::plot::draw(&plot, path)?;
+            global.notice(&format!("plot written to {}", path.display()));
+        }
+        Ok(())
+    }
+}
+
 /// Settings of searching strategies (ignored by heuristics).
 #[derive(Args, Debug, Clone)]
 pub(crate) struct SearchArgs {

@@ -5,11 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trtllm};
-use eplb::plot::{draw, LoadPlot};
 use eplb::{evaluate, solve_observed, strategies, EplbError, SolveOptions};
 
 use super::report::{layer_table, summary_line};
-use super::{write_output, Global, ProblemArgs, SearchArgs};
+use super::{write_output, Global, PlotArgs, ProblemArgs, SearchArgs};
 
 /// Output formats of `place`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,12 +41,8 @@ pub(crate) struct PlaceArgs {
     /// Include per-GPU loads of every layer in the deepseek JSON.
     #[arg(long)]
     gpu_loads: bool,
-    /// Draw per-GPU loads (before/after) of --plot-layer and per-layer balancedness (.svg or .png).
-    #[arg(long, value_name = "FILE")]
-    plot: Option<PathBuf>,
-    /// The layer drawn by --plot (index into the loads).
-    #[arg(long, value_name = "L", default_value_t = 0)]
-    plot_layer: usize,
+    #[command(flatten)]
+    plot: PlotArgs,
     /// Worker threads over layers (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -56,16 +51,7 @@ pub(crate) struct PlaceArgs {
 pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
-    if args.plot.is_some() && args.plot_layer >= problem.num_layers() {
-        return Err(EplbError::Format {
-            path: "--plot-layer".into(),
-            message: format!(
-                "layer {} does not exist: the loads have {} layers",
-                args.plot_layer,
-                problem.num_layers()
-            ),
-        });
-    }
+    args.plot.check(problem)?;
     let strategy = strategies::by_name_with(&args.strategy, &args.search.options())?;
     let bar = global.progress(problem.num_layers() as u64, strategy.name());
     let solution = solve_observed(
@@ -94,24 +80,14 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         Format::Csv => gpu_loads_csv(&evaluation, loaded.first_layer),
     };
     write_output(args.out.as_ref(), &text)?;
-    if let Some(path) = &args.plot {
-        let title = format!(
-            "{} — {} on {}",
-            args.problem.loads.display(),
-            strategy.name(),
-            super::report::shape(problem)
-        );
-        draw(
-            &LoadPlot::new(
-                title,
-                problem,
-                args.plot_layer,
-                &[(strategy.name(), &evaluation)],
-            ),
-            path,
-        )?;
-        global.notice(&format!("plot written to {}", path.display()));
-    }
+    let title = format!(
+        "{} — {} on {}",
+        args.problem.loads.display(),
+        strategy.name(),
+        super::report::shape(problem)
+    );
+    args.plot
+        .draw(title, problem, &[(strategy.name(), &evaluation)], global)?;
     if args.out.is_some() && !global.quiet {
         if global.json {
             out!(
