@@ -3,7 +3,7 @@
 //! The primary data is `phy2log` (slot → expert) plus each slot's replica rank; DeepSeek's
 //! `log2phy` (expert → slots, padded with `-1`) and `logcnt` (replicas per expert) are derived.
 //! A placement is *data*, possibly made elsewhere and possibly wrong: the
-//! [evaluator](crate::evaluate) is what judges it.
+//! [evaluator](mod@crate::evaluate) is what judges it.
 
 use serde::{Deserialize, Serialize};
 

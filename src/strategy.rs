@@ -2,7 +2,7 @@
 //!
 //! A strategy solves one layer at a time; the [runner](crate::runner) fans layers out over
 //! threads, times them and assembles the multi-layer [`Placement`](crate::Placement). Scoring
-//! is not the strategy's business: the [evaluator](crate::evaluate) judges every result.
+//! is not the strategy's business: the [evaluator](mod@crate::evaluate) judges every result.
 
 use serde::{Deserialize, Serialize};
 
