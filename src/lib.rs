@@ -36,6 +36,7 @@ pub mod runner;
 pub mod strategies;
 pub mod strategy;
 pub mod synthetic;
+pub mod topology;
 
 pub use error::{EplbError, Result};
 pub use evaluate::{evaluate, Evaluation, LayerReport, Violation};

@@ -1,8 +1,12 @@
 //! The built-in strategies and the registry the command line picks them from.
 
 mod greedy;
+pub mod hierarchical;
+mod refine;
 
 pub use greedy::Greedy;
+pub use hierarchical::{BalancedSplit, GreedySplit, GroupSplitter, Hierarchical};
+pub use refine::Refine;
 
 use std::time::Duration;
 
@@ -27,8 +31,16 @@ pub fn all() -> Vec<Box<dyn PlacementStrategy>> {
 }
 
 /// One instance of every built-in strategy configured with `options`, in a stable order.
+///
+/// `hierarchical` here is the decomposition over DeepSeek's two-level tree with the
+/// bound-minimising group split ([`BalancedSplit`]) and greedy inside each node; other
+/// combinations and deeper trees are built with [`Hierarchical::with_topology`].
 pub fn all_with(_options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
-    vec![Box::new(Greedy)]
+    vec![
+        Box::new(Greedy),
+        Box::new(Refine::default()),
+        Box::new(Hierarchical::two_level(BalancedSplit::default(), Greedy)),
+    ]
 }
 
 /// Names of the built-in strategies, in the order of [`all`].

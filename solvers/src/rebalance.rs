@@ -1,0 +1,378 @@
+//! Copy packing with local search: place the copies of weighted items into bins of equal
+//! cardinality so that the heaviest bin is as light as possible, and improve the result.
+//!
+//! Item `i` has weight `w_i` and `c_i >= 1` copies; each copy weighs `w_i / c_i`. There are
+//! `m` bins of exactly `k` copies each (`sum(c) = m k`). Bin `b` holds positions
+//! `b*k .. (b+1)*k` of the returned assignment.
+//!
+//! [`CopyPacker::pack`] works in two phases:
+//!
+//! 1. **Balanced largest differencing** (Karmarkar–Karp with cardinality constraints): the
+//!    copies, sorted by weight, are cut into `k` rows of `m` copies; each row is a partial
+//!    solution with one copy per bin. The two partial solutions with the largest spread
+//!    (heaviest minus lightest bin) are merged by putting the heaviest bin of one together
+//!    with the lightest of the other, until one remains. Every bin gets one copy per row, so
+//!    the cardinality holds by construction.
+//! 2. **Local search on the heaviest bin**, three move types tried in this order, each time
+//!    applying the best move of the first type that lowers the heaviest bin without lifting
+//!    any other bin to its load:
+//!    - *swap*: exchange one copy of the heaviest bin with one copy of another bin;
+//!    - *pair swap*: exchange two copies of the heaviest bin with two copies of another bin;
+//!    - *count move*: take a copy away from one item and give it to another (the freed
+//!      position is reused, so cardinalities hold), which changes the weight of every copy
+//!      of both items.
+//!
+//! The search stops when no move improves or after [`PackLimits::max_moves`] moves, so the
+//! result depends only on the input.
+
+use crate::error::{check_weights, SolverError};
+
+/// Limits of the local search (iteration caps only: results never depend on time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackLimits {
+    /// Improving moves applied at most.
+    pub max_moves: usize,
+}
+
+impl Default for PackLimits {
+    fn default() -> Self {
+        Self { max_moves: 4096 }
+    }
+}
+
+/// Which kind of move the local search may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MoveKind {
+    Swap,
+    PairSwap,
+    Count,
+}
+
+/// A candidate move and the largest load it leaves on the bins it touches.
+#[derive(Debug, Clone, Copy)]
+enum Move {
+    /// Exchange the copies at two positions.
+    Swap { a: usize, b: usize },
+    /// Exchange the copies at `a.0, a.1` with those at `b.0, b.1`.
+    PairSwap {
+        a: (usize, usize),
+        b: (usize, usize),
+    },
+    /// The copy at `pos` stops being a copy of its item and becomes a copy of `to`.
+    Count { pos: usize, to: usize },
+}
+
+/// Reusable copy packer (keeps its buffers between calls).
+#[derive(Debug, Default, Clone)]
+pub struct CopyPacker {
+    weights: Vec<f64>,
+    counts: Vec<usize>,
+    /// `item[pos]`: the item whose copy sits at position `pos`.
+    item: Vec<usize>,
+    /// Positions of each item's copies.
+    positions: Vec<Vec<usize>>,
+    load: Vec<f64>,
+    bins: usize,
+    per_bin: usize,
+    delta: Vec<f64>,
+    touched: Vec<usize>,
+}
+
+impl CopyPacker {
+    /// Packs `counts[i]` copies of each item into `bins` bins of equal cardinality and improves
+    /// the packing by local search (see the [module docs](self)). Returns `item[pos]`, the item
+    /// of the copy at each position; bin `b` holds positions `b*k .. (b+1)*k`. Count moves may
+    /// change how many copies each item has; every item keeps at least one.
+    ///
+    /// ```
+    /// use eplb_solvers::rebalance::{CopyPacker, PackLimits};
+    /// // Items 9, 8, 7, 6, 5, 4, 3, 2, 1, 1 plus two extra copies, in 4 bins of 3.
+    /// let w = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0];
+    /// let counts = [2, 2, 1, 1, 1, 1, 1, 1, 1, 1];
+    /// let items = CopyPacker::default().pack(&w, &counts, 4, PackLimits::default()).unwrap();
+    /// let mut loads = vec![0.0; 4];
+    /// let mut c = vec![0usize; 10];
+    /// items.iter().for_each(|&i| c[i] += 1);
+    /// for (pos, &i) in items.iter().enumerate() {
+    ///     loads[pos / 3] += w[i] / c[i] as f64;
+    /// }
+    /// // The optimum is 11.5 (= total / 4); greedy EPLB reaches 12.
+    /// assert_eq!(loads.iter().cloned().fold(0.0, f64::max), 11.5);
+    /// ```
+    ///
+    /// # Errors
+    /// [`SolverError::PacksDoNotDivide`] when `bins` is zero or does not divide the number of
+    /// copies; [`SolverError::TooFewCopies`] when an item has no copy or the lengths differ;
+    /// weight errors for non-finite or negative weights.
+    ///
+    /// # Complexity
+    /// `O(n log n)` for the construction with `n` copies; each local-search step costs
+    /// `O(m k^2)` for swaps, `O(m k^4)` for pair swaps and `O(k n)` for count moves.
+    pub fn pack(
+        &mut self,
+        weights: &[f64],
+        counts: &[usize],
+        bins: usize,
+        limits: PackLimits,
+    ) -> Result<Vec<usize>, SolverError> {
+        check_weights(weights)?;
+        let n: usize = counts.iter().sum();
+        if weights.is_empty() || counts.len() != weights.len() || counts.contains(&0) {
+            return Err(SolverError::TooFewCopies {
+                items: weights.len(),
+                copies: n,
+            });
+        }
+        if bins == 0 || n % bins != 0 {
+            return Err(SolverError::PacksDoNotDivide {
+                items: n,
+                packs: bins,
+            });
+        }
+        self.weights.clear();
+        self.weights.extend_from_slice(weights);
+        self.counts.clear();
+        self.counts.extend_from_slice(counts);
+        self.bins = bins;
+        self.per_bin = n / bins;
+        self.construct();
+        self.index();
+        for _ in 0..limits.max_moves {
+            let improved = [MoveKind::Swap, MoveKind::PairSwap, MoveKind::Count]
+                .into_iter()
+                .find_map(|kind| self.best_move(kind));
+            match improved {
+                Some(m) => self.apply(m),
+                None => break,
+            }
+        }
+        Ok(self.item.clone())
+    }
+
+    fn share(&self, item: usize) -> f64 {
+        self.weights[item] / self.counts[item] as f64
+    }
+
+    /// Balanced largest differencing: see the module docs.
+    fn construct(&mut self) {
+        let (m, k) = (self.bins, self.per_bin);
+        let mut copies: Vec<(f64, usize)> = Vec::with_capacity(m * k);
+        for item in 0..self.weights.len() {
+            let s = self.share(item);
+            copies.extend(std::iter::repeat((s, item)).take(self.counts[item]));
+        }
+        copies.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        // A partial solution: m subsets (sum, items), heaviest first.
+        type Partial = Vec<(f64, Vec<usize>)>;
+        let mut partials: Vec<Partial> = copies
+            .chunks_exact(m)
+            .map(|row| row.iter().map(|&(s, i)| (s, vec![i])).collect())
+            .collect();
+        let spread = |p: &Partial| p[0].0 - p[p.len() - 1].0;
+        while partials.len() > 1 {
+            // The two largest spreads (lowest index first on ties).
+            partials.sort_by(|a, b| spread(b).total_cmp(&spread(a)));
+            let b = partials.remove(1);
+            let a = partials.remove(0);
+            let mut merged: Partial = a
+                .into_iter()
+                .zip(b.into_iter().rev())
+                .map(|((sa, mut ia), (sb, ib))| {
+                    ia.extend(ib);
+                    (sa + sb, ia)
+                })
+                .collect();
+            merged.sort_by(|x, y| y.0.total_cmp(&x.0));
+            partials.push(merged);
+        }
+        self.item.clear();
+        if let Some(last) = partials.pop() {
+            for (_, items) in last {
+                self.item.extend(items);
+            }
+        }
+    }
+
+    /// Rebuilds positions and loads from `item`.
+    fn index(&mut self) {
+        self.positions.clear();
+        self.positions.resize(self.weights.len(), Vec::new());
+        self.load.clear();
+        self.load.resize(self.bins, 0.0);
+        for (pos, &i) in self.item.iter().enumerate() {
+            self.positions[i].push(pos);
+        }
+        for pos in 0..self.item.len() {
+            self.load[pos / self.per_bin] += self.share(self.item[pos]);
+        }
+        self.delta.clear();
+        self.delta.resize(self.bins, 0.0);
+    }
+
+    fn heaviest(&self) -> usize {
+        let mut best = 0;
+        for b in 1..self.bins {
+            if self.load[b] > self.load[best] {
+                best = b;
+            }
+        }
+        best
+    }
+
+    fn slots(&self, bin: usize) -> std::ops::Range<usize> {
+        bin * self.per_bin..(bin + 1) * self.per_bin
+    }
+
+    /// The best improving move of `kind` for the heaviest bin, if any.
+    fn best_move(&mut self, kind: MoveKind) -> Option<Move> {
+        let top = self.heaviest();
+        let peak = self.load[top];
+        // Moves must lower the peak by more than rounding noise.
+        let limit = peak - peak.abs() * 1e-12;
+        let mut best: Option<(f64, Move)> = None;
+        let mut offer = |score: f64, m: Move| {
+            if score < limit && best.map_or(true, |(s, _)| score < s) {
+                best = Some((score, m));
+            }
+        };
+        match kind {
+            MoveKind::Swap => {
+                for other in (0..self.bins).filter(|&b| b != top) {
+                    let gap = peak - self.load[other];
+                    for a in self.slots(top) {
+                        let sa = self.share(self.item[a]);
+                        for b in self.slots(other) {
+                            let d = sa - self.share(self.item[b]);
+                            if d > 0.0 && d < gap {
+                                offer((peak - d).max(self.load[other] + d), Move::Swap { a, b });
+                            }
+                        }
+                    }
+                }
+            }
+            MoveKind::PairSwap => {
+                let k = self.per_bin;
+                let pairs = |bin: usize| {
+                    let base = bin * k;
+                    (0..k).flat_map(move |x| (x + 1..k).map(move |y| (base + x, base + y)))
+                };
+                for other in (0..self.bins).filter(|&b| b != top) {
+                    let gap = peak - self.load[other];
+                    for a in pairs(top) {
+                        let sa = self.share(self.item[a.0]) + self.share(self.item[a.1]);
+                        for b in pairs(other) {
+                            let d = sa - self.share(self.item[b.0]) - self.share(self.item[b.1]);
+                            if d > 0.0 && d < gap {
+                                offer(
+                                    (peak - d).max(self.load[other] + d),
+                                    Move::PairSwap { a, b },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            MoveKind::Count => {
+                // A copy on the heaviest bin changes owner, or an item with a copy on the
+                // heaviest bin gains a copy elsewhere.
+                let items = self.weights.len();
+                for pos in self.slots(top) {
+                    if self.counts[self.item[pos]] < 2 {
+                        continue;
+                    }
+                    for to in 0..items {
+                        if let Some(score) = self.count_move_peak(pos, to, top, peak) {
+                            offer(score, Move::Count { pos, to });
+                        }
+                    }
+                }
+                for to_pos in self.slots(top) {
+                    let to = self.item[to_pos];
+                    for pos in 0..self.item.len() {
+                        if pos / self.per_bin != top && self.counts[self.item[pos]] >= 2 {
+                            if let Some(score) = self.count_move_peak(pos, to, top, peak) {
+                                offer(score, Move::Count { pos, to });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+
+    /// The largest load on the bins a count move touches, if it lowers `top` and lifts no
+    /// bin to `peak`.
+    fn count_move_peak(&mut self, pos: usize, to: usize, top: usize, peak: f64) -> Option<f64> {
+        let from = self.item[pos];
+        if from == to {
+            return None;
+        }
+        let (cf, ct) = (self.counts[from], self.counts[to]);
+        let (wf, wt) = (self.weights[from], self.weights[to]);
+        let from_gain = wf / (cf - 1) as f64 - wf / cf as f64;
+        let to_gain = wt / (ct + 1) as f64 - wt / ct as f64;
+        let k = self.per_bin;
+        for &p in &self.positions[from] {
+            let b = p / k;
+            if self.delta[b] == 0.0 {
+                self.touched.push(b);
+            }
+            if p == pos {
+                self.delta[b] += wt / (ct + 1) as f64 - wf / cf as f64;
+            } else {
+                self.delta[b] += from_gain;
+            }
+        }
+        for &p in &self.positions[to] {
+            let b = p / k;
+            if self.delta[b] == 0.0 {
+                self.touched.push(b);
+            }
+            self.delta[b] += to_gain;
+        }
+        let mut worst = f64::NEG_INFINITY;
+        let mut lowers_top = false;
+        for &b in &self.touched {
+            let new = self.load[b] + self.delta[b];
+            worst = worst.max(new);
+            lowers_top |= b == top && self.delta[b] < 0.0;
+            self.delta[b] = 0.0;
+        }
+        self.touched.clear();
+        (lowers_top && worst < peak).then_some(worst)
+    }
+
+    fn apply(&mut self, m: Move) {
+        match m {
+            Move::Swap { a, b } => self.exchange(a, b),
+            Move::PairSwap { a, b } => {
+                self.exchange(a.0, b.0);
+                self.exchange(a.1, b.1);
+            }
+            Move::Count { pos, to } => {
+                let from = self.item[pos];
+                self.item[pos] = to;
+                self.counts[from] -= 1;
+                self.counts[to] += 1;
+                self.index();
+            }
+        }
+    }
+
+    fn exchange(&mut self, a: usize, b: usize) {
+        let (ia, ib) = (self.item[a], self.item[b]);
+        let d = self.share(ia) - self.share(ib);
+        self.load[a / self.per_bin] -= d;
+        self.load[b / self.per_bin] += d;
+        self.item.swap(a, b);
+        replace(&mut self.positions[ia], a, b);
+        replace(&mut self.positions[ib], b, a);
+    }
+}
+
+fn replace(list: &mut [usize], old: usize, new: usize) {
+    if let Some(p) = list.iter_mut().find(|p| **p == old) {
+        *p = new;
+    }
+}
