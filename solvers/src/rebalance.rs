@@ -69,6 +69,8 @@ pub struct CopyPacker {
     counts: Vec<usize>,
     /// `item[pos]`: the item whose copy sits at position `pos`.
     item: Vec<usize>,
+    /// `at[pos]`: the weight of the copy at `pos`.
+    at: Vec<f64>,
     /// Positions of each item's copies.
     positions: Vec<Vec<usize>>,
     load: Vec<f64>,
@@ -76,6 +78,17 @@ pub struct CopyPacker {
     per_bin: usize,
     delta: Vec<f64>,
     touched: Vec<usize>,
+    /// Sorted pair sums of each bin (valid unless `stale`).
+    pairs: Vec<Vec<PairSum>>,
+    stale: Vec<bool>,
+}
+
+/// Two positions of one bin and the sum of their copies.
+#[derive(Debug, Clone, Copy)]
+struct PairSum {
+    sum: f64,
+    first: usize,
+    second: usize,
 }
 
 impl CopyPacker {
@@ -86,18 +99,16 @@ impl CopyPacker {
     ///
     /// ```
     /// use eplb_solvers::rebalance::{CopyPacker, PackLimits};
-    /// // Items 9, 8, 7, 6, 5, 4, 3, 2, 1, 1 plus two extra copies, in 4 bins of 3.
-    /// let w = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0];
-    /// let counts = [2, 2, 1, 1, 1, 1, 1, 1, 1, 1];
-    /// let items = CopyPacker::default().pack(&w, &counts, 4, PackLimits::default()).unwrap();
-    /// let mut loads = vec![0.0; 4];
-    /// let mut c = vec![0usize; 10];
-    /// items.iter().for_each(|&i| c[i] += 1);
-    /// for (pos, &i) in items.iter().enumerate() {
-    ///     loads[pos / 3] += w[i] / c[i] as f64;
-    /// }
-    /// // The optimum is 11.5 (= total / 4); greedy EPLB reaches 12.
-    /// assert_eq!(loads.iter().cloned().fold(0.0, f64::max), 11.5);
+    /// // Weights 3, 3, 2 with the first item copied twice, in 2 bins of 2: the best packing
+    /// // of these copies is {3, 1.5}, {2, 1.5} (max 4.5); a count move gives the extra copy
+    /// // to the light item instead: {3, 1}, {3, 1} (max 4.0, the optimum).
+    /// let w = [3.0, 3.0, 2.0];
+    /// let items = CopyPacker::default().pack(&w, &[2, 1, 1], 2, PackLimits::default()).unwrap();
+    /// let mut counts = [0usize; 3];
+    /// items.iter().for_each(|&i| counts[i] += 1);
+    /// assert_eq!(counts, [1, 1, 2]);
+    /// let bin = |b: usize| items[2 * b..2 * b + 2].iter().map(|&i| w[i] / counts[i] as f64).sum::<f64>();
+    /// assert_eq!((bin(0), bin(1)), (4.0, 4.0));
     /// ```
     ///
     /// # Errors
@@ -202,11 +213,49 @@ impl CopyPacker {
         for (pos, &i) in self.item.iter().enumerate() {
             self.positions[i].push(pos);
         }
+        self.at.clear();
+        self.at.resize(self.item.len(), 0.0);
         for pos in 0..self.item.len() {
-            self.load[pos / self.per_bin] += self.share(self.item[pos]);
+            let w = self.share(self.item[pos]);
+            self.at[pos] = w;
+            self.load[pos / self.per_bin] += w;
         }
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
+        self.stale.clear();
+        self.stale.resize(self.bins, true);
+    }
+
+    /// Recomputes the sorted pair sums of every bin whose content changed.
+    fn refresh_pairs(&mut self) {
+        let k = self.per_bin;
+        self.pairs.resize(self.bins, Vec::new());
+        self.stale.resize(self.bins, true);
+        for bin in 0..self.bins {
+            if !self.stale[bin] {
+                continue;
+            }
+            self.stale[bin] = false;
+            let base = bin * k;
+            let mut list = std::mem::take(&mut self.pairs[bin]);
+            list.clear();
+            for x in base..base + k {
+                for y in x + 1..base + k {
+                    list.push(PairSum {
+                        sum: self.at[x] + self.at[y],
+                        first: x,
+                        second: y,
+                    });
+                }
+            }
+            list.sort_by(|p, q| {
+                p.sum
+                    .total_cmp(&q.sum)
+                    .then(p.first.cmp(&q.first))
+                    .then(p.second.cmp(&q.second))
+            });
+            self.pairs[bin] = list;
+        }
     }
 
     fn heaviest(&self) -> usize {
@@ -225,6 +274,9 @@ impl CopyPacker {
 
     /// The best improving move of `kind` for the heaviest bin, if any.
     fn best_move(&mut self, kind: MoveKind) -> Option<Move> {
+        if kind == MoveKind::PairSwap {
+            self.refresh_pairs();
+        }
         let top = self.heaviest();
         let peak = self.load[top];
         // Moves must lower the peak by more than rounding noise.
@@ -240,9 +292,9 @@ impl CopyPacker {
                 for other in (0..self.bins).filter(|&b| b != top) {
                     let gap = peak - self.load[other];
                     for a in self.slots(top) {
-                        let sa = self.share(self.item[a]);
+                        let sa = self.at[a];
                         for b in self.slots(other) {
-                            let d = sa - self.share(self.item[b]);
+                            let d = sa - self.at[b];
                             if d > 0.0 && d < gap {
                                 offer((peak - d).max(self.load[other] + d), Move::Swap { a, b });
                             }
@@ -251,21 +303,23 @@ impl CopyPacker {
                 }
             }
             MoveKind::PairSwap => {
-                let k = self.per_bin;
-                let pairs = |bin: usize| {
-                    let base = bin * k;
-                    (0..k).flat_map(move |x| (x + 1..k).map(move |y| (base + x, base + y)))
-                };
                 for other in (0..self.bins).filter(|&b| b != top) {
                     let gap = peak - self.load[other];
-                    for a in pairs(top) {
-                        let sa = self.share(self.item[a.0]) + self.share(self.item[a.1]);
-                        for b in pairs(other) {
-                            let d = sa - self.share(self.item[b.0]) - self.share(self.item[b.1]);
+                    let sums = &self.pairs[other];
+                    for a in &self.pairs[top] {
+                        // The partner pair closest to `a.sum - gap / 2` within
+                        // `(a.sum - gap, a.sum)` lowers the larger of the two loads most.
+                        let aim = a.sum - gap / 2.0;
+                        let at = sums.partition_point(|b| b.sum < aim);
+                        for b in sums[at.saturating_sub(1)..(at + 1).min(sums.len())].iter() {
+                            let d = a.sum - b.sum;
                             if d > 0.0 && d < gap {
                                 offer(
                                     (peak - d).max(self.load[other] + d),
-                                    Move::PairSwap { a, b },
+                                    Move::PairSwap {
+                                        a: (a.first, a.second),
+                                        b: (b.first, b.second),
+                                    },
                                 );
                             }
                         }
@@ -362,10 +416,13 @@ impl CopyPacker {
 
     fn exchange(&mut self, a: usize, b: usize) {
         let (ia, ib) = (self.item[a], self.item[b]);
-        let d = self.share(ia) - self.share(ib);
+        let d = self.at[a] - self.at[b];
+        self.at.swap(a, b);
         self.load[a / self.per_bin] -= d;
         self.load[b / self.per_bin] += d;
         self.item.swap(a, b);
+        self.stale[a / self.per_bin] = true;
+        self.stale[b / self.per_bin] = true;
         replace(&mut self.positions[ia], a, b);
         replace(&mut self.positions[ib], b, a);
     }

@@ -31,14 +31,16 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///
 /// ```
 /// use eplb::{strategies::{Greedy, Refine}, Cluster, Loads, PolicyChoice, Problem};
-/// let loads = Loads::from_rows(&[vec![9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0]])?;
-/// let problem = Problem::new(loads, Cluster::new(12, 4), PolicyChoice::Global)?;
+/// // The design example: loads (3, 3, 2) on 2 GPUs x 2 slots. Greedy replicates a 3 (4.5);
+/// // the optimum replicates the small expert (4.0).
+/// let loads = Loads::from_rows(&[vec![3.0, 3.0, 2.0]])?;
+/// let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global)?;
 /// let max = |s: &dyn eplb::PlacementStrategy| {
 ///     let sol = eplb::solve(&problem, s, &Default::default()).unwrap();
 ///     eplb::evaluate(&problem, &sol.placement, &[]).unwrap().layers[0].max_load
 /// };
-/// assert_eq!(max(&Greedy), 12.0);
-/// assert_eq!(max(&Refine::default()), 11.5); // the optimum: sum / P
+/// assert_eq!(max(&Greedy), 4.5);
+/// assert_eq!(max(&Refine::default()), 4.0);
 /// # Ok::<(), eplb::EplbError>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
