@@ -462,15 +462,12 @@ impl<S: GroupSplitter, L: PlacementStrategy> Walk<'_, '_, S, L> {
                 }
             })
             .collect();
-        let split = if children.len() == 1 {
-            vec![groups.to_vec()]
-        } else {
-            self.splitter.split(&SplitProblem {
-                layer: self.layer,
-                groups,
-                children: &capacities,
-            })?
-        };
+        // Even a single child goes through the splitter: it decides the groups' order.
+        let split = self.splitter.split(&SplitProblem {
+            layer: self.layer,
+            groups,
+            children: &capacities,
+        })?;
         check_split(self.splitter.name(), groups, &capacities, &split)?;
         for (&c, part) in children.iter().zip(&split) {
             self.place(c, part)?;
