@@ -519,3 +519,109 @@ fn add_children(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> TopologyError {
+        match Topology::from_json_str(json) {
+            Err(EplbError::Topology(e)) => e,
+            other => panic!("expected a topology error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn gpus_are_numbered_depth_first_and_nodes_are_gpu_parents() {
+        let t = Topology::from_json_str(
+            r#"{"children": [
+                {"name": "r0", "children": [{"name": "a", "gpus": 2, "slots_per_gpu": 2}]},
+                {"name": "r1", "children": [{"name": "b", "children": [{"slots": 2}, {"slots": 2}]},
+                                             {"name": "c", "gpus": 2, "slots_per_gpu": 2}]}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.num_gpus(), t.num_nodes(), t.num_slots(), t.depth()),
+            (6, 3, 12, 3)
+        );
+        let racks = t.children(t.root());
+        assert_eq!(t.label(racks[1]), "r1");
+        let r1 = t.subtree(racks[1]);
+        assert_eq!((r1.first_gpu, r1.gpus, r1.nodes, r1.slots), (2, 4, 2, 8));
+        let b = t.children(racks[1])[0];
+        assert!(t.has_gpu_children(b) && !t.has_gpu_children(racks[1]));
+        assert_eq!(t.graph().node_count(), 1 + 2 + 3 + 6);
+    }
+
+    #[test]
+    fn two_level_matches_the_cluster() {
+        let c = Cluster::new(24, 8).with_nodes(4);
+        let t = Topology::two_level(&c).unwrap();
+        t.check_cluster(&c).unwrap();
+        assert_eq!(t.subtree(t.children(t.root())[3]).first_gpu, 6);
+        assert!(Topology::two_level(&Cluster::new(24, 8).with_nodes(3)).is_err());
+        assert!(Topology::two_level(&Cluster::new(20, 8)).is_err());
+    }
+
+    #[test]
+    fn invalid_trees_are_typed_errors() {
+        assert!(matches!(
+            err(r#"{"children": []}"#),
+            TopologyError::EmptyLevel { .. }
+        ));
+        assert!(matches!(
+            err(r#"{"children": [{"slots": 0}]}"#),
+            TopologyError::ZeroSlots { .. }
+        ));
+        assert!(matches!(
+            err(r#"{"children": [{"slots": 2}, {"gpus": 2, "slots_per_gpu": 2}]}"#),
+            TopologyError::MixedChildren { .. }
+        ));
+        assert!(matches!(
+            err(
+                r#"{"children": [{"gpus": 2, "slots_per_gpu": 2}, {"children": [{"gpus": 2, "slots_per_gpu": 2}]}]}"#
+            ),
+            TopologyError::UnevenDepth { first: 2, other: 3 }
+        ));
+        assert!(matches!(
+            err(
+                r#"{"children": [{"gpus": 2, "slots_per_gpu": 2}, {"gpus": 3, "slots_per_gpu": 2}]}"#
+            ),
+            TopologyError::NonUniformNodes {
+                gpus: 3,
+                expected_gpus: 2,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(r#"{"children": [{"children": [{"slots": 2}, {"slots": 3}]}]}"#),
+            TopologyError::NonUniformNodes { .. }
+        ));
+        assert!(matches!(
+            Topology::from_json_str(r#"{"racks": 3}"#),
+            Err(EplbError::Format { .. })
+        ));
+    }
+
+    #[test]
+    fn cluster_mismatch_names_the_count() {
+        let t = Topology::two_level(&Cluster::new(16, 8).with_nodes(2)).unwrap();
+        assert_eq!(
+            t.check_cluster(&Cluster::new(16, 4).with_nodes(2)),
+            Err(TopologyError::ClusterMismatch {
+                what: "GPUs",
+                found: 8,
+                expected: 4
+            })
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_io_error() {
+        assert!(matches!(
+            Topology::from_json(Path::new("/nonexistent/topology.json")),
+            Err(EplbError::Io { .. })
+        ));
+    }
+}

@@ -433,3 +433,89 @@ fn replace(list: &mut [usize], old: usize, new: usize) {
         *p = new;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn peak(weights: &[f64], items: &[usize], bins: usize) -> f64 {
+        let mut counts = vec![0usize; weights.len()];
+        items.iter().for_each(|&i| counts[i] += 1);
+        let k = items.len() / bins;
+        (0..bins)
+            .map(|b| {
+                items[b * k..(b + 1) * k]
+                    .iter()
+                    .map(|&i| weights[i] / counts[i] as f64)
+                    .sum::<f64>()
+            })
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let mut p = CopyPacker::default();
+        let l = PackLimits::default();
+        assert!(matches!(
+            p.pack(&[1.0, 2.0], &[1, 2], 2, l),
+            Err(SolverError::PacksDoNotDivide { items: 3, packs: 2 })
+        ));
+        assert!(p.pack(&[1.0, 2.0], &[1, 1], 0, l).is_err());
+        assert!(matches!(
+            p.pack(&[1.0, 2.0], &[1, 0], 1, l),
+            Err(SolverError::TooFewCopies { .. })
+        ));
+        assert!(p.pack(&[1.0], &[1, 1], 1, l).is_err());
+        assert!(matches!(
+            p.pack(&[1.0, f64::NAN], &[1, 1], 1, l),
+            Err(SolverError::NonFiniteWeight { index: 1, .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn every_item_keeps_a_copy_and_every_bin_its_cardinality(
+            weights in proptest::collection::vec(0u32..100, 1..12),
+            extra in 0usize..8,
+            bins in 1usize..5,
+        ) {
+            let n = weights.len() + extra;
+            prop_assume!(n % bins == 0);
+            let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
+            let mut counts = vec![1; w.len()];
+            counts[0] += extra;
+            let mut p = CopyPacker::default();
+            let items = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
+            prop_assert_eq!(items.len(), n);
+            for i in 0..w.len() {
+                prop_assert!(items.contains(&i), "item {} lost its last copy", i);
+            }
+            prop_assert!(items.iter().all(|&i| i < w.len()));
+            // Deterministic, also with a reused packer.
+            prop_assert_eq!(&items, &CopyPacker::default().pack(&w, &counts, bins, PackLimits::default()).unwrap());
+        }
+
+        #[test]
+        fn local_search_never_raises_the_peak(
+            weights in proptest::collection::vec(0u32..1000, 2..40),
+            extra in 0usize..12,
+            bins in 1usize..7,
+        ) {
+            let n = weights.len() + extra;
+            prop_assume!(n % bins == 0);
+            let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
+            let mut counts = vec![1; w.len()];
+            for e in 0..extra {
+                counts[e % w.len()] += 1;
+            }
+            let mut p = CopyPacker::default();
+            let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0 }).unwrap();
+            let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
+            prop_assert!(peak(&w, &improved, bins) <= peak(&w, &built, bins) * (1.0 + 1e-12));
+            // The mean bin is a lower bound on any packing.
+            let total: f64 = w.iter().sum();
+            prop_assert!(peak(&w, &improved, bins) >= total / bins as f64 * (1.0 - 1e-12));
+        }
+    }
+}
