@@ -78,17 +78,113 @@ pub struct CopyPacker {
     per_bin: usize,
     delta: Vec<f64>,
     touched: Vec<usize>,
-    /// Sorted pair sums of each bin (valid unless `stale`).
-    pairs: Vec<Vec<PairSum>>,
-    stale: Vec<bool>,
+    /// Bumped whenever a bin's content changes.
+    version: Vec<u64>,
+    /// Every copy's weight, sorted over all bins.
+    singles: SumIndex,
+    /// Every pair of copies of one bin, by the pair's weight, sorted over all bins.
+    pairs: SumIndex,
 }
 
-/// Two positions of one bin and the sum of their copies.
+/// One or two positions of one bin and the weight of their copies.
 #[derive(Debug, Clone, Copy)]
-struct PairSum {
+struct Entry {
     sum: f64,
     first: usize,
     second: usize,
+}
+
+impl Entry {
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        self.sum
+            .total_cmp(&other.sum)
+            .then(self.first.cmp(&other.first))
+            .then(self.second.cmp(&other.second))
+    }
+}
+
+/// Sums of one copy (`pairs == false`) or two copies of the same bin, sorted over all bins by
+/// (sum, positions), refreshed lazily: only bins whose version changed are recomputed and
+/// merged back. The order is a total order, so the content never depends on history.
+#[derive(Debug, Default, Clone)]
+struct SumIndex {
+    pairs: bool,
+    entries: Vec<Entry>,
+    fresh: Vec<Entry>,
+    merged: Vec<Entry>,
+    seen: Vec<u64>,
+    changed: Vec<bool>,
+}
+
+impl SumIndex {
+    fn new(pairs: bool) -> Self {
+        Self {
+            pairs,
+            ..Self::default()
+        }
+    }
+
+    fn refresh(&mut self, at: &[f64], per_bin: usize, version: &[u64]) {
+        let bins = version.len();
+        if self.seen.len() != bins {
+            self.seen.clear();
+            self.seen.resize(bins, u64::MAX);
+            self.entries.clear();
+        }
+        self.changed.clear();
+        self.changed
+            .extend(self.seen.iter().zip(version).map(|(s, v)| s != v));
+        if !self.changed.contains(&true) {
+            return;
+        }
+        let changed = &self.changed;
+        self.entries.retain(|e| !changed[e.first / per_bin]);
+        self.fresh.clear();
+        for bin in (0..bins).filter(|&b| changed[b]) {
+            let base = bin * per_bin;
+            for x in base..base + per_bin {
+                if self.pairs {
+                    for y in x + 1..base + per_bin {
+                        self.fresh.push(Entry {
+                            sum: at[x] + at[y],
+                            first: x,
+                            second: y,
+                        });
+                    }
+                } else {
+                    self.fresh.push(Entry {
+                        sum: at[x],
+                        first: x,
+                        second: x,
+                    });
+                }
+            }
+        }
+        self.fresh.sort_unstable_by(Entry::order);
+        self.merged.clear();
+        let (mut i, mut j) = (0, 0);
+        while i < self.entries.len() && j < self.fresh.len() {
+            if self.entries[i].order(&self.fresh[j]).is_le() {
+                self.merged.push(self.entries[i]);
+                i += 1;
+            } else {
+                self.merged.push(self.fresh[j]);
+                j += 1;
+            }
+        }
+        self.merged.extend_from_slice(&self.entries[i..]);
+        self.merged.extend_from_slice(&self.fresh[j..]);
+        std::mem::swap(&mut self.entries, &mut self.merged);
+        self.seen.clear();
+        self.seen.extend_from_slice(version);
+    }
+
+    /// Entries with `lo < sum < hi`.
+    fn window(&self, lo: f64, hi: f64) -> &[Entry] {
+        let start = self.entries.partition_point(|e| e.sum <= lo);
+        let end = self.entries.partition_point(|e| e.sum < hi);
+        &self.entries[start..end.max(start)]
+    }
 }
 
 impl CopyPacker {
@@ -147,10 +243,14 @@ impl CopyPacker {
         self.bins = bins;
         self.per_bin = n / bins;
         self.construct();
+        self.singles = SumIndex::new(false);
+        self.pairs = SumIndex::new(true);
+        self.version.clear();
         self.index();
         for _ in 0..limits.max_moves {
             let improved = [MoveKind::Swap, MoveKind::PairSwap, MoveKind::Count]
                 .into_iter()
+                .filter(|k| std::env::var(format!("{k:?}")).is_err())
                 .find_map(|kind| self.best_move(kind));
             match improved {
                 Some(m) => self.apply(m),
@@ -222,40 +322,8 @@ impl CopyPacker {
         }
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
-        self.stale.clear();
-        self.stale.resize(self.bins, true);
-    }
-
-    /// Recomputes the sorted pair sums of every bin whose content changed.
-    fn refresh_pairs(&mut self) {
-        let k = self.per_bin;
-        self.pairs.resize(self.bins, Vec::new());
-        self.stale.resize(self.bins, true);
-        for bin in 0..self.bins {
-            if !self.stale[bin] {
-                continue;
-            }
-            self.stale[bin] = false;
-            let base = bin * k;
-            let mut list = std::mem::take(&mut self.pairs[bin]);
-            list.clear();
-            for x in base..base + k {
-                for y in x + 1..base + k {
-                    list.push(PairSum {
-                        sum: self.at[x] + self.at[y],
-                        first: x,
-                        second: y,
-                    });
-                }
-            }
-            list.sort_by(|p, q| {
-                p.sum
-                    .total_cmp(&q.sum)
-                    .then(p.first.cmp(&q.first))
-                    .then(p.second.cmp(&q.second))
-            });
-            self.pairs[bin] = list;
-        }
+        self.version.resize(self.bins, 0);
+        self.version.iter_mut().for_each(|v| *v += 1);
     }
 
     fn heaviest(&self) -> usize {
@@ -274,11 +342,17 @@ impl CopyPacker {
 
     /// The best improving move of `kind` for the heaviest bin, if any.
     fn best_move(&mut self, kind: MoveKind) -> Option<Move> {
-        if kind == MoveKind::PairSwap {
-            self.refresh_pairs();
+        match kind {
+            MoveKind::Swap => self.singles.refresh(&self.at, self.per_bin, &self.version),
+            MoveKind::PairSwap => self.pairs.refresh(&self.at, self.per_bin, &self.version),
+            MoveKind::Count => {}
         }
         let top = self.heaviest();
         let peak = self.load[top];
+        let lightest = self.load.iter().copied().fold(f64::INFINITY, f64::min);
+        // A copy (or pair) of the heaviest bin can only go to a bin `j` in exchange for a
+        // lighter one, by less than `peak - load[j] <= reach`.
+        let reach = peak - lightest;
         // Moves must lower the peak by more than rounding noise.
         let limit = peak - peak.abs() * 1e-12;
         let mut best: Option<(f64, Move)> = None;
@@ -287,38 +361,36 @@ impl CopyPacker {
                 best = Some((score, m));
             }
         };
+        let k = self.per_bin;
         match kind {
             MoveKind::Swap => {
-                for other in (0..self.bins).filter(|&b| b != top) {
-                    let gap = peak - self.load[other];
-                    for a in self.slots(top) {
-                        let sa = self.at[a];
-                        for b in self.slots(other) {
-                            let d = sa - self.at[b];
-                            if d > 0.0 && d < gap {
-                                offer((peak - d).max(self.load[other] + d), Move::Swap { a, b });
-                            }
+                for a in self.slots(top) {
+                    let sa = self.at[a];
+                    for e in self.singles.window(sa - reach, sa) {
+                        let other = e.first / k;
+                        let d = sa - e.sum;
+                        if other != top && d < peak - self.load[other] {
+                            offer(
+                                (peak - d).max(self.load[other] + d),
+                                Move::Swap { a, b: e.first },
+                            );
                         }
                     }
                 }
             }
             MoveKind::PairSwap => {
-                for other in (0..self.bins).filter(|&b| b != top) {
-                    let gap = peak - self.load[other];
-                    let sums = &self.pairs[other];
-                    for a in &self.pairs[top] {
-                        // The partner pair closest to `a.sum - gap / 2` within
-                        // `(a.sum - gap, a.sum)` lowers the larger of the two loads most.
-                        let aim = a.sum - gap / 2.0;
-                        let at = sums.partition_point(|b| b.sum < aim);
-                        for b in sums[at.saturating_sub(1)..(at + 1).min(sums.len())].iter() {
-                            let d = a.sum - b.sum;
-                            if d > 0.0 && d < gap {
+                for x in self.slots(top) {
+                    for y in x + 1..(top + 1) * k {
+                        let sa = self.at[x] + self.at[y];
+                        for e in self.pairs.window(sa - reach, sa) {
+                            let other = e.first / k;
+                            let d = sa - e.sum;
+                            if other != top && d < peak - self.load[other] {
                                 offer(
                                     (peak - d).max(self.load[other] + d),
                                     Move::PairSwap {
-                                        a: (a.first, a.second),
-                                        b: (b.first, b.second),
+                                        a: (x, y),
+                                        b: (e.first, e.second),
                                     },
                                 );
                             }
@@ -421,8 +493,8 @@ impl CopyPacker {
         self.load[a / self.per_bin] -= d;
         self.load[b / self.per_bin] += d;
         self.item.swap(a, b);
-        self.stale[a / self.per_bin] = true;
-        self.stale[b / self.per_bin] = true;
+        self.version[a / self.per_bin] += 1;
+        self.version[b / self.per_bin] += 1;
         replace(&mut self.positions[ia], a, b);
         replace(&mut self.positions[ib], b, a);
     }
