@@ -96,22 +96,44 @@ proptest! {
         }
     }
 
-    /// The node bound is the minimum over group splits of the largest node value, which is
-    /// exactly what the balanced split minimises: the two must agree (small instances, where
-    /// both searches are complete).
+    /// The balanced split and the node bound are both the minimum over all group splits of the
+    /// largest node value: check them against enumerating every split.
     #[test]
-    fn balanced_split_attains_the_node_bound_and_never_loses_to_greedy(problem in arb_problem(12, 8)) {
+    fn balanced_split_and_node_bound_are_the_best_split(problem in arb_problem(12, 8)) {
         prop_assume!(problem.policy() == Policy::Hierarchical);
         for layer in problem.layers() {
             let (groups, children) = two_level_split(&layer);
             let p = SplitProblem { layer: &layer, groups: &groups, children: &children };
+            let best = every_split(groups.len(), children.len())
+                .iter()
+                .map(|s| p.value(s))
+                .fold(f64::INFINITY, f64::min);
             let balanced = p.value(&BalancedSplit::default().split(&p).unwrap());
             let greedy = p.value(&GreedySplit.split(&p).unwrap());
             let node = lower_bounds(&layer).node.unwrap();
             prop_assert!(balanced <= greedy);
-            prop_assert!((balanced - node).abs() <= 1e-9 * node.max(1.0), "split {} vs node bound {}", balanced, node);
+            prop_assert!((balanced - best).abs() <= 1e-9 * best.max(1.0), "split {} vs best {}", balanced, best);
+            prop_assert!((node - best).abs() <= 1e-9 * best.max(1.0), "node bound {} vs best {}", node, best);
         }
     }
+}
+
+/// Every way to put `groups` groups into `nodes` nodes of equal size.
+fn every_split(groups: usize, nodes: usize) -> Vec<Vec<Vec<usize>>> {
+    let per = groups / nodes;
+    let mut out = Vec::new();
+    for code in 0..nodes.pow(groups as u32) {
+        let mut split = vec![Vec::new(); nodes];
+        let mut c = code;
+        for g in 0..groups {
+            split[c % nodes].push(g);
+            c /= nodes;
+        }
+        if split.iter().all(|s| s.len() == per) {
+            out.push(split);
+        }
+    }
+    out
 }
 
 const RACKS: &str = r#"{"children": [

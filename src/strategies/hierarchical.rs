@@ -208,6 +208,32 @@ impl GroupSplitter for BalancedSplit {
     }
 
     fn split(&self, p: &SplitProblem<'_>) -> Result<Vec<Vec<usize>>> {
+        Ok(self.search(p)?.split)
+    }
+}
+
+/// What a [`BalancedSplit`] search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitOutcome {
+    /// The best split found (groups in ascending id order inside each child).
+    pub split: Vec<Vec<usize>>,
+    /// Its objective, [`SplitProblem::value`].
+    pub value: f64,
+    /// True when the search finished within its budget: then `value` is the minimum over all
+    /// splits (a lower bound for every placement that keeps groups whole in these children).
+    pub complete: bool,
+}
+
+impl BalancedSplit {
+    /// Runs the search and says whether it was complete.
+    ///
+    /// # Errors
+    /// When the greedy starting split fails (weights the engines reject).
+    ///
+    /// # Complexity
+    /// At most `budget` search nodes, each closing child costing one `O(s log e)`
+    /// apportionment for `e` experts on `s` slots (memoised per group set).
+    pub fn search(&self, p: &SplitProblem<'_>) -> Result<SplitOutcome> {
         let mut incumbent = GreedySplit.split(p)?;
         for child in &mut incumbent {
             child.sort_unstable();
@@ -228,7 +254,11 @@ impl GroupSplitter for BalancedSplit {
             .order
             .sort_by(|a, b| search.sums[b].total_cmp(&search.sums[a]).then(a.cmp(b)));
         search.descend(0, 0.0);
-        Ok(search.best_split)
+        Ok(SplitOutcome {
+            complete: search.visited <= search.budget,
+            value: search.best,
+            split: search.best_split,
+        })
     }
 }
 
