@@ -5,7 +5,7 @@
 //! ([`Topology::from_json`]).
 //!
 //! # How a tree maps onto the evaluator
-//! The [evaluator](crate::evaluate) knows GPUs and nodes only. GPUs are numbered in
+//! The [evaluator](mod@crate::evaluate) knows GPUs and nodes only. GPUs are numbered in
 //! depth-first order of the tree (children in file order), so GPU `g` holds slots
 //! `g*S .. (g+1)*S`; the **nodes** of the evaluator are the vertices whose children are
 //! GPUs. Levels above the nodes (racks, pods) do not exist for the evaluator: they guide the

@@ -126,6 +126,16 @@ pub trait GroupSplitter: Send + Sync {
     fn split(&self, problem: &SplitProblem<'_>) -> Result<Vec<Vec<usize>>>;
 }
 
+impl<T: GroupSplitter + ?Sized> GroupSplitter for Box<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn split(&self, problem: &SplitProblem<'_>) -> Result<Vec<Vec<usize>>> {
+        (**self).split(problem)
+    }
+}
+
 /// DeepSeek's split (`eplb.py`): groups by descending `f32` load into the lightest child that
 /// is not full. With unequal children, the child with the lightest load per GPU.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,4 +1,13 @@
 //! The built-in strategies and the registry the command line picks them from.
+//!
+//! | name | what it does | claims |
+//! |---|---|---|
+//! | `greedy` | DeepSeek's EPLB, bit-exact with `eplb.py` | heuristic |
+//! | `refine` | greedy's counts, balanced largest differencing, local search (swaps, pair swaps, replica-count moves); bound-minimising group split under the hierarchical policy | heuristic, never worse than `greedy` |
+//! | `hierarchical` | top-down over the two-level tree: bound-minimising group split, `greedy` inside each node | heuristic |
+//!
+//! [`Hierarchical`] is generic: any [`GroupSplitter`] over any [`PlacementStrategy`], on any
+//! [`Topology`](crate::topology::Topology).
 
 mod greedy;
 pub mod hierarchical;
