@@ -90,6 +90,7 @@ pub struct CopyPacker {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     sum: f64,
+    bin: usize,
     first: usize,
     second: usize,
 }
@@ -138,7 +139,6 @@ impl SumIndex {
             return;
         }
         let changed = &self.changed;
-        self.entries.retain(|e| !changed[e.first / per_bin]);
         self.fresh.clear();
         for bin in (0..bins).filter(|&b| changed[b]) {
             let base = bin * per_bin;
@@ -147,6 +147,7 @@ impl SumIndex {
                     for y in x + 1..base + per_bin {
                         self.fresh.push(Entry {
                             sum: at[x] + at[y],
+                            bin,
                             first: x,
                             second: y,
                         });
@@ -154,6 +155,7 @@ impl SumIndex {
                 } else {
                     self.fresh.push(Entry {
                         sum: at[x],
+                        bin,
                         first: x,
                         second: x,
                     });
@@ -161,19 +163,16 @@ impl SumIndex {
             }
         }
         self.fresh.sort_unstable_by(Entry::order);
+        // One pass: drop the changed bins' old entries while merging in their new ones.
         self.merged.clear();
-        let (mut i, mut j) = (0, 0);
-        while i < self.entries.len() && j < self.fresh.len() {
-            if self.entries[i].order(&self.fresh[j]).is_le() {
-                self.merged.push(self.entries[i]);
-                i += 1;
-            } else {
-                self.merged.push(self.fresh[j]);
-                j += 1;
+        let mut fresh = self.fresh.iter().peekable();
+        for old in self.entries.iter().filter(|e| !changed[e.bin]) {
+            while let Some(f) = fresh.next_if(|f| f.order(old).is_lt()) {
+                self.merged.push(*f);
             }
+            self.merged.push(*old);
         }
-        self.merged.extend_from_slice(&self.entries[i..]);
-        self.merged.extend_from_slice(&self.fresh[j..]);
+        self.merged.extend(fresh);
         std::mem::swap(&mut self.entries, &mut self.merged);
         self.seen.clear();
         self.seen.extend_from_slice(version);
@@ -367,7 +366,7 @@ impl CopyPacker {
                 for a in self.slots(top) {
                     let sa = self.at[a];
                     for e in self.singles.window(sa - reach, sa) {
-                        let other = e.first / k;
+                        let other = e.bin;
                         let d = sa - e.sum;
                         if other != top && d < peak - self.load[other] {
                             offer(
@@ -383,7 +382,7 @@ impl CopyPacker {
                     for y in x + 1..(top + 1) * k {
                         let sa = self.at[x] + self.at[y];
                         for e in self.pairs.window(sa - reach, sa) {
-                            let other = e.first / k;
+                            let other = e.bin;
                             let d = sa - e.sum;
                             if other != top && d < peak - self.load[other] {
                                 offer(
