@@ -53,18 +53,24 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-fn run(
-    problem: &Problem,
-    strategy: &dyn PlacementStrategy,
-) -> Result<(Vec<f64>, Vec<f64>, f64), eplb::EplbError> {
+/// One strategy's per-layer max loads and bounds (from the evaluator) and its wall time.
+struct Run {
+    max: Vec<f64>,
+    bound: Vec<f64>,
+    ms: f64,
+}
+
+fn run(problem: &Problem, strategy: &dyn PlacementStrategy) -> Result<Run, eplb::EplbError> {
     let t = Instant::now();
     let s = solve(problem, strategy, &SolveOptions { threads: Some(1) })?;
     let elapsed = t.elapsed().as_secs_f64() * 1e3;
     let report = evaluate(problem, &s.placement, &s.claimed_bounds())?;
     assert!(report.is_feasible(), "{} infeasible", strategy.name());
-    let max = report.layers.iter().map(|l| l.max_load).collect();
-    let bound = report.layers.iter().map(|l| l.lower_bound).collect();
-    Ok((max, bound, elapsed))
+    Ok(Run {
+        max: report.layers.iter().map(|l| l.max_load).collect(),
+        bound: report.layers.iter().map(|l| l.lower_bound).collect(),
+        ms: elapsed,
+    })
 }
 
 fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
@@ -82,8 +88,16 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
             .with_nodes(shape.gpus / GPUS_PER_NODE)
             .with_groups(GROUPS);
         let global = Problem::new(loads.clone(), cluster, PolicyChoice::Global)?;
-        let (g_max, _, g_ms) = run(&global, &Greedy)?;
-        let (r_max, bound, r_ms) = run(&global, &Refine::default())?;
+        let Run {
+            max: g_max,
+            ms: g_ms,
+            ..
+        } = run(&global, &Greedy)?;
+        let Run {
+            max: r_max,
+            bound,
+            ms: r_ms,
+        } = run(&global, &Refine::default())?;
         let layers = g_max.len();
         let within = (0..layers)
             .filter(|&l| r_max[l] <= bound[l] * (1.0 + shape.target))
@@ -108,10 +122,18 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
             continue;
         }
         let hier = Problem::new(loads.clone(), cluster, PolicyChoice::Hierarchical)?;
-        let (g_max, g_bound, _) = run(&hier, &Greedy)?;
-        let (r_max, bound, r_ms) = run(&hier, &Refine::default())?;
+        let Run {
+            max: g_max,
+            bound: g_bound,
+            ..
+        } = run(&hier, &Greedy)?;
+        let Run {
+            max: r_max,
+            bound,
+            ms: r_ms,
+        } = run(&hier, &Refine::default())?;
         let split = Hierarchical::two_level(BalancedSplit::default(), Greedy);
-        let (h_max, _, _) = run(&hier, &split)?;
+        let h_max = run(&hier, &split)?.max;
         let mut gaps: Vec<f64> = (0..layers).map(|l| r_max[l] / bound[l] - 1.0).collect();
         let mut greedy_gaps: Vec<f64> = (0..layers).map(|l| g_max[l] / g_bound[l] - 1.0).collect();
         let mut h_gaps: Vec<f64> = (0..layers).map(|l| h_max[l] / bound[l] - 1.0).collect();

@@ -53,13 +53,25 @@ enum MoveKind {
 enum Move {
     /// Exchange the copies at two positions.
     Swap { a: usize, b: usize },
-    /// Exchange the copies at `a.0, a.1` with those at `b.0, b.1`.
-    PairSwap {
-        a: (usize, usize),
-        b: (usize, usize),
-    },
+    /// Exchange the two copies at `a` with the two at `b`.
+    PairSwap { a: Pair, b: Pair },
     /// The copy at `pos` stops being a copy of its item and becomes a copy of `to`.
     Count { pos: usize, to: usize },
+}
+
+/// Two positions of one bin.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    first: usize,
+    second: usize,
+}
+
+/// How many copies of one bin a [`SumIndex`] entry adds up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Arity {
+    #[default]
+    One,
+    Two,
 }
 
 /// Reusable copy packer (keeps its buffers between calls).
@@ -104,12 +116,12 @@ impl Entry {
     }
 }
 
-/// Sums of one copy (`pairs == false`) or two copies of the same bin, sorted over all bins by
+/// Sums of one copy or of two copies of the same bin, sorted over all bins by
 /// (sum, positions), refreshed lazily: only bins whose version changed are recomputed and
 /// merged back. The order is a total order, so the content never depends on history.
 #[derive(Debug, Default, Clone)]
 struct SumIndex {
-    pairs: bool,
+    arity: Arity,
     entries: Vec<Entry>,
     fresh: Vec<Entry>,
     merged: Vec<Entry>,
@@ -118,9 +130,9 @@ struct SumIndex {
 }
 
 impl SumIndex {
-    fn new(pairs: bool) -> Self {
+    fn new(arity: Arity) -> Self {
         Self {
-            pairs,
+            arity,
             ..Self::default()
         }
     }
@@ -143,7 +155,7 @@ impl SumIndex {
         for bin in (0..bins).filter(|&b| changed[b]) {
             let base = bin * per_bin;
             for x in base..base + per_bin {
-                if self.pairs {
+                if self.arity == Arity::Two {
                     for y in x + 1..base + per_bin {
                         self.fresh.push(Entry {
                             sum: at[x] + at[y],
@@ -242,8 +254,8 @@ impl CopyPacker {
         self.bins = bins;
         self.per_bin = n / bins;
         self.construct();
-        self.singles = SumIndex::new(false);
-        self.pairs = SumIndex::new(true);
+        self.singles = SumIndex::new(Arity::One);
+        self.pairs = SumIndex::new(Arity::Two);
         self.version.clear();
         self.index();
         for _ in 0..limits.max_moves {
@@ -388,8 +400,14 @@ impl CopyPacker {
                                 offer(
                                     (peak - d).max(self.load[other] + d),
                                     Move::PairSwap {
-                                        a: (x, y),
-                                        b: (e.first, e.second),
+                                        a: Pair {
+                                            first: x,
+                                            second: y,
+                                        },
+                                        b: Pair {
+                                            first: e.first,
+                                            second: e.second,
+                                        },
                                     },
                                 );
                             }
@@ -472,8 +490,8 @@ impl CopyPacker {
         match m {
             Move::Swap { a, b } => self.exchange(a, b),
             Move::PairSwap { a, b } => {
-                self.exchange(a.0, b.0);
-                self.exchange(a.1, b.1);
+                self.exchange(a.first, b.first);
+                self.exchange(a.second, b.second);
             }
             Move::Count { pos, to } => {
                 let from = self.item[pos];
