@@ -66,7 +66,7 @@ struct Pair {
     second: usize,
 }
 
-/// How many copies of one bin a [`SumIndex`] entry adds up.
+/// How many copies of one bin a [`BinSums`] entry adds up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Arity {
     #[default]
@@ -92,44 +92,39 @@ pub struct CopyPacker {
     touched: Vec<usize>,
     /// Bumped whenever a bin's content changes.
     version: Vec<u64>,
-    /// Every copy's weight, sorted over all bins.
-    singles: SumIndex,
-    /// Every pair of copies of one bin, by the pair's weight, sorted over all bins.
-    pairs: SumIndex,
+    /// Every bin's copy weights, sorted.
+    singles: BinSums,
+    /// Every bin's pair weights (two copies of the bin), sorted.
+    pairs: BinSums,
 }
 
 /// One or two positions of one bin and the weight of their copies.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     sum: f64,
-    bin: usize,
-    first: usize,
-    second: usize,
+    pair: Pair,
 }
 
 impl Entry {
     fn order(&self, other: &Self) -> std::cmp::Ordering {
         self.sum
             .total_cmp(&other.sum)
-            .then(self.first.cmp(&other.first))
-            .then(self.second.cmp(&other.second))
+            .then(self.pair.first.cmp(&other.pair.first))
+            .then(self.pair.second.cmp(&other.pair.second))
     }
 }
 
-/// Sums of one copy or of two copies of the same bin, sorted over all bins by
-/// (sum, positions), refreshed lazily: only bins whose version changed are recomputed and
-/// merged back. The order is a total order, so the content never depends on history.
+/// For every bin, the sums of its copies taken one (or two) at a time, sorted ascending (ties
+/// by position, a total order). Refreshed lazily: only bins whose version changed since the
+/// last refresh are recomputed.
 #[derive(Debug, Default, Clone)]
-struct SumIndex {
+struct BinSums {
     arity: Arity,
-    entries: Vec<Entry>,
-    fresh: Vec<Entry>,
-    merged: Vec<Entry>,
+    lists: Vec<Vec<Entry>>,
     seen: Vec<u64>,
-    changed: Vec<bool>,
 }
 
-impl SumIndex {
+impl BinSums {
     fn new(arity: Arity) -> Self {
         Self {
             arity,
@@ -142,59 +137,60 @@ impl SumIndex {
         if self.seen.len() != bins {
             self.seen.clear();
             self.seen.resize(bins, u64::MAX);
-            self.entries.clear();
+            self.lists.resize(bins, Vec::new());
         }
-        self.changed.clear();
-        self.changed
-            .extend(self.seen.iter().zip(version).map(|(s, v)| s != v));
-        if !self.changed.contains(&true) {
-            return;
-        }
-        let changed = &self.changed;
-        self.fresh.clear();
-        for bin in (0..bins).filter(|&b| changed[b]) {
+        for bin in 0..bins {
+            if self.seen[bin] == version[bin] {
+                continue;
+            }
+            self.seen[bin] = version[bin];
+            let list = &mut self.lists[bin];
+            list.clear();
             let base = bin * per_bin;
             for x in base..base + per_bin {
-                if self.arity == Arity::Two {
-                    for y in x + 1..base + per_bin {
-                        self.fresh.push(Entry {
-                            sum: at[x] + at[y],
-                            bin,
+                match self.arity {
+                    Arity::One => list.push(Entry {
+                        sum: at[x],
+                        pair: Pair {
+                            first: x,
+                            second: x,
+                        },
+                    }),
+                    Arity::Two => list.extend((x + 1..base + per_bin).map(|y| Entry {
+                        sum: at[x] + at[y],
+                        pair: Pair {
                             first: x,
                             second: y,
-                        });
-                    }
-                } else {
-                    self.fresh.push(Entry {
-                        sum: at[x],
-                        bin,
-                        first: x,
-                        second: x,
-                    });
+                        },
+                    })),
                 }
             }
+            list.sort_unstable_by(Entry::order);
         }
-        self.fresh.sort_unstable_by(Entry::order);
-        // One pass: drop the changed bins' old entries while merging in their new ones.
-        self.merged.clear();
-        let mut fresh = self.fresh.iter().peekable();
-        for old in self.entries.iter().filter(|e| !changed[e.bin]) {
-            while let Some(f) = fresh.next_if(|f| f.order(old).is_lt()) {
-                self.merged.push(*f);
-            }
-            self.merged.push(*old);
-        }
-        self.merged.extend(fresh);
-        std::mem::swap(&mut self.entries, &mut self.merged);
-        self.seen.clear();
-        self.seen.extend_from_slice(version);
     }
 
-    /// Entries with `lo < sum < hi`.
-    fn window(&self, lo: f64, hi: f64) -> &[Entry] {
-        let start = self.entries.partition_point(|e| e.sum <= lo);
-        let end = self.entries.partition_point(|e| e.sum < hi);
-        &self.entries[start..end.max(start)]
+    /// Calls `found(mine, theirs, d)` for every entry `mine` of bin `top` and `theirs` of bin
+    /// `other` with `0 < d = mine.sum - theirs.sum < gap`, sweeping both sorted lists once.
+    fn exchanges(
+        &self,
+        top: usize,
+        other: usize,
+        gap: f64,
+        mut found: impl FnMut(Pair, Pair, f64),
+    ) {
+        let theirs = &self.lists[other];
+        let (mut lo, mut hi) = (0, 0);
+        for mine in &self.lists[top] {
+            while hi < theirs.len() && theirs[hi].sum < mine.sum {
+                hi += 1;
+            }
+            while lo < hi && theirs[lo].sum <= mine.sum - gap {
+                lo += 1;
+            }
+            for t in &theirs[lo..hi] {
+                found(mine.pair, t.pair, mine.sum - t.sum);
+            }
+        }
     }
 }
 
@@ -254,8 +250,8 @@ impl CopyPacker {
         self.bins = bins;
         self.per_bin = n / bins;
         self.construct();
-        self.singles = SumIndex::new(Arity::One);
-        self.pairs = SumIndex::new(Arity::Two);
+        self.singles = BinSums::new(Arity::One);
+        self.pairs = BinSums::new(Arity::Two);
         self.version.clear();
         self.index();
         for _ in 0..limits.max_moves {
@@ -360,10 +356,6 @@ impl CopyPacker {
         }
         let top = self.heaviest();
         let peak = self.load[top];
-        let lightest = self.load.iter().copied().fold(f64::INFINITY, f64::min);
-        // A copy (or pair) of the heaviest bin can only go to a bin `j` in exchange for a
-        // lighter one, by less than `peak - load[j] <= reach`.
-        let reach = peak - lightest;
         // Moves must lower the peak by more than rounding noise.
         let limit = peak - peak.abs() * 1e-12;
         let mut best: Option<(f64, Move)> = None;
@@ -372,47 +364,28 @@ impl CopyPacker {
                 best = Some((score, m));
             }
         };
-        let k = self.per_bin;
         match kind {
-            MoveKind::Swap => {
-                for a in self.slots(top) {
-                    let sa = self.at[a];
-                    for e in self.singles.window(sa - reach, sa) {
-                        let other = e.bin;
-                        let d = sa - e.sum;
-                        if other != top && d < peak - self.load[other] {
-                            offer(
-                                (peak - d).max(self.load[other] + d),
-                                Move::Swap { a, b: e.first },
-                            );
-                        }
-                    }
-                }
-            }
-            MoveKind::PairSwap => {
-                for x in self.slots(top) {
-                    for y in x + 1..(top + 1) * k {
-                        let sa = self.at[x] + self.at[y];
-                        for e in self.pairs.window(sa - reach, sa) {
-                            let other = e.bin;
-                            let d = sa - e.sum;
-                            if other != top && d < peak - self.load[other] {
-                                offer(
-                                    (peak - d).max(self.load[other] + d),
-                                    Move::PairSwap {
-                                        a: Pair {
-                                            first: x,
-                                            second: y,
-                                        },
-                                        b: Pair {
-                                            first: e.first,
-                                            second: e.second,
-                                        },
-                                    },
-                                );
+            MoveKind::Swap | MoveKind::PairSwap => {
+                let sums = if kind == MoveKind::Swap {
+                    &self.singles
+                } else {
+                    &self.pairs
+                };
+                // Giving `d` from the heaviest bin to bin `other` helps when
+                // `0 < d < peak - load[other]`.
+                for other in (0..self.bins).filter(|&b| b != top) {
+                    let load = self.load[other];
+                    sums.exchanges(top, other, peak - load, |a, b, d| {
+                        let m = if kind == MoveKind::Swap {
+                            Move::Swap {
+                                a: a.first,
+                                b: b.first,
                             }
-                        }
-                    }
+                        } else {
+                            Move::PairSwap { a, b }
+                        };
+                        offer((peak - d).max(load + d), m);
+                    });
                 }
             }
             MoveKind::Count => {
