@@ -139,11 +139,11 @@ impl BinSums {
             self.seen.resize(bins, u64::MAX);
             self.lists.resize(bins, Vec::new());
         }
-        for bin in 0..bins {
-            if self.seen[bin] == version[bin] {
+        for (bin, (seen, &now)) in self.seen.iter_mut().zip(version).enumerate() {
+            if *seen == now {
                 continue;
             }
-            self.seen[bin] = version[bin];
+            *seen = now;
             let list = &mut self.lists[bin];
             list.clear();
             let base = bin * per_bin;
