@@ -105,17 +105,8 @@ struct Entry {
     pair: Pair,
 }
 
-impl Entry {
-    fn order(&self, other: &Self) -> std::cmp::Ordering {
-        self.sum
-            .total_cmp(&other.sum)
-            .then(self.pair.first.cmp(&other.pair.first))
-            .then(self.pair.second.cmp(&other.pair.second))
-    }
-}
-
-/// For every bin, the sums of its copies taken one (or two) at a time, sorted ascending (ties
-/// by position, a total order). Refreshed lazily: only bins whose version changed since the
+/// For every bin, the sums of its copies taken one (or two) at a time, sorted ascending.
+/// Refreshed lazily: only bins whose version changed since the
 /// last refresh are recomputed.
 #[derive(Debug, Default, Clone)]
 struct BinSums {
@@ -165,7 +156,8 @@ impl BinSums {
                     })),
                 }
             }
-            list.sort_unstable_by(Entry::order);
+            // Entries are generated in position order, so sorting by sum alone is deterministic.
+            list.sort_unstable_by(|a, b| a.sum.total_cmp(&b.sum));
         }
     }
 
