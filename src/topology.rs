@@ -352,6 +352,9 @@ impl Topology {
     }
 
     /// A printable label of a vertex.
+    ///
+    /// # Panics
+    /// When `v` is not a vertex of this tree.
     pub fn label(&self, v: NodeIndex) -> String {
         match &self.graph[v] {
             TopologyNode::Root => "root".into(),
@@ -381,6 +384,22 @@ impl Topology {
         Ok(())
     }
 
+    /// The cluster this tree describes, with `groups` expert groups: `R` = all slots,
+    /// `P` = all GPUs, `N` = the GPU parents.
+    ///
+    /// ```
+    /// let t = eplb::topology::Topology::from_json_str(
+    ///     r#"{"children": [{"gpus": 8, "slots_per_gpu": 9}, {"gpus": 8, "slots_per_gpu": 9}]}"#,
+    /// )?;
+    /// assert_eq!(t.cluster(8), eplb::Cluster::new(144, 16).with_nodes(2).with_groups(8));
+    /// # Ok::<(), eplb::EplbError>(())
+    /// ```
+    pub fn cluster(&self, groups: usize) -> Cluster {
+        Cluster::new(self.num_slots(), self.num_gpus())
+            .with_nodes(self.num_nodes())
+            .with_groups(groups)
+    }
+
     /// The underlying graph (edges point from parent to child).
     pub fn graph(&self) -> &DiGraph<TopologyNode, ()> {
         &self.graph
@@ -392,16 +411,25 @@ impl Topology {
     }
 
     /// The children of `v`, in order.
+    ///
+    /// # Panics
+    /// When `v` is not a vertex of this tree.
     pub fn children(&self, v: NodeIndex) -> &[NodeIndex] {
         &self.children[v.index()]
     }
 
     /// What the subtree of `v` holds.
+    ///
+    /// # Panics
+    /// When `v` is not a vertex of this tree.
     pub fn subtree(&self, v: NodeIndex) -> Subtree {
         self.subtrees[v.index()]
     }
 
     /// True when the children of `v` are GPUs: `v` is a node for the evaluator.
+    ///
+    /// # Panics
+    /// When `v` is not a vertex of this tree.
     pub fn has_gpu_children(&self, v: NodeIndex) -> bool {
         self.children(v)
             .first()

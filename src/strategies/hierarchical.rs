@@ -80,18 +80,27 @@ pub struct SplitProblem<'a> {
 
 impl SplitProblem<'_> {
     /// The loads of the experts of `group`.
+    ///
+    /// # Panics
+    /// When a group id is not below the layer's group count.
     pub fn experts_of(&self, group: usize) -> &[f64] {
         let size = self.layer.group_size();
         &self.layer.loads[group * size..(group + 1) * size]
     }
 
     /// The total load of `group`.
+    ///
+    /// # Panics
+    /// When a group id is not below the layer's group count.
     pub fn group_load(&self, group: usize) -> f64 {
         self.experts_of(group).iter().sum()
     }
 
     /// The split's objective for one child holding `groups`: the node-level bound
     /// `max(sum / gpus, T_rep(experts, slots))`.
+    ///
+    /// # Panics
+    /// When a group id is not below the layer's group count.
     pub fn child_value(&self, child: &ChildCapacity, groups: &[usize]) -> f64 {
         let loads: Vec<f64> = groups
             .iter()
@@ -103,6 +112,9 @@ impl SplitProblem<'_> {
     }
 
     /// The objective of a whole split: the largest child value.
+    ///
+    /// # Panics
+    /// When a group id is not below the layer's group count.
     pub fn value(&self, split: &[Vec<usize>]) -> f64 {
         self.children
             .iter()
