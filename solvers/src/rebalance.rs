@@ -249,7 +249,6 @@ impl CopyPacker {
         for _ in 0..limits.max_moves {
             let improved = [MoveKind::Swap, MoveKind::PairSwap, MoveKind::Count]
                 .into_iter()
-                .filter(|k| std::env::var(format!("{k:?}")).is_err())
                 .find_map(|kind| self.best_move(kind));
             match improved {
                 Some(m) => self.apply(m),
