@@ -35,7 +35,8 @@ fn all_layers(problem: &Problem, strategy: &dyn PlacementStrategy) {
 fn bench(c: &mut Criterion) {
     let (name, loads) = trace();
     let e = loads.num_experts();
-    let strategies: [&dyn PlacementStrategy; 2] = [&Greedy, &Refine::default()];
+    let deep = Refine::deep();
+    let strategies: [&dyn PlacementStrategy; 3] = [&Greedy, &Refine::default(), &deep];
     for (replicas, gpus) in [(e + e / 8, 32), (e + e / 4, 64)] {
         for (policy, label) in [
             (PolicyChoice::Global, "global"),

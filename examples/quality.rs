@@ -98,10 +98,20 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
             bound,
             ms: r_ms,
         } = run(&global, &Refine::default())?;
+        let Run {
+            max: d_max,
+            ms: d_ms,
+            ..
+        } = run(&global, &Refine::deep())?;
         let layers = g_max.len();
         let within = (0..layers)
             .filter(|&l| r_max[l] <= bound[l] * (1.0 + shape.target))
             .count();
+        let deep_within = (0..layers)
+            .filter(|&l| d_max[l] <= bound[l] * (1.0 + shape.target))
+            .count();
+        let mut deep_gaps: Vec<f64> = (0..layers).map(|l| d_max[l] / bound[l] - 1.0).collect();
+        let deep_worst = deep_gaps.iter().copied().fold(0.0, f64::max);
         let mut gaps: Vec<f64> = (0..layers).map(|l| r_max[l] / bound[l] - 1.0).collect();
         let mut greedy_gaps: Vec<f64> = (0..layers).map(|l| g_max[l] / bound[l] - 1.0).collect();
         let mut improvement: Vec<f64> = (0..layers).map(|l| 1.0 - r_max[l] / g_max[l]).collect();
@@ -117,6 +127,12 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
             100.0 * median(&mut greedy_gaps),
             100.0 * median(&mut improvement),
             100.0 * worst_improvement,
+        );
+        println!(
+            "{name:<48} global R={replicas:<3} P={:<2} refine-deep within: {deep_within:>2}/{layers}  gap med {:.4}% worst {:.4}%  time {d_ms:.2} ms",
+            shape.gpus,
+            100.0 * median(&mut deep_gaps),
+            100.0 * deep_worst,
         );
         if e % GROUPS != 0 {
             continue;
@@ -134,6 +150,9 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
         } = run(&hier, &Refine::default())?;
         let split = Hierarchical::two_level(BalancedSplit::default(), Greedy);
         let h_max = run(&hier, &split)?.max;
+        let d_max = run(&hier, &Refine::deep())?.max;
+        let mut deep_gaps: Vec<f64> = (0..layers).map(|l| d_max[l] / bound[l] - 1.0).collect();
+        let deep_worst = deep_gaps.iter().copied().fold(0.0, f64::max);
         let mut gaps: Vec<f64> = (0..layers).map(|l| r_max[l] / bound[l] - 1.0).collect();
         let mut greedy_gaps: Vec<f64> = (0..layers).map(|l| g_max[l] / g_bound[l] - 1.0).collect();
         let mut h_gaps: Vec<f64> = (0..layers).map(|l| h_max[l] / bound[l] - 1.0).collect();
@@ -150,6 +169,12 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
             100.0 * median(&mut h_gaps),
             100.0 * median(&mut improvement),
             100.0 * worst_improvement,
+        );
+        println!(
+            "{name:<48} hier   R={replicas:<3} P={:<2} refine-deep gap to node bound med {:.4}% worst {:.4}%",
+            shape.gpus,
+            100.0 * median(&mut deep_gaps),
+            100.0 * deep_worst,
         );
     }
     Ok(())

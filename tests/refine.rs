@@ -26,9 +26,21 @@ proptest! {
     #[test]
     fn never_worse_than_greedy(problem in arb_problem(24, 8)) {
         let greedy = max_loads(&problem, &Greedy);
-        let refine = max_loads(&problem, &Refine::default());
-        for (l, (r, g)) in refine.iter().zip(&greedy).enumerate() {
-            prop_assert!(r <= g, "layer {}: refine {} > greedy {}", l, r, g);
+        for strategy in [Refine::default(), Refine::deep()] {
+            let refine = max_loads(&problem, &strategy);
+            for (l, (r, g)) in refine.iter().zip(&greedy).enumerate() {
+                prop_assert!(r <= g, "{} layer {}: {} > greedy {}", strategy.name(), l, r, g);
+            }
+        }
+    }
+
+    /// Kicks only keep what lowers the peak, so `refine-deep` is never worse than `refine`.
+    #[test]
+    fn kicks_never_hurt(problem in arb_problem(24, 8)) {
+        let plain = max_loads(&problem, &Refine::default());
+        let deep = max_loads(&problem, &Refine::deep());
+        for (l, (d, p)) in deep.iter().zip(&plain).enumerate() {
+            prop_assert!(d <= p, "layer {}: refine-deep {} > refine {}", l, d, p);
         }
     }
 
@@ -54,6 +66,20 @@ fn beats_greedy_on_the_design_example() {
     .unwrap();
     assert_eq!(max_loads(&problem, &Greedy), vec![4.5]);
     assert_eq!(max_loads(&problem, &Refine::default()), vec![4.0]);
+}
+
+#[test]
+fn kicks_find_the_optimum_of_the_second_design_example() {
+    // (9, 8, 7, 6, 5, 4, 3, 2, 1, 1) on 4 GPUs x 3 slots: greedy 12.0, optimum 11.5 = sum / P,
+    // which needs the extra replica of 8 moved to another expert and a full repacking.
+    let problem = Problem::new(
+        Loads::from_rows(&[vec![9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0]]).unwrap(),
+        Cluster::new(12, 4),
+        PolicyChoice::Global,
+    )
+    .unwrap();
+    assert_eq!(max_loads(&problem, &Greedy), vec![12.0]);
+    assert_eq!(max_loads(&problem, &Refine::deep()), vec![11.5]);
 }
 
 #[test]

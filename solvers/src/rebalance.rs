@@ -22,7 +22,10 @@
 //!      position is reused, so cardinalities hold), which changes the weight of every copy
 //!      of both items.
 //!
-//! The search stops when no move improves or after [`PackLimits::max_moves`] moves, so the
+//! The search stops when no move improves or after [`PackLimits::max_moves`] moves. Optional
+//! *kicks* ([`PackLimits::deep`]) then escape the local optimum: a count move that lowers the
+//! heaviest bin but lifts another above it is applied anyway, the search descends again, and
+//! the kick is kept only if the heaviest bin ends lower. Limits are counts, never time, so the
 //! result depends only on the input.
 
 use crate::error::{check_weights, SolverError};
@@ -30,13 +33,35 @@ use crate::error::{check_weights, SolverError};
 /// Limits of the local search (iteration caps only: results never depend on time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackLimits {
-    /// Improving moves applied at most.
+    /// Improving moves applied at most (per descent).
     pub max_moves: usize,
+    /// Kicks at most: when no move improves, a count move that lowers the heaviest bin but
+    /// lifts another one above it is applied anyway and the search descends again; the kick is
+    /// kept only if the heaviest bin ends lower than before.
+    pub max_kicks: usize,
+    /// Count moves tried per kick: the ones leaving the lowest largest touched load.
+    pub kick_width: usize,
 }
 
 impl Default for PackLimits {
+    /// Local search without kicks: the fast setting.
     fn default() -> Self {
-        Self { max_moves: 4096 }
+        Self {
+            max_moves: 4096,
+            max_kicks: 0,
+            kick_width: 3,
+        }
+    }
+}
+
+impl PackLimits {
+    /// Local search with up to 4 kicks of width 3: several times the work of the default,
+    /// for lower peaks.
+    pub fn deep() -> Self {
+        Self {
+            max_kicks: 4,
+            ..Self::default()
+        }
     }
 }
 
@@ -246,7 +271,18 @@ impl CopyPacker {
         self.pairs = BinSums::new(Arity::Two);
         self.version.clear();
         self.index();
-        for _ in 0..limits.max_moves {
+        self.descend(limits.max_moves);
+        for _ in 0..limits.max_kicks {
+            if !self.kick(limits) {
+                break;
+            }
+        }
+        Ok(self.item.clone())
+    }
+
+    /// Applies the best improving move until none is left or `max_moves` were applied.
+    fn descend(&mut self, max_moves: usize) {
+        for _ in 0..max_moves {
             let improved = [MoveKind::Swap, MoveKind::PairSwap, MoveKind::Count]
                 .into_iter()
                 .find_map(|kind| self.best_move(kind));
@@ -255,7 +291,53 @@ impl CopyPacker {
                 None => break,
             }
         }
-        Ok(self.item.clone())
+    }
+
+    /// Tries the `kick_width` most promising non-improving count moves, each followed by a
+    /// descent; keeps the first that ends with a lower heaviest bin. Returns whether one did.
+    fn kick(&mut self, limits: PackLimits) -> bool {
+        let top = self.heaviest();
+        let peak = self.load[top];
+        let mut candidates: Vec<(f64, Move)> = Vec::new();
+        for (pos, to) in self.count_candidates(top) {
+            if let Some(worst) = self.count_move_effect(pos, to, top) {
+                candidates.push((worst, Move::Count { pos, to }));
+            }
+        }
+        candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let saved_items = self.item.clone();
+        let saved_counts = self.counts.clone();
+        for &(_, m) in candidates.iter().take(limits.kick_width) {
+            self.apply(m);
+            self.descend(limits.max_moves);
+            if self.load[self.heaviest()] < peak - peak.abs() * 1e-12 {
+                return true;
+            }
+            self.item.copy_from_slice(&saved_items);
+            self.counts.copy_from_slice(&saved_counts);
+            self.index();
+        }
+        false
+    }
+
+    /// Count moves that touch the heaviest bin `top`, as `(position, new item)`: a copy on
+    /// `top` changes owner, or an item with a copy on `top` gains a copy elsewhere.
+    fn count_candidates(&self, top: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for pos in self.slots(top) {
+            if self.counts[self.item[pos]] >= 2 {
+                out.extend((0..self.weights.len()).map(|to| (pos, to)));
+            }
+        }
+        for to_pos in self.slots(top) {
+            let to = self.item[to_pos];
+            for pos in 0..self.item.len() {
+                if pos / self.per_bin != top && self.counts[self.item[pos]] >= 2 {
+                    out.push((pos, to));
+                }
+            }
+        }
+        out
     }
 
     fn share(&self, item: usize) -> f64 {
@@ -380,26 +462,10 @@ impl CopyPacker {
                 }
             }
             MoveKind::Count => {
-                // A copy on the heaviest bin changes owner, or an item with a copy on the
-                // heaviest bin gains a copy elsewhere.
-                let items = self.weights.len();
-                for pos in self.slots(top) {
-                    if self.counts[self.item[pos]] < 2 {
-                        continue;
-                    }
-                    for to in 0..items {
-                        if let Some(score) = self.count_move_peak(pos, to, top, peak) {
-                            offer(score, Move::Count { pos, to });
-                        }
-                    }
-                }
-                for to_pos in self.slots(top) {
-                    let to = self.item[to_pos];
-                    for pos in 0..self.item.len() {
-                        if pos / self.per_bin != top && self.counts[self.item[pos]] >= 2 {
-                            if let Some(score) = self.count_move_peak(pos, to, top, peak) {
-                                offer(score, Move::Count { pos, to });
-                            }
+                for (pos, to) in self.count_candidates(top) {
+                    if let Some(worst) = self.count_move_effect(pos, to, top) {
+                        if worst < peak {
+                            offer(worst, Move::Count { pos, to });
                         }
                     }
                 }
@@ -408,9 +474,8 @@ impl CopyPacker {
         best.map(|(_, m)| m)
     }
 
-    /// The largest load on the bins a count move touches, if it lowers `top` and lifts no
-    /// bin to `peak`.
-    fn count_move_peak(&mut self, pos: usize, to: usize, top: usize, peak: f64) -> Option<f64> {
+    /// The largest load on the bins a count move touches, if it lowers `top`.
+    fn count_move_effect(&mut self, pos: usize, to: usize, top: usize) -> Option<f64> {
         let from = self.item[pos];
         if from == to {
             return None;
@@ -447,7 +512,7 @@ impl CopyPacker {
             self.delta[b] = 0.0;
         }
         self.touched.clear();
-        (lowers_top && worst < peak).then_some(worst)
+        lowers_top.then_some(worst)
     }
 
     fn apply(&mut self, m: Move) {

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `greedy` | DeepSeek's EPLB, bit-exact with `eplb.py` | heuristic |
 //! | `refine` | greedy's counts, balanced largest differencing, local search (swaps, pair swaps, replica-count moves); bound-minimising group split under the hierarchical policy | heuristic, never worse than `greedy` |
+//! | `refine-deep` | `refine` plus kicks out of local optima by replica-count moves (several times slower) | heuristic, never worse than `greedy` |
 //! | `hierarchical` | top-down over the two-level tree: bound-minimising group split, `greedy` inside each node | heuristic |
 //!
 //! [`Hierarchical`] is generic: any [`GroupSplitter`] over any [`PlacementStrategy`], on any
@@ -48,6 +49,7 @@ pub fn all_with(_options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
     vec![
         Box::new(Greedy),
         Box::new(Refine::default()),
+        Box::new(Refine::deep()),
         Box::new(Hierarchical::two_level(BalancedSplit::default(), Greedy)),
     ]
 }

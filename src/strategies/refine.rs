@@ -25,6 +25,10 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   ([`BalancedSplit`]) and each node is then solved as above, through the
 ///   [`Hierarchical`] decomposition.
 ///
+/// [`Refine::deep`] (`refine-deep`) adds kicks: when stuck, a replica-count move that lowers
+/// the busiest GPU but lifts another above it is applied anyway and the search descends again,
+/// kept only if the peak ends lower.
+///
 /// Either way the result is compared with [`Greedy`]'s by the evaluator's GPU loads and the
 /// better one is returned (greedy's on ties), so `refine` is never worse than greedy. The
 /// search is bounded by move counts, not time: the output is deterministic.
@@ -43,17 +47,41 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 /// assert_eq!(max(&Refine::default()), 4.0);
 /// # Ok::<(), eplb::EplbError>(())
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Refine {
     limits: PackLimits,
+    name: &'static str,
+}
+
+impl Default for Refine {
+    /// `refine`: local search without kicks.
+    fn default() -> Self {
+        Self {
+            limits: PackLimits::default(),
+            name: "refine",
+        }
+    }
 }
 
 impl Refine {
+    /// `refine-deep`: the local search also kicks out of local optima with replica-count moves
+    /// ([`PackLimits::deep`]); several times slower than `refine`, lower peaks.
+    pub fn deep() -> Self {
+        Self {
+            limits: PackLimits::deep(),
+            name: "refine-deep",
+        }
+    }
+
     /// A `refine` strategy whose local search applies at most `max_moves` improving moves per
-    /// GPU-packing sub-problem.
+    /// GPU-packing sub-problem (and no kicks).
     pub fn with_max_moves(max_moves: usize) -> Self {
         Self {
-            limits: PackLimits { max_moves },
+            limits: PackLimits {
+                max_moves,
+                ..PackLimits::default()
+            },
+            ..Self::default()
         }
     }
 }
@@ -71,11 +99,15 @@ thread_local! {
 
 impl PlacementStrategy for Refine {
     fn name(&self) -> &str {
-        "refine"
+        self.name
     }
 
     fn description(&self) -> &str {
-        "greedy counts + balanced largest differencing + local search (swaps, pair swaps, replica-count moves); never worse than greedy"
+        if self.limits.max_kicks == 0 {
+            "greedy counts + balanced largest differencing + local search (swaps, pair swaps, replica-count moves); never worse than greedy"
+        } else {
+            "refine plus kicks: non-improving replica-count moves followed by a new descent, kept when they lower the peak; never worse than greedy"
+        }
     }
 
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
