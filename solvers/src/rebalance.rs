@@ -628,7 +628,7 @@ mod tests {
                 counts[e % w.len()] += 1;
             }
             let mut p = CopyPacker::default();
-            let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0 }).unwrap();
+            let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
             let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
             prop_assert!(peak(&w, &improved, bins) <= peak(&w, &built, bins) * (1.0 + 1e-12));
             // The mean bin is a lower bound on any packing.
