@@ -615,7 +615,7 @@ mod tests {
         }
 
         #[test]
-        fn local_search_never_raises_the_peak(
+        fn local_search_and_kicks_never_raise_the_peak(
             weights in proptest::collection::vec(0u32..1000, 2..40),
             extra in 0usize..12,
             bins in 1usize..7,
@@ -631,6 +631,8 @@ mod tests {
             let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
             let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
             prop_assert!(peak(&w, &improved, bins) <= peak(&w, &built, bins) * (1.0 + 1e-12));
+            let kicked = p.pack(&w, &counts, bins, PackLimits::deep()).unwrap();
+            prop_assert!(peak(&w, &kicked, bins) <= peak(&w, &improved, bins) * (1.0 + 1e-12));
             // The mean bin is a lower bound on any packing.
             let total: f64 = w.iter().sum();
             prop_assert!(peak(&w, &improved, bins) >= total / bins as f64 * (1.0 - 1e-12));
