@@ -12,15 +12,15 @@
 //!   node has exactly `R / N` slots for its own experts. For a node holding the group set `U`,
 //!   its busiest GPU carries at least `max(sum(U) / (P / N), T_rep(U, R / N))`; the bound is the
 //!   minimum over all ways to split groups into nodes of the largest such node value, found by
-//!   branch and bound over the splits (falling back to a weaker closed form when the search
-//!   would be too large).
-
-use std::collections::HashMap;
+//!   branch and bound over the splits ([`BalancedSplit::search`], the same search the
+//!   hierarchical strategies use to choose their split), falling back to a weaker closed form
+//!   when the search would be too large.
 
 use eplb_solvers::apportion::min_max_share;
 use serde::Serialize;
 
 use crate::problem::{LayerProblem, Policy};
+use crate::strategies::hierarchical::{BalancedSplit, ChildCapacity, SplitOutcome, SplitProblem};
 
 /// Search nodes the exact node bound may visit before it falls back to the closed form.
 const NODE_BOUND_BUDGET: usize = 200_000;
@@ -71,79 +71,43 @@ pub fn lower_bounds(layer: &LayerProblem<'_>) -> LowerBounds {
     }
 }
 
-/// Evaluates node values of group sets, memoised by the set's bit mask.
-struct NodeValues<'a> {
-    layer: &'a LayerProblem<'a>,
-    group_sums: Vec<f64>,
-    gpus_per_node: f64,
-    slots_per_node: usize,
-    memo: HashMap<Vec<bool>, f64>,
-}
-
-impl NodeValues<'_> {
-    /// `max(sum(U) / (P/N), T_rep(U, R/N))` for the group set `U`.
-    fn value(&mut self, set: &[bool]) -> f64 {
-        if let Some(&v) = self.memo.get(set) {
-            return v;
-        }
-        let size = self.layer.group_size();
-        let mut loads = Vec::new();
-        let mut sum = 0.0;
-        for (g, _) in set.iter().enumerate().filter(|(_, &inside)| inside) {
-            loads.extend_from_slice(&self.layer.loads[g * size..(g + 1) * size]);
-            sum += self.group_sums[g];
-        }
-        let rep = min_max_share(&loads, self.slots_per_node).unwrap_or(0.0);
-        let v = (sum / self.gpus_per_node).max(rep);
-        self.memo.insert(set.to_vec(), v);
-        v
-    }
-}
-
 fn node_bound(layer: &LayerProblem<'_>) -> f64 {
     let c = layer.cluster;
-    let (groups, nodes) = (c.groups, c.nodes);
-    let per_node = groups / nodes;
-    let size = layer.group_size();
-    let group_sums: Vec<f64> = layer
-        .loads
-        .chunks_exact(size)
-        .map(|g| g.iter().sum())
-        .collect();
-    let mut values = NodeValues {
+    let child = ChildCapacity {
+        groups: c.groups / c.nodes,
+        gpus: c.gpus / c.nodes,
+        slots: c.replicas / c.nodes,
+    };
+    let children = vec![child; c.nodes];
+    let groups: Vec<usize> = (0..c.groups).collect();
+    let split = SplitProblem {
         layer,
-        group_sums,
-        gpus_per_node: (c.gpus / nodes) as f64,
-        slots_per_node: c.replicas / nodes,
-        memo: HashMap::new(),
+        groups: &groups,
+        children: &children,
     };
-    let fallback = closed_form_node_bound(&mut values, per_node);
-    let mut order: Vec<usize> = (0..groups).collect();
-    order.sort_by(|&a, &b| values.group_sums[b].total_cmp(&values.group_sums[a]));
-    let mut search = SplitSearch {
-        order,
-        per_node,
-        blocks: vec![Block::new(groups); nodes],
-        best: f64::INFINITY,
-        visited: 0,
-    };
-    search.descend(&mut values, 0, 0.0);
-    if search.visited > NODE_BOUND_BUDGET {
-        fallback
-    } else {
-        search.best.max(fallback)
+    let fallback = closed_form_node_bound(&split);
+    // The search minimises exactly the node bound's objective; only a complete search proves
+    // its minimum.
+    match BalancedSplit::with_budget(NODE_BOUND_BUDGET).search(&split) {
+        Ok(SplitOutcome {
+            value,
+            complete: true,
+            ..
+        }) => value.max(fallback),
+        _ => fallback,
     }
 }
 
 /// A weaker bound that needs no search: the node holding group `g` also holds `G/N - 1` other
 /// groups, at least as heavy as the lightest ones, and needs `T_rep` of `g`'s experts alone.
-fn closed_form_node_bound(values: &mut NodeValues<'_>, per_node: usize) -> f64 {
-    let groups = values.group_sums.len();
-    let mut sorted = values.group_sums.clone();
+fn closed_form_node_bound(split: &SplitProblem<'_>) -> f64 {
+    let child = split.children[0];
+    let per_node = child.groups;
+    let group_sums: Vec<f64> = split.groups.iter().map(|&g| split.group_load(g)).collect();
+    let mut sorted = group_sums.clone();
     sorted.sort_by(f64::total_cmp);
     let mut best: f64 = 0.0;
-    for g in 0..groups {
-        let s = values.group_sums[g];
+    for (g, &s) in group_sums.iter().enumerate() {
         // The k-1 lightest groups other than g.
         let mut others = 0.0;
         let mut taken = 0;
@@ -159,79 +123,8 @@ fn closed_form_node_bound(values: &mut NodeValues<'_>, per_node: usize) -> f64 {
             others += x;
             taken += 1;
         }
-        let mut only_g = vec![false; groups];
-        only_g[g] = true;
-        let rep = values.value(&only_g);
-        best = best.max((s + others) / values.gpus_per_node).max(rep);
+        let rep = split.child_value(&child, &[g]);
+        best = best.max((s + others) / child.gpus as f64).max(rep);
     }
     best
-}
-
-#[derive(Clone)]
-struct Block {
-    set: Vec<bool>,
-    count: usize,
-    sum: f64,
-}
-
-impl Block {
-    fn new(groups: usize) -> Self {
-        Self {
-            set: vec![false; groups],
-            count: 0,
-            sum: 0.0,
-        }
-    }
-}
-
-/// Branch and bound over splits of groups into nodes (identical nodes, so an empty node is
-/// only ever opened once per level).
-struct SplitSearch {
-    order: Vec<usize>,
-    per_node: usize,
-    blocks: Vec<Block>,
-    best: f64,
-    visited: usize,
-}
-
-impl SplitSearch {
-    fn descend(&mut self, values: &mut NodeValues<'_>, depth: usize, worst_closed: f64) {
-        self.visited += 1;
-        if self.visited > NODE_BOUND_BUDGET || worst_closed >= self.best {
-            return;
-        }
-        if depth == self.order.len() {
-            self.best = worst_closed;
-            return;
-        }
-        let g = self.order[depth];
-        let mut opened_empty = false;
-        for b in 0..self.blocks.len() {
-            let block = &self.blocks[b];
-            if block.count == self.per_node || (block.count == 0 && opened_empty) {
-                continue;
-            }
-            opened_empty |= block.count == 0;
-            let previous_sum = block.sum;
-            let sum = previous_sum + values.group_sums[g];
-            if sum / values.gpus_per_node >= self.best {
-                continue;
-            }
-            let block = &mut self.blocks[b];
-            block.set[g] = true;
-            block.count += 1;
-            block.sum = sum;
-            let closed = if block.count == self.per_node {
-                let set = block.set.clone();
-                worst_closed.max(values.value(&set))
-            } else {
-                worst_closed
-            };
-            self.descend(values, depth + 1, closed);
-            let block = &mut self.blocks[b];
-            block.set[g] = false;
-            block.count -= 1;
-            block.sum = previous_sum;
-        }
-    }
 }

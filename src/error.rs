@@ -131,6 +131,17 @@ pub enum EplbError {
     /// An optimisation engine rejected its input.
     #[error(transparent)]
     Solver(#[from] eplb_solvers::SolverError),
+    /// A topology tree that is invalid or does not fit the cluster.
+    #[error(transparent)]
+    Topology(#[from] crate::topology::TopologyError),
+    /// A plug-in component (group splitter, sub-solver) returned something unusable.
+    #[error("{component} returned an invalid answer: {message}")]
+    InvalidPlugin {
+        /// The component's name.
+        component: String,
+        /// What is wrong with its answer.
+        message: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

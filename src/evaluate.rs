@@ -244,22 +244,7 @@ pub fn evaluate_layer(
             .map(|expert| Violation::MissingExpert { expert }),
     );
 
-    // Loads: slots beyond R and out-of-range ids carry nothing.
-    let per_gpu = cluster.slots_per_gpu();
-    let mut gpu_loads = vec![0.0; cluster.gpus];
-    let mut colocated_replicas = 0;
-    for gpu in 0..cluster.gpus {
-        let slots =
-            &phy2log[(gpu * per_gpu).min(phy2log.len())..((gpu + 1) * per_gpu).min(phy2log.len())];
-        for (i, &e) in slots.iter().enumerate() {
-            if e < experts {
-                gpu_loads[gpu] += layer.loads[e] / logcnt[e] as f64;
-                if slots[..i].contains(&e) {
-                    colocated_replicas += 1;
-                }
-            }
-        }
-    }
+    let (gpu_loads, colocated_replicas) = loads_and_colocation(layer, phy2log, &logcnt);
     let node_loads = cluster.gpus_per_node().map(|q| {
         gpu_loads
             .chunks_exact(q)
@@ -289,6 +274,45 @@ pub fn evaluate_layer(
         gap: ratio(max_load, lower_bound) - 1.0,
         gpu_loads,
     }
+}
+
+/// The load of every GPU under `placement`, computed exactly as [`evaluate_layer`] does
+/// (without the constraint checks and bounds): strategies that compare candidate placements
+/// use this so that their choice agrees with the evaluator's verdict.
+pub fn gpu_loads(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> Vec<f64> {
+    let logcnt = placement.logcnt(layer.num_experts());
+    loads_and_colocation(layer, placement.phy2log(), &logcnt).0
+}
+
+/// The largest GPU load under `placement`, as [`evaluate_layer`] reports it.
+pub fn max_gpu_load(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> f64 {
+    gpu_loads(layer, placement).into_iter().fold(0.0, f64::max)
+}
+
+/// GPU loads and co-located replicas. Slots beyond `R` and out-of-range ids carry nothing.
+fn loads_and_colocation(
+    layer: &LayerProblem<'_>,
+    phy2log: &[usize],
+    logcnt: &[usize],
+) -> (Vec<f64>, usize) {
+    let cluster = layer.cluster;
+    let experts = layer.num_experts();
+    let per_gpu = cluster.slots_per_gpu();
+    let mut gpu_loads = vec![0.0; cluster.gpus];
+    let mut colocated_replicas = 0;
+    for gpu in 0..cluster.gpus {
+        let slots =
+            &phy2log[(gpu * per_gpu).min(phy2log.len())..((gpu + 1) * per_gpu).min(phy2log.len())];
+        for (i, &e) in slots.iter().enumerate() {
+            if e < experts {
+                gpu_loads[gpu] += layer.loads[e] / logcnt[e] as f64;
+                if slots[..i].contains(&e) {
+                    colocated_replicas += 1;
+                }
+            }
+        }
+    }
+    (gpu_loads, colocated_replicas)
 }
 
 /// Hierarchical policy: every group's replicas on one node, `G/N` groups per node.

@@ -5,11 +5,14 @@
 //!
 //! - [`Problem`]: per-layer expert loads, the [`Cluster`] and the [`Policy`], validated.
 //! - [`PlacementStrategy`]: the plug-in trait; [`strategies`] holds the built-in ones
-//!   ([`strategies::Greedy`] is DeepSeek's EPLB, bit-exact with `eplb.py`).
+//!   ([`strategies::Greedy`] is DeepSeek's EPLB, bit-exact with `eplb.py`;
+//!   [`strategies::Refine`] improves on it and is never worse; [`strategies::Hierarchical`]
+//!   decomposes a layer top-down over a [`topology::Topology`] with pluggable sub-solvers).
 //! - [`solve`]: runs a strategy over all layers in parallel, deterministically.
 //! - [`evaluate()`]: the single judge of feasibility and balance, with certified
 //!   [lower bounds](bounds) and gaps.
 //! - [`formats`]: reading load statistics and writing placements.
+//! - [`topology`]: the cluster as a tree (root → racks → nodes → GPUs) in `petgraph`.
 //!
 //! ```
 //! use eplb::{evaluate, solve, strategies, Cluster, Loads, PolicyChoice, Problem};
@@ -38,6 +41,7 @@ pub mod runner;
 pub mod strategies;
 pub mod strategy;
 pub mod synthetic;
+pub mod topology;
 
 pub use error::{EplbError, Result};
 pub use evaluate::{evaluate, Evaluation, LayerReport, Violation};

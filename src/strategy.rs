@@ -98,3 +98,30 @@ pub trait PlacementStrategy: Send + Sync {
     /// any placement was found).
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution>;
 }
+
+/// A boxed strategy is a strategy, so run-time choices (e.g. [`by_name`]) plug into generic
+/// compositions such as [`Hierarchical`]:
+///
+/// ```
+/// use eplb::strategies::{by_name, BalancedSplit, Hierarchical};
+/// let leaf = by_name("refine")?;
+/// let h = Hierarchical::two_level(BalancedSplit::default(), leaf);
+/// # let _ = h;
+/// # Ok::<(), eplb::EplbError>(())
+/// ```
+///
+/// [`by_name`]: crate::strategies::by_name
+/// [`Hierarchical`]: crate::strategies::Hierarchical
+impl<T: PlacementStrategy + ?Sized> PlacementStrategy for Box<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn description(&self) -> &str {
+        (**self).description()
+    }
+
+    fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
+        (**self).solve_layer(layer)
+    }
+}

@@ -494,6 +494,8 @@ fn sweep_writes_one_row_per_file_shape_and_strategy() {
             "8",
             "--policy",
             "global,auto",
+            "--strategies",
+            "greedy,refine",
         ])
         .arg("--out")
         .arg(&csv_out)
@@ -501,7 +503,8 @@ fn sweep_writes_one_row_per_file_shape_and_strategy() {
         .success();
     let text = std::fs::read_to_string(&csv_out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1 + 2 * 2 * 2, "{text}");
+    // header + 2 files x 2 replica counts x 2 policies x 2 strategies
+    assert_eq!(lines.len(), 1 + 2 * 2 * 2 * 2, "{text}");
     assert!(lines[0]
         .starts_with("file,layers,experts,replicas,gpus,nodes,groups,policy,strategy,max_load"));
     // 16 slots cannot hold the 64 ESFT experts: that row says why instead of ending the sweep.
@@ -517,7 +520,10 @@ fn sweep_writes_one_row_per_file_shape_and_strategy() {
         .assert()
         .success();
     let rows: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        eplb::strategies::names().len()
+    );
     assert!(rows[0]["max_gap"].as_f64().is_some());
 }
 

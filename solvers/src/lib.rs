@@ -6,6 +6,8 @@
 //!   into `m` packs of exactly `n / m` items each so that pack sums are as even as possible.
 //! - [`apportion`]: replica apportionment — hand out `k >= n` copies to `n` weighted items so
 //!   that the largest per-copy share `w_i / c_i` is as small as possible.
+//! - [`rebalance`]: copy packing — place the copies of weighted items into bins of equal
+//!   cardinality (balanced largest differencing) and improve it by local search.
 //!
 //! The greedy variants reproduce DeepSeek's `eplb.py` bit for bit: they compute in `f32` in the
 //! same order and break ties the same way (stable descending sort, lowest index first).
@@ -23,5 +25,6 @@
 pub mod apportion;
 pub mod error;
 pub mod partition;
+pub mod rebalance;
 
 pub use error::SolverError;

@@ -1,8 +1,22 @@
 //! The built-in strategies and the registry the command line picks them from.
+//!
+//! | name | what it does | claims |
+//! |---|---|---|
+//! | `greedy` | DeepSeek's EPLB, bit-exact with `eplb.py` | heuristic |
+//! | `refine` | greedy's counts, balanced largest differencing, local search (swaps, pair swaps, replica-count moves); bound-minimising group split under the hierarchical policy | heuristic, never worse than `greedy` |
+//! | `refine-deep` | `refine` plus kicks out of local optima by replica-count moves (several times slower) | heuristic, never worse than `greedy` |
+//! | `hierarchical` | top-down over the two-level tree: bound-minimising group split, `greedy` inside each node | heuristic |
+//!
+//! [`Hierarchical`] is generic: any [`GroupSplitter`] over any [`PlacementStrategy`], on any
+//! [`Topology`](crate::topology::Topology).
 
 mod greedy;
+pub mod hierarchical;
+mod refine;
 
 pub use greedy::Greedy;
+pub use hierarchical::{BalancedSplit, GreedySplit, GroupSplitter, Hierarchical};
+pub use refine::Refine;
 
 use std::time::Duration;
 
@@ -27,8 +41,17 @@ pub fn all() -> Vec<Box<dyn PlacementStrategy>> {
 }
 
 /// One instance of every built-in strategy configured with `options`, in a stable order.
+///
+/// `hierarchical` here is the decomposition over DeepSeek's two-level tree with the
+/// bound-minimising group split ([`BalancedSplit`]) and greedy inside each node; other
+/// combinations and deeper trees are built with [`Hierarchical::with_topology`].
 pub fn all_with(_options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
-    vec![Box::new(Greedy)]
+    vec![
+        Box::new(Greedy),
+        Box::new(Refine::default()),
+        Box::new(Refine::deep()),
+        Box::new(Hierarchical::two_level(BalancedSplit::default(), Greedy)),
+    ]
 }
 
 /// Names of the built-in strategies, in the order of [`all`].
