@@ -20,7 +20,7 @@ use eplb_solvers::apportion::min_max_share;
 use serde::Serialize;
 
 use crate::problem::{LayerProblem, Policy};
-use crate::strategies::hierarchical::{BalancedSplit, ChildCapacity, SplitOutcome, SplitProblem};
+use crate::split::{BalancedSplit, ChildCapacity, SplitOutcome, SplitProblem};
 
 /// Search nodes the exact node bound may visit before it falls back to the closed form.
 const NODE_BOUND_BUDGET: usize = 200_000;

@@ -38,6 +38,7 @@ pub mod placement;
 pub mod plot;
 pub mod problem;
 pub mod runner;
+pub mod split;
 pub mod strategies;
 pub mod strategy;
 pub mod synthetic;

@@ -7,7 +7,7 @@ mod common;
 use common::arb_problem;
 use eplb::bounds::lower_bounds;
 use eplb::evaluate::evaluate_layer;
-use eplb::strategies::hierarchical::{ChildCapacity, SplitProblem};
+use eplb::split::{ChildCapacity, SplitProblem};
 use eplb::strategies::{BalancedSplit, Greedy, GreedySplit, GroupSplitter, Hierarchical};
 use eplb::topology::Topology;
 use eplb::{

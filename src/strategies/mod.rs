@@ -14,8 +14,9 @@ mod greedy;
 pub mod hierarchical;
 mod refine;
 
+pub use crate::split::{BalancedSplit, GreedySplit, GroupSplitter};
 pub use greedy::Greedy;
-pub use hierarchical::{BalancedSplit, GreedySplit, GroupSplitter, Hierarchical};
+pub use hierarchical::Hierarchical;
 pub use refine::Refine;
 
 use std::time::Duration;

@@ -10,7 +10,8 @@ use crate::error::Result;
 use crate::evaluate::max_gpu_load;
 use crate::placement::LayerPlacement;
 use crate::problem::{LayerProblem, Policy};
-use crate::strategies::hierarchical::{BalancedSplit, Hierarchical};
+use crate::split::BalancedSplit;
+use crate::strategies::hierarchical::Hierarchical;
 use crate::strategies::Greedy;
 use crate::strategy::{LayerSolution, PlacementStrategy};
 
