@@ -594,3 +594,77 @@ fn help_has_examples_and_demo_has_json() {
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn hierarchical_runs_over_a_topology_file_with_a_sub_strategy() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two racks of one node each: the two-level case written as a deeper tree.
+    let topo = write(
+        dir.path(),
+        "racks.json",
+        r#"{"children": [{"name": "rack0", "children": [{"gpus": 4, "slots_per_gpu": 10}]},
+                         {"name": "rack1", "children": [{"gpus": 4, "slots_per_gpu": 10}]}]}"#,
+    );
+    let cluster = [
+        "--replicas",
+        "80",
+        "--gpus",
+        "8",
+        "--nodes",
+        "2",
+        "--groups",
+        "8",
+    ];
+    let out = eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(esft())
+        .args(cluster)
+        .args([
+            "--strategy",
+            "hierarchical",
+            "--sub-strategy",
+            "refine",
+            "--topology",
+        ])
+        .arg(&topo)
+        .assert()
+        .success();
+    let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["strategy"], "hierarchical");
+    assert_eq!(doc["summary"]["violations"], 0);
+    // The tree must agree with the flags, and the flags need the hierarchical strategy.
+    eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(esft())
+        .args([
+            "--replicas",
+            "80",
+            "--gpus",
+            "8",
+            "--nodes",
+            "4",
+            "--groups",
+            "8",
+        ])
+        .args(["--strategy", "hierarchical", "--topology"])
+        .arg(&topo)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "the topology has 2 nodes but the cluster has 4",
+        ));
+    eplb()
+        .arg("place")
+        .arg("--loads")
+        .arg(esft())
+        .args(cluster)
+        .arg("--topology")
+        .arg(&topo)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "configure the `hierarchical` strategy",
+        ));
+}

@@ -7,7 +7,7 @@ use eplb::compare::compare;
 use eplb::{EplbError, SolveOptions};
 
 use super::report::{comparison_cells, shape, table, COMPARISON_HEADER};
-use super::{strategy_list, Global, PlotArgs, ProblemArgs, SearchArgs};
+use super::{strategy_list, Global, PlotArgs, ProblemArgs, SearchArgs, TopologyArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct CompareArgs {
@@ -19,6 +19,8 @@ pub(crate) struct CompareArgs {
     #[command(flatten)]
     search: SearchArgs,
     #[command(flatten)]
+    topology: TopologyArgs,
+    #[command(flatten)]
     plot: PlotArgs,
     /// Worker threads over layers (default: all cores).
     #[arg(long)]
@@ -29,10 +31,12 @@ pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbEr
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
     let options = args.search.options();
-    let strategies = match &args.strategies {
-        Some(list) => strategy_list(list, &options)?,
-        None => eplb::strategies::all_with(&options),
-    };
+    let strategies = strategy_list(
+        args.strategies.as_deref(),
+        &options,
+        &args.topology,
+        problem.cluster(),
+    )?;
     args.plot.check(problem)?;
     let bar = global.progress((problem.num_layers() * strategies.len()) as u64, "solving");
     let c = compare(

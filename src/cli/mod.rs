@@ -212,6 +212,63 @@ fn read_loads(
     Ok(file)
 }
 
+/// `--topology` and `--sub-strategy`: the `hierarchical` strategy over a deeper cluster tree or
+/// with another strategy inside each node.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct TopologyArgs {
+    /// Cluster tree for `--strategy hierarchical` (JSON; racks -> nodes -> GPUs, any depth; see
+    /// the README). It must agree with --replicas, --gpus and --nodes.
+    #[arg(long, value_name = "FILE")]
+    topology: Option<PathBuf>,
+    /// The strategy `hierarchical` runs inside each node.
+    #[arg(long, value_name = "NAME", default_value = "greedy")]
+    sub_strategy: String,
+}
+
+impl TopologyArgs {
+    /// The strategy called `name`; `hierarchical` is built over the topology file and with the
+    /// sub-strategy when they are given.
+    fn strategy(
+        &self,
+        name: &str,
+        options: &StrategyOptions,
+        cluster: &Cluster,
+    ) -> Result<Box<dyn eplb::PlacementStrategy>, EplbError> {
+        use eplb::strategies::{BalancedSplit, Hierarchical};
+        let customised = self.topology.is_some() || self.sub_strategy != "greedy";
+        if name != "hierarchical" || !customised {
+            return eplb::strategies::by_name_with(name, options);
+        }
+        let leaf = eplb::strategies::by_name_with(&self.sub_strategy, options)?;
+        Ok(match &self.topology {
+            Some(path) => {
+                let topology = eplb::topology::Topology::from_json(path)?;
+                topology.check_cluster(cluster)?;
+                Box::new(Hierarchical::with_topology(
+                    topology,
+                    BalancedSplit::default(),
+                    leaf,
+                ))
+            }
+            None => Box::new(Hierarchical::two_level(BalancedSplit::default(), leaf)),
+        })
+    }
+
+    /// Refuses the flags when no strategy in `names` uses them.
+    fn check_used(&self, names: &[&str]) -> Result<(), EplbError> {
+        let customised = self.topology.is_some() || self.sub_strategy != "greedy";
+        if customised && !names.contains(&"hierarchical") {
+            return Err(EplbError::Format {
+                path: "--topology/--sub-strategy".into(),
+                message:
+                    "these flags configure the `hierarchical` strategy: add it to the strategies"
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The `--plot` flags of `place` and `compare`.
 #[derive(Args, Debug, Clone)]
 pub(crate) struct PlotArgs {
@@ -354,14 +411,26 @@ fn write_output(path: Option<&PathBuf>, text: &str) -> Result<(), EplbError> {
     }
 }
 
-/// Parses `a,b,c` into strategy names, checking each exists.
+/// The strategies named in `a,b,c` (all built-in ones when `None`), with `hierarchical`
+/// configured by the topology flags.
 fn strategy_list(
-    text: &str,
+    text: Option<&str>,
     options: &StrategyOptions,
+    topology: &TopologyArgs,
+    cluster: &Cluster,
 ) -> Result<Vec<Box<dyn eplb::PlacementStrategy>>, EplbError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|name| eplb::strategies::by_name_with(name, options))
+    let all = eplb::strategies::names();
+    let names: Vec<&str> = match text {
+        Some(t) => t
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => all.iter().map(String::as_str).collect(),
+    };
+    topology.check_used(&names)?;
+    names
+        .into_iter()
+        .map(|name| topology.strategy(name, options, cluster))
         .collect()
 }

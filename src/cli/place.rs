@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trtllm};
-use eplb::{evaluate, solve_observed, strategies, EplbError, SolveOptions};
+use eplb::{evaluate, solve_observed, EplbError, SolveOptions};
 
 use super::report::{layer_table, summary_line};
-use super::{write_output, Global, PlotArgs, ProblemArgs, SearchArgs};
+use super::{write_output, Global, PlotArgs, ProblemArgs, SearchArgs, TopologyArgs};
 
 /// Output formats of `place`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub(crate) struct PlaceArgs {
     strategy: String,
     #[command(flatten)]
     search: SearchArgs,
+    #[command(flatten)]
+    topology: TopologyArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Deepseek)]
     format: Format,
@@ -52,7 +54,10 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
     args.plot.check(problem)?;
-    let strategy = strategies::by_name_with(&args.strategy, &args.search.options())?;
+    args.topology.check_used(&[args.strategy.as_str()])?;
+    let strategy =
+        args.topology
+            .strategy(&args.strategy, &args.search.options(), problem.cluster())?;
     let bar = global.progress(problem.num_layers() as u64, strategy.name());
     let solution = solve_observed(
         problem,

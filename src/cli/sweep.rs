@@ -71,10 +71,17 @@ struct Row {
 
 pub(crate) fn run(args: &SweepArgs, global: Global) -> Result<ExitCode, EplbError> {
     let options = args.search.options();
-    let strategies = match &args.strategies {
-        Some(list) => strategy_list(list, &options)?,
-        None => eplb::strategies::all_with(&options),
+    let no_topology = super::TopologyArgs {
+        topology: None,
+        sub_strategy: "greedy".into(),
     };
+    let any_cluster = Cluster::new(1, 1);
+    let strategies = strategy_list(
+        args.strategies.as_deref(),
+        &options,
+        &no_topology,
+        &any_cluster,
+    )?;
     let files = args
         .loads
         .iter()
