@@ -161,17 +161,20 @@ impl BalancedPartitioner {
         // Each open pack has a key (f32 weight bits, pack index): the smallest key is the
         // lightest pack, lowest index on ties.
         let mut open = OpenPacks::new(num_packs, std::mem::take(&mut self.pack_keys));
-        self.pack_items.clear();
-        self.pack_items.resize(num_packs, 0);
+        let pack_items = &mut self.pack_items;
+        pack_items.clear();
+        pack_items.resize(num_packs, 0);
+        let (pack_of, rank_of) = (&mut result.pack[..], &mut result.rank[..]);
         for &key in &self.order {
             let item = (key & LOW_BITS) as usize;
             let pack_key = open.lightest();
             let pack = (pack_key & LOW_BITS) as usize;
             let weight = f32::from_bits((pack_key >> 32) as u32) + weights[item];
-            result.pack[item] = pack;
-            result.rank[item] = self.pack_items[pack];
-            self.pack_items[pack] += 1;
-            if self.pack_items[pack] == per_pack {
+            let rank = pack_items[pack];
+            pack_of[item] = pack;
+            rank_of[item] = rank;
+            pack_items[pack] = rank + 1;
+            if rank + 1 == per_pack {
                 open.close_lightest();
             } else {
                 open.replace_lightest((u64::from(ordered_bits(weight)) << 32) | pack as u64);
