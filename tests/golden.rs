@@ -3,51 +3,17 @@
 //! the helper-level vectors against the engines in `eplb-solvers`.
 
 use eplb::{
-    evaluate, solve, strategies::Greedy, Cluster, Loads, Placement, PolicyChoice, Problem,
-    SolveOptions,
+    evaluate, solve, strategies::Greedy, Loads, Placement, PolicyChoice, Problem, SolveOptions,
 };
 use eplb_solvers::{apportion::Apportioner, partition::BalancedPartitioner};
-use serde_json::Value;
 
-fn golden() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/eplb_reference.json"
-    ))
-    .expect("golden file is in the repository");
-    serde_json::from_str(&text).expect("golden file is JSON")
-}
+mod common;
+
+use common::{golden, golden_cluster as cluster_of, golden_weights as weights};
+use serde_json::Value;
 
 fn matrix<T: serde::de::DeserializeOwned>(v: &Value) -> Vec<Vec<T>> {
     serde_json::from_value(v.clone()).expect("matrix")
-}
-
-/// Decodes a named weight matrix following `conventions.weights`.
-fn weights(g: &Value, name: &str) -> Loads {
-    let w = &g["weights"][name];
-    let data: Vec<Vec<f64>> = matrix(&w["data"]);
-    let rows: Vec<Vec<f64>> = match w["encoding"].as_str().unwrap() {
-        "int" => data,
-        "int_over_scale" => {
-            let scale = w["scale"].as_f64().unwrap();
-            data.iter()
-                .map(|r| r.iter().map(|x| x / scale).collect())
-                .collect()
-        }
-        "f32" => data
-            .iter()
-            .map(|r| r.iter().map(|&x| x as f32 as f64).collect())
-            .collect(),
-        other => panic!("unknown encoding {other}"),
-    };
-    Loads::from_rows(&rows).unwrap()
-}
-
-fn cluster_of(case: &Value) -> Cluster {
-    let n = |k: &str| case[k].as_u64().unwrap() as usize;
-    Cluster::new(n("num_replicas"), n("num_gpus"))
-        .with_nodes(n("num_nodes"))
-        .with_groups(n("num_groups"))
 }
 
 #[test]

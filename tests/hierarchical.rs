@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::arb_problem;
+use common::{arb_problem, golden_cases};
 use eplb::bounds::lower_bounds;
 use eplb::evaluate::evaluate_layer;
 use eplb::split::{ChildCapacity, SplitProblem};
@@ -15,46 +15,6 @@ use eplb::{
     Policy, PolicyChoice, Problem, SolveStatus,
 };
 use proptest::prelude::*;
-use serde_json::Value;
-
-fn golden_cases() -> Vec<(String, Problem)> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/eplb_reference.json"
-    ))
-    .expect("golden file is in the repository");
-    let g: Value = serde_json::from_str(&text).expect("golden file is JSON");
-    let mut out = Vec::new();
-    for case in g["cases"].as_array().expect("cases") {
-        let w = &g["weights"][case["weights"].as_str().expect("weights name")];
-        let data: Vec<Vec<f64>> = serde_json::from_value(w["data"].clone()).expect("matrix");
-        let rows: Vec<Vec<f64>> = match w["encoding"].as_str().expect("encoding") {
-            "int_over_scale" => {
-                let scale = w["scale"].as_f64().expect("scale");
-                data.iter()
-                    .map(|r| r.iter().map(|x| x / scale).collect())
-                    .collect()
-            }
-            "f32" => data
-                .iter()
-                .map(|r| r.iter().map(|&x| x as f32 as f64).collect())
-                .collect(),
-            _ => data,
-        };
-        let n = |k: &str| case[k].as_u64().expect("count") as usize;
-        let cluster = Cluster::new(n("num_replicas"), n("num_gpus"))
-            .with_nodes(n("num_nodes"))
-            .with_groups(n("num_groups"));
-        let problem = Problem::new(
-            Loads::from_rows(&rows).expect("loads"),
-            cluster,
-            PolicyChoice::Auto,
-        )
-        .expect("valid case");
-        out.push((case["name"].as_str().expect("name").to_string(), problem));
-    }
-    out
-}
 
 #[test]
 fn greedy_sub_solvers_reproduce_greedy_on_every_golden_case() {
