@@ -6,6 +6,8 @@
 //!   into `m` packs of exactly `n / m` items each so that pack sums are as even as possible.
 //! - [`apportion`]: replica apportionment — hand out `k >= n` copies to `n` weighted items so
 //!   that the largest per-copy share `w_i / c_i` is as small as possible.
+//! - [`exact`]: exact search over copy counts and packings (bin completion with bounds),
+//!   minimising the largest bin sum, with a deadline and certified lower bounds.
 //!
 //! The greedy variants reproduce DeepSeek's `eplb.py` bit for bit: they compute in `f32` in the
 //! same order and break ties the same way (stable descending sort, lowest index first).
@@ -22,6 +24,7 @@
 
 pub mod apportion;
 pub mod error;
+pub mod exact;
 pub mod partition;
 
 pub use error::SolverError;

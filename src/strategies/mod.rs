@@ -1,7 +1,9 @@
 //! The built-in strategies and the registry the command line picks them from.
 
+mod exact;
 mod greedy;
 
+pub use exact::Exact;
 pub use greedy::Greedy;
 
 use std::time::Duration;
@@ -27,8 +29,18 @@ pub fn all() -> Vec<Box<dyn PlacementStrategy>> {
 }
 
 /// One instance of every built-in strategy configured with `options`, in a stable order.
-pub fn all_with(_options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
-    vec![Box::new(Greedy)]
+///
+/// `exact` takes `time_limit` (default [`Exact::DEFAULT_TIME_LIMIT`], 10 s per layer) and
+/// `mip_gap` (default: prove optimality); it searches each layer on one thread, so `threads`
+/// does not change it.
+pub fn all_with(options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
+    vec![
+        Box::new(Greedy),
+        Box::new(Exact {
+            time_limit: options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT),
+            gap: options.mip_gap.unwrap_or(0.0),
+        }),
+    ]
 }
 
 /// Names of the built-in strategies, in the order of [`all`].
