@@ -510,6 +510,7 @@ fn pack_heuristic(items: &Items, bins: usize, per_bin: usize) -> (u64, Vec<Vec<u
             content[b].push(j);
         }
     }
+    balance(items, &mut load, &mut content);
     loop {
         let hot = (0..bins)
             .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
@@ -546,6 +547,84 @@ fn pack_heuristic(items: &Items, bins: usize, per_bin: usize) -> (u64, Vec<Vec<u
         content[other][k] = x;
     }
     (load.iter().copied().max().unwrap_or(0), content)
+}
+
+/// Swap descent on the sum of squared deviations from the average (1-for-1 swaps between any
+/// two bins, 2-for-2 swaps out of the most deviating bin when those are exhausted): drives
+/// packings towards bins of exactly equal sums, which the max-bin swaps alone rarely reach.
+fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>]) {
+    let m = load.len() as i128;
+    let total: i128 = load.iter().map(|&l| l as i128).sum();
+    let dev = |l: u64| l as i128 * m - total;
+    let size = |j: usize| items.sizes[j] as i128;
+    // Each applied move lowers the (integer, non-negative) cost, so this terminates; the cap
+    // bounds the work on huge instances.
+    for _ in 0..10_000 {
+        let mut best: Option<(i128, usize, usize, [usize; 2], [usize; 2], bool)> = None;
+        for a in 0..load.len() {
+            for b in a + 1..load.len() {
+                let (da, db) = (dev(load[a]), dev(load[b]));
+                if da == db {
+                    continue;
+                }
+                for (i, &x) in content[a].iter().enumerate() {
+                    for (k, &y) in content[b].iter().enumerate() {
+                        let d = (size(x) - size(y)) * m;
+                        if d == 0 {
+                            continue;
+                        }
+                        let delta = (da - d).pow(2) + (db + d).pow(2) - da * da - db * db;
+                        if delta < 0 && best.map_or(true, |bb| delta < bb.0) {
+                            best = Some((delta, a, b, [i, 0], [k, 0], false));
+                        }
+                    }
+                }
+            }
+        }
+        if best.is_none() {
+            // 2-for-2 swaps out of the bin furthest from the average.
+            let a = (0..load.len())
+                .max_by_key(|&b| (dev(load[b]).abs(), std::cmp::Reverse(b)))
+                .expect("bins");
+            let da = dev(load[a]);
+            let s = content[a].len();
+            for b in 0..load.len() {
+                if b == a {
+                    continue;
+                }
+                let db = dev(load[b]);
+                for i1 in 0..s {
+                    for i2 in i1 + 1..s {
+                        let out = size(content[a][i1]) + size(content[a][i2]);
+                        for k1 in 0..s {
+                            for k2 in k1 + 1..s {
+                                let inn = size(content[b][k1]) + size(content[b][k2]);
+                                let d = (out - inn) * m;
+                                if d == 0 {
+                                    continue;
+                                }
+                                let delta = (da - d).pow(2) + (db + d).pow(2) - da * da - db * db;
+                                if delta < 0 && best.map_or(true, |bb| delta < bb.0) {
+                                    best = Some((delta, a, b, [i1, i2], [k1, k2], true));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let Some((_, a, b, ia, kb, two)) = best else {
+            return;
+        };
+        let moves = if two { 2 } else { 1 };
+        for t in 0..moves {
+            let (x, y) = (content[a][ia[t]], content[b][kb[t]]);
+            load[a] = load[a] - items.sizes[x] + items.sizes[y];
+            load[b] = load[b] - items.sizes[y] + items.sizes[x];
+            content[a][ia[t]] = y;
+            content[b][kb[t]] = x;
+        }
+    }
 }
 
 /// Bin-completion branch and bound for one count vector.
@@ -790,19 +869,37 @@ fn candidates(weights: &[u64], bins: usize, copies: usize, counts0: &[usize]) ->
         }
     }
     if d > 1 && (d as usize) - 1 <= extra {
+        // t items in d pieces each (largest weights coprime with d first), the other extra
+        // copies as integer halves (even weights) or greedily.
         let d = d as usize;
-        let mut counts = vec![1; n];
-        let mut left = extra;
-        for &i in &order {
-            if left < d - 1 {
-                break;
-            }
-            if weights[i] % d as u64 != 0 {
-                counts[i] = d;
-                left -= d - 1;
+        let residue_families: [&dyn Fn(u64) -> bool; 3] =
+            [&|w| gcd(w, d as u64) == 1, &|w| w % d as u64 == 1, &|w| {
+                w % d as u64 == d as u64 - 1
+            }];
+        for family in residue_families {
+            let coprime: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&i| family(weights[i]))
+                .collect();
+            for t in 1..=(extra / (d - 1)).min(coprime.len()).min(8) {
+                let mut counts = vec![1; n];
+                for &i in &coprime[..t] {
+                    counts[i] = d;
+                }
+                let left = extra - t * (d - 1);
+                let mut even = counts.clone();
+                let mut k = left;
+                for &i in &order {
+                    if k > 0 && even[i] == 1 && weights[i] % 2 == 0 {
+                        even[i] = 2;
+                        k -= 1;
+                    }
+                }
+                out.push(apportion_from(weights, even, copies));
+                out.push(apportion_from(weights, counts, copies));
             }
         }
-        out.push(apportion_from(weights, counts, copies));
     }
     let mut seen = Vec::new();
     out.retain(|c| {
