@@ -101,17 +101,51 @@ impl Fraction {
         self.num as f64 / self.den as f64
     }
 
-    /// An `f64` that is never above the exact value (for reporting lower bounds).
+    /// The largest `f64` that is not above the exact value (for reporting lower bounds).
     pub fn to_f64_down(&self) -> f64 {
-        if self.den == 1 && self.num < (1 << 53) {
-            return self.num as f64;
-        }
-        // Converting num and den and dividing rounds at most three times by half an ulp each.
         let mut f = self.to_f64();
+        // The division rounds to nearest; step down while the float is above the value.
+        for _ in 0..4 {
+            match self.cmp_f64(f) {
+                Some(Ordering::Greater) | Some(Ordering::Equal) => return f,
+                Some(Ordering::Less) => f = next_down(f),
+                None => break,
+            }
+        }
+        // Comparison out of range: step down by a few ulps, enough for the rounding above.
         for _ in 0..3 {
             f = next_down(f);
         }
         f.max(0.0)
+    }
+
+    /// Compares this fraction with a finite `f >= 0` exactly (`None` when out of range).
+    fn cmp_f64(&self, f: f64) -> Option<Ordering> {
+        if f == 0.0 {
+            return Some(self.num.cmp(&0));
+        }
+        let bits = f.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i32;
+        let frac = bits & ((1u64 << 52) - 1);
+        let (mant, e) = if exp == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1u64 << 52), exp - 1075)
+        };
+        // f = mant * 2^e; compare num / den with it: num * 2^-e vs mant * den.
+        let rhs = (mant as u128).checked_mul(self.den)?;
+        if e >= 0 {
+            let rhs = rhs
+                .checked_shl(e as u32)
+                .filter(|r| r >> e == (mant as u128) * self.den)?;
+            Some(self.num.cmp(&rhs))
+        } else {
+            let sh = (-e) as u32;
+            if sh >= 128 || self.num.leading_zeros() < sh {
+                return None;
+            }
+            Some((self.num << sh).cmp(&rhs))
+        }
     }
 }
 
@@ -219,7 +253,7 @@ fn check_shape(weights: &[u64], bins: usize, per_bin: usize) -> Result<(), Solve
             packs: bins,
         });
     }
-    let copies = bins.checked_mul(per_bin).unwrap_or(usize::MAX);
+    let copies = bins.saturating_mul(per_bin);
     if weights.is_empty() || copies < weights.len() {
         return Err(SolverError::TooFewCopies {
             items: weights.len(),
@@ -549,6 +583,12 @@ fn pack_heuristic(items: &Items, bins: usize, per_bin: usize) -> (u64, Vec<Vec<u
     (load.iter().copied().max().unwrap_or(0), content)
 }
 
+/// A balancing move: cost change, the two bins, positions in each, and whether two copies move.
+type Swap = (i128, usize, usize, [usize; 2], [usize; 2], bool);
+
+/// A packing in units: its largest bin sum and the distinct-size indices of every bin.
+type Packed = (u64, Vec<Vec<usize>>);
+
 /// Swap descent on the sum of squared deviations from the average (1-for-1 swaps between any
 /// two bins, 2-for-2 swaps out of the most deviating bin when those are exhausted): drives
 /// packings towards bins of exactly equal sums, which the max-bin swaps alone rarely reach.
@@ -560,7 +600,7 @@ fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>]) {
     // Each applied move lowers the (integer, non-negative) cost, so this terminates; the cap
     // bounds the work on huge instances.
     for _ in 0..10_000 {
-        let mut best: Option<(i128, usize, usize, [usize; 2], [usize; 2], bool)> = None;
+        let mut best: Option<Swap> = None;
         for a in 0..load.len() {
             for b in a + 1..load.len() {
                 let (da, db) = (dev(load[a]), dev(load[b]));
@@ -793,7 +833,7 @@ fn pack_below(
     floor: u64,
     node_budget: u64,
     ctx: &mut Ctx,
-) -> (Option<(u64, Vec<Vec<usize>>)>, bool) {
+) -> (Option<Packed>, bool) {
     if per_bin == 2 {
         let (v, b) = pack_pairs(items);
         return ((v <= limit).then_some((v, b)), true);

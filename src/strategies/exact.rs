@@ -143,19 +143,22 @@ impl PlacementStrategy for Exact {
         // Bounds on the scaled weights divide exactly by a power of two; with rounded-down
         // weights they stay valid bounds for the true loads.
         let bound = outcome.lower_bound.to_f64_down() / scaled.scale;
-        let greedy = Greedy.solve_layer(layer)?.placement;
-        let greedy_load = evaluate_layer(layer, &greedy, None).max_load;
-        let found = outcome
-            .best
-            .map(|b| LayerPlacement::from_phy2log(b.slots))
-            .map(|p| {
-                let load = evaluate_layer(layer, &p, None).max_load;
-                (p, load)
-            });
         let proven = outcome.proven && scaled.exact;
+        let found = outcome.best.map(|b| LayerPlacement::from_phy2log(b.slots));
         let (placement, load) = match found {
-            Some((p, load)) if proven || load <= greedy_load => (p, load),
-            _ => (greedy, greedy_load),
+            // Proven optimal: nothing can beat it, greedy included.
+            Some(p) if proven => (p, bound),
+            found => {
+                let greedy = Greedy.solve_layer(layer)?.placement;
+                let greedy_load = evaluate_layer(layer, &greedy, None).max_load;
+                match found.map(|p| {
+                    let load = evaluate_layer(layer, &p, None).max_load;
+                    (p, load)
+                }) {
+                    Some((p, load)) if load <= greedy_load => (p, load),
+                    _ => (greedy, greedy_load),
+                }
+            }
         };
         let status = if proven {
             SolveStatus::Optimal
