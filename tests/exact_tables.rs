@@ -8,8 +8,9 @@
 //!
 //! `EPLB_TRACES` filters the traces by substring (`readme`, `esft`, `deepseek`, `qwen`);
 //! `EPLB_TIME_LIMIT_MS` is the per-layer limit (default 1000); `EPLB_REPEAT` solves each layer
-//! that many times and reports the fastest (default 1); `EPLB_VERBOSE` prints every layer. Traces other than ESFT are read
-//! from `../shared/data` and skipped with a message when that folder is absent.
+//! that many times and reports the fastest (default 1); `EPLB_LAYERS` limits the layers per
+//! trace; `EPLB_VERBOSE` prints every layer. Traces other than ESFT are read from
+//! `../shared/data` and skipped with a message when that folder is absent.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -103,6 +104,10 @@ fn exact_tables() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1)
         .max(1);
+    let max_layers: usize = std::env::var("EPLB_LAYERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX);
     let exact = Exact {
         time_limit: Duration::from_millis(ms),
         gap: 0.0,
@@ -118,7 +123,7 @@ fn exact_tables() {
             let mut times = Vec::new();
             let mut proven = 0;
             let mut gap_max: f64 = 0.0;
-            for layer in problem.layers() {
+            for layer in problem.layers().take(max_layers) {
                 // The fastest of `repeat` runs (EPLB_REPEAT, default 1) to filter noise on tiny
                 // layers.
                 let mut best = f64::INFINITY;

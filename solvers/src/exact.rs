@@ -244,6 +244,16 @@ impl Ctx {
         }
         self.timed_out
     }
+
+    /// Reads the clock now (for coarse-grained loops); true when the deadline has passed.
+    fn expired(&mut self) -> bool {
+        if !self.timed_out {
+            if let Some(d) = self.deadline {
+                self.timed_out = Instant::now() >= d;
+            }
+        }
+        self.timed_out
+    }
 }
 
 fn check_shape(weights: &[u64], bins: usize, per_bin: usize) -> Result<(), SolverError> {
@@ -531,7 +541,12 @@ fn pack_pairs(items: &Items) -> (u64, Vec<Vec<usize>>) {
 }
 
 /// Largest-first into the lightest open bin, then pairwise swaps out of the heaviest bin.
-fn pack_heuristic(items: &Items, bins: usize, per_bin: usize) -> (u64, Vec<Vec<usize>>) {
+fn pack_heuristic(
+    items: &Items,
+    bins: usize,
+    per_bin: usize,
+    ctx: &mut Ctx,
+) -> (u64, Vec<Vec<usize>>) {
     let mut load = vec![0u64; bins];
     let mut content: Vec<Vec<usize>> = vec![Vec::with_capacity(per_bin); bins];
     for (j, &a) in items.avail.iter().enumerate() {
@@ -544,7 +559,7 @@ fn pack_heuristic(items: &Items, bins: usize, per_bin: usize) -> (u64, Vec<Vec<u
             content[b].push(j);
         }
     }
-    balance(items, &mut load, &mut content);
+    balance(items, &mut load, &mut content, ctx);
     loop {
         let hot = (0..bins)
             .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
@@ -592,7 +607,7 @@ type Packed = (u64, Vec<Vec<usize>>);
 /// Swap descent on the sum of squared deviations from the average (1-for-1 swaps between any
 /// two bins, 2-for-2 swaps out of the most deviating bin when those are exhausted): drives
 /// packings towards bins of exactly equal sums, which the max-bin swaps alone rarely reach.
-fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>]) {
+fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>], ctx: &mut Ctx) {
     let m = load.len() as i128;
     let total: i128 = load.iter().map(|&l| l as i128).sum();
     let dev = |l: u64| l as i128 * m - total;
@@ -600,6 +615,9 @@ fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>]) {
     // Each applied move lowers the (integer, non-negative) cost, so this terminates; the cap
     // bounds the work on huge instances.
     for _ in 0..10_000 {
+        if ctx.expired() {
+            return;
+        }
         let mut best: Option<Swap> = None;
         for a in 0..load.len() {
             for b in a + 1..load.len() {
@@ -622,30 +640,36 @@ fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>]) {
             }
         }
         if best.is_none() {
-            // 2-for-2 swaps out of the bin furthest from the average.
-            let a = (0..load.len())
-                .max_by_key(|&b| (dev(load[b]).abs(), std::cmp::Reverse(b)))
-                .expect("bins");
-            let da = dev(load[a]);
-            let s = content[a].len();
-            for b in 0..load.len() {
-                if b == a {
-                    continue;
+            // 2-for-2 swaps, out of the bins furthest from the average first.
+            let mut by_dev: Vec<usize> = (0..load.len()).collect();
+            by_dev.sort_by_key(|&b| (std::cmp::Reverse(dev(load[b]).abs()), b));
+            for a in by_dev {
+                if best.is_some() || ctx.expired() {
+                    break;
                 }
-                let db = dev(load[b]);
-                for i1 in 0..s {
-                    for i2 in i1 + 1..s {
-                        let out = size(content[a][i1]) + size(content[a][i2]);
-                        for k1 in 0..s {
-                            for k2 in k1 + 1..s {
-                                let inn = size(content[b][k1]) + size(content[b][k2]);
-                                let d = (out - inn) * m;
-                                if d == 0 {
-                                    continue;
-                                }
-                                let delta = (da - d).pow(2) + (db + d).pow(2) - da * da - db * db;
-                                if delta < 0 && best.map_or(true, |bb| delta < bb.0) {
-                                    best = Some((delta, a, b, [i1, i2], [k1, k2], true));
+                let da = dev(load[a]);
+                let s = content[a].len();
+                for b in 0..load.len() {
+                    if b == a {
+                        continue;
+                    }
+                    let db = dev(load[b]);
+                    let t = content[b].len();
+                    for i1 in 0..s {
+                        for i2 in i1 + 1..s {
+                            let out = size(content[a][i1]) + size(content[a][i2]);
+                            for k1 in 0..t {
+                                for k2 in k1 + 1..t {
+                                    let inn = size(content[b][k1]) + size(content[b][k2]);
+                                    let d = (out - inn) * m;
+                                    if d == 0 {
+                                        continue;
+                                    }
+                                    let delta =
+                                        (da - d).pow(2) + (db + d).pow(2) - da * da - db * db;
+                                    if delta < 0 && best.map_or(true, |bb| delta < bb.0) {
+                                        best = Some((delta, a, b, [i1, i2], [k1, k2], true));
+                                    }
                                 }
                             }
                         }
@@ -1014,7 +1038,7 @@ fn try_counts(
     let (mut v, mut packed) = if per_bin == 2 {
         pack_pairs(&items)
     } else {
-        pack_heuristic(&items, bins, per_bin)
+        pack_heuristic(&items, bins, per_bin, ctx)
     };
     if v > floor && per_bin > 2 {
         let (found, _) = pack_below(
@@ -1578,10 +1602,10 @@ mod tests {
 
     #[test]
     fn order_bound_pigeonhole() {
-        // Five copies of 10 and five of 1 into 4 bins of... (ten copies need S*bins = 10).
-        // Bins 5 of 2: two 10s must share? No: 5 bins, 5 tens -> one each; bound = 11.
+        // Five copies of 10 and five of 1 in 5 bins of 2: each bin can take one 10, so the
+        // best bound is the largest copy plus the smallest, 11.
         assert_eq!(order_bound(&[10, 1], &[5, 5], 55, 5, 2), 11);
-        // 3 bins of 2 with sizes 10,10,10,10,1,1: some bin has two 10s -> 20.
+        // Four 10s and two 1s in 3 bins of 2: some bin holds two 10s (pigeonhole), 20.
         assert_eq!(order_bound(&[10, 1], &[4, 2], 42, 3, 2), 20);
     }
 
@@ -1596,6 +1620,158 @@ mod tests {
         }
         assert!(o.proven);
         assert_eq!(best.value, Fraction::new(136, 1));
+    }
+
+    /// Units of `1 / 2520`: every share `w / c` with `c <= 9` is an integer number of them.
+    const L: u64 = 2520;
+
+    /// The optimum by enumerating every count vector and every assignment of copies to bins.
+    fn brute(w: &[u64], bins: usize, per_bin: usize) -> u64 {
+        fn counts_rec(
+            w: &[u64],
+            i: usize,
+            left: usize,
+            c: &mut Vec<usize>,
+            f: &mut dyn FnMut(&[usize]),
+        ) {
+            if i + 1 == w.len() {
+                if left >= 1 {
+                    c.push(left);
+                    f(c);
+                    c.pop();
+                }
+                return;
+            }
+            for x in 1..=left.saturating_sub(w.len() - i - 1) {
+                c.push(x);
+                counts_rec(w, i + 1, left - x, c, f);
+                c.pop();
+            }
+        }
+        fn assign(
+            copies: &[u64],
+            k: usize,
+            loads: &mut [u64],
+            fill: &mut [usize],
+            per_bin: usize,
+        ) -> u64 {
+            if k == copies.len() {
+                return loads.iter().copied().max().unwrap_or(0);
+            }
+            let mut best = u64::MAX;
+            for b in 0..loads.len() {
+                if fill[b] < per_bin {
+                    loads[b] += copies[k];
+                    fill[b] += 1;
+                    best = best.min(assign(copies, k + 1, loads, fill, per_bin));
+                    loads[b] -= copies[k];
+                    fill[b] -= 1;
+                }
+            }
+            best
+        }
+        let mut best = u64::MAX;
+        counts_rec(w, 0, bins * per_bin, &mut Vec::new(), &mut |c| {
+            let copies: Vec<u64> = w
+                .iter()
+                .zip(c)
+                .flat_map(|(&x, &k)| std::iter::repeat(x * L / k as u64).take(k))
+                .collect();
+            best = best.min(assign(
+                &copies,
+                0,
+                &mut vec![0; bins],
+                &mut vec![0; bins],
+                per_bin,
+            ));
+        });
+        best
+    }
+
+    /// Checks a packing's shape and recomputes its value in units of `1 / L`.
+    fn recheck(w: &[u64], bins: usize, per_bin: usize, p: &CopyPacking) -> u64 {
+        assert_eq!(p.slots.len(), bins * per_bin);
+        assert_eq!(p.counts.iter().sum::<usize>(), bins * per_bin);
+        for (i, &c) in p.counts.iter().enumerate() {
+            assert!(c >= 1);
+            assert_eq!(p.slots.iter().filter(|&&x| x == i).count(), c);
+        }
+        p.slots
+            .chunks(per_bin)
+            .map(|b| {
+                b.iter()
+                    .map(|&i| w[i] * L / p.counts[i] as u64)
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+
+        #[test]
+        fn flat_matches_brute_force(
+            w in proptest::collection::vec(0u64..30, 1..=4),
+            bins in 1usize..=3,
+            per_bin in 1usize..=3,
+        ) {
+            proptest::prop_assume!(w.len() <= bins * per_bin);
+            let o = run(&w, bins, per_bin);
+            let best = o.best.clone().unwrap();
+            let v = recheck(&w, bins, per_bin, &best);
+            proptest::prop_assert_eq!(Fraction::new(v as u128, L as u128), best.value);
+            proptest::prop_assert!(o.proven);
+            proptest::prop_assert_eq!(v, brute(&w, bins, per_bin));
+            proptest::prop_assert_eq!(o.lower_bound, best.value);
+        }
+
+        #[test]
+        fn grouped_matches_brute_force(
+            w in proptest::collection::vec(0u64..30, 4),
+            groups in proptest::sample::select(vec![2usize, 4]),
+            per_bin in 1usize..=2,
+        ) {
+            // Two blocks of two bins each.
+            let (blocks, bins) = (2, 4);
+            let o = solve_grouped(&w, groups, blocks, bins, per_bin, &SearchLimits::default()).unwrap();
+            let best = o.best.clone().unwrap();
+            let v = recheck(&w, bins, per_bin, &best);
+            proptest::prop_assert_eq!(Fraction::new(v as u128, L as u128), best.value);
+            let size = w.len() / groups;
+            // Copies stay in their group's block, and each block takes groups / blocks groups.
+            let mut block_of_group = vec![usize::MAX; groups];
+            for (slot, &i) in best.slots.iter().enumerate() {
+                let block = slot / (bins / blocks * per_bin);
+                let g = i / size;
+                proptest::prop_assert!(block_of_group[g] == usize::MAX || block_of_group[g] == block);
+                block_of_group[g] = block;
+            }
+            for b in 0..blocks {
+                proptest::prop_assert_eq!(block_of_group.iter().filter(|&&x| x == b).count(), groups / blocks);
+            }
+            // Brute force: every split of the groups, each block solved by enumeration.
+            let mut optimum = u64::MAX;
+            for mask in 0u32..(1 << groups) {
+                if mask.count_ones() as usize != groups / blocks || mask & 1 == 0 {
+                    continue;
+                }
+                let part = |inside: bool| -> Vec<u64> {
+                    (0..w.len()).filter(|&i| ((mask >> (i / size)) & 1 == 1) == inside).map(|i| w[i]).collect()
+                };
+                let (a, b) = (part(true), part(false));
+                let slots = bins / blocks * per_bin;
+                if a.len() > slots || b.len() > slots {
+                    continue;
+                }
+                optimum = optimum.min(brute(&a, bins / blocks, per_bin).max(brute(&b, bins / blocks, per_bin)));
+            }
+            if optimum == u64::MAX {
+                return Ok(());
+            }
+            proptest::prop_assert!(o.proven);
+            proptest::prop_assert_eq!(v, optimum);
+        }
     }
 
     #[test]

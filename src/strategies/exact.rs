@@ -147,7 +147,10 @@ impl PlacementStrategy for Exact {
         let found = outcome.best.map(|b| LayerPlacement::from_phy2log(b.slots));
         let (placement, load) = match found {
             // Proven optimal: nothing can beat it, greedy included.
-            Some(p) if proven => (p, bound),
+            Some(p) if proven => {
+                let load = max_gpu_load(layer, &p);
+                (p, load)
+            }
             found => {
                 let greedy = Greedy.solve_layer(layer)?.placement;
                 let greedy_load = evaluate_layer(layer, &greedy, None).max_load;
@@ -171,6 +174,20 @@ impl PlacementStrategy for Exact {
             lower_bound: Some(bound.min(load)),
         })
     }
+}
+
+/// The busiest GPU's load summed in `f64` as the evaluator does, so that a bound clamped to it
+/// is never above the load the evaluator reports.
+fn max_gpu_load(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> f64 {
+    let counts = placement.logcnt(layer.num_experts());
+    placement
+        .phy2log()
+        .chunks(layer.cluster.slots_per_gpu())
+        .map(|gpu| {
+            gpu.iter()
+                .fold(0.0, |acc, &e| acc + layer.loads[e] / counts[e] as f64)
+        })
+        .fold(0.0, f64::max)
 }
 
 #[cfg(test)]
