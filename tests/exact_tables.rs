@@ -9,7 +9,8 @@
 //! `EPLB_TRACES` filters the traces by substring (`readme`, `esft`, `deepseek`, `qwen`);
 //! `EPLB_TIME_LIMIT_MS` is the per-layer limit (default 1000); `EPLB_REPEAT` solves each layer
 //! that many times and reports the fastest (default 1); `EPLB_LAYERS` limits the layers per
-//! trace; `EPLB_VERBOSE` prints every layer. Traces other than ESFT are read from
+//! trace; `EPLB_POLICY` keeps one policy (`global` or `hierarchical`); `EPLB_VERBOSE` prints
+//! every layer. Traces other than ESFT are read from
 //! `../shared/data` and skipped with a message when that folder is absent.
 
 use std::path::Path;
@@ -95,6 +96,7 @@ fn cases(filter: &str) -> Vec<Case> {
 #[ignore = "measurement: run in release with --ignored --nocapture"]
 fn exact_tables() {
     let filter = std::env::var("EPLB_TRACES").unwrap_or_default();
+    let policy_filter = std::env::var("EPLB_POLICY").unwrap_or_default();
     let ms: u64 = std::env::var("EPLB_TIME_LIMIT_MS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -116,6 +118,12 @@ fn exact_tables() {
     println!("|---|---|---|---|---|---|---|");
     for case in cases(&filter) {
         for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
+            if !format!("{policy:?}")
+                .to_lowercase()
+                .contains(&policy_filter)
+            {
+                continue;
+            }
             let cluster = Cluster::new(case.replicas, case.gpus)
                 .with_nodes(case.nodes)
                 .with_groups(case.groups);

@@ -14,8 +14,11 @@
 //! **The search.**
 //! 1. Lower bounds valid for every count vector: the average `sum(w) / m` and the smallest
 //!    achievable largest copy (`T_rep`, exact greedy apportionment).
-//! 2. An incumbent: the apportionment counts, packed largest-first into the lightest open bin,
-//!    improved by pairwise swaps, then a node-limited bin-completion search.
+//! 2. Incumbents from a few promising count vectors (the apportionment; halves on the largest
+//!    items; when the average has denominator `d`, items cut into `d` pieces by residue class
+//!    so every bin can reach the average exactly), each packed largest-first into the lightest
+//!    open bin, balanced by swap descent on the squared deviations (1-for-1 and 2-for-2 swaps),
+//!    improved by swaps out of the heaviest bin, then by a node-limited bin completion.
 //! 3. Complete enumeration of the count vectors that could still beat the incumbent: every
 //!    `c_i` is forced above `w_i / incumbent`, items of equal weight get non-increasing counts
 //!    (symmetry), and each vector is skipped when its own bounds (lattice bound
@@ -405,8 +408,9 @@ struct Items {
     sizes: Vec<u64>,
     /// Copies of each distinct size.
     avail: Vec<u32>,
-    /// Items owning the copies of each distinct size (one entry per copy).
-    owners: Vec<Vec<usize>>,
+    /// `(unit size, item, copies)` sorted by size descending then item: who owns the copies
+    /// of each distinct size, in order (expanded only when a packing is turned into slots).
+    copies: Vec<(u64, usize, usize)>,
     total: u64,
 }
 
@@ -432,35 +436,37 @@ impl Items {
         copies.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut sizes = Vec::new();
         let mut avail = Vec::new();
-        let mut owners: Vec<Vec<usize>> = Vec::new();
-        for (unit, i, c) in copies {
+        for &(unit, _, c) in &copies {
             if sizes.last() != Some(&unit) {
                 sizes.push(unit);
                 avail.push(0);
-                owners.push(Vec::new());
             }
             *avail.last_mut().expect("pushed") += c as u32;
-            owners
-                .last_mut()
-                .expect("pushed")
-                .extend(std::iter::repeat(i).take(c));
         }
         Some(Items {
             scale,
             sizes,
             avail,
-            owners,
+            copies,
             total,
         })
     }
 
     /// Turns bins of distinct-size indices into a slot vector of item ids.
     fn slots(&self, bins: &[Vec<usize>]) -> Vec<usize> {
+        let mut owners: Vec<Vec<usize>> = vec![Vec::new(); self.sizes.len()];
+        let mut j = 0;
+        for &(unit, i, c) in &self.copies {
+            while self.sizes[j] != unit {
+                j += 1;
+            }
+            owners[j].extend(std::iter::repeat(i).take(c));
+        }
         let mut next = vec![0usize; self.sizes.len()];
         let mut slots = Vec::new();
         for bin in bins {
             for &j in bin {
-                slots.push(self.owners[j][next[j]]);
+                slots.push(owners[j][next[j]]);
                 next[j] += 1;
             }
         }
@@ -560,7 +566,7 @@ fn pack_heuristic(
         }
     }
     balance(items, &mut load, &mut content, ctx);
-    loop {
+    while !ctx.expired() {
         let hot = (0..bins)
             .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
             .expect("bins");
@@ -610,6 +616,10 @@ type Packed = (u64, Vec<Vec<usize>>);
 fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>], ctx: &mut Ctx) {
     let m = load.len() as i128;
     let total: i128 = load.iter().map(|&l| l as i128).sum();
+    if total.saturating_mul(m) > 1i128 << 60 {
+        // Squared deviations could overflow i128; the max-bin swaps still run.
+        return;
+    }
     let dev = |l: u64| l as i128 * m - total;
     let size = |j: usize| items.sizes[j] as i128;
     // Each applied move lowers the (integer, non-negative) cost, so this terminates; the cap
@@ -1491,20 +1501,39 @@ mod grouped {
             flat_bound(weights, bins, per_bin).min(scored[0].0)
         };
 
-        // Incumbent: the best-bound split, blocks packed heuristically.
-        let first = &all[scored[0].1];
-        let mut packs = Vec::new();
-        for &m in first {
-            match g.quick(m, ctx) {
-                Some(p) => packs.push(p),
-                None => break,
-            }
-        }
+        // Incumbents: splits in bound order with their blocks packed heuristically (memoised
+        // per group set), for up to 30% of the time left (at most 4 splits without a deadline),
+        // so the exact phase starts from a good split even when it cannot finish.
+        let start = Instant::now();
+        let quick_until = ctx
+            .deadline
+            .map(|d| start + d.saturating_duration_since(start) * 3 / 10);
+        let mut quick: HashMap<u64, Option<CopyPacking>> = HashMap::new();
         let mut best: Option<(Vec<u64>, Vec<CopyPacking>)> = None;
         let mut inc: Option<Fraction> = None;
-        if packs.len() == first.len() {
-            inc = packs.iter().map(|p| p.value).max();
-            best = Some((first.clone(), packs));
+        for (tried, &(bound, idx)) in scored.iter().enumerate() {
+            let out_of_time = match quick_until {
+                Some(t) => Instant::now() >= t,
+                None => tried >= 4,
+            };
+            if tried > 0 && (out_of_time || ctx.timed_out || inc.is_some_and(|v| bound >= v)) {
+                break;
+            }
+            let split = &all[idx];
+            let mut packs = Vec::new();
+            for &m in split {
+                match quick.entry(m).or_insert_with(|| g.quick(m, ctx)) {
+                    Some(p) => packs.push(p.clone()),
+                    None => break,
+                }
+            }
+            if packs.len() == split.len() {
+                let value = packs.iter().map(|p| p.value).max();
+                if inc.map_or(true, |v| value.is_some_and(|x| x < v)) {
+                    inc = value;
+                    best = Some((split.clone(), packs));
+                }
+            }
         }
 
         // Lower bound over the splits not resolved.
