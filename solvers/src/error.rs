@@ -37,6 +37,26 @@ pub enum SolverError {
         /// Number of copies asked for.
         copies: usize,
     },
+    /// The weights sum above what exact integer arithmetic supports.
+    #[error(
+        "the weights sum above {limit}: scale them down (exact search needs totals <= {limit})"
+    )]
+    WeightsTooLarge {
+        /// The largest accepted total.
+        limit: u64,
+    },
+    /// Groups or blocks that do not divide evenly.
+    #[error("{items} items in {groups} groups on {blocks} blocks of {bins} bins: groups must divide the items, blocks must divide the groups and the bins, and there may be at most 64 groups")]
+    BadGroups {
+        /// Number of items.
+        items: usize,
+        /// Number of groups.
+        groups: usize,
+        /// Number of blocks.
+        blocks: usize,
+        /// Number of bins.
+        bins: usize,
+    },
 }
 
 /// Checks that every weight is finite and non-negative.

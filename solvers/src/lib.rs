@@ -8,6 +8,8 @@
 //!   that the largest per-copy share `w_i / c_i` is as small as possible.
 //! - [`rebalance`]: copy packing — place the copies of weighted items into bins of equal
 //!   cardinality (balanced largest differencing) and improve it by local search.
+//! - [`exact`]: exact search over copy counts and packings (bin completion with bounds),
+//!   minimising the largest bin sum, with a deadline and certified lower bounds.
 //!
 //! The greedy variants reproduce DeepSeek's `eplb.py` bit for bit: they compute in `f32` in the
 //! same order and break ties the same way (stable descending sort, lowest index first).
@@ -24,6 +26,7 @@
 
 pub mod apportion;
 pub mod error;
+pub mod exact;
 pub mod partition;
 pub mod rebalance;
 

@@ -10,11 +10,13 @@
 //! [`Hierarchical`] is generic: any [`GroupSplitter`] over any [`PlacementStrategy`], on any
 //! [`Topology`](crate::topology::Topology).
 
+mod exact;
 mod greedy;
 pub mod hierarchical;
 mod refine;
 
 pub use crate::split::{BalancedSplit, GreedySplit, GroupSplitter};
+pub use exact::Exact;
 pub use greedy::Greedy;
 pub use hierarchical::Hierarchical;
 pub use refine::Refine;
@@ -46,12 +48,20 @@ pub fn all() -> Vec<Box<dyn PlacementStrategy>> {
 /// `hierarchical` here is the decomposition over DeepSeek's two-level tree with the
 /// bound-minimising group split ([`BalancedSplit`]) and greedy inside each node; other
 /// combinations and deeper trees are built with [`Hierarchical::with_topology`].
-pub fn all_with(_options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
+///
+/// `exact` takes `time_limit` (default [`Exact::DEFAULT_TIME_LIMIT`], 10 s per layer) and
+/// `mip_gap` (default: prove optimality); it searches each layer on one thread, so `threads`
+/// does not change it.
+pub fn all_with(options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
     vec![
         Box::new(Greedy),
         Box::new(Refine::default()),
         Box::new(Refine::deep()),
         Box::new(Hierarchical::two_level(BalancedSplit::default(), Greedy)),
+        Box::new(Exact {
+            time_limit: options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT),
+            gap: options.mip_gap.unwrap_or(0.0),
+        }),
     ]
 }
 

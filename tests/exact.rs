@@ -1,0 +1,195 @@
+//! The `exact` strategy: known optima, agreement with brute force on random tiny problems
+//! (both policies), valid bounds under a time limit, and non-integer loads. Every placement is
+//! re-checked by the evaluator.
+//!
+//! Not covered: agreement with an `ilp` (HiGHS) strategy, which does not exist yet.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{arb_problem, brute_force_optimum, close, enumerable};
+use eplb::evaluate::evaluate_layer;
+use eplb::formats::read_loads;
+use eplb::strategies::Exact;
+use eplb::{
+    Cluster, LayerProblem, LayerSolution, Loads, PlacementStrategy, PolicyChoice, Problem,
+    SolveStatus,
+};
+use proptest::prelude::*;
+
+/// Solves a layer and checks the answer with the evaluator; returns the solution and its load.
+fn solve_checked(exact: &Exact, layer: &LayerProblem<'_>) -> (LayerSolution, f64) {
+    let s = exact.solve_layer(layer).unwrap();
+    let report = evaluate_layer(layer, &s.placement, s.lower_bound);
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    let bound = s.lower_bound.expect("exact always reports a bound");
+    assert!(
+        bound <= report.max_load,
+        "bound {bound} above load {}",
+        report.max_load
+    );
+    if s.status == SolveStatus::Optimal {
+        // The bound is the exact optimum rounded down; the load is summed in f64.
+        assert!(
+            close(bound, report.max_load),
+            "an optimal answer has no gap: {bound} vs {}",
+            report.max_load
+        );
+    }
+    (s, report.max_load)
+}
+
+fn readme() -> Loads {
+    Loads::from_rows(&[
+        vec![
+            90., 132., 40., 61., 104., 165., 39., 4., 73., 56., 183., 86.,
+        ],
+        vec![
+            20., 107., 104., 64., 19., 197., 187., 157., 172., 86., 16., 27.,
+        ],
+    ])
+    .unwrap()
+}
+
+#[test]
+fn readme_layers_have_the_known_optima() {
+    let cluster = Cluster::new(16, 8).with_nodes(2).with_groups(4);
+    for (policy, expected) in [
+        (PolicyChoice::Global, [136.0, 172.0]),
+        (PolicyChoice::Hierarchical, [151.0, 179.5]),
+    ] {
+        let problem = Problem::new(readme(), cluster, policy).unwrap();
+        for layer in problem.layers() {
+            let (s, load) = solve_checked(&Exact::default(), &layer);
+            assert_eq!(
+                s.status,
+                SolveStatus::Optimal,
+                "{policy:?} layer {}",
+                layer.index
+            );
+            assert_eq!(
+                load, expected[layer.index],
+                "{policy:?} layer {}",
+                layer.index
+            );
+        }
+    }
+}
+
+#[test]
+fn design_examples_have_the_known_optima() {
+    for (loads, replicas, gpus, expected) in [
+        (vec![3.0, 3.0, 2.0], 4, 2, 4.0),
+        (vec![9., 8., 7., 6., 5., 4., 3., 2., 1., 1.], 12, 4, 11.5),
+    ] {
+        let loads = Loads::from_rows(&[loads]).unwrap();
+        let problem =
+            Problem::new(loads, Cluster::new(replicas, gpus), PolicyChoice::Global).unwrap();
+        let (s, load) = solve_checked(&Exact::default(), &problem.layer(0));
+        assert_eq!(s.status, SolveStatus::Optimal);
+        assert_eq!(load, expected);
+    }
+}
+
+#[test]
+fn dyadic_loads_are_solved_exactly() {
+    // (3, 3, 2) halved: still exact after scaling by 2.
+    let loads = Loads::from_rows(&[vec![1.5, 1.5, 1.0]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global).unwrap();
+    let (s, load) = solve_checked(&Exact::default(), &problem.layer(0));
+    assert_eq!(s.status, SolveStatus::Optimal);
+    assert_eq!(load, 2.0);
+}
+
+#[test]
+fn other_real_loads_give_valid_bounds_but_no_optimality_claim() {
+    let loads = Loads::from_rows(&[vec![0.3, 0.3, 0.2, 0.1]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global).unwrap();
+    let layer = problem.layer(0);
+    let (s, load) = solve_checked(&Exact::default(), &layer);
+    assert_eq!(s.status, SolveStatus::TimeLimit);
+    let optimum = brute_force_optimum(&layer);
+    assert!(s.lower_bound.unwrap() <= optimum);
+    // The rounding is far finer than the loads: the answer is still the optimum.
+    assert!(close(load, optimum), "{load} vs {optimum}");
+}
+
+#[test]
+fn a_search_stopped_at_once_still_answers_with_a_valid_bound() {
+    // ESFT law layer 19, global: not provable before the first clock check.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-law.json");
+    let loads = read_loads(&path, Default::default()).unwrap().loads;
+    let problem = Problem::new(loads, Cluster::new(80, 8), PolicyChoice::Global).unwrap();
+    let layer = problem.layer(19);
+    let exact = Exact {
+        time_limit: Duration::ZERO,
+        gap: 0.0,
+    };
+    let (s, load) = solve_checked(&exact, &layer);
+    assert_eq!(s.status, SolveStatus::TimeLimit);
+    let average = layer.total_load() / 8.0;
+    assert!(
+        s.lower_bound.unwrap() >= average,
+        "the average bound is always there"
+    );
+    let greedy = eplb::strategies::Greedy.solve_layer(&layer).unwrap();
+    assert!(load <= evaluate_layer(&layer, &greedy.placement, None).max_load);
+}
+
+#[test]
+fn esft_layers_are_feasible_with_valid_bounds_under_both_policies() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-intent.json");
+    let loads = read_loads(&path, Default::default()).unwrap().loads;
+    let exact = Exact {
+        time_limit: Duration::from_secs(2),
+        gap: 0.0,
+    };
+    for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
+        let cluster = Cluster::new(80, 8).with_nodes(2).with_groups(8);
+        let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
+        for layer in problem.layers().take(3) {
+            let (s, load) = solve_checked(&exact, &layer);
+            let bounds = eplb::bounds::lower_bounds(&layer);
+            // Never worse than the evaluator's own bound allows, and never above the optimum
+            // that the evaluator's bound sits below.
+            assert!(s.lower_bound.unwrap() <= load);
+            assert!(load >= bounds.best() * (1.0 - 1e-12));
+        }
+    }
+}
+
+#[test]
+fn a_gap_stops_early_without_claiming_optimality_unless_reached() {
+    let loads = Loads::from_rows(&[vec![9., 8., 7., 6., 5., 4., 3., 2., 1., 1.]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(12, 4), PolicyChoice::Global).unwrap();
+    let exact = Exact {
+        time_limit: Duration::from_secs(10),
+        gap: 0.5,
+    };
+    let (s, load) = solve_checked(&exact, &problem.layer(0));
+    assert!(load <= s.lower_bound.unwrap() * 1.5);
+    if s.status == SolveStatus::Optimal {
+        assert_eq!(load, 11.5);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    /// On tiny problems of both policies, `exact` proves optimality and its load is the
+    /// brute-force optimum.
+    #[test]
+    fn exact_matches_brute_force(problem in arb_problem(5, 4)) {
+        prop_assume!(enumerable(&problem));
+        for layer in problem.layers() {
+            let (s, load) = solve_checked(&Exact::default(), &layer);
+            let optimum = brute_force_optimum(&layer);
+            prop_assert_eq!(s.status, SolveStatus::Optimal, "{:?} {:?}", layer.policy, layer.loads);
+            prop_assert!(close(load, optimum), "{:?} {:?}: {} vs brute force {}", layer.policy, layer.loads, load, optimum);
+        }
+    }
+}
