@@ -6,6 +6,9 @@
 //!   into `m` packs of exactly `n / m` items each so that pack sums are as even as possible.
 //! - [`apportion`]: replica apportionment — hand out `k >= n` copies to `n` weighted items so
 //!   that the largest per-copy share `w_i / c_i` is as small as possible.
+//! - [`milp`]: replicated min-max packing solved exactly — copy counts and assignment chosen
+//!   together — as a MILP on `good_lp` (pure-Rust `microlp`, or HiGHS with the `highs`
+//!   feature), with optimality certificates and dual bounds.
 //!
 //! The greedy variants reproduce DeepSeek's `eplb.py` bit for bit: they compute in `f32` in the
 //! same order and break ties the same way (stable descending sort, lowest index first).
@@ -22,6 +25,7 @@
 
 pub mod apportion;
 pub mod error;
+pub mod milp;
 pub mod partition;
 
 pub use error::SolverError;

@@ -1,8 +1,10 @@
 //! The built-in strategies and the registry the command line picks them from.
 
 mod greedy;
+mod ilp;
 
 pub use greedy::Greedy;
+pub use ilp::Ilp;
 
 use std::time::Duration;
 
@@ -27,8 +29,8 @@ pub fn all() -> Vec<Box<dyn PlacementStrategy>> {
 }
 
 /// One instance of every built-in strategy configured with `options`, in a stable order.
-pub fn all_with(_options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
-    vec![Box::new(Greedy)]
+pub fn all_with(options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
+    vec![Box::new(Greedy), Box::new(Ilp::new(options.clone()))]
 }
 
 /// Names of the built-in strategies, in the order of [`all`].
