@@ -102,8 +102,15 @@ impl PlacementStrategy for Ilp {
                 phy2log.extend(std::iter::repeat(e).take(copies[gpu]));
             }
         }
-        let placement = LayerPlacement::from_phy2log(phy2log);
-        let report = evaluate_layer(layer, &placement, None);
+        let mut placement = LayerPlacement::from_phy2log(phy2log);
+        let mut report = evaluate_layer(layer, &placement, None);
+        // The engine never returns worse than its incumbent in its own arithmetic; summing
+        // in the evaluator's order can differ by an ulp, and greedy must never win.
+        let greedy_report = evaluate_layer(layer, &greedy.placement, None);
+        if greedy_report.max_load < report.max_load {
+            placement = greedy.placement;
+            report = greedy_report;
+        }
         if !report.violations.is_empty() {
             // The engine checks its solutions, so this would be a bug: say so instead of
             // returning a broken placement.
