@@ -47,6 +47,7 @@
 //! assert_eq!(outcome.max_load, 4.0);
 //! ```
 
+mod local;
 mod microlp;
 
 #[cfg(feature = "highs")]
@@ -316,6 +317,9 @@ pub fn solve(
             )));
         }
     }
+    let mut improved = incumbent.to_vec();
+    local::improve(problem, &mut improved);
+    let incumbent = &improved[..];
     let incumbent_load = problem.max_load(incumbent);
     let keep_incumbent = |proven: bool, bound: Option<f64>| MilpOutcome {
         copies: incumbent.to_vec(),
