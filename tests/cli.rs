@@ -453,12 +453,25 @@ fn compare_prints_a_table_or_json() {
         .arg("compare")
         .arg("--loads")
         .arg(esft())
-        .args(["--replicas", "80", "--gpus", "8", "--json"])
+        .args([
+            "--replicas",
+            "80",
+            "--gpus",
+            "8",
+            "--json",
+            "--strategies",
+            "greedy,exact",
+            "--time-limit",
+            "0.2",
+        ])
         .assert()
         .success();
     let c: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(c["best_bounds"].as_array().unwrap().len(), 26);
     assert_eq!(c["rows"][0]["strategy"], "greedy");
+    assert_eq!(c["rows"][1]["strategy"], "exact");
+    // exact proves layers, so greedy's gap to the best bound is a measured fact.
+    assert!(c["rows"][1]["proven_optimal"].as_u64().unwrap() > 0);
     assert!(c["rows"][0]["max_gap_to_best_bound"].as_f64().unwrap() >= 0.0);
     eplb()
         .arg("compare")
@@ -549,7 +562,15 @@ fn plots_are_written_as_svg_and_png() {
         .arg("compare")
         .arg("--loads")
         .arg(esft())
-        .args(["--replicas", "80", "--gpus", "8", "-q"])
+        .args([
+            "--replicas",
+            "80",
+            "--gpus",
+            "8",
+            "-q",
+            "--strategies",
+            "greedy,refine",
+        ])
         .arg("--plot")
         .arg(&png)
         .assert()

@@ -5,23 +5,48 @@
 //! conserved, results are deterministic (across runs and thread counts), a claimed bound never
 //! exceeds the achieved load nor the true optimum, an `optimal` claim is never beaten, and no
 //! strategy beats the brute-force optimum (which validates the evaluator's bounds too).
+//!
+//! Searching strategies run with a short per-layer time limit ([`LIMITS`]) so the suite stays
+//! fast with every backend (good_lp's pure-Rust `microlp` only proves tiny layers); a layer
+//! that stopped at the limit is checked for everything but bit-for-bit determinism, since where
+//! a search stops depends on the machine's speed.
 
 mod common;
 
 use common::{arb_problem, brute_force_optimum, close, enumerable};
-use eplb::{evaluate, solve, strategies, SolveOptions, SolveStatus};
+use std::time::Duration;
+
+use eplb::strategies::StrategyOptions;
+use eplb::{evaluate, solve, strategies, PlacementStrategy, SolveOptions, SolveStatus};
 use proptest::prelude::*;
+
+/// Per-layer time limit of the searching strategies in this suite.
+const LIMITS: StrategyOptions = StrategyOptions {
+    time_limit: Some(Duration::from_millis(250)),
+    mip_gap: None,
+    threads: None,
+};
+
+/// Every registered strategy, searching ones limited by [`LIMITS`].
+fn all() -> Vec<Box<dyn PlacementStrategy>> {
+    strategies::all_with(&LIMITS)
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn every_strategy_is_feasible_conserving_and_deterministic(problem in arb_problem(8, 6)) {
-        for strategy in strategies::all() {
+        for strategy in all() {
             let name = strategy.name();
             let a = solve(&problem, strategy.as_ref(), &SolveOptions { threads: Some(1) }).unwrap();
             let b = solve(&problem, strategy.as_ref(), &SolveOptions { threads: Some(2) }).unwrap();
-            prop_assert_eq!(&a.placement, &b.placement, "{} is not deterministic", name);
+            for l in 0..problem.num_layers() {
+                let finished = a.layers[l].status != SolveStatus::TimeLimit && b.layers[l].status != SolveStatus::TimeLimit;
+                if finished {
+                    prop_assert_eq!(a.placement.layer(l), b.placement.layer(l), "{} is not deterministic on layer {}", name, l);
+                }
+            }
             let report = evaluate(&problem, &a.placement, &a.claimed_bounds()).unwrap();
             prop_assert!(report.is_feasible(), "{}: {:?}", name, report.layers.iter().map(|l| &l.violations).collect::<Vec<_>>());
             for (l, layer) in report.layers.iter().enumerate() {
@@ -45,7 +70,7 @@ proptest! {
             let bounds = eplb::bounds::lower_bounds(&layer);
             prop_assert!(bounds.best() <= optimum * (1.0 + 1e-9) + 1e-12,
                 "bound {:?} above the optimum {} on {:?}", bounds, optimum, layer.loads);
-            for strategy in strategies::all() {
+            for strategy in all() {
                 let s = strategy.solve_layer(&layer).unwrap();
                 let report = eplb::evaluate::evaluate_layer(&layer, &s.placement, s.lower_bound);
                 prop_assert!(report.max_load >= optimum * (1.0 - 1e-9), "{} beat the optimum", strategy.name());

@@ -57,6 +57,12 @@ pub enum SolverError {
         /// Number of bins.
         bins: usize,
     },
+    /// A MILP instance, incumbent or option that does not fit together.
+    #[error("invalid MILP input: {0}")]
+    InvalidModel(String),
+    /// The MILP solver failed (not a limit: an error inside the solver).
+    #[error("the MILP solver failed: {0}")]
+    Backend(String),
 }
 
 /// Checks that every weight is finite and non-negative.

@@ -10,6 +10,9 @@
 //!   cardinality (balanced largest differencing) and improve it by local search.
 //! - [`exact`]: exact search over copy counts and packings (bin completion with bounds),
 //!   minimising the largest bin sum, with a deadline and certified lower bounds.
+//! - [`milp`]: replicated min-max packing solved exactly — copy counts and assignment chosen
+//!   together — as a MILP on `good_lp` (pure-Rust `microlp`, or HiGHS with the `highs`
+//!   feature), with optimality certificates and dual bounds.
 //!
 //! The greedy variants reproduce DeepSeek's `eplb.py` bit for bit: they compute in `f32` in the
 //! same order and break ties the same way (stable descending sort, lowest index first).
@@ -27,6 +30,7 @@
 pub mod apportion;
 pub mod error;
 pub mod exact;
+pub mod milp;
 pub mod partition;
 pub mod rebalance;
 

@@ -282,8 +282,22 @@ pub(crate) struct PlotArgs {
 }
 
 impl PlotArgs {
-    /// Fails early (before solving) when the layer to draw does not exist.
+    /// Fails early (before solving) when the picture format is unknown or the layer to draw
+    /// does not exist.
     fn check(&self, problem: &Problem) -> Result<(), EplbError> {
+        if let Some(path) = &self.plot {
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            if !matches!(ext.as_deref(), Some("svg" | "png")) {
+                return Err(EplbError::Format {
+                    path: path.clone(),
+                    message: "unknown picture format: use a file name ending in .svg or .png"
+                        .into(),
+                });
+            }
+        }
         if self.plot.is_some() && self.plot_layer >= problem.num_layers() {
             return Err(EplbError::Format {
                 path: "--plot-layer".into(),

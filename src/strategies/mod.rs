@@ -13,12 +13,14 @@
 mod exact;
 mod greedy;
 pub mod hierarchical;
+mod ilp;
 mod refine;
 
 pub use crate::split::{BalancedSplit, GreedySplit, GroupSplitter};
 pub use exact::Exact;
 pub use greedy::Greedy;
 pub use hierarchical::Hierarchical;
+pub use ilp::Ilp;
 pub use refine::Refine;
 
 use std::time::Duration;
@@ -51,7 +53,7 @@ pub fn all() -> Vec<Box<dyn PlacementStrategy>> {
 ///
 /// `exact` takes `time_limit` (default [`Exact::DEFAULT_TIME_LIMIT`], 10 s per layer) and
 /// `mip_gap` (default: prove optimality); it searches each layer on one thread, so `threads`
-/// does not change it.
+/// does not change it. `ilp` takes all three; see [`Ilp`] for its backends.
 pub fn all_with(options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
     vec![
         Box::new(Greedy),
@@ -62,6 +64,7 @@ pub fn all_with(options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
             time_limit: options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT),
             gap: options.mip_gap.unwrap_or(0.0),
         }),
+        Box::new(Ilp::new(options.clone())),
     ]
 }
 

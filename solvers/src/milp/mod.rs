@@ -1,0 +1,706 @@
+//! An exact MILP for *replicated min-max packing*, on [`good_lp`].
+//!
+//! `n` items with weights `w[i] >= 0` are copied onto `m` bins of exactly `s` slots each
+//! (`m * s >= n` slots in all). Every item gets `c[i] >= 1` copies and each copy carries
+//! `w[i] / c[i]`; the aim is to minimise the largest bin sum. The copy counts and the
+//! assignment are chosen together. Optionally the bins form `r` equal *regions* of consecutive
+//! bins and the items form blocks of `b` consecutive items: each region then takes exactly
+//! `blocks / r` whole blocks and every copy of an item stays in its block's region.
+//!
+//! # Model
+//!
+//! Weights are scaled by the mean bin load so that tolerances are relative. With the incumbent's
+//! maximum `U` (an upper bound) and a proven lower bound `L`:
+//!
+//! - `T in [L, U]`, minimised;
+//! - copy counts restricted to `c[i] in [max(1, ceil(w[i] / U)), that + slack]` where `slack`
+//!   is what the lower ends leave of the `m * s` slots (a count outside cannot beat `U`);
+//! - binaries `z[i][k]` ("item `i` has `k` copies", one per item; absent when the range has a
+//!   single value) and integers `x[i][k][j]` (copies of item `i` on bin `j` when it has `k`),
+//!   linked by `sum_j x[i][k][j] = k z[i][k]`;
+//! - every bin holds `s` copies and carries at most `T`; every single copy carries at most
+//!   `T` (`sum_k w[i]/k z[i][k] <= T`, which puts the replication bound into the relaxation);
+//! - regions: binaries `y[g][r]` with each block in one region and `blocks / r` blocks per
+//!   region; copies of block `g` on a bin of region `r` need `y[g][r]`. Regions are
+//!   interchangeable, so block `g` may only use regions `0..=g` (symmetry breaking);
+//! - optionally (the pure-Rust backend, which has no symmetry detection of its own) the bins of
+//!   a region are ordered by load.
+//!
+//! The incumbent is handed to the solver as its starting solution, so a placement always
+//! exists, and the result is never worse than the incumbent.
+//!
+//! # Backends
+//!
+//! [`Backend::MicroLp`] (pure Rust, always available) solves tiny instances only;
+//! [`Backend::Highs`] (cargo feature `highs`) also reports HiGHS's dual bound when it stops at
+//! a limit.
+//!
+//! ```
+//! use eplb_solvers::milp::{solve, Backend, MilpOptions, PackingProblem};
+//!
+//! // Weights (3, 3, 2) on 2 bins x 2 slots: copying the *small* item is optimal (4.0).
+//! let problem = PackingProblem::new(vec![3.0, 3.0, 2.0], 2, 2);
+//! // Any valid incumbent works; here item 0 twice: bins {1.5, 3} and {1.5, 2}, max 4.5.
+//! let incumbent = vec![vec![1, 1], vec![1, 0], vec![0, 1]];
+//! let outcome = solve(&problem, &incumbent, Backend::MicroLp, &MilpOptions::default()).unwrap();
+//! assert!(outcome.proven_optimal);
+//! assert_eq!(outcome.max_load, 4.0);
+//! ```
+
+mod local;
+mod microlp;
+
+#[cfg(feature = "highs")]
+mod highs;
+
+use std::time::Duration;
+
+use good_lp::{variable, Constraint, Expression, ProblemVariables, Variable};
+
+use crate::error::{check_weights, SolverError};
+
+/// Bins split into regions and items into blocks (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Regions {
+    /// Number of regions `r` (consecutive, equal runs of bins).
+    pub regions: usize,
+    /// Items per block `b` (blocks are consecutive runs of items).
+    pub block_size: usize,
+}
+
+/// One instance of replicated min-max packing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackingProblem {
+    /// Weight of each item (finite, `>= 0`).
+    pub weights: Vec<f64>,
+    /// Number of bins `m`.
+    pub bins: usize,
+    /// Slots per bin `s`.
+    pub slots_per_bin: usize,
+    /// Region constraints, if any.
+    pub regions: Option<Regions>,
+    /// A proven lower bound on the optimal maximum bin load (`0` when none is known).
+    pub lower_bound: f64,
+}
+
+impl PackingProblem {
+    /// An instance without regions and without a known lower bound.
+    pub fn new(weights: Vec<f64>, bins: usize, slots_per_bin: usize) -> Self {
+        Self {
+            weights,
+            bins,
+            slots_per_bin,
+            regions: None,
+            lower_bound: 0.0,
+        }
+    }
+
+    /// Adds region constraints.
+    pub fn with_regions(self, regions: Regions) -> Self {
+        Self {
+            regions: Some(regions),
+            ..self
+        }
+    }
+
+    /// Sets a proven lower bound on the optimum (it becomes the lower end of `T`).
+    pub fn with_lower_bound(self, lower_bound: f64) -> Self {
+        Self {
+            lower_bound,
+            ..self
+        }
+    }
+
+    fn bins_per_region(&self) -> usize {
+        self.regions.map_or(self.bins, |r| self.bins / r.regions)
+    }
+
+    fn region_of_bin(&self, bin: usize) -> usize {
+        bin / self.bins_per_region()
+    }
+
+    fn block_of_item(&self, item: usize) -> usize {
+        self.regions.map_or(0, |r| item / r.block_size)
+    }
+
+    /// The largest bin load of `copies` (`copies[i][j]`: copies of item `i` on bin `j`).
+    pub fn max_load(&self, copies: &[Vec<usize>]) -> f64 {
+        bin_loads(&self.weights, copies, self.bins)
+            .into_iter()
+            .fold(0.0, f64::max)
+    }
+
+    /// Checks the instance's shape.
+    fn validate(&self) -> Result<(), SolverError> {
+        check_weights(&self.weights)?;
+        let n = self.weights.len();
+        if n == 0 || self.bins == 0 || self.slots_per_bin == 0 {
+            return Err(SolverError::InvalidModel(
+                "need at least one item, one bin and one slot per bin".into(),
+            ));
+        }
+        if self.bins * self.slots_per_bin < n {
+            return Err(SolverError::TooFewCopies {
+                items: n,
+                copies: self.bins * self.slots_per_bin,
+            });
+        }
+        if !self.lower_bound.is_finite() || self.lower_bound < 0.0 {
+            return Err(SolverError::InvalidModel(format!(
+                "lower bound {} must be a finite number >= 0",
+                self.lower_bound
+            )));
+        }
+        if let Some(r) = self.regions {
+            let ok = r.regions >= 1
+                && r.block_size >= 1
+                && self.bins % r.regions == 0
+                && n % r.block_size == 0
+                && (n / r.block_size) % r.regions == 0;
+            if !ok {
+                return Err(SolverError::InvalidModel(format!(
+                    "{} regions and blocks of {} items do not fit {} bins and {} items: regions must divide the bins, the block size the items, and the regions the blocks",
+                    r.regions, r.block_size, self.bins, n
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `copies` is a valid solution: every item copied at least once, every bin
+    /// full, regions respected.
+    fn check_solution(&self, copies: &[Vec<usize>]) -> Result<(), String> {
+        let n = self.weights.len();
+        if copies.len() != n || copies.iter().any(|c| c.len() != self.bins) {
+            return Err(format!(
+                "expected {n} items x {} bins of copy counts",
+                self.bins
+            ));
+        }
+        for (i, c) in copies.iter().enumerate() {
+            if c.iter().sum::<usize>() == 0 {
+                return Err(format!("item {i} has no copy"));
+            }
+        }
+        for j in 0..self.bins {
+            let held: usize = copies.iter().map(|c| c[j]).sum();
+            if held != self.slots_per_bin {
+                return Err(format!(
+                    "bin {j} holds {held} copies, expected {}",
+                    self.slots_per_bin
+                ));
+            }
+        }
+        if let Some(r) = self.regions {
+            let blocks = n / r.block_size;
+            let mut region_of_block = vec![None; blocks];
+            let mut per_region = vec![0usize; r.regions];
+            for (i, c) in copies.iter().enumerate() {
+                let g = i / r.block_size;
+                for (j, &k) in c.iter().enumerate() {
+                    if k == 0 {
+                        continue;
+                    }
+                    let region = self.region_of_bin(j);
+                    match region_of_block[g] {
+                        None => {
+                            region_of_block[g] = Some(region);
+                            per_region[region] += 1;
+                        }
+                        Some(x) if x != region => {
+                            return Err(format!("block {g} spans regions {x} and {region}"))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            if per_region.iter().any(|&k| k != blocks / r.regions) {
+                return Err(format!(
+                    "regions hold {per_region:?} blocks, expected {} each",
+                    blocks / r.regions
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which MILP solver runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// good_lp's pure-Rust `microlp` (branch and bound on a dense simplex): tiny instances.
+    MicroLp,
+    /// HiGHS through good_lp and the `highs` crate (cargo feature `highs`).
+    #[cfg(feature = "highs")]
+    Highs,
+}
+
+impl Default for Backend {
+    /// HiGHS when the `highs` feature is on, `microlp` otherwise.
+    fn default() -> Self {
+        #[cfg(feature = "highs")]
+        {
+            Backend::Highs
+        }
+        #[cfg(not(feature = "highs"))]
+        {
+            Backend::MicroLp
+        }
+    }
+}
+
+impl Backend {
+    /// The backend's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::MicroLp => "microlp",
+            #[cfg(feature = "highs")]
+            Backend::Highs => "highs",
+        }
+    }
+}
+
+/// Limits of one solve.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MilpOptions {
+    /// Wall-time limit; `None` means none.
+    pub time_limit: Option<Duration>,
+    /// Relative gap at which the solver may stop; `None` means prove optimality.
+    pub mip_gap: Option<f64>,
+    /// Threads the solver may use (HiGHS only); `None` means the solver's default.
+    pub threads: Option<usize>,
+}
+
+/// The result of [`solve`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MilpOutcome {
+    /// `copies[i][j]`: copies of item `i` on bin `j`. Never worse than the incumbent.
+    pub copies: Vec<Vec<usize>>,
+    /// Largest bin load of `copies`.
+    pub max_load: f64,
+    /// True when the solver proved `copies` optimal (up to the solvers' tolerances: the
+    /// solver's dual bound is within a relative `1e-5` of `max_load`).
+    pub proven_optimal: bool,
+    /// A lower bound on the optimum proved by the solver (in the weights' units), including
+    /// the problem's own `lower_bound`; the solver's tolerances are shaved off.
+    pub dual_bound: Option<f64>,
+}
+
+/// Relative amount shaved off a solver's dual bound (floating-point LP tolerances).
+const TOLERANCE: f64 = 1e-7;
+
+/// Relative distance between the incumbent and the solver's dual bound within which the
+/// solver's `optimal` is accepted (HiGHS prunes with its feasibility tolerance, `1e-6`, in
+/// the scaled units where the mean bin load is `1`).
+const OPTIMALITY_TOLERANCE: f64 = 1e-5;
+
+/// Solves `problem` exactly (or until a limit), starting from `incumbent`
+/// (`incumbent[i][j]`: copies of item `i` on bin `j`).
+///
+/// # Errors
+/// [`SolverError::InvalidModel`] for a malformed problem or incumbent, weight errors,
+/// [`SolverError::Backend`] when the solver fails.
+pub fn solve(
+    problem: &PackingProblem,
+    incumbent: &[Vec<usize>],
+    backend: Backend,
+    options: &MilpOptions,
+) -> Result<MilpOutcome, SolverError> {
+    problem.validate()?;
+    problem
+        .check_solution(incumbent)
+        .map_err(|m| SolverError::InvalidModel(format!("invalid incumbent: {m}")))?;
+    if let Some(gap) = options.mip_gap {
+        if !gap.is_finite() || gap < 0.0 {
+            return Err(SolverError::InvalidModel(format!(
+                "MIP gap {gap} must be a finite number >= 0"
+            )));
+        }
+    }
+    let mut improved = incumbent.to_vec();
+    local::improve(problem, &mut improved);
+    let incumbent = &improved[..];
+    let incumbent_load = problem.max_load(incumbent);
+    let keep_incumbent = |proven: bool, bound: Option<f64>| MilpOutcome {
+        copies: incumbent.to_vec(),
+        max_load: incumbent_load,
+        proven_optimal: proven,
+        dual_bound: bound,
+    };
+    let scale = problem.weights.iter().sum::<f64>() / problem.bins as f64;
+    if scale == 0.0 || incumbent_load <= problem.lower_bound {
+        // All weights zero, or the incumbent already meets the bound.
+        return Ok(keep_incumbent(true, Some(incumbent_load)));
+    }
+    let canonical = canonical_incumbent(problem, incumbent);
+    let model = Model::build(problem, &canonical, scale, backend == Backend::MicroLp);
+    let raw = match backend {
+        Backend::MicroLp => microlp::run(model, options)?,
+        #[cfg(feature = "highs")]
+        Backend::Highs => highs::run(model, options)?,
+    };
+    let bound = raw
+        .dual_bound
+        .filter(|b| b.is_finite())
+        .map(|b| b * scale * (1.0 - TOLERANCE))
+        .map_or(problem.lower_bound, |b| b.max(problem.lower_bound));
+    let candidate = raw
+        .copies
+        .filter(|c| problem.check_solution(c).is_ok())
+        .map(|c| {
+            let load = problem.max_load(&c);
+            (c, load)
+        });
+    let (copies, max_load) = match candidate {
+        Some((c, load)) if load <= incumbent_load => (c, load),
+        _ => (incumbent.to_vec(), incumbent_load),
+    };
+    let proven_optimal = raw.proven_optimal && max_load <= bound * (1.0 + OPTIMALITY_TOLERANCE);
+    Ok(MilpOutcome {
+        copies,
+        max_load,
+        proven_optimal,
+        dual_bound: Some(bound.min(max_load)),
+    })
+}
+
+/// Bin loads of `copies`.
+fn bin_loads(weights: &[f64], copies: &[Vec<usize>], bins: usize) -> Vec<f64> {
+    let mut loads = vec![0.0; bins];
+    for (w, c) in weights.iter().zip(copies) {
+        let total: usize = c.iter().sum();
+        if total == 0 {
+            continue;
+        }
+        let share = w / total as f64;
+        for (load, &k) in loads.iter_mut().zip(c) {
+            *load += share * k as f64;
+        }
+    }
+    loads
+}
+
+/// The incumbent relabelled to satisfy the model's symmetry breaking: regions ordered by the
+/// lowest block they hold, bins inside a region by decreasing load (stable).
+fn canonical_incumbent(problem: &PackingProblem, incumbent: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let per_region = problem.bins_per_region();
+    let regions = problem.bins / per_region;
+    let loads = bin_loads(&problem.weights, incumbent, problem.bins);
+    // Lowest block held by each region.
+    let mut first_block = vec![usize::MAX; regions];
+    for (i, c) in incumbent.iter().enumerate() {
+        for (j, &k) in c.iter().enumerate() {
+            if k > 0 {
+                let r = problem.region_of_bin(j);
+                first_block[r] = first_block[r].min(problem.block_of_item(i));
+            }
+        }
+    }
+    let mut region_order: Vec<usize> = (0..regions).collect();
+    region_order.sort_by_key(|&r| (first_block[r], r));
+    let mut bin_order = Vec::with_capacity(problem.bins);
+    for &r in &region_order {
+        let mut bins: Vec<usize> = (r * per_region..(r + 1) * per_region).collect();
+        bins.sort_by(|&a, &b| loads[b].total_cmp(&loads[a]));
+        bin_order.extend(bins);
+    }
+    incumbent
+        .iter()
+        .map(|c| bin_order.iter().map(|&j| c[j]).collect())
+        .collect()
+}
+
+/// The MILP of one instance, ready for a backend.
+struct Model {
+    vars: ProblemVariables,
+    objective: Variable,
+    constraints: Vec<Constraint>,
+    /// The incumbent as a starting solution: one entry per variable, in creation order (so
+    /// entry `c` is column `c` of the solver's model).
+    start: Vec<(Variable, f64)>,
+    /// Where the copies are in the variables.
+    layout: Layout,
+}
+
+/// Copies of an item on each bin for one copy count `k`: `(variable, column)`, or `None` when
+/// the bin is ruled out.
+type BinCopies = Vec<Option<(Variable, usize)>>;
+
+/// Where the copy variables are, to read a solution back.
+struct Layout {
+    /// `x[i]`: `(k, per-bin (variable, column) or None when the bin is ruled out)`.
+    copy_vars: Vec<Vec<(usize, BinCopies)>>,
+    items: usize,
+    bins: usize,
+}
+
+/// What a backend returns, in the model's scaled units.
+struct RawOutcome {
+    copies: Option<Vec<Vec<usize>>>,
+    proven_optimal: bool,
+    dual_bound: Option<f64>,
+}
+
+impl Model {
+    fn build(
+        problem: &PackingProblem,
+        incumbent: &[Vec<usize>],
+        scale: f64,
+        order_bins: bool,
+    ) -> Self {
+        let n = problem.weights.len();
+        let m = problem.bins;
+        let s = problem.slots_per_bin;
+        let w: Vec<f64> = problem.weights.iter().map(|x| x / scale).collect();
+        let upper = problem.max_load(incumbent) / scale;
+        let lower = (problem.lower_bound / scale).min(upper);
+        let (regions, blocks, per_region_blocks) = match problem.regions {
+            Some(r) => {
+                let blocks = n / r.block_size;
+                (r.regions, blocks, blocks / r.regions)
+            }
+            None => (1, 1, 1),
+        };
+        // Copy-count ranges, capped by the slots an item's region offers.
+        let region_slots = problem.bins_per_region() * s;
+        let low: Vec<usize> = w
+            .iter()
+            .map(|&x| {
+                let need = (x / upper * (1.0 - 1e-12)).ceil();
+                (need.max(1.0) as usize).min(region_slots)
+            })
+            .collect();
+        let slack = (m * s).saturating_sub(low.iter().sum());
+        let counts: Vec<usize> = incumbent.iter().map(|c| c.iter().sum()).collect();
+        let mut vars = ProblemVariables::new();
+        let mut start = Vec::new();
+        let objective = vars.add(variable().min(lower).max(upper));
+        start.push((objective, upper));
+        let mut constraints = Vec::new();
+
+        // Regions.
+        let mut region_var: Vec<Vec<Option<Variable>>> = vec![vec![None; regions]; blocks];
+        if problem.regions.is_some() {
+            let incumbent_region: Vec<usize> = (0..blocks)
+                .map(|g| {
+                    let i = g * (n / blocks);
+                    incumbent[i]
+                        .iter()
+                        .position(|&k| k > 0)
+                        .map_or(0, |j| problem.region_of_bin(j))
+                })
+                .collect();
+            for g in 0..blocks {
+                let mut one = Expression::with_capacity(regions);
+                for (r, slot) in region_var[g].iter_mut().enumerate().take(g + 1) {
+                    let y = vars.add(variable().binary());
+                    start.push((y, f64::from(u8::from(incumbent_region[g] == r))));
+                    *slot = Some(y);
+                    one.add_mul(1.0, y);
+                }
+                constraints.push(one.eq(1.0));
+            }
+            for r in 0..regions {
+                let mut held = Expression::with_capacity(blocks);
+                for vars_of_block in &region_var {
+                    if let Some(y) = vars_of_block[r] {
+                        held.add_mul(1.0, y);
+                    }
+                }
+                constraints.push(held.eq(per_region_blocks as f64));
+            }
+        }
+
+        // Counts and copies.
+        let mut bin_slots: Vec<Expression> = (0..m).map(|_| Expression::with_capacity(n)).collect();
+        let mut bin_load: Vec<Expression> = (0..m).map(|_| Expression::with_capacity(n)).collect();
+        let mut copy_vars = Vec::with_capacity(n);
+        for i in 0..n {
+            let g = problem.block_of_item(i);
+            let hi = (low[i] + slack).min(region_slots);
+            let mut choose = Expression::with_capacity(hi - low[i] + 1);
+            let mut share = Expression::with_capacity(hi - low[i] + 1);
+            let mut per_k = Vec::with_capacity(hi - low[i] + 1);
+            for k in low[i]..=hi {
+                let chosen = counts[i] == k;
+                // z[i][k]: a variable unless the count is forced.
+                let z: Expression = if low[i] == hi {
+                    Expression::from(1.0)
+                } else {
+                    let z = vars.add(variable().binary());
+                    start.push((z, f64::from(u8::from(chosen))));
+                    choose.add_mul(1.0, z);
+                    Expression::from(z)
+                };
+                share.add_mul(w[i] / k as f64, z.clone());
+                let mut placed = Expression::with_capacity(m);
+                let mut xs = Vec::with_capacity(m);
+                for (j, (slots, load)) in bin_slots.iter_mut().zip(&mut bin_load).enumerate() {
+                    let r = problem.region_of_bin(j);
+                    if problem.regions.is_some() && region_var[g][r].is_none() {
+                        xs.push(None);
+                        continue;
+                    }
+                    let column = vars.len();
+                    let x = vars.add(variable().integer().min(0).max(k.min(s) as f64));
+                    let value = if chosen { incumbent[i][j] } else { 0 };
+                    start.push((x, value as f64));
+                    placed.add_mul(1.0, x);
+                    slots.add_mul(1.0, x);
+                    load.add_mul(w[i] / k as f64, x);
+                    xs.push(Some((x, column)));
+                }
+                constraints.push(placed.eq(z * k as f64));
+                per_k.push((k, xs));
+            }
+            if low[i] != hi {
+                constraints.push(choose.eq(1.0));
+            }
+            constraints.push(share.leq(objective));
+            copy_vars.push(per_k);
+        }
+        for slots in bin_slots {
+            constraints.push(slots.eq(s as f64));
+        }
+        let loads: Vec<Expression> = bin_load;
+        for load in &loads {
+            constraints.push(load.clone().leq(objective));
+        }
+        if order_bins {
+            let per_region = problem.bins_per_region();
+            for j in 0..m.saturating_sub(1) {
+                if (j + 1) % per_region != 0 {
+                    constraints.push(loads[j].clone().geq(loads[j + 1].clone()));
+                }
+            }
+        }
+        // Region membership: copies of block g on a bin of region r need y[g][r].
+        if problem.regions.is_some() {
+            for (g, vars_of_block) in region_var.iter().enumerate() {
+                for j in 0..m {
+                    let Some(y) = vars_of_block[problem.region_of_bin(j)] else {
+                        continue;
+                    };
+                    let mut held = Expression::with_capacity(n / blocks);
+                    for (i, per_k) in copy_vars.iter().enumerate() {
+                        if problem.block_of_item(i) != g {
+                            continue;
+                        }
+                        for (_, xs) in per_k {
+                            if let Some((x, _)) = xs[j] {
+                                held.add_mul(1.0, x);
+                            }
+                        }
+                    }
+                    constraints.push(held.leq(Expression::from(y) * s as f64));
+                }
+            }
+        }
+        Model {
+            vars,
+            objective,
+            constraints,
+            start,
+            layout: Layout {
+                copy_vars,
+                items: n,
+                bins: m,
+            },
+        }
+    }
+}
+
+impl Layout {
+    /// Reads the copies off a solution's values (`value(variable, column)`).
+    fn extract(&self, value: impl Fn(Variable, usize) -> f64) -> Vec<Vec<usize>> {
+        let mut copies = vec![vec![0usize; self.bins]; self.items];
+        for (i, per_k) in self.copy_vars.iter().enumerate() {
+            for (_, xs) in per_k {
+                for (j, x) in xs.iter().enumerate() {
+                    if let Some((x, column)) = x {
+                        copies[i][j] += value(*x, *column).round().max(0.0) as usize;
+                    }
+                }
+            }
+        }
+        copies
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn greedy_like(weights: &[f64], bins: usize, s: usize) -> Vec<Vec<usize>> {
+        // Round-robin of items, then extra copies of item 0: valid but poor.
+        let n = weights.len();
+        let mut copies = vec![vec![0; bins]; n];
+        for slot in 0..bins * s {
+            let item = if slot < n { slot } else { 0 };
+            copies[item][slot % bins] += 1;
+        }
+        copies
+    }
+
+    #[test]
+    fn finds_the_optimum_of_the_design_examples() {
+        let w = vec![9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0];
+        let problem = PackingProblem::new(w.clone(), 4, 3);
+        let start = greedy_like(&w, 4, 3);
+        let out = solve(&problem, &start, Backend::MicroLp, &MilpOptions::default()).unwrap();
+        assert!(out.proven_optimal);
+        assert!((out.max_load - 11.5).abs() < 1e-9, "{}", out.max_load);
+        assert!(problem.check_solution(&out.copies).is_ok());
+    }
+
+    #[test]
+    fn regions_are_respected() {
+        // Two regions of two bins, blocks of two items.
+        let w = vec![10.0, 1.0, 9.0, 2.0, 1.0, 1.0, 1.0, 1.0];
+        let problem = PackingProblem::new(w, 4, 3).with_regions(Regions {
+            regions: 2,
+            block_size: 2,
+        });
+        // Blocks 0,1 in region 0 (bins 0,1), blocks 2,3 in region 1 (bins 2,3).
+        let start = vec![
+            vec![1, 1, 0, 0],
+            vec![1, 0, 0, 0],
+            vec![0, 1, 0, 0],
+            vec![1, 1, 0, 0],
+            vec![0, 0, 1, 1],
+            vec![0, 0, 1, 1],
+            vec![0, 0, 1, 0],
+            vec![0, 0, 0, 1],
+        ];
+        problem.check_solution(&start).unwrap();
+        let out = solve(&problem, &start, Backend::MicroLp, &MilpOptions::default()).unwrap();
+        problem.check_solution(&out.copies).unwrap();
+        assert!(out.proven_optimal);
+        assert!(out.max_load <= problem.max_load(&start));
+    }
+
+    #[test]
+    fn rejects_bad_incumbents_and_options() {
+        let problem = PackingProblem::new(vec![1.0, 2.0], 2, 1);
+        let bad = vec![vec![1, 1], vec![0, 0]];
+        assert!(matches!(
+            solve(&problem, &bad, Backend::MicroLp, &MilpOptions::default()),
+            Err(SolverError::InvalidModel(_))
+        ));
+        let good = vec![vec![1, 0], vec![0, 1]];
+        let options = MilpOptions {
+            mip_gap: Some(-1.0),
+            ..MilpOptions::default()
+        };
+        assert!(solve(&problem, &good, Backend::MicroLp, &options).is_err());
+    }
+
+    #[test]
+    fn all_zero_weights_are_trivially_optimal() {
+        let problem = PackingProblem::new(vec![0.0; 3], 2, 2);
+        let start = vec![vec![1, 1], vec![1, 0], vec![0, 1]];
+        let out = solve(&problem, &start, Backend::MicroLp, &MilpOptions::default()).unwrap();
+        assert!(out.proven_optimal);
+        assert_eq!(out.max_load, 0.0);
+    }
+}
