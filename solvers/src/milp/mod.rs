@@ -32,7 +32,7 @@
 //! # Backends
 //!
 //! [`Backend::MicroLp`] (pure Rust, always available) solves tiny instances only;
-//! [`Backend::Highs`] (cargo feature `highs`) also reports HiGHS's dual bound when it stops at
+//! `Backend::Highs` (cargo feature `highs`) also reports HiGHS's dual bound when it stops at
 //! a limit.
 //!
 //! ```
