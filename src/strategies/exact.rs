@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use eplb_solvers::exact::{self, SearchLimits, MAX_TOTAL_WEIGHT};
 
 use crate::error::Result;
-use crate::evaluate::evaluate_layer;
+use crate::evaluate::max_gpu_load;
 use crate::placement::LayerPlacement;
 use crate::problem::{LayerProblem, Policy};
 use crate::strategies::Greedy;
@@ -153,9 +153,9 @@ impl PlacementStrategy for Exact {
             }
             found => {
                 let greedy = Greedy.solve_layer(layer)?.placement;
-                let greedy_load = evaluate_layer(layer, &greedy, None).max_load;
+                let greedy_load = max_gpu_load(layer, &greedy);
                 match found.map(|p| {
-                    let load = evaluate_layer(layer, &p, None).max_load;
+                    let load = max_gpu_load(layer, &p);
                     (p, load)
                 }) {
                     Some((p, load)) if load <= greedy_load => (p, load),
@@ -174,20 +174,6 @@ impl PlacementStrategy for Exact {
             lower_bound: Some(bound.min(load)),
         })
     }
-}
-
-/// The busiest GPU's load summed in `f64` as the evaluator does, so that a bound clamped to it
-/// is never above the load the evaluator reports.
-fn max_gpu_load(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> f64 {
-    let counts = placement.logcnt(layer.num_experts());
-    placement
-        .phy2log()
-        .chunks(layer.cluster.slots_per_gpu())
-        .map(|gpu| {
-            gpu.iter()
-                .fold(0.0, |acc, &e| acc + layer.loads[e] / counts[e] as f64)
-        })
-        .fold(0.0, f64::max)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use eplb_solvers::milp::{self, Backend, MilpOptions, PackingProblem, Regions};
 
 use crate::bounds::lower_bounds;
 use crate::error::{EplbError, Result};
-use crate::evaluate::evaluate_layer;
+use crate::evaluate::{evaluate_layer, max_gpu_load};
 use crate::placement::LayerPlacement;
 use crate::problem::{LayerProblem, Policy};
 use crate::strategies::Exact;
@@ -107,15 +107,15 @@ impl PlacementStrategy for Ilp {
             }
         }
         let mut placement = LayerPlacement::from_phy2log(phy2log);
-        let mut report = evaluate_layer(layer, &placement, None);
+        let report = evaluate_layer(layer, &placement, None);
+        let mut max_load = report.max_load;
         // The engine never returns worse than its incumbent in its own arithmetic; summing
         // in the evaluator's order can differ by an ulp, and greedy must never win.
-        let greedy_report = evaluate_layer(layer, &greedy.placement, None);
-        if greedy_report.max_load < report.max_load {
+        let greedy_load = max_gpu_load(layer, &greedy.placement);
+        if greedy_load < max_load {
             placement = greedy.placement;
-            report = greedy_report;
-        }
-        if !report.violations.is_empty() {
+            max_load = greedy_load;
+        } else if !report.violations.is_empty() {
             // The engine checks its solutions, so this would be a bug: say so instead of
             // returning a broken placement.
             return Err(EplbError::StrategyFailed {
@@ -125,11 +125,11 @@ impl PlacementStrategy for Ilp {
             });
         }
         let (status, lower_bound) = if outcome.proven_optimal {
-            (SolveStatus::Optimal, Some(report.max_load))
+            (SolveStatus::Optimal, Some(max_load))
         } else {
             (
                 SolveStatus::TimeLimit,
-                outcome.dual_bound.map(|b| b.min(report.max_load)),
+                outcome.dual_bound.map(|b| b.min(max_load)),
             )
         };
         Ok(LayerSolution {
