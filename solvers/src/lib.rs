@@ -6,6 +6,8 @@
 //!   into `m` packs of exactly `n / m` items each so that pack sums are as even as possible.
 //! - [`apportion`]: replica apportionment — hand out `k >= n` copies to `n` weighted items so
 //!   that the largest per-copy share `w_i / c_i` is as small as possible.
+//! - [`replicate`]: both greedy steps fused — apportion copies, then pack them lightest-first
+//!   into bins of equal cardinality — sorting the items once (DeepSeek's per-node work).
 //! - [`rebalance`]: copy packing — place the copies of weighted items into bins of equal
 //!   cardinality (balanced largest differencing) and improve it by local search.
 //! - [`exact`]: exact search over copy counts and packings (bin completion with bounds),
@@ -33,5 +35,6 @@ pub mod exact;
 pub mod milp;
 pub mod partition;
 pub mod rebalance;
+pub mod replicate;
 
 pub use error::SolverError;

@@ -23,80 +23,178 @@ pub struct PackAssignment {
 #[derive(Debug, Default, Clone)]
 pub struct BalancedPartitioner {
     order: Vec<u64>,
-    pack_keys: Vec<u64>,
-    pack_items: Vec<usize>,
+    lpt: LightestFirst,
     result: PackAssignment,
 }
 
-const LOW_BITS: u64 = u32::MAX as u64;
-
-/// Packs up to this many are searched by a linear scan, more through a heap.
-const SCAN_LIMIT: usize = 16;
-
-/// The open (not full) packs, keyed by (weight bits, pack index), smallest first.
-enum OpenPacks {
-    /// Few packs: a branch-free scan over all keys (full packs hold `u64::MAX`).
-    Scan { keys: Vec<u64>, lightest: usize },
-    /// Many packs: a min-heap of the open packs' keys.
-    Heap(BinaryHeap<Reverse<u64>>),
+/// The greedy step both greedy engines share: items arrive in a given order and each goes to
+/// the lightest pack that is not full yet (lowest index on ties), pack sums accumulated in
+/// `f32` in arrival order. Keeps its buffers between calls.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LightestFirst {
+    /// The heap's storage, kept between calls (many packs only).
+    heap: Vec<Reverse<u64>>,
+    pack_items: Vec<usize>,
+    placed: Vec<Placed>,
 }
 
-impl OpenPacks {
-    fn new(num_packs: usize, mut buffer: Vec<u64>) -> Self {
-        buffer.clear();
-        buffer.extend(0..num_packs as u64);
-        if num_packs <= SCAN_LIMIT {
-            OpenPacks::Scan {
-                keys: buffer,
-                lightest: 0,
+/// Where one arriving item went.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Placed {
+    /// Its pack.
+    pub(crate) pack: u32,
+    /// Its position inside the pack (arrival order).
+    pub(crate) position: u32,
+}
+
+impl LightestFirst {
+    /// Places items of the given `weights` (in arrival order; exactly
+    /// `num_packs * per_pack` of them, `num_packs < 2^32`) and returns where each went, in
+    /// arrival order.
+    pub(crate) fn assign(
+        &mut self,
+        num_packs: usize,
+        per_pack: usize,
+        weights: impl Iterator<Item = f32>,
+    ) -> &[Placed] {
+        self.pack_items.clear();
+        self.pack_items.resize(num_packs, 0);
+        self.placed.clear();
+        self.placed.resize(num_packs * per_pack, Placed::default());
+        let out = (&mut self.pack_items[..], &mut self.placed[..]);
+        match num_packs {
+            0..=2 => fill(&mut ScanPacks::<2>::new(num_packs), out, per_pack, weights),
+            3..=4 => fill(&mut ScanPacks::<4>::new(num_packs), out, per_pack, weights),
+            5..=8 => fill(&mut ScanPacks::<8>::new(num_packs), out, per_pack, weights),
+            9..=16 => fill(&mut ScanPacks::<16>::new(num_packs), out, per_pack, weights),
+            17..=32 => fill(&mut ScanPacks::<32>::new(num_packs), out, per_pack, weights),
+            _ => {
+                let mut keys = std::mem::take(&mut self.heap);
+                keys.clear();
+                keys.extend((0..num_packs as u64).map(Reverse));
+                let mut open = HeapPacks(BinaryHeap::from(keys));
+                fill(&mut open, out, per_pack, weights);
+                self.heap = open.0.into_vec();
             }
+        }
+        &self.placed
+    }
+}
+
+/// The greedy loop, monomorphised per open-pack structure.
+fn fill<P: OpenPacks>(
+    open: &mut P,
+    (pack_items, placed): (&mut [usize], &mut [Placed]),
+    per_pack: usize,
+    weights: impl Iterator<Item = f32>,
+) {
+    for (item_weight, at) in weights.zip(placed) {
+        let pack_key = open.lightest();
+        let pack = (pack_key & LOW_BITS) as usize;
+        // Pack sums start at +0.0 and only grow by weights >= 0 (or -0.0), so they are never
+        // -0.0 and their raw bits order like their values.
+        let weight = f32::from_bits((pack_key >> 32) as u32) + item_weight;
+        let rank = pack_items[pack];
+        *at = Placed {
+            pack: pack as u32,
+            position: rank as u32,
+        };
+        pack_items[pack] = rank + 1;
+        if rank + 1 == per_pack {
+            open.close_lightest();
         } else {
-            OpenPacks::Heap(buffer.into_iter().map(Reverse).collect())
+            open.replace_lightest((u64::from(weight.to_bits()) << 32) | pack as u64);
         }
     }
+}
 
-    fn lightest(&mut self) -> u64 {
-        match self {
-            OpenPacks::Scan { keys, lightest } => {
-                let mut best = u64::MAX;
-                for &k in keys.iter() {
-                    best = best.min(k);
-                }
-                *lightest = (best & LOW_BITS) as usize;
-                best
-            }
-            OpenPacks::Heap(heap) => heap.peek().expect("an open pack remains").0,
+pub(crate) const LOW_BITS: u64 = u32::MAX as u64;
+
+/// The open (not full) packs, keyed by (weight bits, pack index), smallest first: the
+/// smallest key is the lightest pack, lowest index on ties.
+trait OpenPacks {
+    /// The smallest key (there is always an open pack when asked).
+    fn lightest(&mut self) -> u64;
+    /// Gives the pack returned by the last [`OpenPacks::lightest`] a new key.
+    fn replace_lightest(&mut self, key: u64);
+    /// Removes the pack returned by the last [`OpenPacks::lightest`]: it is full.
+    fn close_lightest(&mut self);
+}
+
+/// Few packs (at most `N`): a branch-free, fully unrolled scan over all keys; full packs and
+/// the unused entries hold `u64::MAX`.
+struct ScanPacks<const N: usize> {
+    keys: [u64; N],
+    lightest: usize,
+}
+
+impl<const N: usize> ScanPacks<N> {
+    fn new(num_packs: usize) -> Self {
+        debug_assert!(num_packs <= N);
+        let mut keys = [u64::MAX; N];
+        for (pack, key) in keys.iter_mut().take(num_packs).enumerate() {
+            *key = pack as u64;
         }
+        Self { keys, lightest: 0 }
+    }
+}
+
+impl<const N: usize> OpenPacks for ScanPacks<N> {
+    fn lightest(&mut self) -> u64 {
+        // A pairwise (tree) reduction: independent comparisons, fully unrolled for fixed N.
+        let mut keys = self.keys;
+        let mut width = N;
+        while width > 1 {
+            width /= 2;
+            for i in 0..width {
+                keys[i] = keys[i].min(keys[i + width]);
+            }
+        }
+        let best = keys[0];
+        self.lightest = (best & LOW_BITS) as usize;
+        best
     }
 
     fn replace_lightest(&mut self, key: u64) {
-        match self {
-            OpenPacks::Scan { keys, lightest } => keys[*lightest] = key,
-            OpenPacks::Heap(heap) => {
-                *heap.peek_mut().expect("an open pack remains") = Reverse(key);
-            }
-        }
+        self.keys[self.lightest] = key;
     }
 
     fn close_lightest(&mut self) {
-        match self {
-            OpenPacks::Scan { keys, lightest } => keys[*lightest] = u64::MAX,
-            OpenPacks::Heap(heap) => {
-                heap.pop();
-            }
-        }
-    }
-
-    fn into_buffer(self) -> Vec<u64> {
-        match self {
-            OpenPacks::Scan { keys, .. } => keys,
-            OpenPacks::Heap(heap) => heap.into_iter().map(|Reverse(k)| k).collect(),
-        }
+        self.keys[self.lightest] = u64::MAX;
     }
 }
 
+/// Many packs: a min-heap of the open packs' keys.
+struct HeapPacks(BinaryHeap<Reverse<u64>>);
+
+impl OpenPacks for HeapPacks {
+    fn lightest(&mut self) -> u64 {
+        self.0.peek().expect("an open pack remains").0
+    }
+
+    fn replace_lightest(&mut self, key: u64) {
+        *self.0.peek_mut().expect("an open pack remains") = Reverse(key);
+    }
+
+    fn close_lightest(&mut self) {
+        self.0.pop();
+    }
+}
+
+/// A sort key for `(weight, index)`: ascending keys visit weights in descending order, equal
+/// weights in ascending index order (the order of a stable descending sort). The index sits
+/// in the low 32 bits ([`LOW_BITS`]).
+pub(crate) fn descending_key(weight: f32, index: usize) -> u64 {
+    (u64::from(!ordered_bits(weight)) << 32) | index as u64
+}
+
+/// The weight a [`descending_key`] was made from (`-0.0` comes back as `0.0`).
+pub(crate) fn key_weight(key: u64) -> f32 {
+    f32::from_bits(!((key >> 32) as u32))
+}
+
 /// The bits of a non-negative `f32`, ordered like the value (`-0.0` counts as `0.0`).
-fn ordered_bits(x: f32) -> u32 {
+pub(crate) fn ordered_bits(x: f32) -> u32 {
     if x == 0.0 {
         0
     } else {
@@ -154,33 +252,22 @@ impl BalancedPartitioner {
             weights
                 .iter()
                 .enumerate()
-                .map(|(i, &w)| (u64::from(!ordered_bits(w)) << 32) | i as u64),
+                .map(|(i, &w)| descending_key(w, i)),
         );
         self.order.sort_unstable();
 
-        // Each open pack has a key (f32 weight bits, pack index): the smallest key is the
-        // lightest pack, lowest index on ties.
-        let mut open = OpenPacks::new(num_packs, std::mem::take(&mut self.pack_keys));
-        let pack_items = &mut self.pack_items;
-        pack_items.clear();
-        pack_items.resize(num_packs, 0);
-        let (pack_of, rank_of) = (&mut result.pack[..], &mut result.rank[..]);
-        for &key in &self.order {
+        let placed = self.lpt.assign(
+            num_packs,
+            per_pack,
+            self.order
+                .iter()
+                .map(|&key| weights[(key & LOW_BITS) as usize]),
+        );
+        for (&key, at) in self.order.iter().zip(placed) {
             let item = (key & LOW_BITS) as usize;
-            let pack_key = open.lightest();
-            let pack = (pack_key & LOW_BITS) as usize;
-            let weight = f32::from_bits((pack_key >> 32) as u32) + weights[item];
-            let rank = pack_items[pack];
-            pack_of[item] = pack;
-            rank_of[item] = rank;
-            pack_items[pack] = rank + 1;
-            if rank + 1 == per_pack {
-                open.close_lightest();
-            } else {
-                open.replace_lightest((u64::from(ordered_bits(weight)) << 32) | pack as u64);
-            }
+            result.pack[item] = at.pack as usize;
+            result.rank[item] = at.position as usize;
         }
-        self.pack_keys = open.into_buffer();
         Ok(&self.result)
     }
 }

@@ -2,8 +2,8 @@
 
 use std::cell::RefCell;
 
-use eplb_solvers::apportion::Apportioner;
 use eplb_solvers::partition::BalancedPartitioner;
+use eplb_solvers::replicate::ReplicaPacker;
 
 use crate::error::Result;
 use crate::placement::LayerPlacement;
@@ -41,15 +41,11 @@ pub struct Greedy;
 #[derive(Default)]
 struct Workspace {
     partitioner: BalancedPartitioner,
-    apportioner: Apportioner,
+    replicator: ReplicaPacker,
     weights: Vec<f32>,
     group_sums: Vec<f32>,
-    group_pack: Vec<(usize, usize)>,
     mlog2log: Vec<usize>,
     node_weights: Vec<f32>,
-    replica_weights: Vec<f32>,
-    phy2log: Vec<usize>,
-    ranks: Vec<usize>,
 }
 
 thread_local! {
@@ -82,19 +78,14 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
     let experts_per_node = experts / nodes;
     let slots_per_node = c.replicas / nodes;
     let gpus_per_node = c.gpus / nodes;
-    let slots_per_gpu = c.slots_per_gpu();
 
     let Workspace {
         partitioner,
-        apportioner,
+        replicator,
         weights,
         group_sums,
-        group_pack,
         mlog2log,
         node_weights,
-        replica_weights,
-        phy2log,
-        ranks,
     } = ws;
     weights.clear();
     weights.extend(layer.loads.iter().map(|&w| w as f32));
@@ -107,44 +98,28 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
             .map(|g| g.iter().fold(0.0f32, |acc, &x| acc + x)),
     );
     let packed = partitioner.greedy(group_sums, nodes)?;
-    group_pack.clear();
-    group_pack.extend(packed.pack.iter().copied().zip(packed.rank.iter().copied()));
     // Node-major ("meta-logical") order: node n holds meta ids n*E/N .. (n+1)*E/N.
     mlog2log.clear();
     mlog2log.resize(experts, 0);
-    for (g, &(node, rank)) in group_pack.iter().enumerate() {
+    for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
         let base = (node * groups_per_node + rank) * group_size;
-        for j in 0..group_size {
-            mlog2log[base + j] = g * group_size + j;
+        for (j, meta) in mlog2log[base..base + group_size].iter_mut().enumerate() {
+            *meta = g * group_size + j;
         }
     }
 
-    phy2log.clear();
-    phy2log.resize(c.replicas, 0);
-    ranks.clear();
-    ranks.resize(c.replicas, 0);
-    for node in 0..nodes {
-        let members = &mlog2log[node * experts_per_node..(node + 1) * experts_per_node];
-        // Step 2: replicate inside the node.
+    let mut phy2log = Vec::with_capacity(c.replicas);
+    let mut ranks = Vec::with_capacity(c.replicas);
+    for members in mlog2log.chunks_exact(experts_per_node) {
+        // Steps 2 and 3: replicate inside the node, then pack the node's replicas onto its
+        // GPUs (slot order: GPU-major inside the node).
         node_weights.clear();
         node_weights.extend(members.iter().map(|&e| weights[e]));
-        let replicas = apportioner.greedy_f32(node_weights, slots_per_node)?;
-        // Step 3: pack the node's replicas onto its GPUs.
-        replica_weights.clear();
-        replica_weights.extend(
-            replicas
-                .owner
-                .iter()
-                .map(|&m| node_weights[m] / replicas.counts[m] as f32),
-        );
-        let packed = partitioner.greedy(replica_weights, gpus_per_node)?;
-        for (phy, (&pack, &rank_in_pack)) in packed.pack.iter().zip(&packed.rank).enumerate() {
-            let slot = node * slots_per_node + pack * slots_per_gpu + rank_in_pack;
-            phy2log[slot] = members[replicas.owner[phy]];
-            ranks[slot] = replicas.rank[phy];
-        }
+        let slots = replicator.greedy(node_weights, slots_per_node, gpus_per_node)?;
+        phy2log.extend(slots.owner.iter().map(|&m| members[m]));
+        ranks.extend_from_slice(&slots.rank);
     }
     Ok(LayerSolution::heuristic(
-        LayerPlacement::from_trusted_parts(phy2log.to_vec(), ranks.to_vec()),
+        LayerPlacement::from_trusted_parts(phy2log, ranks),
     ))
 }
