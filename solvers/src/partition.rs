@@ -59,15 +59,32 @@ impl LightestFirst {
     ) -> &[Placed] {
         self.pack_items.clear();
         self.pack_items.resize(num_packs, 0);
-        self.placed.clear();
+        // Every entry is overwritten: fit the length without clearing.
+        self.placed.truncate(num_packs * per_pack);
         self.placed.resize(num_packs * per_pack, Placed::default());
         let out = (&mut self.pack_items[..], &mut self.placed[..]);
         match num_packs {
             0..=2 => fill(&mut ScanPacks::<2>::new(num_packs), out, per_pack, weights),
             3..=4 => fill(&mut ScanPacks::<4>::new(num_packs), out, per_pack, weights),
             5..=8 => fill(&mut ScanPacks::<8>::new(num_packs), out, per_pack, weights),
-            9..=16 => fill(&mut ScanPacks::<16>::new(num_packs), out, per_pack, weights),
-            17..=32 => fill(&mut ScanPacks::<32>::new(num_packs), out, per_pack, weights),
+            9..=16 => fill(
+                &mut BlockedPacks::<2>::new(num_packs),
+                out,
+                per_pack,
+                weights,
+            ),
+            17..=32 => fill(
+                &mut BlockedPacks::<4>::new(num_packs),
+                out,
+                per_pack,
+                weights,
+            ),
+            33..=64 => fill(
+                &mut BlockedPacks::<8>::new(num_packs),
+                out,
+                per_pack,
+                weights,
+            ),
             _ => {
                 let mut keys = std::mem::take(&mut self.heap);
                 keys.clear();
@@ -118,7 +135,9 @@ trait OpenPacks {
     /// Gives the pack returned by the last [`OpenPacks::lightest`] a new key.
     fn replace_lightest(&mut self, key: u64);
     /// Removes the pack returned by the last [`OpenPacks::lightest`]: it is full.
-    fn close_lightest(&mut self);
+    fn close_lightest(&mut self) {
+        self.replace_lightest(u64::MAX);
+    }
 }
 
 /// Few packs (at most `N`): a branch-free, fully unrolled scan over all keys; full packs and
@@ -139,18 +158,22 @@ impl<const N: usize> ScanPacks<N> {
     }
 }
 
+/// The smallest of `N` keys by a pairwise (tree) reduction: independent comparisons, fully
+/// unrolled for a fixed power-of-two `N`.
+fn tree_min<const N: usize>(mut keys: [u64; N]) -> u64 {
+    let mut width = N;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            keys[i] = keys[i].min(keys[i + width]);
+        }
+    }
+    keys[0]
+}
+
 impl<const N: usize> OpenPacks for ScanPacks<N> {
     fn lightest(&mut self) -> u64 {
-        // A pairwise (tree) reduction: independent comparisons, fully unrolled for fixed N.
-        let mut keys = self.keys;
-        let mut width = N;
-        while width > 1 {
-            width /= 2;
-            for i in 0..width {
-                keys[i] = keys[i].min(keys[i + width]);
-            }
-        }
-        let best = keys[0];
+        let best = tree_min(self.keys);
         self.lightest = (best & LOW_BITS) as usize;
         best
     }
@@ -158,9 +181,43 @@ impl<const N: usize> OpenPacks for ScanPacks<N> {
     fn replace_lightest(&mut self, key: u64) {
         self.keys[self.lightest] = key;
     }
+}
 
-    fn close_lightest(&mut self) {
-        self.keys[self.lightest] = u64::MAX;
+/// Up to `8 * B` packs in `B` blocks of eight, with each block's smallest key cached: finding
+/// the lightest pack scans the `B` block minima, an update rescans one block.
+struct BlockedPacks<const B: usize> {
+    blocks: [[u64; 8]; B],
+    block_min: [u64; B],
+    lightest: usize,
+}
+
+impl<const B: usize> BlockedPacks<B> {
+    fn new(num_packs: usize) -> Self {
+        debug_assert!(num_packs <= 8 * B);
+        let mut blocks = [[u64::MAX; 8]; B];
+        for pack in 0..num_packs {
+            blocks[pack / 8][pack % 8] = pack as u64;
+        }
+        let block_min = blocks.map(tree_min);
+        Self {
+            blocks,
+            block_min,
+            lightest: 0,
+        }
+    }
+}
+
+impl<const B: usize> OpenPacks for BlockedPacks<B> {
+    fn lightest(&mut self) -> u64 {
+        let best = tree_min(self.block_min);
+        self.lightest = (best & LOW_BITS) as usize;
+        best
+    }
+
+    fn replace_lightest(&mut self, key: u64) {
+        let block = &mut self.blocks[self.lightest / 8];
+        block[self.lightest % 8] = key;
+        self.block_min[self.lightest / 8] = tree_min(*block);
     }
 }
 
@@ -312,7 +369,45 @@ mod tests {
         assert_eq!(a.rank, vec![0, 0, 1, 1]);
     }
 
+    /// The textbook loop: scan every pack for the lightest open one.
+    fn naive_greedy(weights: &[f32], packs: usize) -> PackAssignment {
+        let per_pack = weights.len() / packs;
+        let mut order: Vec<usize> = (0..weights.len()).collect();
+        order.sort_by(|&a, &b| weights[b].partial_cmp(&weights[a]).unwrap());
+        let mut sums = vec![0f32; packs];
+        let mut items = vec![0usize; packs];
+        let mut out = PackAssignment {
+            pack: vec![0; weights.len()],
+            rank: vec![0; weights.len()],
+        };
+        for i in order {
+            let pack = (0..packs)
+                .filter(|&p| items[p] < per_pack)
+                .min_by(|&a, &b| sums[a].partial_cmp(&sums[b]).unwrap().then(a.cmp(&b)))
+                .unwrap();
+            out.pack[i] = pack;
+            out.rank[i] = items[pack];
+            items[pack] += 1;
+            sums[pack] += weights[i];
+        }
+        out
+    }
+
     proptest! {
+        /// Every pack-count regime (unrolled scans up to 8, blocks of eight up to 64, a heap
+        /// beyond) agrees with the naive scan, on weights with many ties.
+        #[test]
+        fn equals_the_naive_scan_for_any_pack_count(
+            packs in 1usize..80,
+            per_pack in 2usize..4,
+            seed in proptest::collection::vec(0u32..20, 240),
+        ) {
+            let n = packs * per_pack;
+            let weights: Vec<f32> = seed.iter().take(n).map(|&x| x as f32 / 4.0).collect();
+            let mut p = BalancedPartitioner::default();
+            prop_assert_eq!(p.greedy(&weights, packs).unwrap(), &naive_greedy(&weights, packs));
+        }
+
         #[test]
         fn every_pack_gets_exactly_its_share(
             per_pack in 1usize..6,

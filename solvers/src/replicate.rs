@@ -107,11 +107,16 @@ impl ReplicaPacker {
             check_weights(weights)?;
         }
         let per_pack = copies / num_packs;
-        self.result.owner.clear();
-        self.result.owner.resize(copies, 0);
-        self.result.rank.clear();
-        self.result.rank.resize(copies, 0);
-        self.counts.clear();
+        // Every slot is written below; only the lengths need fitting (no clearing).
+        fit(&mut self.result.owner, copies);
+        fit(&mut self.result.rank, copies);
+        // Counts are all 1 between calls except for the items the last call replicated.
+        for &item in &self.extra_owner {
+            if let Some(count) = self.counts.get_mut(item) {
+                *count = 1;
+            }
+        }
+        self.counts.truncate(n);
         self.counts.resize(n, 1);
         self.order.clear();
         self.order.extend(
@@ -174,6 +179,7 @@ impl ReplicaPacker {
         for (item, slot) in owner[..n].iter_mut().enumerate() {
             *slot = item;
         }
+        rank[..n].fill(0);
         owner[n..].copy_from_slice(&self.extra_owner);
         rank[n..].copy_from_slice(&self.extra_rank);
     }
@@ -199,8 +205,7 @@ impl ReplicaPacker {
     fn pack(&mut self, n: usize, num_packs: usize, per_pack: usize) {
         let counts = &self.counts;
         let merged = &mut self.merged;
-        merged.clear();
-        merged.resize(n + self.extra_owner.len(), 0);
+        fit(merged, n + self.extra_owner.len());
         let mut next = 0;
         let mut split = self.copy_keys.iter().copied().peekable();
         for &key in &self.order {
@@ -230,12 +235,19 @@ impl ReplicaPacker {
             let slot = at.pack as usize * per_pack + at.position as usize;
             if phy < n {
                 owner[slot] = phy;
+                rank[slot] = 0;
             } else {
                 owner[slot] = self.extra_owner[phy - n];
                 rank[slot] = self.extra_rank[phy - n];
             }
         }
     }
+}
+
+/// Gives `v` length `len` without touching the entries it keeps (the caller overwrites them).
+fn fit(v: &mut Vec<impl Copy + Default>, len: usize) {
+    v.truncate(len);
+    v.resize(len, Default::default());
 }
 
 #[cfg(test)]

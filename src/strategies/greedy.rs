@@ -99,7 +99,8 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
     );
     let packed = partitioner.greedy(group_sums, nodes)?;
     // Node-major ("meta-logical") order: node n holds meta ids n*E/N .. (n+1)*E/N.
-    mlog2log.clear();
+    // Every entry is written below.
+    mlog2log.truncate(experts);
     mlog2log.resize(experts, 0);
     for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
         let base = (node * groups_per_node + rank) * group_size;
