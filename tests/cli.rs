@@ -216,6 +216,36 @@ fn bench_prints_one_json_line_with_the_median() {
 }
 
 #[test]
+fn bench_takes_the_strategy_flags_of_place() {
+    let bench = |extra: &[&str]| {
+        let mut cmd = eplb();
+        cmd.arg("bench").arg("--loads").arg(esft()).args([
+            "--replicas",
+            "80",
+            "--gpus",
+            "8",
+            "--iterations",
+            "1",
+            "--warmup",
+            "0",
+        ]);
+        cmd.args(extra);
+        cmd
+    };
+    let out = bench(&["--strategy", "hierarchical", "--sub-strategy", "refine"])
+        .assert()
+        .success();
+    let line: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(line["strategy"], "hierarchical");
+    bench(&["--sub-strategy", "refine"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "configure the `hierarchical` strategy",
+        ));
+}
+
+#[test]
 fn strategies_lists_greedy() {
     eplb()
         .arg("strategies")
@@ -296,47 +326,25 @@ fn errors_name_the_problem_and_exit_1() {
 fn usage_errors_exit_2() {
     eplb().arg("place").assert().code(2);
     eplb().arg("frobnicate").assert().code(2);
-    eplb()
-        .args([
-            "place",
-            "--loads",
-            "x.json",
-            "--replicas",
-            "many",
-            "--gpus",
-            "2",
-        ])
-        .assert()
-        .code(2);
-    eplb()
-        .args([
-            "place",
-            "--loads",
-            "x.json",
-            "--replicas",
-            "4",
-            "--gpus",
-            "2",
-            "--time-limit",
-            "0",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("not a positive number of seconds"));
-    eplb()
-        .args([
-            "place",
-            "--loads",
-            "x.json",
-            "--replicas",
-            "4",
-            "--gpus",
-            "2",
-            "--mip-gap=-1",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("relative gap >= 0"));
+    let place = ["place", "--loads", "x.json", "--gpus", "2"];
+    for (extra, message) in [
+        (&["--replicas", "many"][..], "invalid value 'many'"),
+        (
+            &["--replicas", "4", "--time-limit", "0"][..],
+            "not a positive number of seconds",
+        ),
+        (
+            &["--replicas", "4", "--mip-gap=-1"][..],
+            "relative gap >= 0",
+        ),
+    ] {
+        eplb()
+            .args(place)
+            .args(extra)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(message));
+    }
 }
 
 #[test]

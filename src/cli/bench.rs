@@ -4,19 +4,16 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use eplb::{solve, strategies, EplbError, SolveOptions};
+use eplb::{solve, EplbError, SolveOptions};
 
-use super::{Global, ProblemArgs, SearchArgs};
+use super::{Global, ProblemArgs, StrategyArgs};
 
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
     #[command(flatten)]
     problem: ProblemArgs,
-    /// Strategy to time.
-    #[arg(long, default_value = "greedy")]
-    strategy: String,
     #[command(flatten)]
-    search: SearchArgs,
+    strategy: StrategyArgs,
     /// Timed solves.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     iterations: u32,
@@ -31,7 +28,7 @@ pub(crate) struct BenchArgs {
 pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
     let problem = loaded.problem;
-    let strategy = strategies::by_name_with(&args.strategy, &args.search.options())?;
+    let strategy = args.strategy.build(problem.cluster())?;
     let options = SolveOptions {
         threads: Some(args.threads.max(1)),
     };

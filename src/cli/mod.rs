@@ -225,6 +225,28 @@ pub(crate) struct TopologyArgs {
     sub_strategy: String,
 }
 
+/// The strategy flags of `place` and `bench`: one strategy, its search limits and, for
+/// `hierarchical`, its topology.
+#[derive(Args, Debug)]
+pub(crate) struct StrategyArgs {
+    /// Strategy to use (see `eplb strategies`).
+    #[arg(long, default_value = "greedy")]
+    strategy: String,
+    #[command(flatten)]
+    search: SearchArgs,
+    #[command(flatten)]
+    topology: TopologyArgs,
+}
+
+impl StrategyArgs {
+    /// The strategy the flags describe, for problems on `cluster`.
+    fn build(&self, cluster: &Cluster) -> Result<Box<dyn eplb::PlacementStrategy>, EplbError> {
+        self.topology.check_used(&[self.strategy.as_str()])?;
+        self.topology
+            .strategy(&self.strategy, &self.search.options(), cluster)
+    }
+}
+
 impl TopologyArgs {
     /// The strategy called `name`; `hierarchical` is built over the topology file and with the
     /// sub-strategy when they are given.

@@ -8,7 +8,7 @@ use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trt
 use eplb::{evaluate, solve_observed, EplbError, SolveOptions};
 
 use super::report::{layer_table, summary_line};
-use super::{write_output, Global, PlotArgs, ProblemArgs, SearchArgs, TopologyArgs};
+use super::{write_output, Global, PlotArgs, ProblemArgs, StrategyArgs};
 
 /// Output formats of `place`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,13 +27,8 @@ pub(crate) enum Format {
 pub(crate) struct PlaceArgs {
     #[command(flatten)]
     problem: ProblemArgs,
-    /// Strategy to use (see `eplb strategies`).
-    #[arg(long, default_value = "greedy")]
-    strategy: String,
     #[command(flatten)]
-    search: SearchArgs,
-    #[command(flatten)]
-    topology: TopologyArgs,
+    strategy: StrategyArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Deepseek)]
     format: Format,
@@ -54,10 +49,7 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
     args.plot.check(problem)?;
-    args.topology.check_used(&[args.strategy.as_str()])?;
-    let strategy =
-        args.topology
-            .strategy(&args.strategy, &args.search.options(), problem.cluster())?;
+    let strategy = args.strategy.build(problem.cluster())?;
     let bar = global.progress(problem.num_layers() as u64, strategy.name());
     let solution = solve_observed(
         problem,
