@@ -22,14 +22,14 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   counts, in `f64`); the replicas are packed onto GPUs by balanced largest differencing
 ///   (Karmarkar–Karp with `R/P` replicas per GPU) and improved by local search on the busiest
 ///   GPU: single swaps, pair swaps and replica-count moves (take a replica from one expert and
-///   give it to another), the cheapest move type first. The search stops as soon as the
-///   busiest GPU is within `1e-6` (relative) of the lower bound `max(sum/P, T_rep)`. See
+///   give it to another). The search stops as soon as the busiest GPU is within `5e-5`
+///   (0.005%, relative) of the lower bound `max(sum/P, T_rep)`. See
 ///   [`eplb_solvers::rebalance`].
 /// - **Hierarchical policy**: the groups-to-nodes split minimises the node-level bound (the
 ///   same objective as [`BalancedSplit`], searched by branch and bound over the group sets
 ///   with each node's `T_rep` computed from its groups' heaviest experts only), then each
 ///   node's experts get their optimal replica counts and are packed onto the node's GPUs as
-///   above; a node's search stops once its busiest GPU is within `1e-6` of the layer's node
+///   above; a node's search stops once its busiest GPU is within `5e-5` of the layer's node
 ///   bound (lighter nodes need not be perfect).
 ///
 /// [`Refine::deep`] (`refine-deep`) adds kicks: when stuck, a replica-count move that lowers
@@ -211,7 +211,7 @@ impl Refine {
 #[derive(Debug, Default)]
 struct NodeSplit {
     sums: Vec<f64>,
-    /// Each group's heaviest loads, descending (`x + 1` at most).
+    /// Each group's heaviest loads (`x + 1` at most, in no particular order).
     tops: Vec<Vec<f64>>,
     order: Vec<usize>,
     memo: HashMap<u64, f64>,
@@ -259,8 +259,10 @@ impl NodeSplit {
             let top = &mut self.tops[g];
             top.clear();
             top.extend_from_slice(loads);
-            top.sort_unstable_by(|a, b| b.total_cmp(a));
-            top.truncate(extra + 1);
+            if top.len() > extra + 1 {
+                top.select_nth_unstable_by(extra, |a, b| b.total_cmp(a));
+                top.truncate(extra + 1);
+            }
         }
         self.order.clear();
         self.order.extend(0..groups);
@@ -321,8 +323,11 @@ impl NodeSplit {
             sum += self.sums[g];
             self.merged.extend_from_slice(&self.tops[g]);
         }
-        self.merged.sort_unstable_by(|a, b| b.total_cmp(a));
-        self.merged.truncate(extra + 1);
+        if self.merged.len() > extra + 1 {
+            self.merged
+                .select_nth_unstable_by(extra, |a, b| b.total_cmp(a));
+            self.merged.truncate(extra + 1);
+        }
         let copies = self.merged.len() + extra;
         let counts = &apportioner.greedy_f64(&self.merged, copies)?.counts;
         let rep = self
