@@ -40,14 +40,18 @@
 //!
 //! The state is kept incrementally: bin loads (recomputed only for the bins a move touches,
 //! by summing their copies in position order, so they equal an evaluator's sums), every bin's
-//! copies sorted by weight and, lazily, every bin's pairs sorted by weight. For a bin `b` with
-//! slack `s = peak - load[b]` the best exchange moves a weight `d` as close to `s / 2` as
-//! possible, so for each copy (or pair) of the heaviest bin only the two partners of `b` next
-//! to the ideal weight are evaluated, found by a merge-like sweep over both sorted lists; bins
-//! whose best possible outcome `(peak + load[b]) / 2` cannot beat the best move found so far
-//! are skipped. A swap search costs `O(m k)`, a pair-swap search `O(m k^2)`, a count-move
-//! search `O(n k + k c)` cheap filters (`c` copies of replicated items) plus a full evaluation
-//! of the few that lower the heaviest bin. Nothing is allocated inside the search.
+//! copies sorted by weight, and, lazily, every bin's pairs sorted by weight (re-merged from
+//! the sorted copies when one or two copies of the bin changed). Bins are visited by
+//! ascending load. A goal-directed search wants a transfer `d` in
+//! `[peak - goal, goal - load[b]]`; it stops at the first bin (the one with the most room)
+//! that has one and at the first bin whose room is too small. A best-move search wants `d`
+//! next to half the slack `peak - load[b]`, and stops at the first bin whose best possible
+//! outcome `(peak + load[b]) / 2` cannot beat the best move found so far. Either way, for each
+//! copy (pair) of the heaviest bin only the one or two partners of `b` next to the wanted
+//! weight are evaluated, found by a merge-like sweep over both sorted lists: `O(k)` per bin
+//! for swaps, `O(k^2)` for pair swaps. A count-move search costs `O(n k + k c)` cheap filters
+//! (`c` copies of replicated items) plus a full evaluation of the few that lower the heaviest
+//! bin. Nothing is allocated inside the search once the packer is warm.
 
 use crate::error::{check_weights, SolverError};
 
