@@ -32,9 +32,10 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   above; a node's search stops once its busiest GPU is within `5e-5` of the layer's node
 ///   bound (lighter nodes need not be perfect).
 ///
-/// [`Refine::deep`] (`refine-deep`) adds kicks: when stuck, a replica-count move that lowers
-/// the busiest GPU but lifts another above it is applied anyway and the search descends again,
-/// kept only if the peak ends lower; it searches until the bound itself.
+/// [`Refine::deep`] (`refine-deep`) goes on from where `refine` stops towards the bound
+/// itself and adds kicks: when stuck, a replica-count move that lowers the busiest GPU but
+/// lifts another above it is applied anyway and the search descends again, kept only if the
+/// peak ends lower; so it is never worse than `refine`.
 ///
 /// Either way the result is compared with [`Greedy`]'s by the evaluator's GPU loads and the
 /// better one is returned (greedy's on ties), so `refine` is never worse than greedy. The
@@ -71,9 +72,9 @@ impl Default for Refine {
 }
 
 impl Refine {
-    /// `refine-deep`: the local search also kicks out of local optima with replica-count moves
-    /// ([`PackLimits::deep`]) and only stops at the bound itself; slower than `refine`, never
-    /// higher peaks.
+    /// `refine-deep`: the local search goes on from where `refine` stops to the bound itself
+    /// and kicks out of local optima with replica-count moves ([`PackLimits::deep`]); slower
+    /// than `refine`, never higher peaks.
     pub fn deep() -> Self {
         Self {
             limits: PackLimits::deep(),
@@ -176,7 +177,7 @@ impl Refine {
             .split
             .split(layer, capacity, nodes, &mut ws.apportioner)?;
         let limits = PackLimits {
-            target: bound * (1.0 + self.limits.stop_gap),
+            target: bound,
             ..self.limits
         };
         let mut phy2log = vec![0; c.replicas];
