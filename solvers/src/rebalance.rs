@@ -135,12 +135,13 @@ enum Move {
     Count { pos: usize, to: usize },
 }
 
-/// Two positions of one bin and the weight of their copies.
+/// Two positions of one bin (as `u32`: 16-byte entries keep the lists in cache) and the weight
+/// of their copies.
 #[derive(Debug, Clone, Copy)]
 struct PairEntry {
     sum: f64,
-    a: usize,
-    b: usize,
+    a: u32,
+    b: u32,
 }
 
 /// One subset of a partial solution of the differencing: its sum and the copies in it, as a
@@ -254,6 +255,9 @@ impl CopyPacker {
                 packs: bins,
             });
         }
+        // Positions are stored as `u32` in the sorted lists (4 billion copies would not fit
+        // in memory anyway).
+        debug_assert!(u32::try_from(n).is_ok());
         self.weights.clear();
         self.weights.extend_from_slice(weights);
         self.counts.clear();
@@ -488,8 +492,8 @@ impl CopyPacker {
         self.singles
             .extend((0..self.item.len()).map(|pos| PairEntry {
                 sum: 0.0,
-                a: pos,
-                b: pos,
+                a: pos as u32,
+                b: pos as u32,
             }));
         let k = self.per_bin;
         self.pairs.clear();
@@ -537,7 +541,7 @@ impl CopyPacker {
         // Insertion sort: the order is nearly sorted after a move.
         let list = &mut self.singles[slots];
         for e in list.iter_mut() {
-            e.sum = self.at[e.a];
+            e.sum = self.at[e.a as usize];
         }
         for i in 1..list.len() {
             let x = list[i];
@@ -575,7 +579,7 @@ impl CopyPacker {
             &mut self.merge_row,
         );
         let list = &mut self.pairs[b * per..(b + 1) * per];
-        let changed = |pos: usize| (mask >> (pos - base)) & 1 == 1;
+        let changed = |pos: u32| (mask >> (pos as usize - base)) & 1 == 1;
         src.clear();
         if mask != u64::MAX && mask.count_ones() <= 2 {
             src.extend(list.iter().filter(|e| !changed(e.a) && !changed(e.b)));
@@ -587,10 +591,10 @@ impl CopyPacker {
                 row.extend(
                     singles
                         .iter()
-                        .filter(|o| o.a != c && !(changed(o.a) && o.a < c))
+                        .filter(|o| o.a as usize != c && !(changed(o.a) && (o.a as usize) < c))
                         .map(|o| PairEntry {
                             sum: at_c + o.sum,
-                            a: c,
+                            a: c as u32,
                             b: o.a,
                         }),
                 );
@@ -615,8 +619,8 @@ impl CopyPacker {
             let (i, j) = (base + (key >> 6) as usize % 64, base + key as usize % 64);
             *e = PairEntry {
                 sum: self.at[i] + self.at[j],
-                a: i,
-                b: j,
+                a: i as u32,
+                b: j as u32,
             };
         }
     }
@@ -960,11 +964,14 @@ fn merge_into(a: &[PairEntry], b: &[PairEntry], out: &mut Vec<PairEntry>) {
 fn exchange(pairs: bool, x: &PairEntry, y: &PairEntry) -> Move {
     if pairs {
         Move::PairSwap {
-            a: (x.a, x.b),
-            b: (y.a, y.b),
+            a: (x.a as usize, x.b as usize),
+            b: (y.a as usize, y.b as usize),
         }
     } else {
-        Move::Swap { a: x.a, b: y.a }
+        Move::Swap {
+            a: x.a as usize,
+            b: y.a as usize,
+        }
     }
 }
 
