@@ -26,7 +26,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => PolicyChoice::Hierarchical,
     };
     let problem = Problem::new(loads, cluster, policy)?;
-    let strategy = strategies::by_name(name)?;
+    // STOP_GAP=x: `refine` with that stop gap (for tuning).
+    let strategy = match std::env::var("STOP_GAP").ok().and_then(|g| g.parse().ok()) {
+        Some(stop_gap) if name == "refine" => Box::new(strategies::Refine::with_limits(
+            eplb_solvers::rebalance::PackLimits {
+                stop_gap,
+                ..Default::default()
+            },
+        )),
+        _ => strategies::by_name(name)?,
+    };
     let mut times = Vec::new();
     let passes: usize = std::env::var("PASSES")
         .ok()

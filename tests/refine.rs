@@ -10,7 +10,9 @@ use common::arb_problem;
 use eplb::evaluate::max_gpu_load;
 use eplb::formats::read_loads;
 use eplb::strategies::{Greedy, Refine};
-use eplb::{evaluate, solve, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem};
+use eplb::{
+    evaluate, solve, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem, SolveOptions,
+};
 use proptest::prelude::*;
 
 fn max_loads(problem: &Problem, strategy: &dyn PlacementStrategy) -> Vec<f64> {
@@ -53,6 +55,55 @@ proptest! {
             prop_assert!(max_gpu_load(&layer, &full.placement) <= max_gpu_load(&layer, &none.placement));
         }
     }
+}
+
+/// The same placement on every run and with any number of threads (the search is bounded by
+/// move counts, never by time), under both policies.
+#[test]
+fn deterministic_across_runs_and_threads() {
+    let loads = eplb::synthetic::lognormal_loads(6, 64, 0.8, 1 << 20, 3);
+    let cluster = Cluster::new(72, 8).with_nodes(2).with_groups(8);
+    for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
+        let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
+        for strategy in [Refine::default(), Refine::deep()] {
+            let one = solve(&problem, &strategy, &SolveOptions { threads: Some(1) }).unwrap();
+            let two = solve(&problem, &strategy, &SolveOptions { threads: Some(2) }).unwrap();
+            let again = solve(&problem, &strategy, &SolveOptions { threads: Some(1) }).unwrap();
+            assert_eq!(
+                one.placement,
+                two.placement,
+                "{} {policy:?}",
+                strategy.name()
+            );
+            assert_eq!(
+                one.placement,
+                again.placement,
+                "{} {policy:?}",
+                strategy.name()
+            );
+        }
+    }
+}
+
+/// The global target on a synthetic DeepSeek-V3-sized trace (shipped with the
+/// library, so this runs on a fresh clone): within 0.01% of `max(sum/P, T_rep)` on at least
+/// 95% of the layers at `R = E + E/8, P = 32`. `refine` stops once it is within 0.005%.
+#[test]
+fn quality_target_on_a_synthetic_trace() {
+    let loads = eplb::synthetic::lognormal_loads(16, 256, 0.8, 67_108_864, 7);
+    let problem = Problem::new(loads, Cluster::new(288, 32), PolicyChoice::Global).unwrap();
+    let s = solve(&problem, &Refine::default(), &Default::default()).unwrap();
+    let report = evaluate(&problem, &s.placement, &[]).unwrap();
+    let within = report
+        .layers
+        .iter()
+        .filter(|l| l.max_load <= l.lower_bound * (1.0 + 1e-4))
+        .count();
+    assert!(
+        within as f64 >= 0.95 * report.layers.len() as f64,
+        "only {within}/{} layers within 0.01%",
+        report.layers.len()
+    );
 }
 
 #[test]

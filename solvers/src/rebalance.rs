@@ -13,43 +13,80 @@
 //!    (heaviest minus lightest bin) are merged by putting the heaviest bin of one together
 //!    with the lightest of the other, until one remains. Every bin gets one copy per row, so
 //!    the cardinality holds by construction.
-//! 2. **Local search on the heaviest bin**, three move types tried in this order, each time
-//!    applying the best move of the first type that lowers the heaviest bin without lifting
-//!    any other bin to its load:
+//! 2. **Local search on the heaviest bin** with three move types:
 //!    - *swap*: exchange one copy of the heaviest bin with one copy of another bin;
-//!    - *pair swap*: exchange two copies of the heaviest bin with two copies of another bin;
+//!    - *pair swap*: exchange two copies of the heaviest bin with two copies of another bin
+//!      (bins of 2 to 64 copies);
 //!    - *count move*: take a copy away from one item and give it to another (the freed
 //!      position is reused, so cardinalities hold), which changes the weight of every copy
 //!      of both items.
 //!
-//! The search stops when no move improves or after [`PackLimits::max_moves`] moves. Optional
-//! *kicks* ([`PackLimits::deep`]) then escape the local optimum: a count move that lowers the
-//! heaviest bin but lifts another above it is applied anyway, the search descends again, and
-//! the kick is kept only if the heaviest bin ends lower. Limits are counts, never time, so the
-//! result depends only on the input.
+//!    Each step applies the first of: a pair swap that brings the heaviest bin down to the
+//!    goal (below) without lifting the other bin above it — the one with the smallest
+//!    transfer, with the bin that has the most room; otherwise the best swap, else the best
+//!    pair swap, else the best count move that lowers the heaviest bin without lifting any
+//!    other bin to its load.
+//!
+//! The search stops as soon as the heaviest bin reaches the **goal**: the lower bound
+//! `max(sum(w) / m, T)` (`T` the smallest possible largest copy weight, when the given counts
+//! attain it) or the caller's [`PackLimits::target`] if larger, relaxed by
+//! [`PackLimits::stop_gap`]; otherwise when no move improves or after
+//! [`PackLimits::max_moves`] moves. With *kicks* ([`PackLimits::deep`]) the search then goes
+//! on to the bound itself and escapes local optima: a count move that lowers the heaviest bin
+//! but lifts another above it is applied anyway, the search descends again, and the kick is
+//! kept only if the heaviest bin ends lower. Limits are counts, never time, so the result
+//! depends only on the input.
+//!
+//! # Cost of a move search
+//!
+//! The state is kept incrementally: bin loads (recomputed only for the bins a move touches,
+//! by summing their copies in position order, so they equal an evaluator's sums), every bin's
+//! copies sorted by weight, and, lazily, every bin's pairs sorted by weight (re-merged from
+//! the sorted copies when one or two copies of the bin changed). Bins are visited by
+//! ascending load. A goal-directed search wants a transfer `d` in
+//! `[peak - goal, goal - load[b]]`; it stops at the first bin (the one with the most room)
+//! that has one and at the first bin whose room is too small. A best-move search wants `d`
+//! next to half the slack `peak - load[b]`, and stops at the first bin whose best possible
+//! outcome `(peak + load[b]) / 2` cannot beat the best move found so far. Either way, for each
+//! copy (pair) of the heaviest bin only the one or two partners of `b` next to the wanted
+//! weight are evaluated, found by a merge-like sweep over both sorted lists: `O(k)` per bin
+//! for swaps, `O(k^2)` for pair swaps. A count-move search costs `O(n k + k c)` cheap filters
+//! (`c` copies of replicated items) plus a full evaluation of the few that lower the heaviest
+//! bin. Nothing is allocated inside the search once the packer is warm.
 
 use crate::error::{check_weights, SolverError};
 
-/// Limits of the local search (iteration caps only: results never depend on time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits of the local search (counts and loads only: results never depend on time).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PackLimits {
     /// Improving moves applied at most (per descent).
     pub max_moves: usize,
-    /// Kicks at most: when no move improves, a count move that lowers the heaviest bin but
-    /// lifts another one above it is applied anyway and the search descends again; the kick is
-    /// kept only if the heaviest bin ends lower than before.
+    /// Kicks at most. With kicks, the search goes on from where it stops (the goal below)
+    /// to the lower bound itself; when no move improves, a count move that lowers the
+    /// heaviest bin but lifts another one above it is applied anyway and the search descends
+    /// again; the kick is kept only if the heaviest bin ends lower than before.
     pub max_kicks: usize,
     /// Count moves tried per kick: the ones leaving the lowest largest touched load.
     pub kick_width: usize,
+    /// The search stops once the heaviest bin is within this relative gap of the packer's
+    /// lower bound `max(sum / m, T)`: `0.0` searches until no move improves.
+    pub stop_gap: f64,
+    /// A load the caller knows the answer need not go below (`0.0`: none): the search aims at
+    /// the larger of it and the packer's own lower bound. Useful when the packing is one part
+    /// of a larger problem whose optimum is known to be at least `target`.
+    pub target: f64,
 }
 
 impl Default for PackLimits {
-    /// Local search without kicks: the fast setting.
+    /// Local search without kicks, stopping within `5e-5` (0.005%) of the lower bound: the
+    /// fast setting.
     fn default() -> Self {
         Self {
             max_moves: 4096,
             max_kicks: 0,
             kick_width: 3,
+            stop_gap: 5e-5,
+            target: 0.0,
         }
     }
 }
@@ -65,45 +102,64 @@ impl PackLimits {
     }
 }
 
-/// Which kind of move the local search may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MoveKind {
-    Swap,
-    PairSwap,
-    Count,
+/// What the last [`CopyPacker::pack`] did (diagnostics; the counts are deterministic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackStats {
+    /// Swaps applied.
+    pub swaps: usize,
+    /// Pair swaps applied.
+    pub pair_swaps: usize,
+    /// Count moves applied (kicks included).
+    pub count_moves: usize,
+    /// Kicks tried.
+    pub kicks: usize,
+    /// Move searches run (of any type).
+    pub searches: usize,
+    /// Candidate moves evaluated.
+    pub evaluations: usize,
+    /// Whether the search stopped because the heaviest bin reached the goal.
+    pub reached_goal: bool,
 }
 
-/// A candidate move and the largest load it leaves on the bins it touches.
+/// A candidate move.
 #[derive(Debug, Clone, Copy)]
 enum Move {
     /// Exchange the copies at two positions.
     Swap { a: usize, b: usize },
-    /// Exchange the two copies at `a` with the two at `b`.
-    PairSwap { a: Pair, b: Pair },
+    /// Exchange the copies at `a.0, a.1` with those at `b.0, b.1`.
+    PairSwap {
+        a: (usize, usize),
+        b: (usize, usize),
+    },
     /// The copy at `pos` stops being a copy of its item and becomes a copy of `to`.
     Count { pos: usize, to: usize },
 }
 
-/// Two positions of one bin.
+/// Two positions of one bin (as `u32`: 16-byte entries keep the lists in cache) and the weight
+/// of their copies.
 #[derive(Debug, Clone, Copy)]
-struct Pair {
-    first: usize,
-    second: usize,
+struct PairEntry {
+    sum: f64,
+    a: u32,
+    b: u32,
 }
 
-/// How many copies of one bin a [`BinSums`] entry adds up.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Arity {
-    #[default]
-    One,
-    Two,
+/// One subset of a partial solution of the differencing: its sum and the copies in it, as a
+/// linked list over the sorted copies.
+#[derive(Debug, Clone, Copy)]
+struct Subset {
+    sum: f64,
+    head: usize,
+    tail: usize,
 }
 
-/// Reusable copy packer (keeps its buffers between calls).
+/// Reusable copy packer (keeps its buffers between calls: no allocation once warm).
 #[derive(Debug, Default, Clone)]
 pub struct CopyPacker {
     weights: Vec<f64>,
     counts: Vec<usize>,
+    /// `w_i / (c_i + 1)`: the weight of a copy of `i` if it gained one.
+    grown: Vec<f64>,
     /// `item[pos]`: the item whose copy sits at position `pos`.
     item: Vec<usize>,
     /// `at[pos]`: the weight of the copy at `pos`.
@@ -113,102 +169,40 @@ pub struct CopyPacker {
     load: Vec<f64>,
     bins: usize,
     per_bin: usize,
+    /// Per bin, its copies sorted by weight (ascending), as entries with `a == b`.
+    singles: Vec<PairEntry>,
+    /// The bins by load, ascending (brought up to date before each exchange search).
+    by_load: Vec<usize>,
+    /// Per bin, its pairs of positions sorted by weight (ascending), `k (k-1) / 2` entries.
+    pairs: Vec<PairEntry>,
+    /// Per bin, the slots (bit `i` for slot `b*k + i`) whose copies changed since its
+    /// `pairs` were sorted; `u64::MAX`: rebuild them all.
+    pairs_stale: Vec<u64>,
+    /// Pair merging scratch: two buffers and the run boundaries.
+    merge_src: Vec<PairEntry>,
+    merge_dst: Vec<PairEntry>,
+    merge_row: Vec<PairEntry>,
+    /// Count-move evaluation scratch: per-bin load change and the bins touched.
     delta: Vec<f64>,
     touched: Vec<usize>,
-    /// Bumped whenever a bin's content changes.
-    version: Vec<u64>,
-    /// Every bin's copy weights, sorted.
-    singles: BinSums,
-    /// Every bin's pair weights (two copies of the bin), sorted.
-    pairs: BinSums,
-}
-
-/// One or two positions of one bin and the weight of their copies.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    sum: f64,
-    pair: Pair,
-}
-
-/// For every bin, the sums of its copies taken one (or two) at a time, sorted ascending.
-/// Refreshed lazily: only bins whose version changed since the
-/// last refresh are recomputed.
-#[derive(Debug, Default, Clone)]
-struct BinSums {
-    arity: Arity,
-    lists: Vec<Vec<Entry>>,
-    seen: Vec<u64>,
-}
-
-impl BinSums {
-    fn new(arity: Arity) -> Self {
-        Self {
-            arity,
-            ..Self::default()
-        }
-    }
-
-    fn refresh(&mut self, at: &[f64], per_bin: usize, version: &[u64]) {
-        let bins = version.len();
-        if self.seen.len() != bins {
-            self.seen.clear();
-            self.seen.resize(bins, u64::MAX);
-            self.lists.resize(bins, Vec::new());
-        }
-        for (bin, (seen, &now)) in self.seen.iter_mut().zip(version).enumerate() {
-            if *seen == now {
-                continue;
-            }
-            *seen = now;
-            let list = &mut self.lists[bin];
-            list.clear();
-            let base = bin * per_bin;
-            for x in base..base + per_bin {
-                match self.arity {
-                    Arity::One => list.push(Entry {
-                        sum: at[x],
-                        pair: Pair {
-                            first: x,
-                            second: x,
-                        },
-                    }),
-                    Arity::Two => list.extend((x + 1..base + per_bin).map(|y| Entry {
-                        sum: at[x] + at[y],
-                        pair: Pair {
-                            first: x,
-                            second: y,
-                        },
-                    })),
-                }
-            }
-            // Entries are generated in position order, so sorting by sum alone is deterministic.
-            list.sort_unstable_by(|a, b| a.sum.total_cmp(&b.sum));
-        }
-    }
-
-    /// Calls `found(mine, theirs, d)` for every entry `mine` of bin `top` and `theirs` of bin
-    /// `other` with `0 < d = mine.sum - theirs.sum < gap`, sweeping both sorted lists once.
-    fn exchanges(
-        &self,
-        top: usize,
-        other: usize,
-        gap: f64,
-        mut found: impl FnMut(Pair, Pair, f64),
-    ) {
-        let theirs = &self.lists[other];
-        let (mut lo, mut hi) = (0, 0);
-        for mine in &self.lists[top] {
-            while hi < theirs.len() && theirs[hi].sum < mine.sum {
-                hi += 1;
-            }
-            while lo < hi && theirs[lo].sum <= mine.sum - gap {
-                lo += 1;
-            }
-            for t in &theirs[lo..hi] {
-                found(mine.pair, t.pair, mine.sum - t.sum);
-            }
-        }
-    }
+    /// Copies of each item on the heaviest bin (count-move search scratch).
+    on_top: Vec<usize>,
+    /// Items with at least two copies (count-move search scratch).
+    multi: Vec<usize>,
+    /// The search stops at or below this load.
+    stop_at: f64,
+    stats: PackStats,
+    // Construction scratch.
+    keys: Vec<u64>,
+    merged: Vec<Subset>,
+    copies: Vec<(f64, usize)>,
+    next: Vec<usize>,
+    subsets: Vec<Subset>,
+    alive: Vec<usize>,
+    // Kick scratch.
+    candidates: Vec<(f64, Move)>,
+    saved_item: Vec<usize>,
+    saved_counts: Vec<usize>,
 }
 
 impl CopyPacker {
@@ -238,7 +232,8 @@ impl CopyPacker {
     ///
     /// # Complexity
     /// `O(n log n)` for the construction with `n` copies; each local-search step costs
-    /// `O(m k^2)` for swaps, `O(m k^4)` for pair swaps and `O(k n)` for count moves.
+    /// `O(m k)` for swaps, `O(m k^2)` for pair swaps and `O(n k)` for count moves (see the
+    /// module docs), at most [`PackLimits::max_moves`] steps per descent.
     pub fn pack(
         &mut self,
         weights: &[f64],
@@ -260,37 +255,94 @@ impl CopyPacker {
                 packs: bins,
             });
         }
+        // Positions are stored as `u32` in the sorted lists (4 billion copies would not fit
+        // in memory anyway).
+        debug_assert!(u32::try_from(n).is_ok());
         self.weights.clear();
         self.weights.extend_from_slice(weights);
         self.counts.clear();
         self.counts.extend_from_slice(counts);
         self.bins = bins;
         self.per_bin = n / bins;
+        self.stats = PackStats::default();
+        let goal = self.goal().max(limits.target);
+        self.stop_at = goal * (1.0 + limits.stop_gap);
         self.construct();
-        self.singles = BinSums::new(Arity::One);
-        self.pairs = BinSums::new(Arity::Two);
-        self.version.clear();
         self.index();
         self.descend(limits.max_moves);
-        for _ in 0..limits.max_kicks {
-            if !self.kick(limits) {
-                break;
+        if limits.max_kicks > 0 {
+            // Deep: from where the fast setting stops, on to the bound itself, with kicks
+            // (so never worse than the fast setting).
+            self.stop_at = goal;
+            self.descend(limits.max_moves);
+            for _ in 0..limits.max_kicks {
+                if self.stats.reached_goal || !self.kick(limits) {
+                    break;
+                }
             }
         }
         Ok(self.item.clone())
     }
 
-    /// Applies the best improving move until none is left or `max_moves` were applied.
+    /// What the last [`CopyPacker::pack`] did.
+    pub fn stats(&self) -> PackStats {
+        self.stats
+    }
+
+    /// A lower bound on the heaviest bin of any packing with any counts: the mean bin
+    /// `sum(w) / m`, and the largest copy weight of the given counts when no other counts
+    /// make every copy lighter (checked, not assumed).
+    fn goal(&self) -> f64 {
+        let total: f64 = self.weights.iter().sum();
+        let mean = total / self.bins as f64;
+        let largest = self
+            .weights
+            .iter()
+            .zip(&self.counts)
+            .map(|(&w, &c)| w / c as f64)
+            .fold(0.0, f64::max);
+        if largest <= 0.0 {
+            return mean;
+        }
+        // The fewest copies that make every copy strictly lighter than `largest`: if that is
+        // more than we have, `largest` is the smallest possible largest copy weight.
+        let needed: f64 = self
+            .weights
+            .iter()
+            .map(|&w| ((w / largest).floor() + 1.0).max(1.0))
+            .sum();
+        let copies: usize = self.counts.iter().sum();
+        if needed > copies as f64 {
+            mean.max(largest)
+        } else {
+            mean
+        }
+    }
+
+    /// Applies the best improving move until the goal is reached, none is left or `max_moves`
+    /// were applied.
     fn descend(&mut self, max_moves: usize) {
         for _ in 0..max_moves {
-            let improved = [MoveKind::Swap, MoveKind::PairSwap, MoveKind::Count]
-                .into_iter()
-                .find_map(|kind| self.best_move(kind));
-            match improved {
+            let top = self.heaviest();
+            if self.load[top] <= self.stop_at {
+                self.stats.reached_goal = true;
+                return;
+            }
+            // A pair swap that brings the heaviest bin down to the goal (the most effective
+            // move near the goal); otherwise the best swap, pair swap or count move that
+            // lowers it, cheapest first.
+            let m = self
+                .exchange_move(top, true, true)
+                .or_else(|| self.exchange_move(top, false, false))
+                .or_else(|| self.exchange_move(top, true, false))
+                .or_else(|| self.best_count_move(top));
+            match m {
                 Some(m) => self.apply(m),
-                None => break,
+                None => return,
             }
         }
+        let top = self.heaviest();
+        self.stats.reached_goal = self.load[top] <= self.stop_at;
     }
 
     /// Tries the `kick_width` most promising non-improving count moves, each followed by a
@@ -298,112 +350,279 @@ impl CopyPacker {
     fn kick(&mut self, limits: PackLimits) -> bool {
         let top = self.heaviest();
         let peak = self.load[top];
-        let mut candidates: Vec<(f64, Move)> = Vec::new();
-        for (pos, to) in self.count_candidates(top) {
-            if let Some(worst) = self.count_move_effect(pos, to, top) {
-                candidates.push((worst, Move::Count { pos, to }));
-            }
-        }
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        self.count_moves(top, |worst, m| candidates.push((worst, m)));
         candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let saved_items = self.item.clone();
-        let saved_counts = self.counts.clone();
+        self.saved_item.clone_from(&self.item);
+        self.saved_counts.clone_from(&self.counts);
+        let mut kept = false;
         for &(_, m) in candidates.iter().take(limits.kick_width) {
+            self.stats.kicks += 1;
             self.apply(m);
             self.descend(limits.max_moves);
             if self.load[self.heaviest()] < peak - peak.abs() * 1e-12 {
-                return true;
+                kept = true;
+                break;
             }
-            self.item.copy_from_slice(&saved_items);
-            self.counts.copy_from_slice(&saved_counts);
+            self.item.clone_from(&self.saved_item);
+            self.counts.clone_from(&self.saved_counts);
             self.index();
         }
-        false
-    }
-
-    /// Count moves that touch the heaviest bin `top`, as `(position, new item)`: a copy on
-    /// `top` changes owner, or an item with a copy on `top` gains a copy elsewhere.
-    fn count_candidates(&self, top: usize) -> Vec<(usize, usize)> {
-        let mut out = Vec::new();
-        for pos in self.slots(top) {
-            if self.counts[self.item[pos]] >= 2 {
-                out.extend((0..self.weights.len()).map(|to| (pos, to)));
-            }
-        }
-        for to_pos in self.slots(top) {
-            let to = self.item[to_pos];
-            for pos in 0..self.item.len() {
-                if pos / self.per_bin != top && self.counts[self.item[pos]] >= 2 {
-                    out.push((pos, to));
-                }
-            }
-        }
-        out
-    }
-
-    fn share(&self, item: usize) -> f64 {
-        self.weights[item] / self.counts[item] as f64
+        self.candidates = candidates;
+        kept
     }
 
     /// Balanced largest differencing: see the module docs.
     fn construct(&mut self) {
         let (m, k) = (self.bins, self.per_bin);
-        let mut copies: Vec<(f64, usize)> = Vec::with_capacity(m * k);
-        for item in 0..self.weights.len() {
-            let s = self.share(item);
-            copies.extend(std::iter::repeat((s, item)).take(self.counts[item]));
+        // Items by descending copy weight (integer keys, see `desc_key`).
+        let bits = index_bits(self.weights.len());
+        self.keys.clear();
+        for (item, (&w, &c)) in self.weights.iter().zip(&self.counts).enumerate() {
+            self.keys.push(desc_key(w / c as f64, item, bits));
         }
-        copies.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        // A partial solution: m subsets (sum, items), heaviest first.
-        type Partial = Vec<(f64, Vec<usize>)>;
-        let mut partials: Vec<Partial> = copies
-            .chunks_exact(m)
-            .map(|row| row.iter().map(|&(s, i)| (s, vec![i])).collect())
-            .collect();
-        let spread = |p: &Partial| p[0].0 - p[p.len() - 1].0;
-        while partials.len() > 1 {
-            // The two largest spreads (lowest index first on ties).
-            partials.sort_by(|a, b| spread(b).total_cmp(&spread(a)));
-            let b = partials.remove(1);
-            let a = partials.remove(0);
-            let mut merged: Partial = a
-                .into_iter()
-                .zip(b.into_iter().rev())
-                .map(|((sa, mut ia), (sb, ib))| {
-                    ia.extend(ib);
-                    (sa + sb, ia)
-                })
-                .collect();
-            merged.sort_by(|x, y| y.0.total_cmp(&x.0));
-            partials.push(merged);
+        self.keys.sort_unstable();
+        self.copies.clear();
+        for &key in &self.keys {
+            let item = (key & ((1 << bits) - 1)) as usize;
+            let (s, c) = (
+                self.weights[item] / self.counts[item] as f64,
+                self.counts[item],
+            );
+            self.copies.extend(std::iter::repeat((s, item)).take(c));
+        }
+        let n = self.copies.len();
+        self.next.clear();
+        self.next.resize(n, usize::MAX);
+        self.subsets.clear();
+        self.subsets
+            .extend(self.copies.iter().enumerate().map(|(i, &(sum, _))| Subset {
+                sum,
+                head: i,
+                tail: i,
+            }));
+        // Row r (a partial solution, heaviest subset first) is subsets[r*m .. (r+1)*m].
+        self.alive.clear();
+        self.alive.extend(0..k);
+        let spread = |s: &[Subset], r: usize| s[r * m].sum - s[r * m + m - 1].sum;
+        while self.alive.len() > 1 {
+            // The two largest spreads, earliest on ties.
+            let (mut first, mut second) = (0, 1);
+            if spread(&self.subsets, self.alive[1]) > spread(&self.subsets, self.alive[0]) {
+                (first, second) = (1, 0);
+            }
+            for i in 2..self.alive.len() {
+                let s = spread(&self.subsets, self.alive[i]);
+                if s > spread(&self.subsets, self.alive[first]) {
+                    second = first;
+                    first = i;
+                } else if s > spread(&self.subsets, self.alive[second]) {
+                    second = i;
+                }
+            }
+            let (a, b) = (self.alive[first], self.alive[second]);
+            for i in 0..m {
+                let from = self.subsets[b * m + m - 1 - i];
+                let into = &mut self.subsets[a * m + i];
+                self.next[into.tail] = from.head;
+                into.tail = from.tail;
+                into.sum += from.sum;
+            }
+            // Heaviest subset first again.
+            let bits = index_bits(m);
+            let merged = &mut self.subsets[a * m..(a + 1) * m];
+            self.keys.clear();
+            self.keys.extend(
+                merged
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| desc_key(s.sum, i, bits)),
+            );
+            self.keys.sort_unstable();
+            self.merged.clear();
+            self.merged.extend_from_slice(merged);
+            for (s, &key) in merged.iter_mut().zip(&self.keys) {
+                *s = self.merged[(key & ((1 << bits) - 1)) as usize];
+            }
+            self.alive.retain(|&r| r != a && r != b);
+            self.alive.push(a);
         }
         self.item.clear();
-        if let Some(last) = partials.pop() {
-            for (_, items) in last {
-                self.item.extend(items);
+        let r = self.alive[0];
+        for j in 0..m {
+            let subset = self.subsets[r * m + j];
+            let mut c = subset.head;
+            loop {
+                self.item.push(self.copies[c].1);
+                if c == subset.tail {
+                    break;
+                }
+                c = self.next[c];
             }
         }
     }
 
-    /// Rebuilds positions and loads from `item`.
+    /// Rebuilds positions, copy weights, loads and sorted orders from `item` and `counts`.
     fn index(&mut self) {
-        self.positions.clear();
-        self.positions.resize(self.weights.len(), Vec::new());
-        self.load.clear();
-        self.load.resize(self.bins, 0.0);
+        let items = self.weights.len();
+        if self.positions.len() < items {
+            self.positions.resize(items, Vec::new());
+        }
+        self.positions.iter_mut().for_each(Vec::clear);
         for (pos, &i) in self.item.iter().enumerate() {
             self.positions[i].push(pos);
         }
+        self.grown.clear();
+        self.grown.extend(
+            self.weights
+                .iter()
+                .zip(&self.counts)
+                .map(|(&w, &c)| w / (c + 1) as f64),
+        );
         self.at.clear();
-        self.at.resize(self.item.len(), 0.0);
-        for pos in 0..self.item.len() {
-            let w = self.share(self.item[pos]);
-            self.at[pos] = w;
-            self.load[pos / self.per_bin] += w;
-        }
+        self.at.extend(
+            self.item
+                .iter()
+                .map(|&i| self.weights[i] / self.counts[i] as f64),
+        );
+        self.load.clear();
+        self.load.resize(self.bins, 0.0);
+        self.singles.clear();
+        self.singles
+            .extend((0..self.item.len()).map(|pos| PairEntry {
+                sum: 0.0,
+                a: pos as u32,
+                b: pos as u32,
+            }));
+        let k = self.per_bin;
+        self.pairs.clear();
+        self.pairs.resize(
+            self.bins * k * k.saturating_sub(1) / 2,
+            PairEntry {
+                sum: 0.0,
+                a: 0,
+                b: 0,
+            },
+        );
+        self.pairs_stale.clear();
+        self.pairs_stale.resize(self.bins, u64::MAX);
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
-        self.version.resize(self.bins, 0);
-        self.version.iter_mut().for_each(|v| *v += 1);
+        self.on_top.clear();
+        self.on_top.resize(items, 0);
+        for b in 0..self.bins {
+            self.refresh_bin(b);
+        }
+        self.by_load.clear();
+        self.by_load.extend(0..self.bins);
+    }
+
+    /// Sorts `by_load` (insertion sort: a move changes few loads), lower bin first on ties.
+    fn sort_by_load(&mut self) {
+        let (order, load) = (&mut self.by_load, &self.load);
+        for i in 1..order.len() {
+            let x = order[i];
+            let mut j = i;
+            while j > 0 && (load[order[j - 1]], order[j - 1]) > (load[x], x) {
+                order[j] = order[j - 1];
+                j -= 1;
+            }
+            order[j] = x;
+        }
+    }
+
+    /// Recomputes bin `b`'s load (its copies summed in position order) and sorted order after
+    /// its content changed.
+    fn refresh_bin(&mut self, b: usize) {
+        let k = self.per_bin;
+        let slots = b * k..(b + 1) * k;
+        self.load[b] = self.at[slots.clone()].iter().sum();
+        // Insertion sort: the order is nearly sorted after a move.
+        let list = &mut self.singles[slots];
+        for e in list.iter_mut() {
+            e.sum = self.at[e.a as usize];
+        }
+        for i in 1..list.len() {
+            let x = list[i];
+            let mut j = i;
+            while j > 0 && (list[j - 1].sum, list[j - 1].a) > (x.sum, x.a) {
+                list[j] = list[j - 1];
+                j -= 1;
+            }
+            list[j] = x;
+        }
+    }
+
+    /// Notes that the copy at `pos` changed, for its bin's pair list.
+    fn mark(&mut self, pos: usize) {
+        let (b, i) = (pos / self.per_bin, pos % self.per_bin);
+        self.pairs_stale[b] |= if i < 64 { 1 << i } else { u64::MAX };
+    }
+
+    /// Brings bin `b`'s sorted pair list up to date. With the bin's copies sorted, the pairs
+    /// of one copy with the others, taken in that order, are sorted: when one or two copies
+    /// changed, the other pairs (still in order) are merged with the changed copies' rows
+    /// (`O(k^2)`); otherwise all pairs are sorted as integer keys.
+    fn refresh_pairs(&mut self, b: usize) {
+        let mask = std::mem::replace(&mut self.pairs_stale[b], 0);
+        if mask == 0 {
+            return;
+        }
+        let k = self.per_bin;
+        let per = k * (k - 1) / 2;
+        let base = b * k;
+        let singles = &self.singles[b * k..(b + 1) * k];
+        let (src, dst, row) = (
+            &mut self.merge_src,
+            &mut self.merge_dst,
+            &mut self.merge_row,
+        );
+        let list = &mut self.pairs[b * per..(b + 1) * per];
+        let changed = |pos: u32| (mask >> (pos as usize - base)) & 1 == 1;
+        src.clear();
+        if mask != u64::MAX && mask.count_ones() <= 2 {
+            src.extend(list.iter().filter(|e| !changed(e.a) && !changed(e.b)));
+            for c in (0..k).filter(|&i| (mask >> i) & 1 == 1).map(|i| base + i) {
+                // The row of `c`: its pairs with the other copies in weight order (the pair
+                // of two changed copies once, in the row of the lower one).
+                row.clear();
+                let at_c = self.at[c];
+                row.extend(
+                    singles
+                        .iter()
+                        .filter(|o| o.a as usize != c && !(changed(o.a) && (o.a as usize) < c))
+                        .map(|o| PairEntry {
+                            sum: at_c + o.sum,
+                            a: c as u32,
+                            b: o.a,
+                        }),
+                );
+                merge(src, row, dst);
+                std::mem::swap(src, dst);
+            }
+            list.copy_from_slice(&src[..per]);
+            return;
+        }
+        // All pairs as integer keys: the weight's bits (never negative; `+ 0.0` turns `-0.0`
+        // into `0.0`) with the lowest 12 replaced by the slot indices, so weights closer than
+        // about 1e-12 (relative) come in slot order.
+        self.keys.clear();
+        for i in 0..k {
+            for j in i + 1..k {
+                let sum = self.at[base + i] + self.at[base + j] + 0.0;
+                self.keys.push(sum.to_bits() & !0xFFF | (i << 6 | j) as u64);
+            }
+        }
+        self.keys.sort_unstable();
+        for (e, &key) in list.iter_mut().zip(&self.keys) {
+            let (i, j) = (base + (key >> 6) as usize % 64, base + key as usize % 64);
+            *e = PairEntry {
+                sum: self.at[i] + self.at[j],
+                a: i as u32,
+                b: j as u32,
+            };
+        }
     }
 
     fn heaviest(&self) -> usize {
@@ -416,85 +635,203 @@ impl CopyPacker {
         best
     }
 
-    fn slots(&self, bin: usize) -> std::ops::Range<usize> {
-        bin * self.per_bin..(bin + 1) * self.per_bin
-    }
-
-    /// The best improving move of `kind` for the heaviest bin, if any.
-    fn best_move(&mut self, kind: MoveKind) -> Option<Move> {
-        match kind {
-            MoveKind::Swap => self.singles.refresh(&self.at, self.per_bin, &self.version),
-            MoveKind::PairSwap => self.pairs.refresh(&self.at, self.per_bin, &self.version),
-            MoveKind::Count => {}
+    /// An exchange of one copy (`pairs == false`) or two copies of `top` with as many
+    /// copies of another bin.
+    ///
+    /// With `fix`, the first found (bins with the most room first, then the smallest transfer)
+    /// that brings `top` down to the goal without lifting the other bin above it; otherwise the
+    /// best one that lowers `top` without lifting the other bin to `top`'s load (the lowest
+    /// larger load of the two).
+    fn exchange_move(&mut self, top: usize, pairs: bool, fix: bool) -> Option<Move> {
+        let k = self.per_bin;
+        // Pair swaps for 2 to 64 copies per bin (the pair lists cost O(k^2) per bin).
+        if pairs && !(2..=64).contains(&k) {
+            return None;
         }
-        let top = self.heaviest();
+        self.stats.searches += 1;
+        let per = if pairs { k * (k - 1) / 2 } else { k };
         let peak = self.load[top];
+        let goal = self.stop_at;
         // Moves must lower the peak by more than rounding noise.
-        let limit = peak - peak.abs() * 1e-12;
-        let mut best: Option<(f64, Move)> = None;
-        let mut offer = |score: f64, m: Move| {
-            if score < limit && best.map_or(true, |(s, _)| score < s) {
-                best = Some((score, m));
+        let mut best = peak - peak.abs() * 1e-12;
+        let mut found = None;
+        self.sort_by_load();
+        if pairs {
+            self.refresh_pairs(top);
+        }
+        let mut evaluations = 0;
+        for i in 0..self.bins {
+            let b = self.by_load[i];
+            let lb = self.load[b];
+            // Bins come by ascending load: no later bin can do better.
+            if (fix && lb + (peak - goal) > goal) || (!fix && (peak + lb) * 0.5 >= best) {
+                break;
             }
-        };
-        match kind {
-            MoveKind::Swap | MoveKind::PairSwap => {
-                let sums = if kind == MoveKind::Swap {
-                    &self.singles
-                } else {
-                    &self.pairs
-                };
-                // Giving `d` from the heaviest bin to bin `other` helps when
-                // `0 < d < peak - load[other]`.
-                for other in (0..self.bins).filter(|&b| b != top) {
-                    let load = self.load[other];
-                    sums.exchanges(top, other, peak - load, |a, b, d| {
-                        let m = if kind == MoveKind::Swap {
-                            Move::Swap {
-                                a: a.first,
-                                b: b.first,
-                            }
-                        } else {
-                            Move::PairSwap { a, b }
-                        };
-                        offer((peak - d).max(load + d), m);
-                    });
+            if b == top {
+                continue;
+            }
+            if pairs {
+                self.refresh_pairs(b);
+            }
+            let list = if pairs { &self.pairs } else { &self.singles };
+            let mine = &list[top * per..(top + 1) * per];
+            let theirs = &list[b * per..(b + 1) * per];
+            // A merge-like sweep over both sorted lists.
+            let mut j = 0;
+            if fix {
+                // Transfers d in [peak - goal, goal - lb]: the smallest one.
+                let (least, room) = (peak - goal, goal - lb);
+                let mut smallest = f64::INFINITY;
+                for x in mine {
+                    let most = x.sum - least;
+                    while j < per && theirs[j].sum <= most {
+                        j += 1;
+                    }
+                    if j > 0 {
+                        evaluations += 1;
+                        let y = &theirs[j - 1];
+                        let d = x.sum - y.sum;
+                        if d > 0.0 && d <= room && d < smallest {
+                            smallest = d;
+                            found = Some(exchange(pairs, x, y));
+                        }
+                    }
                 }
-            }
-            MoveKind::Count => {
-                for (pos, to) in self.count_candidates(top) {
-                    if let Some(worst) = self.count_move_effect(pos, to, top) {
-                        if worst < peak {
-                            offer(worst, Move::Count { pos, to });
+            } else {
+                // The best transfers are next to half the slack.
+                let slack = peak - lb;
+                let half = 0.5 * slack;
+                for x in mine {
+                    let ideal = x.sum - half;
+                    while j < per && theirs[j].sum < ideal {
+                        j += 1;
+                    }
+                    for y in &theirs[j.saturating_sub(1)..(j + 1).min(per)] {
+                        evaluations += 1;
+                        let d = x.sum - y.sum;
+                        if d > 0.0 && d < slack {
+                            let score = (peak - d).max(lb + d);
+                            if score < best {
+                                best = score;
+                                found = Some(exchange(pairs, x, y));
+                            }
                         }
                     }
                 }
             }
+            // With `fix`, the first bin with a move (the one with the most room) gives it.
+            if fix && found.is_some() {
+                break;
+            }
         }
-        best.map(|(_, m)| m)
+        self.stats.evaluations += evaluations;
+        found
+    }
+
+    /// The best count move that lowers `top` without lifting any bin to `top`'s load.
+    fn best_count_move(&mut self, top: usize) -> Option<Move> {
+        let peak = self.load[top];
+        let mut best = peak - peak.abs() * 1e-12;
+        let mut found = None;
+        self.count_moves(top, |worst, m| {
+            if worst < best {
+                best = worst;
+                found = Some(m);
+            }
+        });
+        found
+    }
+
+    /// Calls `offer(worst, move)` for the count moves that lower `top`, with `worst` the
+    /// largest load the move leaves on the bins it touches: a copy on `top` changes owner,
+    /// or an item with a copy on `top` gains a copy elsewhere.
+    fn count_moves(&mut self, top: usize, mut offer: impl FnMut(f64, Move)) {
+        self.stats.searches += 1;
+        let k = self.per_bin;
+        let slots = top * k..(top + 1) * k;
+        for pos in slots.clone() {
+            self.on_top[self.item[pos]] += 1;
+        }
+        self.multi.clear();
+        self.multi
+            .extend((0..self.weights.len()).filter(|&i| self.counts[i] >= 2));
+        let mut evaluations = 0;
+        // A copy on `top` changes owner.
+        for pos in slots.clone() {
+            let from = self.item[pos];
+            let cf = self.counts[from];
+            if cf < 2 {
+                continue;
+            }
+            let wf = self.weights[from];
+            let share = wf / cf as f64;
+            let from_gain = wf / (cf - 1) as f64 - share;
+            // `top` changes by grown[to] - share + from_gain * (others of `from` on top)
+            // + (its copies of `to` shrinking); the first part must already be negative
+            // unless `to` is on `top`.
+            let base = share - from_gain * (self.on_top[from] - 1) as f64;
+            for to in 0..self.weights.len() {
+                if to == from || (self.on_top[to] == 0 && self.grown[to] >= base) {
+                    continue;
+                }
+                evaluations += 1;
+                if let Some(worst) = self.count_effect(pos, to, top) {
+                    offer(worst, Move::Count { pos, to });
+                }
+            }
+        }
+        // An item on `top` gains a copy taken from a copy elsewhere.
+        for to_pos in slots.clone() {
+            let to = self.item[to_pos];
+            if slots
+                .clone()
+                .take_while(|&p| p < to_pos)
+                .any(|p| self.item[p] == to)
+            {
+                continue;
+            }
+            for f in 0..self.multi.len() {
+                let from = self.multi[f];
+                if from == to {
+                    continue;
+                }
+                for p in 0..self.positions[from].len() {
+                    let pos = self.positions[from][p];
+                    if pos / k == top {
+                        continue;
+                    }
+                    evaluations += 1;
+                    if let Some(worst) = self.count_effect(pos, to, top) {
+                        offer(worst, Move::Count { pos, to });
+                    }
+                }
+            }
+        }
+        for pos in slots {
+            self.on_top[self.item[pos]] = 0;
+        }
+        self.stats.evaluations += evaluations;
     }
 
     /// The largest load on the bins a count move touches, if it lowers `top`.
-    fn count_move_effect(&mut self, pos: usize, to: usize, top: usize) -> Option<f64> {
+    fn count_effect(&mut self, pos: usize, to: usize, top: usize) -> Option<f64> {
         let from = self.item[pos];
-        if from == to {
-            return None;
-        }
         let (cf, ct) = (self.counts[from], self.counts[to]);
         let (wf, wt) = (self.weights[from], self.weights[to]);
-        let from_gain = wf / (cf - 1) as f64 - wf / cf as f64;
-        let to_gain = wt / (ct + 1) as f64 - wt / ct as f64;
+        let from_share = wf / cf as f64;
+        let from_gain = wf / (cf - 1) as f64 - from_share;
+        let to_gain = self.grown[to] - wt / ct as f64;
         let k = self.per_bin;
         for &p in &self.positions[from] {
             let b = p / k;
             if self.delta[b] == 0.0 {
                 self.touched.push(b);
             }
-            if p == pos {
-                self.delta[b] += wt / (ct + 1) as f64 - wf / cf as f64;
+            self.delta[b] += if p == pos {
+                self.grown[to] - from_share
             } else {
-                self.delta[b] += from_gain;
-            }
+                from_gain
+            };
         }
         for &p in &self.positions[to] {
             let b = p / k;
@@ -506,8 +843,7 @@ impl CopyPacker {
         let mut worst = f64::NEG_INFINITY;
         let mut lowers_top = false;
         for &b in &self.touched {
-            let new = self.load[b] + self.delta[b];
-            worst = worst.max(new);
+            worst = worst.max(self.load[b] + self.delta[b]);
             lowers_top |= b == top && self.delta[b] < 0.0;
             self.delta[b] = 0.0;
         }
@@ -516,39 +852,138 @@ impl CopyPacker {
     }
 
     fn apply(&mut self, m: Move) {
+        let k = self.per_bin;
         match m {
-            Move::Swap { a, b } => self.exchange(a, b),
+            Move::Swap { a, b } => {
+                self.stats.swaps += 1;
+                self.exchange(a, b);
+                self.mark(a);
+                self.mark(b);
+                self.refresh_bin(a / k);
+                self.refresh_bin(b / k);
+            }
             Move::PairSwap { a, b } => {
-                self.exchange(a.first, b.first);
-                self.exchange(a.second, b.second);
+                self.stats.pair_swaps += 1;
+                self.exchange(a.0, b.0);
+                self.exchange(a.1, b.1);
+                for p in [a.0, a.1, b.0, b.1] {
+                    self.mark(p);
+                }
+                self.refresh_bin(a.0 / k);
+                self.refresh_bin(b.0 / k);
             }
             Move::Count { pos, to } => {
+                self.stats.count_moves += 1;
                 let from = self.item[pos];
                 self.item[pos] = to;
                 self.counts[from] -= 1;
                 self.counts[to] += 1;
-                self.index();
+                replace_remove(&mut self.positions[from], pos);
+                self.positions[to].push(pos);
+                for item in [from, to] {
+                    let c = self.counts[item];
+                    let (w, share) = (self.weights[item], self.weights[item] / c as f64);
+                    self.grown[item] = w / (c + 1) as f64;
+                    for p in 0..self.positions[item].len() {
+                        let q = self.positions[item][p];
+                        self.at[q] = share;
+                        self.mark(q);
+                    }
+                }
+                // Refresh every bin holding a copy of either item (once each).
+                for item in [from, to] {
+                    for p in 0..self.positions[item].len() {
+                        let b = self.positions[item][p] / k;
+                        if self.delta[b] == 0.0 {
+                            self.delta[b] = 1.0;
+                            self.touched.push(b);
+                        }
+                    }
+                }
+                let touched = std::mem::take(&mut self.touched);
+                for &b in &touched {
+                    self.delta[b] = 0.0;
+                    self.refresh_bin(b);
+                }
+                self.touched = touched;
+                self.touched.clear();
             }
         }
     }
 
+    /// Exchanges the copies at `a` and `b` (loads and orders are refreshed by the caller).
     fn exchange(&mut self, a: usize, b: usize) {
         let (ia, ib) = (self.item[a], self.item[b]);
-        let d = self.at[a] - self.at[b];
         self.at.swap(a, b);
-        self.load[a / self.per_bin] -= d;
-        self.load[b / self.per_bin] += d;
         self.item.swap(a, b);
-        self.version[a / self.per_bin] += 1;
-        self.version[b / self.per_bin] += 1;
         replace(&mut self.positions[ia], a, b);
         replace(&mut self.positions[ib], b, a);
+    }
+}
+
+/// Bits that hold the indices `0..n`.
+fn index_bits(n: usize) -> u32 {
+    (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1)
+}
+
+/// A key that sorts non-negative weights descending, then `index` ascending: the complement
+/// of the weight's bits (`+ 0.0` turns `-0.0` into `0.0`) with the lowest `bits` bits
+/// replaced by `index`. Weights closer than `2^(bits - 52)` (relative) count as equal.
+///
+/// # Panics
+/// In debug builds, when `bits > 40`: the index would swallow the weight.
+fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
+    debug_assert!(bits <= 40);
+    let low = (1u64 << bits) - 1;
+    (!(weight + 0.0).to_bits() & !low) | index as u64
+}
+
+/// Merges the sorted `a` and `b` into `out` (cleared first), `a` first on ties.
+fn merge(a: &[PairEntry], b: &[PairEntry], out: &mut Vec<PairEntry>) {
+    out.clear();
+    merge_into(a, b, out);
+}
+
+/// Appends the merge of the sorted `a` and `b` to `out`, `a` first on ties.
+fn merge_into(a: &[PairEntry], b: &[PairEntry], out: &mut Vec<PairEntry>) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if b[j].sum < a[i].sum {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
+/// The exchange of entry `x` of the heaviest bin with entry `y` of another.
+fn exchange(pairs: bool, x: &PairEntry, y: &PairEntry) -> Move {
+    if pairs {
+        Move::PairSwap {
+            a: (x.a as usize, x.b as usize),
+            b: (y.a as usize, y.b as usize),
+        }
+    } else {
+        Move::Swap {
+            a: x.a as usize,
+            b: y.a as usize,
+        }
     }
 }
 
 fn replace(list: &mut [usize], old: usize, new: usize) {
     if let Some(p) = list.iter_mut().find(|p| **p == old) {
         *p = new;
+    }
+}
+
+fn replace_remove(list: &mut Vec<usize>, old: usize) {
+    if let Some(i) = list.iter().position(|&p| p == old) {
+        list.remove(i);
     }
 }
 
@@ -591,6 +1026,62 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn differencing_balances_a_perfect_instance() {
+        // 1..=8 in 2 bins of 4: sum 36, both bins 18 (e.g. {8, 5, 4, 1}, {7, 6, 3, 2}).
+        let w: Vec<f64> = (1..=8).map(f64::from).collect();
+        let limits = PackLimits {
+            max_moves: 0,
+            ..PackLimits::default()
+        };
+        let mut p = CopyPacker::default();
+        let items = p.pack(&w, &[1; 8], 2, limits).unwrap();
+        assert_eq!(peak(&w, &items, 2), 18.0);
+    }
+
+    #[test]
+    fn stops_at_the_bound_and_at_the_target() {
+        let w = [5.0, 4.0, 3.0, 3.0, 2.0, 1.0];
+        let mut p = CopyPacker::default();
+        let items = p.pack(&w, &[1; 6], 2, PackLimits::default()).unwrap();
+        // Sum 18 over 2 bins: 9 is the bound, and it is reached.
+        assert_eq!(peak(&w, &items, 2), 9.0);
+        assert!(p.stats().reached_goal);
+        // A target above the construction's peak: no move at all.
+        let limits = PackLimits {
+            target: 100.0,
+            ..PackLimits::default()
+        };
+        p.pack(&w, &[1; 6], 2, limits).unwrap();
+        assert_eq!(
+            p.stats().swaps + p.stats().pair_swaps + p.stats().count_moves,
+            0
+        );
+        assert_eq!(p.stats().searches, 0);
+        assert!(p.stats().reached_goal);
+    }
+
+    #[test]
+    fn the_goal_uses_the_largest_copy_only_when_the_counts_attain_it() {
+        // (8, 1, 1) in 2 bins of 2 with 8 copied twice: every copy is at most 4, and no
+        // other counts do better, so the bound is max(10 / 2, 4) = 5.
+        let mut p = CopyPacker {
+            weights: vec![8.0, 1.0, 1.0],
+            counts: vec![2, 1, 1],
+            bins: 2,
+            ..CopyPacker::default()
+        };
+        assert_eq!(p.goal(), 5.0);
+        // (8, 1, 1, 1) with 1 copied twice: 8 could be copied instead; only the mean counts.
+        p.weights = vec![8.0, 1.0, 1.0, 1.0];
+        p.counts = vec![1, 2, 1, 1];
+        p.bins = 5;
+        assert_eq!(p.goal(), 11.0 / 5.0);
+        // Copying 8 twice is optimal with 5 copies: bound max(11 / 5, 4) = 4.
+        p.counts = vec![2, 1, 1, 1];
+        assert_eq!(p.goal(), 4.0);
+    }
+
     proptest! {
         #[test]
         fn every_item_keeps_a_copy_and_every_bin_its_cardinality(
@@ -604,14 +1095,16 @@ mod tests {
             let mut counts = vec![1; w.len()];
             counts[0] += extra;
             let mut p = CopyPacker::default();
-            let items = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
-            prop_assert_eq!(items.len(), n);
-            for i in 0..w.len() {
-                prop_assert!(items.contains(&i), "item {} lost its last copy", i);
+            for limits in [PackLimits::default(), PackLimits::deep()] {
+                let items = p.pack(&w, &counts, bins, limits).unwrap();
+                prop_assert_eq!(items.len(), n);
+                for i in 0..w.len() {
+                    prop_assert!(items.contains(&i), "item {} lost its last copy", i);
+                }
+                prop_assert!(items.iter().all(|&i| i < w.len()));
+                // Deterministic, also with a reused packer.
+                prop_assert_eq!(&items, &CopyPacker::default().pack(&w, &counts, bins, limits).unwrap());
             }
-            prop_assert!(items.iter().all(|&i| i < w.len()));
-            // Deterministic, also with a reused packer.
-            prop_assert_eq!(&items, &CopyPacker::default().pack(&w, &counts, bins, PackLimits::default()).unwrap());
         }
 
         #[test]
@@ -630,12 +1123,23 @@ mod tests {
             let mut p = CopyPacker::default();
             let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
             let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
+            let reached = p.stats().reached_goal;
             prop_assert!(peak(&w, &improved, bins) <= peak(&w, &built, bins) * (1.0 + 1e-12));
+            let exhaustive = p.pack(&w, &counts, bins, PackLimits { stop_gap: 0.0, ..PackLimits::default() }).unwrap();
+            prop_assert!(peak(&w, &exhaustive, bins) <= peak(&w, &built, bins) * (1.0 + 1e-12));
+            // Deep goes on from where the fast setting stops.
             let kicked = p.pack(&w, &counts, bins, PackLimits::deep()).unwrap();
             prop_assert!(peak(&w, &kicked, bins) <= peak(&w, &improved, bins) * (1.0 + 1e-12));
-            // The mean bin is a lower bound on any packing.
+            // Where the fast setting says it reached its goal, it is within its gap of the
+            // bound (at most the mean or the largest copy).
             let total: f64 = w.iter().sum();
-            prop_assert!(peak(&w, &improved, bins) >= total / bins as f64 * (1.0 - 1e-12));
+            let mean = total / bins as f64;
+            if reached {
+                let largest = w.iter().zip(&counts).map(|(&x, &c)| x / c as f64).fold(mean, f64::max);
+                prop_assert!(peak(&w, &improved, bins) <= largest * (1.0 + PackLimits::default().stop_gap));
+            }
+            // The mean bin is a lower bound on any packing.
+            prop_assert!(peak(&w, &improved, bins) >= mean * (1.0 - 1e-12));
         }
     }
 }

@@ -1,7 +1,9 @@
-//! `refine`: greedy's replica counts, a balanced largest-differencing packing, and local
-//! search (swaps, pair swaps, replica-count moves); never worse than greedy.
+//! `refine`: optimal replica counts, a balanced largest-differencing packing, and local
+//! search (swaps, pair swaps, replica-count moves) that stops at the lower bound; never worse
+//! than greedy.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use eplb_solvers::apportion::Apportioner;
 use eplb_solvers::rebalance::{CopyPacker, PackLimits};
@@ -10,8 +12,7 @@ use crate::error::Result;
 use crate::evaluate::max_gpu_load;
 use crate::placement::LayerPlacement;
 use crate::problem::{LayerProblem, Policy};
-use crate::split::BalancedSplit;
-use crate::strategies::hierarchical::Hierarchical;
+use crate::split::{BalancedSplit, ChildCapacity, SplitProblem};
 use crate::strategies::Greedy;
 use crate::strategy::{LayerSolution, PlacementStrategy};
 
@@ -21,14 +22,20 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   counts, in `f64`); the replicas are packed onto GPUs by balanced largest differencing
 ///   (Karmarkar–Karp with `R/P` replicas per GPU) and improved by local search on the busiest
 ///   GPU: single swaps, pair swaps and replica-count moves (take a replica from one expert and
-///   give it to another). See [`eplb_solvers::rebalance`].
-/// - **Hierarchical policy**: the groups-to-nodes split minimises the node-level bound
-///   ([`BalancedSplit`]) and each node is then solved as above, through the
-///   [`Hierarchical`] decomposition.
+///   give it to another). The search stops as soon as the busiest GPU is within `5e-5`
+///   (0.005%, relative) of the lower bound `max(sum/P, T_rep)`. See
+///   [`eplb_solvers::rebalance`].
+/// - **Hierarchical policy**: the groups-to-nodes split minimises the node-level bound (the
+///   same objective as [`BalancedSplit`], searched by branch and bound over the group sets
+///   with each node's `T_rep` computed from its groups' heaviest experts only), then each
+///   node's experts get their optimal replica counts and are packed onto the node's GPUs as
+///   above; a node's search stops once its busiest GPU is within `5e-5` of the layer's node
+///   bound (lighter nodes need not be perfect).
 ///
-/// [`Refine::deep`] (`refine-deep`) adds kicks: when stuck, a replica-count move that lowers
-/// the busiest GPU but lifts another above it is applied anyway and the search descends again,
-/// kept only if the peak ends lower.
+/// [`Refine::deep`] (`refine-deep`) goes on from where `refine` stops towards the bound
+/// itself and adds kicks: when stuck, a replica-count move that lowers the busiest GPU but
+/// lifts another above it is applied anyway and the search descends again, kept only if the
+/// peak ends lower; so it is never worse than `refine`.
 ///
 /// Either way the result is compared with [`Greedy`]'s by the evaluator's GPU loads and the
 /// better one is returned (greedy's on ties), so `refine` is never worse than greedy. The
@@ -65,8 +72,9 @@ impl Default for Refine {
 }
 
 impl Refine {
-    /// `refine-deep`: the local search also kicks out of local optima with replica-count moves
-    /// ([`PackLimits::deep`]); several times slower than `refine`, lower peaks.
+    /// `refine-deep`: the local search goes on from where `refine` stops to the bound itself
+    /// and kicks out of local optima with replica-count moves ([`PackLimits::deep`]); slower
+    /// than `refine`, never higher peaks.
     pub fn deep() -> Self {
         Self {
             limits: PackLimits::deep(),
@@ -77,21 +85,32 @@ impl Refine {
     /// A `refine` strategy whose local search applies at most `max_moves` improving moves per
     /// GPU-packing sub-problem (and no kicks).
     pub fn with_max_moves(max_moves: usize) -> Self {
+        Self::with_limits(PackLimits {
+            max_moves,
+            ..PackLimits::default()
+        })
+    }
+
+    /// A `refine` strategy with the given local-search limits (its
+    /// [`PackLimits::target`] is ignored: under the hierarchical policy every node is given
+    /// the layer's node bound as its target).
+    pub fn with_limits(limits: PackLimits) -> Self {
         Self {
-            limits: PackLimits {
-                max_moves,
-                ..PackLimits::default()
-            },
+            limits,
             ..Self::default()
         }
     }
 }
 
-/// Engines reused across layers on one thread.
+/// Engines and buffers reused across layers on one thread.
 #[derive(Default)]
 struct Workspace {
     apportioner: Apportioner,
     packer: CopyPacker,
+    split: NodeSplit,
+    counts: Vec<usize>,
+    members: Vec<usize>,
+    node_loads: Vec<f64>,
 }
 
 thread_local! {
@@ -105,22 +124,24 @@ impl PlacementStrategy for Refine {
 
     fn description(&self) -> &str {
         if self.limits.max_kicks == 0 {
-            "greedy counts + balanced largest differencing + local search (swaps, pair swaps, replica-count moves); never worse than greedy"
+            "optimal counts + balanced largest differencing + local search (swaps, pair swaps, replica-count moves) to the bound; never worse than greedy"
         } else {
             "refine plus kicks: non-improving replica-count moves followed by a new descent, kept when they lower the peak; never worse than greedy"
         }
     }
 
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-        let improved = match layer.policy {
-            Policy::Global => self.solve_global(layer)?,
-            Policy::Hierarchical => {
-                Hierarchical::two_level(BalancedSplit::default(), *self).solve_layer(layer)?
+        let phy2log = WORKSPACE.with(|ws| {
+            let ws = &mut *ws.borrow_mut();
+            match layer.policy {
+                Policy::Global => self.solve_global(ws, layer),
+                Policy::Hierarchical => self.solve_hierarchical(ws, layer),
             }
-        };
+        })?;
+        let improved = LayerPlacement::from_phy2log(phy2log);
         let greedy = Greedy.solve_layer(layer)?;
-        if max_gpu_load(layer, &improved.placement) < max_gpu_load(layer, &greedy.placement) {
-            Ok(LayerSolution::heuristic(improved.placement))
+        if max_gpu_load(layer, &improved) < max_gpu_load(layer, &greedy.placement) {
+            Ok(LayerSolution::heuristic(improved))
         } else {
             Ok(greedy)
         }
@@ -128,19 +149,243 @@ impl PlacementStrategy for Refine {
 }
 
 impl Refine {
-    fn solve_global(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
+    fn solve_global(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Vec<usize>> {
         let c = layer.cluster;
-        WORKSPACE.with(|ws| {
-            let ws = &mut *ws.borrow_mut();
-            let counts = ws
-                .apportioner
-                .greedy_f64(layer.loads, c.replicas)?
-                .counts
-                .clone();
-            let phy2log = ws.packer.pack(layer.loads, &counts, c.gpus, self.limits)?;
-            Ok(LayerSolution::heuristic(LayerPlacement::from_phy2log(
-                phy2log,
-            )))
-        })
+        let limits = PackLimits {
+            target: 0.0,
+            ..self.limits
+        };
+        ws.counts
+            .clone_from(&ws.apportioner.greedy_f64(layer.loads, c.replicas)?.counts);
+        Ok(ws.packer.pack(layer.loads, &ws.counts, c.gpus, limits)?)
+    }
+
+    fn solve_hierarchical(
+        &self,
+        ws: &mut Workspace,
+        layer: &LayerProblem<'_>,
+    ) -> Result<Vec<usize>> {
+        let c = layer.cluster;
+        let (nodes, size) = (c.nodes, layer.group_size());
+        let slots = c.replicas / nodes;
+        let capacity = ChildCapacity {
+            groups: c.groups / nodes,
+            gpus: c.gpus / nodes,
+            slots,
+        };
+        let (split, bound) = ws
+            .split
+            .split(layer, capacity, nodes, &mut ws.apportioner)?;
+        let limits = PackLimits {
+            target: bound,
+            ..self.limits
+        };
+        let mut phy2log = vec![0; c.replicas];
+        for (node, groups) in split.iter().enumerate() {
+            ws.members.clear();
+            ws.members
+                .extend(groups.iter().flat_map(|&g| g * size..(g + 1) * size));
+            ws.node_loads.clear();
+            ws.node_loads
+                .extend(ws.members.iter().map(|&e| layer.loads[e]));
+            ws.counts
+                .clone_from(&ws.apportioner.greedy_f64(&ws.node_loads, slots)?.counts);
+            let items = ws
+                .packer
+                .pack(&ws.node_loads, &ws.counts, capacity.gpus, limits)?;
+            for (s, &i) in items.iter().enumerate() {
+                phy2log[node * slots + s] = ws.members[i];
+            }
+        }
+        Ok(phy2log)
+    }
+}
+
+/// The groups-to-nodes split minimising the node-level bound `max over nodes of
+/// max(node_sum / gpus, T_rep(node, slots))`, by branch and bound over the assignments of
+/// groups (heaviest first) to identical nodes, from eplb.py's greedy split, within a budget of
+/// search nodes (deterministic).
+///
+/// A node with `x` extra slots (slots minus experts) gives extra replicas only to its `x + 1`
+/// heaviest experts, so `T_rep` of a set of groups is that of the union of each group's
+/// `x + 1` heaviest loads with `x` extra copies: cheap, and memoised per set of groups.
+#[derive(Debug, Default)]
+struct NodeSplit {
+    sums: Vec<f64>,
+    /// Each group's heaviest loads (`x + 1` at most, in no particular order).
+    tops: Vec<Vec<f64>>,
+    order: Vec<usize>,
+    memo: HashMap<u64, f64>,
+    merged: Vec<f64>,
+    current: Vec<u64>,
+    current_sum: Vec<f64>,
+    current_len: Vec<usize>,
+    best: f64,
+    best_split: Vec<u64>,
+    visited: usize,
+}
+
+/// Search nodes of the split search at most (as [`BalancedSplit`]'s default).
+const SPLIT_BUDGET: usize = 20_000;
+
+impl NodeSplit {
+    /// The split (groups ascending inside each node) and its value.
+    fn split(
+        &mut self,
+        layer: &LayerProblem<'_>,
+        cap: ChildCapacity,
+        nodes: usize,
+        apportioner: &mut Apportioner,
+    ) -> Result<(Vec<Vec<usize>>, f64)> {
+        let groups = layer.cluster.groups;
+        if groups > 64 {
+            // Too many groups for the bit sets: the general search.
+            let all: Vec<usize> = (0..groups).collect();
+            let children = vec![cap; nodes];
+            let p = SplitProblem {
+                layer,
+                groups: &all,
+                children: &children,
+            };
+            let outcome = BalancedSplit::default().search(&p)?;
+            return Ok((outcome.split, outcome.value));
+        }
+        let size = layer.group_size();
+        let extra = cap.slots - cap.groups * size;
+        self.sums.clear();
+        self.tops.resize(groups, Vec::new());
+        for g in 0..groups {
+            let loads = &layer.loads[g * size..(g + 1) * size];
+            self.sums.push(loads.iter().sum());
+            let top = &mut self.tops[g];
+            top.clear();
+            top.extend_from_slice(loads);
+            if top.len() > extra + 1 {
+                top.select_nth_unstable_by(extra, |a, b| b.total_cmp(a));
+                top.truncate(extra + 1);
+            }
+        }
+        self.order.clear();
+        self.order.extend(0..groups);
+        let sums = &self.sums;
+        self.order
+            .sort_by(|&a, &b| sums[b].total_cmp(&sums[a]).then(a.cmp(&b)));
+        self.memo.clear();
+        // Incumbent: the heaviest group into the lightest node that is not full.
+        self.current.clear();
+        self.current.resize(nodes, 0);
+        self.current_sum.clear();
+        self.current_sum.resize(nodes, 0.0);
+        self.current_len.clear();
+        self.current_len.resize(nodes, 0);
+        for i in 0..groups {
+            let g = self.order[i];
+            let n = (0..nodes)
+                .filter(|&n| self.current_len[n] < cap.groups)
+                .min_by(|&a, &b| self.current_sum[a].total_cmp(&self.current_sum[b]))
+                .unwrap_or(0);
+            self.current[n] |= 1 << g;
+            self.current_sum[n] += self.sums[g];
+            self.current_len[n] += 1;
+        }
+        self.best = 0.0;
+        for n in 0..nodes {
+            let v = self.value(self.current[n], cap, extra, apportioner)?;
+            self.best = self.best.max(v);
+        }
+        self.best_split.clone_from(&self.current);
+        self.current.iter_mut().for_each(|m| *m = 0);
+        self.current_sum.iter_mut().for_each(|s| *s = 0.0);
+        self.current_len.iter_mut().for_each(|l| *l = 0);
+        self.visited = 0;
+        self.descend(0, 0.0, cap, extra, apportioner)?;
+        let split = self
+            .best_split
+            .iter()
+            .map(|&mask| (0..groups).filter(|&g| (mask >> g) & 1 == 1).collect())
+            .collect();
+        Ok((split, self.best))
+    }
+
+    /// `max(sum / gpus, T_rep)` of the node holding the groups of `mask` (memoised).
+    fn value(
+        &mut self,
+        mask: u64,
+        cap: ChildCapacity,
+        extra: usize,
+        apportioner: &mut Apportioner,
+    ) -> Result<f64> {
+        if let Some(&v) = self.memo.get(&mask) {
+            return Ok(v);
+        }
+        self.merged.clear();
+        let mut sum = 0.0;
+        for g in (0..self.sums.len()).filter(|&g| (mask >> g) & 1 == 1) {
+            sum += self.sums[g];
+            self.merged.extend_from_slice(&self.tops[g]);
+        }
+        if self.merged.len() > extra + 1 {
+            self.merged
+                .select_nth_unstable_by(extra, |a, b| b.total_cmp(a));
+            self.merged.truncate(extra + 1);
+        }
+        let copies = self.merged.len() + extra;
+        let counts = &apportioner.greedy_f64(&self.merged, copies)?.counts;
+        let rep = self
+            .merged
+            .iter()
+            .zip(counts)
+            .map(|(&w, &c)| w / c as f64)
+            .fold(0.0, f64::max);
+        let v = (sum / cap.gpus as f64).max(rep);
+        self.memo.insert(mask, v);
+        Ok(v)
+    }
+
+    fn descend(
+        &mut self,
+        depth: usize,
+        worst_closed: f64,
+        cap: ChildCapacity,
+        extra: usize,
+        apportioner: &mut Apportioner,
+    ) -> Result<()> {
+        self.visited += 1;
+        if self.visited > SPLIT_BUDGET || worst_closed >= self.best {
+            return Ok(());
+        }
+        if depth == self.order.len() {
+            self.best = worst_closed;
+            self.best_split.clone_from(&self.current);
+            return Ok(());
+        }
+        let g = self.order[depth];
+        for n in 0..self.current.len() {
+            if self.current_len[n] == cap.groups {
+                continue;
+            }
+            // Identical empty nodes are interchangeable: open only the first.
+            if self.current_len[n] == 0 && (0..n).any(|d| self.current_len[d] == 0) {
+                continue;
+            }
+            let sum = self.current_sum[n] + self.sums[g];
+            if sum / cap.gpus as f64 >= self.best {
+                continue;
+            }
+            let before = self.current_sum[n];
+            self.current[n] |= 1 << g;
+            self.current_sum[n] = sum;
+            self.current_len[n] += 1;
+            let closed = if self.current_len[n] == cap.groups {
+                worst_closed.max(self.value(self.current[n], cap, extra, apportioner)?)
+            } else {
+                worst_closed
+            };
+            self.descend(depth + 1, closed, cap, extra, apportioner)?;
+            self.current[n] &= !(1 << g);
+            self.current_sum[n] = before;
+            self.current_len[n] -= 1;
+        }
+        Ok(())
     }
 }
