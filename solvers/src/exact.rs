@@ -304,7 +304,37 @@ pub fn solve(
         nodes: 0,
         timed_out: false,
     };
-    Ok(solve_flat(weights, bins, per_bin, None, limits.gap, true, &mut ctx).outcome)
+    let (reduced, g) = reduce(weights);
+    let out = solve_flat(&reduced, bins, per_bin, None, limits.gap, true, &mut ctx).outcome;
+    Ok(out.scaled_by(g))
+}
+
+/// Divides the weights by their greatest common divisor `g` (`1` when all are zero): the
+/// search then works on the coarsest lattice, so lattice bounds (`ceil(sum * D / m) / D`) see
+/// that bin sums are multiples of `g / D`. Values found are multiplied back by `g`.
+fn reduce(weights: &[u64]) -> (Vec<u64>, u64) {
+    let g = weights.iter().fold(0, |g, &w| gcd(g, w)).max(1);
+    (weights.iter().map(|&w| w / g).collect(), g)
+}
+
+impl Fraction {
+    /// This fraction times the integer `k`.
+    fn times(self, k: u64) -> Fraction {
+        Fraction::new(self.num * k as u128, self.den)
+    }
+}
+
+impl SearchOutcome {
+    /// The outcome of the search on weights divided by `g`, for the original weights.
+    fn scaled_by(mut self, g: u64) -> SearchOutcome {
+        if g != 1 {
+            self.lower_bound = self.lower_bound.times(g);
+            if let Some(b) = self.best.as_mut() {
+                b.value = b.value.times(g);
+            }
+        }
+        self
+    }
 }
 
 /// Like [`solve`], with `groups` equal groups of consecutive items and `blocks` equal blocks of
@@ -353,9 +383,11 @@ pub fn solve_grouped(
         nodes: 0,
         timed_out: false,
     };
+    let (reduced, g) = reduce(weights);
     Ok(grouped::solve(
-        weights, groups, blocks, bins, per_bin, limits.gap, &mut ctx,
-    ))
+        &reduced, groups, blocks, bins, per_bin, limits.gap, &mut ctx,
+    )
+    .scaled_by(g))
 }
 
 /// Exact greedy apportionment: counts minimising the largest `w_i / c_i` (ties: lowest index).
