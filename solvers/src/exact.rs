@@ -583,6 +583,7 @@ fn pack_heuristic(
     items: &Items,
     bins: usize,
     per_bin: usize,
+    floor: u64,
     ctx: &mut Ctx,
 ) -> (u64, Vec<Vec<usize>>) {
     let mut load = vec![0u64; bins];
@@ -598,6 +599,7 @@ fn pack_heuristic(
         }
     }
     balance(items, &mut load, &mut content, ctx);
+    repack_subsets(items, per_bin, floor, &mut load, &mut content, ctx);
     while !ctx.expired() {
         let hot = (0..bins)
             .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
@@ -634,6 +636,110 @@ fn pack_heuristic(
         content[other][k] = x;
     }
     (load.iter().copied().max().unwrap_or(0), content)
+}
+
+/// Nodes of bin completion spent on one subset of bins in [`repack_subsets`].
+const SUBSET_NODES: u64 = 4_000;
+
+/// Subsets tried around the heaviest bin before [`repack_subsets`] gives up.
+const SUBSET_TRIES: usize = 48;
+
+/// Large-neighbourhood search: the heaviest bin and `k - 1` others (`k = 2..=4`: the lightest
+/// bins first, then pseudo-random partners with the lightest) are re-packed together by a
+/// node-limited bin completion that minimises their largest sum; a re-packing is kept when it
+/// lowers that sum. Every kept move lowers the sorted vector of bin sums lexicographically, so
+/// the loop ends; it stops at `floor` (nothing can go lower), when no subset helps, or at the
+/// deadline. Exact sub-partitions found this way are what closes the last lattice step on
+/// large instances, where swaps of one or two copies rarely hit an exact difference.
+/// Deterministic (a fixed-seed generator).
+fn repack_subsets(
+    items: &Items,
+    per_bin: usize,
+    floor: u64,
+    load: &mut [u64],
+    content: &mut [Vec<usize>],
+    ctx: &mut Ctx,
+) {
+    let bins = load.len();
+    if bins < 2 || per_bin < 2 {
+        return;
+    }
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut avail = vec![0u32; items.sizes.len()];
+    loop {
+        if ctx.expired() {
+            return;
+        }
+        let hot = (0..bins)
+            .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
+            .expect("bins");
+        if load[hot] <= floor {
+            return;
+        }
+        let mut cool: Vec<usize> = (0..bins).filter(|&b| b != hot).collect();
+        cool.sort_by_key(|&b| (load[b], b));
+        let mut improved = false;
+        for t in 0..SUBSET_TRIES {
+            if ctx.expired() {
+                return;
+            }
+            let k = (2 + t % 3).min(bins);
+            let mut subset = vec![hot];
+            if t < 3 {
+                subset.extend_from_slice(&cool[..k - 1]);
+            } else {
+                subset.push(cool[0]);
+                while subset.len() < k {
+                    let b = cool[(next() % cool.len() as u64) as usize];
+                    if !subset.contains(&b) {
+                        subset.push(b);
+                    }
+                }
+            }
+            let old_max = subset.iter().map(|&b| load[b]).max().expect("bins");
+            let sub_total: u64 = subset.iter().map(|&b| load[b]).sum();
+            let sub_floor = sub_total.div_ceil(subset.len() as u64).max(floor);
+            if sub_floor >= old_max {
+                continue;
+            }
+            avail.iter_mut().for_each(|a| *a = 0);
+            for &b in &subset {
+                for &j in &content[b] {
+                    avail[j] += 1;
+                }
+            }
+            let mut p = Packer {
+                sizes: &items.sizes,
+                avail: avail.clone(),
+                per_bin,
+                limit: old_max - 1,
+                floor: sub_floor,
+                current: Vec::with_capacity(subset.len()),
+                best: None,
+                node_budget: SUBSET_NODES,
+                nodes: 0,
+                aborted: false,
+            };
+            p.search(ctx, subset.len(), sub_total);
+            if let Some((_, packed)) = p.best {
+                for (&b, bin) in subset.iter().zip(packed) {
+                    load[b] = bin.iter().map(|&j| items.sizes[j]).sum();
+                    content[b] = bin;
+                }
+                improved = true;
+                break;
+            }
+        }
+        if !improved {
+            return;
+        }
+    }
 }
 
 /// A balancing move: cost change, the two bins, positions in each, and whether two copies move.
@@ -1080,7 +1186,7 @@ fn try_counts(
     let (mut v, mut packed) = if per_bin == 2 {
         pack_pairs(&items)
     } else {
-        pack_heuristic(&items, bins, per_bin, ctx)
+        pack_heuristic(&items, bins, per_bin, floor, ctx)
     };
     if v > floor && per_bin > 2 {
         let (found, _) = pack_below(
