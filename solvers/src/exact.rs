@@ -61,6 +61,26 @@ const MAX_SCALE: u64 = 1 << 24;
 /// Nodes of the bin-completion search spent on the incumbent's counts before enumeration.
 const WARM_NODES: u64 = 20_000;
 
+/// Node budget of each count vector's bin completion in the first pass of the enumeration;
+/// every further pass multiplies it by [`BUDGET_GROWTH`] (the last pass has no budget), so one
+/// hard count vector cannot hold up the others (whose packings may lower the incumbent, or
+/// whose bounds may be met quickly).
+const FIRST_LEAF_NODES: u64 = 4_096;
+
+/// Growth of the per-vector node budget from one enumeration pass to the next.
+const BUDGET_GROWTH: u64 = 8;
+
+/// The next pass's node budget: grows by [`BUDGET_GROWTH`] up to `max`, and is unlimited
+/// (`u64::MAX`) after `2^36` nodes.
+fn next_budget(budget: u64, max: u64) -> u64 {
+    let next = if budget >= 1 << 36 {
+        u64::MAX
+    } else {
+        budget * BUDGET_GROWTH
+    };
+    next.min(max)
+}
+
 /// A non-negative rational number `num / den` (`den > 0`), compared exactly.
 ///
 /// ```
@@ -200,6 +220,12 @@ pub struct SearchLimits {
     /// Stop as soon as `value <= lower_bound * (1 + gap)`; `0.0` (the default) means prove
     /// optimality.
     pub gap: f64,
+    /// A placement to start from, as the item in every slot (`slots[b * per_bin + k]`, the
+    /// layout of [`CopyPacking::slots`]), e.g. a heuristic's: improved by the search's local
+    /// moves and used as the first incumbent. Ignored when it is not a valid packing (every
+    /// item at least once, the right number of slots, and for [`solve_grouped`] whole groups
+    /// in blocks).
+    pub start: Option<Vec<usize>>,
 }
 
 /// One packing: copy counts and the item in every slot.
@@ -305,7 +331,20 @@ pub fn solve(
         timed_out: false,
     };
     let (reduced, g) = reduce(weights);
-    let out = solve_flat(&reduced, bins, per_bin, None, limits.gap, true, &mut ctx).outcome;
+    let start = limits.start.as_deref();
+    let out = solve_flat(
+        &reduced,
+        bins,
+        per_bin,
+        None,
+        start,
+        limits.gap,
+        None,
+        true,
+        u64::MAX,
+        &mut ctx,
+    )
+    .outcome;
     Ok(out.scaled_by(g))
 }
 
@@ -385,7 +424,14 @@ pub fn solve_grouped(
     };
     let (reduced, g) = reduce(weights);
     Ok(grouped::solve(
-        &reduced, groups, blocks, bins, per_bin, limits.gap, &mut ctx,
+        &reduced,
+        groups,
+        blocks,
+        bins,
+        per_bin,
+        limits.start.as_deref(),
+        limits.gap,
+        &mut ctx,
     )
     .scaled_by(g))
 }
@@ -1055,7 +1101,13 @@ fn close_enough(value: Fraction, lb: Fraction, gap: f64) -> bool {
 /// the largest items; and, when the average `sum / bins` has denominator `d > 1`, pieces of
 /// `1/d` from the largest items whose weight `d` does not divide (enough such copies are needed
 /// for every bin to reach the average exactly), the other extra copies apportioned greedily.
-fn candidates(weights: &[u64], bins: usize, copies: usize, counts0: &[usize]) -> Vec<Vec<usize>> {
+fn candidates(
+    weights: &[u64],
+    bins: usize,
+    copies: usize,
+    counts0: &[usize],
+    lb: Fraction,
+) -> Vec<Vec<usize>> {
     let n = weights.len();
     let extra = copies - n;
     let mut order: Vec<usize> = (0..n).collect();
@@ -1111,6 +1163,32 @@ fn candidates(weights: &[u64], bins: usize, copies: usize, counts0: &[usize]) ->
                 out.push(apportion_from(weights, even, copies));
                 out.push(apportion_from(weights, counts, copies));
             }
+        }
+    }
+    // Fewest copies for shares at most `alpha * lb`, the extra copies to the smallest items
+    // (fillers that barely change the packing) or apportioned: the apportionment gives the
+    // largest items every extra copy, while good packings often split the largest items just
+    // enough and cut medium items in halves.
+    let target = lb.to_f64();
+    if target > 0.0 {
+        for alpha in [1.0, 0.9, 0.8, 0.7, 0.6, 0.5] {
+            let cap = alpha * target;
+            let counts: Vec<usize> = weights
+                .iter()
+                .map(|&w| ((w as f64 / cap).ceil() as usize).max(1))
+                .collect();
+            let used: usize = counts.iter().sum();
+            if used > copies {
+                continue;
+            }
+            let mut filler = counts.clone();
+            let mut small: Vec<usize> = (0..n).collect();
+            small.sort_by(|&a, &b| weights[a].cmp(&weights[b]).then(a.cmp(&b)));
+            for k in 0..copies - used {
+                filler[small[k % n]] += 1;
+            }
+            out.push(filler);
+            out.push(apportion_from(weights, counts, copies));
         }
     }
     let mut seen = Vec::new();
@@ -1209,6 +1287,51 @@ fn try_counts(
     })
 }
 
+/// A given packing (the item in every slot), improved by [`repack_subsets`]; `None` when it
+/// is not a valid packing of `bins` bins of `per_bin` slots with every item at least once.
+fn start_packing(
+    weights: &[u64],
+    bins: usize,
+    per_bin: usize,
+    slots: &[usize],
+    ctx: &mut Ctx,
+) -> Option<CopyPacking> {
+    if slots.len() != bins * per_bin || slots.iter().any(|&i| i >= weights.len()) {
+        return None;
+    }
+    let mut counts = vec![0usize; weights.len()];
+    for &i in slots {
+        counts[i] += 1;
+    }
+    if counts.contains(&0) {
+        return None;
+    }
+    let items = Items::build(weights, &counts)?;
+    let index = |i: usize| -> usize {
+        let unit = (weights[i] as u128 * items.scale as u128 / counts[i] as u128) as u64;
+        items
+            .sizes
+            .binary_search_by(|s| unit.cmp(s))
+            .expect("every copy size is listed")
+    };
+    let mut content: Vec<Vec<usize>> = slots
+        .chunks(per_bin)
+        .map(|bin| bin.iter().map(|&i| index(i)).collect())
+        .collect();
+    let mut load: Vec<u64> = content
+        .iter()
+        .map(|bin| bin.iter().map(|&j| items.sizes[j]).sum())
+        .collect();
+    let floor = order_bound(&items.sizes, &items.avail, items.total, bins, per_bin);
+    repack_subsets(&items, per_bin, floor, &mut load, &mut content, ctx);
+    let v = load.iter().copied().max().unwrap_or(0);
+    Some(CopyPacking {
+        counts,
+        slots: items.slots(&content),
+        value: frac(v, items.scale),
+    })
+}
+
 /// What [`solve_flat`] found: the outcome and whether its search was complete (so that the
 /// absence of a packing below the cutoff is proven).
 struct Flat {
@@ -1219,15 +1342,21 @@ struct Flat {
 /// The flat problem with an optional strict cutoff: only packings below `cutoff` are wanted.
 /// The lower bound returned is valid for `min(optimum, cutoff)`. With `enumerate == false` only
 /// the incumbent phase runs.
+#[allow(clippy::too_many_arguments)]
 fn solve_flat(
     weights: &[u64],
     bins: usize,
     per_bin: usize,
     cutoff: Option<Fraction>,
+    start: Option<&[usize]>,
     gap: f64,
+    enough: Option<Fraction>,
     enumerate: bool,
+    max_budget: u64,
     ctx: &mut Ctx,
 ) -> Flat {
+    let good =
+        |v: Fraction, lb: Fraction| close_enough(v, lb, gap) || enough.is_some_and(|e| v <= e);
     let copies = bins * per_bin;
     let total: u64 = weights.iter().sum();
     let counts0 = apportion(weights, copies);
@@ -1237,10 +1366,16 @@ fn solve_flat(
     }
     let mut best: Option<CopyPacking> = None;
     let mut inc = cutoff;
+    if let Some(p) = start.and_then(|s| start_packing(weights, bins, per_bin, s, ctx)) {
+        if inc.map_or(true, |v| p.value < v) {
+            inc = Some(p.value);
+            best = Some(p);
+        }
+    }
 
     // Incumbents from a few promising count vectors.
-    for counts in candidates(weights, bins, copies, &counts0) {
-        if inc.is_some_and(|v| close_enough(v, lb, gap)) || ctx.timed_out {
+    for counts in candidates(weights, bins, copies, &counts0, lb) {
+        if inc.is_some_and(|v| good(v, lb)) || ctx.timed_out {
             break;
         }
         if let Some(p) = try_counts(weights, &counts, bins, per_bin, lb, inc, ctx) {
@@ -1249,7 +1384,7 @@ fn solve_flat(
         }
     }
     if let Some(v) = inc {
-        if close_enough(v, lb, gap) {
+        if good(v, lb) {
             // Proven when the bound is reached; otherwise stopped within the gap.
             return finish(best, lb, inc, v <= lb);
         }
@@ -1261,25 +1396,39 @@ fn solve_flat(
     // Complete enumeration of count vectors.
     let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by(|&a, &b| weights[b].cmp(&weights[a]).then(a.cmp(&b)));
-    let mut en = Enumerator {
-        weights,
-        order,
-        bins,
-        per_bin,
-        counts: vec![0; weights.len()],
-        pref: counts0.clone(),
-        inc,
-        best: &mut best,
-        lb,
-        gap,
-        complete: true,
-        done: false,
-    };
-    en.descend(ctx, 0, copies);
-    let inc = en.inc;
-    // Stopping within the gap is complete only when the bound itself was reached.
-    let complete = en.complete && !ctx.timed_out && (!en.done || inc.is_some_and(|v| v <= lb));
-    finish(best, lb, inc, complete)
+    // Passes with growing per-vector node budgets; a pass that no budget cut short is complete.
+    // The incumbent's counts are tried first at every item.
+    let pref = best.as_ref().map_or(counts0.clone(), |b| b.counts.clone());
+    let mut budget = FIRST_LEAF_NODES.min(max_budget);
+    let mut inc = inc;
+    loop {
+        let mut en = Enumerator {
+            weights,
+            order: order.clone(),
+            bins,
+            per_bin,
+            counts: vec![0; weights.len()],
+            pref: pref.clone(),
+            inc,
+            best: &mut best,
+            lb,
+            gap,
+            leaf_budget: budget,
+            enough,
+            complete: true,
+            budget_hit: false,
+            done: false,
+        };
+        en.descend(ctx, 0, copies);
+        inc = en.inc;
+        let (complete, done, budget_hit) = (en.complete, en.done, en.budget_hit);
+        if ctx.timed_out || done || !budget_hit || budget == max_budget {
+            // Stopping within the gap is complete only when the bound itself was reached.
+            let complete = complete && !ctx.timed_out && (!done || inc.is_some_and(|v| v <= lb));
+            return finish(best, lb, inc, complete);
+        }
+        budget = next_budget(budget, max_budget);
+    }
 }
 
 fn finish(best: Option<CopyPacking>, lb: Fraction, inc: Option<Fraction>, complete: bool) -> Flat {
@@ -1314,7 +1463,13 @@ struct Enumerator<'a, 'b> {
     best: &'b mut Option<CopyPacking>,
     lb: Fraction,
     gap: f64,
+    /// Node budget of each count vector's bin completion.
+    leaf_budget: u64,
+    /// Stop at a packing at or below this value (good enough for the caller; not a proof).
+    enough: Option<Fraction>,
     complete: bool,
+    /// Some vector's bin completion ran out of its node budget (not of time).
+    budget_hit: bool,
     done: bool,
 }
 
@@ -1404,10 +1559,18 @@ impl Enumerator<'_, '_> {
             return;
         }
         let floor = units_at_least(self.lb, items.scale).max(local);
-        let (found, complete) =
-            pack_below(&items, self.bins, self.per_bin, limit, floor, u64::MAX, ctx);
+        let (found, complete) = pack_below(
+            &items,
+            self.bins,
+            self.per_bin,
+            limit,
+            floor,
+            self.leaf_budget,
+            ctx,
+        );
         if !complete {
             self.complete = false;
+            self.budget_hit |= !ctx.timed_out;
         }
         if let Some((v, packed)) = found {
             let value = frac(v, items.scale);
@@ -1417,7 +1580,7 @@ impl Enumerator<'_, '_> {
                 slots: items.slots(&packed),
                 value,
             });
-            if close_enough(value, self.lb, self.gap) {
+            if close_enough(value, self.lb, self.gap) || self.enough.is_some_and(|e| value <= e) {
                 self.done = true;
             }
         }
@@ -1437,6 +1600,10 @@ mod grouped {
         lower_bound: Fraction,
         /// The search was complete: `best` is optimal, or nothing beats the cutoff.
         complete: bool,
+        /// What an incomplete search was asked: cutoff, good-enough value and node budget (its
+        /// pass is deterministic, so the same question gets the same answer); `None` when the
+        /// clock stopped it.
+        asked: Option<(Option<Fraction>, Option<Fraction>, u64)>,
     }
 
     struct Grouped<'a> {
@@ -1474,10 +1641,26 @@ mod grouped {
 
         /// Solves a block below `cutoff` (memoised; cutoffs only decrease over a search, so a
         /// complete result stays valid).
-        fn block(&mut self, mask: u64, cutoff: Option<Fraction>, ctx: &mut Ctx) -> BlockResult {
+        fn block(
+            &mut self,
+            mask: u64,
+            cutoff: Option<Fraction>,
+            enough: Option<Fraction>,
+            budget: u64,
+            ctx: &mut Ctx,
+        ) -> BlockResult {
             if let Some(r) = self.memo.get(&mask) {
                 if r.complete {
                     return r.clone();
+                }
+                if let Some((c, e, b)) = r.asked {
+                    let value = r.best.as_ref().map(|p| p.value);
+                    // Not stopped at its good-enough value, or that value is good enough now.
+                    let same_answer = e.zip(value).map_or(true, |(e, v)| v > e)
+                        || enough.zip(value).is_some_and(|(e, v)| v <= e);
+                    if c == cutoff && b == budget && same_answer {
+                        return r.clone();
+                    }
                 }
             }
             let w = self.block_weights(mask);
@@ -1486,14 +1669,18 @@ mod grouped {
                 self.bins_per_block,
                 self.per_bin,
                 cutoff,
+                None,
                 self.gap,
+                enough,
                 true,
+                budget,
                 ctx,
             );
             let r = BlockResult {
                 lower_bound: flat.outcome.lower_bound,
                 best: flat.outcome.best,
                 complete: flat.complete,
+                asked: (!ctx.timed_out).then_some((cutoff, enough, budget)),
             };
             self.memo.insert(mask, r.clone());
             r
@@ -1502,9 +1689,20 @@ mod grouped {
         /// A quick incumbent for a block (no enumeration).
         fn quick(&self, mask: u64, ctx: &mut Ctx) -> Option<CopyPacking> {
             let w = self.block_weights(mask);
-            solve_flat(&w, self.bins_per_block, self.per_bin, None, 0.0, false, ctx)
-                .outcome
-                .best
+            solve_flat(
+                &w,
+                self.bins_per_block,
+                self.per_bin,
+                None,
+                None,
+                0.0,
+                None,
+                false,
+                0,
+                ctx,
+            )
+            .outcome
+            .best
         }
     }
 
@@ -1595,12 +1793,70 @@ mod grouped {
         (counts, slots)
     }
 
+    /// The split and block packings of a given packing (the item in every slot), each block
+    /// improved by [`repack_subsets`]; `None` unless every block holds whole groups, the same
+    /// number of them, and every item at least once.
+    fn start_split(
+        g: &Grouped<'_>,
+        blocks: usize,
+        start: &[usize],
+        ctx: &mut Ctx,
+    ) -> Option<(Vec<u64>, Vec<CopyPacking>)> {
+        let block_slots = g.bins_per_block * g.per_bin;
+        if start.len() != blocks * block_slots || start.iter().any(|&i| i >= g.weights.len()) {
+            return None;
+        }
+        let groups = g.weights.len() / g.group_size;
+        let mut block_of = vec![usize::MAX; groups];
+        for (slot, &i) in start.iter().enumerate() {
+            let (b, x) = (slot / block_slots, i / g.group_size);
+            if block_of[x] != usize::MAX && block_of[x] != b {
+                return None;
+            }
+            block_of[x] = b;
+        }
+        let mut masks = vec![0u64; blocks];
+        for (x, &b) in block_of.iter().enumerate() {
+            if b == usize::MAX {
+                return None;
+            }
+            masks[b] |= 1u64 << x;
+        }
+        if masks
+            .iter()
+            .any(|m| m.count_ones() as usize != groups / blocks)
+        {
+            return None;
+        }
+        let mut packs = Vec::with_capacity(blocks);
+        for (b, &mask) in masks.iter().enumerate() {
+            // Local item index: position among the block's members (groups in increasing order).
+            let mut local = vec![usize::MAX; g.weights.len()];
+            let mut k = 0;
+            for x in (0..groups).filter(|&x| mask >> x & 1 == 1) {
+                for i in x * g.group_size..(x + 1) * g.group_size {
+                    local[i] = k;
+                    k += 1;
+                }
+            }
+            let slots: Vec<usize> = start[b * block_slots..(b + 1) * block_slots]
+                .iter()
+                .map(|&i| local[i])
+                .collect();
+            let w = g.block_weights(mask);
+            packs.push(start_packing(&w, g.bins_per_block, g.per_bin, &slots, ctx)?);
+        }
+        Some((masks, packs))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn solve(
         weights: &[u64],
         groups: usize,
         blocks: usize,
         bins: usize,
         per_bin: usize,
+        seed: Option<&[usize]>,
         gap: f64,
         ctx: &mut Ctx,
     ) -> SearchOutcome {
@@ -1649,6 +1905,10 @@ mod grouped {
         let mut quick: HashMap<u64, Option<CopyPacking>> = HashMap::new();
         let mut best: Option<(Vec<u64>, Vec<CopyPacking>)> = None;
         let mut inc: Option<Fraction> = None;
+        if let Some((masks, packs)) = seed.and_then(|s| start_split(&g, blocks, s, ctx)) {
+            inc = packs.iter().map(|p| p.value).max();
+            best = Some((masks, packs));
+        }
         for (tried, &(bound, idx)) in scored.iter().enumerate() {
             let out_of_time = match quick_until {
                 Some(t) => Instant::now() >= t,
@@ -1674,53 +1934,77 @@ mod grouped {
             }
         }
 
-        // Lower bound over the splits not resolved.
-        let mut open_lb: Option<Fraction> = None;
+        // Passes over the splits with growing per-vector node budgets in the blocks' searches
+        // (see [`FIRST_LEAF_NODES`]); a pass leaving no split unresolved is complete. Each pass
+        // accounts for every split (resolved blocks are memoised), so the last pass's bound
+        // over the splits not resolved is valid.
+        let mut budget = FIRST_LEAF_NODES;
         let note = |open: &mut Option<Fraction>, b: Fraction| {
             *open = Some(open.map_or(b, |u: Fraction| u.min(b)));
         };
-        for &(bound, idx) in &scored {
-            if inc.is_some_and(|v| bound >= v) {
-                break;
-            }
-            if ctx.timed_out
-                || inc.is_some_and(|v| close_enough(v, open_lb.unwrap_or(bound).min(bound), gap))
-            {
-                // Every split from here on has a bound of at least `bound`.
-                note(&mut open_lb, bound);
-                break;
-            }
-            let split = &all[idx];
-            let mut masks = split.clone();
-            masks.sort_by_key(|&m| std::cmp::Reverse((g.bound(m), m)));
-            let mut parts: Vec<(u64, CopyPacking)> = Vec::new();
-            let mut split_lb = bound;
-            let mut resolved = true;
-            for &m in &masks {
-                let r = g.block(m, inc, ctx);
-                split_lb = split_lb.max(r.lower_bound);
-                resolved &= r.complete;
-                match r.best {
-                    Some(p) if inc.map_or(true, |v| p.value < v) => parts.push((m, p)),
-                    _ => break,
+        let open_lb = loop {
+            // Lower bound over the splits not resolved.
+            let mut open_lb: Option<Fraction> = None;
+            for &(bound, idx) in &scored {
+                if inc.is_some_and(|v| bound >= v) {
+                    break;
+                }
+                if ctx.timed_out
+                    || inc
+                        .is_some_and(|v| close_enough(v, open_lb.unwrap_or(bound).min(bound), gap))
+                {
+                    // Every split from here on has a bound of at least `bound`.
+                    note(&mut open_lb, bound);
+                    break;
+                }
+                let split = &all[idx];
+                let mut masks = split.clone();
+                masks.sort_by_key(|&m| std::cmp::Reverse((g.bound(m), m)));
+                let mut parts: Vec<(u64, CopyPacking)> = Vec::new();
+                let mut split_lb = bound;
+                let mut resolved = true;
+                for &m in &masks {
+                    // Once a block sets the split's value, the others need only stay at or
+                    // below it (and below the split's bound nothing can go).
+                    let enough = parts
+                        .iter()
+                        .map(|p| p.1.value)
+                        .max()
+                        .map_or(split_lb, |v| v.max(split_lb));
+                    let r = g.block(m, inc, Some(enough), budget, ctx);
+                    split_lb = split_lb.max(r.lower_bound);
+                    resolved &= r.complete;
+                    match r.best {
+                        Some(p) if inc.map_or(true, |v| p.value < v) => parts.push((m, p)),
+                        _ => break,
+                    }
+                }
+                if parts.len() < masks.len() {
+                    if !resolved {
+                        note(&mut open_lb, split_lb);
+                    }
+                    continue;
+                }
+                let value = parts.iter().map(|p| p.1.value).max().expect("blocks");
+                // Blocks stopped at "good enough" are not proven, but the split is resolved when
+                // its value meets the largest of its blocks' lower bounds.
+                if !resolved && value > split_lb {
+                    note(&mut open_lb, split_lb);
+                }
+                if inc.map_or(true, |v| value < v) {
+                    inc = Some(value);
+                    parts.sort_by_key(|p| split.iter().position(|&m| m == p.0));
+                    best = Some((
+                        parts.iter().map(|p| p.0).collect(),
+                        parts.into_iter().map(|p| p.1).collect(),
+                    ));
                 }
             }
-            if !resolved {
-                note(&mut open_lb, split_lb);
+            if open_lb.is_none() || ctx.timed_out || budget == u64::MAX {
+                break open_lb;
             }
-            if parts.len() < masks.len() {
-                continue;
-            }
-            let value = parts.iter().map(|p| p.1.value).max().expect("blocks");
-            if inc.map_or(true, |v| value < v) {
-                inc = Some(value);
-                parts.sort_by_key(|p| split.iter().position(|&m| m == p.0));
-                best = Some((
-                    parts.iter().map(|p| p.0).collect(),
-                    parts.into_iter().map(|p| p.1).collect(),
-                ));
-            }
-        }
+            budget = next_budget(budget, u64::MAX);
+        };
         let Some((masks, packs)) = best else {
             return SearchOutcome {
                 best: None,
