@@ -2225,6 +2225,119 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 120, ..Default::default() })]
+
+        /// Dividing by the gcd of the weights changes nothing but the scale: weights times `k`
+        /// have `k` times the optimum (and the same proven status and tight bound).
+        #[test]
+        fn common_factors_scale_the_optimum(
+            w in proptest::collection::vec(0u64..20, 1..=4),
+            k in 1u64..=6,
+            bins in 1usize..=3,
+            per_bin in 1usize..=3,
+        ) {
+            proptest::prop_assume!(w.len() <= bins * per_bin);
+            let scaled: Vec<u64> = w.iter().map(|&x| x * k).collect();
+            let o = run(&scaled, bins, per_bin);
+            let best = o.best.clone().unwrap();
+            proptest::prop_assert!(o.proven);
+            let v = recheck(&scaled, bins, per_bin, &best);
+            proptest::prop_assert_eq!(v, brute(&w, bins, per_bin) * k);
+            proptest::prop_assert_eq!(o.lower_bound, best.value);
+        }
+
+        /// A start packing (any valid one, or an invalid one) never changes the optimum found,
+        /// and the answer is never worse than the start.
+        #[test]
+        fn a_start_packing_keeps_the_optimum(
+            w in proptest::collection::vec(0u64..30, 1..=4),
+            bins in 1usize..=3,
+            per_bin in 1usize..=3,
+            seed in proptest::collection::vec(0usize..100, 12),
+            valid in proptest::bool::ANY,
+        ) {
+            proptest::prop_assume!(w.len() <= bins * per_bin);
+            let n = w.len();
+            let slots_len = bins * per_bin;
+            // Every item once, the other slots from the seed; invalid: one slot short.
+            let mut start: Vec<usize> = (0..n).chain(seed.iter().map(|&x| x % n)).take(slots_len).collect();
+            start.rotate_left(seed[0] % slots_len);
+            if !valid {
+                start.pop();
+            }
+            let limits = SearchLimits { start: Some(start.clone()), ..Default::default() };
+            let o = solve(&w, bins, per_bin, &limits).unwrap();
+            let best = o.best.clone().unwrap();
+            proptest::prop_assert!(o.proven);
+            let v = recheck(&w, bins, per_bin, &best);
+            proptest::prop_assert_eq!(v, brute(&w, bins, per_bin));
+            if valid {
+                let counts: Vec<usize> = (0..n).map(|i| start.iter().filter(|&&x| x == i).count()).collect();
+                let start_value = start
+                    .chunks(per_bin)
+                    .map(|b| b.iter().map(|&i| w[i] * L / counts[i] as u64).sum::<u64>())
+                    .max()
+                    .unwrap();
+                proptest::prop_assert!(v <= start_value);
+            }
+        }
+
+        /// The grouped search started from a valid grouped packing (its own answer with the
+        /// slots of every block reversed) finds the same optimum.
+        #[test]
+        fn a_grouped_start_keeps_the_optimum(
+            w in proptest::collection::vec(0u64..30, 4),
+            groups in proptest::sample::select(vec![2usize, 4]),
+            per_bin in 1usize..=2,
+        ) {
+            let (blocks, bins) = (2, 4);
+            let plain = solve_grouped(&w, groups, blocks, bins, per_bin, &SearchLimits::default()).unwrap();
+            let mut start = plain.best.clone().unwrap().slots;
+            let block_slots = bins / blocks * per_bin;
+            for chunk in start.chunks_mut(block_slots) {
+                chunk.reverse();
+            }
+            let limits = SearchLimits { start: Some(start), ..Default::default() };
+            let o = solve_grouped(&w, groups, blocks, bins, per_bin, &limits).unwrap();
+            proptest::prop_assert_eq!(o.proven, plain.proven);
+            proptest::prop_assert_eq!(o.best.unwrap().value, plain.best.unwrap().value);
+            proptest::prop_assert_eq!(o.lower_bound, plain.lower_bound);
+        }
+    }
+
+    #[test]
+    fn subset_repacking_reaches_an_exact_partition() {
+        // Four bins of three: 6+5+1, 4+4+4, 6+3+3, 5+5+2 are all 12 = the average; start far
+        // from it (a sorted fill) and let the large-neighbourhood search balance it.
+        let w = [6, 6, 5, 5, 5, 4, 4, 4, 3, 3, 2, 1];
+        let counts = vec![1; w.len()];
+        let items = Items::build(&w, &counts).unwrap();
+        let mut content: Vec<Vec<usize>> = Vec::new();
+        let mut flat = Vec::new();
+        for (j, &a) in items.avail.iter().enumerate() {
+            flat.extend(std::iter::repeat(j).take(a as usize));
+        }
+        for bin in flat.chunks(3) {
+            content.push(bin.to_vec());
+        }
+        let mut load: Vec<u64> = content
+            .iter()
+            .map(|b| b.iter().map(|&j| items.sizes[j]).sum())
+            .collect();
+        assert_eq!(load.iter().max(), Some(&17));
+        let mut ctx = Ctx {
+            deadline: None,
+            nodes: 0,
+            timed_out: false,
+        };
+        repack_subsets(&items, 3, 12, &mut load, &mut content, &mut ctx);
+        assert_eq!(load, vec![12; 4]);
+        let mut all: Vec<usize> = content.concat();
+        all.sort();
+        assert_eq!(all, flat, "the same copies, re-packed");
+    }
+
     #[test]
     fn rejects_bad_shapes() {
         assert!(solve(&[1, 2, 3], 1, 2, &SearchLimits::default()).is_err());
