@@ -646,6 +646,7 @@ fn pack_heuristic(
     }
     balance(items, &mut load, &mut content, ctx);
     repack_subsets(items, per_bin, floor, &mut load, &mut content, ctx);
+    pair_walk(items, per_bin, floor, &mut load, &mut content, ctx);
     while !ctx.expired() {
         let hot = (0..bins)
             .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
@@ -786,6 +787,174 @@ fn repack_subsets(
             return;
         }
     }
+}
+
+/// Steps of [`pair_walk`] (each re-partitions two bins exactly).
+const WALK_STEPS: usize = 64;
+
+/// Light partners tried per step of [`pair_walk`].
+const WALK_PARTNERS: usize = 4;
+
+/// Largest `per_bin` for which [`pair_walk`] enumerates the splits of two bins.
+const WALK_MAX_PER_BIN: usize = 10;
+
+/// Exact two-bin re-partitioning walk towards `target` (every bin at most `target` units).
+/// Each step takes the heaviest bin `h` and enumerates every way to split the copies of `h`
+/// and a partner `x` into two bins of `per_bin`: with a partner light enough
+/// (`L_h + L_x <= 2 * target`) it looks for a split with both bins at most `target` (the
+/// lightest partners first); otherwise it moves `h` to the largest sum at most `target`,
+/// handing the excess to a pseudo-random partner, provided the pair's larger sum does not grow.
+/// On large instances with no slack (`target` equal to the average) this random walk over
+/// exact sub-partitions finds perfect partitions that swaps of one or two copies miss: the
+/// sums of the `C(2s - 1, s - 1)` splits are dense around the target.
+fn pair_walk(
+    items: &Items,
+    per_bin: usize,
+    target: u64,
+    load: &mut [u64],
+    content: &mut [Vec<usize>],
+    ctx: &mut Ctx,
+) {
+    let bins = load.len();
+    if bins < 2 || per_bin < 2 || per_bin > WALK_MAX_PER_BIN {
+        return;
+    }
+    let mut rng: u64 = 0xD1B5_4A32_D192_ED03;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut pool: Vec<usize> = Vec::with_capacity(2 * per_bin);
+    for _ in 0..WALK_STEPS {
+        if ctx.expired() {
+            return;
+        }
+        let hot = (0..bins)
+            .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
+            .expect("bins");
+        if load[hot] <= target {
+            return;
+        }
+        let mut light: Vec<usize> = (0..bins)
+            .filter(|&b| b != hot && load[hot] + load[b] <= 2 * target)
+            .collect();
+        light.sort_by_key(|&b| (load[b], b));
+        let mut done = false;
+        for &x in light.iter().take(WALK_PARTNERS) {
+            let c = load[hot] + load[x];
+            // A split with one side in [c - target, target]: both sides fit.
+            if let Some(pick) = split_pair(items, content, hot, x, &mut pool, |s| {
+                (s + target >= c && s <= target).then_some(0)
+            }) {
+                apply_split(items, load, content, hot, x, &pool, pick);
+                done = true;
+                break;
+            }
+            if ctx.expired() {
+                return;
+            }
+        }
+        if done {
+            continue;
+        }
+        // No light partner works: move the excess to a pseudo-random partner.
+        let x = loop {
+            let b = (next() % bins as u64) as usize;
+            if b != hot {
+                break b;
+            }
+        };
+        let c = load[hot] + load[x];
+        // The largest side at most `target` (score: distance below it), kept only when the
+        // other side stays at most the current heaviest sum.
+        let limit = load[hot];
+        if let Some(pick) = split_pair(items, content, hot, x, &mut pool, |s| {
+            (s <= target && c - s <= limit).then_some(target - s)
+        }) {
+            apply_split(items, load, content, hot, x, &pool, pick);
+        }
+    }
+}
+
+/// Enumerates the splits of the copies of bins `a` and `b` (into `pool`) into two halves of
+/// equal size: the first half always holds the pool's first copy, and a half's sum `s` is
+/// scored by `score(s)` (`None`: not wanted); returns the mask of the half with the lowest
+/// score (the first found on ties; a score of `0` stops the search).
+fn split_pair(
+    items: &Items,
+    content: &[Vec<usize>],
+    a: usize,
+    b: usize,
+    pool: &mut Vec<usize>,
+    score: impl Fn(u64) -> Option<u64>,
+) -> Option<u32> {
+    pool.clear();
+    pool.extend_from_slice(&content[a]);
+    pool.extend_from_slice(&content[b]);
+    let sizes: Vec<u64> = pool.iter().map(|&j| items.sizes[j]).collect();
+    let half = content[a].len();
+    if half != content[b].len() || sizes.len() > 31 {
+        return None;
+    }
+    struct Walk<'s, F> {
+        sizes: &'s [u64],
+        half: usize,
+        score: F,
+        best: Option<(u64, u32)>,
+    }
+    impl<F: Fn(u64) -> Option<u64>> Walk<'_, F> {
+        fn rec(&mut self, i: usize, taken: usize, sum: u64, mask: u32) {
+            if self.best.is_some_and(|b| b.0 == 0) {
+                return;
+            }
+            if taken == self.half {
+                if let Some(s) = (self.score)(sum) {
+                    if self.best.map_or(true, |b| s < b.0) {
+                        self.best = Some((s, mask));
+                    }
+                }
+                return;
+            }
+            if self.sizes.len() - i < self.half - taken {
+                return;
+            }
+            self.rec(i + 1, taken + 1, sum + self.sizes[i], mask | 1 << i);
+            self.rec(i + 1, taken, sum, mask);
+        }
+    }
+    let mut w = Walk {
+        sizes: &sizes,
+        half,
+        score,
+        best: None,
+    };
+    w.rec(1, 1, sizes[0], 1);
+    w.best.map(|b| b.1)
+}
+
+/// Puts the pool copies in `mask` into bin `a` and the others into bin `b`.
+fn apply_split(
+    items: &Items,
+    load: &mut [u64],
+    content: &mut [Vec<usize>],
+    a: usize,
+    b: usize,
+    pool: &[usize],
+    mask: u32,
+) {
+    content[a].clear();
+    content[b].clear();
+    for (i, &j) in pool.iter().enumerate() {
+        if mask >> i & 1 == 1 {
+            content[a].push(j);
+        } else {
+            content[b].push(j);
+        }
+    }
+    load[a] = content[a].iter().map(|&j| items.sizes[j]).sum();
+    load[b] = content[b].iter().map(|&j| items.sizes[j]).sum();
 }
 
 /// A balancing move: cost change, the two bins, positions in each, and whether two copies move.
@@ -1324,6 +1493,7 @@ fn start_packing(
         .collect();
     let floor = order_bound(&items.sizes, &items.avail, items.total, bins, per_bin);
     repack_subsets(&items, per_bin, floor, &mut load, &mut content, ctx);
+    pair_walk(&items, per_bin, floor, &mut load, &mut content, ctx);
     let v = load.iter().copied().max().unwrap_or(0);
     Some(CopyPacking {
         counts,
