@@ -10,16 +10,24 @@
 //! **Exactness.** For fixed counts the copy sizes are rationals; they are scaled by
 //! `D = lcm(c_i / gcd(w_i, c_i))` so that every copy is an integer number of units `1/D` and
 //! all sums and comparisons are exact integer arithmetic. Values are returned as [`Fraction`]s.
+//! The weights are first divided by their greatest common divisor (token counts often share a
+//! power of two), so the lattice bounds below work on the coarsest lattice.
 //!
 //! **The search.**
 //! 1. Lower bounds valid for every count vector: the average `sum(w) / m` and the smallest
 //!    achievable largest copy (`T_rep`, exact greedy apportionment).
-//! 2. Incumbents from a few promising count vectors (the apportionment; halves on the largest
-//!    items; when the average has denominator `d`, items cut into `d` pieces by residue class
-//!    so every bin can reach the average exactly), each packed largest-first into the lightest
-//!    open bin, balanced by swap descent on the squared deviations (1-for-1 and 2-for-2 swaps),
-//!    improved by swaps out of the heaviest bin, then by a node-limited bin completion.
-//! 3. Complete enumeration of the count vectors that could still beat the incumbent: every
+//! 2. Incumbents: the caller's start packing if any ([`SearchLimits::start`]), then a few
+//!    promising count vectors (the apportionment; halves on the largest items; when the
+//!    average has denominator `d`, items cut into `d` pieces by residue class so every bin can
+//!    reach the average exactly; just enough copies for every share to fit under fractions of
+//!    the bound), each packed largest-first into the lightest open bin, balanced by swap
+//!    descent on the squared deviations (1-for-1 and 2-for-2 swaps), improved by a
+//!    large-neighbourhood search (the heaviest bin and up to three others re-packed exactly by
+//!    node-limited bin completion), a short walk of exact two-bin re-partitions, swaps out of
+//!    the heaviest bin, then by a node-limited bin completion.
+//! 3. Complete enumeration of the count vectors that could still beat the incumbent, in
+//!    passes whose per-vector node budget grows eightfold (the last pass has none), so that one
+//!    hard vector does not hold up the others; a pass that no budget cut short is a proof:
 //!    `c_i` is forced above `w_i / incumbent`, items of equal weight get non-increasing counts
 //!    (symmetry), and each vector is skipped when its own bounds (lattice bound
 //!    `ceil(sum·D/m)/D`, largest copy plus the `s-1` smallest, and the generalised pigeonhole
@@ -381,7 +389,10 @@ impl SearchOutcome {
 /// item stay in its group's block (each block has `bins * per_bin / blocks` slots).
 ///
 /// Group-to-block splits are tried in order of their lower bound; each block is solved as a
-/// [`solve`] problem cut off at the incumbent (memoised per group set).
+/// [`solve`] problem cut off at the incumbent (memoised per group set), and stops as soon as
+/// it is good enough for its split: at or below the largest value or bound of the split's
+/// blocks solved before it. The passes over the splits grow the blocks' per-vector node
+/// budgets, as in [`solve`].
 ///
 /// ```
 /// use eplb_solvers::exact::{solve_grouped, SearchLimits};
@@ -816,7 +827,7 @@ fn pair_walk(
     ctx: &mut Ctx,
 ) {
     let bins = load.len();
-    if bins < 2 || per_bin < 2 || per_bin > WALK_MAX_PER_BIN {
+    if bins < 2 || !(2..=WALK_MAX_PER_BIN).contains(&per_bin) {
         return;
     }
     let mut rng: u64 = 0xD1B5_4A32_D192_ED03;
@@ -1570,7 +1581,6 @@ fn solve_flat(
     // The incumbent's counts are tried first at every item.
     let pref = best.as_ref().map_or(counts0.clone(), |b| b.counts.clone());
     let mut budget = FIRST_LEAF_NODES.min(max_budget);
-    let mut inc = inc;
     loop {
         let mut en = Enumerator {
             weights,
@@ -2004,8 +2014,8 @@ mod grouped {
             let mut local = vec![usize::MAX; g.weights.len()];
             let mut k = 0;
             for x in (0..groups).filter(|&x| mask >> x & 1 == 1) {
-                for i in x * g.group_size..(x + 1) * g.group_size {
-                    local[i] = k;
+                for slot in &mut local[x * g.group_size..(x + 1) * g.group_size] {
+                    *slot = k;
                     k += 1;
                 }
             }
