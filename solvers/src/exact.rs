@@ -803,6 +803,11 @@ fn repack_subsets(
 /// Steps of [`pair_walk`] (each re-partitions two bins exactly).
 const WALK_STEPS: usize = 64;
 
+/// Fewest bins for which [`pair_walk`] runs: with fewer, the subset re-packing already covers
+/// a large share of the bins, and the walk's enumerations (up to `C(19, 9)` splits per pair)
+/// would only take time from the other count vectors.
+const WALK_MIN_BINS: usize = 16;
+
 /// Light partners tried per step of [`pair_walk`].
 const WALK_PARTNERS: usize = 4;
 
@@ -827,7 +832,7 @@ fn pair_walk(
     ctx: &mut Ctx,
 ) {
     let bins = load.len();
-    if bins < 2 || !(2..=WALK_MAX_PER_BIN).contains(&per_bin) {
+    if bins < WALK_MIN_BINS || !(2..=WALK_MAX_PER_BIN).contains(&per_bin) {
         return;
     }
     let mut rng: u64 = 0xD1B5_4A32_D192_ED03;
