@@ -2524,6 +2524,40 @@ mod tests {
     }
 
     #[test]
+    fn pair_walk_keeps_the_copies_and_never_raises_the_peak() {
+        // 16 bins of 3 copies, weights 1..=48 in a sorted fill: the walk re-partitions pairs of
+        // bins exactly; the copies stay the same and the heaviest bin never gets heavier.
+        let w: Vec<u64> = (1..=48).collect();
+        let items = Items::build(&w, &vec![1; w.len()]).unwrap();
+        let mut flat = Vec::new();
+        for (j, &a) in items.avail.iter().enumerate() {
+            flat.extend(std::iter::repeat(j).take(a as usize));
+        }
+        let mut content: Vec<Vec<usize>> = flat.chunks(3).map(|b| b.to_vec()).collect();
+        let mut load: Vec<u64> = content
+            .iter()
+            .map(|b| b.iter().map(|&j| items.sizes[j]).sum())
+            .collect();
+        let before = *load.iter().max().unwrap();
+        let mut ctx = Ctx {
+            deadline: None,
+            nodes: 0,
+            timed_out: false,
+        };
+        // The average: 48 * 49 / 2 / 16 = 73.5, so the target is 74.
+        pair_walk(&items, 3, 74, &mut load, &mut content, &mut ctx);
+        let after = *load.iter().max().unwrap();
+        assert!(after < before, "{after} vs {before}");
+        for (b, bin) in content.iter().enumerate() {
+            assert_eq!(bin.len(), 3);
+            assert_eq!(load[b], bin.iter().map(|&j| items.sizes[j]).sum::<u64>());
+        }
+        let mut all: Vec<usize> = content.concat();
+        all.sort();
+        assert_eq!(all, flat);
+    }
+
+    #[test]
     fn rejects_bad_shapes() {
         assert!(solve(&[1, 2, 3], 1, 2, &SearchLimits::default()).is_err());
         assert!(solve(&[1], 0, 2, &SearchLimits::default()).is_err());
