@@ -887,7 +887,7 @@ fn pair_walk(
         // other side stays at most the current heaviest sum.
         let limit = load[hot];
         if let Some(pick) = split_pair(items, content, hot, x, &mut pool, |s| {
-            (s <= target && c - s <= limit).then_some(target - s)
+            (s <= target && c - s <= limit).then(|| target - s)
         }) {
             apply_split(items, load, content, hot, x, &pool, pick);
         }
