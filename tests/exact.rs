@@ -140,6 +140,35 @@ fn a_search_stopped_at_once_still_answers_with_a_valid_bound() {
 }
 
 #[test]
+fn a_search_stopped_at_once_is_never_worse_than_refine_on_large_layers() {
+    // More than 64 slots: the search starts from refine's placement, so even with no time at
+    // all its answer is at most refine's, under both policies.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-law.json");
+    let loads = read_loads(&path, Default::default()).unwrap().loads;
+    let exact = Exact {
+        time_limit: Duration::ZERO,
+        gap: 0.0,
+    };
+    for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
+        let cluster = Cluster::new(80, 8).with_nodes(2).with_groups(8);
+        let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
+        for layer in problem.layers().take(4) {
+            let (_, load) = solve_checked(&exact, &layer);
+            let refine = eplb::strategies::Refine::default()
+                .solve_layer(&layer)
+                .unwrap();
+            let refine_load = evaluate_layer(&layer, &refine.placement, None).max_load;
+            assert!(
+                load <= refine_load * (1.0 + 1e-12),
+                "{policy:?} layer {}: {load} vs refine {refine_load}",
+                layer.index
+            );
+        }
+    }
+}
+
+#[test]
 fn esft_layers_are_feasible_with_valid_bounds_under_both_policies() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-intent.json");

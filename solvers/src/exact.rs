@@ -10,16 +10,24 @@
 //! **Exactness.** For fixed counts the copy sizes are rationals; they are scaled by
 //! `D = lcm(c_i / gcd(w_i, c_i))` so that every copy is an integer number of units `1/D` and
 //! all sums and comparisons are exact integer arithmetic. Values are returned as [`Fraction`]s.
+//! The weights are first divided by their greatest common divisor (token counts often share a
+//! power of two), so the lattice bounds below work on the coarsest lattice.
 //!
 //! **The search.**
 //! 1. Lower bounds valid for every count vector: the average `sum(w) / m` and the smallest
 //!    achievable largest copy (`T_rep`, exact greedy apportionment).
-//! 2. Incumbents from a few promising count vectors (the apportionment; halves on the largest
-//!    items; when the average has denominator `d`, items cut into `d` pieces by residue class
-//!    so every bin can reach the average exactly), each packed largest-first into the lightest
-//!    open bin, balanced by swap descent on the squared deviations (1-for-1 and 2-for-2 swaps),
-//!    improved by swaps out of the heaviest bin, then by a node-limited bin completion.
-//! 3. Complete enumeration of the count vectors that could still beat the incumbent: every
+//! 2. Incumbents: the caller's start packing if any ([`SearchLimits::start`]), then a few
+//!    promising count vectors (the apportionment; halves on the largest items; when the
+//!    average has denominator `d`, items cut into `d` pieces by residue class so every bin can
+//!    reach the average exactly; just enough copies for every share to fit under fractions of
+//!    the bound), each packed largest-first into the lightest open bin, balanced by swap
+//!    descent on the squared deviations (1-for-1 and 2-for-2 swaps), improved by a
+//!    large-neighbourhood search (the heaviest bin and up to three others re-packed exactly by
+//!    node-limited bin completion), a short walk of exact two-bin re-partitions, swaps out of
+//!    the heaviest bin, then by a node-limited bin completion.
+//! 3. Complete enumeration of the count vectors that could still beat the incumbent, in
+//!    passes whose per-vector node budget grows eightfold (the last pass has none), so that one
+//!    hard vector does not hold up the others; a pass that no budget cut short is a proof:
 //!    `c_i` is forced above `w_i / incumbent`, items of equal weight get non-increasing counts
 //!    (symmetry), and each vector is skipped when its own bounds (lattice bound
 //!    `ceil(sum·D/m)/D`, largest copy plus the `s-1` smallest, and the generalised pigeonhole
@@ -60,6 +68,26 @@ const MAX_SCALE: u64 = 1 << 24;
 
 /// Nodes of the bin-completion search spent on the incumbent's counts before enumeration.
 const WARM_NODES: u64 = 20_000;
+
+/// Node budget of each count vector's bin completion in the first pass of the enumeration;
+/// every further pass multiplies it by [`BUDGET_GROWTH`] (the last pass has no budget), so one
+/// hard count vector cannot hold up the others (whose packings may lower the incumbent, or
+/// whose bounds may be met quickly).
+const FIRST_LEAF_NODES: u64 = 4_096;
+
+/// Growth of the per-vector node budget from one enumeration pass to the next.
+const BUDGET_GROWTH: u64 = 8;
+
+/// The next pass's node budget: grows by [`BUDGET_GROWTH`] up to `max`, and is unlimited
+/// (`u64::MAX`) after `2^36` nodes.
+fn next_budget(budget: u64, max: u64) -> u64 {
+    let next = if budget >= 1 << 36 {
+        u64::MAX
+    } else {
+        budget * BUDGET_GROWTH
+    };
+    next.min(max)
+}
 
 /// A non-negative rational number `num / den` (`den > 0`), compared exactly.
 ///
@@ -200,6 +228,12 @@ pub struct SearchLimits {
     /// Stop as soon as `value <= lower_bound * (1 + gap)`; `0.0` (the default) means prove
     /// optimality.
     pub gap: f64,
+    /// A placement to start from, as the item in every slot (`slots[b * per_bin + k]`, the
+    /// layout of [`CopyPacking::slots`]), e.g. a heuristic's: improved by the search's local
+    /// moves and used as the first incumbent. Ignored when it is not a valid packing (every
+    /// item at least once, the right number of slots, and for [`solve_grouped`] whole groups
+    /// in blocks).
+    pub start: Option<Vec<usize>>,
 }
 
 /// One packing: copy counts and the item in every slot.
@@ -304,7 +338,50 @@ pub fn solve(
         nodes: 0,
         timed_out: false,
     };
-    Ok(solve_flat(weights, bins, per_bin, None, limits.gap, true, &mut ctx).outcome)
+    let (reduced, g) = reduce(weights);
+    let start = limits.start.as_deref();
+    let out = solve_flat(
+        &reduced,
+        bins,
+        per_bin,
+        None,
+        start,
+        limits.gap,
+        None,
+        true,
+        u64::MAX,
+        &mut ctx,
+    )
+    .outcome;
+    Ok(out.scaled_by(g))
+}
+
+/// Divides the weights by their greatest common divisor `g` (`1` when all are zero): the
+/// search then works on the coarsest lattice, so lattice bounds (`ceil(sum * D / m) / D`) see
+/// that bin sums are multiples of `g / D`. Values found are multiplied back by `g`.
+fn reduce(weights: &[u64]) -> (Vec<u64>, u64) {
+    let g = weights.iter().fold(0, |g, &w| gcd(g, w)).max(1);
+    (weights.iter().map(|&w| w / g).collect(), g)
+}
+
+impl Fraction {
+    /// This fraction times the integer `k`.
+    fn times(self, k: u64) -> Fraction {
+        Fraction::new(self.num * k as u128, self.den)
+    }
+}
+
+impl SearchOutcome {
+    /// The outcome of the search on weights divided by `g`, for the original weights.
+    fn scaled_by(mut self, g: u64) -> SearchOutcome {
+        if g != 1 {
+            self.lower_bound = self.lower_bound.times(g);
+            if let Some(b) = self.best.as_mut() {
+                b.value = b.value.times(g);
+            }
+        }
+        self
+    }
 }
 
 /// Like [`solve`], with `groups` equal groups of consecutive items and `blocks` equal blocks of
@@ -312,7 +389,10 @@ pub fn solve(
 /// item stay in its group's block (each block has `bins * per_bin / blocks` slots).
 ///
 /// Group-to-block splits are tried in order of their lower bound; each block is solved as a
-/// [`solve`] problem cut off at the incumbent (memoised per group set).
+/// [`solve`] problem cut off at the incumbent (memoised per group set), and stops as soon as
+/// it is good enough for its split: at or below the largest value or bound of the split's
+/// blocks solved before it. The passes over the splits grow the blocks' per-vector node
+/// budgets, as in [`solve`].
 ///
 /// ```
 /// use eplb_solvers::exact::{solve_grouped, SearchLimits};
@@ -353,9 +433,18 @@ pub fn solve_grouped(
         nodes: 0,
         timed_out: false,
     };
+    let (reduced, g) = reduce(weights);
     Ok(grouped::solve(
-        weights, groups, blocks, bins, per_bin, limits.gap, &mut ctx,
-    ))
+        &reduced,
+        groups,
+        blocks,
+        bins,
+        per_bin,
+        limits.start.as_deref(),
+        limits.gap,
+        &mut ctx,
+    )
+    .scaled_by(g))
 }
 
 /// Exact greedy apportionment: counts minimising the largest `w_i / c_i` (ties: lowest index).
@@ -551,6 +640,7 @@ fn pack_heuristic(
     items: &Items,
     bins: usize,
     per_bin: usize,
+    floor: u64,
     ctx: &mut Ctx,
 ) -> (u64, Vec<Vec<usize>>) {
     let mut load = vec![0u64; bins];
@@ -566,6 +656,8 @@ fn pack_heuristic(
         }
     }
     balance(items, &mut load, &mut content, ctx);
+    repack_subsets(items, per_bin, floor, &mut load, &mut content, ctx);
+    pair_walk(items, per_bin, floor, &mut load, &mut content, ctx);
     while !ctx.expired() {
         let hot = (0..bins)
             .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
@@ -602,6 +694,283 @@ fn pack_heuristic(
         content[other][k] = x;
     }
     (load.iter().copied().max().unwrap_or(0), content)
+}
+
+/// Nodes of bin completion spent on one subset of bins in [`repack_subsets`].
+const SUBSET_NODES: u64 = 4_000;
+
+/// Subsets tried around the heaviest bin before [`repack_subsets`] gives up.
+const SUBSET_TRIES: usize = 48;
+
+/// Large-neighbourhood search: the heaviest bin and `k - 1` others (`k = 2..=4`: the lightest
+/// bins first, then pseudo-random partners with the lightest) are re-packed together by a
+/// node-limited bin completion that minimises their largest sum; a re-packing is kept when it
+/// lowers that sum. Every kept move lowers the sorted vector of bin sums lexicographically, so
+/// the loop ends; it stops at `floor` (nothing can go lower), when no subset helps, or at the
+/// deadline. Exact sub-partitions found this way are what closes the last lattice step on
+/// large instances, where swaps of one or two copies rarely hit an exact difference.
+/// Deterministic (a fixed-seed generator).
+fn repack_subsets(
+    items: &Items,
+    per_bin: usize,
+    floor: u64,
+    load: &mut [u64],
+    content: &mut [Vec<usize>],
+    ctx: &mut Ctx,
+) {
+    let bins = load.len();
+    if bins < 2 || per_bin < 2 {
+        return;
+    }
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut avail = vec![0u32; items.sizes.len()];
+    loop {
+        if ctx.expired() {
+            return;
+        }
+        let hot = (0..bins)
+            .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
+            .expect("bins");
+        if load[hot] <= floor {
+            return;
+        }
+        let mut cool: Vec<usize> = (0..bins).filter(|&b| b != hot).collect();
+        cool.sort_by_key(|&b| (load[b], b));
+        let mut improved = false;
+        for t in 0..SUBSET_TRIES {
+            if ctx.expired() {
+                return;
+            }
+            let k = (2 + t % 3).min(bins);
+            let mut subset = vec![hot];
+            if t < 3 {
+                subset.extend_from_slice(&cool[..k - 1]);
+            } else {
+                subset.push(cool[0]);
+                while subset.len() < k {
+                    let b = cool[(next() % cool.len() as u64) as usize];
+                    if !subset.contains(&b) {
+                        subset.push(b);
+                    }
+                }
+            }
+            let old_max = subset.iter().map(|&b| load[b]).max().expect("bins");
+            let sub_total: u64 = subset.iter().map(|&b| load[b]).sum();
+            let sub_floor = sub_total.div_ceil(subset.len() as u64).max(floor);
+            if sub_floor >= old_max {
+                continue;
+            }
+            avail.iter_mut().for_each(|a| *a = 0);
+            for &b in &subset {
+                for &j in &content[b] {
+                    avail[j] += 1;
+                }
+            }
+            let mut p = Packer {
+                sizes: &items.sizes,
+                avail: avail.clone(),
+                per_bin,
+                limit: old_max - 1,
+                floor: sub_floor,
+                current: Vec::with_capacity(subset.len()),
+                best: None,
+                node_budget: SUBSET_NODES,
+                nodes: 0,
+                aborted: false,
+            };
+            p.search(ctx, subset.len(), sub_total);
+            if let Some((_, packed)) = p.best {
+                for (&b, bin) in subset.iter().zip(packed) {
+                    load[b] = bin.iter().map(|&j| items.sizes[j]).sum();
+                    content[b] = bin;
+                }
+                improved = true;
+                break;
+            }
+        }
+        if !improved {
+            return;
+        }
+    }
+}
+
+/// Steps of [`pair_walk`] (each re-partitions two bins exactly).
+const WALK_STEPS: usize = 64;
+
+/// Fewest bins for which [`pair_walk`] runs: with fewer, the subset re-packing already covers
+/// a large share of the bins, and the walk's enumerations (up to `C(19, 9)` splits per pair)
+/// would only take time from the other count vectors.
+const WALK_MIN_BINS: usize = 16;
+
+/// Light partners tried per step of [`pair_walk`].
+const WALK_PARTNERS: usize = 4;
+
+/// Largest `per_bin` for which [`pair_walk`] enumerates the splits of two bins.
+const WALK_MAX_PER_BIN: usize = 10;
+
+/// Exact two-bin re-partitioning walk towards `target` (every bin at most `target` units).
+/// Each step takes the heaviest bin `h` and enumerates every way to split the copies of `h`
+/// and a partner `x` into two bins of `per_bin`: with a partner light enough
+/// (`L_h + L_x <= 2 * target`) it looks for a split with both bins at most `target` (the
+/// lightest partners first); otherwise it moves `h` to the largest sum at most `target`,
+/// handing the excess to a pseudo-random partner, provided the pair's larger sum does not grow.
+/// On large instances with no slack (`target` equal to the average) this random walk over
+/// exact sub-partitions finds perfect partitions that swaps of one or two copies miss: the
+/// sums of the `C(2s - 1, s - 1)` splits are dense around the target.
+fn pair_walk(
+    items: &Items,
+    per_bin: usize,
+    target: u64,
+    load: &mut [u64],
+    content: &mut [Vec<usize>],
+    ctx: &mut Ctx,
+) {
+    let bins = load.len();
+    if bins < WALK_MIN_BINS || !(2..=WALK_MAX_PER_BIN).contains(&per_bin) {
+        return;
+    }
+    let mut rng: u64 = 0xD1B5_4A32_D192_ED03;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut pool: Vec<usize> = Vec::with_capacity(2 * per_bin);
+    for _ in 0..WALK_STEPS {
+        if ctx.expired() {
+            return;
+        }
+        let hot = (0..bins)
+            .max_by_key(|&b| (load[b], std::cmp::Reverse(b)))
+            .expect("bins");
+        if load[hot] <= target {
+            return;
+        }
+        let mut light: Vec<usize> = (0..bins)
+            .filter(|&b| b != hot && load[hot] + load[b] <= 2 * target)
+            .collect();
+        light.sort_by_key(|&b| (load[b], b));
+        let mut done = false;
+        for &x in light.iter().take(WALK_PARTNERS) {
+            let c = load[hot] + load[x];
+            // A split with one side in [c - target, target]: both sides fit.
+            if let Some(pick) = split_pair(items, content, hot, x, &mut pool, |s| {
+                (s + target >= c && s <= target).then_some(0)
+            }) {
+                apply_split(items, load, content, hot, x, &pool, pick);
+                done = true;
+                break;
+            }
+            if ctx.expired() {
+                return;
+            }
+        }
+        if done {
+            continue;
+        }
+        // No light partner works: move the excess to a pseudo-random partner.
+        let x = loop {
+            let b = (next() % bins as u64) as usize;
+            if b != hot {
+                break b;
+            }
+        };
+        let c = load[hot] + load[x];
+        // The largest side at most `target` (score: distance below it), kept only when the
+        // other side stays at most the current heaviest sum.
+        let limit = load[hot];
+        if let Some(pick) = split_pair(items, content, hot, x, &mut pool, |s| {
+            (s <= target && c - s <= limit).then(|| target - s)
+        }) {
+            apply_split(items, load, content, hot, x, &pool, pick);
+        }
+    }
+}
+
+/// Enumerates the splits of the copies of bins `a` and `b` (into `pool`) into two halves of
+/// equal size: the first half always holds the pool's first copy, and a half's sum `s` is
+/// scored by `score(s)` (`None`: not wanted); returns the mask of the half with the lowest
+/// score (the first found on ties; a score of `0` stops the search).
+fn split_pair(
+    items: &Items,
+    content: &[Vec<usize>],
+    a: usize,
+    b: usize,
+    pool: &mut Vec<usize>,
+    score: impl Fn(u64) -> Option<u64>,
+) -> Option<u32> {
+    pool.clear();
+    pool.extend_from_slice(&content[a]);
+    pool.extend_from_slice(&content[b]);
+    let sizes: Vec<u64> = pool.iter().map(|&j| items.sizes[j]).collect();
+    let half = content[a].len();
+    if half != content[b].len() || sizes.len() > 31 {
+        return None;
+    }
+    struct Walk<'s, F> {
+        sizes: &'s [u64],
+        half: usize,
+        score: F,
+        best: Option<(u64, u32)>,
+    }
+    impl<F: Fn(u64) -> Option<u64>> Walk<'_, F> {
+        fn rec(&mut self, i: usize, taken: usize, sum: u64, mask: u32) {
+            if self.best.is_some_and(|b| b.0 == 0) {
+                return;
+            }
+            if taken == self.half {
+                if let Some(s) = (self.score)(sum) {
+                    if self.best.map_or(true, |b| s < b.0) {
+                        self.best = Some((s, mask));
+                    }
+                }
+                return;
+            }
+            if self.sizes.len() - i < self.half - taken {
+                return;
+            }
+            self.rec(i + 1, taken + 1, sum + self.sizes[i], mask | 1 << i);
+            self.rec(i + 1, taken, sum, mask);
+        }
+    }
+    let mut w = Walk {
+        sizes: &sizes,
+        half,
+        score,
+        best: None,
+    };
+    w.rec(1, 1, sizes[0], 1);
+    w.best.map(|b| b.1)
+}
+
+/// Puts the pool copies in `mask` into bin `a` and the others into bin `b`.
+fn apply_split(
+    items: &Items,
+    load: &mut [u64],
+    content: &mut [Vec<usize>],
+    a: usize,
+    b: usize,
+    pool: &[usize],
+    mask: u32,
+) {
+    content[a].clear();
+    content[b].clear();
+    for (i, &j) in pool.iter().enumerate() {
+        if mask >> i & 1 == 1 {
+            content[a].push(j);
+        } else {
+            content[b].push(j);
+        }
+    }
+    load[a] = content[a].iter().map(|&j| items.sizes[j]).sum();
+    load[b] = content[b].iter().map(|&j| items.sizes[j]).sum();
 }
 
 /// A balancing move: cost change, the two bins, positions in each, and whether two copies move.
@@ -917,7 +1286,13 @@ fn close_enough(value: Fraction, lb: Fraction, gap: f64) -> bool {
 /// the largest items; and, when the average `sum / bins` has denominator `d > 1`, pieces of
 /// `1/d` from the largest items whose weight `d` does not divide (enough such copies are needed
 /// for every bin to reach the average exactly), the other extra copies apportioned greedily.
-fn candidates(weights: &[u64], bins: usize, copies: usize, counts0: &[usize]) -> Vec<Vec<usize>> {
+fn candidates(
+    weights: &[u64],
+    bins: usize,
+    copies: usize,
+    counts0: &[usize],
+    lb: Fraction,
+) -> Vec<Vec<usize>> {
     let n = weights.len();
     let extra = copies - n;
     let mut order: Vec<usize> = (0..n).collect();
@@ -973,6 +1348,32 @@ fn candidates(weights: &[u64], bins: usize, copies: usize, counts0: &[usize]) ->
                 out.push(apportion_from(weights, even, copies));
                 out.push(apportion_from(weights, counts, copies));
             }
+        }
+    }
+    // Fewest copies for shares at most `alpha * lb`, the extra copies to the smallest items
+    // (fillers that barely change the packing) or apportioned: the apportionment gives the
+    // largest items every extra copy, while good packings often split the largest items just
+    // enough and cut medium items in halves.
+    let target = lb.to_f64();
+    if target > 0.0 {
+        for alpha in [1.0, 0.9, 0.8, 0.7, 0.6, 0.5] {
+            let cap = alpha * target;
+            let counts: Vec<usize> = weights
+                .iter()
+                .map(|&w| ((w as f64 / cap).ceil() as usize).max(1))
+                .collect();
+            let used: usize = counts.iter().sum();
+            if used > copies {
+                continue;
+            }
+            let mut filler = counts.clone();
+            let mut small: Vec<usize> = (0..n).collect();
+            small.sort_by(|&a, &b| weights[a].cmp(&weights[b]).then(a.cmp(&b)));
+            for k in 0..copies - used {
+                filler[small[k % n]] += 1;
+            }
+            out.push(filler);
+            out.push(apportion_from(weights, counts, copies));
         }
     }
     let mut seen = Vec::new();
@@ -1048,7 +1449,7 @@ fn try_counts(
     let (mut v, mut packed) = if per_bin == 2 {
         pack_pairs(&items)
     } else {
-        pack_heuristic(&items, bins, per_bin, ctx)
+        pack_heuristic(&items, bins, per_bin, floor, ctx)
     };
     if v > floor && per_bin > 2 {
         let (found, _) = pack_below(
@@ -1071,6 +1472,52 @@ fn try_counts(
     })
 }
 
+/// A given packing (the item in every slot), improved by [`repack_subsets`]; `None` when it
+/// is not a valid packing of `bins` bins of `per_bin` slots with every item at least once.
+fn start_packing(
+    weights: &[u64],
+    bins: usize,
+    per_bin: usize,
+    slots: &[usize],
+    ctx: &mut Ctx,
+) -> Option<CopyPacking> {
+    if slots.len() != bins * per_bin || slots.iter().any(|&i| i >= weights.len()) {
+        return None;
+    }
+    let mut counts = vec![0usize; weights.len()];
+    for &i in slots {
+        counts[i] += 1;
+    }
+    if counts.contains(&0) {
+        return None;
+    }
+    let items = Items::build(weights, &counts)?;
+    let index = |i: usize| -> usize {
+        let unit = (weights[i] as u128 * items.scale as u128 / counts[i] as u128) as u64;
+        items
+            .sizes
+            .binary_search_by(|s| unit.cmp(s))
+            .expect("every copy size is listed")
+    };
+    let mut content: Vec<Vec<usize>> = slots
+        .chunks(per_bin)
+        .map(|bin| bin.iter().map(|&i| index(i)).collect())
+        .collect();
+    let mut load: Vec<u64> = content
+        .iter()
+        .map(|bin| bin.iter().map(|&j| items.sizes[j]).sum())
+        .collect();
+    let floor = order_bound(&items.sizes, &items.avail, items.total, bins, per_bin);
+    repack_subsets(&items, per_bin, floor, &mut load, &mut content, ctx);
+    pair_walk(&items, per_bin, floor, &mut load, &mut content, ctx);
+    let v = load.iter().copied().max().unwrap_or(0);
+    Some(CopyPacking {
+        counts,
+        slots: items.slots(&content),
+        value: frac(v, items.scale),
+    })
+}
+
 /// What [`solve_flat`] found: the outcome and whether its search was complete (so that the
 /// absence of a packing below the cutoff is proven).
 struct Flat {
@@ -1081,15 +1528,21 @@ struct Flat {
 /// The flat problem with an optional strict cutoff: only packings below `cutoff` are wanted.
 /// The lower bound returned is valid for `min(optimum, cutoff)`. With `enumerate == false` only
 /// the incumbent phase runs.
+#[allow(clippy::too_many_arguments)]
 fn solve_flat(
     weights: &[u64],
     bins: usize,
     per_bin: usize,
     cutoff: Option<Fraction>,
+    start: Option<&[usize]>,
     gap: f64,
+    enough: Option<Fraction>,
     enumerate: bool,
+    max_budget: u64,
     ctx: &mut Ctx,
 ) -> Flat {
+    let good =
+        |v: Fraction, lb: Fraction| close_enough(v, lb, gap) || enough.is_some_and(|e| v <= e);
     let copies = bins * per_bin;
     let total: u64 = weights.iter().sum();
     let counts0 = apportion(weights, copies);
@@ -1099,10 +1552,16 @@ fn solve_flat(
     }
     let mut best: Option<CopyPacking> = None;
     let mut inc = cutoff;
+    if let Some(p) = start.and_then(|s| start_packing(weights, bins, per_bin, s, ctx)) {
+        if inc.map_or(true, |v| p.value < v) {
+            inc = Some(p.value);
+            best = Some(p);
+        }
+    }
 
     // Incumbents from a few promising count vectors.
-    for counts in candidates(weights, bins, copies, &counts0) {
-        if inc.is_some_and(|v| close_enough(v, lb, gap)) || ctx.timed_out {
+    for counts in candidates(weights, bins, copies, &counts0, lb) {
+        if inc.is_some_and(|v| good(v, lb)) || ctx.timed_out {
             break;
         }
         if let Some(p) = try_counts(weights, &counts, bins, per_bin, lb, inc, ctx) {
@@ -1111,7 +1570,7 @@ fn solve_flat(
         }
     }
     if let Some(v) = inc {
-        if close_enough(v, lb, gap) {
+        if good(v, lb) {
             // Proven when the bound is reached; otherwise stopped within the gap.
             return finish(best, lb, inc, v <= lb);
         }
@@ -1123,25 +1582,38 @@ fn solve_flat(
     // Complete enumeration of count vectors.
     let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by(|&a, &b| weights[b].cmp(&weights[a]).then(a.cmp(&b)));
-    let mut en = Enumerator {
-        weights,
-        order,
-        bins,
-        per_bin,
-        counts: vec![0; weights.len()],
-        pref: counts0.clone(),
-        inc,
-        best: &mut best,
-        lb,
-        gap,
-        complete: true,
-        done: false,
-    };
-    en.descend(ctx, 0, copies);
-    let inc = en.inc;
-    // Stopping within the gap is complete only when the bound itself was reached.
-    let complete = en.complete && !ctx.timed_out && (!en.done || inc.is_some_and(|v| v <= lb));
-    finish(best, lb, inc, complete)
+    // Passes with growing per-vector node budgets; a pass that no budget cut short is complete.
+    // The incumbent's counts are tried first at every item.
+    let pref = best.as_ref().map_or(counts0.clone(), |b| b.counts.clone());
+    let mut budget = FIRST_LEAF_NODES.min(max_budget);
+    loop {
+        let mut en = Enumerator {
+            weights,
+            order: order.clone(),
+            bins,
+            per_bin,
+            counts: vec![0; weights.len()],
+            pref: pref.clone(),
+            inc,
+            best: &mut best,
+            lb,
+            gap,
+            leaf_budget: budget,
+            enough,
+            complete: true,
+            budget_hit: false,
+            done: false,
+        };
+        en.descend(ctx, 0, copies);
+        inc = en.inc;
+        let (complete, done, budget_hit) = (en.complete, en.done, en.budget_hit);
+        if ctx.timed_out || done || !budget_hit || budget == max_budget {
+            // Stopping within the gap is complete only when the bound itself was reached.
+            let complete = complete && !ctx.timed_out && (!done || inc.is_some_and(|v| v <= lb));
+            return finish(best, lb, inc, complete);
+        }
+        budget = next_budget(budget, max_budget);
+    }
 }
 
 fn finish(best: Option<CopyPacking>, lb: Fraction, inc: Option<Fraction>, complete: bool) -> Flat {
@@ -1176,7 +1648,13 @@ struct Enumerator<'a, 'b> {
     best: &'b mut Option<CopyPacking>,
     lb: Fraction,
     gap: f64,
+    /// Node budget of each count vector's bin completion.
+    leaf_budget: u64,
+    /// Stop at a packing at or below this value (good enough for the caller; not a proof).
+    enough: Option<Fraction>,
     complete: bool,
+    /// Some vector's bin completion ran out of its node budget (not of time).
+    budget_hit: bool,
     done: bool,
 }
 
@@ -1266,10 +1744,18 @@ impl Enumerator<'_, '_> {
             return;
         }
         let floor = units_at_least(self.lb, items.scale).max(local);
-        let (found, complete) =
-            pack_below(&items, self.bins, self.per_bin, limit, floor, u64::MAX, ctx);
+        let (found, complete) = pack_below(
+            &items,
+            self.bins,
+            self.per_bin,
+            limit,
+            floor,
+            self.leaf_budget,
+            ctx,
+        );
         if !complete {
             self.complete = false;
+            self.budget_hit |= !ctx.timed_out;
         }
         if let Some((v, packed)) = found {
             let value = frac(v, items.scale);
@@ -1279,7 +1765,7 @@ impl Enumerator<'_, '_> {
                 slots: items.slots(&packed),
                 value,
             });
-            if close_enough(value, self.lb, self.gap) {
+            if close_enough(value, self.lb, self.gap) || self.enough.is_some_and(|e| value <= e) {
                 self.done = true;
             }
         }
@@ -1299,6 +1785,10 @@ mod grouped {
         lower_bound: Fraction,
         /// The search was complete: `best` is optimal, or nothing beats the cutoff.
         complete: bool,
+        /// What an incomplete search was asked: cutoff, good-enough value and node budget (its
+        /// pass is deterministic, so the same question gets the same answer); `None` when the
+        /// clock stopped it.
+        asked: Option<(Option<Fraction>, Option<Fraction>, u64)>,
     }
 
     struct Grouped<'a> {
@@ -1336,10 +1826,26 @@ mod grouped {
 
         /// Solves a block below `cutoff` (memoised; cutoffs only decrease over a search, so a
         /// complete result stays valid).
-        fn block(&mut self, mask: u64, cutoff: Option<Fraction>, ctx: &mut Ctx) -> BlockResult {
+        fn block(
+            &mut self,
+            mask: u64,
+            cutoff: Option<Fraction>,
+            enough: Option<Fraction>,
+            budget: u64,
+            ctx: &mut Ctx,
+        ) -> BlockResult {
             if let Some(r) = self.memo.get(&mask) {
                 if r.complete {
                     return r.clone();
+                }
+                if let Some((c, e, b)) = r.asked {
+                    let value = r.best.as_ref().map(|p| p.value);
+                    // Not stopped at its good-enough value, or that value is good enough now.
+                    let same_answer = e.zip(value).map_or(true, |(e, v)| v > e)
+                        || enough.zip(value).is_some_and(|(e, v)| v <= e);
+                    if c == cutoff && b == budget && same_answer {
+                        return r.clone();
+                    }
                 }
             }
             let w = self.block_weights(mask);
@@ -1348,14 +1854,18 @@ mod grouped {
                 self.bins_per_block,
                 self.per_bin,
                 cutoff,
+                None,
                 self.gap,
+                enough,
                 true,
+                budget,
                 ctx,
             );
             let r = BlockResult {
                 lower_bound: flat.outcome.lower_bound,
                 best: flat.outcome.best,
                 complete: flat.complete,
+                asked: (!ctx.timed_out).then_some((cutoff, enough, budget)),
             };
             self.memo.insert(mask, r.clone());
             r
@@ -1364,9 +1874,20 @@ mod grouped {
         /// A quick incumbent for a block (no enumeration).
         fn quick(&self, mask: u64, ctx: &mut Ctx) -> Option<CopyPacking> {
             let w = self.block_weights(mask);
-            solve_flat(&w, self.bins_per_block, self.per_bin, None, 0.0, false, ctx)
-                .outcome
-                .best
+            solve_flat(
+                &w,
+                self.bins_per_block,
+                self.per_bin,
+                None,
+                None,
+                0.0,
+                None,
+                false,
+                0,
+                ctx,
+            )
+            .outcome
+            .best
         }
     }
 
@@ -1457,12 +1978,70 @@ mod grouped {
         (counts, slots)
     }
 
+    /// The split and block packings of a given packing (the item in every slot), each block
+    /// improved by [`repack_subsets`]; `None` unless every block holds whole groups, the same
+    /// number of them, and every item at least once.
+    fn start_split(
+        g: &Grouped<'_>,
+        blocks: usize,
+        start: &[usize],
+        ctx: &mut Ctx,
+    ) -> Option<(Vec<u64>, Vec<CopyPacking>)> {
+        let block_slots = g.bins_per_block * g.per_bin;
+        if start.len() != blocks * block_slots || start.iter().any(|&i| i >= g.weights.len()) {
+            return None;
+        }
+        let groups = g.weights.len() / g.group_size;
+        let mut block_of = vec![usize::MAX; groups];
+        for (slot, &i) in start.iter().enumerate() {
+            let (b, x) = (slot / block_slots, i / g.group_size);
+            if block_of[x] != usize::MAX && block_of[x] != b {
+                return None;
+            }
+            block_of[x] = b;
+        }
+        let mut masks = vec![0u64; blocks];
+        for (x, &b) in block_of.iter().enumerate() {
+            if b == usize::MAX {
+                return None;
+            }
+            masks[b] |= 1u64 << x;
+        }
+        if masks
+            .iter()
+            .any(|m| m.count_ones() as usize != groups / blocks)
+        {
+            return None;
+        }
+        let mut packs = Vec::with_capacity(blocks);
+        for (b, &mask) in masks.iter().enumerate() {
+            // Local item index: position among the block's members (groups in increasing order).
+            let mut local = vec![usize::MAX; g.weights.len()];
+            let mut k = 0;
+            for x in (0..groups).filter(|&x| mask >> x & 1 == 1) {
+                for slot in &mut local[x * g.group_size..(x + 1) * g.group_size] {
+                    *slot = k;
+                    k += 1;
+                }
+            }
+            let slots: Vec<usize> = start[b * block_slots..(b + 1) * block_slots]
+                .iter()
+                .map(|&i| local[i])
+                .collect();
+            let w = g.block_weights(mask);
+            packs.push(start_packing(&w, g.bins_per_block, g.per_bin, &slots, ctx)?);
+        }
+        Some((masks, packs))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn solve(
         weights: &[u64],
         groups: usize,
         blocks: usize,
         bins: usize,
         per_bin: usize,
+        seed: Option<&[usize]>,
         gap: f64,
         ctx: &mut Ctx,
     ) -> SearchOutcome {
@@ -1511,6 +2090,10 @@ mod grouped {
         let mut quick: HashMap<u64, Option<CopyPacking>> = HashMap::new();
         let mut best: Option<(Vec<u64>, Vec<CopyPacking>)> = None;
         let mut inc: Option<Fraction> = None;
+        if let Some((masks, packs)) = seed.and_then(|s| start_split(&g, blocks, s, ctx)) {
+            inc = packs.iter().map(|p| p.value).max();
+            best = Some((masks, packs));
+        }
         for (tried, &(bound, idx)) in scored.iter().enumerate() {
             let out_of_time = match quick_until {
                 Some(t) => Instant::now() >= t,
@@ -1536,53 +2119,77 @@ mod grouped {
             }
         }
 
-        // Lower bound over the splits not resolved.
-        let mut open_lb: Option<Fraction> = None;
+        // Passes over the splits with growing per-vector node budgets in the blocks' searches
+        // (see [`FIRST_LEAF_NODES`]); a pass leaving no split unresolved is complete. Each pass
+        // accounts for every split (resolved blocks are memoised), so the last pass's bound
+        // over the splits not resolved is valid.
+        let mut budget = FIRST_LEAF_NODES;
         let note = |open: &mut Option<Fraction>, b: Fraction| {
             *open = Some(open.map_or(b, |u: Fraction| u.min(b)));
         };
-        for &(bound, idx) in &scored {
-            if inc.is_some_and(|v| bound >= v) {
-                break;
-            }
-            if ctx.timed_out
-                || inc.is_some_and(|v| close_enough(v, open_lb.unwrap_or(bound).min(bound), gap))
-            {
-                // Every split from here on has a bound of at least `bound`.
-                note(&mut open_lb, bound);
-                break;
-            }
-            let split = &all[idx];
-            let mut masks = split.clone();
-            masks.sort_by_key(|&m| std::cmp::Reverse((g.bound(m), m)));
-            let mut parts: Vec<(u64, CopyPacking)> = Vec::new();
-            let mut split_lb = bound;
-            let mut resolved = true;
-            for &m in &masks {
-                let r = g.block(m, inc, ctx);
-                split_lb = split_lb.max(r.lower_bound);
-                resolved &= r.complete;
-                match r.best {
-                    Some(p) if inc.map_or(true, |v| p.value < v) => parts.push((m, p)),
-                    _ => break,
+        let open_lb = loop {
+            // Lower bound over the splits not resolved.
+            let mut open_lb: Option<Fraction> = None;
+            for &(bound, idx) in &scored {
+                if inc.is_some_and(|v| bound >= v) {
+                    break;
+                }
+                if ctx.timed_out
+                    || inc
+                        .is_some_and(|v| close_enough(v, open_lb.unwrap_or(bound).min(bound), gap))
+                {
+                    // Every split from here on has a bound of at least `bound`.
+                    note(&mut open_lb, bound);
+                    break;
+                }
+                let split = &all[idx];
+                let mut masks = split.clone();
+                masks.sort_by_key(|&m| std::cmp::Reverse((g.bound(m), m)));
+                let mut parts: Vec<(u64, CopyPacking)> = Vec::new();
+                let mut split_lb = bound;
+                let mut resolved = true;
+                for &m in &masks {
+                    // Once a block sets the split's value, the others need only stay at or
+                    // below it (and below the split's bound nothing can go).
+                    let enough = parts
+                        .iter()
+                        .map(|p| p.1.value)
+                        .max()
+                        .map_or(split_lb, |v| v.max(split_lb));
+                    let r = g.block(m, inc, Some(enough), budget, ctx);
+                    split_lb = split_lb.max(r.lower_bound);
+                    resolved &= r.complete;
+                    match r.best {
+                        Some(p) if inc.map_or(true, |v| p.value < v) => parts.push((m, p)),
+                        _ => break,
+                    }
+                }
+                if parts.len() < masks.len() {
+                    if !resolved {
+                        note(&mut open_lb, split_lb);
+                    }
+                    continue;
+                }
+                let value = parts.iter().map(|p| p.1.value).max().expect("blocks");
+                // Blocks stopped at "good enough" are not proven, but the split is resolved when
+                // its value meets the largest of its blocks' lower bounds.
+                if !resolved && value > split_lb {
+                    note(&mut open_lb, split_lb);
+                }
+                if inc.map_or(true, |v| value < v) {
+                    inc = Some(value);
+                    parts.sort_by_key(|p| split.iter().position(|&m| m == p.0));
+                    best = Some((
+                        parts.iter().map(|p| p.0).collect(),
+                        parts.into_iter().map(|p| p.1).collect(),
+                    ));
                 }
             }
-            if !resolved {
-                note(&mut open_lb, split_lb);
+            if open_lb.is_none() || ctx.timed_out || budget == u64::MAX {
+                break open_lb;
             }
-            if parts.len() < masks.len() {
-                continue;
-            }
-            let value = parts.iter().map(|p| p.1.value).max().expect("blocks");
-            if inc.map_or(true, |v| value < v) {
-                inc = Some(value);
-                parts.sort_by_key(|p| split.iter().position(|&m| m == p.0));
-                best = Some((
-                    parts.iter().map(|p| p.0).collect(),
-                    parts.into_iter().map(|p| p.1).collect(),
-                ));
-            }
-        }
+            budget = next_budget(budget, u64::MAX);
+        };
         let Some((masks, packs)) = best else {
             return SearchOutcome {
                 best: None,
@@ -1801,6 +2408,153 @@ mod tests {
             proptest::prop_assert!(o.proven);
             proptest::prop_assert_eq!(v, optimum);
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 120, ..Default::default() })]
+
+        /// Dividing by the gcd of the weights changes nothing but the scale: weights times `k`
+        /// have `k` times the optimum (and the same proven status and tight bound).
+        #[test]
+        fn common_factors_scale_the_optimum(
+            w in proptest::collection::vec(0u64..20, 1..=4),
+            k in 1u64..=6,
+            bins in 1usize..=3,
+            per_bin in 1usize..=3,
+        ) {
+            proptest::prop_assume!(w.len() <= bins * per_bin);
+            let scaled: Vec<u64> = w.iter().map(|&x| x * k).collect();
+            let o = run(&scaled, bins, per_bin);
+            let best = o.best.clone().unwrap();
+            proptest::prop_assert!(o.proven);
+            let v = recheck(&scaled, bins, per_bin, &best);
+            proptest::prop_assert_eq!(v, brute(&w, bins, per_bin) * k);
+            proptest::prop_assert_eq!(o.lower_bound, best.value);
+        }
+
+        /// A start packing (any valid one, or an invalid one) never changes the optimum found,
+        /// and the answer is never worse than the start.
+        #[test]
+        fn a_start_packing_keeps_the_optimum(
+            w in proptest::collection::vec(0u64..30, 1..=4),
+            bins in 1usize..=3,
+            per_bin in 1usize..=3,
+            seed in proptest::collection::vec(0usize..100, 12),
+            valid in proptest::bool::ANY,
+        ) {
+            proptest::prop_assume!(w.len() <= bins * per_bin);
+            let n = w.len();
+            let slots_len = bins * per_bin;
+            // Every item once, the other slots from the seed; invalid: one slot short.
+            let mut start: Vec<usize> = (0..n).chain(seed.iter().map(|&x| x % n)).take(slots_len).collect();
+            start.rotate_left(seed[0] % slots_len);
+            if !valid {
+                start.pop();
+            }
+            let limits = SearchLimits { start: Some(start.clone()), ..Default::default() };
+            let o = solve(&w, bins, per_bin, &limits).unwrap();
+            let best = o.best.clone().unwrap();
+            proptest::prop_assert!(o.proven);
+            let v = recheck(&w, bins, per_bin, &best);
+            proptest::prop_assert_eq!(v, brute(&w, bins, per_bin));
+            if valid {
+                let counts: Vec<usize> = (0..n).map(|i| start.iter().filter(|&&x| x == i).count()).collect();
+                let start_value = start
+                    .chunks(per_bin)
+                    .map(|b| b.iter().map(|&i| w[i] * L / counts[i] as u64).sum::<u64>())
+                    .max()
+                    .unwrap();
+                proptest::prop_assert!(v <= start_value);
+            }
+        }
+
+        /// The grouped search started from a valid grouped packing (its own answer with the
+        /// slots of every block reversed) finds the same optimum.
+        #[test]
+        fn a_grouped_start_keeps_the_optimum(
+            w in proptest::collection::vec(0u64..30, 4),
+            groups in proptest::sample::select(vec![2usize, 4]),
+            per_bin in 1usize..=2,
+        ) {
+            let (blocks, bins) = (2, 4);
+            let plain = solve_grouped(&w, groups, blocks, bins, per_bin, &SearchLimits::default()).unwrap();
+            let mut start = plain.best.clone().unwrap().slots;
+            let block_slots = bins / blocks * per_bin;
+            for chunk in start.chunks_mut(block_slots) {
+                chunk.reverse();
+            }
+            let limits = SearchLimits { start: Some(start), ..Default::default() };
+            let o = solve_grouped(&w, groups, blocks, bins, per_bin, &limits).unwrap();
+            proptest::prop_assert_eq!(o.proven, plain.proven);
+            proptest::prop_assert_eq!(o.best.unwrap().value, plain.best.unwrap().value);
+            proptest::prop_assert_eq!(o.lower_bound, plain.lower_bound);
+        }
+    }
+
+    #[test]
+    fn subset_repacking_reaches_an_exact_partition() {
+        // Four bins of three: 6+5+1, 4+4+4, 6+3+3, 5+5+2 are all 12 = the average; start far
+        // from it (a sorted fill) and let the large-neighbourhood search balance it.
+        let w = [6, 6, 5, 5, 5, 4, 4, 4, 3, 3, 2, 1];
+        let counts = vec![1; w.len()];
+        let items = Items::build(&w, &counts).unwrap();
+        let mut content: Vec<Vec<usize>> = Vec::new();
+        let mut flat = Vec::new();
+        for (j, &a) in items.avail.iter().enumerate() {
+            flat.extend(std::iter::repeat(j).take(a as usize));
+        }
+        for bin in flat.chunks(3) {
+            content.push(bin.to_vec());
+        }
+        let mut load: Vec<u64> = content
+            .iter()
+            .map(|b| b.iter().map(|&j| items.sizes[j]).sum())
+            .collect();
+        assert_eq!(load.iter().max(), Some(&17));
+        let mut ctx = Ctx {
+            deadline: None,
+            nodes: 0,
+            timed_out: false,
+        };
+        repack_subsets(&items, 3, 12, &mut load, &mut content, &mut ctx);
+        assert_eq!(load, vec![12; 4]);
+        let mut all: Vec<usize> = content.concat();
+        all.sort();
+        assert_eq!(all, flat, "the same copies, re-packed");
+    }
+
+    #[test]
+    fn pair_walk_keeps_the_copies_and_never_raises_the_peak() {
+        // 16 bins of 3 copies, weights 1..=48 in a sorted fill: the walk re-partitions pairs of
+        // bins exactly; the copies stay the same and the heaviest bin never gets heavier.
+        let w: Vec<u64> = (1..=48).collect();
+        let items = Items::build(&w, &vec![1; w.len()]).unwrap();
+        let mut flat = Vec::new();
+        for (j, &a) in items.avail.iter().enumerate() {
+            flat.extend(std::iter::repeat(j).take(a as usize));
+        }
+        let mut content: Vec<Vec<usize>> = flat.chunks(3).map(|b| b.to_vec()).collect();
+        let mut load: Vec<u64> = content
+            .iter()
+            .map(|b| b.iter().map(|&j| items.sizes[j]).sum())
+            .collect();
+        let before = *load.iter().max().unwrap();
+        let mut ctx = Ctx {
+            deadline: None,
+            nodes: 0,
+            timed_out: false,
+        };
+        // The average: 48 * 49 / 2 / 16 = 73.5, so the target is 74.
+        pair_walk(&items, 3, 74, &mut load, &mut content, &mut ctx);
+        let after = *load.iter().max().unwrap();
+        assert!(after < before, "{after} vs {before}");
+        for (b, bin) in content.iter().enumerate() {
+            assert_eq!(bin.len(), 3);
+            assert_eq!(load[b], bin.iter().map(|&j| items.sizes[j]).sum::<u64>());
+        }
+        let mut all: Vec<usize> = content.concat();
+        all.sort();
+        assert_eq!(all, flat);
     }
 
     #[test]

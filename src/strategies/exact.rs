@@ -8,7 +8,10 @@ use crate::error::Result;
 use crate::evaluate::max_gpu_load;
 use crate::placement::LayerPlacement;
 use crate::problem::{LayerProblem, Policy};
-use crate::strategies::Greedy;
+use crate::strategies::{Greedy, Refine};
+
+/// Layers with more slots than this start the search from [`Refine`]'s placement.
+const SEED_MIN_SLOTS: usize = 64;
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 
 /// Exact search over replica counts and GPU packings ([`eplb_solvers::exact`]).
@@ -20,7 +23,9 @@ use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 /// it returns its best placement (never worse than [`Greedy`]) with
 /// [`SolveStatus::TimeLimit`] and a valid lower bound. Under the hierarchical policy the
 /// group-to-node splits are tried in order of their bound, each node solved as a global
-/// problem cut off at the incumbent.
+/// problem cut off at the incumbent. On layers with more than 64 slots the search starts from
+/// [`Refine`]'s placement (its first incumbent, improved by the search's local moves), so the
+/// answer is never worse than `refine`'s either.
 ///
 /// **Exactness.** Loads are turned into integers by the smallest power-of-two scale that makes
 /// them all integral with a total of at most `2^50` (integer token counts need no scaling), so
@@ -129,9 +134,24 @@ impl PlacementStrategy for Exact {
         let start = Instant::now();
         let c = layer.cluster;
         let scaled = scale_loads(layer.loads);
+        // A heuristic start: refine's placement (never worse than greedy's), improved by the
+        // search's local moves and used as the first incumbent. Skipped on small layers, which
+        // the search proves faster than refine runs.
+        let seed = if c.replicas > SEED_MIN_SLOTS {
+            Some(
+                Refine::default()
+                    .solve_layer(layer)?
+                    .placement
+                    .phy2log()
+                    .to_vec(),
+            )
+        } else {
+            None
+        };
         let limits = SearchLimits {
             deadline: start.checked_add(self.time_limit),
             gap: self.gap.max(0.0),
+            start: seed,
         };
         let per_gpu = c.slots_per_gpu();
         let outcome = match layer.policy {
