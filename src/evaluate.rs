@@ -244,7 +244,8 @@ pub fn evaluate_layer(
             .map(|expert| Violation::MissingExpert { expert }),
     );
 
-    let (gpu_loads, colocated_replicas) = loads_and_colocation(layer, phy2log, &logcnt);
+    let gpu_loads = loads_of(layer, phy2log, &logcnt);
+    let colocated_replicas = colocated(layer, phy2log);
     let node_loads = cluster.gpus_per_node().map(|q| {
         gpu_loads
             .chunks_exact(q)
@@ -281,7 +282,7 @@ pub fn evaluate_layer(
 /// use this so that their choice agrees with the evaluator's verdict.
 pub fn gpu_loads(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> Vec<f64> {
     let logcnt = placement.logcnt(layer.num_experts());
-    loads_and_colocation(layer, placement.phy2log(), &logcnt).0
+    loads_of(layer, placement.phy2log(), &logcnt)
 }
 
 /// The largest GPU load under `placement`, as [`evaluate_layer`] reports it.
@@ -289,30 +290,40 @@ pub fn max_gpu_load(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> f64
     gpu_loads(layer, placement).into_iter().fold(0.0, f64::max)
 }
 
-/// GPU loads and co-located replicas. Slots beyond `R` and out-of-range ids carry nothing.
-fn loads_and_colocation(
+/// The slots of every GPU (the last ones cut short if `phy2log` is short).
+fn gpu_slots<'a>(
     layer: &LayerProblem<'_>,
-    phy2log: &[usize],
-    logcnt: &[usize],
-) -> (Vec<f64>, usize) {
-    let cluster = layer.cluster;
+    phy2log: &'a [usize],
+) -> impl Iterator<Item = &'a [usize]> {
+    let per_gpu = layer.cluster.slots_per_gpu();
+    (0..layer.cluster.gpus).map(move |gpu| {
+        &phy2log[(gpu * per_gpu).min(phy2log.len())..((gpu + 1) * per_gpu).min(phy2log.len())]
+    })
+}
+
+/// GPU loads, summed in slot order. Slots beyond `R` and out-of-range ids carry nothing.
+fn loads_of(layer: &LayerProblem<'_>, phy2log: &[usize], logcnt: &[usize]) -> Vec<f64> {
     let experts = layer.num_experts();
-    let per_gpu = cluster.slots_per_gpu();
-    let mut gpu_loads = vec![0.0; cluster.gpus];
-    let mut colocated_replicas = 0;
-    for gpu in 0..cluster.gpus {
-        let slots =
-            &phy2log[(gpu * per_gpu).min(phy2log.len())..((gpu + 1) * per_gpu).min(phy2log.len())];
-        for (i, &e) in slots.iter().enumerate() {
-            if e < experts {
-                gpu_loads[gpu] += layer.loads[e] / logcnt[e] as f64;
-                if slots[..i].contains(&e) {
-                    colocated_replicas += 1;
-                }
-            }
-        }
-    }
-    (gpu_loads, colocated_replicas)
+    gpu_slots(layer, phy2log)
+        .map(|slots| {
+            slots
+                .iter()
+                .filter(|&&e| e < experts)
+                .fold(0.0, |load, &e| load + layer.loads[e] / logcnt[e] as f64)
+        })
+        .collect()
+}
+
+/// Replicas that share a GPU with an earlier replica of the same expert.
+fn colocated(layer: &LayerProblem<'_>, phy2log: &[usize]) -> usize {
+    let experts = layer.num_experts();
+    gpu_slots(layer, phy2log)
+        .map(|slots| {
+            (0..slots.len())
+                .filter(|&i| slots[i] < experts && slots[..i].contains(&slots[i]))
+                .count()
+        })
+        .sum()
 }
 
 /// Hierarchical policy: every group's replicas on one node, `G/N` groups per node.
