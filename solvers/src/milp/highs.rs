@@ -1,7 +1,7 @@
 //! The HiGHS backend: the model is built through good_lp, then solved with the `highs` crate
 //! directly so that HiGHS's dual bound (`mip_dual_bound`) can be read when it stops early.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use highs::{HighsModelStatus, HighsSolutionStatus};
 
@@ -11,14 +11,18 @@ use crate::error::SolverError;
 /// Absolute gap in the model's scaled units (the mean bin load is `1`).
 const ABSOLUTE_GAP: f64 = 1e-9;
 
+/// Share of the time left that HiGHS is given.
+const TIME_SHARE: f64 = 0.97;
+
 fn option_error(name: &str) -> SolverError {
     SolverError::Backend(format!("HiGHS rejected the option {name}"))
 }
 
-/// Solves `model` with HiGHS within `time_left`, stopping at the relative `gap` (default 0).
+/// Solves `model` with HiGHS before `deadline` (the time to hand the model over counts),
+/// stopping at the relative `gap` (default 0).
 pub(super) fn run(
     model: LpModel,
-    time_left: Option<Duration>,
+    deadline: Option<Instant>,
     gap: Option<f64>,
     threads: Option<usize>,
 ) -> Result<RawOutcome, SolverError> {
@@ -37,7 +41,19 @@ pub(super) fn run(
         .try_into_inner()
         .map_err(|e| SolverError::Backend(e.to_string()))?;
     highs.make_quiet();
-    if let Some(limit) = time_left {
+    if let Some(deadline) = deadline {
+        // HiGHS checks its clock between steps and overshoots a little on large models:
+        // keep a margin so that the caller's limit holds.
+        let limit = deadline
+            .saturating_duration_since(Instant::now())
+            .mul_f64(TIME_SHARE);
+        if limit < Duration::from_millis(1) {
+            return Ok(RawOutcome {
+                values: None,
+                status: RawStatus::Stopped,
+                dual_bound: None,
+            });
+        }
         highs
             .try_set_option("time_limit", limit.as_secs_f64())
             .map_err(|_| option_error("time_limit"))?;

@@ -1,6 +1,6 @@
 //! The pure-Rust backend: good_lp's `microlp`.
 
-use std::time::Duration;
+use std::time::Instant;
 
 use good_lp::{
     solvers::{SolutionStatus, WithMipGap},
@@ -14,7 +14,7 @@ use crate::error::SolverError;
 /// proves optimality the objective value is the bound.
 pub(super) fn run(
     model: LpModel,
-    time_left: Option<Duration>,
+    deadline: Option<Instant>,
     gap: Option<f64>,
 ) -> Result<RawOutcome, SolverError> {
     let LpModel {
@@ -28,7 +28,8 @@ pub(super) fn run(
     if let Some(start) = start {
         problem = problem.with_initial_solution(columns.iter().copied().zip(start));
     }
-    if let Some(limit) = time_left {
+    if let Some(deadline) = deadline {
+        let limit = deadline.saturating_duration_since(Instant::now());
         problem = problem.with_time_limit(limit.as_secs_f64());
     }
     if let Some(gap) = gap {

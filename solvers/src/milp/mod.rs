@@ -296,6 +296,13 @@ const TOLERANCE: f64 = 1e-7;
 /// units where the mean bin load is `1`).
 const OPTIMALITY_TOLERANCE: f64 = 1e-5;
 
+/// Copy-variable columns above which the assignment model only searches the neighbourhood of
+/// the seed's copy counts.
+const MAX_FULL_COLUMNS: usize = 60_000;
+
+/// How far copy counts may move from the seed's in the neighbourhood search.
+const NEIGHBOURHOOD: usize = 2;
+
 /// Relative margin by which a solution must beat a cutoff to count as better.
 const STRICT: f64 = 1e-9;
 
@@ -477,6 +484,17 @@ fn assignment(
     let scale = problem.weights.iter().sum::<f64>() / problem.bins as f64;
     let seed = seed.filter(|s| problem.max_load(s) <= upper);
     let canonical = seed.map(|s| canonical_incumbent(problem, s));
+    // Columns of the full model: copy counts from the fewest that beat `upper` up to what the
+    // slots leave, one integer per count and bin. Too many, and only the neighbourhood of the
+    // seed's counts is searched (a heuristic: its dual bound proves nothing then).
+    let low: Vec<usize> = problem
+        .weights
+        .iter()
+        .map(|&w| ((w / upper * (1.0 - 1e-12)).ceil().max(1.0)) as usize)
+        .collect();
+    let slack = (problem.bins * problem.slots_per_bin).saturating_sub(low.iter().sum());
+    let columns = problem.weights.len() * (slack + 1) * problem.bins;
+    let window = (columns > MAX_FULL_COLUMNS && canonical.is_some()).then_some(NEIGHBOURHOOD);
     let (model, layout) = Model::build(
         problem,
         canonical.as_deref(),
@@ -484,6 +502,7 @@ fn assignment(
         upper,
         scale,
         ctx.backend == Backend::MicroLp,
+        window,
     );
     let raw = run(model, ctx, ctx.options.mip_gap)?;
     let dual = raw
@@ -496,6 +515,7 @@ fn assignment(
         Some((c, load))
     });
     let bound = match raw.status {
+        _ if window.is_some() => lower,
         RawStatus::Infeasible => upper * (1.0 - TOLERANCE),
         RawStatus::Optimal | RawStatus::Stopped => dual,
     };
@@ -542,9 +562,9 @@ fn run(model: LpModel, ctx: &Ctx<'_>, gap: Option<f64>) -> Result<RawOutcome, So
         });
     }
     match ctx.backend {
-        Backend::MicroLp => microlp::run(model, time_left, gap),
+        Backend::MicroLp => microlp::run(model, ctx.deadline, gap),
         #[cfg(feature = "highs")]
-        Backend::Highs => highs::run(model, time_left, gap, ctx.options.threads),
+        Backend::Highs => highs::run(model, ctx.deadline, gap, ctx.options.threads),
     }
 }
 
@@ -619,6 +639,7 @@ impl Model {
         upper: f64,
         scale: f64,
         order_bins: bool,
+        window: Option<usize>,
     ) -> (LpModel, Layout) {
         let n = problem.weights.len();
         let m = problem.bins;
@@ -653,6 +674,20 @@ impl Model {
             .collect();
         let slack = (m * s).saturating_sub(low.iter().sum());
         let counts: Vec<usize> = incumbent.iter().map(|c| c.iter().sum()).collect();
+        // Count ranges: everything that could beat `upper`, or (a neighbourhood search) the
+        // incumbent's counts plus or minus `window`.
+        let range: Vec<(usize, usize)> = (0..n)
+            .map(|i| {
+                let hi = (low[i] + slack).min(region_slots);
+                match window {
+                    Some(d) if has_start => (
+                        low[i].max(counts[i].saturating_sub(d)),
+                        hi.min(counts[i] + d).max(low[i]),
+                    ),
+                    _ => (low[i], hi),
+                }
+            })
+            .collect();
         let mut vars = ProblemVariables::new();
         let mut start = Vec::new();
         let objective = vars.add(variable().min(lower).max(upper));
@@ -698,14 +733,14 @@ impl Model {
         let mut copy_vars = Vec::with_capacity(n);
         for i in 0..n {
             let g = problem.block_of_item(i);
-            let hi = (low[i] + slack).min(region_slots);
-            let mut choose = Expression::with_capacity(hi - low[i] + 1);
-            let mut share = Expression::with_capacity(hi - low[i] + 1);
-            let mut per_k = Vec::with_capacity(hi - low[i] + 1);
-            for k in low[i]..=hi {
+            let (lo, hi) = range[i];
+            let mut choose = Expression::with_capacity(hi - lo + 1);
+            let mut share = Expression::with_capacity(hi - lo + 1);
+            let mut per_k = Vec::with_capacity(hi - lo + 1);
+            for k in lo..=hi {
                 let chosen = counts[i] == k;
                 // z[i][k]: a variable unless the count is forced.
-                let z: Expression = if low[i] == hi {
+                let z: Expression = if lo == hi {
                     Expression::from(1.0)
                 } else {
                     let z = vars.add(variable().binary());
@@ -734,7 +769,7 @@ impl Model {
                 constraints.push(placed.eq(z * k as f64));
                 per_k.push((k, xs));
             }
-            if low[i] != hi {
+            if lo != hi {
                 constraints.push(choose.eq(1.0));
             }
             constraints.push(share.leq(objective));

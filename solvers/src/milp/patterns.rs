@@ -214,21 +214,7 @@ impl Patterns {
                 break;
             }
             let mid = lo + (hi - lo) / 2;
-            let probe = self.probe(levels[mid], ctx)?;
-            if std::env::var_os("EPLB_ILP_TRACE").is_some() {
-                eprintln!(
-                    "probe {} of {} levels [{lo},{hi}) at {}: {}",
-                    mid,
-                    levels.len(),
-                    levels[mid] * self.scale,
-                    match &probe {
-                        Probe::Feasible(_) => "feasible",
-                        Probe::Infeasible => "infeasible",
-                        Probe::Stopped => "stopped",
-                    }
-                );
-            }
-            match probe {
+            match self.probe(levels[mid], ctx)? {
                 Probe::Feasible(copies) => {
                     let load = PackingProblem::new(self.weights.clone(), self.bins, self.slots)
                         .max_load(&copies)

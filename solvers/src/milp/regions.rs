@@ -110,8 +110,20 @@ pub(super) fn solve(
         let Some((split, bound)) = search.best_split()? else {
             return Ok(None);
         };
-        if std::env::var_os("EPLB_ILP_TRACE").is_some() {
-            eprintln!("split {split:?} bound {bound} incumbent {best_load}");
+        for &mask in &split {
+            search.ensure_seed(mask)?;
+        }
+        // A better incumbent from this split?
+        let candidate = split
+            .iter()
+            .map(|m| search.sets[m].best.as_ref().map(|b| b.1))
+            .try_fold(0.0f64, |acc, l| l.map(|l| acc.max(l)));
+        if let Some(load) = candidate {
+            if load < best_load {
+                best_load = load;
+                best_split = split.clone();
+                improved = true;
+            }
         }
         if bound >= best_load * (1.0 - STRICT) {
             break bound;
@@ -124,13 +136,19 @@ pub(super) fn solve(
         if ctx.expired() {
             break bound;
         }
-        // Sets of this split that could still be below the incumbent, heaviest bound first.
+        // Sets of this split whose best solution is above the split's bound (the others
+        // cannot lower the split's value) and that could still be below the incumbent,
+        // heaviest bound first.
         let mut pending: Vec<u64> = split
             .iter()
             .copied()
             .filter(|m| {
                 let info = &search.sets[m];
-                !info.done && info.lb < best_load * (1.0 - STRICT)
+                let above = info
+                    .best
+                    .as_ref()
+                    .map_or(true, |b| b.1 > bound * (1.0 + STRICT));
+                above && !info.done && info.lb < best_load * (1.0 - STRICT)
             })
             .collect();
         if pending.is_empty() {
@@ -150,18 +168,6 @@ pub(super) fn solve(
             search.solve_set(mask, best_load, share, ctx)?;
             if search.sets[&mask].lb >= best_load * (1.0 - STRICT) {
                 break;
-            }
-        }
-        // A better incumbent from this split?
-        let candidate = split
-            .iter()
-            .map(|m| search.sets[m].best.as_ref().map(|b| b.1))
-            .try_fold(0.0f64, |acc, l| l.map(|l| acc.max(l)));
-        if let Some(load) = candidate {
-            if load < best_load {
-                best_load = load;
-                best_split = split;
-                improved = true;
             }
         }
     };
@@ -241,6 +247,31 @@ impl Decomposition<'_> {
         Ok(Some((state.best_split, state.best)))
     }
 
+    /// Gives a block set a heuristic solution when it has none: optimal shares, balanced
+    /// packing and local search.
+    fn ensure_seed(&mut self, mask: u64) -> Result<(), SolverError> {
+        let bins = self.bins;
+        let slots = self.problem.slots_per_bin;
+        let problem = self.problem;
+        let info = self.info(mask)?;
+        if info.best.is_some() {
+            return Ok(());
+        }
+        let w: Vec<f64> = info.items.iter().map(|&i| problem.weights[i]).collect();
+        let counts = Apportioner::default()
+            .greedy_f64(&w, bins * slots)?
+            .counts
+            .clone();
+        let phy = CopyPacker::default().pack(&w, &counts, bins, PackLimits::default())?;
+        let mut copies = vec![vec![0usize; bins]; w.len()];
+        for (pos, &i) in phy.iter().enumerate() {
+            copies[i][pos / slots] += 1;
+        }
+        let load = PackingProblem::new(w, bins, slots).max_load(&copies);
+        info.best = Some((copies, load));
+        Ok(())
+    }
+
     /// Solves one block set as a problem without regions, looking for a solution below
     /// `cutoff` (and below its own best), within `share` of the time.
     fn solve_set(
@@ -253,23 +284,11 @@ impl Decomposition<'_> {
         let bins = self.bins;
         let slots = self.problem.slots_per_bin;
         let problem = self.problem;
+        self.ensure_seed(mask)?;
         let info = self.info(mask)?;
         let w: Vec<f64> = info.items.iter().map(|&i| problem.weights[i]).collect();
-        if info.best.is_none() {
-            // A heuristic start: optimal shares, balanced packing and local search.
-            let counts = Apportioner::default()
-                .greedy_f64(&w, bins * slots)?
-                .counts
-                .clone();
-            let phy = CopyPacker::default().pack(&w, &counts, bins, PackLimits::default())?;
-            let mut copies = vec![vec![0usize; bins]; w.len()];
-            for (pos, &i) in phy.iter().enumerate() {
-                copies[i][pos / slots] += 1;
-            }
-            let load = PackingProblem::new(w.clone(), bins, slots).max_load(&copies);
-            info.best = Some((copies, load));
-        }
         let own = info.best.as_ref().map_or(f64::INFINITY, |b| b.1);
+
         let upper = own.min(cutoff);
         if info.lb >= upper * (1.0 - STRICT) {
             info.done = true;
@@ -287,13 +306,6 @@ impl Decomposition<'_> {
             deadline: sub_deadline,
         };
         let found = flat(&w, bins, slots, lb, upper, seed.as_deref(), &sub_ctx)?;
-        if std::env::var_os("EPLB_ILP_TRACE").is_some() {
-            eprintln!(
-                "set {mask:b}: lb {lb} upper {upper} -> bound {} best {:?}",
-                found.bound,
-                found.best.as_ref().map(|b| b.1)
-            );
-        }
         let info = self.sets.get_mut(&mask).expect("created above");
         info.lb = info.lb.max(found.bound);
         if let Some((c, load)) = found.best {
