@@ -16,21 +16,27 @@ use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 /// Exact placement by mixed-integer linear programming (the model is
 /// [`eplb_solvers::milp`]'s replicated min-max packing).
 ///
-/// Unlike [greedy](Greedy), which fixes the replica counts before packing, the model chooses
+/// Unlike [greedy](crate::strategies::Greedy), which fixes the replica counts before packing, the model chooses
 /// the number of replicas of every expert *and* their GPUs together, under either policy
 /// (hierarchical: whole groups per node, `G / N` per node, replicas on their group's node).
-/// Greedy's placement is the starting incumbent, so the answer is never worse than greedy's.
+/// [Refine](Refine)'s placement (never worse than greedy's) is the starting incumbent, so the
+/// answer is never worse than greedy's.
 ///
-/// The result is `optimal` only when the solver proved it; when it stops at the time limit or
-/// at the requested gap it is `time_limit`, with the best placement found and the best lower
-/// bound proved (HiGHS's dual bound combined with the [combinatorial bounds](crate::bounds)).
+/// How the engine solves it: small layers by a pattern model (identical GPUs aggregated)
+/// and binary search over the max load; the hierarchical policy by decomposition over the
+/// group-to-node splits, each node an independent global problem, with a bound valid over all
+/// splits; large layers by the assignment model (see [`eplb_solvers::milp`]).
 ///
-/// Without a time limit in its options it stops after [`Exact::DEFAULT_TIME_LIMIT`] per layer
-/// (the solver's limit; building the model for hundreds of experts adds seconds on top).
+/// The result is `optimal` only when proven; when it stops at the time limit or at the
+/// requested gap it is `time_limit`, with the best placement found and the best lower bound
+/// proved (the solver's bound combined with the [combinatorial bounds](crate::bounds)).
+///
+/// The time limit (default [`Exact::DEFAULT_TIME_LIMIT`] per layer) covers the whole layer:
+/// the seed, the bounds, building the models and solving them.
 ///
 /// Backends: HiGHS with the cargo feature `highs` (the default then), otherwise good_lp's
-/// pure-Rust `microlp`, which only solves tiny layers (a handful of experts and GPUs) in
-/// reasonable time.
+/// pure-Rust `microlp`, which proves small layers (the `eplb.py` README example) but runs
+/// the assignment model of large layers far more slowly than HiGHS.
 ///
 /// ```
 /// use eplb::{strategies::Ilp, Cluster, Loads, PolicyChoice, Problem, SolveStatus};

@@ -7,27 +7,51 @@
 //! bins and the items form blocks of `b` consecutive items: each region then takes exactly
 //! `blocks / r` whole blocks and every copy of an item stays in its block's region.
 //!
-//! # Model
+//! # Models
 //!
-//! Weights are scaled by the mean bin load so that tolerances are relative. With the incumbent's
-//! maximum `U` (an upper bound) and a proven lower bound `L`:
+//! Weights are scaled by the mean bin load so that tolerances are relative. `U` is the
+//! incumbent's maximum (an upper bound), `L` a proven lower bound. Three formulations, chosen
+//! by [`solve`]:
+//!
+//! **Pattern model** (no regions, few patterns). A *copy type* is an item with a copy count,
+//! `(i, k)`; a *pattern* is a multiset of `s` copies, one count per item, lighter than `U`.
+//! Identical bins are aggregated: integers `y[p]` count the bins using pattern `p`, binaries
+//! `z[i][k]` choose the counts, `sum_p y[p] = m`, `sum_k z[i][k] = 1` and every type's copies
+//! over the patterns equal `k z[i][k]`. No bin symmetry is left and the relaxation is the strong
+//! configuration LP. With only the patterns of load at most `t` kept, the model says whether
+//! the optimum is at most `t`; a binary search over the pattern loads finds the optimum, each
+//! infeasible threshold raising the proven bound.
+//!
+//! **Decomposition** (regions, few splits). A solution is a split of the blocks among the
+//! interchangeable regions plus an independent region-free solution per block set, so the
+//! optimum is `min over splits of max over its sets of OPT(set)` and
+//! `min over splits of max lb(set)` is a valid bound for any per-set bounds `lb` (cheap ones
+//! first: mean bin load and replication bound). The split with the smallest bound is looked at
+//! repeatedly and its sets that set its value are solved (pattern or assignment model, cut off
+//! at the incumbent) until the incumbent meets the bound or time runs out.
+//!
+//! **Assignment model** (otherwise):
 //!
 //! - `T in [L, U]`, minimised;
 //! - copy counts restricted to `c[i] in [max(1, ceil(w[i] / U)), that + slack]` where `slack`
 //!   is what the lower ends leave of the `m * s` slots (a count outside cannot beat `U`);
+//!   when that makes too many columns, only the incumbent's counts plus or minus 2 are
+//!   searched, as a heuristic whose dual bound is not used;
 //! - binaries `z[i][k]` ("item `i` has `k` copies", one per item; absent when the range has a
 //!   single value) and integers `x[i][k][j]` (copies of item `i` on bin `j` when it has `k`),
 //!   linked by `sum_j x[i][k][j] = k z[i][k]`;
 //! - every bin holds `s` copies and carries at most `T`; every single copy carries at most
 //!   `T` (`sum_k w[i]/k z[i][k] <= T`, which puts the replication bound into the relaxation);
-//! - regions: binaries `y[g][r]` with each block in one region and `blocks / r` blocks per
-//!   region; copies of block `g` on a bin of region `r` need `y[g][r]`. Regions are
-//!   interchangeable, so block `g` may only use regions `0..=g` (symmetry breaking);
+//! - regions (when the decomposition does not apply): binaries `y[g][r]` with each block in
+//!   one region and `blocks / r` blocks per region; copies of block `g` on a bin of region `r`
+//!   need `y[g][r]`. Regions are interchangeable, so block `g` may only use regions `0..=g`
+//!   (symmetry breaking);
 //! - optionally (the pure-Rust backend, which has no symmetry detection of its own) the bins of
 //!   a region are ordered by load.
 //!
 //! The incumbent is handed to the solver as its starting solution, so a placement always
-//! exists, and the result is never worse than the incumbent.
+//! exists, and the result is never worse than the incumbent. The time limit covers the whole
+//! call: local search, model building, every solver run.
 //!
 //! # Backends
 //!
