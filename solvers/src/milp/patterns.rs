@@ -17,7 +17,12 @@ use super::{Ctx, Found, LpModel, PackingProblem, RawStatus, STRICT, TOLERANCE};
 use crate::error::SolverError;
 use good_lp::{variable, Expression, ProblemVariables};
 
-/// Patterns enumerated at most (beyond, the assignment model runs instead).
+/// Patterns enumerated at most per bin (beyond, the assignment model runs instead: with few
+/// bins and many patterns the assignment model is the smaller one, and HiGHS proves
+/// infeasible thresholds of a wide pattern model slowly).
+const MAX_PATTERNS_PER_BIN: usize = 250;
+
+/// Patterns enumerated at most.
 const MAX_PATTERNS: usize = 20_000;
 
 /// Enumeration steps at most.
@@ -58,13 +63,14 @@ struct Enumeration<'a> {
     out: Vec<(Vec<(usize, usize)>, f64)>,
     steps: usize,
     overflow: bool,
+    max_patterns: usize,
 }
 
 impl Enumeration<'_> {
     /// Adds copies of types `from..` to the current pattern (`left` slots to fill).
     fn descend(&mut self, from: usize, left: usize, load: f64) {
         self.steps += 1;
-        if self.overflow || self.steps > MAX_STEPS || self.out.len() > MAX_PATTERNS {
+        if self.overflow || self.steps > MAX_STEPS || self.out.len() > self.max_patterns {
             self.overflow = true;
             return;
         }
@@ -156,6 +162,7 @@ impl Patterns {
             out: Vec::new(),
             steps: 0,
             overflow: false,
+            max_patterns: MAX_PATTERNS.min(MAX_PATTERNS_PER_BIN * bins),
         };
         e.descend(0, e.slots, 0.0);
         if e.overflow {
