@@ -175,7 +175,7 @@ fn tiny_problem() -> impl Strategy<Value = Problem> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn ilp_reaches_the_exhaustive_optimum_and_never_loses_to_greedy(problem in tiny_problem()) {
@@ -321,4 +321,27 @@ fn a_negative_gap_is_a_typed_error_not_a_panic() {
         .solve_layer(&problem.layer(0))
         .unwrap_err();
     assert!(err.to_string().contains("gap"), "{err}");
+}
+
+/// The example of `eplb.py`'s README (2 layers x 12 experts, R=16, P=8, N=2, G=4): both
+/// layers proven optimal under both policies, on whichever backend the build has.
+#[test]
+fn the_eplb_readme_example_is_proven_optimal_under_both_policies() {
+    let rows = eplb::synthetic::readme_example();
+    for (policy, optima) in [
+        (PolicyChoice::Hierarchical, [151.0, 179.5]),
+        (PolicyChoice::Global, [136.0, 172.0]),
+    ] {
+        let cluster = Cluster::new(16, 8).with_nodes(2).with_groups(4);
+        let problem = Problem::new(rows.clone(), cluster, policy).unwrap();
+        for (l, &optimum) in optima.iter().enumerate() {
+            let layer = problem.layer(l);
+            let s = Ilp::default().solve_layer(&layer).unwrap();
+            let report = evaluate_layer(&layer, &s.placement, s.lower_bound);
+            assert!(report.violations.is_empty(), "{:?}", report.violations);
+            assert_eq!(s.status, SolveStatus::Optimal, "{policy:?} layer {l}");
+            assert_eq!(report.max_load, optimum, "{policy:?} layer {l}");
+            assert_eq!(report.lower_bound, optimum, "{policy:?} layer {l}");
+        }
+    }
 }

@@ -1,34 +1,42 @@
 //! The ILP-exact strategy: replica counts and assignment chosen together by a MILP.
 
+use std::time::Instant;
+
 use eplb_solvers::milp::{self, Backend, MilpOptions, PackingProblem, Regions};
 
 use crate::bounds::lower_bounds;
-use crate::error::{EplbError, Result};
-use crate::evaluate::{evaluate_layer, max_gpu_load};
+use crate::error::Result;
+use crate::evaluate::max_gpu_load;
 use crate::placement::LayerPlacement;
 use crate::problem::{LayerProblem, Policy};
 use crate::strategies::Exact;
-use crate::strategies::{Greedy, StrategyOptions};
+use crate::strategies::{Refine, StrategyOptions};
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 
 /// Exact placement by mixed-integer linear programming (the model is
 /// [`eplb_solvers::milp`]'s replicated min-max packing).
 ///
-/// Unlike [greedy](Greedy), which fixes the replica counts before packing, the model chooses
+/// Unlike [greedy](crate::strategies::Greedy), which fixes the replica counts before packing, the model chooses
 /// the number of replicas of every expert *and* their GPUs together, under either policy
 /// (hierarchical: whole groups per node, `G / N` per node, replicas on their group's node).
-/// Greedy's placement is the starting incumbent, so the answer is never worse than greedy's.
+/// [Refine](Refine)'s placement (never worse than greedy's) is the starting incumbent, so the
+/// answer is never worse than greedy's.
 ///
-/// The result is `optimal` only when the solver proved it; when it stops at the time limit or
-/// at the requested gap it is `time_limit`, with the best placement found and the best lower
-/// bound proved (HiGHS's dual bound combined with the [combinatorial bounds](crate::bounds)).
+/// How the engine solves it: small layers by a pattern model (identical GPUs aggregated)
+/// and binary search over the max load; the hierarchical policy by decomposition over the
+/// group-to-node splits, each node an independent global problem, with a bound valid over all
+/// splits; large layers by the assignment model (see [`eplb_solvers::milp`]).
 ///
-/// Without a time limit in its options it stops after [`Exact::DEFAULT_TIME_LIMIT`] per layer
-/// (the solver's limit; building the model for hundreds of experts adds seconds on top).
+/// The result is `optimal` only when proven; when it stops at the time limit or at the
+/// requested gap it is `time_limit`, with the best placement found and the best lower bound
+/// proved (the solver's bound combined with the [combinatorial bounds](crate::bounds)).
+///
+/// The time limit (default [`Exact::DEFAULT_TIME_LIMIT`] per layer) covers the whole layer:
+/// the seed, the bounds, building the models and solving them.
 ///
 /// Backends: HiGHS with the cargo feature `highs` (the default then), otherwise good_lp's
-/// pure-Rust `microlp`, which only solves tiny layers (a handful of experts and GPUs) in
-/// reasonable time.
+/// pure-Rust `microlp`, which proves small layers (the `eplb.py` README example) but runs
+/// the assignment model of large layers far more slowly than HiGHS.
 ///
 /// ```
 /// use eplb::{strategies::Ilp, Cluster, Loads, PolicyChoice, Problem, SolveStatus};
@@ -78,7 +86,10 @@ impl PlacementStrategy for Ilp {
     }
 
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-        let greedy = Greedy.solve_layer(layer)?;
+        // The limit covers everything: the seed, the bounds, the model and the answer.
+        let started = Instant::now();
+        let limit = self.options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT);
+        let seed = Refine::default().solve_layer(layer)?;
         let c = layer.cluster;
         let experts = layer.num_experts();
         let slots = c.slots_per_gpu();
@@ -91,11 +102,11 @@ impl PlacementStrategy for Ilp {
             });
         }
         let mut incumbent = vec![vec![0usize; c.gpus]; experts];
-        for (slot, &e) in greedy.placement.phy2log().iter().enumerate() {
+        for (slot, &e) in seed.placement.phy2log().iter().enumerate() {
             incumbent[e][slot / slots] += 1;
         }
         let options = MilpOptions {
-            time_limit: Some(self.options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT)),
+            time_limit: Some(limit.saturating_sub(started.elapsed())),
             mip_gap: self.options.mip_gap,
             threads: self.options.threads,
         };
@@ -107,22 +118,14 @@ impl PlacementStrategy for Ilp {
             }
         }
         let mut placement = LayerPlacement::from_phy2log(phy2log);
-        let report = evaluate_layer(layer, &placement, None);
-        let mut max_load = report.max_load;
+        let mut max_load = max_gpu_load(layer, &placement);
         // The engine never returns worse than its incumbent in its own arithmetic; summing
-        // in the evaluator's order can differ by an ulp, and greedy must never win.
-        let greedy_load = max_gpu_load(layer, &greedy.placement);
-        if greedy_load < max_load {
-            placement = greedy.placement;
-            max_load = greedy_load;
-        } else if !report.violations.is_empty() {
-            // The engine checks its solutions, so this would be a bug: say so instead of
-            // returning a broken placement.
-            return Err(EplbError::StrategyFailed {
-                strategy: self.name().to_string(),
-                layer: layer.index,
-                message: format!("the MILP solution violates {:?}", report.violations),
-            });
+        // in the evaluator's order can differ by an ulp, and the seed (never worse than
+        // greedy) must never win.
+        let seed_load = max_gpu_load(layer, &seed.placement);
+        if seed_load < max_load {
+            placement = seed.placement;
+            max_load = seed_load;
         }
         let (status, lower_bound) = if outcome.proven_optimal {
             (SolveStatus::Optimal, Some(max_load))

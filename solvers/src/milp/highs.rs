@@ -1,26 +1,37 @@
 //! The HiGHS backend: the model is built through good_lp, then solved with the `highs` crate
 //! directly so that HiGHS's dual bound (`mip_dual_bound`) can be read when it stops early.
 
+use std::time::{Duration, Instant};
+
 use highs::{HighsModelStatus, HighsSolutionStatus};
 
-use super::{MilpOptions, Model, RawOutcome};
+use super::{LpModel, RawOutcome, RawStatus};
 use crate::error::SolverError;
 
 /// Absolute gap in the model's scaled units (the mean bin load is `1`).
 const ABSOLUTE_GAP: f64 = 1e-9;
 
+/// Share of the time left that HiGHS is given.
+const TIME_SHARE: f64 = 0.97;
+
 fn option_error(name: &str) -> SolverError {
     SolverError::Backend(format!("HiGHS rejected the option {name}"))
 }
 
-/// Solves `model` with HiGHS.
-pub(super) fn run(model: Model, options: &MilpOptions) -> Result<RawOutcome, SolverError> {
-    let Model {
+/// Solves `model` with HiGHS before `deadline` (the time to hand the model over counts),
+/// stopping at the relative `gap` (default 0).
+pub(super) fn run(
+    model: LpModel,
+    deadline: Option<Instant>,
+    gap: Option<f64>,
+    threads: Option<usize>,
+) -> Result<RawOutcome, SolverError> {
+    let LpModel {
         vars,
         objective,
         constraints,
+        columns: _,
         start,
-        layout,
     } = model;
     let mut problem = vars.minimise(objective).using(good_lp::highs);
     for c in constraints {
@@ -30,58 +41,70 @@ pub(super) fn run(model: Model, options: &MilpOptions) -> Result<RawOutcome, Sol
         .try_into_inner()
         .map_err(|e| SolverError::Backend(e.to_string()))?;
     highs.make_quiet();
-    if let Some(limit) = options.time_limit {
+    if let Some(deadline) = deadline {
+        // HiGHS checks its clock between steps and overshoots a little on large models:
+        // keep a margin so that the caller's limit holds.
+        let limit = deadline
+            .saturating_duration_since(Instant::now())
+            .mul_f64(TIME_SHARE);
+        if limit < Duration::from_millis(1) {
+            return Ok(RawOutcome {
+                values: None,
+                status: RawStatus::Stopped,
+                dual_bound: None,
+            });
+        }
         highs
             .try_set_option("time_limit", limit.as_secs_f64())
             .map_err(|_| option_error("time_limit"))?;
     }
     highs
-        .try_set_option("mip_rel_gap", options.mip_gap.unwrap_or(0.0))
+        .try_set_option("mip_rel_gap", gap.unwrap_or(0.0))
         .map_err(|_| option_error("mip_rel_gap"))?;
     highs
         .try_set_option("mip_abs_gap", ABSOLUTE_GAP)
         .map_err(|_| option_error("mip_abs_gap"))?;
-    if let Some(threads) = options.threads {
-        highs
-            .try_set_option("threads", i32::try_from(threads.max(1)).unwrap_or(i32::MAX))
-            .map_err(|_| option_error("threads"))?;
-    }
-    let columns: Vec<f64> = start.iter().map(|&(_, value)| value).collect();
+    // One layer, one thread unless told otherwise: layers run in parallel.
     highs
-        .try_set_solution(Some(&columns), None, None, None)
-        .map_err(|e| SolverError::Backend(format!("HiGHS rejected the start: {e:?}")))?;
+        .try_set_option(
+            "threads",
+            i32::try_from(threads.unwrap_or(1).max(1)).unwrap_or(i32::MAX),
+        )
+        .map_err(|_| option_error("threads"))?;
+    if let Some(columns) = start {
+        highs
+            .try_set_solution(Some(&columns), None, None, None)
+            .map_err(|e| SolverError::Backend(format!("HiGHS rejected the start: {e:?}")))?;
+    }
     let solved = highs
         .try_solve()
         .map_err(|e| SolverError::Backend(format!("HiGHS failed: {e:?}")))?;
-    let proven_optimal = match solved.status() {
-        HighsModelStatus::Optimal => true,
+    let status = match solved.status() {
+        HighsModelStatus::Optimal => RawStatus::Optimal,
+        HighsModelStatus::Infeasible => RawStatus::Infeasible,
         HighsModelStatus::ReachedTimeLimit
         | HighsModelStatus::ReachedIterationLimit
         | HighsModelStatus::ReachedSolutionLimit
         | HighsModelStatus::ReachedInterrupt
         | HighsModelStatus::ReachedMemoryLimit
         | HighsModelStatus::ObjectiveBound
-        | HighsModelStatus::ObjectiveTarget => false,
+        | HighsModelStatus::ObjectiveTarget => RawStatus::Stopped,
         status => {
             return Err(SolverError::Backend(format!(
                 "HiGHS ended with status {status:?}"
             )))
         }
     };
-    // With a requested gap HiGHS may stop at `Optimal` before closing it.
-    let proven_optimal = proven_optimal && options.mip_gap.map_or(true, |g| g == 0.0);
     let dual_bound = solved
         .double_info_value(c"mip_dual_bound")
         .ok()
         .filter(|b| b.is_finite());
-    let copies = (solved.primal_solution_status() == HighsSolutionStatus::Feasible).then(|| {
-        let solution = solved.get_solution();
-        let values = solution.columns();
-        layout.extract(|_, column| values[column])
-    });
+    let values = (status != RawStatus::Infeasible
+        && solved.primal_solution_status() == HighsSolutionStatus::Feasible)
+        .then(|| solved.get_solution().columns().to_vec());
     Ok(RawOutcome {
-        copies,
-        proven_optimal,
+        values,
+        status,
         dual_bound,
     })
 }

@@ -1,6 +1,8 @@
 //! Local search that improves an incumbent before the MILP starts: a better starting solution
 //! narrows the copy-count ranges and gives the solver less to prove.
 
+use std::time::Instant;
+
 use super::{bin_loads, PackingProblem};
 
 /// Moves tried at most (keeps the search bounded and deterministic).
@@ -20,8 +22,13 @@ fn better(a: (f64, usize), b: (f64, usize)) -> bool {
 /// Improves `copies` in place by first-improvement moves involving a most loaded bin:
 /// swapping a copy there with a copy of another item elsewhere (same region), or turning a
 /// copy of an item with several copies into a copy of another item allowed on that bin.
-/// Deterministic; never makes the solution worse or invalid.
-pub(super) fn improve(problem: &PackingProblem, copies: &mut [Vec<usize>]) {
+/// Deterministic when it finishes before `deadline` (checked between moves); never makes the
+/// solution worse or invalid.
+pub(super) fn improve(
+    problem: &PackingProblem,
+    copies: &mut [Vec<usize>],
+    deadline: Option<Instant>,
+) {
     let n = problem.weights.len();
     let m = problem.bins;
     let w = &problem.weights;
@@ -35,6 +42,9 @@ pub(super) fn improve(problem: &PackingProblem, copies: &mut [Vec<usize>]) {
     };
     let mut trial = loads.clone();
     for _ in 0..MAX_MOVES {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
         let current = key(&loads);
         let Some(p) = loads.iter().position(|&l| l >= current.0 * (1.0 - 1e-12)) else {
             return;

@@ -1,30 +1,38 @@
 //! The pure-Rust backend: good_lp's `microlp`.
 
+use std::time::Instant;
+
 use good_lp::{
     solvers::{SolutionStatus, WithMipGap},
     ResolutionError, Solution, SolverModel, WithInitialSolution, WithTimeLimit,
 };
 
-use super::{MilpOptions, Model, RawOutcome};
+use super::{LpModel, RawOutcome, RawStatus};
 use crate::error::SolverError;
 
-/// Solves `model` with microlp. microlp reports no dual bound when it stops early.
-pub(super) fn run(model: Model, options: &MilpOptions) -> Result<RawOutcome, SolverError> {
-    let Model {
+/// Solves `model` with microlp. microlp reports no dual bound when it stops early; when it
+/// proves optimality the objective value is the bound.
+pub(super) fn run(
+    model: LpModel,
+    deadline: Option<Instant>,
+    gap: Option<f64>,
+) -> Result<RawOutcome, SolverError> {
+    let LpModel {
         vars,
         objective,
         constraints,
+        columns,
         start,
-        layout,
     } = model;
-    let mut problem = vars
-        .minimise(objective)
-        .using(good_lp::microlp)
-        .with_initial_solution(start);
-    if let Some(limit) = options.time_limit {
+    let mut problem = vars.minimise(objective.clone()).using(good_lp::microlp);
+    if let Some(start) = start {
+        problem = problem.with_initial_solution(columns.iter().copied().zip(start));
+    }
+    if let Some(deadline) = deadline {
+        let limit = deadline.saturating_duration_since(Instant::now());
         problem = problem.with_time_limit(limit.as_secs_f64());
     }
-    if let Some(gap) = options.mip_gap {
+    if let Some(gap) = gap {
         problem = problem
             .with_mip_gap(gap as f32)
             .map_err(|e| SolverError::InvalidModel(e.to_string()))?;
@@ -34,18 +42,28 @@ pub(super) fn run(model: Model, options: &MilpOptions) -> Result<RawOutcome, Sol
     }
     match problem.solve() {
         Ok(solution) => {
-            let proven = matches!(solution.status(), SolutionStatus::Optimal);
-            let objective_value = solution.value(objective);
+            let proven = matches!(solution.status(), SolutionStatus::Optimal)
+                && gap.map_or(true, |g| g == 0.0);
+            let objective_value = solution.eval(&objective);
             Ok(RawOutcome {
-                copies: Some(layout.extract(|v, _| solution.value(v))),
-                proven_optimal: proven,
+                values: Some(columns.iter().map(|&v| solution.value(v)).collect()),
+                status: if proven {
+                    RawStatus::Optimal
+                } else {
+                    RawStatus::Stopped
+                },
                 dual_bound: proven.then_some(objective_value),
             })
         }
-        // Stopped before finding any solution (cannot happen with a start, but harmless).
+        Err(ResolutionError::Infeasible) => Ok(RawOutcome {
+            values: None,
+            status: RawStatus::Infeasible,
+            dual_bound: None,
+        }),
+        // Stopped before finding any solution.
         Err(ResolutionError::Other(_)) => Ok(RawOutcome {
-            copies: None,
-            proven_optimal: false,
+            values: None,
+            status: RawStatus::Stopped,
             dual_bound: None,
         }),
         Err(e) => Err(SolverError::Backend(format!("microlp: {e}"))),

@@ -7,27 +7,51 @@
 //! bins and the items form blocks of `b` consecutive items: each region then takes exactly
 //! `blocks / r` whole blocks and every copy of an item stays in its block's region.
 //!
-//! # Model
+//! # Models
 //!
-//! Weights are scaled by the mean bin load so that tolerances are relative. With the incumbent's
-//! maximum `U` (an upper bound) and a proven lower bound `L`:
+//! Weights are scaled by the mean bin load so that tolerances are relative. `U` is the
+//! incumbent's maximum (an upper bound), `L` a proven lower bound. Three formulations, chosen
+//! by [`solve`]:
+//!
+//! **Pattern model** (no regions, few patterns). A *copy type* is an item with a copy count,
+//! `(i, k)`; a *pattern* is a multiset of `s` copies, one count per item, lighter than `U`.
+//! Identical bins are aggregated: integers `y[p]` count the bins using pattern `p`, binaries
+//! `z[i][k]` choose the counts, `sum_p y[p] = m`, `sum_k z[i][k] = 1` and every type's copies
+//! over the patterns equal `k z[i][k]`. No bin symmetry is left and the relaxation is the strong
+//! configuration LP. With only the patterns of load at most `t` kept, the model says whether
+//! the optimum is at most `t`; a binary search over the pattern loads finds the optimum, each
+//! infeasible threshold raising the proven bound.
+//!
+//! **Decomposition** (regions, few splits). A solution is a split of the blocks among the
+//! interchangeable regions plus an independent region-free solution per block set, so the
+//! optimum is `min over splits of max over its sets of OPT(set)` and
+//! `min over splits of max lb(set)` is a valid bound for any per-set bounds `lb` (cheap ones
+//! first: mean bin load and replication bound). The split with the smallest bound is looked at
+//! repeatedly and its sets that set its value are solved (pattern or assignment model, cut off
+//! at the incumbent) until the incumbent meets the bound or time runs out.
+//!
+//! **Assignment model** (otherwise):
 //!
 //! - `T in [L, U]`, minimised;
 //! - copy counts restricted to `c[i] in [max(1, ceil(w[i] / U)), that + slack]` where `slack`
 //!   is what the lower ends leave of the `m * s` slots (a count outside cannot beat `U`);
+//!   when that makes too many columns, only the incumbent's counts plus or minus 2 are
+//!   searched, as a heuristic whose dual bound is not used;
 //! - binaries `z[i][k]` ("item `i` has `k` copies", one per item; absent when the range has a
 //!   single value) and integers `x[i][k][j]` (copies of item `i` on bin `j` when it has `k`),
 //!   linked by `sum_j x[i][k][j] = k z[i][k]`;
 //! - every bin holds `s` copies and carries at most `T`; every single copy carries at most
 //!   `T` (`sum_k w[i]/k z[i][k] <= T`, which puts the replication bound into the relaxation);
-//! - regions: binaries `y[g][r]` with each block in one region and `blocks / r` blocks per
-//!   region; copies of block `g` on a bin of region `r` need `y[g][r]`. Regions are
-//!   interchangeable, so block `g` may only use regions `0..=g` (symmetry breaking);
+//! - regions (when the decomposition does not apply): binaries `y[g][r]` with each block in
+//!   one region and `blocks / r` blocks per region; copies of block `g` on a bin of region `r`
+//!   need `y[g][r]`. Regions are interchangeable, so block `g` may only use regions `0..=g`
+//!   (symmetry breaking);
 //! - optionally (the pure-Rust backend, which has no symmetry detection of its own) the bins of
 //!   a region are ordered by load.
 //!
 //! The incumbent is handed to the solver as its starting solution, so a placement always
-//! exists, and the result is never worse than the incumbent.
+//! exists, and the result is never worse than the incumbent. The time limit covers the whole
+//! call: local search, model building, every solver run.
 //!
 //! # Backends
 //!
@@ -49,11 +73,13 @@
 
 mod local;
 mod microlp;
+mod patterns;
+mod regions;
 
 #[cfg(feature = "highs")]
 mod highs;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use good_lp::{variable, Constraint, Expression, ProblemVariables, Variable};
 
@@ -289,13 +315,65 @@ pub struct MilpOutcome {
 /// Relative amount shaved off a solver's dual bound (floating-point LP tolerances).
 const TOLERANCE: f64 = 1e-7;
 
-/// Relative distance between the incumbent and the solver's dual bound within which the
-/// solver's `optimal` is accepted (HiGHS prunes with its feasibility tolerance, `1e-6`, in
-/// the scaled units where the mean bin load is `1`).
+/// Relative distance between the incumbent and the proven bound within which the incumbent
+/// is called optimal (HiGHS prunes with its feasibility tolerance, `1e-6`, in the scaled
+/// units where the mean bin load is `1`).
 const OPTIMALITY_TOLERANCE: f64 = 1e-5;
+
+/// Copy-variable columns above which the assignment model only searches the neighbourhood of
+/// the seed's copy counts.
+const MAX_FULL_COLUMNS: usize = 60_000;
+
+/// How far copy counts may move from the seed's in the neighbourhood search.
+const NEIGHBOURHOOD: usize = 2;
+
+/// Relative margin by which a solution must beat a cutoff to count as better.
+const STRICT: f64 = 1e-9;
+
+/// What the searches share: the backend, the options and the deadline.
+struct Ctx<'a> {
+    backend: Backend,
+    options: &'a MilpOptions,
+    deadline: Option<Instant>,
+}
+
+impl Ctx<'_> {
+    /// Time left before the deadline (`None`: no deadline).
+    fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// True when the deadline has passed.
+    fn expired(&self) -> bool {
+        self.time_left().is_some_and(|t| t.is_zero())
+    }
+}
+
+/// What a search found: a better solution (if any) and a proven lower bound on the optimum
+/// (tolerances already shaved off).
+struct Found {
+    best: Option<(Vec<Vec<usize>>, f64)>,
+    bound: f64,
+}
 
 /// Solves `problem` exactly (or until a limit), starting from `incumbent`
 /// (`incumbent[i][j]`: copies of item `i` on bin `j`).
+///
+/// The time limit bounds the whole call (local search, model building and solving).
+///
+/// # Strategy
+///
+/// - Without regions, when the copy counts and bins admit few *bin patterns* (multisets of
+///   `s` copies lighter than the incumbent), a pattern model (one integer per pattern: how
+///   many bins use it; identical bins are aggregated, so no symmetry) answers "is there a
+///   solution whose bins are all at most `t`?" and the optimum is found by binary search over
+///   the pattern loads; otherwise the assignment model of the [module docs](self) runs once.
+/// - With regions, when the ways to split blocks among regions are few, the problem is
+///   decomposed: the optimum is the minimum over splits of the largest region optimum, every
+///   block set a region can receive is an independent problem without regions, and block sets
+///   are solved on demand for the split with the smallest bound until the incumbent meets
+///   that bound (the bound is valid because it is the minimum over *all* splits).
 ///
 /// # Errors
 /// [`SolverError::InvalidModel`] for a malformed problem or incumbent, weight errors,
@@ -306,6 +384,7 @@ pub fn solve(
     backend: Backend,
     options: &MilpOptions,
 ) -> Result<MilpOutcome, SolverError> {
+    let deadline = options.time_limit.map(|t| Instant::now() + t);
     problem.validate()?;
     problem
         .check_solution(incumbent)
@@ -317,51 +396,200 @@ pub fn solve(
             )));
         }
     }
-    let mut improved = incumbent.to_vec();
-    local::improve(problem, &mut improved);
-    let incumbent = &improved[..];
-    let incumbent_load = problem.max_load(incumbent);
-    let keep_incumbent = |proven: bool, bound: Option<f64>| MilpOutcome {
-        copies: incumbent.to_vec(),
-        max_load: incumbent_load,
-        proven_optimal: proven,
-        dual_bound: bound,
+    let ctx = Ctx {
+        backend,
+        options,
+        deadline,
     };
+    let mut improved = incumbent.to_vec();
+    local::improve(problem, &mut improved, deadline);
+    let incumbent_load = problem.max_load(&improved);
     let scale = problem.weights.iter().sum::<f64>() / problem.bins as f64;
     if scale == 0.0 || incumbent_load <= problem.lower_bound {
         // All weights zero, or the incumbent already meets the bound.
-        return Ok(keep_incumbent(true, Some(incumbent_load)));
-    }
-    let canonical = canonical_incumbent(problem, incumbent);
-    let model = Model::build(problem, &canonical, scale, backend == Backend::MicroLp);
-    let raw = match backend {
-        Backend::MicroLp => microlp::run(model, options)?,
-        #[cfg(feature = "highs")]
-        Backend::Highs => highs::run(model, options)?,
-    };
-    let bound = raw
-        .dual_bound
-        .filter(|b| b.is_finite())
-        .map(|b| b * scale * (1.0 - TOLERANCE))
-        .map_or(problem.lower_bound, |b| b.max(problem.lower_bound));
-    let candidate = raw
-        .copies
-        .filter(|c| problem.check_solution(c).is_ok())
-        .map(|c| {
-            let load = problem.max_load(&c);
-            (c, load)
+        return Ok(MilpOutcome {
+            copies: improved,
+            max_load: incumbent_load,
+            proven_optimal: true,
+            dual_bound: Some(incumbent_load),
         });
-    let (copies, max_load) = match candidate {
-        Some((c, load)) if load <= incumbent_load => (c, load),
-        _ => (incumbent.to_vec(), incumbent_load),
+    }
+    let found = match problem.regions {
+        Some(r) if r.regions > 1 => {
+            match regions::solve(problem, &improved, incumbent_load, &ctx)? {
+                Some(found) => found,
+                None => assignment(
+                    problem,
+                    Some(&improved),
+                    problem.lower_bound,
+                    incumbent_load,
+                    &ctx,
+                )?,
+            }
+        }
+        _ => flat(
+            &problem.weights,
+            problem.bins,
+            problem.slots_per_bin,
+            problem.lower_bound,
+            incumbent_load,
+            Some(&improved),
+            &ctx,
+        )?,
     };
-    let proven_optimal = raw.proven_optimal && max_load <= bound * (1.0 + OPTIMALITY_TOLERANCE);
+    let (copies, max_load) = match found.best {
+        Some((c, _)) if problem.check_solution(&c).is_ok() => {
+            let load = problem.max_load(&c);
+            if load <= incumbent_load {
+                (c, load)
+            } else {
+                (improved, incumbent_load)
+            }
+        }
+        _ => (improved, incumbent_load),
+    };
+    let bound = found.bound.max(problem.lower_bound);
     Ok(MilpOutcome {
+        proven_optimal: max_load <= bound * (1.0 + OPTIMALITY_TOLERANCE),
+        dual_bound: Some(bound.min(max_load)),
         copies,
         max_load,
-        proven_optimal,
-        dual_bound: Some(bound.min(max_load)),
     })
+}
+
+/// A problem without regions: the pattern search when the patterns are few, the assignment
+/// model otherwise. Looks for solutions lighter than `upper`; `seed` (if lighter than
+/// `upper`... or equal) is the assignment model's start.
+fn flat(
+    weights: &[f64],
+    bins: usize,
+    slots: usize,
+    lower: f64,
+    upper: f64,
+    seed: Option<&[Vec<usize>]>,
+    ctx: &Ctx<'_>,
+) -> Result<Found, SolverError> {
+    let scale = weights.iter().sum::<f64>() / bins as f64;
+    if scale == 0.0 {
+        return Ok(Found {
+            best: None,
+            bound: 0.0,
+        });
+    }
+    if lower >= upper * (1.0 - STRICT) {
+        return Ok(Found {
+            best: None,
+            bound: lower,
+        });
+    }
+    match patterns::Patterns::enumerate(weights, bins, slots, upper) {
+        patterns::Enumerated::TooMany => {
+            let problem =
+                PackingProblem::new(weights.to_vec(), bins, slots).with_lower_bound(lower);
+            assignment(&problem, seed, lower, upper, ctx)
+        }
+        patterns::Enumerated::NoneBetter => Ok(Found {
+            best: None,
+            bound: upper * (1.0 - STRICT) * (1.0 - TOLERANCE),
+        }),
+        patterns::Enumerated::Some(set) => set.search(lower, upper, ctx),
+    }
+}
+
+/// The assignment model (module docs) looking for solutions of at most `upper`, started from
+/// `seed` when it is at most `upper`.
+fn assignment(
+    problem: &PackingProblem,
+    seed: Option<&[Vec<usize>]>,
+    lower: f64,
+    upper: f64,
+    ctx: &Ctx<'_>,
+) -> Result<Found, SolverError> {
+    let scale = problem.weights.iter().sum::<f64>() / problem.bins as f64;
+    let seed = seed.filter(|s| problem.max_load(s) <= upper);
+    let canonical = seed.map(|s| canonical_incumbent(problem, s));
+    // Columns of the full model: copy counts from the fewest that beat `upper` up to what the
+    // slots leave, one integer per count and bin. Too many, and only the neighbourhood of the
+    // seed's counts is searched (a heuristic: its dual bound proves nothing then).
+    let low: Vec<usize> = problem
+        .weights
+        .iter()
+        .map(|&w| ((w / upper * (1.0 - 1e-12)).ceil().max(1.0)) as usize)
+        .collect();
+    let slack = (problem.bins * problem.slots_per_bin).saturating_sub(low.iter().sum());
+    let columns = problem.weights.len() * (slack + 1) * problem.bins;
+    let window = (columns > MAX_FULL_COLUMNS && canonical.is_some()).then_some(NEIGHBOURHOOD);
+    let (model, layout) = Model::build(
+        problem,
+        canonical.as_deref(),
+        lower,
+        upper,
+        scale,
+        ctx.backend == Backend::MicroLp,
+        window,
+    );
+    let raw = run(model, ctx, ctx.options.mip_gap)?;
+    let dual = raw
+        .dual_bound
+        .filter(|b| b.is_finite())
+        .map_or(lower, |b| (b * scale * (1.0 - TOLERANCE)).max(lower));
+    let best = raw.values.map(|v| layout.extract(&v)).and_then(|c| {
+        problem.check_solution(&c).ok()?;
+        let load = problem.max_load(&c);
+        Some((c, load))
+    });
+    let bound = match raw.status {
+        _ if window.is_some() => lower,
+        RawStatus::Infeasible => upper * (1.0 - TOLERANCE),
+        RawStatus::Optimal | RawStatus::Stopped => dual,
+    };
+    Ok(Found { best, bound })
+}
+
+/// How a backend run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawStatus {
+    /// Solved to the requested gap.
+    Optimal,
+    /// No solution exists.
+    Infeasible,
+    /// A limit stopped it.
+    Stopped,
+}
+
+/// What a backend returns: column values (creation order), status, dual bound (model units).
+struct RawOutcome {
+    values: Option<Vec<f64>>,
+    status: RawStatus,
+    dual_bound: Option<f64>,
+}
+
+/// A model ready for a backend.
+struct LpModel {
+    vars: ProblemVariables,
+    objective: Expression,
+    constraints: Vec<Constraint>,
+    /// The variables in creation order (column `c` is `columns[c]`).
+    columns: Vec<Variable>,
+    /// A starting solution, one value per column.
+    start: Option<Vec<f64>>,
+}
+
+/// Runs `model` on the context's backend with the time left.
+fn run(model: LpModel, ctx: &Ctx<'_>, gap: Option<f64>) -> Result<RawOutcome, SolverError> {
+    let time_left = ctx.time_left();
+    if time_left.is_some_and(|t| t < Duration::from_millis(1)) {
+        return Ok(RawOutcome {
+            values: None,
+            status: RawStatus::Stopped,
+            dual_bound: None,
+        });
+    }
+    match ctx.backend {
+        Backend::MicroLp => microlp::run(model, ctx.deadline, gap),
+        #[cfg(feature = "highs")]
+        Backend::Highs => highs::run(model, ctx.deadline, gap, ctx.options.threads),
+    }
 }
 
 /// Bin loads of `copies`.
@@ -410,17 +638,8 @@ fn canonical_incumbent(problem: &PackingProblem, incumbent: &[Vec<usize>]) -> Ve
         .collect()
 }
 
-/// The MILP of one instance, ready for a backend.
-struct Model {
-    vars: ProblemVariables,
-    objective: Variable,
-    constraints: Vec<Constraint>,
-    /// The incumbent as a starting solution: one entry per variable, in creation order (so
-    /// entry `c` is column `c` of the solver's model).
-    start: Vec<(Variable, f64)>,
-    /// Where the copies are in the variables.
-    layout: Layout,
-}
+/// The assignment model of the module docs.
+struct Model;
 
 /// Copies of an item on each bin for one copy count `k`: `(variable, column)`, or `None` when
 /// the bin is ruled out.
@@ -434,26 +653,33 @@ struct Layout {
     bins: usize,
 }
 
-/// What a backend returns, in the model's scaled units.
-struct RawOutcome {
-    copies: Option<Vec<Vec<usize>>>,
-    proven_optimal: bool,
-    dual_bound: Option<f64>,
-}
-
 impl Model {
+    /// The model for solutions of at most `upper`, with `T >= lower`, started from
+    /// `incumbent` when given (it must then be canonical, see [`canonical_incumbent`]).
     fn build(
         problem: &PackingProblem,
-        incumbent: &[Vec<usize>],
+        incumbent: Option<&[Vec<usize>]>,
+        lower: f64,
+        upper: f64,
         scale: f64,
         order_bins: bool,
-    ) -> Self {
+        window: Option<usize>,
+    ) -> (LpModel, Layout) {
         let n = problem.weights.len();
         let m = problem.bins;
         let s = problem.slots_per_bin;
         let w: Vec<f64> = problem.weights.iter().map(|x| x / scale).collect();
-        let upper = problem.max_load(incumbent) / scale;
-        let lower = (problem.lower_bound / scale).min(upper);
+        let upper = upper / scale;
+        let lower = (lower / scale).min(upper);
+        let zeros;
+        let has_start = incumbent.is_some();
+        let incumbent = match incumbent {
+            Some(i) => i,
+            None => {
+                zeros = vec![vec![0usize; m]; n];
+                &zeros[..]
+            }
+        };
         let (regions, blocks, per_region_blocks) = match problem.regions {
             Some(r) => {
                 let blocks = n / r.block_size;
@@ -472,6 +698,20 @@ impl Model {
             .collect();
         let slack = (m * s).saturating_sub(low.iter().sum());
         let counts: Vec<usize> = incumbent.iter().map(|c| c.iter().sum()).collect();
+        // Count ranges: everything that could beat `upper`, or (a neighbourhood search) the
+        // incumbent's counts plus or minus `window`.
+        let range: Vec<(usize, usize)> = (0..n)
+            .map(|i| {
+                let hi = (low[i] + slack).min(region_slots);
+                match window {
+                    Some(d) if has_start => (
+                        low[i].max(counts[i].saturating_sub(d)),
+                        hi.min(counts[i] + d).max(low[i]),
+                    ),
+                    _ => (low[i], hi),
+                }
+            })
+            .collect();
         let mut vars = ProblemVariables::new();
         let mut start = Vec::new();
         let objective = vars.add(variable().min(lower).max(upper));
@@ -517,14 +757,14 @@ impl Model {
         let mut copy_vars = Vec::with_capacity(n);
         for i in 0..n {
             let g = problem.block_of_item(i);
-            let hi = (low[i] + slack).min(region_slots);
-            let mut choose = Expression::with_capacity(hi - low[i] + 1);
-            let mut share = Expression::with_capacity(hi - low[i] + 1);
-            let mut per_k = Vec::with_capacity(hi - low[i] + 1);
-            for k in low[i]..=hi {
+            let (lo, hi) = range[i];
+            let mut choose = Expression::with_capacity(hi - lo + 1);
+            let mut share = Expression::with_capacity(hi - lo + 1);
+            let mut per_k = Vec::with_capacity(hi - lo + 1);
+            for k in lo..=hi {
                 let chosen = counts[i] == k;
                 // z[i][k]: a variable unless the count is forced.
-                let z: Expression = if low[i] == hi {
+                let z: Expression = if lo == hi {
                     Expression::from(1.0)
                 } else {
                     let z = vars.add(variable().binary());
@@ -553,7 +793,7 @@ impl Model {
                 constraints.push(placed.eq(z * k as f64));
                 per_k.push((k, xs));
             }
-            if low[i] != hi {
+            if lo != hi {
                 constraints.push(choose.eq(1.0));
             }
             constraints.push(share.leq(objective));
@@ -596,29 +836,34 @@ impl Model {
                 }
             }
         }
-        Model {
-            vars,
-            objective,
-            constraints,
-            start,
-            layout: Layout {
+        let columns = start.iter().map(|&(v, _)| v).collect();
+        let start = has_start.then(|| start.iter().map(|&(_, x)| x).collect());
+        (
+            LpModel {
+                vars,
+                objective: objective.into(),
+                constraints,
+                columns,
+                start,
+            },
+            Layout {
                 copy_vars,
                 items: n,
                 bins: m,
             },
-        }
+        )
     }
 }
 
 impl Layout {
-    /// Reads the copies off a solution's values (`value(variable, column)`).
-    fn extract(&self, value: impl Fn(Variable, usize) -> f64) -> Vec<Vec<usize>> {
+    /// Reads the copies off a solution's column values.
+    fn extract(&self, values: &[f64]) -> Vec<Vec<usize>> {
         let mut copies = vec![vec![0usize; self.bins]; self.items];
         for (i, per_k) in self.copy_vars.iter().enumerate() {
             for (_, xs) in per_k {
                 for (j, x) in xs.iter().enumerate() {
-                    if let Some((x, column)) = x {
-                        copies[i][j] += value(*x, *column).round().max(0.0) as usize;
+                    if let Some((_, column)) = x {
+                        copies[i][j] += values[*column].round().max(0.0) as usize;
                     }
                 }
             }

@@ -1,0 +1,395 @@
+//! Decomposition of problems with regions over the splits of blocks among regions.
+//!
+//! Regions are interchangeable and each receives exactly `blocks / r` whole blocks, so a
+//! solution is a *split* (a partition of the blocks into `r` sets) plus, for every set, a
+//! solution of the problem without regions on that set's items and one region's bins. The
+//! optimum is therefore `min over splits of max over its sets of OPT(set)`, and with any valid
+//! lower bound `lb(set) <= OPT(set)`, `min over splits of max lb(set)` is a valid lower bound
+//! — over *all* splits, whichever were solved.
+//!
+//! The search keeps `lb` (a cheap bound first: the set's mean bin load and its replication
+//! bound) and the best known solution per set. Repeatedly: find the split with the smallest
+//! `max lb` (its value is the bound); if it meets the incumbent, the incumbent is optimal;
+//! otherwise solve the sets of that split that are below the incumbent (each a problem
+//! without regions, cut off at the incumbent), which raises their bounds or yields a better
+//! incumbent.
+
+use std::collections::HashMap;
+
+use crate::apportion::{min_max_share, Apportioner};
+use crate::error::SolverError;
+use crate::rebalance::{CopyPacker, PackLimits};
+
+use super::{flat, Ctx, Found, PackingProblem, STRICT};
+
+/// Block sets (of `blocks / r` blocks) at most for the decomposition.
+const MAX_SETS: usize = 5_000;
+
+/// Splits enumerated at most per bound search.
+const MAX_SPLITS: usize = 1_000_000;
+
+/// What is known about one block set.
+struct SetInfo {
+    items: Vec<usize>,
+    lb: f64,
+    best: Option<(Vec<Vec<usize>>, f64)>,
+    /// Solved as far as it will be (proven, or out of its time).
+    done: bool,
+}
+
+fn binomial(n: usize, k: usize) -> usize {
+    let mut r: u128 = 1;
+    for i in 0..k as u128 {
+        r = r * (n as u128 - i) / (i + 1);
+        if r > u128::from(u64::MAX) {
+            return usize::MAX;
+        }
+    }
+    usize::try_from(r).unwrap_or(usize::MAX)
+}
+
+/// Solves `problem` (with regions) by decomposition, starting from `incumbent` of load
+/// `incumbent_load`. `None` when the splits are too many for it.
+pub(super) fn solve(
+    problem: &PackingProblem,
+    incumbent: &[Vec<usize>],
+    incumbent_load: f64,
+    ctx: &Ctx<'_>,
+) -> Result<Option<Found>, SolverError> {
+    let Some(r) = problem.regions else {
+        return Ok(None);
+    };
+    let n = problem.weights.len();
+    let blocks = n / r.block_size;
+    let per = blocks / r.regions;
+    if blocks > 64 || binomial(blocks, per) > MAX_SETS {
+        return Ok(None);
+    }
+    let bins = problem.bins_per_region();
+    let slots = problem.slots_per_bin;
+    let mut search = Decomposition {
+        problem,
+        block_size: r.block_size,
+        blocks,
+        per,
+        regions: r.regions,
+        bins,
+        sets: HashMap::new(),
+    };
+    // The incumbent's split and region solutions.
+    let mut split = Vec::with_capacity(r.regions);
+    for region in 0..r.regions {
+        let cols = region * bins..(region + 1) * bins;
+        let mut mask = 0u64;
+        for (i, c) in incumbent.iter().enumerate() {
+            if c[cols.clone()].iter().any(|&k| k > 0) {
+                mask |= 1 << (i / r.block_size);
+            }
+        }
+        let info = search.info(mask)?;
+        let sub: Vec<Vec<usize>> = info
+            .items
+            .iter()
+            .map(|&i| incumbent[i][cols.clone()].to_vec())
+            .collect();
+        let load = PackingProblem::new(
+            info.items.iter().map(|&i| problem.weights[i]).collect(),
+            bins,
+            slots,
+        )
+        .max_load(&sub);
+        if info.best.as_ref().map_or(true, |b| load < b.1) {
+            info.best = Some((sub, load));
+        }
+        split.push(mask);
+    }
+    let mut best_split = split;
+    let mut best_load = incumbent_load;
+    let mut improved = false;
+    let bound = loop {
+        let Some((split, bound)) = search.best_split()? else {
+            return Ok(None);
+        };
+        for &mask in &split {
+            search.ensure_seed(mask)?;
+        }
+        // A better incumbent from this split?
+        let candidate = split
+            .iter()
+            .map(|m| search.sets[m].best.as_ref().map(|b| b.1))
+            .try_fold(0.0f64, |acc, l| l.map(|l| acc.max(l)));
+        if let Some(load) = candidate {
+            if load < best_load {
+                best_load = load;
+                best_split = split.clone();
+                improved = true;
+            }
+        }
+        if bound >= best_load * (1.0 - STRICT) {
+            break bound;
+        }
+        if let Some(gap) = ctx.options.mip_gap {
+            if best_load <= bound * (1.0 + gap) {
+                break bound;
+            }
+        }
+        if ctx.expired() {
+            break bound;
+        }
+        // Sets of this split whose best solution is above the split's bound (the others
+        // cannot lower the split's value) and that could still be below the incumbent,
+        // heaviest bound first.
+        let mut pending: Vec<u64> = split
+            .iter()
+            .copied()
+            .filter(|m| {
+                let info = &search.sets[m];
+                let above = info
+                    .best
+                    .as_ref()
+                    .map_or(true, |b| b.1 > bound * (1.0 + STRICT));
+                above && !info.done && info.lb < best_load * (1.0 - STRICT)
+            })
+            .collect();
+        if pending.is_empty() {
+            break bound;
+        }
+        pending.sort_by(|a, b| {
+            search.sets[b]
+                .lb
+                .total_cmp(&search.sets[a].lb)
+                .then(a.cmp(b))
+        });
+        let count = pending.len() as u32;
+        for (done_count, mask) in pending.into_iter().enumerate() {
+            let share = ctx
+                .time_left()
+                .map(|t| t / (count - done_count as u32).max(1));
+            search.solve_set(mask, best_load, share, ctx)?;
+            if search.sets[&mask].lb >= best_load * (1.0 - STRICT) {
+                break;
+            }
+        }
+    };
+    let best = improved.then(|| {
+        let mut copies = vec![vec![0usize; problem.bins]; n];
+        for (region, mask) in best_split.iter().enumerate() {
+            let info = &search.sets[mask];
+            let (sub, _) = info
+                .best
+                .as_ref()
+                .expect("every set of the split is solved");
+            for (row, &i) in sub.iter().zip(&info.items) {
+                copies[i][region * bins..(region + 1) * bins].copy_from_slice(row);
+            }
+        }
+        let load = problem.max_load(&copies);
+        (copies, load)
+    });
+    Ok(Some(Found { best, bound }))
+}
+
+struct Decomposition<'a> {
+    problem: &'a PackingProblem,
+    block_size: usize,
+    blocks: usize,
+    per: usize,
+    regions: usize,
+    bins: usize,
+    sets: HashMap<u64, SetInfo>,
+}
+
+impl Decomposition<'_> {
+    /// The information on a block set, created with its cheap bound on first use.
+    fn info(&mut self, mask: u64) -> Result<&mut SetInfo, SolverError> {
+        if !self.sets.contains_key(&mask) {
+            let items: Vec<usize> = (0..self.problem.weights.len())
+                .filter(|&i| mask & (1 << (i / self.block_size)) != 0)
+                .collect();
+            let w: Vec<f64> = items.iter().map(|&i| self.problem.weights[i]).collect();
+            let slots = self.bins * self.problem.slots_per_bin;
+            let mean = w.iter().sum::<f64>() / self.bins as f64;
+            let lb = mean.max(min_max_share(&w, slots.max(w.len()))?);
+            self.sets.insert(
+                mask,
+                SetInfo {
+                    items,
+                    lb,
+                    best: None,
+                    done: false,
+                },
+            );
+        }
+        Ok(self.sets.get_mut(&mask).expect("inserted above"))
+    }
+
+    /// The split with the smallest largest set bound, and that bound (`None` when the
+    /// enumeration would be too long).
+    fn best_split(&mut self) -> Result<Option<(Vec<u64>, f64)>, SolverError> {
+        // Bounds of every set first (so the enumeration borrows nothing mutably).
+        let all: Vec<u64> = combinations(self.blocks, self.per);
+        for &m in &all {
+            self.info(m)?;
+        }
+        let mut state = SplitSearch {
+            sets: &self.sets,
+            per: self.per,
+            blocks: self.blocks,
+            current: Vec::with_capacity(self.regions),
+            best: f64::INFINITY,
+            best_split: Vec::new(),
+            steps: 0,
+        };
+        state.descend(0, 0.0);
+        if state.steps > MAX_SPLITS {
+            return Ok(None);
+        }
+        Ok(Some((state.best_split, state.best)))
+    }
+
+    /// Gives a block set a heuristic solution when it has none: optimal shares, balanced
+    /// packing and local search.
+    fn ensure_seed(&mut self, mask: u64) -> Result<(), SolverError> {
+        let bins = self.bins;
+        let slots = self.problem.slots_per_bin;
+        let problem = self.problem;
+        let info = self.info(mask)?;
+        if info.best.is_some() {
+            return Ok(());
+        }
+        let w: Vec<f64> = info.items.iter().map(|&i| problem.weights[i]).collect();
+        let counts = Apportioner::default()
+            .greedy_f64(&w, bins * slots)?
+            .counts
+            .clone();
+        let phy = CopyPacker::default().pack(&w, &counts, bins, PackLimits::default())?;
+        let mut copies = vec![vec![0usize; bins]; w.len()];
+        for (pos, &i) in phy.iter().enumerate() {
+            copies[i][pos / slots] += 1;
+        }
+        let load = PackingProblem::new(w, bins, slots).max_load(&copies);
+        info.best = Some((copies, load));
+        Ok(())
+    }
+
+    /// Solves one block set as a problem without regions, looking for a solution below
+    /// `cutoff` (and below its own best), within `share` of the time.
+    fn solve_set(
+        &mut self,
+        mask: u64,
+        cutoff: f64,
+        share: Option<std::time::Duration>,
+        ctx: &Ctx<'_>,
+    ) -> Result<(), SolverError> {
+        let bins = self.bins;
+        let slots = self.problem.slots_per_bin;
+        let problem = self.problem;
+        self.ensure_seed(mask)?;
+        let info = self.info(mask)?;
+        let w: Vec<f64> = info.items.iter().map(|&i| problem.weights[i]).collect();
+        let own = info.best.as_ref().map_or(f64::INFINITY, |b| b.1);
+
+        let upper = own.min(cutoff);
+        if info.lb >= upper * (1.0 - STRICT) {
+            info.done = true;
+            return Ok(());
+        }
+        let seed = info.best.as_ref().map(|b| b.0.clone());
+        let lb = info.lb;
+        let sub_deadline = match (share, ctx.deadline) {
+            (Some(s), Some(d)) => Some((std::time::Instant::now() + s).min(d)),
+            (_, d) => d,
+        };
+        let sub_ctx = Ctx {
+            backend: ctx.backend,
+            options: ctx.options,
+            deadline: sub_deadline,
+        };
+        let found = flat(&w, bins, slots, lb, upper, seed.as_deref(), &sub_ctx)?;
+        let info = self.sets.get_mut(&mask).expect("created above");
+        info.lb = info.lb.max(found.bound);
+        if let Some((c, load)) = found.best {
+            if load < own {
+                info.best = Some((c, load));
+            }
+        }
+        // Either settled (bound met) or out of its share: not tried again.
+        info.done = true;
+        Ok(())
+    }
+}
+
+/// All `k`-subsets of `0..n` as bit masks, in lexicographic order.
+fn combinations(n: usize, k: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut pick: Vec<usize> = (0..k).collect();
+    if k > n {
+        return out;
+    }
+    loop {
+        out.push(pick.iter().fold(0u64, |m, &b| m | (1 << b)));
+        let mut i = k;
+        loop {
+            if i == 0 {
+                return out;
+            }
+            i -= 1;
+            if pick[i] < n - k + i {
+                break;
+            }
+            if i == 0 {
+                return out;
+            }
+        }
+        pick[i] += 1;
+        for j in i + 1..k {
+            pick[j] = pick[j - 1] + 1;
+        }
+    }
+}
+
+struct SplitSearch<'a> {
+    sets: &'a HashMap<u64, SetInfo>,
+    per: usize,
+    blocks: usize,
+    current: Vec<u64>,
+    best: f64,
+    best_split: Vec<u64>,
+    steps: usize,
+}
+
+impl SplitSearch<'_> {
+    /// Splits of the blocks not in `used`: the lowest free block opens the next set.
+    fn descend(&mut self, used: u64, worst: f64) {
+        self.steps += 1;
+        if self.steps > MAX_SPLITS || worst >= self.best {
+            return;
+        }
+        let all = if self.blocks == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.blocks) - 1
+        };
+        if used == all {
+            self.best = worst;
+            self.best_split = self.current.clone();
+            return;
+        }
+        let first = (!used).trailing_zeros() as usize;
+        let free: Vec<usize> = (first + 1..self.blocks)
+            .filter(|&b| used & (1 << b) == 0)
+            .collect();
+        for rest in combinations(free.len(), self.per - 1) {
+            let mut mask = 1u64 << first;
+            for (idx, &b) in free.iter().enumerate() {
+                if rest & (1 << idx) != 0 {
+                    mask |= 1 << b;
+                }
+            }
+            let lb = self.sets[&mask].lb;
+            self.current.push(mask);
+            self.descend(used | mask, worst.max(lb));
+            self.current.pop();
+        }
+    }
+}
