@@ -1,8 +1,9 @@
 //! The `exact` strategy: known optima, agreement with brute force on random tiny problems
 //! (both policies), valid bounds under a time limit, and non-integer loads. Every placement is
 //! re-checked by the evaluator.
-//!
-//! Not covered: agreement with an `ilp` (HiGHS) strategy, which does not exist yet.
+//! Agreement with the `ilp` strategy (HiGHS with `--features highs`, `microlp` otherwise):
+//! where both prove optimality they find the same load, and each one's bound certifies the
+//! other's placement.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use common::{arb_problem, brute_force_optimum, close, enumerable};
 use eplb::evaluate::evaluate_layer;
 use eplb::formats::read_loads;
-use eplb::strategies::Exact;
+use eplb::strategies::{Exact, Ilp, StrategyOptions};
 use eplb::{
     Cluster, LayerProblem, LayerSolution, Loads, PlacementStrategy, PolicyChoice, Problem,
     SolveStatus,
@@ -219,6 +220,77 @@ proptest! {
             let optimum = brute_force_optimum(&layer);
             prop_assert_eq!(s.status, SolveStatus::Optimal, "{:?} {:?}", layer.policy, layer.loads);
             prop_assert!(close(load, optimum), "{:?} {:?}: {} vs brute force {}", layer.policy, layer.loads, load, optimum);
+        }
+    }
+}
+
+/// `exact` and `ilp` (two independent methods) on one layer: each bound is at most the other's
+/// load, and when both claim optimality the loads are equal.
+fn exact_and_ilp_agree(layer: &LayerProblem<'_>) -> Result<(), TestCaseError> {
+    let (e, e_load) = solve_checked(&Exact::default(), layer);
+    let ilp = Ilp::new(StrategyOptions {
+        time_limit: Some(Duration::from_secs(2)),
+        ..StrategyOptions::default()
+    })
+    .solve_layer(layer)
+    .unwrap();
+    let report = evaluate_layer(layer, &ilp.placement, ilp.lower_bound);
+    prop_assert!(report.violations.is_empty(), "{:?}", report.violations);
+    let (e_bound, i_bound) = (e.lower_bound.unwrap(), ilp.lower_bound.unwrap());
+    prop_assert!(
+        e_bound <= report.max_load * (1.0 + 1e-9),
+        "exact's bound {e_bound} above ilp's load {}",
+        report.max_load
+    );
+    prop_assert!(
+        i_bound <= e_load * (1.0 + 1e-9),
+        "ilp's bound {i_bound} above exact's load {e_load}"
+    );
+    if e.status == SolveStatus::Optimal && ilp.status == SolveStatus::Optimal {
+        prop_assert!(
+            close(e_load, report.max_load),
+            "exact {e_load} vs ilp {}",
+            report.max_load
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn exact_and_ilp_agree_on_the_known_instances() {
+    let readme_cluster = Cluster::new(16, 8).with_nodes(2).with_groups(4);
+    let mut problems = vec![
+        Problem::new(readme(), readme_cluster, PolicyChoice::Global).unwrap(),
+        Problem::new(readme(), readme_cluster, PolicyChoice::Hierarchical).unwrap(),
+        Problem::new(
+            Loads::from_rows(&[vec![3.0, 3.0, 2.0]]).unwrap(),
+            Cluster::new(4, 2),
+            PolicyChoice::Global,
+        )
+        .unwrap(),
+    ];
+    problems.push(
+        Problem::new(
+            Loads::from_rows(&[vec![9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0]]).unwrap(),
+            Cluster::new(12, 4),
+            PolicyChoice::Global,
+        )
+        .unwrap(),
+    );
+    for problem in &problems {
+        for layer in problem.layers() {
+            exact_and_ilp_agree(&layer).unwrap();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn exact_and_ilp_agree_on_random_tiny_problems(problem in arb_problem(5, 3)) {
+        for layer in problem.layers() {
+            exact_and_ilp_agree(&layer)?;
         }
     }
 }
