@@ -696,11 +696,17 @@ fn pack_heuristic(
     (load.iter().copied().max().unwrap_or(0), content)
 }
 
-/// Nodes of bin completion spent on one subset of bins in [`repack_subsets`].
-const SUBSET_NODES: u64 = 4_000;
-
-/// Subsets tried around the heaviest bin before [`repack_subsets`] gives up.
-const SUBSET_TRIES: usize = 48;
+/// Nodes of bin completion spent on one subset of bins in [`repack_subsets`], and subsets
+/// tried around the heaviest bin before it gives up: a wide search where bins are many (there
+/// it closes the last lattice step of DeepSeek-V3 layers), a short one where they are few (a
+/// subset is then a large part of the instance, and the complete search comes sooner).
+fn subset_budget(bins: usize) -> (u64, usize) {
+    if bins >= 16 {
+        (4_000, 48)
+    } else {
+        (2_000, 24)
+    }
+}
 
 /// Large-neighbourhood search: the heaviest bin and `k - 1` others (`k = 2..=4`: the lightest
 /// bins first, then pseudo-random partners with the lightest) are re-packed together by a
@@ -743,7 +749,8 @@ fn repack_subsets(
         let mut cool: Vec<usize> = (0..bins).filter(|&b| b != hot).collect();
         cool.sort_by_key(|&b| (load[b], b));
         let mut improved = false;
-        for t in 0..SUBSET_TRIES {
+        let (subset_nodes, subset_tries) = subset_budget(bins);
+        for t in 0..subset_tries {
             if ctx.expired() {
                 return;
             }
@@ -780,7 +787,7 @@ fn repack_subsets(
                 floor: sub_floor,
                 current: Vec::with_capacity(subset.len()),
                 best: None,
-                node_budget: SUBSET_NODES,
+                node_budget: subset_nodes,
                 nodes: 0,
                 aborted: false,
             };
