@@ -245,6 +245,17 @@ pub(crate) fn descending_key(weight: f32, index: usize) -> u64 {
     (u64::from(!ordered_bits(weight)) << 32) | index as u64
 }
 
+/// Replaces `keys` with every weight's [`descending_key`], in index order (unsorted).
+pub(crate) fn descending_keys(weights: &[f32], keys: &mut Vec<u64>) {
+    keys.clear();
+    keys.extend(
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| descending_key(w, i)),
+    );
+}
+
 /// The weight a [`descending_key`] was made from (`-0.0` comes back as `0.0`).
 pub(crate) fn key_weight(key: u64) -> f32 {
     f32::from_bits(!((key >> 32) as u32))
@@ -304,13 +315,7 @@ impl BalancedPartitioner {
         // Descending weight, ascending index among equal weights: the order of a stable sort.
         // Non-negative floats order like their bits, so one u64 key per item (inverted weight
         // bits above the index) sorts in that order without comparisons on floats.
-        self.order.clear();
-        self.order.extend(
-            weights
-                .iter()
-                .enumerate()
-                .map(|(i, &w)| descending_key(w, i)),
-        );
+        descending_keys(weights, &mut self.order);
         self.order.sort_unstable();
 
         let placed = self.lpt.assign(

@@ -18,7 +18,9 @@
 use std::collections::BinaryHeap;
 
 use crate::error::{check_weights, SolverError};
-use crate::partition::{descending_key, key_weight, ordered_bits, LightestFirst, LOW_BITS};
+use crate::partition::{
+    descending_key, descending_keys, key_weight, ordered_bits, LightestFirst, LOW_BITS,
+};
 
 /// What each slot holds: slot `pack * per_pack + position` of pack `pack`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -118,13 +120,7 @@ impl ReplicaPacker {
         }
         self.counts.truncate(n);
         self.counts.resize(n, 1);
-        self.order.clear();
-        self.order.extend(
-            weights
-                .iter()
-                .enumerate()
-                .map(|(i, &w)| descending_key(w, i)),
-        );
+        descending_keys(weights, &mut self.order);
         let extra = copies - n;
         if per_pack == 1 {
             // No packing sort: only the candidates for extra copies need to be in order.
