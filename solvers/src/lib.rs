@@ -33,6 +33,7 @@ pub mod apportion;
 pub mod error;
 pub mod exact;
 pub mod milp;
+mod min_queue;
 pub mod partition;
 pub mod rebalance;
 pub mod replicate;

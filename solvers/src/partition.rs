@@ -4,10 +4,8 @@
 //! heaviest pack as light as possible. The problem is NP-hard in general; this module holds the
 //! greedy engine DeepSeek's `eplb.py` uses (`balanced_packing`).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use crate::error::{check_weights, SolverError};
+use crate::min_queue::{tree_min, with_min_queue, MinQueue, QueueBuffer, QueueLoop};
 
 /// Which pack each item went to, and its position inside that pack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,211 +30,127 @@ pub struct BalancedPartitioner {
 /// `f32` in arrival order. Keeps its buffers between calls.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct LightestFirst {
-    /// The heap's storage, kept between calls (many packs only).
-    heap: Vec<Reverse<u64>>,
-    pack_items: Vec<usize>,
-    placed: Vec<Placed>,
-}
-
-/// Where one arriving item went.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Placed {
-    /// Its pack.
-    pub(crate) pack: u32,
-    /// Its position inside the pack (arrival order).
-    pub(crate) position: u32,
+    queue: QueueBuffer,
+    /// Per pack (over all segments): the slot its next item takes.
+    next_slot: Vec<usize>,
+    /// Per slot: the payload of the item in it.
+    by_slot: Vec<u32>,
+    /// The lockstep loop's open packs, eight per segment.
+    lockstep: Vec<[u64; 8]>,
 }
 
 impl LightestFirst {
-    /// Places items of the given `weights` (in arrival order; exactly
-    /// `num_packs * per_pack` of them, `num_packs < 2^32`) and returns where each went, in
-    /// arrival order.
+    /// Fills `segments` independent instances of `num_packs` packs of `per_pack` items each
+    /// (`segments * num_packs < 2^32`). `keys` holds every segment's items in arrival order,
+    /// segment-major, as [`descending_key`]s: the weight is read back with [`key_weight`], the
+    /// low 32 bits are the item's payload. Returns the payloads by slot: slot
+    /// `(segment * num_packs + pack) * per_pack + position` holds the pack's `position`-th
+    /// arrival.
     pub(crate) fn assign(
         &mut self,
+        segments: usize,
         num_packs: usize,
         per_pack: usize,
-        weights: impl Iterator<Item = f32>,
-    ) -> &[Placed] {
-        self.pack_items.clear();
-        self.pack_items.resize(num_packs, 0);
-        // Every entry is overwritten: fit the length without clearing.
-        self.placed.truncate(num_packs * per_pack);
-        self.placed.resize(num_packs * per_pack, Placed::default());
-        let out = (&mut self.pack_items[..], &mut self.placed[..]);
-        match num_packs {
-            0..=2 => fill(&mut ScanPacks::<2>::new(num_packs), out, per_pack, weights),
-            3..=4 => fill(&mut ScanPacks::<4>::new(num_packs), out, per_pack, weights),
-            5..=8 => fill(&mut ScanPacks::<8>::new(num_packs), out, per_pack, weights),
-            9..=16 => fill(
-                &mut BlockedPacks::<2>::new(num_packs),
-                out,
-                per_pack,
-                weights,
-            ),
-            17..=32 => fill(
-                &mut BlockedPacks::<4>::new(num_packs),
-                out,
-                per_pack,
-                weights,
-            ),
-            33..=64 => fill(
-                &mut BlockedPacks::<8>::new(num_packs),
-                out,
-                per_pack,
-                weights,
-            ),
-            _ => {
-                let mut keys = std::mem::take(&mut self.heap);
-                keys.clear();
-                keys.extend((0..num_packs as u64).map(Reverse));
-                let mut open = HeapPacks(BinaryHeap::from(keys));
-                fill(&mut open, out, per_pack, weights);
-                self.heap = open.0.into_vec();
+        keys: &[u64],
+    ) -> &[u32] {
+        let per_segment = num_packs * per_pack;
+        debug_assert_eq!(keys.len(), segments * per_segment);
+        self.next_slot.clear();
+        self.next_slot
+            .extend((0..segments * num_packs).map(|pack| pack * per_pack));
+        // Every slot is written: fit the length without clearing.
+        self.by_slot.truncate(keys.len());
+        self.by_slot.resize(keys.len(), 0);
+        if segments > 1 && num_packs <= 8 {
+            self.fill_in_lockstep(segments, num_packs, per_pack, keys);
+        } else {
+            for (segment, keys) in keys.chunks_exact(per_segment).enumerate() {
+                let fill = Fill {
+                    next_slot: &mut self.next_slot,
+                    by_slot: &mut self.by_slot,
+                    first_pack: segment * num_packs,
+                    per_pack,
+                    keys,
+                };
+                // Every pack starts empty: its key is its index (weight bits 0).
+                with_min_queue(&mut self.queue, num_packs, 0..num_packs as u64, fill);
             }
         }
-        &self.placed
+        &self.by_slot
     }
-}
 
-/// The greedy loop, monomorphised per open-pack structure.
-fn fill<P: OpenPacks>(
-    open: &mut P,
-    (pack_items, placed): (&mut [usize], &mut [Placed]),
-    per_pack: usize,
-    weights: impl Iterator<Item = f32>,
-) {
-    for (item_weight, at) in weights.zip(placed) {
-        let pack_key = open.lightest();
-        let pack = (pack_key & LOW_BITS) as usize;
-        // Pack sums start at +0.0 and only grow by weights >= 0 (or -0.0), so they are never
-        // -0.0 and their raw bits order like their values.
-        let weight = f32::from_bits((pack_key >> 32) as u32) + item_weight;
-        let rank = pack_items[pack];
-        *at = Placed {
-            pack: pack as u32,
-            position: rank as u32,
-        };
-        pack_items[pack] = rank + 1;
-        if rank + 1 == per_pack {
-            open.close_lightest();
-        } else {
-            open.replace_lightest((u64::from(weight.to_bits()) << 32) | pack as u64);
-        }
-    }
-}
-
-pub(crate) const LOW_BITS: u64 = u32::MAX as u64;
-
-/// The open (not full) packs, keyed by (weight bits, pack index), smallest first: the
-/// smallest key is the lightest pack, lowest index on ties.
-trait OpenPacks {
-    /// The smallest key (there is always an open pack when asked).
-    fn lightest(&mut self) -> u64;
-    /// Gives the pack returned by the last [`OpenPacks::lightest`] a new key.
-    fn replace_lightest(&mut self, key: u64);
-    /// Removes the pack returned by the last [`OpenPacks::lightest`]: it is full.
-    fn close_lightest(&mut self) {
-        self.replace_lightest(u64::MAX);
-    }
-}
-
-/// Few packs (at most `N`): a branch-free, fully unrolled scan over all keys; full packs and
-/// the unused entries hold `u64::MAX`.
-struct ScanPacks<const N: usize> {
-    keys: [u64; N],
-    lightest: usize,
-}
-
-impl<const N: usize> ScanPacks<N> {
-    fn new(num_packs: usize) -> Self {
-        debug_assert!(num_packs <= N);
-        let mut keys = [u64::MAX; N];
-        for (pack, key) in keys.iter_mut().take(num_packs).enumerate() {
+    /// Few packs per segment: all segments take one step at a time, each over its own
+    /// unrolled scan. The segments' dependency chains (find the lightest pack, add, update)
+    /// are independent, so the processor overlaps them.
+    fn fill_in_lockstep(
+        &mut self,
+        segments: usize,
+        num_packs: usize,
+        per_pack: usize,
+        keys: &[u64],
+    ) {
+        let mut empty = [u64::MAX; 8];
+        for (pack, key) in empty.iter_mut().take(num_packs).enumerate() {
             *key = pack as u64;
         }
-        Self { keys, lightest: 0 }
-    }
-}
-
-/// The smallest of `N` keys by a pairwise (tree) reduction: independent comparisons, fully
-/// unrolled for a fixed power-of-two `N`.
-fn tree_min<const N: usize>(mut keys: [u64; N]) -> u64 {
-    let mut width = N;
-    while width > 1 {
-        width /= 2;
-        for i in 0..width {
-            keys[i] = keys[i].min(keys[i + width]);
-        }
-    }
-    keys[0]
-}
-
-impl<const N: usize> OpenPacks for ScanPacks<N> {
-    fn lightest(&mut self) -> u64 {
-        let best = tree_min(self.keys);
-        self.lightest = (best & LOW_BITS) as usize;
-        best
-    }
-
-    fn replace_lightest(&mut self, key: u64) {
-        self.keys[self.lightest] = key;
-    }
-}
-
-/// Up to `8 * B` packs in `B` blocks of eight, with each block's smallest key cached: finding
-/// the lightest pack scans the `B` block minima, an update rescans one block.
-struct BlockedPacks<const B: usize> {
-    blocks: [[u64; 8]; B],
-    block_min: [u64; B],
-    lightest: usize,
-}
-
-impl<const B: usize> BlockedPacks<B> {
-    fn new(num_packs: usize) -> Self {
-        debug_assert!(num_packs <= 8 * B);
-        let mut blocks = [[u64::MAX; 8]; B];
-        for pack in 0..num_packs {
-            blocks[pack / 8][pack % 8] = pack as u64;
-        }
-        let block_min = blocks.map(tree_min);
-        Self {
-            blocks,
-            block_min,
-            lightest: 0,
+        self.lockstep.clear();
+        self.lockstep.resize(segments, empty);
+        let per_segment = num_packs * per_pack;
+        for step in 0..per_segment {
+            for (segment, open) in self.lockstep.iter_mut().enumerate() {
+                let key = keys[segment * per_segment + step];
+                let lightest = tree_min(*open);
+                let pack = (lightest & LOW_BITS) as usize;
+                let weight = f32::from_bits((lightest >> 32) as u32) + key_weight(key);
+                let global = segment * num_packs + pack;
+                let slot = self.next_slot[global];
+                self.by_slot[slot] = key as u32;
+                self.next_slot[global] = slot + 1;
+                open[pack & 7] = if slot + 1 == (global + 1) * per_pack {
+                    u64::MAX
+                } else {
+                    (u64::from(weight.to_bits()) << 32) | pack as u64
+                };
+            }
         }
     }
 }
 
-impl<const B: usize> OpenPacks for BlockedPacks<B> {
-    fn lightest(&mut self) -> u64 {
-        let best = tree_min(self.block_min);
-        self.lightest = (best & LOW_BITS) as usize;
-        best
-    }
+/// The greedy loop of one segment, run over its open packs keyed by (sum bits, pack index).
+struct Fill<'a> {
+    next_slot: &'a mut [usize],
+    by_slot: &'a mut [u32],
+    /// The segment's first pack among all segments' packs.
+    first_pack: usize,
+    per_pack: usize,
+    keys: &'a [u64],
+}
 
-    fn replace_lightest(&mut self, key: u64) {
-        let block = &mut self.blocks[self.lightest / 8];
-        block[self.lightest % 8] = key;
-        self.block_min[self.lightest / 8] = tree_min(*block);
+impl QueueLoop for Fill<'_> {
+    type Output = ();
+
+    fn run<Q: MinQueue>(self, open: &mut Q) {
+        for &key in self.keys {
+            let pack_key = open.smallest();
+            let pack = (pack_key & LOW_BITS) as usize;
+            // Pack sums start at +0.0 and only grow by weights >= 0, so they are never -0.0
+            // and their raw bits order like their values.
+            let weight = f32::from_bits((pack_key >> 32) as u32) + key_weight(key);
+            let global = self.first_pack + pack;
+            let slot = self.next_slot[global];
+            self.by_slot[slot] = key as u32;
+            self.next_slot[global] = slot + 1;
+            if slot + 1 == (global + 1) * self.per_pack {
+                open.remove_smallest();
+            } else {
+                open.replace_smallest((u64::from(weight.to_bits()) << 32) | pack as u64);
+            }
+        }
     }
 }
 
-/// Many packs: a min-heap of the open packs' keys.
-struct HeapPacks(BinaryHeap<Reverse<u64>>);
-
-impl OpenPacks for HeapPacks {
-    fn lightest(&mut self) -> u64 {
-        self.0.peek().expect("an open pack remains").0
-    }
-
-    fn replace_lightest(&mut self, key: u64) {
-        *self.0.peek_mut().expect("an open pack remains") = Reverse(key);
-    }
-
-    fn close_lightest(&mut self) {
-        self.0.pop();
-    }
-}
+/// The index bits of the greedy engines' `u64` keys (weight bits above, index below).
+pub(crate) const LOW_BITS: u64 = u32::MAX as u64;
 
 /// A sort key for `(weight, index)`: ascending keys visit weights in descending order, equal
 /// weights in ascending index order (the order of a stable descending sort). The index sits
@@ -263,11 +177,8 @@ pub(crate) fn key_weight(key: u64) -> f32 {
 
 /// The bits of a non-negative `f32`, ordered like the value (`-0.0` counts as `0.0`).
 pub(crate) fn ordered_bits(x: f32) -> u32 {
-    if x == 0.0 {
-        0
-    } else {
-        x.to_bits()
-    }
+    // Only `-0.0` has its sign bit set among the accepted weights.
+    x.to_bits() & 0x7fff_ffff
 }
 
 impl BalancedPartitioner {
@@ -318,17 +229,10 @@ impl BalancedPartitioner {
         descending_keys(weights, &mut self.order);
         self.order.sort_unstable();
 
-        let placed = self.lpt.assign(
-            num_packs,
-            per_pack,
-            self.order
-                .iter()
-                .map(|&key| weights[(key & LOW_BITS) as usize]),
-        );
-        for (&key, at) in self.order.iter().zip(placed) {
-            let item = (key & LOW_BITS) as usize;
-            result.pack[item] = at.pack as usize;
-            result.rank[item] = at.position as usize;
+        let by_slot = self.lpt.assign(1, num_packs, per_pack, &self.order);
+        for (slot, &item) in by_slot.iter().enumerate() {
+            result.pack[item as usize] = slot / per_pack;
+            result.rank[item as usize] = slot % per_pack;
         }
         Ok(&self.result)
     }

@@ -15,12 +15,10 @@
 //!   merged with the (few, separately sorted) copies of the replicated items: one sort of `n`
 //!   keys instead of two.
 
+use crate::error::{check_weights, SolverError};
 use std::collections::BinaryHeap;
 
-use crate::error::{check_weights, SolverError};
-use crate::partition::{
-    descending_key, descending_keys, key_weight, ordered_bits, LightestFirst, LOW_BITS,
-};
+use crate::partition::{descending_key, descending_keys, ordered_bits, LightestFirst, LOW_BITS};
 
 /// What each slot holds: slot `pack * per_pack + position` of pack `pack`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,8 +88,36 @@ impl ReplicaPacker {
         copies: usize,
         num_packs: usize,
     ) -> Result<&SlotAssignment, SolverError> {
-        let n = weights.len();
-        if copies < n || n == 0 || copies > u32::MAX as usize {
+        self.greedy_segments(weights, 1, copies, num_packs)
+    }
+
+    /// [`ReplicaPacker::greedy`] on `segments` independent instances of the same shape at
+    /// once: segment `s` is `weights[s * n..(s + 1) * n]` for `n = weights.len() / segments`,
+    /// gets `copies` copies in `num_packs` packs, and fills slots `s * copies..(s + 1) *
+    /// copies`; `owner` holds indices into `weights`. The answer equals `segments` separate
+    /// calls (a property test checks this); it is faster because the segments' packing loops
+    /// run in lockstep, so their dependency chains overlap (DeepSeek's hierarchical policy
+    /// solves one segment per node).
+    ///
+    /// # Errors
+    /// As [`ReplicaPacker::greedy`] per segment, and [`SolverError::PacksDoNotDivide`] when
+    /// `segments` is zero or does not divide `weights.len()`.
+    pub fn greedy_segments(
+        &mut self,
+        weights: &[f32],
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+    ) -> Result<&SlotAssignment, SolverError> {
+        if segments == 0 || weights.len() % segments != 0 {
+            return Err(SolverError::PacksDoNotDivide {
+                items: weights.len(),
+                packs: segments,
+            });
+        }
+        let n = weights.len() / segments;
+        let total_copies = copies.saturating_mul(segments);
+        if copies < n || n == 0 || total_copies > u32::MAX as usize {
             return Err(SolverError::TooFewCopies { items: n, copies });
         }
         if num_packs == 0 || copies % num_packs != 0 {
@@ -108,135 +134,183 @@ impl ReplicaPacker {
         if invalid {
             check_weights(weights)?;
         }
-        let per_pack = copies / num_packs;
+        let shape = Shape {
+            segments,
+            items: n,
+            copies,
+            per_pack: copies / num_packs,
+        };
         // Every slot is written below; only the lengths need fitting (no clearing).
-        fit(&mut self.result.owner, copies);
-        fit(&mut self.result.rank, copies);
+        fit(&mut self.result.owner, total_copies);
+        fit(&mut self.result.rank, total_copies);
         // Counts are all 1 between calls except for the items the last call replicated.
         for &item in &self.extra_owner {
             if let Some(count) = self.counts.get_mut(item) {
                 *count = 1;
             }
         }
-        self.counts.truncate(n);
-        self.counts.resize(n, 1);
+        self.counts.truncate(weights.len());
+        self.counts.resize(weights.len(), 1);
         descending_keys(weights, &mut self.order);
-        let extra = copies - n;
-        if per_pack == 1 {
+        self.extra_owner.clear();
+        self.extra_rank.clear();
+        if shape.per_pack == 1 {
             // No packing sort: only the candidates for extra copies need to be in order.
-            if extra > 0 && extra < n {
-                self.order.select_nth_unstable(extra - 1);
+            let extra = shape.extra();
+            for order in self.order.chunks_exact_mut(n) {
+                if extra > 0 && extra < n {
+                    order.select_nth_unstable(extra - 1);
+                }
             }
-            self.hand_out(weights, extra);
-            self.place_unsorted(n);
+            self.hand_out(weights, shape);
+            self.place_unsorted(shape);
             return Ok(&self.result);
         }
-        self.order.sort_unstable();
-        self.hand_out(weights, extra);
-        self.sort_replicated_copies(weights, n);
-        self.pack(n, num_packs, per_pack);
+        for order in self.order.chunks_exact_mut(n) {
+            order.sort_unstable();
+        }
+        self.hand_out(weights, shape);
+        self.merge_copies(weights, shape);
+        self.pack(shape, num_packs);
         Ok(&self.result)
     }
 
-    /// The apportionment: `extra` copies, one at a time, to the candidate with the largest
-    /// share. Candidates are the first `min(extra, n)` entries of `order`.
-    fn hand_out(&mut self, weights: &[f32], extra: usize) {
-        self.extra_owner.clear();
-        self.extra_rank.clear();
+    /// The apportionment of every segment: `copies - n` extras, one at a time, to the
+    /// candidate with the largest share. Candidates are the first `min(extra, n)` entries of
+    /// the segment's sorted `order`.
+    fn hand_out(&mut self, weights: &[f32], shape: Shape) {
+        let extra = shape.extra();
         if extra == 0 {
             return;
         }
         let share_key = |share: f32, item: usize| -> u64 {
             (u64::from(ordered_bits(share)) << 32) | u64::from(u32::MAX - item as u32)
         };
-        let candidates = extra.min(self.order.len());
-        self.heap.clear();
-        self.heap
-            .extend(self.order[..candidates].iter().map(|&key| {
+        let candidates = extra.min(shape.items);
+        let mut keys = std::mem::take(&mut self.heap);
+        for order in self.order.chunks_exact(shape.items) {
+            keys.clear();
+            keys.extend(order[..candidates].iter().map(|&key| {
                 let item = (key & LOW_BITS) as usize;
                 share_key(weights[item], item)
             }));
-        let mut heap = BinaryHeap::from(std::mem::take(&mut self.heap));
-        for _ in 0..extra {
-            let mut top = heap.peek_mut().expect("one heap entry per candidate");
-            let item = (u32::MAX - (*top & LOW_BITS) as u32) as usize;
-            let count = self.counts[item];
-            self.extra_owner.push(item);
-            self.extra_rank.push(count);
-            self.counts[item] = count + 1;
-            *top = share_key(weights[item] / (count + 1) as f32, item);
+            let mut heap = BinaryHeap::from(keys);
+            for _ in 0..extra {
+                let mut top = heap.peek_mut().expect("one heap entry per candidate");
+                let item = (u32::MAX - (*top & LOW_BITS) as u32) as usize;
+                let count = self.counts[item];
+                self.extra_owner.push(item);
+                self.extra_rank.push(count);
+                self.counts[item] = count + 1;
+                *top = share_key(weights[item] / (count + 1) as f32, item);
+            }
+            keys = heap.into_vec();
         }
-        self.heap = heap.into_vec();
+        self.heap = keys;
     }
 
-    /// One copy per pack: copy `c` (originals, then extras) fills slot `c`.
-    fn place_unsorted(&mut self, n: usize) {
+    /// One copy per pack: copy `c` of a segment (originals, then extras) fills its slot `c`.
+    fn place_unsorted(&mut self, shape: Shape) {
         let SlotAssignment { owner, rank } = &mut self.result;
-        for (item, slot) in owner[..n].iter_mut().enumerate() {
-            *slot = item;
+        let extra = shape.extra();
+        for (s, (owner, rank)) in owner
+            .chunks_exact_mut(shape.copies)
+            .zip(rank.chunks_exact_mut(shape.copies))
+            .enumerate()
+        {
+            let first = s * shape.items;
+            for (item, slot) in owner[..shape.items].iter_mut().enumerate() {
+                *slot = first + item;
+            }
+            rank[..shape.items].fill(0);
+            owner[shape.items..].copy_from_slice(&self.extra_owner[s * extra..(s + 1) * extra]);
+            rank[shape.items..].copy_from_slice(&self.extra_rank[s * extra..(s + 1) * extra]);
         }
-        rank[..n].fill(0);
-        owner[n..].copy_from_slice(&self.extra_owner);
-        rank[n..].copy_from_slice(&self.extra_rank);
     }
 
-    /// Sorts every copy of the replicated items (originals included: their weight changed)
-    /// by [`descending_key`] of (share, physical index).
-    fn sort_replicated_copies(&mut self, weights: &[f32], n: usize) {
+    /// Every segment's copies in packing order (`merged`, segment-major): the sorted
+    /// unreplicated items merged with the separately sorted copies of the replicated ones
+    /// (originals included: their weight changed), all keyed by [`descending_key`] of (share,
+    /// physical id). Physical ids: items keep their index; extra copy `t` (over all
+    /// segments) is `weights.len() + t`, so equal shares keep DeepSeek's physical order.
+    fn merge_copies(&mut self, weights: &[f32], shape: Shape) {
         let counts = &self.counts;
         let share = |item: usize| weights[item] / counts[item] as f32;
-        self.copy_keys.clear();
-        for (t, &item) in self.extra_owner.iter().enumerate() {
-            self.copy_keys.push(descending_key(share(item), n + t));
-            if self.extra_rank[t] == 1 {
-                // The item's first extra copy: its original is a replicated copy too.
-                self.copy_keys.push(descending_key(share(item), item));
+        let extra = shape.extra();
+        fit(&mut self.merged, shape.segments * shape.copies);
+        for (s, (order, merged)) in self
+            .order
+            .chunks_exact(shape.items)
+            .zip(self.merged.chunks_exact_mut(shape.copies))
+            .enumerate()
+        {
+            self.copy_keys.clear();
+            for t in s * extra..(s + 1) * extra {
+                let item = self.extra_owner[t];
+                self.copy_keys
+                    .push(descending_key(share(item), weights.len() + t));
+                if self.extra_rank[t] == 1 {
+                    // The item's first extra copy: its original is a replicated copy too.
+                    self.copy_keys.push(descending_key(share(item), item));
+                }
             }
-        }
-        self.copy_keys.sort_unstable();
-    }
-
-    /// Packs the copies in descending order: the sorted unreplicated items merged with the
-    /// sorted copies of replicated ones.
-    fn pack(&mut self, n: usize, num_packs: usize, per_pack: usize) {
-        let counts = &self.counts;
-        let merged = &mut self.merged;
-        fit(merged, n + self.extra_owner.len());
-        let mut next = 0;
-        let mut split = self.copy_keys.iter().copied().peekable();
-        for &key in &self.order {
-            if counts[(key & LOW_BITS) as usize] != 1 {
-                continue;
+            self.copy_keys.sort_unstable();
+            let mut next = 0;
+            let mut split = self.copy_keys.iter().copied().peekable();
+            for &key in order {
+                if counts[(key & LOW_BITS) as usize] != 1 {
+                    continue;
+                }
+                while let Some(copy) = split.next_if(|&copy| copy < key) {
+                    merged[next] = copy;
+                    next += 1;
+                }
+                merged[next] = key;
+                next += 1;
             }
-            while let Some(copy) = split.next_if(|&copy| copy < key) {
+            for copy in split {
                 merged[next] = copy;
                 next += 1;
             }
-            merged[next] = key;
-            next += 1;
+            debug_assert_eq!(next, merged.len());
         }
-        for copy in split {
-            merged[next] = copy;
-            next += 1;
-        }
-        debug_assert_eq!(next, merged.len());
-        let placed = self.lpt.assign(
-            num_packs,
-            per_pack,
-            merged.iter().map(|&key| key_weight(key)),
-        );
+    }
+
+    /// Packs every segment's copies lightest-first and records each slot's owner and rank.
+    fn pack(&mut self, shape: Shape, num_packs: usize) {
+        let items = shape.segments * shape.items;
+        let by_slot = self
+            .lpt
+            .assign(shape.segments, num_packs, shape.per_pack, &self.merged);
         let SlotAssignment { owner, rank } = &mut self.result;
-        for (&key, at) in merged.iter().zip(placed) {
-            let phy = (key & LOW_BITS) as usize;
-            let slot = at.pack as usize * per_pack + at.position as usize;
-            if phy < n {
-                owner[slot] = phy;
-                rank[slot] = 0;
+        for ((&phy, owner), rank) in by_slot.iter().zip(owner).zip(rank) {
+            let phy = phy as usize;
+            if phy < items {
+                *owner = phy;
+                *rank = 0;
             } else {
-                owner[slot] = self.extra_owner[phy - n];
-                rank[slot] = self.extra_rank[phy - n];
+                *owner = self.extra_owner[phy - items];
+                *rank = self.extra_rank[phy - items];
             }
         }
+    }
+}
+
+/// The shape shared by every segment of one call.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    segments: usize,
+    /// Items per segment.
+    items: usize,
+    /// Copies per segment.
+    copies: usize,
+    per_pack: usize,
+}
+
+impl Shape {
+    /// Extra copies per segment.
+    fn extra(self) -> usize {
+        self.copies - self.items
     }
 }
 
@@ -313,6 +387,11 @@ mod tests {
             Err(SolverError::NegativeWeight { index: 1, .. })
         ));
         assert!(p.greedy(&[-0.0, 1.0], 2, 1).is_ok());
+        assert!(matches!(
+            p.greedy_segments(&[1.0, 2.0, 3.0], 2, 2, 1),
+            Err(SolverError::PacksDoNotDivide { items: 3, packs: 2 })
+        ));
+        assert!(p.greedy_segments(&[1.0, 2.0], 0, 2, 1).is_err());
     }
 
     #[test]
@@ -360,6 +439,33 @@ mod tests {
                 let copies = (w.len() + extra).div_ceil(packs) * packs;
                 let got = packer.greedy(&w, copies, packs).unwrap();
                 prop_assert_eq!(got, &two_steps(&w, copies, packs));
+            }
+        }
+
+        /// Segments solved together equal separate calls, slot for slot (owners offset by
+        /// the segment's first item), for few packs (the lockstep loop) and many (one segment
+        /// after another), including one copy per pack.
+        #[test]
+        fn segments_equal_separate_calls(
+            segments in 1usize..5,
+            items in 1usize..12,
+            extra in 0usize..14,
+            packs in prop_oneof![1usize..9, 9usize..12],
+            raw in proptest::collection::vec(0u32..6, 60),
+        ) {
+            let copies = (items + extra).div_ceil(packs) * packs;
+            let w: Vec<f32> = (0..segments * items)
+                .map(|i| raw[i % raw.len()] as f32 / 2.0)
+                .collect();
+            let mut together = ReplicaPacker::default();
+            let got = together.greedy_segments(&w, segments, copies, packs).unwrap().clone();
+            let mut alone = ReplicaPacker::default();
+            for s in 0..segments {
+                let one = alone.greedy(&w[s * items..(s + 1) * items], copies, packs).unwrap();
+                let slots = s * copies..(s + 1) * copies;
+                let owners: Vec<usize> = one.owner.iter().map(|&o| o + s * items).collect();
+                prop_assert_eq!(&got.owner[slots.clone()], &owners[..]);
+                prop_assert_eq!(&got.rank[slots], &one.rank[..]);
             }
         }
     }

@@ -42,9 +42,11 @@ pub struct Greedy;
 struct Workspace {
     partitioner: BalancedPartitioner,
     replicator: ReplicaPacker,
-    weights: Vec<f32>,
     group_sums: Vec<f32>,
+    /// Node-major ("meta-logical") order: node `n` holds meta ids `n*E/N .. (n+1)*E/N`;
+    /// `mlog2log[meta]` is the expert.
     mlog2log: Vec<usize>,
+    /// The experts' loads in `f32`, in meta-logical order.
     node_weights: Vec<f32>,
 }
 
@@ -75,52 +77,55 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
     let experts = layer.num_experts();
     let group_size = experts / groups;
     let groups_per_node = groups / nodes;
-    let experts_per_node = experts / nodes;
     let slots_per_node = c.replicas / nodes;
     let gpus_per_node = c.gpus / nodes;
 
     let Workspace {
         partitioner,
         replicator,
-        weights,
         group_sums,
         mlog2log,
         node_weights,
     } = ws;
-    weights.clear();
-    weights.extend(layer.loads.iter().map(|&w| w as f32));
+    let loads = layer.loads;
 
-    // Step 1: groups to nodes, by greedy packing of f32 group sums.
-    group_sums.clear();
-    group_sums.extend(
-        weights
-            .chunks_exact(group_size)
-            .map(|g| g.iter().fold(0.0f32, |acc, &x| acc + x)),
-    );
-    let packed = partitioner.greedy(group_sums, nodes)?;
-    // Node-major ("meta-logical") order: node n holds meta ids n*E/N .. (n+1)*E/N.
-    // Every entry is written below.
-    mlog2log.truncate(experts);
-    mlog2log.resize(experts, 0);
-    for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
-        let base = (node * groups_per_node + rank) * group_size;
-        for (j, meta) in mlog2log[base..base + group_size].iter_mut().enumerate() {
-            *meta = g * group_size + j;
+    // Step 1: groups to nodes, by greedy packing of f32 group sums (one group per node under
+    // the global policy: nothing to pack).
+    mlog2log.clear();
+    if groups == 1 {
+        mlog2log.extend(0..experts);
+    } else {
+        sum_groups(loads, groups, group_sums);
+        let packed = partitioner.greedy(group_sums, nodes)?;
+        mlog2log.resize(experts, 0);
+        for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
+            let base = (node * groups_per_node + rank) * group_size;
+            for (j, meta) in mlog2log[base..base + group_size].iter_mut().enumerate() {
+                *meta = g * group_size + j;
+            }
         }
     }
+    node_weights.clear();
+    node_weights.extend(mlog2log.iter().map(|&e| loads[e] as f32));
 
-    let mut phy2log = Vec::with_capacity(c.replicas);
-    let mut ranks = Vec::with_capacity(c.replicas);
-    for members in mlog2log.chunks_exact(experts_per_node) {
-        // Steps 2 and 3: replicate inside the node, then pack the node's replicas onto its
-        // GPUs (slot order: GPU-major inside the node).
-        node_weights.clear();
-        node_weights.extend(members.iter().map(|&e| weights[e]));
-        let slots = replicator.greedy(node_weights, slots_per_node, gpus_per_node)?;
-        phy2log.extend(slots.owner.iter().map(|&m| members[m]));
-        ranks.extend_from_slice(&slots.rank);
-    }
+    // Steps 2 and 3, for all nodes at once: replicate inside each node, then pack the node's
+    // replicas onto its GPUs (slot order: node-major, then GPU-major inside the node).
+    let slots = replicator.greedy_segments(node_weights, nodes, slots_per_node, gpus_per_node)?;
+    let phy2log = slots.owner.iter().map(|&m| mlog2log[m]).collect();
     Ok(LayerSolution::heuristic(
-        LayerPlacement::from_trusted_parts(phy2log, ranks),
+        LayerPlacement::from_trusted_parts(phy2log, slots.rank.clone()),
     ))
+}
+
+/// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does; the groups'
+/// sums advance together so that their addition chains overlap.
+fn sum_groups(loads: &[f64], groups: usize, sums: &mut Vec<f32>) {
+    let group_size = loads.len() / groups;
+    sums.clear();
+    sums.resize(groups, 0.0);
+    for j in 0..group_size {
+        for (g, sum) in sums.iter_mut().enumerate() {
+            *sum += loads[g * group_size + j] as f32;
+        }
+    }
 }

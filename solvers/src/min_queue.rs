@@ -1,0 +1,168 @@
+//! Small min-queues of `u64` keys for the greedy loops: each step looks at the smallest key
+//! and replaces (or removes) it. Which structure is fastest depends on the number of keys, so
+//! [`with_min_queue`] picks one by size and runs the caller's loop monomorphised over it:
+//!
+//! - up to 8 keys: a branch-free, fully unrolled scan over a fixed-size array;
+//! - 9 to 64 keys: blocks of eight with each block's minimum cached;
+//! - more: a binary heap.
+//!
+//! Every key carries its entry's index (`0..len`) in its low 32 bits ([`LOW_BITS`]), and a
+//! replacement key keeps it: the scans find the entry from the key itself. Keys are therefore
+//! distinct and ties in the high bits go to the lowest entry. Removed entries become
+//! `u64::MAX`.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::partition::LOW_BITS;
+
+/// The two operations the greedy loops need.
+pub(crate) trait MinQueue {
+    /// The smallest key (the queue is never empty when asked).
+    fn smallest(&mut self) -> u64;
+    /// Gives the entry returned by the last [`MinQueue::smallest`] a new key.
+    fn replace_smallest(&mut self, key: u64);
+    /// Removes the entry returned by the last [`MinQueue::smallest`].
+    fn remove_smallest(&mut self) {
+        self.replace_smallest(u64::MAX);
+    }
+}
+
+/// A loop to run over whichever [`MinQueue`] suits the number of keys.
+pub(crate) trait QueueLoop {
+    /// What the loop returns.
+    type Output;
+    /// Runs the loop.
+    fn run<Q: MinQueue>(self, queue: &mut Q) -> Self::Output;
+}
+
+/// Storage kept between calls (used for many keys only).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct QueueBuffer {
+    heap: Vec<Reverse<u64>>,
+}
+
+/// Builds the queue best suited to `len` keys from `keys` (exactly `len` of them, key `i`
+/// with `i` in its low bits) and runs `body` over it.
+pub(crate) fn with_min_queue<L: QueueLoop>(
+    buffer: &mut QueueBuffer,
+    len: usize,
+    keys: impl Iterator<Item = u64>,
+    body: L,
+) -> L::Output {
+    match len {
+        0..=2 => body.run(&mut ScanQueue::<2>::new(keys)),
+        3..=4 => body.run(&mut ScanQueue::<4>::new(keys)),
+        5..=8 => body.run(&mut ScanQueue::<8>::new(keys)),
+        9..=16 => body.run(&mut BlockedQueue::<2>::new(keys)),
+        17..=32 => body.run(&mut BlockedQueue::<4>::new(keys)),
+        33..=64 => body.run(&mut BlockedQueue::<8>::new(keys)),
+        _ => {
+            let mut heap = std::mem::take(&mut buffer.heap);
+            heap.clear();
+            heap.extend(keys.map(Reverse));
+            let mut queue = HeapQueue(BinaryHeap::from(heap));
+            let out = body.run(&mut queue);
+            buffer.heap = queue.0.into_vec();
+            out
+        }
+    }
+}
+
+/// The smallest of `N` keys by a pairwise (tree) reduction: independent comparisons, fully
+/// unrolled for a fixed power-of-two `N`.
+pub(crate) fn tree_min<const N: usize>(mut keys: [u64; N]) -> u64 {
+    let mut width = N;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            keys[i] = keys[i].min(keys[i + width]);
+        }
+    }
+    keys[0]
+}
+
+/// At most `N` keys: a scan over all entries; unused and removed entries hold `u64::MAX`.
+struct ScanQueue<const N: usize> {
+    keys: [u64; N],
+    smallest: usize,
+}
+
+impl<const N: usize> ScanQueue<N> {
+    fn new(keys: impl Iterator<Item = u64>) -> Self {
+        let mut array = [u64::MAX; N];
+        for (slot, key) in array.iter_mut().zip(keys) {
+            *slot = key;
+        }
+        Self {
+            keys: array,
+            smallest: 0,
+        }
+    }
+}
+
+impl<const N: usize> MinQueue for ScanQueue<N> {
+    fn smallest(&mut self) -> u64 {
+        let best = tree_min(self.keys);
+        self.smallest = (best & LOW_BITS) as usize;
+        best
+    }
+
+    fn replace_smallest(&mut self, key: u64) {
+        self.keys[self.smallest] = key;
+    }
+}
+
+/// Up to `8 * B` keys in `B` blocks of eight, with each block's smallest key cached: finding
+/// the smallest scans the `B` block minima, an update rescans one block.
+struct BlockedQueue<const B: usize> {
+    blocks: [[u64; 8]; B],
+    block_min: [u64; B],
+    smallest: usize,
+}
+
+impl<const B: usize> BlockedQueue<B> {
+    fn new(keys: impl Iterator<Item = u64>) -> Self {
+        let mut blocks = [[u64::MAX; 8]; B];
+        for (i, key) in keys.take(8 * B).enumerate() {
+            blocks[i / 8][i % 8] = key;
+        }
+        let block_min = blocks.map(tree_min);
+        Self {
+            blocks,
+            block_min,
+            smallest: 0,
+        }
+    }
+}
+
+impl<const B: usize> MinQueue for BlockedQueue<B> {
+    fn smallest(&mut self) -> u64 {
+        let best = tree_min(self.block_min);
+        self.smallest = (best & LOW_BITS) as usize;
+        best
+    }
+
+    fn replace_smallest(&mut self, key: u64) {
+        let block = &mut self.blocks[self.smallest / 8];
+        block[self.smallest % 8] = key;
+        self.block_min[self.smallest / 8] = tree_min(*block);
+    }
+}
+
+/// Many keys: a binary min-heap.
+struct HeapQueue(BinaryHeap<Reverse<u64>>);
+
+impl MinQueue for HeapQueue {
+    fn smallest(&mut self) -> u64 {
+        self.0.peek().expect("the queue is not empty").0
+    }
+
+    fn replace_smallest(&mut self, key: u64) {
+        *self.0.peek_mut().expect("the queue is not empty") = Reverse(key);
+    }
+
+    fn remove_smallest(&mut self) {
+        self.0.pop();
+    }
+}
