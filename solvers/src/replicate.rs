@@ -13,7 +13,10 @@
 //!   those candidates only, taken from the front of the sorted items;
 //! - the copies' packing order is the items' sorted order with the replicated items taken out,
 //!   merged with the (few, separately sorted) copies of the replicated items: one sort of `n`
-//!   keys instead of two.
+//!   keys instead of two;
+//! - [`ReplicaPacker::greedy_segments`] solves several same-shape instances (DeepSeek's nodes)
+//!   in one call, running their lightest-first loops in lockstep so that the processor
+//!   overlaps their dependency chains.
 
 use crate::error::{check_weights, SolverError};
 use std::collections::BinaryHeap;
