@@ -230,9 +230,11 @@ impl BalancedPartitioner {
         self.order.sort_unstable();
 
         let by_slot = self.lpt.assign(1, num_packs, per_pack, &self.order);
-        for (slot, &item) in by_slot.iter().enumerate() {
-            result.pack[item as usize] = slot / per_pack;
-            result.rank[item as usize] = slot % per_pack;
+        for (pack, items) in by_slot.chunks_exact(per_pack).enumerate() {
+            for (rank, &item) in items.iter().enumerate() {
+                result.pack[item as usize] = pack;
+                result.rank[item as usize] = rank;
+            }
         }
         Ok(&self.result)
     }

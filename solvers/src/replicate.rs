@@ -61,6 +61,9 @@ pub struct ReplicaPacker {
     copy_keys: Vec<u64>,
     /// Every copy's key in packing order.
     merged: Vec<u64>,
+    /// Owner and rank of every physical copy (items first, then the extra copies).
+    phy_owner: Vec<usize>,
+    phy_rank: Vec<usize>,
     lpt: LightestFirst,
     result: SlotAssignment,
 }
@@ -281,20 +284,21 @@ impl ReplicaPacker {
 
     /// Packs every segment's copies lightest-first and records each slot's owner and rank.
     fn pack(&mut self, shape: Shape, num_packs: usize) {
+        // Owner and rank by physical id: items are their own originals, then the extras.
         let items = shape.segments * shape.items;
+        self.phy_owner.clear();
+        self.phy_owner.extend(0..items);
+        self.phy_owner.extend_from_slice(&self.extra_owner);
+        self.phy_rank.clear();
+        self.phy_rank.resize(items, 0);
+        self.phy_rank.extend_from_slice(&self.extra_rank);
         let by_slot = self
             .lpt
             .assign(shape.segments, num_packs, shape.per_pack, &self.merged);
         let SlotAssignment { owner, rank } = &mut self.result;
         for ((&phy, owner), rank) in by_slot.iter().zip(owner).zip(rank) {
-            let phy = phy as usize;
-            if phy < items {
-                *owner = phy;
-                *rank = 0;
-            } else {
-                *owner = self.extra_owner[phy - items];
-                *rank = self.extra_rank[phy - items];
-            }
+            *owner = self.phy_owner[phy as usize];
+            *rank = self.phy_rank[phy as usize];
         }
     }
 }
