@@ -2,8 +2,8 @@
 //! and replaces (or removes) it. Which structure is fastest depends on the number of keys, so
 //! [`with_min_queue`] picks one by size and runs the caller's loop monomorphised over it:
 //!
-//! - up to 8 keys: a branch-free, fully unrolled scan over a fixed-size array;
-//! - 9 to 64 keys: blocks of eight with each block's minimum cached;
+//! - up to 64 keys: blocks of eight, each block's minimum cached, every scan branch-free and
+//!   unrolled ([`tree_min`]);
 //! - more: a binary heap.
 //!
 //! Every key carries its entry's index (`0..len`) in its low 32 bits ([`LOW_BITS`]), and a
@@ -51,9 +51,7 @@ pub(crate) fn with_min_queue<L: QueueLoop>(
     body: L,
 ) -> L::Output {
     match len {
-        0..=2 => body.run(&mut ScanQueue::<2>::new(keys)),
-        3..=4 => body.run(&mut ScanQueue::<4>::new(keys)),
-        5..=8 => body.run(&mut ScanQueue::<8>::new(keys)),
+        0..=8 => body.run(&mut BlockedQueue::<1>::new(keys)),
         9..=16 => body.run(&mut BlockedQueue::<2>::new(keys)),
         17..=32 => body.run(&mut BlockedQueue::<4>::new(keys)),
         33..=64 => body.run(&mut BlockedQueue::<8>::new(keys)),
@@ -80,37 +78,6 @@ pub(crate) fn tree_min<const N: usize>(mut keys: [u64; N]) -> u64 {
         }
     }
     keys[0]
-}
-
-/// At most `N` keys: a scan over all entries; unused and removed entries hold `u64::MAX`.
-struct ScanQueue<const N: usize> {
-    keys: [u64; N],
-    smallest: usize,
-}
-
-impl<const N: usize> ScanQueue<N> {
-    fn new(keys: impl Iterator<Item = u64>) -> Self {
-        let mut array = [u64::MAX; N];
-        for (slot, key) in array.iter_mut().zip(keys) {
-            *slot = key;
-        }
-        Self {
-            keys: array,
-            smallest: 0,
-        }
-    }
-}
-
-impl<const N: usize> MinQueue for ScanQueue<N> {
-    fn smallest(&mut self) -> u64 {
-        let best = tree_min(self.keys);
-        self.smallest = (best & LOW_BITS) as usize;
-        best
-    }
-
-    fn replace_smallest(&mut self, key: u64) {
-        self.keys[self.smallest] = key;
-    }
 }
 
 /// Up to `8 * B` keys in `B` blocks of eight, with each block's smallest key cached: finding

@@ -35,8 +35,6 @@ pub(crate) struct LightestFirst {
     next_slot: Vec<usize>,
     /// Per slot: the payload of the item in it.
     by_slot: Vec<u32>,
-    /// The lockstep loop's open packs, eight per segment.
-    lockstep: Vec<[u64; 8]>,
 }
 
 impl LightestFirst {
@@ -55,15 +53,15 @@ impl LightestFirst {
     ) -> &[u32] {
         let per_segment = num_packs * per_pack;
         debug_assert_eq!(keys.len(), segments * per_segment);
-        self.next_slot.clear();
-        self.next_slot
-            .extend((0..segments * num_packs).map(|pack| pack * per_pack));
         // Every slot is written: fit the length without clearing.
         self.by_slot.truncate(keys.len());
         self.by_slot.resize(keys.len(), 0);
-        if segments > 1 && num_packs <= 8 {
+        if num_packs <= 8 {
             self.fill_in_lockstep(segments, num_packs, per_pack, keys);
         } else {
+            self.next_slot.clear();
+            self.next_slot
+                .extend((0..segments * num_packs).map(|pack| pack * per_pack));
             for (segment, keys) in keys.chunks_exact(per_segment).enumerate() {
                 let fill = Fill {
                     next_slot: &mut self.next_slot,
@@ -79,9 +77,10 @@ impl LightestFirst {
         &self.by_slot
     }
 
-    /// Few packs per segment: all segments take one step at a time, each over its own
-    /// unrolled scan. The segments' dependency chains (find the lightest pack, add, update)
-    /// are independent, so the processor overlaps them.
+    /// At most eight packs per segment: segments are taken four (then two, then one) at a
+    /// time, and the segments of one batch take their steps together, each over its own
+    /// branch-free, unrolled scan of eight keys. Their dependency chains (find the lightest
+    /// pack, add, update) are independent, so the processor overlaps them.
     fn fill_in_lockstep(
         &mut self,
         segments: usize,
@@ -89,34 +88,58 @@ impl LightestFirst {
         per_pack: usize,
         keys: &[u64],
     ) {
-        let mut empty = [u64::MAX; 8];
-        for (pack, key) in empty.iter_mut().take(num_packs).enumerate() {
-            *key = pack as u64;
-        }
-        self.lockstep.clear();
-        self.lockstep.resize(segments, empty);
         let per_segment = num_packs * per_pack;
-        for step in 0..per_segment {
-            for (segment, open) in self.lockstep.iter_mut().enumerate() {
-                let key = keys[segment * per_segment + step];
-                let lightest = tree_min(*open);
-                let pack = (lightest & LOW_BITS) as usize;
-                let weight = f32::from_bits((lightest >> 32) as u32) + key_weight(key);
-                let global = segment * num_packs + pack;
-                let slot = self.next_slot[global];
-                self.by_slot[slot] = key as u32;
-                self.next_slot[global] = slot + 1;
-                open[pack & 7] = if slot + 1 == (global + 1) * per_pack {
-                    u64::MAX
-                } else {
-                    (u64::from(weight.to_bits()) << 32) | pack as u64
-                };
+        let mut first = 0;
+        while first < segments {
+            let batch = &keys[first * per_segment..];
+            let out = &mut self.by_slot[first * per_segment..];
+            match segments - first {
+                1 => lockstep::<1>(num_packs, per_pack, batch, out),
+                2 | 3 => lockstep::<2>(num_packs, per_pack, batch, out),
+                _ => lockstep::<4>(num_packs, per_pack, batch, out),
             }
+            first += match segments - first {
+                1 => 1,
+                2 | 3 => 2,
+                _ => 4,
+            };
         }
     }
 }
 
-/// The greedy loop of one segment, run over its open packs keyed by (sum bits, pack index).
+/// Fills `L` segments of at most eight packs together (see
+/// [`LightestFirst::fill_in_lockstep`]); `keys` and `by_slot` start at the first segment.
+fn lockstep<const L: usize>(num_packs: usize, per_pack: usize, keys: &[u64], by_slot: &mut [u32]) {
+    let per_segment = num_packs * per_pack;
+    let mut open = [[u64::MAX; 8]; L];
+    let mut next = [[0usize; 8]; L];
+    for segment in 0..L {
+        for pack in 0..num_packs {
+            open[segment][pack] = pack as u64;
+            next[segment][pack] = segment * per_segment + pack * per_pack;
+        }
+    }
+    for step in 0..per_segment {
+        for segment in 0..L {
+            let key = keys[segment * per_segment + step];
+            let lightest = tree_min(open[segment]);
+            let pack = (lightest & 7) as usize;
+            let weight = f32::from_bits((lightest >> 32) as u32) + key_weight(key);
+            let slot = next[segment][pack];
+            by_slot[slot] = key as u32;
+            next[segment][pack] = slot + 1;
+            let full = slot + 1 == segment * per_segment + (pack + 1) * per_pack;
+            open[segment][pack] = if full {
+                u64::MAX
+            } else {
+                (u64::from(weight.to_bits()) << 32) | pack as u64
+            };
+        }
+    }
+}
+
+/// The greedy loop of one segment with more than eight packs, run over its open packs keyed
+/// by (sum bits, pack index).
 struct Fill<'a> {
     next_slot: &'a mut [usize],
     by_slot: &'a mut [u32],
