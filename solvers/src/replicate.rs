@@ -261,9 +261,12 @@ impl ReplicaPacker {
                 }
             }
             self.copy_keys.sort_unstable();
+            // Only the candidates (the head of the order) can have been replicated; once the
+            // copies run out, the rest of the order is copied as it is.
+            let (head, rest) = order.split_at(extra.min(shape.items));
             let mut next = 0;
             let mut split = self.copy_keys.iter().copied().peekable();
-            for &key in order {
+            for &key in head {
                 if counts[(key & LOW_BITS) as usize] != 1 {
                     continue;
                 }
@@ -274,10 +277,19 @@ impl ReplicaPacker {
                 merged[next] = key;
                 next += 1;
             }
+            let mut taken = 0;
             for copy in split {
+                while let Some(&key) = rest.get(taken).filter(|&&key| key < copy) {
+                    merged[next] = key;
+                    next += 1;
+                    taken += 1;
+                }
                 merged[next] = copy;
                 next += 1;
             }
+            let rest = &rest[taken..];
+            merged[next..next + rest.len()].copy_from_slice(rest);
+            next += rest.len();
             debug_assert_eq!(next, merged.len());
         }
     }
