@@ -42,9 +42,10 @@ pub struct Greedy;
 struct Workspace {
     partitioner: BalancedPartitioner,
     replicator: ReplicaPacker,
+    /// The layer's loads in `f32`, by expert.
+    weights: Vec<f32>,
     group_sums: Vec<f32>,
-    /// Node-major ("meta-logical") order: node `n` holds meta ids `n*E/N .. (n+1)*E/N`;
-    /// `mlog2log[meta]` is the expert.
+    /// Hierarchical policy: `mlog2log[meta]` is the expert with meta-logical id `meta`.
     mlog2log: Vec<usize>,
     /// The experts' loads in `f32`, in meta-logical order.
     node_weights: Vec<f32>,
@@ -83,30 +84,36 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
     let Workspace {
         partitioner,
         replicator,
+        weights,
         group_sums,
         mlog2log,
         node_weights,
     } = ws;
-    let loads = layer.loads;
-
-    // Step 1: groups to nodes, by greedy packing of f32 group sums (one group per node under
-    // the global policy: nothing to pack).
-    mlog2log.clear();
+    weights.clear();
+    weights.extend(layer.loads.iter().map(|&w| w as f32));
     if groups == 1 {
-        mlog2log.extend(0..experts);
-    } else {
-        sum_groups(loads, groups, group_sums);
-        let packed = partitioner.greedy(group_sums, nodes)?;
-        mlog2log.resize(experts, 0);
-        for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
-            let base = (node * groups_per_node + rank) * group_size;
-            for (j, meta) in mlog2log[base..base + group_size].iter_mut().enumerate() {
-                *meta = g * group_size + j;
-            }
+        // Global: one node holding every expert in id order.
+        let slots = replicator.greedy_segments(weights, 1, c.replicas, c.gpus)?;
+        return Ok(LayerSolution::heuristic(
+            LayerPlacement::from_trusted_parts(slots.owner.clone(), slots.rank.clone()),
+        ));
+    }
+
+    // Step 1: groups to nodes, by greedy packing of f32 group sums. Node-major
+    // ("meta-logical") order: node n holds meta ids n*E/N .. (n+1)*E/N, its groups in the
+    // order they were packed.
+    sum_groups(weights, groups, group_sums);
+    let packed = partitioner.greedy(group_sums, nodes)?;
+    mlog2log.resize(experts, 0);
+    node_weights.resize(experts, 0.0);
+    for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
+        let meta = (node * groups_per_node + rank) * group_size..;
+        let experts = g * group_size..(g + 1) * group_size;
+        node_weights[meta.clone()][..group_size].copy_from_slice(&weights[experts.clone()]);
+        for (to, expert) in mlog2log[meta][..group_size].iter_mut().zip(experts) {
+            *to = expert;
         }
     }
-    node_weights.clear();
-    node_weights.extend(mlog2log.iter().map(|&e| loads[e] as f32));
 
     // Steps 2 and 3, for all nodes at once: replicate inside each node, then pack the node's
     // replicas onto its GPUs (slot order: node-major, then GPU-major inside the node).
@@ -119,13 +126,13 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
 
 /// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does; the groups'
 /// sums advance together so that their addition chains overlap.
-fn sum_groups(loads: &[f64], groups: usize, sums: &mut Vec<f32>) {
-    let group_size = loads.len() / groups;
+fn sum_groups(weights: &[f32], groups: usize, sums: &mut Vec<f32>) {
+    let group_size = weights.len() / groups;
     sums.clear();
     sums.resize(groups, 0.0);
     for j in 0..group_size {
         for (g, sum) in sums.iter_mut().enumerate() {
-            *sum += loads[g * group_size + j] as f32;
+            *sum += weights[g * group_size + j];
         }
     }
 }
