@@ -286,6 +286,13 @@ impl CopyPacker {
         self.stats
     }
 
+    /// The heaviest bin's load in the result of the last [`CopyPacker::pack`] (`0.0` before
+    /// any): each bin's copy weights `w_i / c_i`, with the final counts, summed from `0.0` in
+    /// position order, as an evaluator that sums slot by slot gets them.
+    pub fn peak(&self) -> f64 {
+        self.load.iter().copied().fold(0.0, f64::max)
+    }
+
     /// A lower bound on the heaviest bin of any packing with any counts: the mean bin
     /// `sum(w) / m`, and the largest copy weight of the given counts when no other counts
     /// make every copy lighter (checked, not assumed).
@@ -543,15 +550,7 @@ impl CopyPacker {
         for e in list.iter_mut() {
             e.sum = self.at[e.a as usize];
         }
-        for i in 1..list.len() {
-            let x = list[i];
-            let mut j = i;
-            while j > 0 && (list[j - 1].sum, list[j - 1].a) > (x.sum, x.a) {
-                list[j] = list[j - 1];
-                j -= 1;
-            }
-            list[j] = x;
-        }
+        insertion_sort(list, |x, y| x.sum > y.sum || (x.sum == y.sum && x.a > y.a));
     }
 
     /// Brings bin `b`'s sorted pair list up to date: with the bin's copies sorted, the pairs
@@ -577,7 +576,7 @@ impl CopyPacker {
                 };
             }
         }
-        insertion_sort(list);
+        insertion_sort(list, |x, y| x.sum > y.sum);
     }
 
     fn heaviest(&self) -> usize {
@@ -887,12 +886,13 @@ fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
     (!(weight + 0.0).to_bits() & !low) | index as u64
 }
 
-/// Sorts `list` by weight, stably (insertion sort: fast on nearly sorted lists).
-fn insertion_sort(list: &mut [PairEntry]) {
+/// Sorts `list` stably so that no entry comes `after` the next one (insertion sort: fast on
+/// nearly sorted lists).
+fn insertion_sort(list: &mut [PairEntry], after: impl Fn(&PairEntry, &PairEntry) -> bool) {
     for i in 1..list.len() {
         let x = list[i];
         let mut j = i;
-        while j > 0 && list[j - 1].sum > x.sum {
+        while j > 0 && after(&list[j - 1], &x) {
             list[j] = list[j - 1];
             j -= 1;
         }
