@@ -652,7 +652,9 @@ impl CopyPacker {
                     }
                 }
             } else {
-                // The best transfers are next to half the slack.
+                // The larger load after a transfer d is (peak + lb) / 2 + |d - slack / 2|:
+                // the best partner is the one whose weight is nearest to x - slack / 2 (the
+                // lighter one on ties).
                 let slack = peak - lb;
                 let half = 0.5 * slack;
                 for x in mine {
@@ -660,15 +662,21 @@ impl CopyPacker {
                     while j < per && theirs[j].sum < ideal {
                         j += 1;
                     }
-                    for y in &theirs[j.saturating_sub(1)..(j + 1).min(per)] {
-                        evaluations += 1;
-                        let d = x.sum - y.sum;
-                        if d > 0.0 && d < slack {
-                            let score = (peak - d).max(lb + d);
-                            if score < best {
-                                best = score;
-                                found = Some(exchange(pairs, x, y));
-                            }
+                    let y = match (j.checked_sub(1).map(|i| &theirs[i]), theirs.get(j)) {
+                        (Some(below), Some(above)) if above.sum - ideal < ideal - below.sum => {
+                            above
+                        }
+                        (Some(below), _) => below,
+                        (None, Some(above)) => above,
+                        (None, None) => continue,
+                    };
+                    evaluations += 1;
+                    let d = x.sum - y.sum;
+                    if d > 0.0 && d < slack {
+                        let score = (peak - d).max(lb + d);
+                        if score < best {
+                            best = score;
+                            found = Some(exchange(pairs, x, y));
                         }
                     }
                 }
