@@ -41,9 +41,9 @@
 //!
 //! The state is kept incrementally: bin loads (recomputed only for the bins a move touches,
 //! by summing their copies in position order, so they equal an evaluator's sums), every bin's
-//! copies sorted by weight, and, lazily, every bin's pairs sorted by weight (re-merged from
-//! the sorted copies when one or two copies of the bin changed). Bins are visited by
-//! ascending load. A goal-directed search wants a transfer `d` in
+//! copies sorted by weight, and, lazily, every bin's pairs sorted by weight (rebuilt from the
+//! sorted copies when the bin changed: generated in nearly sorted order, then
+//! insertion-sorted). Bins are visited by ascending load (re-sorted only after a move). A goal-directed search wants a transfer `d` in
 //! `[peak - goal, goal - load[b]]`; it stops at the first bin (the one with the most room)
 //! that has one and at the first bin whose room is too small. A best-move search wants `d`
 //! next to half the slack `peak - load[b]`, and stops at the first bin whose best possible
@@ -137,7 +137,7 @@ enum Move {
 
 /// Two positions of one bin (as `u32`: 16-byte entries keep the lists in cache) and the weight
 /// of their copies.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct PairEntry {
     sum: f64,
     a: u32,
@@ -173,15 +173,12 @@ pub struct CopyPacker {
     singles: Vec<PairEntry>,
     /// The bins by load, ascending (brought up to date before each exchange search).
     by_load: Vec<usize>,
+    /// Whether a load changed since `by_load` was sorted.
+    by_load_stale: bool,
     /// Per bin, its pairs of positions sorted by weight (ascending), `k (k-1) / 2` entries.
     pairs: Vec<PairEntry>,
-    /// Per bin, the slots (bit `i` for slot `b*k + i`) whose copies changed since its
-    /// `pairs` were sorted; `u64::MAX`: rebuild them all.
-    pairs_stale: Vec<u64>,
-    /// Pair merging scratch: two buffers and the run boundaries.
-    merge_src: Vec<PairEntry>,
-    merge_dst: Vec<PairEntry>,
-    merge_row: Vec<PairEntry>,
+    /// Per bin, whether its copies changed since its `pairs` were sorted.
+    pairs_stale: Vec<bool>,
     /// Count-move evaluation scratch: per-bin load change and the bins touched.
     delta: Vec<f64>,
     touched: Vec<usize>,
@@ -287,6 +284,13 @@ impl CopyPacker {
     /// What the last [`CopyPacker::pack`] did.
     pub fn stats(&self) -> PackStats {
         self.stats
+    }
+
+    /// The heaviest bin's load in the result of the last [`CopyPacker::pack`] (`0.0` before
+    /// any): each bin's copy weights `w_i / c_i`, with the final counts, summed from `0.0` in
+    /// position order, as an evaluator that sums slot by slot gets them.
+    pub fn peak(&self) -> f64 {
+        self.load.iter().copied().fold(0.0, f64::max)
     }
 
     /// A lower bound on the heaviest bin of any packing with any counts: the mean bin
@@ -499,14 +503,10 @@ impl CopyPacker {
         self.pairs.clear();
         self.pairs.resize(
             self.bins * k * k.saturating_sub(1) / 2,
-            PairEntry {
-                sum: 0.0,
-                a: 0,
-                b: 0,
-            },
+            PairEntry::default(),
         );
         self.pairs_stale.clear();
-        self.pairs_stale.resize(self.bins, u64::MAX);
+        self.pairs_stale.resize(self.bins, true);
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
         self.on_top.clear();
@@ -516,15 +516,20 @@ impl CopyPacker {
         }
         self.by_load.clear();
         self.by_load.extend(0..self.bins);
+        self.by_load_stale = true;
     }
 
     /// Sorts `by_load` (insertion sort: a move changes few loads), lower bin first on ties.
     fn sort_by_load(&mut self) {
+        if !std::mem::take(&mut self.by_load_stale) {
+            return;
+        }
         let (order, load) = (&mut self.by_load, &self.load);
+        let after = |a: usize, b: usize| load[a] > load[b] || (load[a] == load[b] && a > b);
         for i in 1..order.len() {
             let x = order[i];
             let mut j = i;
-            while j > 0 && (load[order[j - 1]], order[j - 1]) > (load[x], x) {
+            while j > 0 && after(order[j - 1], x) {
                 order[j] = order[j - 1];
                 j -= 1;
             }
@@ -533,8 +538,10 @@ impl CopyPacker {
     }
 
     /// Recomputes bin `b`'s load (its copies summed in position order) and sorted order after
-    /// its content changed.
+    /// its content changed (its pairs are sorted again when next needed).
     fn refresh_bin(&mut self, b: usize) {
+        self.pairs_stale[b] = true;
+        self.by_load_stale = true;
         let k = self.per_bin;
         let slots = b * k..(b + 1) * k;
         self.load[b] = self.at[slots.clone()].iter().sum();
@@ -543,86 +550,33 @@ impl CopyPacker {
         for e in list.iter_mut() {
             e.sum = self.at[e.a as usize];
         }
-        for i in 1..list.len() {
-            let x = list[i];
-            let mut j = i;
-            while j > 0 && (list[j - 1].sum, list[j - 1].a) > (x.sum, x.a) {
-                list[j] = list[j - 1];
-                j -= 1;
-            }
-            list[j] = x;
-        }
+        insertion_sort(list, |x, y| x.sum > y.sum || (x.sum == y.sum && x.a > y.a));
     }
 
-    /// Notes that the copy at `pos` changed, for its bin's pair list.
-    fn mark(&mut self, pos: usize) {
-        let (b, i) = (pos / self.per_bin, pos % self.per_bin);
-        self.pairs_stale[b] |= if i < 64 { 1 << i } else { u64::MAX };
-    }
-
-    /// Brings bin `b`'s sorted pair list up to date. With the bin's copies sorted, the pairs
-    /// of one copy with the others, taken in that order, are sorted: when one or two copies
-    /// changed, the other pairs (still in order) are merged with the changed copies' rows
-    /// (`O(k^2)`); otherwise all pairs are sorted as integer keys.
+    /// Brings bin `b`'s sorted pair list up to date: with the bin's copies sorted, the pairs
+    /// of each copy with the lighter ones form sorted columns, and the columns of ever heavier
+    /// copies one after the other are nearly sorted (copy weights are spread out); an
+    /// insertion sort finishes the job in one step per pair out of order, far fewer than a
+    /// comparison sort of all pairs needs.
     fn refresh_pairs(&mut self, b: usize) {
-        let mask = std::mem::replace(&mut self.pairs_stale[b], 0);
-        if mask == 0 {
+        if !std::mem::take(&mut self.pairs_stale[b]) {
             return;
         }
         let k = self.per_bin;
         let per = k * (k - 1) / 2;
-        let base = b * k;
         let singles = &self.singles[b * k..(b + 1) * k];
-        let (src, dst, row) = (
-            &mut self.merge_src,
-            &mut self.merge_dst,
-            &mut self.merge_row,
-        );
         let list = &mut self.pairs[b * per..(b + 1) * per];
-        let changed = |pos: u32| (mask >> (pos as usize - base)) & 1 == 1;
-        src.clear();
-        if mask != u64::MAX && mask.count_ones() <= 2 {
-            src.extend(list.iter().filter(|e| !changed(e.a) && !changed(e.b)));
-            for c in (0..k).filter(|&i| (mask >> i) & 1 == 1).map(|i| base + i) {
-                // The row of `c`: its pairs with the other copies in weight order (the pair
-                // of two changed copies once, in the row of the lower one).
-                row.clear();
-                let at_c = self.at[c];
-                row.extend(
-                    singles
-                        .iter()
-                        .filter(|o| o.a as usize != c && !(changed(o.a) && (o.a as usize) < c))
-                        .map(|o| PairEntry {
-                            sum: at_c + o.sum,
-                            a: c as u32,
-                            b: o.a,
-                        }),
-                );
-                merge(src, row, dst);
-                std::mem::swap(src, dst);
-            }
-            list.copy_from_slice(&src[..per]);
-            return;
-        }
-        // All pairs as integer keys: the weight's bits (never negative; `+ 0.0` turns `-0.0`
-        // into `0.0`) with the lowest 12 replaced by the slot indices, so weights closer than
-        // about 1e-12 (relative) come in slot order.
-        self.keys.clear();
-        for i in 0..k {
-            for j in i + 1..k {
-                let sum = self.at[base + i] + self.at[base + j] + 0.0;
-                self.keys.push(sum.to_bits() & !0xFFF | (i << 6 | j) as u64);
+        let mut pairs = list.iter_mut();
+        for (j, y) in singles.iter().enumerate() {
+            for (x, e) in singles[..j].iter().zip(&mut pairs) {
+                *e = PairEntry {
+                    sum: x.sum + y.sum,
+                    a: x.a,
+                    b: y.a,
+                };
             }
         }
-        self.keys.sort_unstable();
-        for (e, &key) in list.iter_mut().zip(&self.keys) {
-            let (i, j) = (base + (key >> 6) as usize % 64, base + key as usize % 64);
-            *e = PairEntry {
-                sum: self.at[i] + self.at[j],
-                a: i as u32,
-                b: j as u32,
-            };
-        }
+        insertion_sort(list, |x, y| x.sum > y.sum);
     }
 
     fn heaviest(&self) -> usize {
@@ -698,7 +652,9 @@ impl CopyPacker {
                     }
                 }
             } else {
-                // The best transfers are next to half the slack.
+                // The larger load after a transfer d is (peak + lb) / 2 + |d - slack / 2|:
+                // the best partner is the one whose weight is nearest to x - slack / 2 (the
+                // lighter one on ties).
                 let slack = peak - lb;
                 let half = 0.5 * slack;
                 for x in mine {
@@ -706,15 +662,21 @@ impl CopyPacker {
                     while j < per && theirs[j].sum < ideal {
                         j += 1;
                     }
-                    for y in &theirs[j.saturating_sub(1)..(j + 1).min(per)] {
-                        evaluations += 1;
-                        let d = x.sum - y.sum;
-                        if d > 0.0 && d < slack {
-                            let score = (peak - d).max(lb + d);
-                            if score < best {
-                                best = score;
-                                found = Some(exchange(pairs, x, y));
-                            }
+                    let y = match (j.checked_sub(1).map(|i| &theirs[i]), theirs.get(j)) {
+                        (Some(below), Some(above)) if above.sum - ideal < ideal - below.sum => {
+                            above
+                        }
+                        (Some(below), _) => below,
+                        (None, Some(above)) => above,
+                        (None, None) => continue,
+                    };
+                    evaluations += 1;
+                    let d = x.sum - y.sum;
+                    if d > 0.0 && d < slack {
+                        let score = (peak - d).max(lb + d);
+                        if score < best {
+                            best = score;
+                            found = Some(exchange(pairs, x, y));
                         }
                     }
                 }
@@ -857,8 +819,6 @@ impl CopyPacker {
             Move::Swap { a, b } => {
                 self.stats.swaps += 1;
                 self.exchange(a, b);
-                self.mark(a);
-                self.mark(b);
                 self.refresh_bin(a / k);
                 self.refresh_bin(b / k);
             }
@@ -866,9 +826,6 @@ impl CopyPacker {
                 self.stats.pair_swaps += 1;
                 self.exchange(a.0, b.0);
                 self.exchange(a.1, b.1);
-                for p in [a.0, a.1, b.0, b.1] {
-                    self.mark(p);
-                }
                 self.refresh_bin(a.0 / k);
                 self.refresh_bin(b.0 / k);
             }
@@ -887,7 +844,6 @@ impl CopyPacker {
                     for p in 0..self.positions[item].len() {
                         let q = self.positions[item][p];
                         self.at[q] = share;
-                        self.mark(q);
                     }
                 }
                 // Refresh every bin holding a copy of either item (once each).
@@ -938,26 +894,18 @@ fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
     (!(weight + 0.0).to_bits() & !low) | index as u64
 }
 
-/// Merges the sorted `a` and `b` into `out` (cleared first), `a` first on ties.
-fn merge(a: &[PairEntry], b: &[PairEntry], out: &mut Vec<PairEntry>) {
-    out.clear();
-    merge_into(a, b, out);
-}
-
-/// Appends the merge of the sorted `a` and `b` to `out`, `a` first on ties.
-fn merge_into(a: &[PairEntry], b: &[PairEntry], out: &mut Vec<PairEntry>) {
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if b[j].sum < a[i].sum {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push(a[i]);
-            i += 1;
+/// Sorts `list` stably so that no entry comes `after` the next one (insertion sort: fast on
+/// nearly sorted lists).
+fn insertion_sort(list: &mut [PairEntry], after: impl Fn(&PairEntry, &PairEntry) -> bool) {
+    for i in 1..list.len() {
+        let x = list[i];
+        let mut j = i;
+        while j > 0 && after(&list[j - 1], &x) {
+            list[j] = list[j - 1];
+            j -= 1;
         }
+        list[j] = x;
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
 }
 
 /// The exchange of entry `x` of the heaviest bin with entry `y` of another.

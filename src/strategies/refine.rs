@@ -37,8 +37,9 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 /// lifts another above it is applied anyway and the search descends again, kept only if the
 /// peak ends lower; so it is never worse than `refine`.
 ///
-/// Either way the result is compared with [`Greedy`]'s by the evaluator's GPU loads and the
-/// better one is returned (greedy's on ties), so `refine` is never worse than greedy. The
+/// Either way the result's largest GPU load (summed by the packer exactly as the evaluator
+/// sums it) is compared with that of [`Greedy`]'s placement and the better placement is
+/// returned (greedy's on ties), so `refine` is never worse than greedy. The
 /// search is bounded by move counts, not time: the output is deterministic.
 ///
 /// ```
@@ -131,16 +132,17 @@ impl PlacementStrategy for Refine {
     }
 
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-        let phy2log = WORKSPACE.with(|ws| {
+        let (phy2log, peak) = WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
             match layer.policy {
                 Policy::Global => self.solve_global(ws, layer),
                 Policy::Hierarchical => self.solve_hierarchical(ws, layer),
             }
         })?;
-        let improved = LayerPlacement::from_phy2log(phy2log);
         let greedy = Greedy.solve_layer(layer)?;
-        if max_gpu_load(layer, &improved) < max_gpu_load(layer, &greedy.placement) {
+        if peak < max_gpu_load(layer, &greedy.placement) {
+            let improved = LayerPlacement::from_phy2log(phy2log);
+            debug_assert_eq!(peak, max_gpu_load(layer, &improved));
             Ok(LayerSolution::heuristic(improved))
         } else {
             Ok(greedy)
@@ -148,8 +150,11 @@ impl PlacementStrategy for Refine {
     }
 }
 
+/// A placement (`phy2log`) and its largest GPU load, as the evaluator computes it.
+type Placed = (Vec<usize>, f64);
+
 impl Refine {
-    fn solve_global(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Vec<usize>> {
+    fn solve_global(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Placed> {
         let c = layer.cluster;
         let limits = PackLimits {
             target: 0.0,
@@ -157,14 +162,11 @@ impl Refine {
         };
         ws.counts
             .clone_from(&ws.apportioner.greedy_f64(layer.loads, c.replicas)?.counts);
-        Ok(ws.packer.pack(layer.loads, &ws.counts, c.gpus, limits)?)
+        let phy2log = ws.packer.pack(layer.loads, &ws.counts, c.gpus, limits)?;
+        Ok((phy2log, ws.packer.peak()))
     }
 
-    fn solve_hierarchical(
-        &self,
-        ws: &mut Workspace,
-        layer: &LayerProblem<'_>,
-    ) -> Result<Vec<usize>> {
+    fn solve_hierarchical(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Placed> {
         let c = layer.cluster;
         let (nodes, size) = (c.nodes, layer.group_size());
         let slots = c.replicas / nodes;
@@ -181,6 +183,7 @@ impl Refine {
             ..self.limits
         };
         let mut phy2log = vec![0; c.replicas];
+        let mut peak = 0.0f64;
         for (node, groups) in split.iter().enumerate() {
             ws.members.clear();
             ws.members
@@ -196,8 +199,11 @@ impl Refine {
             for (s, &i) in items.iter().enumerate() {
                 phy2log[node * slots + s] = ws.members[i];
             }
+            // Every replica of a node's expert is on the node: its GPUs carry what the
+            // packer's bins carry.
+            peak = peak.max(ws.packer.peak());
         }
-        Ok(phy2log)
+        Ok((phy2log, peak))
     }
 }
 
