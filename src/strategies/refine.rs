@@ -22,14 +22,14 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   counts, in `f64`); the replicas are packed onto GPUs by balanced largest differencing
 ///   (Karmarkar–Karp with `R/P` replicas per GPU) and improved by local search on the busiest
 ///   GPU: single swaps, pair swaps and replica-count moves (take a replica from one expert and
-///   give it to another). The search stops as soon as the busiest GPU is within `5e-5`
-///   (0.005%, relative) of the lower bound `max(sum/P, T_rep)`. See
+///   give it to another). The search stops as soon as the busiest GPU is within `7e-5`
+///   (0.007%, relative) of the lower bound `max(sum/P, T_rep)`. See
 ///   [`eplb_solvers::rebalance`].
 /// - **Hierarchical policy**: the groups-to-nodes split minimises the node-level bound (the
 ///   same objective as [`BalancedSplit`], searched by branch and bound over the group sets
 ///   with each node's `T_rep` computed from its groups' heaviest experts only), then each
 ///   node's experts get their optimal replica counts and are packed onto the node's GPUs as
-///   above; a node's search stops once its busiest GPU is within `5e-5` of the layer's node
+///   above; a node's search stops once its busiest GPU is within `7e-5` of the layer's node
 ///   bound (lighter nodes need not be perfect).
 ///
 /// [`Refine::deep`] (`refine-deep`) goes on from where `refine` stops towards the bound
