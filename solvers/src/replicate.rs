@@ -18,9 +18,9 @@
 //!   in one call, running their lightest-first loops in lockstep so that the processor
 //!   overlaps their dependency chains.
 
-use crate::error::{check_weights, SolverError};
 use std::collections::BinaryHeap;
 
+use crate::error::{check_weights, SolverError};
 use crate::partition::{descending_key, descending_keys, ordered_bits, LightestFirst, LOW_BITS};
 
 /// What each slot holds: slot `pack * per_pack + position` of pack `pack`.
