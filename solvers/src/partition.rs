@@ -93,15 +93,10 @@ impl LightestFirst {
         while first < segments {
             let batch = &keys[first * per_segment..];
             let out = &mut self.by_slot[first * per_segment..];
-            match segments - first {
+            first += match segments - first {
                 1 => lockstep::<1>(num_packs, per_pack, batch, out),
                 2 | 3 => lockstep::<2>(num_packs, per_pack, batch, out),
                 _ => lockstep::<4>(num_packs, per_pack, batch, out),
-            }
-            first += match segments - first {
-                1 => 1,
-                2 | 3 => 2,
-                _ => 4,
             };
         }
     }
@@ -109,7 +104,13 @@ impl LightestFirst {
 
 /// Fills `L` segments of at most eight packs together (see
 /// [`LightestFirst::fill_in_lockstep`]); `keys` and `by_slot` start at the first segment.
-fn lockstep<const L: usize>(num_packs: usize, per_pack: usize, keys: &[u64], by_slot: &mut [u32]) {
+/// Returns `L`, the number of segments filled.
+fn lockstep<const L: usize>(
+    num_packs: usize,
+    per_pack: usize,
+    keys: &[u64],
+    by_slot: &mut [u32],
+) -> usize {
     let per_segment = num_packs * per_pack;
     let mut open = [[u64::MAX; 8]; L];
     let mut next = [[0usize; 8]; L];
@@ -136,6 +137,7 @@ fn lockstep<const L: usize>(num_packs: usize, per_pack: usize, keys: &[u64], by_
             };
         }
     }
+    L
 }
 
 /// The greedy loop of one segment with more than eight packs, run over its open packs keyed

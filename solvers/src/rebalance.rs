@@ -43,9 +43,10 @@
 //! by summing their copies in position order, so they equal an evaluator's sums), every bin's
 //! copies sorted by weight, and, lazily, every bin's pairs sorted by weight (rebuilt from the
 //! sorted copies when the bin changed: generated in nearly sorted order, then
-//! insertion-sorted). Bins are visited by ascending load (re-sorted only after a move). A goal-directed search wants a transfer `d` in
-//! `[peak - goal, goal - load[b]]`; it stops at the first bin (the one with the most room)
-//! that has one and at the first bin whose room is too small. A best-move search wants `d`
+//! insertion-sorted). Bins are visited by ascending load (re-sorted only after a move). A
+//! goal-directed search wants a transfer `d` in `[peak - goal, goal - load[b]]`; it stops at
+//! the first bin (the one with the most room) that has one and at the first bin whose room is
+//! too small. A best-move search wants `d`
 //! next to half the slack `peak - load[b]`, and stops at the first bin whose best possible
 //! outcome `(peak + load[b]) / 2` cannot beat the best move found so far. Either way, for each
 //! copy (pair) of the heaviest bin only the one or two partners of `b` next to the wanted

@@ -132,7 +132,7 @@ impl PlacementStrategy for Refine {
     }
 
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-        let (phy2log, peak) = WORKSPACE.with(|ws| {
+        let packed = WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
             match layer.policy {
                 Policy::Global => self.solve_global(ws, layer),
@@ -140,9 +140,9 @@ impl PlacementStrategy for Refine {
             }
         })?;
         let greedy = Greedy.solve_layer(layer)?;
-        if peak < max_gpu_load(layer, &greedy.placement) {
-            let improved = LayerPlacement::from_phy2log(phy2log);
-            debug_assert_eq!(peak, max_gpu_load(layer, &improved));
+        if packed.peak < max_gpu_load(layer, &greedy.placement) {
+            let improved = LayerPlacement::from_phy2log(packed.phy2log);
+            debug_assert_eq!(packed.peak, max_gpu_load(layer, &improved));
             Ok(LayerSolution::heuristic(improved))
         } else {
             Ok(greedy)
@@ -150,11 +150,14 @@ impl PlacementStrategy for Refine {
     }
 }
 
-/// A placement (`phy2log`) and its largest GPU load, as the evaluator computes it.
-type Placed = (Vec<usize>, f64);
+/// `refine`'s placement of one layer and its largest GPU load, as the evaluator computes it.
+struct Packed {
+    phy2log: Vec<usize>,
+    peak: f64,
+}
 
 impl Refine {
-    fn solve_global(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Placed> {
+    fn solve_global(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Packed> {
         let c = layer.cluster;
         let limits = PackLimits {
             target: 0.0,
@@ -163,10 +166,13 @@ impl Refine {
         ws.counts
             .clone_from(&ws.apportioner.greedy_f64(layer.loads, c.replicas)?.counts);
         let phy2log = ws.packer.pack(layer.loads, &ws.counts, c.gpus, limits)?;
-        Ok((phy2log, ws.packer.peak()))
+        Ok(Packed {
+            phy2log,
+            peak: ws.packer.peak(),
+        })
     }
 
-    fn solve_hierarchical(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Placed> {
+    fn solve_hierarchical(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Packed> {
         let c = layer.cluster;
         let (nodes, size) = (c.nodes, layer.group_size());
         let slots = c.replicas / nodes;
@@ -203,7 +209,7 @@ impl Refine {
             // packer's bins carry.
             peak = peak.max(ws.packer.peak());
         }
-        Ok((phy2log, peak))
+        Ok(Packed { phy2log, peak })
     }
 }
 
