@@ -77,7 +77,7 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
     let e = loads.num_experts();
     for shape in &SHAPES {
         let replicas = e + e / shape.extra_divisor;
-        if replicas % shape.gpus != 0 {
+        if !replicas.is_multiple_of(shape.gpus) {
             println!(
                 "{name}: R={replicas} does not split over P={}; skipped",
                 shape.gpus
@@ -134,7 +134,7 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
             100.0 * median(&mut deep_gaps),
             100.0 * deep_worst,
         );
-        if e % GROUPS != 0 {
+        if !e.is_multiple_of(GROUPS) {
             continue;
         }
         let hier = Problem::new(loads.clone(), cluster, PolicyChoice::Hierarchical)?;

@@ -164,7 +164,9 @@ impl Cluster {
 
     /// GPUs per node, when the GPUs split evenly over nodes.
     pub fn gpus_per_node(&self) -> Option<usize> {
-        (self.gpus % self.nodes == 0).then(|| self.gpus / self.nodes)
+        self.gpus
+            .is_multiple_of(self.nodes)
+            .then(|| self.gpus / self.nodes)
     }
 
     /// The GPU holding `slot`.
@@ -212,7 +214,9 @@ impl PolicyChoice {
         match self {
             PolicyChoice::Hierarchical => Policy::Hierarchical,
             PolicyChoice::Global => Policy::Global,
-            PolicyChoice::Auto if cluster.nodes != 0 && cluster.groups % cluster.nodes == 0 => {
+            PolicyChoice::Auto
+                if cluster.nodes != 0 && cluster.groups.is_multiple_of(cluster.nodes) =>
+            {
                 Policy::Hierarchical
             }
             PolicyChoice::Auto => Policy::Global,
@@ -266,7 +270,7 @@ impl Problem {
                 experts,
             });
         }
-        if cluster.replicas % cluster.gpus != 0 {
+        if !cluster.replicas.is_multiple_of(cluster.gpus) {
             return Err(EplbError::ReplicasNotDivisibleByGpus {
                 replicas: cluster.replicas,
                 gpus: cluster.gpus,
@@ -274,19 +278,19 @@ impl Problem {
         }
         let policy = policy.resolve(&cluster);
         if policy == Policy::Hierarchical {
-            if experts % cluster.groups != 0 {
+            if !experts.is_multiple_of(cluster.groups) {
                 return Err(EplbError::ExpertsNotDivisibleByGroups {
                     experts,
                     groups: cluster.groups,
                 });
             }
-            if cluster.groups % cluster.nodes != 0 {
+            if !cluster.groups.is_multiple_of(cluster.nodes) {
                 return Err(EplbError::GroupsNotDivisibleByNodes {
                     groups: cluster.groups,
                     nodes: cluster.nodes,
                 });
             }
-            if cluster.gpus % cluster.nodes != 0 {
+            if !cluster.gpus.is_multiple_of(cluster.nodes) {
                 return Err(EplbError::GpusNotDivisibleByNodes {
                     gpus: cluster.gpus,
                     nodes: cluster.nodes,

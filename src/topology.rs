@@ -186,7 +186,7 @@ impl Topology {
                 gpus: cluster.gpus,
                 nodes: cluster.nodes,
             })?;
-        if cluster.replicas % cluster.gpus != 0 {
+        if !cluster.replicas.is_multiple_of(cluster.gpus) {
             return Err(EplbError::ReplicasNotDivisibleByGpus {
                 replicas: cluster.replicas,
                 gpus: cluster.gpus,

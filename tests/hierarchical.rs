@@ -231,7 +231,7 @@ impl PlacementStrategy for Enumerate {
             if (0..e).all(|x| phy2log.contains(&x)) {
                 let p = LayerPlacement::from_phy2log(phy2log.clone());
                 let max = eplb::evaluate::max_gpu_load(layer, &p);
-                if best.as_ref().map_or(true, |(b, _)| max < *b) {
+                if best.as_ref().is_none_or(|(b, _)| max < *b) {
                     best = Some((max, phy2log.clone()));
                 }
             }

@@ -272,7 +272,7 @@ impl Ctx {
         if self.timed_out {
             return true;
         }
-        if self.nodes % 256 == 0 {
+        if self.nodes.is_multiple_of(256) {
             if let Some(d) = self.deadline {
                 if Instant::now() >= d {
                     self.timed_out = true;
@@ -417,9 +417,9 @@ pub fn solve_grouped(
     if groups == 0
         || blocks == 0
         || groups > 64
-        || weights.len() % groups != 0
-        || groups % blocks != 0
-        || bins % blocks != 0
+        || !weights.len().is_multiple_of(groups)
+        || !groups.is_multiple_of(blocks)
+        || !bins.is_multiple_of(blocks)
     {
         return Err(SolverError::BadGroups {
             items: weights.len(),
@@ -549,7 +549,7 @@ impl Items {
             while self.sizes[j] != unit {
                 j += 1;
             }
-            owners[j].extend(std::iter::repeat(i).take(c));
+            owners[j].extend(std::iter::repeat_n(i, c));
         }
         let mut next = vec![0usize; self.sizes.len()];
         let mut slots = Vec::new();
@@ -622,7 +622,7 @@ fn order_bound(sizes: &[u64], avail: &[u32], total: u64, bins: usize, per_bin: u
 fn pack_pairs(items: &Items) -> (u64, Vec<Vec<usize>>) {
     let mut flat = Vec::new();
     for (j, &a) in items.avail.iter().enumerate() {
-        flat.extend(std::iter::repeat(j).take(a as usize));
+        flat.extend(std::iter::repeat_n(j, a as usize));
     }
     let n = flat.len();
     let mut bins = Vec::with_capacity(n / 2);
@@ -679,7 +679,7 @@ fn pack_heuristic(
                         continue;
                     }
                     let m = (top - d).max(load[other] + d);
-                    if best.map_or(true, |b| m < b.0) {
+                    if best.is_none_or(|b| m < b.0) {
                         best = Some((m, other, i, k));
                     }
                 }
@@ -934,7 +934,7 @@ fn split_pair(
             }
             if taken == self.half {
                 if let Some(s) = (self.score)(sum) {
-                    if self.best.map_or(true, |b| s < b.0) {
+                    if self.best.is_none_or(|b| s < b.0) {
                         self.best = Some((s, mask));
                     }
                 }
@@ -1018,7 +1018,7 @@ fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>], ctx: &mu
                             continue;
                         }
                         let delta = (da - d).pow(2) + (db + d).pow(2) - da * da - db * db;
-                        if delta < 0 && best.map_or(true, |bb| delta < bb.0) {
+                        if delta < 0 && best.is_none_or(|bb| delta < bb.0) {
                             best = Some((delta, a, b, [i, 0], [k, 0], false));
                         }
                     }
@@ -1053,7 +1053,7 @@ fn balance(items: &Items, load: &mut [u64], content: &mut [Vec<usize>], ctx: &mu
                                     }
                                     let delta =
                                         (da - d).pow(2) + (db + d).pow(2) - da * da - db * db;
-                                    if delta < 0 && best.map_or(true, |bb| delta < bb.0) {
+                                    if delta < 0 && best.is_none_or(|bb| delta < bb.0) {
                                         best = Some((delta, a, b, [i1, i2], [k1, k2], true));
                                     }
                                 }
@@ -1127,7 +1127,7 @@ impl Packer<'_> {
             // Everything left forms the last bin.
             let mut bin = Vec::with_capacity(self.per_bin);
             for (j, &a) in self.avail.iter().enumerate() {
-                bin.extend(std::iter::repeat(j).take(a as usize));
+                bin.extend(std::iter::repeat_n(j, a as usize));
             }
             self.current.push(bin);
             self.search(ctx, 0, 0);
@@ -1347,7 +1347,7 @@ fn candidates(
                 let mut even = counts.clone();
                 let mut k = left;
                 for &i in &order {
-                    if k > 0 && even[i] == 1 && weights[i] % 2 == 0 {
+                    if k > 0 && even[i] == 1 && weights[i].is_multiple_of(2) {
                         even[i] = 2;
                         k -= 1;
                     }
@@ -1560,7 +1560,7 @@ fn solve_flat(
     let mut best: Option<CopyPacking> = None;
     let mut inc = cutoff;
     if let Some(p) = start.and_then(|s| start_packing(weights, bins, per_bin, s, ctx)) {
-        if inc.map_or(true, |v| p.value < v) {
+        if inc.is_none_or(|v| p.value < v) {
             inc = Some(p.value);
             best = Some(p);
         }
@@ -1848,7 +1848,7 @@ mod grouped {
                 if let Some((c, e, b)) = r.asked {
                     let value = r.best.as_ref().map(|p| p.value);
                     // Not stopped at its good-enough value, or that value is good enough now.
-                    let same_answer = e.zip(value).map_or(true, |(e, v)| v > e)
+                    let same_answer = e.zip(value).is_none_or(|(e, v)| v > e)
                         || enough.zip(value).is_some_and(|(e, v)| v <= e);
                     if c == cutoff && b == budget && same_answer {
                         return r.clone();
@@ -2119,7 +2119,7 @@ mod grouped {
             }
             if packs.len() == split.len() {
                 let value = packs.iter().map(|p| p.value).max();
-                if inc.map_or(true, |v| value.is_some_and(|x| x < v)) {
+                if inc.is_none_or(|v| value.is_some_and(|x| x < v)) {
                     inc = value;
                     best = Some((split.clone(), packs));
                 }
@@ -2167,7 +2167,7 @@ mod grouped {
                     split_lb = split_lb.max(r.lower_bound);
                     resolved &= r.complete;
                     match r.best {
-                        Some(p) if inc.map_or(true, |v| p.value < v) => parts.push((m, p)),
+                        Some(p) if inc.is_none_or(|v| p.value < v) => parts.push((m, p)),
                         _ => break,
                     }
                 }
@@ -2183,7 +2183,7 @@ mod grouped {
                 if !resolved && value > split_lb {
                     note(&mut open_lb, split_lb);
                 }
-                if inc.map_or(true, |v| value < v) {
+                if inc.is_none_or(|v| value < v) {
                     inc = Some(value);
                     parts.sort_by_key(|p| split.iter().position(|&m| m == p.0));
                     best = Some((
@@ -2318,7 +2318,7 @@ mod tests {
             let copies: Vec<u64> = w
                 .iter()
                 .zip(c)
-                .flat_map(|(&x, &k)| std::iter::repeat(x * L / k as u64).take(k))
+                .flat_map(|(&x, &k)| std::iter::repeat_n(x * L / k as u64, k))
                 .collect();
             best = best.min(assign(
                 &copies,
@@ -2508,7 +2508,7 @@ mod tests {
         let mut content: Vec<Vec<usize>> = Vec::new();
         let mut flat = Vec::new();
         for (j, &a) in items.avail.iter().enumerate() {
-            flat.extend(std::iter::repeat(j).take(a as usize));
+            flat.extend(std::iter::repeat_n(j, a as usize));
         }
         for bin in flat.chunks(3) {
             content.push(bin.to_vec());
@@ -2538,7 +2538,7 @@ mod tests {
         let items = Items::build(&w, &vec![1; w.len()]).unwrap();
         let mut flat = Vec::new();
         for (j, &a) in items.avail.iter().enumerate() {
-            flat.extend(std::iter::repeat(j).take(a as usize));
+            flat.extend(std::iter::repeat_n(j, a as usize));
         }
         let mut content: Vec<Vec<usize>> = flat.chunks(3).map(|b| b.to_vec()).collect();
         let mut load: Vec<u64> = content

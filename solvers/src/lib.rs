@@ -32,6 +32,7 @@
 pub mod apportion;
 pub mod error;
 pub mod exact;
+mod key_sort;
 pub mod milp;
 mod min_queue;
 pub mod partition;

@@ -5,6 +5,7 @@
 //! greedy engine DeepSeek's `eplb.py` uses (`balanced_packing`).
 
 use crate::error::{check_weights, SolverError};
+use crate::key_sort::sort_keys;
 use crate::min_queue::{tree_min, with_min_queue, MinQueue, QueueBuffer, QueueLoop};
 
 /// Which pack each item went to, and its position inside that pack.
@@ -229,7 +230,7 @@ impl BalancedPartitioner {
         num_packs: usize,
     ) -> Result<&PackAssignment, SolverError> {
         let n = weights.len();
-        if num_packs == 0 || n % num_packs != 0 {
+        if num_packs == 0 || !n.is_multiple_of(num_packs) {
             return Err(SolverError::PacksDoNotDivide {
                 items: n,
                 packs: num_packs,
@@ -252,7 +253,7 @@ impl BalancedPartitioner {
         // Non-negative floats order like their bits, so one u64 key per item (inverted weight
         // bits above the index) sorts in that order without comparisons on floats.
         descending_keys(weights, &mut self.order);
-        self.order.sort_unstable();
+        sort_keys(&mut self.order);
 
         let by_slot = self.lpt.assign(1, num_packs, per_pack, &self.order);
         for (pack, items) in by_slot.chunks_exact(per_pack).enumerate() {

@@ -247,7 +247,7 @@ impl CopyPacker {
                 copies: n,
             });
         }
-        if bins == 0 || n % bins != 0 {
+        if bins == 0 || !n.is_multiple_of(bins) {
             return Err(SolverError::PacksDoNotDivide {
                 items: n,
                 packs: bins,
@@ -395,7 +395,7 @@ impl CopyPacker {
                 self.weights[item] / self.counts[item] as f64,
                 self.counts[item],
             );
-            self.copies.extend(std::iter::repeat((s, item)).take(c));
+            self.copies.extend(std::iter::repeat_n((s, item), c));
         }
         let n = self.copies.len();
         self.next.clear();

@@ -21,6 +21,7 @@
 use std::collections::BinaryHeap;
 
 use crate::error::{check_weights, SolverError};
+use crate::key_sort::sort_keys;
 use crate::partition::{descending_key, descending_keys, ordered_bits, LightestFirst, LOW_BITS};
 
 /// What each slot holds: slot `pack * per_pack + position` of pack `pack`.
@@ -115,7 +116,7 @@ impl ReplicaPacker {
         copies: usize,
         num_packs: usize,
     ) -> Result<&SlotAssignment, SolverError> {
-        if segments == 0 || weights.len() % segments != 0 {
+        if segments == 0 || !weights.len().is_multiple_of(segments) {
             return Err(SolverError::PacksDoNotDivide {
                 items: weights.len(),
                 packs: segments,
@@ -126,7 +127,7 @@ impl ReplicaPacker {
         if copies < n || n == 0 || total_copies > u32::MAX as usize {
             return Err(SolverError::TooFewCopies { items: n, copies });
         }
-        if num_packs == 0 || copies % num_packs != 0 {
+        if num_packs == 0 || !copies.is_multiple_of(num_packs) {
             return Err(SolverError::PacksDoNotDivide {
                 items: copies,
                 packs: num_packs,
@@ -173,7 +174,7 @@ impl ReplicaPacker {
             return Ok(&self.result);
         }
         for order in self.order.chunks_exact_mut(n) {
-            order.sort_unstable();
+            sort_keys(order);
         }
         self.hand_out(weights, shape);
         self.merge_copies(weights, shape);
@@ -260,7 +261,7 @@ impl ReplicaPacker {
                     self.copy_keys.push(descending_key(share(item), item));
                 }
             }
-            self.copy_keys.sort_unstable();
+            sort_keys(&mut self.copy_keys);
             // Only the candidates (the head of the order) can have been replicated; once the
             // copies run out, the rest of the order is copied as it is.
             let (head, rest) = order.split_at(extra.min(shape.items));

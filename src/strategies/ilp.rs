@@ -114,7 +114,7 @@ impl PlacementStrategy for Ilp {
         let mut phy2log = Vec::with_capacity(c.replicas);
         for gpu in 0..c.gpus {
             for (e, copies) in outcome.copies.iter().enumerate() {
-                phy2log.extend(std::iter::repeat(e).take(copies[gpu]));
+                phy2log.extend(std::iter::repeat_n(e, copies[gpu]));
             }
         }
         let mut placement = LayerPlacement::from_phy2log(phy2log);

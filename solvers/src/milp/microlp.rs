@@ -43,7 +43,7 @@ pub(super) fn run(
     match problem.solve() {
         Ok(solution) => {
             let proven = matches!(solution.status(), SolutionStatus::Optimal)
-                && gap.map_or(true, |g| g == 0.0);
+                && gap.is_none_or(|g| g == 0.0);
             let objective_value = solution.eval(&objective);
             Ok(RawOutcome {
                 values: Some(columns.iter().map(|&v| solution.value(v)).collect()),

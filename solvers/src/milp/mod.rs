@@ -180,9 +180,9 @@ impl PackingProblem {
         if let Some(r) = self.regions {
             let ok = r.regions >= 1
                 && r.block_size >= 1
-                && self.bins % r.regions == 0
-                && n % r.block_size == 0
-                && (n / r.block_size) % r.regions == 0;
+                && self.bins.is_multiple_of(r.regions)
+                && n.is_multiple_of(r.block_size)
+                && (n / r.block_size).is_multiple_of(r.regions);
             if !ok {
                 return Err(SolverError::InvalidModel(format!(
                     "{} regions and blocks of {} items do not fit {} bins and {} items: regions must divide the bins, the block size the items, and the regions the blocks",

@@ -199,7 +199,7 @@ impl Patterns {
             if load < lower_scaled * (1.0 - 1e-9) {
                 continue;
             }
-            if levels.last().map_or(true, |&l| load > l * (1.0 + 1e-12)) {
+            if levels.last().is_none_or(|&l| load > l * (1.0 + 1e-12)) {
                 levels.push(load);
             }
         }

@@ -98,7 +98,7 @@ pub(super) fn solve(
             slots,
         )
         .max_load(&sub);
-        if info.best.as_ref().map_or(true, |b| load < b.1) {
+        if info.best.as_ref().is_none_or(|b| load < b.1) {
             info.best = Some((sub, load));
         }
         split.push(mask);
@@ -147,7 +147,7 @@ pub(super) fn solve(
                 let above = info
                     .best
                     .as_ref()
-                    .map_or(true, |b| b.1 > bound * (1.0 + STRICT));
+                    .is_none_or(|b| b.1 > bound * (1.0 + STRICT));
                 above && !info.done && info.lb < best_load * (1.0 - STRICT)
             })
             .collect();
