@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod apportion;
+mod avx512;
 pub mod error;
 pub mod exact;
 mod key_sort;

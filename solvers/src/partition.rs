@@ -4,6 +4,7 @@
 //! heaviest pack as light as possible. The problem is NP-hard in general; this module holds the
 //! greedy engine DeepSeek's `eplb.py` uses (`balanced_packing`).
 
+use crate::avx512;
 use crate::error::{check_weights, SolverError};
 use crate::key_sort::sort_keys;
 use crate::min_queue::{tree_min, with_min_queue, MinQueue, QueueBuffer, QueueLoop};
@@ -78,10 +79,10 @@ impl LightestFirst {
         &self.by_slot
     }
 
-    /// At most eight packs per segment: segments are taken four (then two, then one) at a
-    /// time, and the segments of one batch take their steps together, each over its own
-    /// branch-free, unrolled scan of eight keys. Their dependency chains (find the lightest
-    /// pack, add, update) are independent, so the processor overlaps them.
+    /// At most eight packs per segment: the segments take their steps together, so that
+    /// their dependency chains (find the lightest pack, add, update) overlap. With AVX-512F,
+    /// eight segments at a time, one per vector lane ([`avx512::fill_lightest_first`]);
+    /// otherwise [`fill_portable`].
     fn fill_in_lockstep(
         &mut self,
         segments: usize,
@@ -89,22 +90,42 @@ impl LightestFirst {
         per_pack: usize,
         keys: &[u64],
     ) {
-        let per_segment = num_packs * per_pack;
-        let mut first = 0;
-        while first < segments {
-            let batch = &keys[first * per_segment..];
-            let out = &mut self.by_slot[first * per_segment..];
-            first += match segments - first {
-                1 => lockstep::<1>(num_packs, per_pack, batch, out),
-                2 | 3 => lockstep::<2>(num_packs, per_pack, batch, out),
-                _ => lockstep::<4>(num_packs, per_pack, batch, out),
-            };
+        #[cfg(target_arch = "x86_64")]
+        if (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack) && avx512::available() {
+            let batch = avx512::FILL_LANES * num_packs * per_pack;
+            for (keys, by_slot) in keys.chunks(batch).zip(self.by_slot.chunks_mut(batch)) {
+                let lanes = keys.len() / (num_packs * per_pack);
+                avx512::fill_lightest_first(lanes, num_packs, per_pack, keys, by_slot);
+            }
+            return;
         }
+        fill_portable(segments, num_packs, per_pack, keys, &mut self.by_slot);
     }
 }
 
-/// Fills `L` segments of at most eight packs together (see
-/// [`LightestFirst::fill_in_lockstep`]); `keys` and `by_slot` start at the first segment.
+/// The portable lockstep fill: segments are taken four (then two, then one) at a time, each
+/// over its own branch-free, unrolled scan of eight keys.
+fn fill_portable(
+    segments: usize,
+    num_packs: usize,
+    per_pack: usize,
+    keys: &[u64],
+    by_slot: &mut [u32],
+) {
+    let per_segment = num_packs * per_pack;
+    let mut first = 0;
+    while first < segments {
+        let batch = &keys[first * per_segment..];
+        let out = &mut by_slot[first * per_segment..];
+        first += match segments - first {
+            1 => lockstep::<1>(num_packs, per_pack, batch, out),
+            2 | 3 => lockstep::<2>(num_packs, per_pack, batch, out),
+            _ => lockstep::<4>(num_packs, per_pack, batch, out),
+        };
+    }
+}
+
+/// Fills `L` segments of at most eight packs together (see [`fill_portable`]); `keys` and `by_slot` start at the first segment.
 /// Returns `L`, the number of segments filled.
 fn lockstep<const L: usize>(
     num_packs: usize,
@@ -331,6 +352,37 @@ mod tests {
     }
 
     proptest! {
+        /// Segments filled together, by the portable lockstep loop and by the dispatching one
+        /// (the AVX-512 lanes where the processor has them, more than eight segments making
+        /// two batches), equal the naive scan of each segment alone.
+        #[test]
+        fn lockstep_fills_equal_the_naive_scan(
+            segments in 1usize..12,
+            packs in 1usize..9,
+            per_pack in 1usize..7,
+            seed in proptest::collection::vec(0u32..8, 1..100),
+        ) {
+            let n = packs * per_pack;
+            let weights: Vec<f32> = (0..segments * n)
+                .map(|i| seed[i % seed.len()] as f32 / 2.0)
+                .collect();
+            let mut keys = Vec::new();
+            descending_keys(&weights, &mut keys);
+            let mut expected = vec![0u32; keys.len()];
+            for (s, segment) in keys.chunks_mut(n).enumerate() {
+                segment.sort_unstable();
+                let naive = naive_greedy(&weights[s * n..(s + 1) * n], packs);
+                for i in 0..n {
+                    expected[s * n + naive.pack[i] * per_pack + naive.rank[i]] = (s * n + i) as u32;
+                }
+            }
+            let mut portable = vec![0u32; keys.len()];
+            fill_portable(segments, packs, per_pack, &keys, &mut portable);
+            prop_assert_eq!(&portable, &expected);
+            let mut lpt = LightestFirst::default();
+            prop_assert_eq!(lpt.assign(segments, packs, per_pack, &keys), &expected[..]);
+        }
+
         /// Every pack-count regime (unrolled scans up to 8, blocks of eight up to 64, a heap
         /// beyond) agrees with the naive scan, on weights with many ties.
         #[test]

@@ -1,0 +1,304 @@
+//! The engines' AVX-512 kernels, used when the processor has AVX-512F (detected at run time;
+//! every kernel has a portable counterpart that gives the same answer, and a property test
+//! compares the two wherever the kernel runs):
+//!
+//! - [`sort`]: a bitonic sorting network over up to 64 `u64` keys held in eight registers,
+//!   for [`key_sort`](crate::key_sort);
+//! - [`fill_lightest_first`]: the lightest-first packing loop of up to eight same-shape
+//!   instances at once, one instance per 64-bit lane, for
+//!   [`LightestFirst`](crate::partition).
+//!
+//! This is the only module with `unsafe` code. On other architectures [`available`] is
+//! `false` and the kernels are never called.
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{fill_lightest_first, sort};
+
+/// Whether the processor runs AVX-512F (`std` caches the detection).
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Longest slice [`sort`] takes (eight registers of eight keys).
+pub(crate) const SORT_MAX: usize = 64;
+
+/// Most instances [`fill_lightest_first`] packs at once (one per lane).
+pub(crate) const FILL_LANES: usize = 8;
+
+/// Most packs per instance [`fill_lightest_first`] handles (one register per pack).
+pub(crate) const FILL_MAX_PACKS: usize = 8;
+
+/// Largest pack size [`fill_lightest_first`] handles (its count field has 24 bits).
+pub(crate) const FILL_MAX_PER_PACK: usize = (1 << 24) - 1;
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::{
+        __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_andnot_si512, _mm512_castps_si512,
+        _mm512_castsi512_ps, _mm512_cmpeq_epu64_mask, _mm512_cvtepi64_epi32, _mm512_mask_add_ps,
+        _mm512_mask_i64gather_epi64, _mm512_mask_i64scatter_epi32, _mm512_mask_loadu_epi64,
+        _mm512_mask_min_epu64, _mm512_mask_mov_epi64, _mm512_mask_storeu_epi64, _mm512_max_epu64,
+        _mm512_min_epu64, _mm512_mul_epu32, _mm512_permutex_epi64, _mm512_set1_epi64,
+        _mm512_setr_epi64, _mm512_shuffle_epi32, _mm512_shuffle_i64x2, _mm512_srli_epi64,
+        _MM_PERM_BADC,
+    };
+
+    use super::{available, FILL_LANES, FILL_MAX_PACKS, FILL_MAX_PER_PACK, SORT_MAX};
+
+    /// Sorts at most [`SORT_MAX`] keys ascending.
+    ///
+    /// # Panics
+    /// When the slice is longer or the processor lacks AVX-512F (callers check both).
+    pub(crate) fn sort(keys: &mut [u64]) {
+        assert!(keys.len() <= SORT_MAX && available());
+        // SAFETY: the processor supports AVX-512F (asserted above).
+        unsafe {
+            match keys.len() {
+                0..=8 => sort_in_registers::<1>(keys),
+                9..=16 => sort_in_registers::<2>(keys),
+                17..=32 => sort_in_registers::<4>(keys),
+                _ => sort_in_registers::<8>(keys),
+            }
+        }
+    }
+
+    /// Loads `keys` (at most `8 * R`) into `R` registers padded with `u64::MAX`, sorts them
+    /// with a bitonic network and stores the first `keys.len()` back.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sort_in_registers<const R: usize>(keys: &mut [u64]) {
+        let padding = _mm512_set1_epi64(-1);
+        let mut regs = [padding; R];
+        for (reg, chunk) in regs.iter_mut().zip(keys.chunks(8)) {
+            // SAFETY: the mask enables only the chunk's lanes, which lie inside `keys`.
+            *reg = unsafe {
+                _mm512_mask_loadu_epi64(padding, first_lanes(chunk.len()), chunk.as_ptr().cast())
+            };
+        }
+        bitonic(&mut regs);
+        for (reg, chunk) in regs.iter().zip(keys.chunks_mut(8)) {
+            // SAFETY: as for the load.
+            unsafe {
+                _mm512_mask_storeu_epi64(chunk.as_mut_ptr().cast(), first_lanes(chunk.len()), *reg)
+            };
+        }
+    }
+
+    /// The mask of the first `len <= 8` lanes.
+    fn first_lanes(len: usize) -> u8 {
+        (0xffu16 >> (8 - len)) as u8
+    }
+
+    /// Bitonic sort of the `8 * R` lanes (register-major): for every block size `k`, merge
+    /// steps at distances `k / 2, ..., 1`, where key `i` and key `i + j` (`i & j == 0`) are
+    /// put in ascending order when `i & k == 0` and in descending order otherwise. Every step
+    /// is its own instantiation, so that the masks and shuffles are constants and the
+    /// registers never leave the register file.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn bitonic<const R: usize>(regs: &mut [__m512i; R]) {
+        macro_rules! steps {
+            ($(($k:literal, $j:literal)),*) => {
+                $(if $k <= 8 * R {
+                    merge_step::<R, $k, $j>(regs);
+                })*
+            };
+        }
+        steps!(
+            (2, 1),
+            (4, 2),
+            (4, 1),
+            (8, 4),
+            (8, 2),
+            (8, 1),
+            (16, 8),
+            (16, 4),
+            (16, 2),
+            (16, 1),
+            (32, 16),
+            (32, 8),
+            (32, 4),
+            (32, 2),
+            (32, 1),
+            (64, 32),
+            (64, 16),
+            (64, 8),
+            (64, 4),
+            (64, 2),
+            (64, 1)
+        );
+    }
+
+    /// One step of [`bitonic`]: distances of eight and more pair whole registers, shorter
+    /// ones the lanes of one register (shuffled against each other, the smaller key kept in
+    /// the lanes of [`min_lanes`]).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn merge_step<const R: usize, const K: usize, const J: usize>(regs: &mut [__m512i; R]) {
+        if J >= 8 {
+            let step = J / 8;
+            for r in 0..R {
+                if r & step == 0 {
+                    let (a, b) = (regs[r], regs[r + step]);
+                    let (low, high) = (_mm512_min_epu64(a, b), _mm512_max_epu64(a, b));
+                    if (8 * r) & K == 0 {
+                        (regs[r], regs[r + step]) = (low, high);
+                    } else {
+                        (regs[r], regs[r + step]) = (high, low);
+                    }
+                }
+            }
+        } else {
+            let masks: [u8; R] = const { min_lanes::<R>(J, K) };
+            for (reg, mask) in regs.iter_mut().zip(masks) {
+                let partner = match J {
+                    4 => _mm512_shuffle_i64x2::<0b01_00_11_10>(*reg, *reg),
+                    2 => _mm512_permutex_epi64::<0b01_00_11_10>(*reg),
+                    _ => _mm512_shuffle_epi32::<_MM_PERM_BADC>(*reg),
+                };
+                let high = _mm512_max_epu64(*reg, partner);
+                *reg = _mm512_mask_min_epu64(high, mask, *reg, partner);
+            }
+        }
+    }
+
+    /// Per register, the lanes that keep the smaller key of their pair at distance `j < 8`
+    /// in a merge of blocks of `k`: the lower lane of an ascending pair, the upper lane of a
+    /// descending one.
+    const fn min_lanes<const R: usize>(j: usize, k: usize) -> [u8; R] {
+        let mut masks = [0; R];
+        let mut i = 0;
+        while i < 8 * R {
+            let lower = i & j == 0;
+            let ascending = i & k == 0;
+            if lower == ascending {
+                masks[i / 8] |= 1 << (i % 8);
+            }
+            i += 1;
+        }
+        masks
+    }
+
+    /// Lightest-first packing of `lanes` instances at once, bit-exact with the portable loop
+    /// of [`LightestFirst`](crate::partition): instance `s` packs the copies whose
+    /// [`descending_key`](crate::partition)s are `keys[s * per_instance..][..per_instance]`
+    /// (in that order, `per_instance = num_packs * per_pack`) into its `num_packs` packs,
+    /// each copy to the lightest pack that is not full (lowest pack on ties, sums in `f32`),
+    /// and writes each copy's low 32 key bits to its slot in `by_slot[s * per_instance..]`.
+    ///
+    /// Pack `p` of every instance lives in register `p`, lane `s`, as the key `sum bits << 32
+    /// | p << 24 | count` (`u64::MAX` once full), so one vertical minimum over the registers
+    /// finds every instance's lightest pack at once.
+    ///
+    /// # Panics
+    /// When the processor lacks AVX-512F, the shape exceeds [`FILL_LANES`],
+    /// [`FILL_MAX_PACKS`] or [`FILL_MAX_PER_PACK`], or a slice is too short.
+    pub(crate) fn fill_lightest_first(
+        lanes: usize,
+        num_packs: usize,
+        per_pack: usize,
+        keys: &[u64],
+        by_slot: &mut [u32],
+    ) {
+        let per_instance = num_packs * per_pack;
+        assert!(
+            available()
+                && (1..=FILL_LANES).contains(&lanes)
+                && (1..=FILL_MAX_PACKS).contains(&num_packs)
+                && (1..=FILL_MAX_PER_PACK).contains(&per_pack)
+                && keys.len() >= lanes * per_instance
+                && by_slot.len() >= lanes * per_instance
+        );
+        // SAFETY: AVX-512F is there, and every gathered or scattered index is below
+        // `lanes * per_instance`, inside both slices (asserted above).
+        unsafe { fill_lanes(lanes, num_packs, per_pack, keys, by_slot) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn fill_lanes(
+        lanes: usize,
+        num_packs: usize,
+        per_pack: usize,
+        keys: &[u64],
+        by_slot: &mut [u32],
+    ) {
+        const COUNT: i64 = (1 << 24) - 1;
+        const SUM: i64 = !((1 << 32) - 1);
+        let per_instance = (num_packs * per_pack) as i64;
+        let active = first_lanes(lanes);
+        let full = _mm512_set1_epi64(-1);
+        let count_mask = _mm512_set1_epi64(COUNT);
+        let sum_mask = _mm512_set1_epi64(SUM);
+        let one = _mm512_set1_epi64(1);
+        let pack_size = _mm512_set1_epi64(per_pack as i64);
+        let last = _mm512_set1_epi64(per_pack as i64 - 1);
+        // Lane s starts at copy (and slot) s * per_instance.
+        let mut at = _mm512_setr_epi64(
+            0,
+            per_instance,
+            2 * per_instance,
+            3 * per_instance,
+            4 * per_instance,
+            5 * per_instance,
+            6 * per_instance,
+            7 * per_instance,
+        );
+        let first_slot = at;
+        let mut open: [__m512i; FILL_MAX_PACKS] = std::array::from_fn(|p| {
+            if p < num_packs {
+                _mm512_set1_epi64((p as i64) << 24)
+            } else {
+                full
+            }
+        });
+        for _ in 0..per_instance {
+            // SAFETY: the active lanes read `keys[at]`, `at < lanes * per_instance`.
+            let key =
+                unsafe { _mm512_mask_i64gather_epi64::<8>(full, active, at, keys.as_ptr().cast()) };
+            let lightest = {
+                let [a, b, c, d, e, f, g, h] = open;
+                let (ab, cd) = (_mm512_min_epu64(a, b), _mm512_min_epu64(c, d));
+                let (ef, gh) = (_mm512_min_epu64(e, f), _mm512_min_epu64(g, h));
+                _mm512_min_epu64(_mm512_min_epu64(ab, cd), _mm512_min_epu64(ef, gh))
+            };
+            // The copy's weight bits sit inverted in the key's high half: the odd f32 lanes
+            // get the new sum, the even ones (the count) one more.
+            let weight = _mm512_andnot_si512(key, sum_mask);
+            let counted = _mm512_castps_si512(_mm512_mask_add_ps(
+                _mm512_castsi512_ps(_mm512_add_epi64(lightest, one)),
+                0xaaaa,
+                _mm512_castsi512_ps(lightest),
+                _mm512_castsi512_ps(weight),
+            ));
+            let now_full = _mm512_cmpeq_epu64_mask(_mm512_and_si512(lightest, count_mask), last);
+            let updated = _mm512_mask_mov_epi64(counted, now_full, full);
+            for pack in &mut open {
+                let chosen = _mm512_cmpeq_epu64_mask(*pack, lightest);
+                *pack = _mm512_mask_mov_epi64(*pack, chosen, updated);
+            }
+            // Slot: the instance's first slot + pack * per_pack + count.
+            let pack =
+                _mm512_srli_epi64::<24>(_mm512_and_si512(lightest, _mm512_set1_epi64(0xff << 24)));
+            let slot = _mm512_add_epi64(
+                _mm512_add_epi64(first_slot, _mm512_mul_epu32(pack, pack_size)),
+                _mm512_and_si512(lightest, count_mask),
+            );
+            // SAFETY: the active lanes write `by_slot[slot]`, `slot < lanes * per_instance`.
+            unsafe {
+                _mm512_mask_i64scatter_epi32::<4>(
+                    by_slot.as_mut_ptr().cast(),
+                    active,
+                    slot,
+                    _mm512_cvtepi64_epi32(key),
+                )
+            };
+            at = _mm512_add_epi64(at, one);
+        }
+    }
+}
