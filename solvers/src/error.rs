@@ -37,6 +37,14 @@ pub enum SolverError {
         /// Number of copies asked for.
         copies: usize,
     },
+    /// Labels given for items, but not one per item.
+    #[error("{labels} labels for {items} items: give exactly one label per item")]
+    LabelCount {
+        /// Number of labels.
+        labels: usize,
+        /// Number of items.
+        items: usize,
+    },
     /// The weights sum above what exact integer arithmetic supports.
     #[error(
         "the weights sum above {limit}: scale them down (exact search needs totals <= {limit})"

@@ -17,15 +17,12 @@ use crate::avx512::{self, SORT_MAX};
 /// the slice holds at most [`SORT_MAX`] keys, with [`slice::sort_unstable`] otherwise.
 pub(crate) fn sort_keys(keys: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
-    if keys.len() > NETWORK_MIN && keys.len() <= SORT_MAX && avx512::available() {
+    if keys.len() <= SORT_MAX && avx512::available() {
         avx512::sort(keys);
         return;
     }
     keys.sort_unstable();
 }
-
-/// Up to this length `sort_unstable` (an insertion sort there) is as fast as the network.
-const NETWORK_MIN: usize = 8;
 
 #[cfg(test)]
 mod tests {

@@ -62,7 +62,7 @@ pub struct ReplicaPacker {
     copy_keys: Vec<u64>,
     /// Every copy's key in packing order.
     merged: Vec<u64>,
-    /// Owner and rank of every physical copy (items first, then the extra copies).
+    /// Owner (or its label) and rank of every physical copy (items first, then the extras).
     phy_owner: Vec<usize>,
     phy_rank: Vec<usize>,
     lpt: LightestFirst,
@@ -112,6 +112,51 @@ impl ReplicaPacker {
     pub fn greedy_segments(
         &mut self,
         weights: &[f32],
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+    ) -> Result<&SlotAssignment, SolverError> {
+        self.solve(weights, None, segments, copies, num_packs)
+    }
+
+    /// [`ReplicaPacker::greedy_segments`] with `owner[slot]` reporting `labels[item]` instead
+    /// of the item's index: callers that reordered their items into segments (DeepSeek's
+    /// nodes) get their own ids back without a second pass over the slots.
+    ///
+    /// ```
+    /// use eplb_solvers::replicate::ReplicaPacker;
+    ///
+    /// let mut packer = ReplicaPacker::default();
+    /// let slots = packer
+    ///     .greedy_segments_labelled(&[9.0, 4.0, 3.0, 2.0], &[40, 41, 42, 43], 1, 6, 2)
+    ///     .unwrap();
+    /// assert_eq!(slots.owner, vec![41, 40, 43, 40, 42, 40]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ReplicaPacker::greedy_segments`], and [`SolverError::LabelCount`] unless there is
+    /// one label per weight.
+    pub fn greedy_segments_labelled(
+        &mut self,
+        weights: &[f32],
+        labels: &[usize],
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+    ) -> Result<&SlotAssignment, SolverError> {
+        if labels.len() != weights.len() {
+            return Err(SolverError::LabelCount {
+                labels: labels.len(),
+                items: weights.len(),
+            });
+        }
+        self.solve(weights, Some(labels), segments, copies, num_packs)
+    }
+
+    fn solve(
+        &mut self,
+        weights: &[f32],
+        labels: Option<&[usize]>,
         segments: usize,
         copies: usize,
         num_packs: usize,
@@ -170,7 +215,7 @@ impl ReplicaPacker {
                 }
             }
             self.hand_out(weights, shape);
-            self.place_unsorted(shape);
+            self.place_unsorted(labels, shape);
             return Ok(&self.result);
         }
         for order in self.order.chunks_exact_mut(n) {
@@ -178,7 +223,7 @@ impl ReplicaPacker {
         }
         self.hand_out(weights, shape);
         self.merge_copies(weights, shape);
-        self.pack(shape, num_packs);
+        self.pack(labels, shape, num_packs);
         Ok(&self.result)
     }
 
@@ -217,9 +262,10 @@ impl ReplicaPacker {
     }
 
     /// One copy per pack: copy `c` of a segment (originals, then extras) fills its slot `c`.
-    fn place_unsorted(&mut self, shape: Shape) {
+    fn place_unsorted(&mut self, labels: Option<&[usize]>, shape: Shape) {
         let SlotAssignment { owner, rank } = &mut self.result;
         let extra = shape.extra();
+        let label = |item: usize| labels.map_or(item, |labels| labels[item]);
         for (s, (owner, rank)) in owner
             .chunks_exact_mut(shape.copies)
             .zip(rank.chunks_exact_mut(shape.copies))
@@ -227,11 +273,17 @@ impl ReplicaPacker {
         {
             let first = s * shape.items;
             for (item, slot) in owner[..shape.items].iter_mut().enumerate() {
-                *slot = first + item;
+                *slot = label(first + item);
             }
             rank[..shape.items].fill(0);
-            owner[shape.items..].copy_from_slice(&self.extra_owner[s * extra..(s + 1) * extra]);
-            rank[shape.items..].copy_from_slice(&self.extra_rank[s * extra..(s + 1) * extra]);
+            let extras = s * extra..(s + 1) * extra;
+            for (slot, &item) in owner[shape.items..]
+                .iter_mut()
+                .zip(&self.extra_owner[extras.clone()])
+            {
+                *slot = label(item);
+            }
+            rank[shape.items..].copy_from_slice(&self.extra_rank[extras]);
         }
     }
 
@@ -296,12 +348,22 @@ impl ReplicaPacker {
     }
 
     /// Packs every segment's copies lightest-first and records each slot's owner and rank.
-    fn pack(&mut self, shape: Shape, num_packs: usize) {
-        // Owner and rank by physical id: items are their own originals, then the extras.
+    fn pack(&mut self, labels: Option<&[usize]>, shape: Shape, num_packs: usize) {
+        // Owner (or its label) and rank by physical id: items are their own originals, then
+        // the extras.
         let items = shape.segments * shape.items;
         self.phy_owner.clear();
-        self.phy_owner.extend(0..items);
-        self.phy_owner.extend_from_slice(&self.extra_owner);
+        match labels {
+            None => {
+                self.phy_owner.extend(0..items);
+                self.phy_owner.extend_from_slice(&self.extra_owner);
+            }
+            Some(labels) => {
+                self.phy_owner.extend_from_slice(labels);
+                self.phy_owner
+                    .extend(self.extra_owner.iter().map(|&item| labels[item]));
+            }
+        }
         self.phy_rank.clear();
         self.phy_rank.resize(items, 0);
         self.phy_rank.extend_from_slice(&self.extra_rank);
@@ -412,6 +474,13 @@ mod tests {
             Err(SolverError::PacksDoNotDivide { items: 3, packs: 2 })
         ));
         assert!(p.greedy_segments(&[1.0, 2.0], 0, 2, 1).is_err());
+        assert!(matches!(
+            p.greedy_segments_labelled(&[1.0, 2.0], &[5], 1, 2, 1),
+            Err(SolverError::LabelCount {
+                labels: 1,
+                items: 2
+            })
+        ));
     }
 
     #[test]
@@ -464,7 +533,8 @@ mod tests {
 
         /// Segments solved together equal separate calls, slot for slot (owners offset by
         /// the segment's first item), for few packs (the lockstep loop) and many (one segment
-        /// after another), including one copy per pack.
+        /// after another), including one copy per pack; with labels, the same slots report
+        /// the labels.
         #[test]
         fn segments_equal_separate_calls(
             segments in 1usize..5,
@@ -479,6 +549,14 @@ mod tests {
                 .collect();
             let mut together = ReplicaPacker::default();
             let got = together.greedy_segments(&w, segments, copies, packs).unwrap().clone();
+            // Labelled, the owners come back as labels, everything else unchanged.
+            let labels: Vec<usize> = (0..w.len()).map(|i| 1000 + 7 * i).collect();
+            let labelled = together
+                .greedy_segments_labelled(&w, &labels, segments, copies, packs)
+                .unwrap();
+            let relabelled: Vec<usize> = got.owner.iter().map(|&o| labels[o]).collect();
+            prop_assert_eq!(&labelled.owner, &relabelled);
+            prop_assert_eq!(&labelled.rank, &got.rank);
             let mut alone = ReplicaPacker::default();
             for s in 0..segments {
                 let one = alone.greedy(&w[s * items..(s + 1) * items], copies, packs).unwrap();

@@ -117,22 +117,26 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
 
     // Steps 2 and 3, for all nodes at once: replicate inside each node, then pack the node's
     // replicas onto its GPUs (slot order: node-major, then GPU-major inside the node).
-    let slots = replicator.greedy_segments(node_weights, nodes, slots_per_node, gpus_per_node)?;
-    let phy2log = slots.owner.iter().map(|&m| mlog2log[m]).collect();
+    let slots = replicator.greedy_segments_labelled(
+        node_weights,
+        mlog2log,
+        nodes,
+        slots_per_node,
+        gpus_per_node,
+    )?;
     Ok(LayerSolution::heuristic(
-        LayerPlacement::from_trusted_parts(phy2log, slots.rank.clone()),
+        LayerPlacement::from_trusted_parts(slots.owner.clone(), slots.rank.clone()),
     ))
 }
 
-/// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does; the groups'
-/// sums advance together so that their addition chains overlap.
+/// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does (the groups'
+/// addition chains are independent, so the processor overlaps them).
 fn sum_groups(weights: &[f32], groups: usize, sums: &mut Vec<f32>) {
     let group_size = weights.len() / groups;
     sums.clear();
-    sums.resize(groups, 0.0);
-    for j in 0..group_size {
-        for (g, sum) in sums.iter_mut().enumerate() {
-            *sum += weights[g * group_size + j];
-        }
-    }
+    sums.extend(
+        weights
+            .chunks_exact(group_size)
+            .map(|group| group.iter().fold(0.0, |sum, &w| sum + w)),
+    );
 }
