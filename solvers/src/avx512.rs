@@ -2,8 +2,8 @@
 //! every kernel has a portable counterpart that gives the same answer, and a property test
 //! compares the two wherever the kernel runs):
 //!
-//! - [`sort`]: a bitonic sorting network over up to 64 `u64` keys held in eight registers,
-//!   for [`key_sort`](crate::key_sort);
+//! - [`sort`]: a bitonic sorting network over up to 256 `u64` keys held in (up to 32)
+//!   registers, for [`key_sort`](crate::key_sort);
 //! - [`fill_lightest_first`]: the lightest-first packing loop of up to eight same-shape
 //!   instances at once, one instance per 64-bit lane, for
 //!   [`LightestFirst`](crate::partition).
@@ -26,8 +26,8 @@ pub(crate) fn available() -> bool {
     }
 }
 
-/// Longest slice [`sort`] takes (eight registers of eight keys).
-pub(crate) const SORT_MAX: usize = 64;
+/// Longest slice [`sort`] takes (32 registers of eight keys).
+pub(crate) const SORT_MAX: usize = 256;
 
 /// Most instances [`fill_lightest_first`] packs at once (one per lane).
 pub(crate) const FILL_LANES: usize = 8;
@@ -64,7 +64,9 @@ mod x86 {
                 0..=8 => sort_in_registers::<1>(keys),
                 9..=16 => sort_in_registers::<2>(keys),
                 17..=32 => sort_in_registers::<4>(keys),
-                _ => sort_in_registers::<8>(keys),
+                33..=64 => sort_in_registers::<8>(keys),
+                65..=128 => sort_in_registers::<16>(keys),
+                _ => sort_in_registers::<32>(keys),
             }
         }
     }
@@ -131,7 +133,22 @@ mod x86 {
             (64, 8),
             (64, 4),
             (64, 2),
-            (64, 1)
+            (64, 1),
+            (128, 64),
+            (128, 32),
+            (128, 16),
+            (128, 8),
+            (128, 4),
+            (128, 2),
+            (128, 1),
+            (256, 128),
+            (256, 64),
+            (256, 32),
+            (256, 16),
+            (256, 8),
+            (256, 4),
+            (256, 2),
+            (256, 1)
         );
     }
 
