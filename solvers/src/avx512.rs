@@ -9,13 +9,26 @@
 //!   [`LightestFirst`](crate::partition).
 //!
 //! This is the only module with `unsafe` code. On other architectures [`available`] is
-//! `false` and the kernels are never called.
+//! `false` and the kernels are never called. Setting the environment variable
+//! [`DISABLE_VAR`] (to anything) turns them off too, so the portable code can be tested and
+//! timed on any machine.
+
+use std::sync::LazyLock;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{fill_lightest_first, sort};
 
-/// Whether the processor runs AVX-512F (`std` caches the detection).
+/// The environment variable that turns the kernels off when set (read once per process).
+pub(crate) const DISABLE_VAR: &str = "EPLB_DISABLE_AVX512";
+
+/// Whether the kernels run: the processor has AVX-512F and [`DISABLE_VAR`] is not set.
 pub(crate) fn available() -> bool {
+    static AVAILABLE: LazyLock<bool> =
+        LazyLock::new(|| detected() && std::env::var_os(DISABLE_VAR).is_none());
+    *AVAILABLE
+}
+
+fn detected() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -316,6 +329,21 @@ mod x86 {
                 )
             };
             at = _mm512_add_epi64(at, one);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run under `EPLB_DISABLE_AVX512=1` (as CI does), the kernels must be off.
+    #[test]
+    fn the_variable_turns_the_kernels_off() {
+        if std::env::var_os(DISABLE_VAR).is_some() {
+            assert!(!available());
+        } else {
+            assert_eq!(available(), detected());
         }
     }
 }

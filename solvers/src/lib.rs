@@ -19,6 +19,11 @@
 //! The greedy variants reproduce DeepSeek's `eplb.py` bit for bit: they compute in `f32` in the
 //! same order and break ties the same way (stable descending sort, lowest index first).
 //!
+//! On x86-64 processors with AVX-512F, the greedy's short sorts and its lightest-first packing
+//! loop run as vector kernels, detected at run time; the answers are the same as the portable
+//! code's, which runs everywhere else and when the environment variable `EPLB_DISABLE_AVX512`
+//! is set.
+//!
 //! ```
 //! use eplb_solvers::partition::BalancedPartitioner;
 //!
