@@ -15,6 +15,8 @@
 
 use std::sync::LazyLock;
 
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) use elsewhere::{fill_lightest_first, sort};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{fill_lightest_first, sort};
 
@@ -50,6 +52,19 @@ pub(crate) const FILL_MAX_PACKS: usize = 8;
 
 /// Largest pack size [`fill_lightest_first`] handles (its count field has 24 bits).
 pub(crate) const FILL_MAX_PER_PACK: usize = (1 << 24) - 1;
+
+/// Off x86-64 [`available`] is `false`, so the kernels are never called; these stand-ins
+/// keep the callers free of target conditions.
+#[cfg(not(target_arch = "x86_64"))]
+mod elsewhere {
+    pub(crate) fn sort(_: &mut [u64]) {
+        unreachable!("the AVX-512 kernels exist on x86-64 only")
+    }
+
+    pub(crate) fn fill_lightest_first(_: usize, _: usize, _: usize, _: &[u64], _: &mut [u32]) {
+        unreachable!("the AVX-512 kernels exist on x86-64 only")
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -337,13 +352,21 @@ mod x86 {
 mod tests {
     use super::*;
 
-    /// Run under `EPLB_DISABLE_AVX512=1` (as CI does), the kernels must be off.
+    /// Under `EPLB_DISABLE_AVX512` (as CI runs the portable tests) the kernels must be off;
+    /// under `EPLB_REQUIRE_AVX512` (as CI runs the tests on a processor with AVX-512F) they
+    /// must be on, so that their comparisons with the portable code are not skipped.
     #[test]
-    fn the_variable_turns_the_kernels_off() {
+    fn the_variables_turn_the_kernels_off_or_require_them() {
         if std::env::var_os(DISABLE_VAR).is_some() {
             assert!(!available());
         } else {
             assert_eq!(available(), detected());
+        }
+        if std::env::var_os("EPLB_REQUIRE_AVX512").is_some() {
+            assert!(
+                available(),
+                "EPLB_REQUIRE_AVX512 is set, but the kernels are off"
+            );
         }
     }
 }

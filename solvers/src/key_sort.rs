@@ -16,7 +16,6 @@ use crate::avx512::{self, SORT_MAX};
 /// Sorts `keys` ascending: with the register network when the processor has AVX-512F and
 /// the slice holds at most [`SORT_MAX`] keys, with [`slice::sort_unstable`] otherwise.
 pub(crate) fn sort_keys(keys: &mut [u64]) {
-    #[cfg(target_arch = "x86_64")]
     if keys.len() <= SORT_MAX && avx512::available() {
         avx512::sort(keys);
         return;
@@ -48,7 +47,6 @@ mod tests {
             let mut got = keys.clone();
             sort_keys(&mut got);
             prop_assert_eq!(&got, &expected);
-            #[cfg(target_arch = "x86_64")]
             if keys.len() <= SORT_MAX && avx512::available() {
                 let mut network = keys;
                 avx512::sort(&mut network);

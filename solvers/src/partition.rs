@@ -54,7 +54,7 @@ impl LightestFirst {
         keys: &[u64],
     ) -> &[u32] {
         let per_segment = num_packs * per_pack;
-        debug_assert_eq!(keys.len(), segments * per_segment);
+        assert_eq!(keys.len(), segments * per_segment, "one key per slot");
         // Every slot is written: fit the length without clearing.
         self.by_slot.truncate(keys.len());
         self.by_slot.resize(keys.len(), 0);
@@ -90,8 +90,10 @@ impl LightestFirst {
         per_pack: usize,
         keys: &[u64],
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack) && avx512::available() {
+        if num_packs <= avx512::FILL_MAX_PACKS
+            && (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack)
+            && avx512::available()
+        {
             let batch = avx512::FILL_LANES * num_packs * per_pack;
             for (keys, by_slot) in keys.chunks(batch).zip(self.by_slot.chunks_mut(batch)) {
                 let lanes = keys.len() / (num_packs * per_pack);
@@ -359,13 +361,22 @@ mod tests {
         fn lockstep_fills_equal_the_naive_scan(
             segments in 1usize..12,
             packs in 1usize..9,
-            per_pack in 1usize..7,
-            seed in proptest::collection::vec(0u32..8, 1..100),
+            // Past 256 copies a pack's count needs more than eight bits.
+            per_pack in prop_oneof![1usize..7, 250usize..300],
+            // Ties (small halves), sums that round (any finite bits), sums that overflow to
+            // +inf (f32::MAX), and -0.0.
+            seed in proptest::collection::vec(
+                prop_oneof![
+                    (0u32..8).prop_map(|k| k as f32 / 2.0),
+                    (0u32..0x7f80_0000).prop_map(f32::from_bits),
+                    Just(f32::MAX),
+                    Just(-0.0f32),
+                ],
+                1..100,
+            ),
         ) {
             let n = packs * per_pack;
-            let weights: Vec<f32> = (0..segments * n)
-                .map(|i| seed[i % seed.len()] as f32 / 2.0)
-                .collect();
+            let weights: Vec<f32> = (0..segments * n).map(|i| seed[i % seed.len()]).collect();
             let mut keys = Vec::new();
             descending_keys(&weights, &mut keys);
             let mut expected = vec![0u32; keys.len()];
