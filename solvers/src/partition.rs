@@ -127,8 +127,8 @@ fn fill_portable(
     }
 }
 
-/// Fills `L` segments of at most eight packs together (see [`fill_portable`]); `keys` and `by_slot` start at the first segment.
-/// Returns `L`, the number of segments filled.
+/// Fills `L` segments of at most eight packs together (see [`fill_portable`]); `keys` and
+/// `by_slot` start at the first segment. Returns `L`, the number of segments filled.
 fn lockstep<const L: usize>(
     num_packs: usize,
     per_pack: usize,
