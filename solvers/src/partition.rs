@@ -58,7 +58,7 @@ impl LightestFirst {
         // Every slot is written: fit the length without clearing.
         self.by_slot.truncate(keys.len());
         self.by_slot.resize(keys.len(), 0);
-        if num_packs <= 8 {
+        if num_packs <= LOCKSTEP_MAX_PACKS {
             self.fill_in_lockstep(segments, num_packs, per_pack, keys);
         } else {
             self.next_slot.clear();
@@ -105,6 +105,9 @@ impl LightestFirst {
     }
 }
 
+/// Most packs per segment the lockstep fills take (one unrolled scan of eight keys).
+const LOCKSTEP_MAX_PACKS: usize = 8;
+
 /// The portable lockstep fill: segments are taken four (then two, then one) at a time, each
 /// over its own branch-free, unrolled scan of eight keys.
 fn fill_portable(
@@ -136,8 +139,8 @@ fn lockstep<const L: usize>(
     by_slot: &mut [u32],
 ) -> usize {
     let per_segment = num_packs * per_pack;
-    let mut open = [[u64::MAX; 8]; L];
-    let mut next = [[0usize; 8]; L];
+    let mut open = [[u64::MAX; LOCKSTEP_MAX_PACKS]; L];
+    let mut next = [[0usize; LOCKSTEP_MAX_PACKS]; L];
     for segment in 0..L {
         for pack in 0..num_packs {
             open[segment][pack] = pack as u64;

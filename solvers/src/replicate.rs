@@ -190,6 +190,7 @@ impl ReplicaPacker {
             segments,
             items: n,
             copies,
+            packs: num_packs,
             per_pack: copies / num_packs,
         };
         // Every slot is written below; only the lengths need fitting (no clearing).
@@ -223,7 +224,7 @@ impl ReplicaPacker {
         }
         self.hand_out(weights, shape);
         self.merge_copies(weights, shape);
-        self.pack(labels, shape, num_packs);
+        self.pack(labels, shape);
         Ok(&self.result)
     }
 
@@ -265,7 +266,6 @@ impl ReplicaPacker {
     fn place_unsorted(&mut self, labels: Option<&[usize]>, shape: Shape) {
         let SlotAssignment { owner, rank } = &mut self.result;
         let extra = shape.extra();
-        let label = |item: usize| labels.map_or(item, |labels| labels[item]);
         for (s, (owner, rank)) in owner
             .chunks_exact_mut(shape.copies)
             .zip(rank.chunks_exact_mut(shape.copies))
@@ -273,7 +273,7 @@ impl ReplicaPacker {
         {
             let first = s * shape.items;
             for (item, slot) in owner[..shape.items].iter_mut().enumerate() {
-                *slot = label(first + item);
+                *slot = label(labels, first + item);
             }
             rank[..shape.items].fill(0);
             let extras = s * extra..(s + 1) * extra;
@@ -281,7 +281,7 @@ impl ReplicaPacker {
                 .iter_mut()
                 .zip(&self.extra_owner[extras.clone()])
             {
-                *slot = label(item);
+                *slot = label(labels, item);
             }
             rank[shape.items..].copy_from_slice(&self.extra_rank[extras]);
         }
@@ -314,62 +314,37 @@ impl ReplicaPacker {
                 }
             }
             sort_keys(&mut self.copy_keys);
-            // Only the candidates (the head of the order) can have been replicated; once the
-            // copies run out, the rest of the order is copied as it is.
-            let (head, rest) = order.split_at(extra.min(shape.items));
-            let mut next = 0;
-            let mut split = self.copy_keys.iter().copied().peekable();
-            for &key in head {
-                if counts[(key & LOW_BITS) as usize] != 1 {
-                    continue;
-                }
-                while let Some(copy) = split.next_if(|&copy| copy < key) {
-                    merged[next] = copy;
-                    next += 1;
-                }
-                merged[next] = key;
-                next += 1;
-            }
-            let mut taken = 0;
-            for copy in split {
-                while let Some(&key) = rest.get(taken).filter(|&&key| key < copy) {
-                    merged[next] = key;
-                    next += 1;
-                    taken += 1;
-                }
-                merged[next] = copy;
-                next += 1;
-            }
-            let rest = &rest[taken..];
-            merged[next..next + rest.len()].copy_from_slice(rest);
-            next += rest.len();
-            debug_assert_eq!(next, merged.len());
+            // The replicated items are a prefix of the order (an item gets its first extra
+            // only once every item sorted before it has one); the rest of the order keeps its
+            // keys and is merged with the replicated items' copies.
+            let replicated = order[..extra.min(shape.items)]
+                .iter()
+                .take_while(|&&key| counts[(key & LOW_BITS) as usize] != 1)
+                .count();
+            let rest = &order[replicated..];
+            debug_assert!(rest
+                .iter()
+                .all(|&key| counts[(key & LOW_BITS) as usize] == 1));
+            merge_into(rest, &self.copy_keys, merged);
         }
     }
 
     /// Packs every segment's copies lightest-first and records each slot's owner and rank.
-    fn pack(&mut self, labels: Option<&[usize]>, shape: Shape, num_packs: usize) {
+    fn pack(&mut self, labels: Option<&[usize]>, shape: Shape) {
         // Owner (or its label) and rank by physical id: items are their own originals, then
         // the extras.
         let items = shape.segments * shape.items;
         self.phy_owner.clear();
-        match labels {
-            None => {
-                self.phy_owner.extend(0..items);
-                self.phy_owner.extend_from_slice(&self.extra_owner);
-            }
-            Some(labels) => {
-                self.phy_owner.extend_from_slice(labels);
-                self.phy_owner
-                    .extend(self.extra_owner.iter().map(|&item| labels[item]));
-            }
-        }
+        self.phy_owner
+            .extend((0..items).map(|item| label(labels, item)));
+        self.phy_owner
+            .extend(self.extra_owner.iter().map(|&item| label(labels, item)));
         self.phy_rank.clear();
         self.phy_rank.resize(items, 0);
         self.phy_rank.extend_from_slice(&self.extra_rank);
         let by_slot = self
             .lpt
-            .assign(shape.segments, num_packs, shape.per_pack, &self.merged);
+            .assign(shape.segments, shape.packs, shape.per_pack, &self.merged);
         let SlotAssignment { owner, rank } = &mut self.result;
         for ((&phy, owner), rank) in by_slot.iter().zip(owner).zip(rank) {
             *owner = self.phy_owner[phy as usize];
@@ -386,6 +361,8 @@ struct Shape {
     items: usize,
     /// Copies per segment.
     copies: usize,
+    /// Packs per segment.
+    packs: usize,
     per_pack: usize,
 }
 
@@ -394,6 +371,28 @@ impl Shape {
     fn extra(self) -> usize {
         self.copies - self.items
     }
+}
+
+/// Merges the ascending, disjoint keys `a` and the (few) ascending keys `b` into `out`; once
+/// `b` runs out, the rest of `a` is copied as it is.
+fn merge_into(a: &[u64], b: &[u64], out: &mut [u64]) {
+    debug_assert_eq!(out.len(), a.len() + b.len());
+    let (mut taken, mut next) = (0, 0);
+    for &key in b {
+        while let Some(&smaller) = a.get(taken).filter(|&&from_a| from_a < key) {
+            out[next] = smaller;
+            next += 1;
+            taken += 1;
+        }
+        out[next] = key;
+        next += 1;
+    }
+    out[next..].copy_from_slice(&a[taken..]);
+}
+
+/// What the result reports as `item`'s owner: its label, or the item itself without labels.
+fn label(labels: Option<&[usize]>, item: usize) -> usize {
+    labels.map_or(item, |labels| labels[item])
 }
 
 /// Gives `v` length `len` without touching the entries it keeps (the caller overwrites them).

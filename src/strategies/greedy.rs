@@ -91,39 +91,36 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
     } = ws;
     weights.clear();
     weights.extend(layer.loads.iter().map(|&w| w as f32));
-    if groups == 1 {
+    let slots = if groups == 1 {
         // Global: one node holding every expert in id order.
-        let slots = replicator.greedy_segments(weights, 1, c.replicas, c.gpus)?;
-        return Ok(LayerSolution::heuristic(
-            LayerPlacement::from_trusted_parts(slots.owner.clone(), slots.rank.clone()),
-        ));
-    }
-
-    // Step 1: groups to nodes, by greedy packing of f32 group sums. Node-major
-    // ("meta-logical") order: node n holds meta ids n*E/N .. (n+1)*E/N, its groups in the
-    // order they were packed.
-    sum_groups(weights, groups, group_sums);
-    let packed = partitioner.greedy(group_sums, nodes)?;
-    mlog2log.resize(experts, 0);
-    node_weights.resize(experts, 0.0);
-    for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
-        let meta = (node * groups_per_node + rank) * group_size..;
-        let experts = g * group_size..(g + 1) * group_size;
-        node_weights[meta.clone()][..group_size].copy_from_slice(&weights[experts.clone()]);
-        for (to, expert) in mlog2log[meta][..group_size].iter_mut().zip(experts) {
-            *to = expert;
+        replicator.greedy_segments(weights, 1, c.replicas, c.gpus)?
+    } else {
+        // Step 1: groups to nodes, by greedy packing of f32 group sums. Node-major
+        // ("meta-logical") order: node n holds meta ids n*E/N .. (n+1)*E/N, its groups in
+        // the order they were packed.
+        sum_groups(weights, groups, group_sums);
+        let packed = partitioner.greedy(group_sums, nodes)?;
+        mlog2log.resize(experts, 0);
+        node_weights.resize(experts, 0.0);
+        for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
+            let meta = (node * groups_per_node + rank) * group_size..;
+            let experts = g * group_size..(g + 1) * group_size;
+            node_weights[meta.clone()][..group_size].copy_from_slice(&weights[experts.clone()]);
+            for (to, expert) in mlog2log[meta][..group_size].iter_mut().zip(experts) {
+                *to = expert;
+            }
         }
-    }
-
-    // Steps 2 and 3, for all nodes at once: replicate inside each node, then pack the node's
-    // replicas onto its GPUs (slot order: node-major, then GPU-major inside the node).
-    let slots = replicator.greedy_segments_labelled(
-        node_weights,
-        mlog2log,
-        nodes,
-        slots_per_node,
-        gpus_per_node,
-    )?;
+        // Steps 2 and 3, for all nodes at once: replicate inside each node, then pack the
+        // node's replicas onto its GPUs (slot order: node-major, then GPU-major inside the
+        // node). Owners come back as expert ids.
+        replicator.greedy_segments_labelled(
+            node_weights,
+            mlog2log,
+            nodes,
+            slots_per_node,
+            gpus_per_node,
+        )?
+    };
     Ok(LayerSolution::heuristic(
         LayerPlacement::from_trusted_parts(slots.owner.clone(), slots.rank.clone()),
     ))
