@@ -5,6 +5,8 @@
 //! A placement is *data*, possibly made elsewhere and possibly wrong: the
 //! [evaluator](mod@crate::evaluate) is what judges it.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EplbError, Result};
@@ -23,14 +25,8 @@ impl LayerPlacement {
     /// A layer placement whose replica ranks follow slot order (the first slot of an expert is
     /// replica 0, the next replica 1, ...).
     pub fn from_phy2log(phy2log: Vec<usize>) -> Self {
-        let mut seen = vec![0usize; phy2log.iter().max().map_or(0, |&m| m + 1)];
-        let rank = phy2log
-            .iter()
-            .map(|&e| {
-                seen[e] += 1;
-                seen[e] - 1
-            })
-            .collect();
+        let mut counter = ReplicaCounter::new(phy2log.len());
+        let rank = phy2log.iter().map(|&e| counter.next_rank(e)).collect();
         Self { phy2log, rank }
     }
 
@@ -47,24 +43,26 @@ impl LayerPlacement {
                 rank.len()
             )));
         }
-        // Slots of expert e own the range offset[e] .. offset[e] + count[e] of `seen`; each rank
-        // must land once inside its expert's range.
-        let ids = phy2log.iter().max().map_or(0, |&m| m + 1);
-        let mut offset = vec![0usize; ids + 1];
-        for &e in &phy2log {
-            offset[e + 1] += 1;
-        }
-        for e in 0..ids {
-            offset[e + 1] += offset[e];
-        }
-        let mut seen = vec![false; phy2log.len()];
-        for (&e, &r) in phy2log.iter().zip(&rank) {
-            let count = offset[e + 1] - offset[e];
-            if r >= count || std::mem::replace(&mut seen[offset[e] + r], true) {
+        // Each expert's ranks, in order, must be exactly 0..count: sort the (expert, rank)
+        // pairs and walk them. Nothing is sized by an id (ids may come from user files).
+        let mut pairs: Vec<(usize, usize)> =
+            phy2log.iter().copied().zip(rank.iter().copied()).collect();
+        pairs.sort_unstable();
+        let mut start = 0;
+        while start < pairs.len() {
+            let e = pairs[start].0;
+            let end = start + pairs[start..].partition_point(|&(x, _)| x == e);
+            let count = end - start;
+            if let Some(&(_, r)) = pairs[start..end]
+                .iter()
+                .enumerate()
+                .find_map(|(k, pair)| (pair.1 != k).then_some(pair))
+            {
                 return Err(EplbError::InvalidPlacement(format!(
                     "expert {e} has {count} replicas but replica rank {r} is out of range or repeated; ranks must be 0..{count}"
                 )));
             }
+            start = end;
         }
         Ok(Self { phy2log, rank })
     }
@@ -95,6 +93,33 @@ impl LayerPlacement {
             }
         }
         cnt
+    }
+}
+
+/// Counts the replicas of each expert id seen so far, without sizing anything by an id: ids
+/// below the slot count (every valid placement's) are counted in a vector, any larger id (a
+/// wrong placement read from a file, up to `usize::MAX`) in a map.
+struct ReplicaCounter {
+    dense: Vec<usize>,
+    sparse: HashMap<usize, usize>,
+}
+
+impl ReplicaCounter {
+    fn new(slots: usize) -> Self {
+        Self {
+            dense: vec![0; slots],
+            sparse: HashMap::new(),
+        }
+    }
+
+    /// The rank of the next replica of `expert` (0 for its first).
+    fn next_rank(&mut self, expert: usize) -> usize {
+        let count = match self.dense.get_mut(expert) {
+            Some(c) => c,
+            None => self.sparse.entry(expert).or_default(),
+        };
+        *count += 1;
+        *count - 1
     }
 }
 
@@ -289,5 +314,40 @@ impl Placement {
     /// When `layer >= num_layers()`.
     pub fn layer(&self, layer: usize) -> &LayerPlacement {
         &self.layers[layer]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_follow_slot_order_for_any_id() {
+        // Ids far beyond the slot count (a wrong file) are ranked without a buffer sized by them.
+        let huge = usize::MAX;
+        let p = LayerPlacement::from_phy2log(vec![1, huge, 1, 1_000_000_000_000, huge]);
+        assert_eq!(p.replica_ranks(), &[0, 0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn explicit_ranks_are_checked_for_any_id() {
+        let huge = usize::MAX;
+        let ok = LayerPlacement::with_ranks(vec![huge, 2, huge], vec![1, 0, 0]).unwrap();
+        assert_eq!(ok.replica_ranks(), &[1, 0, 0]);
+        let repeated = LayerPlacement::with_ranks(vec![huge, 2, huge], vec![0, 0, 0]);
+        let message = repeated.unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("expert {huge} has 2 replicas")),
+            "{message}"
+        );
+        let gap = LayerPlacement::with_ranks(vec![3, 3], vec![0, 2]);
+        assert!(gap.unwrap_err().to_string().contains("rank 2"));
+    }
+
+    #[test]
+    fn out_of_range_ids_are_refused_for_deepseek_arrays() {
+        let p = Placement::from_phy2log(3, vec![vec![0, 1, usize::MAX]]).unwrap();
+        let message = p.to_deepseek().unwrap_err().to_string();
+        assert!(message.contains("ids must be < 3"), "{message}");
     }
 }
