@@ -1,10 +1,12 @@
-//! Command-line interface: argument definitions and dispatch. Each command lives in its own
-//! file; they share the cluster flags, problem loading, output and progress helpers here.
+//! The `eplb` command line (see `eplb --help`): argument definitions and dispatch. Each command
+//! lives in its own file; they share the cluster flags, problem loading, output and progress
+//! helpers here. The library is the `eplb` crate; this crate adds the command line, tables,
+//! progress bars and pictures.
 
 /// `println!` that ends the program quietly when standard output is closed (e.g. `| head`).
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::cli::print_line(format_args!($($arg)*))
+        $crate::print_line(format_args!($($arg)*))
     };
 }
 
@@ -13,6 +15,7 @@ mod check;
 mod compare;
 mod demo;
 mod place;
+mod plot;
 mod report;
 mod strategies;
 mod sweep;
@@ -342,8 +345,8 @@ impl PlotArgs {
         global: Global,
     ) -> Result<(), EplbError> {
         if let Some(path) = &self.plot {
-            let plot = eplb::plot::LoadPlot::new(title, problem, self.plot_layer, after);
-            eplb::plot::draw(&plot, path)?;
+            let plot = plot::LoadPlot::new(title, problem, self.plot_layer, after);
+            plot::draw(&plot, path)?;
             global.notice(&format!("plot written to {}", path.display()));
         }
         Ok(())
@@ -389,7 +392,7 @@ impl SearchArgs {
 
 /// Parses the command line, runs the command, maps errors to exit status 1 (usage errors exit
 /// with 2 through clap).
-pub(crate) fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let global = Global {
         quiet: cli.quiet,
