@@ -13,7 +13,7 @@
 //!   [lower bounds](bounds) and gaps.
 //! - `formats` (the default cargo feature `formats`): reading load statistics and topology
 //!   files, writing placements.
-//! - [`topology`]: the cluster as a tree (root → racks → nodes → GPUs) in `petgraph`.
+//! - [`topology`]: the cluster as a tree (root → racks → nodes → GPUs).
 //!
 //! ```
 //! use eplb::{evaluate, solve, strategies, Cluster, Loads, PolicyChoice, Problem};

@@ -43,14 +43,12 @@
 //! # Ok::<(), eplb::EplbError>(())
 //! ```
 
-use petgraph::graph::NodeIndex;
-
 use crate::error::{EplbError, Result};
 use crate::placement::LayerPlacement;
 use crate::problem::{Cluster, LayerProblem, Policy};
 use crate::split::{ChildCapacity, GroupSplitter, SplitProblem};
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
-use crate::topology::Topology;
+use crate::topology::{Topology, TopologyNodeId};
 
 /// One node's outcome in a [`Decomposition`].
 #[derive(Debug, Clone, PartialEq)]
@@ -198,7 +196,7 @@ struct Walk<'w, 'a, S, L> {
 }
 
 impl<S: GroupSplitter, L: PlacementStrategy> Walk<'_, '_, S, L> {
-    fn place(&mut self, v: NodeIndex, groups: &[usize]) -> Result<()> {
+    fn place(&mut self, v: TopologyNodeId, groups: &[usize]) -> Result<()> {
         if self.topology.has_gpu_children(v) {
             return self.solve_node(v, groups);
         }
@@ -227,7 +225,7 @@ impl<S: GroupSplitter, L: PlacementStrategy> Walk<'_, '_, S, L> {
         Ok(())
     }
 
-    fn solve_node(&mut self, v: NodeIndex, groups: &[usize]) -> Result<()> {
+    fn solve_node(&mut self, v: TopologyNodeId, groups: &[usize]) -> Result<()> {
         let size = self.layer.group_size();
         let members: Vec<usize> = groups
             .iter()
