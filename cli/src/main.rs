@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eplb::formats::{LoadsFile, ReadOptions};
-use eplb::strategies::StrategyOptions;
+use eplb::strategies::{HierarchicalSpec, Registry, StrategyOptions, StrategySpec};
+use eplb::topology::Topology;
 use eplb::{Cluster, EplbError, PolicyChoice, Problem};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -224,7 +225,7 @@ pub(crate) struct TopologyArgs {
     #[arg(long, value_name = "FILE")]
     topology: Option<PathBuf>,
     /// The strategy `hierarchical` runs inside each node.
-    #[arg(long, value_name = "NAME", default_value = "greedy")]
+    #[arg(long, value_name = "NAME", default_value = HierarchicalSpec::DEFAULT_LEAF)]
     sub_strategy: String,
 }
 
@@ -244,45 +245,31 @@ pub(crate) struct StrategyArgs {
 impl StrategyArgs {
     /// The strategy the flags describe, for problems on `cluster`.
     fn build(&self, cluster: &Cluster) -> Result<Box<dyn eplb::PlacementStrategy>, EplbError> {
-        self.topology.check_used(&[self.strategy.as_str()])?;
-        self.topology
-            .strategy(&self.strategy, &self.search.options(), cluster)
+        let names = [self.strategy.clone()];
+        let hierarchical = self.topology.hierarchical(&names, cluster)?;
+        let strategies = build_strategies(&names, &self.search.options(), &hierarchical)?;
+        Ok(strategies
+            .into_iter()
+            .next()
+            .expect("one strategy per name"))
     }
 }
 
 impl TopologyArgs {
-    /// The strategy called `name`; `hierarchical` is built over the topology file and with the
-    /// sub-strategy when they are given.
-    fn strategy(
+    /// The configuration of `hierarchical` the flags give, with the topology file read and
+    /// checked against `cluster`.
+    ///
+    /// # Errors
+    /// When the flags are given but no strategy in `names` is `hierarchical`, or the topology
+    /// file is unreadable, invalid or does not fit `cluster`.
+    fn hierarchical(
         &self,
-        name: &str,
-        options: &StrategyOptions,
+        names: &[String],
         cluster: &Cluster,
-    ) -> Result<Box<dyn eplb::PlacementStrategy>, EplbError> {
-        use eplb::strategies::{BalancedSplit, Hierarchical};
-        let customised = self.topology.is_some() || self.sub_strategy != "greedy";
-        if name != "hierarchical" || !customised {
-            return eplb::strategies::by_name_with(name, options);
-        }
-        let leaf = eplb::strategies::by_name_with(&self.sub_strategy, options)?;
-        Ok(match &self.topology {
-            Some(path) => {
-                let topology = eplb::topology::Topology::from_json(path)?;
-                topology.check_cluster(cluster)?;
-                Box::new(Hierarchical::with_topology(
-                    topology,
-                    BalancedSplit::default(),
-                    leaf,
-                ))
-            }
-            None => Box::new(Hierarchical::two_level(BalancedSplit::default(), leaf)),
-        })
-    }
-
-    /// Refuses the flags when no strategy in `names` uses them.
-    fn check_used(&self, names: &[&str]) -> Result<(), EplbError> {
-        let customised = self.topology.is_some() || self.sub_strategy != "greedy";
-        if customised && !names.contains(&"hierarchical") {
+    ) -> Result<HierarchicalSpec, EplbError> {
+        let mut spec = HierarchicalSpec::new(self.sub_strategy.as_str());
+        let customised = self.topology.is_some() || !spec.is_default();
+        if customised && !names.iter().any(|n| n == "hierarchical") {
             return Err(EplbError::Format {
                 path: "--topology/--sub-strategy".into(),
                 message:
@@ -290,7 +277,12 @@ impl TopologyArgs {
                         .into(),
             });
         }
-        Ok(())
+        if let Some(path) = &self.topology {
+            let topology = Topology::from_json(path)?;
+            topology.check_cluster(cluster)?;
+            spec.topology = Some(topology);
+        }
+        Ok(spec)
     }
 }
 
@@ -450,26 +442,34 @@ fn write_output(path: Option<&PathBuf>, text: &str) -> Result<(), EplbError> {
     }
 }
 
-/// The strategies named in `a,b,c` (all built-in ones when `None`), with `hierarchical`
-/// configured by the topology flags.
-fn strategy_list(
-    text: Option<&str>,
-    options: &StrategyOptions,
-    topology: &TopologyArgs,
-    cluster: &Cluster,
-) -> Result<Vec<Box<dyn eplb::PlacementStrategy>>, EplbError> {
-    let all = eplb::strategies::names();
-    let names: Vec<&str> = match text {
+/// The names in `a,b,c` (all built-in ones when `None`).
+fn strategy_names(text: Option<&str>) -> Vec<String> {
+    match text {
         Some(t) => t
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
+            .map(str::to_string)
             .collect(),
-        None => all.iter().map(String::as_str).collect(),
-    };
-    topology.check_used(&names)?;
+        None => eplb::strategies::names(),
+    }
+}
+
+/// The strategies `names`, each built from its spec: the search settings and, for
+/// `hierarchical`, its configuration.
+fn build_strategies(
+    names: &[String],
+    options: &StrategyOptions,
+    hierarchical: &HierarchicalSpec,
+) -> Result<Vec<Box<dyn eplb::PlacementStrategy>>, EplbError> {
+    let registry = Registry::new();
     names
-        .into_iter()
-        .map(|name| topology.strategy(name, options, cluster))
+        .iter()
+        .map(|name| {
+            let spec = StrategySpec::new(name.as_str())
+                .with_options(options.clone())
+                .with_hierarchical(hierarchical.clone());
+            registry.build(&spec)
+        })
         .collect()
 }
