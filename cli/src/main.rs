@@ -245,13 +245,14 @@ pub(crate) struct StrategyArgs {
 impl StrategyArgs {
     /// The strategy the flags describe, for problems on `cluster`.
     fn build(&self, cluster: &Cluster) -> Result<Box<dyn eplb::PlacementStrategy>, EplbError> {
-        let names = [self.strategy.clone()];
-        let hierarchical = self.topology.hierarchical(&names, cluster)?;
-        let strategies = build_strategies(&names, &self.search.options(), &hierarchical)?;
-        Ok(strategies
-            .into_iter()
-            .next()
-            .expect("one strategy per name"))
+        let hierarchical = self
+            .topology
+            .hierarchical(std::slice::from_ref(&self.strategy), cluster)?;
+        Registry::new().build(&strategy_spec(
+            &self.strategy,
+            &self.search.options(),
+            &hierarchical,
+        ))
     }
 }
 
@@ -465,11 +466,17 @@ fn build_strategies(
     let registry = Registry::new();
     names
         .iter()
-        .map(|name| {
-            let spec = StrategySpec::new(name.as_str())
-                .with_options(options.clone())
-                .with_hierarchical(hierarchical.clone());
-            registry.build(&spec)
-        })
+        .map(|name| registry.build(&strategy_spec(name, options, hierarchical)))
         .collect()
+}
+
+/// The spec of the strategy called `name`.
+fn strategy_spec(
+    name: &str,
+    options: &StrategyOptions,
+    hierarchical: &HierarchicalSpec,
+) -> StrategySpec {
+    StrategySpec::new(name)
+        .with_options(options.clone())
+        .with_hierarchical(hierarchical.clone())
 }
