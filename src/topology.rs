@@ -186,15 +186,16 @@ pub struct Subtree {
 }
 
 /// One vertex in the arena.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Vertex {
     node: TopologyNode,
     children: Vec<TopologyNodeId>,
     subtree: Subtree,
 }
 
-/// The cluster tree. See the [module docs](self).
-#[derive(Debug, Clone)]
+/// The cluster tree. See the [module docs](self). Two trees are equal when they have the same
+/// vertices in the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     /// The vertices; the root first.
     vertices: Vec<Vertex>,

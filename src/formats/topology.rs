@@ -2,8 +2,9 @@
 //!
 //! A vertex is a GPU `{"slots": 9}`, a node with identical GPUs
 //! `{"name": "node0", "gpus": 8, "slots_per_gpu": 9}`, or a level
-//! `{"name": "rack0", "children": [...]}`; the file holds the root level. The tree's rules
-//! (uniform nodes, GPUs at one depth) are the [`Topology`]'s own.
+//! `{"name": "rack0", "children": [...]}`; the file holds the root level. A vertex reads into a
+//! [`TopologySpec`]; the tree's rules (uniform nodes, GPUs at one depth) are the
+//! [`Topology`]'s own.
 //!
 //! ```
 //! use eplb::{topology::Topology, Cluster};
@@ -25,10 +26,11 @@ use serde::Deserialize;
 use crate::error::{EplbError, Result};
 use crate::topology::{Topology, TopologySpec};
 
-/// One vertex of a topology file.
+/// One vertex of a topology file: the file's own schema, read into a [`TopologySpec`]. (Its
+/// name is in serde's messages, which the command line prints.)
 #[derive(Debug, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
-enum FileVertex {
+enum SpecNode {
     Gpu {
         slots: usize,
     },
@@ -39,15 +41,15 @@ enum FileVertex {
     },
     Level {
         name: Option<String>,
-        children: Vec<FileVertex>,
+        children: Vec<SpecNode>,
     },
 }
 
-impl From<FileVertex> for TopologySpec {
-    fn from(vertex: FileVertex) -> Self {
+impl From<SpecNode> for TopologySpec {
+    fn from(vertex: SpecNode) -> Self {
         match vertex {
-            FileVertex::Gpu { slots } => TopologySpec::Gpu { slots },
-            FileVertex::Node {
+            SpecNode::Gpu { slots } => TopologySpec::Gpu { slots },
+            SpecNode::Node {
                 name,
                 gpus,
                 slots_per_gpu,
@@ -56,7 +58,7 @@ impl From<FileVertex> for TopologySpec {
                 gpus,
                 slots_per_gpu,
             },
-            FileVertex::Level { name, children } => TopologySpec::Level {
+            SpecNode::Level { name, children } => TopologySpec::Level {
                 name,
                 children: children.into_iter().map(Into::into).collect(),
             },
@@ -89,7 +91,7 @@ impl Topology {
     /// # Errors
     /// As [`Topology::from_json`] (with `-` as the path of format errors).
     pub fn from_json_str(text: &str) -> Result<Self> {
-        let root: FileVertex = serde_json::from_str(text).map_err(|e| EplbError::Format {
+        let root: SpecNode = serde_json::from_str(text).map_err(|e| EplbError::Format {
             path: "-".into(),
             message: format!(
                 "not a topology ({e}): each vertex must be {{\"slots\": S}} (a GPU), {{\"gpus\": n, \"slots_per_gpu\": S}} (a node) or {{\"children\": [...]}} (a level), each optionally with a \"name\""
@@ -102,72 +104,74 @@ impl Topology {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::TopologyError;
 
-    fn err(json: &str) -> TopologyError {
-        match Topology::from_json_str(json) {
-            Err(EplbError::Topology(e)) => e,
-            other => panic!("expected a topology error, got {other:?}"),
+    fn gpu(slots: usize) -> TopologySpec {
+        TopologySpec::Gpu { slots }
+    }
+
+    /// Each file reads as the tree (or the tree error) of the spec it spells: the tree's own
+    /// rules are tested in `topology`.
+    #[test]
+    fn files_read_as_the_trees_they_spell() {
+        let node = TopologySpec::node;
+        let cases = [
+            (
+                r#"{"children": [
+                    {"name": "r0", "children": [{"name": "a", "gpus": 2, "slots_per_gpu": 2}]},
+                    {"name": "r1", "children": [{"name": "b", "children": [{"slots": 2}, {"slots": 2}]},
+                                                 {"gpus": 2, "slots_per_gpu": 2}]}
+                ]}"#,
+                TopologySpec::root(vec![
+                    TopologySpec::level(
+                        "r0",
+                        vec![TopologySpec::Node {
+                            name: Some("a".into()),
+                            gpus: 2,
+                            slots_per_gpu: 2,
+                        }],
+                    ),
+                    TopologySpec::level(
+                        "r1",
+                        vec![TopologySpec::level("b", vec![gpu(2), gpu(2)]), node(2, 2)],
+                    ),
+                ]),
+            ),
+            (r#"{"children": []}"#, TopologySpec::root(vec![])),
+            (
+                r#"{"children": [{"slots": 0}]}"#,
+                TopologySpec::root(vec![gpu(0)]),
+            ),
+            (
+                r#"{"children": [{"slots": 2}, {"gpus": 2, "slots_per_gpu": 2}]}"#,
+                TopologySpec::root(vec![gpu(2), node(2, 2)]),
+            ),
+            (
+                r#"{"children": [{"gpus": 2, "slots_per_gpu": 2}, {"children": [{"gpus": 2, "slots_per_gpu": 2}]}]}"#,
+                TopologySpec::root(vec![node(2, 2), TopologySpec::root(vec![node(2, 2)])]),
+            ),
+            (
+                r#"{"children": [{"gpus": 2, "slots_per_gpu": 2}, {"gpus": 3, "slots_per_gpu": 2}]}"#,
+                TopologySpec::root(vec![node(2, 2), node(3, 2)]),
+            ),
+            (
+                r#"{"children": [{"children": [{"slots": 2}, {"slots": 3}]}]}"#,
+                TopologySpec::root(vec![TopologySpec::root(vec![gpu(2), gpu(3)])]),
+            ),
+        ];
+        for (json, spec) in cases {
+            let from_file = Topology::from_json_str(json);
+            match Topology::from_spec(&spec) {
+                Ok(tree) => assert_eq!(from_file.unwrap(), tree, "{json}"),
+                Err(e) => assert!(
+                    matches!(&from_file, Err(EplbError::Topology(f)) if *f == e),
+                    "{json}: {from_file:?}, expected {e:?}"
+                ),
+            }
         }
     }
 
     #[test]
-    fn gpus_are_numbered_depth_first_and_nodes_are_gpu_parents() {
-        let t = Topology::from_json_str(
-            r#"{"children": [
-                {"name": "r0", "children": [{"name": "a", "gpus": 2, "slots_per_gpu": 2}]},
-                {"name": "r1", "children": [{"name": "b", "children": [{"slots": 2}, {"slots": 2}]},
-                                             {"name": "c", "gpus": 2, "slots_per_gpu": 2}]}
-            ]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            (t.num_gpus(), t.num_nodes(), t.num_slots(), t.depth()),
-            (6, 3, 12, 3)
-        );
-        let racks = t.children(t.root());
-        assert_eq!(t.label(racks[1]), "r1");
-        let r1 = t.subtree(racks[1]);
-        assert_eq!((r1.first_gpu, r1.gpus, r1.nodes, r1.slots), (2, 4, 2, 8));
-        let b = t.children(racks[1])[0];
-        assert!(t.has_gpu_children(b) && !t.has_gpu_children(racks[1]));
-        assert_eq!(t.num_vertices(), 1 + 2 + 3 + 6);
-    }
-
-    #[test]
-    fn invalid_trees_are_typed_errors() {
-        assert!(matches!(
-            err(r#"{"children": []}"#),
-            TopologyError::EmptyLevel { .. }
-        ));
-        assert!(matches!(
-            err(r#"{"children": [{"slots": 0}]}"#),
-            TopologyError::ZeroSlots { .. }
-        ));
-        assert!(matches!(
-            err(r#"{"children": [{"slots": 2}, {"gpus": 2, "slots_per_gpu": 2}]}"#),
-            TopologyError::MixedChildren { .. }
-        ));
-        assert!(matches!(
-            err(
-                r#"{"children": [{"gpus": 2, "slots_per_gpu": 2}, {"children": [{"gpus": 2, "slots_per_gpu": 2}]}]}"#
-            ),
-            TopologyError::UnevenDepth { first: 2, other: 3 }
-        ));
-        assert!(matches!(
-            err(
-                r#"{"children": [{"gpus": 2, "slots_per_gpu": 2}, {"gpus": 3, "slots_per_gpu": 2}]}"#
-            ),
-            TopologyError::NonUniformNodes {
-                gpus: 3,
-                expected_gpus: 2,
-                ..
-            }
-        ));
-        assert!(matches!(
-            err(r#"{"children": [{"children": [{"slots": 2}, {"slots": 3}]}]}"#),
-            TopologyError::NonUniformNodes { .. }
-        ));
+    fn what_is_not_a_topology_is_a_format_error() {
         assert!(matches!(
             Topology::from_json_str(r#"{"racks": 3}"#),
             Err(EplbError::Format { .. })
