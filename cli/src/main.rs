@@ -270,7 +270,7 @@ impl TopologyArgs {
     ) -> Result<HierarchicalSpec, EplbError> {
         let mut spec = HierarchicalSpec::new(self.sub_strategy.as_str());
         let customised = self.topology.is_some() || !spec.is_default();
-        if customised && !names.iter().any(|n| n == "hierarchical") {
+        if customised && !names.iter().any(|n| n == HierarchicalSpec::STRATEGY) {
             return Err(EplbError::Format {
                 path: "--topology/--sub-strategy".into(),
                 message:

@@ -47,6 +47,7 @@ use crate::error::{EplbError, Result};
 use crate::placement::LayerPlacement;
 use crate::problem::{Cluster, LayerProblem, Policy};
 use crate::split::{ChildCapacity, GroupSplitter, SplitProblem};
+use crate::strategies::HierarchicalSpec;
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 use crate::topology::{Topology, TopologyNodeId};
 
@@ -100,7 +101,7 @@ impl<S: GroupSplitter, L: PlacementStrategy> Hierarchical<S, L> {
             topology: None,
             splitter,
             leaf,
-            name: "hierarchical".into(),
+            name: HierarchicalSpec::STRATEGY.into(),
         }
     }
 

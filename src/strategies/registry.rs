@@ -51,6 +51,9 @@ pub struct HierarchicalSpec {
 }
 
 impl HierarchicalSpec {
+    /// The name of the strategy this configures.
+    pub const STRATEGY: &'static str = "hierarchical";
+
     /// `sub_strategy` inside each node of DeepSeek's two-level tree.
     pub fn new(sub_strategy: impl Into<String>) -> Self {
         Self {
