@@ -11,8 +11,9 @@
 //! - [`solve`]: runs a strategy over all layers in parallel, deterministically.
 //! - [`evaluate()`]: the single judge of feasibility and balance, with certified
 //!   [lower bounds](bounds) and gaps.
-//! - [`formats`]: reading load statistics and writing placements.
-//! - [`topology`]: the cluster as a tree (root → racks → nodes → GPUs) in `petgraph`.
+//! - `formats` (the default cargo feature `formats`): reading load statistics and topology
+//!   files, writing placements.
+//! - [`topology`]: the cluster as a tree (root → racks → nodes → GPUs).
 //!
 //! ```
 //! use eplb::{evaluate, solve, strategies, Cluster, Loads, PolicyChoice, Problem};
@@ -33,9 +34,9 @@ pub mod bounds;
 pub mod compare;
 pub mod error;
 pub mod evaluate;
+#[cfg(feature = "formats")]
 pub mod formats;
 pub mod placement;
-pub mod plot;
 pub mod problem;
 pub mod runner;
 pub mod split;

@@ -1,12 +1,14 @@
-//! The cluster as a tree: root → levels (racks, nodes, ...) → GPUs, in a `petgraph` graph.
+//! The cluster as a tree: root → levels (racks, nodes, ...) → GPUs, stored as an arena of
+//! vertices addressed by [`TopologyNodeId`].
 //!
 //! DeepSeek's cluster (`N` nodes of `P/N` GPUs) is the two-level case
-//! ([`Topology::two_level`]); deeper trees (racks → nodes → GPUs) come from a JSON file
-//! ([`Topology::from_json`]).
+//! ([`Topology::two_level`]); deeper trees (racks → nodes → GPUs) are built from a
+//! [`TopologySpec`] ([`Topology::from_spec`]) or read from a JSON file (`Topology::from_json`,
+//! with the `formats` feature; the file format is described in `formats::topology`).
 //!
 //! # How a tree maps onto the evaluator
 //! The [evaluator](mod@crate::evaluate) knows GPUs and nodes only. GPUs are numbered in
-//! depth-first order of the tree (children in file order), so GPU `g` holds slots
+//! depth-first order of the tree (children in the given order), so GPU `g` holds slots
 //! `g*S .. (g+1)*S`; the **nodes** of the evaluator are the vertices whose children are
 //! GPUs. Levels above the nodes (racks, pods) do not exist for the evaluator: they guide the
 //! [hierarchical decomposition](crate::strategies::Hierarchical), which keeps whole expert
@@ -14,28 +16,18 @@
 //! evaluator's node of GPU `g` is `g / (P/N)`, every node must have the same number of GPUs,
 //! and every GPU the same number of slots.
 //!
-//! # File format
-//! A vertex is a GPU `{"slots": 9}`, a node with identical GPUs
-//! `{"name": "node0", "gpus": 8, "slots_per_gpu": 9}`, or a level
-//! `{"name": "rack0", "children": [...]}`; the file holds the root level.
-//!
 //! ```
-//! use eplb::{topology::Topology, Cluster};
-//! let json = r#"{"children": [
-//!     {"name": "rack0", "children": [{"gpus": 4, "slots_per_gpu": 3}, {"gpus": 4, "slots_per_gpu": 3}]},
-//!     {"name": "rack1", "children": [{"gpus": 4, "slots_per_gpu": 3}, {"gpus": 4, "slots_per_gpu": 3}]}
-//! ]}"#;
-//! let t = Topology::from_json_str(json).unwrap();
+//! use eplb::topology::{Topology, TopologySpec};
+//! use eplb::Cluster;
+//! let rack = |name: &str| TopologySpec::level(name, vec![TopologySpec::node(4, 3), TopologySpec::node(4, 3)]);
+//! let t = Topology::from_spec(&TopologySpec::root(vec![rack("rack0"), rack("rack1")]))?;
 //! assert_eq!((t.num_gpus(), t.num_nodes(), t.num_slots(), t.depth()), (16, 4, 48, 3));
 //! let cluster = Cluster::new(48, 16).with_nodes(4).with_groups(8);
-//! t.check_cluster(&cluster).unwrap();
+//! t.check_cluster(&cluster)?;
 //! assert!(t.check_cluster(&Cluster::new(48, 16).with_nodes(2)).is_err());
+//! # Ok::<(), eplb::EplbError>(())
 //! ```
 
-use std::path::Path;
-
-use petgraph::graph::{DiGraph, NodeIndex};
-use serde::Deserialize;
 use thiserror::Error;
 
 use crate::error::{EplbError, Result};
@@ -48,7 +40,7 @@ pub enum TopologyNode {
     Root,
     /// An intermediate level (rack, node, ...).
     Level {
-        /// A label from the file (or generated).
+        /// A label from the description (or generated).
         name: String,
     },
     /// A GPU with its expert slots.
@@ -56,6 +48,71 @@ pub enum TopologyNode {
         /// Expert slots on this GPU.
         slots: usize,
     },
+}
+
+/// The id of a vertex of one [`Topology`]: its position in the tree's arena (the root is 0,
+/// then vertices in depth-first order). Ids of one tree mean nothing in another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopologyNodeId(usize);
+
+impl TopologyNodeId {
+    /// The position of the vertex in the arena, `0 .. topology.num_vertices()`.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A description of a tree to build with [`Topology::from_spec`]: what a vertex holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopologySpec {
+    /// One GPU.
+    Gpu {
+        /// Its expert slots.
+        slots: usize,
+    },
+    /// A node of identical GPUs.
+    Node {
+        /// A label (`parent.i` when `None`).
+        name: Option<String>,
+        /// Its GPUs.
+        gpus: usize,
+        /// Expert slots of each GPU.
+        slots_per_gpu: usize,
+    },
+    /// A level (rack, pod, the root) and what it holds.
+    Level {
+        /// A label (`parent.i` when `None`).
+        name: Option<String>,
+        /// Its children, in GPU order.
+        children: Vec<TopologySpec>,
+    },
+}
+
+impl TopologySpec {
+    /// The root level holding `children`.
+    pub fn root(children: Vec<TopologySpec>) -> Self {
+        Self::Level {
+            name: None,
+            children,
+        }
+    }
+
+    /// A named level holding `children`.
+    pub fn level(name: impl Into<String>, children: Vec<TopologySpec>) -> Self {
+        Self::Level {
+            name: Some(name.into()),
+            children,
+        }
+    }
+
+    /// An unnamed node of `gpus` GPUs with `slots_per_gpu` slots each.
+    pub fn node(gpus: usize, slots_per_gpu: usize) -> Self {
+        Self::Node {
+            name: None,
+            gpus,
+            slots_per_gpu,
+        }
+    }
 }
 
 /// Why a topology is invalid or does not fit a cluster.
@@ -128,35 +185,39 @@ pub struct Subtree {
     pub nodes: usize,
 }
 
-/// The cluster tree. See the [module docs](self).
-#[derive(Debug, Clone)]
+/// One vertex in the arena.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Vertex {
+    node: TopologyNode,
+    children: Vec<TopologyNodeId>,
+    subtree: Subtree,
+}
+
+/// The cluster tree. See the [module docs](self). Two trees are equal when they have the same
+/// vertices in the same order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
-    graph: DiGraph<TopologyNode, ()>,
-    root: NodeIndex,
-    /// Children of each vertex in order.
-    children: Vec<Vec<NodeIndex>>,
-    /// Subtree summary of each vertex.
-    subtrees: Vec<Subtree>,
+    /// The vertices; the root first.
+    vertices: Vec<Vertex>,
     depth: usize,
 }
 
-/// One vertex of a topology file.
-#[derive(Debug, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-enum SpecNode {
-    Gpu {
-        slots: usize,
-    },
-    Node {
-        name: Option<String>,
-        gpus: usize,
-        slots_per_gpu: usize,
-    },
-    Level {
-        name: Option<String>,
-        children: Vec<SpecNode>,
-    },
+/// The first vertex's GPU count and slots per GPU, which every node must repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NodeShape {
+    gpus: usize,
+    slots_per_gpu: usize,
 }
+
+/// What a depth-first summary pass carries from vertex to vertex.
+#[derive(Debug, Default)]
+struct Summary {
+    next_gpu: usize,
+    gpu_depth: Option<usize>,
+    node_shape: Option<NodeShape>,
+}
+
+const ROOT: TopologyNodeId = TopologyNodeId(0);
 
 impl Topology {
     /// DeepSeek's two-level tree: `N` nodes of `P/N` GPUs with `R/P` slots each.
@@ -192,109 +253,146 @@ impl Topology {
                 gpus: cluster.gpus,
             });
         }
-        let spec = SpecNode::Level {
-            name: None,
-            children: (0..cluster.nodes)
-                .map(|n| SpecNode::Node {
+        let spec = TopologySpec::root(
+            (0..cluster.nodes)
+                .map(|n| TopologySpec::Node {
                     name: Some(format!("node{n}")),
                     gpus: gpus_per_node,
                     slots_per_gpu: cluster.slots_per_gpu(),
                 })
                 .collect(),
-        };
-        Ok(Self::build(&spec)?)
+        );
+        Ok(Self::from_spec(&spec)?)
     }
 
-    /// Reads a topology file (see the [module docs](self) for the format).
+    /// Builds the tree `spec` describes; `spec` is the root (a level's children become the
+    /// root's children, a node's GPUs hang directly under the root).
     ///
     /// # Errors
-    /// [`EplbError::Io`] when the file cannot be read, [`EplbError::Format`] when it is not a
-    /// topology, [`EplbError::Topology`] when the tree is invalid.
-    pub fn from_json(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| EplbError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_json_str(&text).map_err(|e| match e {
-            EplbError::Format { message, .. } => EplbError::Format {
-                path: path.to_path_buf(),
-                message,
-            },
-            other => other,
-        })
-    }
-
-    /// Parses a topology from JSON text.
-    ///
-    /// # Errors
-    /// As [`Topology::from_json`] (with `-` as the path of format errors).
-    pub fn from_json_str(text: &str) -> Result<Self> {
-        let spec: SpecNode = serde_json::from_str(text).map_err(|e| EplbError::Format {
-            path: "-".into(),
-            message: format!(
-                "not a topology ({e}): each vertex must be {{\"slots\": S}} (a GPU), {{\"gpus\": n, \"slots_per_gpu\": S}} (a node) or {{\"children\": [...]}} (a level), each optionally with a \"name\""
-            ),
-        })?;
-        Ok(Self::build(&spec)?)
-    }
-
-    fn build(spec: &SpecNode) -> std::result::Result<Self, TopologyError> {
-        let mut graph = DiGraph::new();
-        let root = graph.add_node(TopologyNode::Root);
-        let mut children = vec![Vec::new()];
-        add_children(&mut graph, &mut children, root, "root", spec)?;
+    /// [`TopologyError`] when the tree is invalid: an empty level, a GPU without slots, a level
+    /// mixing GPUs and levels, GPUs at different depths or nodes of different shapes.
+    pub fn from_spec(spec: &TopologySpec) -> std::result::Result<Self, TopologyError> {
         let mut topology = Self {
-            graph,
-            root,
-            subtrees: Vec::new(),
-            children,
+            vertices: Vec::new(),
             depth: 0,
         };
-        topology.summarise()?;
+        topology.push(None, TopologyNode::Root);
+        topology.add_children(ROOT, "root", spec)?;
+        let mut summary = Summary::default();
+        topology.summarise(ROOT, 0, &mut summary)?;
+        topology.depth = summary.gpu_depth.unwrap_or(0);
         Ok(topology)
     }
 
-    /// Computes subtree summaries and checks depths and node uniformity.
-    fn summarise(&mut self) -> std::result::Result<(), TopologyError> {
-        let count = self.graph.node_count();
-        self.subtrees = vec![
-            Subtree {
+    /// Adds a vertex under `parent` (none for the root).
+    fn push(&mut self, parent: Option<TopologyNodeId>, node: TopologyNode) -> TopologyNodeId {
+        let v = TopologyNodeId(self.vertices.len());
+        self.vertices.push(Vertex {
+            node,
+            children: Vec::new(),
+            subtree: Subtree {
                 first_gpu: 0,
                 gpus: 0,
                 slots: 0,
                 nodes: 0,
-            };
-            count
-        ];
-        let mut next_gpu = 0;
-        let mut gpu_depth = None;
-        let mut node_shape: Option<(usize, usize)> = None;
-        self.visit(self.root, 0, &mut next_gpu, &mut gpu_depth, &mut node_shape)?;
-        self.depth = gpu_depth.unwrap_or(0);
+            },
+        });
+        if let Some(p) = parent {
+            self.vertices[p.0].children.push(v);
+        }
+        v
+    }
+
+    /// Adds what `spec` describes under `parent`: a GPU, the GPUs of a node, or a level's
+    /// children.
+    fn add_children(
+        &mut self,
+        parent: TopologyNodeId,
+        parent_name: &str,
+        spec: &TopologySpec,
+    ) -> std::result::Result<(), TopologyError> {
+        match spec {
+            TopologySpec::Gpu { slots } => {
+                if *slots == 0 {
+                    return Err(TopologyError::ZeroSlots {
+                        parent: parent_name.to_string(),
+                    });
+                }
+                self.push(Some(parent), TopologyNode::Gpu { slots: *slots });
+            }
+            TopologySpec::Node {
+                gpus,
+                slots_per_gpu,
+                ..
+            } => {
+                if *gpus == 0 {
+                    return Err(TopologyError::EmptyLevel {
+                        name: parent_name.to_string(),
+                    });
+                }
+                for _ in 0..*gpus {
+                    let gpu = TopologySpec::Gpu {
+                        slots: *slots_per_gpu,
+                    };
+                    self.add_children(parent, parent_name, &gpu)?;
+                }
+            }
+            TopologySpec::Level { children: kids, .. } => {
+                if kids.is_empty() {
+                    return Err(TopologyError::EmptyLevel {
+                        name: parent_name.to_string(),
+                    });
+                }
+                let gpu_kids = kids
+                    .iter()
+                    .filter(|k| matches!(k, TopologySpec::Gpu { .. }))
+                    .count();
+                if gpu_kids != 0 && gpu_kids != kids.len() {
+                    return Err(TopologyError::MixedChildren {
+                        name: parent_name.to_string(),
+                    });
+                }
+                for (i, kid) in kids.iter().enumerate() {
+                    match kid {
+                        TopologySpec::Gpu { .. } => self.add_children(parent, parent_name, kid)?,
+                        TopologySpec::Node { name, .. } | TopologySpec::Level { name, .. } => {
+                            let label =
+                                name.clone().unwrap_or_else(|| format!("{parent_name}.{i}"));
+                            let v = self.push(
+                                Some(parent),
+                                TopologyNode::Level {
+                                    name: label.clone(),
+                                },
+                            );
+                            self.add_children(v, &label, kid)?;
+                        }
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
-    fn visit(
+    /// Computes the subtree summary of `v` and below, checking depths and node uniformity.
+    fn summarise(
         &mut self,
-        v: NodeIndex,
+        v: TopologyNodeId,
         depth: usize,
-        next_gpu: &mut usize,
-        gpu_depth: &mut Option<usize>,
-        node_shape: &mut Option<(usize, usize)>,
+        summary: &mut Summary,
     ) -> std::result::Result<(), TopologyError> {
-        let first_gpu = *next_gpu;
-        if let TopologyNode::Gpu { slots } = self.graph[v] {
-            match *gpu_depth {
+        let first_gpu = summary.next_gpu;
+        if let TopologyNode::Gpu { slots } = self.vertices[v.0].node {
+            match summary.gpu_depth {
                 Some(d) if d != depth => {
                     return Err(TopologyError::UnevenDepth {
                         first: d,
                         other: depth,
                     })
                 }
-                _ => *gpu_depth = Some(depth),
+                _ => summary.gpu_depth = Some(depth),
             }
-            *next_gpu += 1;
-            self.subtrees[v.index()] = Subtree {
+            summary.next_gpu += 1;
+            self.vertices[v.0].subtree = Subtree {
                 first_gpu,
                 gpus: 1,
                 slots,
@@ -302,31 +400,34 @@ impl Topology {
             };
             return Ok(());
         }
-        let kids = self.children[v.index()].clone();
+        let kids = self.vertices[v.0].children.clone();
         let (mut gpus, mut slots, mut nodes) = (0, 0, 0);
         for &c in &kids {
-            self.visit(c, depth + 1, next_gpu, gpu_depth, node_shape)?;
-            let s = self.subtrees[c.index()];
+            self.summarise(c, depth + 1, summary)?;
+            let s = self.subtree(c);
             gpus += s.gpus;
             slots += s.slots;
             nodes += s.nodes;
         }
         if self.has_gpu_children(v) {
             nodes = 1;
-            let shape = (kids.len(), self.subtrees[kids[0].index()].slots);
+            let shape = NodeShape {
+                gpus: kids.len(),
+                slots_per_gpu: self.subtree(kids[0]).slots,
+            };
             let differs = kids
                 .iter()
-                .map(|c| self.subtrees[c.index()].slots)
-                .find(|&s| s != shape.1);
-            match (*node_shape, differs) {
+                .map(|&c| self.subtree(c).slots)
+                .find(|&s| s != shape.slots_per_gpu);
+            match (summary.node_shape, differs) {
                 (_, Some(s)) => return Err(self.non_uniform(v, kids.len(), s, shape)),
                 (Some(expected), None) if expected != shape => {
-                    return Err(self.non_uniform(v, shape.0, shape.1, expected))
+                    return Err(self.non_uniform(v, shape.gpus, shape.slots_per_gpu, expected))
                 }
-                _ => *node_shape = Some(shape),
+                _ => summary.node_shape = Some(shape),
             }
         }
-        self.subtrees[v.index()] = Subtree {
+        self.vertices[v.0].subtree = Subtree {
             first_gpu,
             gpus,
             slots,
@@ -337,17 +438,17 @@ impl Topology {
 
     fn non_uniform(
         &self,
-        v: NodeIndex,
+        v: TopologyNodeId,
         gpus: usize,
         slots: usize,
-        expected: (usize, usize),
+        expected: NodeShape,
     ) -> TopologyError {
         TopologyError::NonUniformNodes {
             name: self.label(v),
             gpus,
             slots,
-            expected_gpus: expected.0,
-            expected_slots: expected.1,
+            expected_gpus: expected.gpus,
+            expected_slots: expected.slots_per_gpu,
         }
     }
 
@@ -355,11 +456,11 @@ impl Topology {
     ///
     /// # Panics
     /// When `v` is not a vertex of this tree.
-    pub fn label(&self, v: NodeIndex) -> String {
-        match &self.graph[v] {
+    pub fn label(&self, v: TopologyNodeId) -> String {
+        match self.node(v) {
             TopologyNode::Root => "root".into(),
             TopologyNode::Level { name } => name.clone(),
-            TopologyNode::Gpu { .. } => format!("gpu{}", self.subtrees[v.index()].first_gpu),
+            TopologyNode::Gpu { .. } => format!("gpu{}", self.subtree(v).first_gpu),
         }
     }
 
@@ -388,9 +489,8 @@ impl Topology {
     /// `P` = all GPUs, `N` = the GPU parents.
     ///
     /// ```
-    /// let t = eplb::topology::Topology::from_json_str(
-    ///     r#"{"children": [{"gpus": 8, "slots_per_gpu": 9}, {"gpus": 8, "slots_per_gpu": 9}]}"#,
-    /// )?;
+    /// use eplb::topology::{Topology, TopologySpec};
+    /// let t = Topology::from_spec(&TopologySpec::root(vec![TopologySpec::node(8, 9); 2]))?;
     /// assert_eq!(t.cluster(8), eplb::Cluster::new(144, 16).with_nodes(2).with_groups(8));
     /// # Ok::<(), eplb::EplbError>(())
     /// ```
@@ -400,55 +500,68 @@ impl Topology {
             .with_groups(groups)
     }
 
-    /// The underlying graph (edges point from parent to child).
-    pub fn graph(&self) -> &DiGraph<TopologyNode, ()> {
-        &self.graph
+    /// The root vertex.
+    pub fn root(&self) -> TopologyNodeId {
+        ROOT
     }
 
-    /// The root vertex.
-    pub fn root(&self) -> NodeIndex {
-        self.root
+    /// What vertex `v` is.
+    ///
+    /// # Panics
+    /// When `v` is not a vertex of this tree.
+    pub fn node(&self, v: TopologyNodeId) -> &TopologyNode {
+        &self.vertices[v.0].node
     }
 
     /// The children of `v`, in order.
     ///
     /// # Panics
     /// When `v` is not a vertex of this tree.
-    pub fn children(&self, v: NodeIndex) -> &[NodeIndex] {
-        &self.children[v.index()]
+    pub fn children(&self, v: TopologyNodeId) -> &[TopologyNodeId] {
+        &self.vertices[v.0].children
     }
 
     /// What the subtree of `v` holds.
     ///
     /// # Panics
     /// When `v` is not a vertex of this tree.
-    pub fn subtree(&self, v: NodeIndex) -> Subtree {
-        self.subtrees[v.index()]
+    pub fn subtree(&self, v: TopologyNodeId) -> Subtree {
+        self.vertices[v.0].subtree
     }
 
     /// True when the children of `v` are GPUs: `v` is a node for the evaluator.
     ///
     /// # Panics
     /// When `v` is not a vertex of this tree.
-    pub fn has_gpu_children(&self, v: NodeIndex) -> bool {
+    pub fn has_gpu_children(&self, v: TopologyNodeId) -> bool {
         self.children(v)
             .first()
-            .is_some_and(|&c| matches!(self.graph[c], TopologyNode::Gpu { .. }))
+            .is_some_and(|&c| matches!(self.node(c), TopologyNode::Gpu { .. }))
+    }
+
+    /// Every vertex, the root first, then in depth-first order.
+    pub fn vertices(&self) -> impl ExactSizeIterator<Item = TopologyNodeId> {
+        (0..self.vertices.len()).map(TopologyNodeId)
+    }
+
+    /// Vertices in the tree: the root, the levels and the GPUs.
+    pub fn num_vertices(&self) -> usize {
+        self.vertices.len()
     }
 
     /// GPUs `P`.
     pub fn num_gpus(&self) -> usize {
-        self.subtree(self.root).gpus
+        self.subtree(ROOT).gpus
     }
 
     /// Slots `R`.
     pub fn num_slots(&self) -> usize {
-        self.subtree(self.root).slots
+        self.subtree(ROOT).slots
     }
 
     /// Evaluator nodes `N` (vertices whose children are GPUs).
     pub fn num_nodes(&self) -> usize {
-        self.subtree(self.root).nodes
+        self.subtree(ROOT).nodes
     }
 
     /// Edges from the root to any GPU (2 for DeepSeek's nodes → GPUs).
@@ -457,117 +570,38 @@ impl Topology {
     }
 }
 
-fn add_vertex(
-    graph: &mut DiGraph<TopologyNode, ()>,
-    children: &mut Vec<Vec<NodeIndex>>,
-    parent: NodeIndex,
-    node: TopologyNode,
-) -> NodeIndex {
-    let v = graph.add_node(node);
-    graph.add_edge(parent, v, ());
-    children.push(Vec::new());
-    children[parent.index()].push(v);
-    v
-}
-
-/// Adds what `spec` describes under `parent`: a GPU, the GPUs of a node, or a level's children.
-fn add_children(
-    graph: &mut DiGraph<TopologyNode, ()>,
-    children: &mut Vec<Vec<NodeIndex>>,
-    parent: NodeIndex,
-    parent_name: &str,
-    spec: &SpecNode,
-) -> std::result::Result<(), TopologyError> {
-    match spec {
-        SpecNode::Gpu { slots } => {
-            if *slots == 0 {
-                return Err(TopologyError::ZeroSlots {
-                    parent: parent_name.to_string(),
-                });
-            }
-            add_vertex(graph, children, parent, TopologyNode::Gpu { slots: *slots });
-        }
-        SpecNode::Node {
-            gpus,
-            slots_per_gpu,
-            ..
-        } => {
-            if *gpus == 0 {
-                return Err(TopologyError::EmptyLevel {
-                    name: parent_name.to_string(),
-                });
-            }
-            for _ in 0..*gpus {
-                add_children(
-                    graph,
-                    children,
-                    parent,
-                    parent_name,
-                    &SpecNode::Gpu {
-                        slots: *slots_per_gpu,
-                    },
-                )?;
-            }
-        }
-        SpecNode::Level { children: kids, .. } => {
-            if kids.is_empty() {
-                return Err(TopologyError::EmptyLevel {
-                    name: parent_name.to_string(),
-                });
-            }
-            let gpu_kids = kids
-                .iter()
-                .filter(|k| matches!(k, SpecNode::Gpu { .. }))
-                .count();
-            if gpu_kids != 0 && gpu_kids != kids.len() {
-                return Err(TopologyError::MixedChildren {
-                    name: parent_name.to_string(),
-                });
-            }
-            for (i, kid) in kids.iter().enumerate() {
-                match kid {
-                    SpecNode::Gpu { .. } => {
-                        add_children(graph, children, parent, parent_name, kid)?
-                    }
-                    SpecNode::Node { name, .. } | SpecNode::Level { name, .. } => {
-                        let label = name.clone().unwrap_or_else(|| format!("{parent_name}.{i}"));
-                        let v = add_vertex(
-                            graph,
-                            children,
-                            parent,
-                            TopologyNode::Level {
-                                name: label.clone(),
-                            },
-                        );
-                        add_children(graph, children, v, &label, kid)?;
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn err(json: &str) -> TopologyError {
-        match Topology::from_json_str(json) {
-            Err(EplbError::Topology(e)) => e,
-            other => panic!("expected a topology error, got {other:?}"),
+    fn gpu(slots: usize) -> TopologySpec {
+        TopologySpec::Gpu { slots }
+    }
+
+    fn named_node(name: &str, gpus: usize, slots_per_gpu: usize) -> TopologySpec {
+        TopologySpec::Node {
+            name: Some(name.into()),
+            gpus,
+            slots_per_gpu,
         }
+    }
+
+    fn err(spec: TopologySpec) -> TopologyError {
+        Topology::from_spec(&spec).expect_err("an invalid tree")
     }
 
     #[test]
     fn gpus_are_numbered_depth_first_and_nodes_are_gpu_parents() {
-        let t = Topology::from_json_str(
-            r#"{"children": [
-                {"name": "r0", "children": [{"name": "a", "gpus": 2, "slots_per_gpu": 2}]},
-                {"name": "r1", "children": [{"name": "b", "children": [{"slots": 2}, {"slots": 2}]},
-                                             {"name": "c", "gpus": 2, "slots_per_gpu": 2}]}
-            ]}"#,
-        )
+        let t = Topology::from_spec(&TopologySpec::root(vec![
+            TopologySpec::level("r0", vec![named_node("a", 2, 2)]),
+            TopologySpec::level(
+                "r1",
+                vec![
+                    TopologySpec::level("b", vec![gpu(2), gpu(2)]),
+                    named_node("c", 2, 2),
+                ],
+            ),
+        ]))
         .unwrap();
         assert_eq!(
             (t.num_gpus(), t.num_nodes(), t.num_slots(), t.depth()),
@@ -579,7 +613,10 @@ mod tests {
         assert_eq!((r1.first_gpu, r1.gpus, r1.nodes, r1.slots), (2, 4, 2, 8));
         let b = t.children(racks[1])[0];
         assert!(t.has_gpu_children(b) && !t.has_gpu_children(racks[1]));
-        assert_eq!(t.graph().node_count(), 1 + 2 + 3 + 6);
+        assert_eq!(t.num_vertices(), 1 + 2 + 3 + 6);
+        assert_eq!(t.vertices().len(), t.num_vertices());
+        assert_eq!(t.node(t.root()), &TopologyNode::Root);
+        assert_eq!(t.label(t.children(b)[1]), "gpu3");
     }
 
     #[test]
@@ -595,27 +632,29 @@ mod tests {
     #[test]
     fn invalid_trees_are_typed_errors() {
         assert!(matches!(
-            err(r#"{"children": []}"#),
+            err(TopologySpec::root(vec![])),
             TopologyError::EmptyLevel { .. }
         ));
         assert!(matches!(
-            err(r#"{"children": [{"slots": 0}]}"#),
+            err(TopologySpec::root(vec![gpu(0)])),
             TopologyError::ZeroSlots { .. }
         ));
         assert!(matches!(
-            err(r#"{"children": [{"slots": 2}, {"gpus": 2, "slots_per_gpu": 2}]}"#),
+            err(TopologySpec::root(vec![gpu(2), TopologySpec::node(2, 2)])),
             TopologyError::MixedChildren { .. }
         ));
         assert!(matches!(
-            err(
-                r#"{"children": [{"gpus": 2, "slots_per_gpu": 2}, {"children": [{"gpus": 2, "slots_per_gpu": 2}]}]}"#
-            ),
+            err(TopologySpec::root(vec![
+                TopologySpec::node(2, 2),
+                TopologySpec::root(vec![TopologySpec::node(2, 2)]),
+            ])),
             TopologyError::UnevenDepth { first: 2, other: 3 }
         ));
         assert!(matches!(
-            err(
-                r#"{"children": [{"gpus": 2, "slots_per_gpu": 2}, {"gpus": 3, "slots_per_gpu": 2}]}"#
-            ),
+            err(TopologySpec::root(vec![
+                TopologySpec::node(2, 2),
+                TopologySpec::node(3, 2)
+            ])),
             TopologyError::NonUniformNodes {
                 gpus: 3,
                 expected_gpus: 2,
@@ -623,12 +662,11 @@ mod tests {
             }
         ));
         assert!(matches!(
-            err(r#"{"children": [{"children": [{"slots": 2}, {"slots": 3}]}]}"#),
+            err(TopologySpec::root(vec![TopologySpec::root(vec![
+                gpu(2),
+                gpu(3)
+            ])])),
             TopologyError::NonUniformNodes { .. }
-        ));
-        assert!(matches!(
-            Topology::from_json_str(r#"{"racks": 3}"#),
-            Err(EplbError::Format { .. })
         ));
     }
 
@@ -643,13 +681,5 @@ mod tests {
                 expected: 4
             })
         );
-    }
-
-    #[test]
-    fn a_missing_file_is_an_io_error() {
-        assert!(matches!(
-            Topology::from_json(Path::new("/nonexistent/topology.json")),
-            Err(EplbError::Io { .. })
-        ));
     }
 }

@@ -4,13 +4,15 @@
 //! `logical_count`, SGLang's recorder dumps included), CSV (one layer a row) and NumPy `.npy`
 //! (integer or float, 2-D or 3-D). Placements: DeepSeek's layout ([`deepseek`], what vLLM
 //! consumes), SGLang's `--init-expert-location` file ([`sglang`]), TensorRT-LLM's load-balancer
-//! YAML ([`trtllm`]), and a CSV of per-GPU loads ([`csv`]) for spreadsheets.
+//! YAML ([`trtllm`]), and a CSV of per-GPU loads ([`csv`]) for spreadsheets. Cluster trees:
+//! [`topology`] files.
 
 pub mod csv;
 pub mod deepseek;
 pub mod loads;
 pub mod npy;
 pub mod sglang;
+pub mod topology;
 pub mod trtllm;
 
 use std::path::Path;

@@ -43,14 +43,13 @@
 //! # Ok::<(), eplb::EplbError>(())
 //! ```
 
-use petgraph::graph::NodeIndex;
-
 use crate::error::{EplbError, Result};
 use crate::placement::LayerPlacement;
 use crate::problem::{Cluster, LayerProblem, Policy};
 use crate::split::{ChildCapacity, GroupSplitter, SplitProblem};
+use crate::strategies::HierarchicalSpec;
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
-use crate::topology::Topology;
+use crate::topology::{Topology, TopologyNodeId};
 
 /// One node's outcome in a [`Decomposition`].
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +101,7 @@ impl<S: GroupSplitter, L: PlacementStrategy> Hierarchical<S, L> {
             topology: None,
             splitter,
             leaf,
-            name: "hierarchical".into(),
+            name: HierarchicalSpec::STRATEGY.into(),
         }
     }
 
@@ -198,7 +197,7 @@ struct Walk<'w, 'a, S, L> {
 }
 
 impl<S: GroupSplitter, L: PlacementStrategy> Walk<'_, '_, S, L> {
-    fn place(&mut self, v: NodeIndex, groups: &[usize]) -> Result<()> {
+    fn place(&mut self, v: TopologyNodeId, groups: &[usize]) -> Result<()> {
         if self.topology.has_gpu_children(v) {
             return self.solve_node(v, groups);
         }
@@ -227,7 +226,7 @@ impl<S: GroupSplitter, L: PlacementStrategy> Walk<'_, '_, S, L> {
         Ok(())
     }
 
-    fn solve_node(&mut self, v: NodeIndex, groups: &[usize]) -> Result<()> {
+    fn solve_node(&mut self, v: TopologyNodeId, groups: &[usize]) -> Result<()> {
         let size = self.layer.group_size();
         let members: Vec<usize> = groups
             .iter()

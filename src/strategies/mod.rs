@@ -1,4 +1,5 @@
-//! The built-in strategies and the registry the command line picks them from.
+//! The built-in strategies and the [`Registry`] of constructors the command line, `compare` and
+//! sweeps build them from.
 //!
 //! | name | what it does | claims |
 //! |---|---|---|
@@ -9,12 +10,16 @@
 //!
 //! [`Hierarchical`] is generic: any [`GroupSplitter`] over any [`PlacementStrategy`], on any
 //! [`Topology`](crate::topology::Topology).
+//!
+//! [`all`], [`by_name`] and [`by_name_with`] are shorthands over [`Registry::new`]; downstream
+//! strategies are [registered](Registry::register) on a registry of one's own.
 
 mod exact;
 mod greedy;
 pub mod hierarchical;
 mod ilp;
 mod refine;
+pub mod registry;
 
 pub use crate::split::{BalancedSplit, GreedySplit, GroupSplitter};
 pub use exact::Exact;
@@ -22,10 +27,11 @@ pub use greedy::Greedy;
 pub use hierarchical::Hierarchical;
 pub use ilp::Ilp;
 pub use refine::Refine;
+pub use registry::{HierarchicalSpec, Registry, StrategySpec};
 
 use std::time::Duration;
 
-use crate::error::{EplbError, Result};
+use crate::error::Result;
 use crate::strategy::PlacementStrategy;
 
 /// Settings shared by the strategies that search (heuristics ignore them).
@@ -45,32 +51,21 @@ pub fn all() -> Vec<Box<dyn PlacementStrategy>> {
     all_with(&StrategyOptions::default())
 }
 
-/// One instance of every built-in strategy configured with `options`, in a stable order.
+/// One instance of every built-in strategy configured with `options`, in a stable order (see
+/// [`Registry::new`] for what each takes).
 ///
 /// `hierarchical` here is the decomposition over DeepSeek's two-level tree with the
 /// bound-minimising group split ([`BalancedSplit`]) and greedy inside each node; other
-/// combinations and deeper trees are built with [`Hierarchical::with_topology`].
-///
-/// `exact` takes `time_limit` (default [`Exact::DEFAULT_TIME_LIMIT`], 10 s per layer) and
-/// `mip_gap` (default: prove optimality); it searches each layer on one thread, so `threads`
-/// does not change it. `ilp` takes all three; see [`Ilp`] for its backends.
+/// combinations come from a [`StrategySpec`] or [`Hierarchical::with_topology`].
 pub fn all_with(options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
-    vec![
-        Box::new(Greedy),
-        Box::new(Refine::default()),
-        Box::new(Refine::deep()),
-        Box::new(Hierarchical::two_level(BalancedSplit::default(), Greedy)),
-        Box::new(Exact {
-            time_limit: options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT),
-            gap: options.mip_gap.unwrap_or(0.0),
-        }),
-        Box::new(Ilp::new(options.clone())),
-    ]
+    Registry::new()
+        .build_all(options)
+        .expect("the built-in strategies build from search options alone")
 }
 
 /// Names of the built-in strategies, in the order of [`all`].
 pub fn names() -> Vec<String> {
-    all().iter().map(|s| s.name().to_string()).collect()
+    Registry::new().names().map(str::to_string).collect()
 }
 
 /// The built-in strategy called `name`.
@@ -81,7 +76,7 @@ pub fn names() -> Vec<String> {
 /// ```
 ///
 /// # Errors
-/// [`EplbError::UnknownStrategy`] listing the valid names.
+/// [`EplbError::UnknownStrategy`](crate::EplbError::UnknownStrategy) listing the valid names.
 pub fn by_name(name: &str) -> Result<Box<dyn PlacementStrategy>> {
     by_name_with(name, &StrategyOptions::default())
 }
@@ -89,13 +84,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn PlacementStrategy>> {
 /// The built-in strategy called `name`, configured with `options`.
 ///
 /// # Errors
-/// [`EplbError::UnknownStrategy`] listing the valid names.
+/// [`EplbError::UnknownStrategy`](crate::EplbError::UnknownStrategy) listing the valid names.
 pub fn by_name_with(name: &str, options: &StrategyOptions) -> Result<Box<dyn PlacementStrategy>> {
-    all_with(options)
-        .into_iter()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| EplbError::UnknownStrategy {
-            name: name.to_string(),
-            available: names().join(", "),
-        })
+    Registry::new().build(&StrategySpec::new(name).with_options(options.clone()))
 }

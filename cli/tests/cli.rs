@@ -32,7 +32,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn esft() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-intent.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/esft-vanilla-lite_esft-intent.json")
 }
 
 #[test]

@@ -5,10 +5,13 @@ use std::process::ExitCode;
 
 use clap::Args;
 use eplb::compare::compare;
+use eplb::strategies::HierarchicalSpec;
 use eplb::{Cluster, EplbError, Problem, SolveOptions};
 use serde::Serialize;
 
-use super::{read_loads, strategy_list, write_output, Global, PolicyArg, SearchArgs};
+use super::{
+    build_strategies, read_loads, strategy_names, write_output, Global, PolicyArg, SearchArgs,
+};
 
 #[derive(Args, Debug)]
 pub(crate) struct SweepArgs {
@@ -70,18 +73,9 @@ struct Row {
 }
 
 pub(crate) fn run(args: &SweepArgs, global: Global) -> Result<ExitCode, EplbError> {
-    let options = args.search.options();
-    let no_topology = super::TopologyArgs {
-        topology: None,
-        sub_strategy: "greedy".into(),
-    };
-    let any_cluster = Cluster::new(1, 1);
-    let strategies = strategy_list(
-        args.strategies.as_deref(),
-        &options,
-        &no_topology,
-        &any_cluster,
-    )?;
+    let names = strategy_names(args.strategies.as_deref());
+    let strategies =
+        build_strategies(&names, &args.search.options(), &HierarchicalSpec::default())?;
     let files = args
         .loads
         .iter()

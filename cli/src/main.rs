@@ -1,10 +1,12 @@
-//! Command-line interface: argument definitions and dispatch. Each command lives in its own
-//! file; they share the cluster flags, problem loading, output and progress helpers here.
+//! The `eplb` command line (see `eplb --help`): argument definitions and dispatch. Each command
+//! lives in its own file; they share the cluster flags, problem loading, output and progress
+//! helpers here. The library is the `eplb` crate; this crate adds the command line, tables,
+//! progress bars and pictures.
 
 /// `println!` that ends the program quietly when standard output is closed (e.g. `| head`).
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::cli::print_line(format_args!($($arg)*))
+        $crate::print_line(format_args!($($arg)*))
     };
 }
 
@@ -13,6 +15,7 @@ mod check;
 mod compare;
 mod demo;
 mod place;
+mod plot;
 mod report;
 mod strategies;
 mod sweep;
@@ -24,7 +27,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eplb::formats::{LoadsFile, ReadOptions};
-use eplb::strategies::StrategyOptions;
+use eplb::strategies::{HierarchicalSpec, Registry, StrategyOptions, StrategySpec};
+use eplb::topology::Topology;
 use eplb::{Cluster, EplbError, PolicyChoice, Problem};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -221,7 +225,7 @@ pub(crate) struct TopologyArgs {
     #[arg(long, value_name = "FILE")]
     topology: Option<PathBuf>,
     /// The strategy `hierarchical` runs inside each node.
-    #[arg(long, value_name = "NAME", default_value = "greedy")]
+    #[arg(long, value_name = "NAME", default_value = HierarchicalSpec::DEFAULT_LEAF)]
     sub_strategy: String,
 }
 
@@ -241,45 +245,32 @@ pub(crate) struct StrategyArgs {
 impl StrategyArgs {
     /// The strategy the flags describe, for problems on `cluster`.
     fn build(&self, cluster: &Cluster) -> Result<Box<dyn eplb::PlacementStrategy>, EplbError> {
-        self.topology.check_used(&[self.strategy.as_str()])?;
-        self.topology
-            .strategy(&self.strategy, &self.search.options(), cluster)
+        let hierarchical = self
+            .topology
+            .hierarchical(std::slice::from_ref(&self.strategy), cluster)?;
+        Registry::new().build(&strategy_spec(
+            &self.strategy,
+            &self.search.options(),
+            &hierarchical,
+        ))
     }
 }
 
 impl TopologyArgs {
-    /// The strategy called `name`; `hierarchical` is built over the topology file and with the
-    /// sub-strategy when they are given.
-    fn strategy(
+    /// The configuration of `hierarchical` the flags give, with the topology file read and
+    /// checked against `cluster`.
+    ///
+    /// # Errors
+    /// When the flags are given but no strategy in `names` is `hierarchical`, or the topology
+    /// file is unreadable, invalid or does not fit `cluster`.
+    fn hierarchical(
         &self,
-        name: &str,
-        options: &StrategyOptions,
+        names: &[String],
         cluster: &Cluster,
-    ) -> Result<Box<dyn eplb::PlacementStrategy>, EplbError> {
-        use eplb::strategies::{BalancedSplit, Hierarchical};
-        let customised = self.topology.is_some() || self.sub_strategy != "greedy";
-        if name != "hierarchical" || !customised {
-            return eplb::strategies::by_name_with(name, options);
-        }
-        let leaf = eplb::strategies::by_name_with(&self.sub_strategy, options)?;
-        Ok(match &self.topology {
-            Some(path) => {
-                let topology = eplb::topology::Topology::from_json(path)?;
-                topology.check_cluster(cluster)?;
-                Box::new(Hierarchical::with_topology(
-                    topology,
-                    BalancedSplit::default(),
-                    leaf,
-                ))
-            }
-            None => Box::new(Hierarchical::two_level(BalancedSplit::default(), leaf)),
-        })
-    }
-
-    /// Refuses the flags when no strategy in `names` uses them.
-    fn check_used(&self, names: &[&str]) -> Result<(), EplbError> {
-        let customised = self.topology.is_some() || self.sub_strategy != "greedy";
-        if customised && !names.contains(&"hierarchical") {
+    ) -> Result<HierarchicalSpec, EplbError> {
+        let mut spec = HierarchicalSpec::new(self.sub_strategy.as_str());
+        let customised = self.topology.is_some() || !spec.is_default();
+        if customised && !names.iter().any(|n| n == HierarchicalSpec::STRATEGY) {
             return Err(EplbError::Format {
                 path: "--topology/--sub-strategy".into(),
                 message:
@@ -287,7 +278,12 @@ impl TopologyArgs {
                         .into(),
             });
         }
-        Ok(())
+        if let Some(path) = &self.topology {
+            let topology = Topology::from_json(path)?;
+            topology.check_cluster(cluster)?;
+            spec.topology = Some(topology);
+        }
+        Ok(spec)
     }
 }
 
@@ -342,8 +338,8 @@ impl PlotArgs {
         global: Global,
     ) -> Result<(), EplbError> {
         if let Some(path) = &self.plot {
-            let plot = eplb::plot::LoadPlot::new(title, problem, self.plot_layer, after);
-            eplb::plot::draw(&plot, path)?;
+            let plot = plot::LoadPlot::new(title, problem, self.plot_layer, after);
+            plot::draw(&plot, path)?;
             global.notice(&format!("plot written to {}", path.display()));
         }
         Ok(())
@@ -389,7 +385,7 @@ impl SearchArgs {
 
 /// Parses the command line, runs the command, maps errors to exit status 1 (usage errors exit
 /// with 2 through clap).
-pub(crate) fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let global = Global {
         quiet: cli.quiet,
@@ -447,26 +443,40 @@ fn write_output(path: Option<&PathBuf>, text: &str) -> Result<(), EplbError> {
     }
 }
 
-/// The strategies named in `a,b,c` (all built-in ones when `None`), with `hierarchical`
-/// configured by the topology flags.
-fn strategy_list(
-    text: Option<&str>,
-    options: &StrategyOptions,
-    topology: &TopologyArgs,
-    cluster: &Cluster,
-) -> Result<Vec<Box<dyn eplb::PlacementStrategy>>, EplbError> {
-    let all = eplb::strategies::names();
-    let names: Vec<&str> = match text {
+/// The names in `a,b,c` (all built-in ones when `None`).
+fn strategy_names(text: Option<&str>) -> Vec<String> {
+    match text {
         Some(t) => t
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
+            .map(str::to_string)
             .collect(),
-        None => all.iter().map(String::as_str).collect(),
-    };
-    topology.check_used(&names)?;
+        None => eplb::strategies::names(),
+    }
+}
+
+/// The strategies `names`, each built from its spec: the search settings and, for
+/// `hierarchical`, its configuration.
+fn build_strategies(
+    names: &[String],
+    options: &StrategyOptions,
+    hierarchical: &HierarchicalSpec,
+) -> Result<Vec<Box<dyn eplb::PlacementStrategy>>, EplbError> {
+    let registry = Registry::new();
     names
-        .into_iter()
-        .map(|name| topology.strategy(name, options, cluster))
+        .iter()
+        .map(|name| registry.build(&strategy_spec(name, options, hierarchical)))
         .collect()
+}
+
+/// The spec of the strategy called `name`.
+fn strategy_spec(
+    name: &str,
+    options: &StrategyOptions,
+    hierarchical: &HierarchicalSpec,
+) -> StrategySpec {
+    StrategySpec::new(name)
+        .with_options(options.clone())
+        .with_hierarchical(hierarchical.clone())
 }

@@ -8,9 +8,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::error::{EplbError, Result};
-use crate::evaluate::Evaluation;
-use crate::problem::Problem;
+use eplb::{EplbError, Evaluation, Problem, Result};
 
 /// One curve of a [`LoadPlot`]: a named placement's per-GPU loads on the chosen layer and its
 /// balancedness on every layer.

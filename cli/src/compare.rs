@@ -7,7 +7,9 @@ use eplb::compare::compare;
 use eplb::{EplbError, SolveOptions};
 
 use super::report::{comparison_cells, shape, table, COMPARISON_HEADER};
-use super::{strategy_list, Global, PlotArgs, ProblemArgs, SearchArgs, TopologyArgs};
+use super::{
+    build_strategies, strategy_names, Global, PlotArgs, ProblemArgs, SearchArgs, TopologyArgs,
+};
 
 #[derive(Args, Debug)]
 pub(crate) struct CompareArgs {
@@ -30,13 +32,9 @@ pub(crate) struct CompareArgs {
 pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
-    let options = args.search.options();
-    let strategies = strategy_list(
-        args.strategies.as_deref(),
-        &options,
-        &args.topology,
-        problem.cluster(),
-    )?;
+    let names = strategy_names(args.strategies.as_deref());
+    let hierarchical = args.topology.hierarchical(&names, problem.cluster())?;
+    let strategies = build_strategies(&names, &args.search.options(), &hierarchical)?;
     args.plot.check(problem)?;
     let bar = global.progress((problem.num_layers() * strategies.len()) as u64, "solving");
     let c = compare(

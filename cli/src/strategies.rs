@@ -11,17 +11,19 @@ use super::Global;
 pub(crate) struct StrategiesArgs {}
 
 pub(crate) fn run(_args: &StrategiesArgs, global: Global) -> Result<ExitCode, EplbError> {
-    let all = eplb::strategies::all();
+    let registry = eplb::strategies::Registry::new();
     if global.json {
-        let list: Vec<_> = all
-            .iter()
-            .map(|s| serde_json::json!({"name": s.name(), "description": s.description()}))
+        let list: Vec<_> = registry
+            .descriptions()
+            .map(
+                |(name, description)| serde_json::json!({"name": name, "description": description}),
+            )
             .collect();
         out!("{}", serde_json::Value::Array(list));
     } else {
-        let width = all.iter().map(|s| s.name().len()).max().unwrap_or(0);
-        for s in &all {
-            out!("{:width$}  {}", s.name(), s.description());
+        let width = registry.names().map(str::len).max().unwrap_or(0);
+        for (name, description) in registry.descriptions() {
+            out!("{name:width$}  {description}");
         }
     }
     Ok(ExitCode::SUCCESS)
