@@ -64,7 +64,7 @@ fn run(problem: &Problem, strategy: &dyn PlacementStrategy) -> Result<Run, eplb:
     let t = Instant::now();
     let s = solve(problem, strategy, &SolveOptions { threads: Some(1) })?;
     let elapsed = t.elapsed().as_secs_f64() * 1e3;
-    let report = evaluate(problem, &s.placement, &s.claimed_bounds())?;
+    let report = evaluate(problem, &s.placement, &s.claims())?;
     assert!(report.is_feasible(), "{} infeasible", strategy.name());
     Ok(Run {
         max: report.layers.iter().map(|l| l.max_load).collect(),

@@ -21,7 +21,7 @@
 //! let problem = Problem::new(loads, Cluster::new(12, 4), PolicyChoice::Global)?;
 //! let greedy = strategies::by_name("greedy")?;
 //! let solution = solve(&problem, greedy.as_ref(), &Default::default())?;
-//! let report = evaluate(&problem, &solution.placement, &solution.claimed_bounds())?;
+//! let report = evaluate(&problem, &solution.placement, &solution.claims())?;
 //! assert!(report.is_feasible());
 //! assert_eq!(report.layers[0].max_load, 12.0);   // the optimum is 11.5
 //! assert_eq!(report.layers[0].lower_bound, 11.5); // sum / P proves greedy is within 4.35%
@@ -45,7 +45,7 @@ pub mod synthetic;
 pub mod topology;
 
 pub use error::{EplbError, Result};
-pub use evaluate::{evaluate, Evaluation, LayerReport, Violation};
+pub use evaluate::{evaluate, Claim, ClaimViolation, Evaluation, LayerReport, Violation};
 pub use placement::{DeepSeekArrays, LayerPlacement, Placement};
 pub use problem::{Cluster, LayerProblem, Loads, Policy, PolicyChoice, Problem};
 pub use runner::{solve, solve_observed, Solution, SolveOptions};

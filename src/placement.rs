@@ -22,15 +22,33 @@ pub struct LayerPlacement {
 impl LayerPlacement {
     /// A layer placement whose replica ranks follow slot order (the first slot of an expert is
     /// replica 0, the next replica 1, ...).
+    ///
+    /// Ids are not trusted to size a buffer: any id, up to `usize::MAX`, is accepted (the
+    /// evaluator reports the ones out of range).
     pub fn from_phy2log(phy2log: Vec<usize>) -> Self {
-        let mut seen = vec![0usize; phy2log.iter().max().map_or(0, |&m| m + 1)];
-        let rank = phy2log
-            .iter()
-            .map(|&e| {
-                seen[e] += 1;
-                seen[e] - 1
-            })
-            .collect();
+        let ids = phy2log.iter().max().map_or(0, |&m| m.saturating_add(1));
+        let rank = if ids <= phy2log.len() {
+            // Every valid placement (ids below `E <= R`): one counter per id.
+            let mut seen = vec![0usize; ids];
+            phy2log
+                .iter()
+                .map(|&e| {
+                    seen[e] += 1;
+                    seen[e] - 1
+                })
+                .collect()
+        } else {
+            // Large ids: count through the slots sorted by id (stable, so in slot order).
+            let mut order: Vec<usize> = (0..phy2log.len()).collect();
+            order.sort_by_key(|&slot| phy2log[slot]);
+            let mut rank = vec![0; phy2log.len()];
+            for w in order.windows(2) {
+                if phy2log[w[0]] == phy2log[w[1]] {
+                    rank[w[1]] = rank[w[0]] + 1;
+                }
+            }
+            rank
+        };
         Self { phy2log, rank }
     }
 

@@ -47,7 +47,7 @@ proptest! {
                     prop_assert_eq!(a.placement.layer(l), b.placement.layer(l), "{} is not deterministic on layer {}", name, l);
                 }
             }
-            let report = evaluate(&problem, &a.placement, &a.claimed_bounds()).unwrap();
+            let report = evaluate(&problem, &a.placement, &a.claims()).unwrap();
             prop_assert!(report.is_feasible(), "{}: {:?}", name, report.layers.iter().map(|l| &l.violations).collect::<Vec<_>>());
             for (l, layer) in report.layers.iter().enumerate() {
                 let total: f64 = problem.loads().layer(l).iter().sum();

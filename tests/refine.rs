@@ -17,7 +17,7 @@ use proptest::prelude::*;
 
 fn max_loads(problem: &Problem, strategy: &dyn PlacementStrategy) -> Vec<f64> {
     let s = solve(problem, strategy, &Default::default()).unwrap();
-    let report = evaluate(problem, &s.placement, &s.claimed_bounds()).unwrap();
+    let report = evaluate(problem, &s.placement, &s.claims()).unwrap();
     assert!(report.is_feasible());
     report.layers.iter().map(|l| l.max_load).collect()
 }
