@@ -106,10 +106,9 @@ impl std::fmt::Display for ClaimViolation {
                 f,
                 "claimed lower bound {bound} is above the max load {load} that {by} reached"
             ),
-            ClaimViolation::OptimalBeaten { max_load, by, load } => write!(
-                f,
-                "claimed optimal at {max_load}, but {by} reached {load}"
-            ),
+            ClaimViolation::OptimalBeaten { max_load, by, load } => {
+                write!(f, "claimed optimal at {max_load}, but {by} reached {load}")
+            }
         }
     }
 }
@@ -309,11 +308,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 /// # Errors
 /// [`EplbError::LayerCountMismatch`] when the placement's layer count or expert count differs
 /// from the problem's (everything else is reported as a [`Violation`]).
-pub fn evaluate(
-    problem: &Problem,
-    placement: &Placement,
-    claims: &[Claim],
-) -> Result<Evaluation> {
+pub fn evaluate(problem: &Problem, placement: &Placement, claims: &[Claim]) -> Result<Evaluation> {
     if placement.num_layers() != problem.num_layers() {
         return Err(EplbError::LayerCountMismatch {
             found: placement.num_layers(),

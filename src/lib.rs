@@ -12,6 +12,8 @@
 //! - [`evaluate()`]: the single judge of feasibility and balance, with certified
 //!   [lower bounds](bounds) and gaps.
 //! - [`formats`]: reading load statistics and writing placements.
+//! - `testing` (cargo feature `testing`): the research workbench — random problems and
+//!   placements, a brute-force optimum, `check_strategy` with every conformance property.
 //! - [`topology`]: the cluster as a tree (root → racks → nodes → GPUs) in `petgraph`.
 //!
 //! ```
@@ -42,6 +44,8 @@ pub mod split;
 pub mod strategies;
 pub mod strategy;
 pub mod synthetic;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod topology;
 
 pub use error::{EplbError, Result};

@@ -2,14 +2,12 @@
 //! policies, strictly better on the design examples, and the quality targets on the
 //! real traces (an `#[ignore]`d test: `cargo test --release --test refine -- --ignored`).
 
-mod common;
-
 use std::path::Path;
 
-use common::arb_problem;
 use eplb::evaluate::max_gpu_load;
 use eplb::formats::read_loads;
 use eplb::strategies::{Greedy, Refine};
+use eplb::testing::generate::arb_problem;
 use eplb::{
     evaluate, solve, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem, SolveOptions,
 };

@@ -71,7 +71,10 @@ pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbEr
     }
     for row in &c.rows {
         for v in &row.claim_violations {
-            eprintln!("warning: layer {}: `{}` {}", v.layer, row.strategy, v.violation);
+            eprintln!(
+                "warning: layer {}: `{}` {}",
+                v.layer, row.strategy, v.violation
+            );
         }
     }
     let infeasible: Vec<&str> = c
