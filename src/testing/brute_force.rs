@@ -5,7 +5,7 @@
 //! GPU changes nothing), so the enumeration visits every choice of replica counts and every
 //! assignment of the replicas to GPUs: `C(E + S - 1, S)^P` candidate placements. Candidates
 //! that leave an expert out are skipped early; the others are judged by the
-//! [evaluator](crate::evaluate) itself ([`violations`], [`max_gpu_load`]), so the oracle
+//! [evaluator](mod@crate::evaluate) itself ([`violations`], [`max_gpu_load`]), so the oracle
 //! shares no code with any strategy.
 //!
 //! ```

@@ -1,4 +1,4 @@
-//! Random problems and placements, as [`proptest`] strategies.
+//! Random problems and placements, as [`proptest`](mod@proptest) strategies.
 //!
 //! ```
 //! use eplb::testing::generate::{arb_problem_with, sample, LoadProfile, ProblemShape};

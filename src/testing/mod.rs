@@ -5,9 +5,9 @@
 //!
 //! - [`generate`]: random problems (shapes, both policies, loads from all-zero to huge
 //!   integers, mixed magnitudes and ties) and random placements, valid or broken in a named
-//!   way, as [`proptest`] strategies, plus [`generate::sample`] for a seeded draw outside
+//!   way, as [`proptest`](mod@proptest) strategies, plus [`generate::sample`] for a seeded draw outside
 //!   proptest;
-//! - [`brute_force`]: the true optimum of tiny layers by exhaustive enumeration, with a
+//! - [`brute_force()`]: the true optimum of tiny layers by exhaustive enumeration, with a
 //!   documented size limit;
 //! - [`check_strategy`] / [`check_strategies`]: every conformance property (feasible, load
 //!   conserved, deterministic across runs and thread counts, claims that hold against the
