@@ -5,7 +5,6 @@
 //! cargo run --example custom_strategy --features testing
 //! ```
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use eplb::compare::compare;
@@ -78,17 +77,7 @@ fn lpt() -> Hierarchical<BalancedSplit, Lpt> {
     Hierarchical::two_level(BalancedSplit::default(), Lpt).named("lpt")
 }
 
-fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let limits = StrategyOptions {
         time_limit: Some(Duration::from_millis(200)),
         ..StrategyOptions::default()
