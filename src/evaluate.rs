@@ -3,6 +3,11 @@
 //! It checks every constraint of the problem (see [`Violation`]) and measures balance per
 //! layer and over all layers. Strategies never score themselves; the CLI, the tests and the
 //! benchmarks all report what this module computes.
+//!
+//! It judges what strategies *claim* too ([`Claim`]): a claimed lower bound above the
+//! strategy's own max load is a [`ClaimViolation`]. Claims that only another strategy's answer
+//! can refute (an `optimal` claim beaten, a bound above another verified load) are judged by
+//! [`compare`](crate::compare::compare()).
 
 use serde::Serialize;
 
@@ -10,6 +15,103 @@ use crate::bounds::{lower_bounds, LowerBounds};
 use crate::error::{EplbError, Result};
 use crate::placement::{LayerPlacement, Placement};
 use crate::problem::{LayerProblem, Policy, Problem};
+use crate::strategy::{LayerSolution, SolveStatus};
+
+/// What a strategy claims about its answer for one layer: judged, never trusted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Claim {
+    /// The claimed status (`optimal` is a claim that no placement is better).
+    pub status: SolveStatus,
+    /// The claimed lower bound on the optimal max GPU load, if any.
+    pub bound: Option<f64>,
+}
+
+impl Claim {
+    /// No claim: a heuristic answer without a bound (what a placement read from a file has).
+    pub const NONE: Claim = Claim {
+        status: SolveStatus::Heuristic,
+        bound: None,
+    };
+
+    /// A heuristic answer with a claimed lower bound.
+    pub fn with_bound(bound: f64) -> Self {
+        Self {
+            status: SolveStatus::Heuristic,
+            bound: Some(bound),
+        }
+    }
+
+    /// The claim of a strategy's answer.
+    pub fn of(solution: &LayerSolution) -> Self {
+        Self {
+            status: solution.status,
+            bound: solution.lower_bound,
+        }
+    }
+}
+
+/// Relative tolerance of the claim checks: a claimed bound `b` is refuted by a load `x` only
+/// when `b > x * (1 + CLAIM_TOLERANCE) + CLAIM_TOLERANCE * 1e-3` (and an `optimal` load `y` by
+/// `x` only when `y` exceeds `x` the same way), so that loads summed in different orders, or
+/// bounds computed in scaled arithmetic, are not reported as lies.
+pub const CLAIM_TOLERANCE: f64 = 1e-9;
+
+/// True when `value` exceeds `limit` by more than [`CLAIM_TOLERANCE`].
+pub fn exceeds(value: f64, limit: f64) -> bool {
+    value > limit * (1.0 + CLAIM_TOLERANCE) + CLAIM_TOLERANCE * 1e-3
+}
+
+/// A strategy's claim refuted by a verified load. Unlike a [`Violation`], it does not make the
+/// placement infeasible: it says the strategy's bound or `optimal` status cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ClaimViolation {
+    /// The claimed bound is above the max load of the strategy's own placement.
+    BoundAboveOwnLoad {
+        /// The claimed bound.
+        bound: f64,
+        /// The max load of its placement.
+        max_load: f64,
+    },
+    /// The claimed bound is above the verified max load of another strategy's feasible
+    /// placement (found by [`compare`](crate::compare::compare())).
+    BoundAboveVerifiedLoad {
+        /// The claimed bound.
+        bound: f64,
+        /// The strategy whose placement refutes it.
+        by: String,
+        /// That placement's max load.
+        load: f64,
+    },
+    /// The strategy claimed `optimal`, but another strategy's feasible placement has a lower
+    /// max load (found by [`compare`](crate::compare::compare())).
+    OptimalBeaten {
+        /// The max load claimed optimal.
+        max_load: f64,
+        /// The strategy whose placement beats it.
+        by: String,
+        /// That placement's max load.
+        load: f64,
+    },
+}
+
+impl std::fmt::Display for ClaimViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimViolation::BoundAboveOwnLoad { bound, max_load } => write!(
+                f,
+                "claimed lower bound {bound} is above its own max load {max_load}"
+            ),
+            ClaimViolation::BoundAboveVerifiedLoad { bound, by, load } => write!(
+                f,
+                "claimed lower bound {bound} is above the max load {load} that {by} reached"
+            ),
+            ClaimViolation::OptimalBeaten { max_load, by, load } => {
+                write!(f, "claimed optimal at {max_load}, but {by} reached {load}")
+            }
+        }
+    }
+}
 
 /// A broken constraint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,6 +208,10 @@ pub struct LayerReport {
     pub bounds: LowerBounds,
     /// The bound the strategy claimed, if any.
     pub claimed_bound: Option<f64>,
+    /// The strategy's refuted claims (empty when its claims hold or it made none; not
+    /// serialised when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub claim_violations: Vec<ClaimViolation>,
     /// The best valid bound: the largest of `bounds` and `claimed_bound`.
     pub lower_bound: f64,
     /// `(max_load - lower_bound) / lower_bound`: how far from optimal at most.
@@ -128,6 +234,9 @@ pub struct Summary {
     pub feasible_layers: usize,
     /// Violations over all layers.
     pub violations: usize,
+    /// Refuted claims over all layers (not serialised when zero).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub claim_violations: usize,
     /// Largest GPU load of any layer.
     pub max_load: f64,
     /// Sum over layers of the max GPU load: the time of one step through all layers.
@@ -162,6 +271,21 @@ impl Evaluation {
     pub fn is_feasible(&self) -> bool {
         self.summary.violations == 0
     }
+
+    /// True when no claim of the strategy was refuted.
+    pub fn claims_hold(&self) -> bool {
+        self.summary.claim_violations == 0
+    }
+
+    /// Records a refuted claim on `layer` (keeps the summary's count in step).
+    pub(crate) fn record_claim_violation(&mut self, layer: usize, violation: ClaimViolation) {
+        self.layers[layer].claim_violations.push(violation);
+        self.summary.claim_violations += 1;
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -176,17 +300,15 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Evaluates `placement` on `problem`. `claimed_bounds` holds the strategy's own per-layer
-/// bounds (or is empty); the reported bound is the best of those and the combinatorial ones.
+/// Evaluates `placement` on `problem`. `claims` holds the strategy's per-layer [`Claim`]s (or
+/// is empty, e.g. for a placement read from a file): the reported bound is the best of the
+/// claimed and the combinatorial ones, and a claimed bound above the placement's own max load
+/// is recorded as a [`ClaimViolation`].
 ///
 /// # Errors
 /// [`EplbError::LayerCountMismatch`] when the placement's layer count or expert count differs
 /// from the problem's (everything else is reported as a [`Violation`]).
-pub fn evaluate(
-    problem: &Problem,
-    placement: &Placement,
-    claimed_bounds: &[Option<f64>],
-) -> Result<Evaluation> {
+pub fn evaluate(problem: &Problem, placement: &Placement, claims: &[Claim]) -> Result<Evaluation> {
     if placement.num_layers() != problem.num_layers() {
         return Err(EplbError::LayerCountMismatch {
             found: placement.num_layers(),
@@ -204,7 +326,7 @@ pub fn evaluate(
         .layers()
         .zip(placement.layers())
         .map(|(layer, lp)| {
-            let claimed = claimed_bounds.get(layer.index).copied().flatten();
+            let claimed = claims.get(layer.index).and_then(|c| c.bound);
             evaluate_layer(&layer, lp, claimed)
         })
         .collect();
@@ -212,12 +334,56 @@ pub fn evaluate(
     Ok(Evaluation { layers, summary })
 }
 
-/// Evaluates one layer. See [`evaluate`].
+/// Evaluates one layer with the strategy's claimed bound, if any. See [`evaluate`].
 pub fn evaluate_layer(
     layer: &LayerProblem<'_>,
     placement: &LayerPlacement,
     claimed_bound: Option<f64>,
 ) -> LayerReport {
+    let cluster = layer.cluster;
+    let phy2log = placement.phy2log();
+    let violations = violations(layer, placement);
+    let logcnt = placement.logcnt(layer.num_experts());
+    let gpu_loads = loads_of(layer, phy2log, &logcnt);
+    let colocated_replicas = colocated(layer, phy2log);
+    let node_loads = cluster.gpus_per_node().map(|q| {
+        gpu_loads
+            .chunks_exact(q)
+            .map(|c| c.iter().sum::<f64>())
+            .collect::<Vec<f64>>()
+    });
+
+    let max_load = gpu_loads.iter().copied().fold(0.0, f64::max);
+    let mean_load = gpu_loads.iter().sum::<f64>() / cluster.gpus as f64;
+    let bounds = lower_bounds(layer);
+    let lower_bound = bounds.best().max(claimed_bound.unwrap_or(0.0));
+    // An infeasible placement's load refutes nothing (missing experts carry no load).
+    let claim_violations = claimed_bound
+        .filter(|&bound| violations.is_empty() && exceeds(bound, max_load))
+        .map(|bound| ClaimViolation::BoundAboveOwnLoad { bound, max_load })
+        .into_iter()
+        .collect();
+    LayerReport {
+        layer: layer.index,
+        violations,
+        node_loads,
+        max_load,
+        mean_load,
+        balancedness: ratio(mean_load, max_load),
+        imbalance: ratio(max_load, mean_load) - 1.0,
+        colocated_replicas,
+        bounds,
+        claimed_bound,
+        claim_violations,
+        lower_bound,
+        gap: ratio(max_load, lower_bound) - 1.0,
+        gpu_loads,
+    }
+}
+
+/// The constraints `placement` breaks on `layer` (empty when feasible), as [`evaluate_layer`]
+/// reports them, without measuring anything.
+pub fn violations(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> Vec<Violation> {
     let cluster = layer.cluster;
     let experts = layer.num_experts();
     let phy2log = placement.phy2log();
@@ -244,37 +410,11 @@ pub fn evaluate_layer(
             .map(|expert| Violation::MissingExpert { expert }),
     );
 
-    let gpu_loads = loads_of(layer, phy2log, &logcnt);
-    let colocated_replicas = colocated(layer, phy2log);
-    let node_loads = cluster.gpus_per_node().map(|q| {
-        gpu_loads
-            .chunks_exact(q)
-            .map(|c| c.iter().sum::<f64>())
-            .collect::<Vec<f64>>()
-    });
     if layer.policy == Policy::Hierarchical {
         check_groups(layer, phy2log, &mut violations);
     }
 
-    let max_load = gpu_loads.iter().copied().fold(0.0, f64::max);
-    let mean_load = gpu_loads.iter().sum::<f64>() / cluster.gpus as f64;
-    let bounds = lower_bounds(layer);
-    let lower_bound = bounds.best().max(claimed_bound.unwrap_or(0.0));
-    LayerReport {
-        layer: layer.index,
-        violations,
-        node_loads,
-        max_load,
-        mean_load,
-        balancedness: ratio(mean_load, max_load),
-        imbalance: ratio(max_load, mean_load) - 1.0,
-        colocated_replicas,
-        bounds,
-        claimed_bound,
-        lower_bound,
-        gap: ratio(max_load, lower_bound) - 1.0,
-        gpu_loads,
-    }
+    violations
 }
 
 /// The load of every GPU under `placement`, computed exactly as [`evaluate_layer`] does
@@ -366,6 +506,7 @@ fn summarise(layers: &[LayerReport]) -> Summary {
         layers: layers.len(),
         feasible_layers: layers.iter().filter(|l| l.violations.is_empty()).count(),
         violations: layers.iter().map(|l| l.violations.len()).sum(),
+        claim_violations: layers.iter().map(|l| l.claim_violations.len()).sum(),
         max_load: layers.iter().map(|l| l.max_load).fold(0.0, f64::max),
         sum_max_load,
         balancedness: ratio(sum(|l| l.mean_load), sum_max_load),

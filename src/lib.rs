@@ -13,6 +13,8 @@
 //!   [lower bounds](bounds) and gaps.
 //! - `formats` (the default cargo feature `formats`): reading load statistics and topology
 //!   files, writing placements.
+//! - `testing` (cargo feature `testing`): the research workbench — random problems and
+//!   placements, a brute-force optimum, `check_strategy` with every conformance property.
 //! - [`topology`]: the cluster as a tree (root → racks → nodes → GPUs).
 //!
 //! ```
@@ -22,7 +24,7 @@
 //! let problem = Problem::new(loads, Cluster::new(12, 4), PolicyChoice::Global)?;
 //! let greedy = strategies::by_name("greedy")?;
 //! let solution = solve(&problem, greedy.as_ref(), &Default::default())?;
-//! let report = evaluate(&problem, &solution.placement, &solution.claimed_bounds())?;
+//! let report = evaluate(&problem, &solution.placement, &solution.claims())?;
 //! assert!(report.is_feasible());
 //! assert_eq!(report.layers[0].max_load, 12.0);   // the optimum is 11.5
 //! assert_eq!(report.layers[0].lower_bound, 11.5); // sum / P proves greedy is within 4.35%
@@ -43,10 +45,12 @@ pub mod split;
 pub mod strategies;
 pub mod strategy;
 pub mod synthetic;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod topology;
 
 pub use error::{EplbError, Result};
-pub use evaluate::{evaluate, Evaluation, LayerReport, Violation};
+pub use evaluate::{evaluate, Claim, ClaimViolation, Evaluation, LayerReport, Violation};
 pub use placement::{DeepSeekArrays, LayerPlacement, Placement};
 pub use problem::{Cluster, LayerProblem, Loads, Policy, PolicyChoice, Problem};
 pub use runner::{solve, solve_observed, Solution, SolveOptions};

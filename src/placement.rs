@@ -24,6 +24,9 @@ pub struct LayerPlacement {
 impl LayerPlacement {
     /// A layer placement whose replica ranks follow slot order (the first slot of an expert is
     /// replica 0, the next replica 1, ...).
+    ///
+    /// Ids are not trusted to size a buffer: any id, up to `usize::MAX`, is accepted (the
+    /// evaluator reports the ones out of range).
     pub fn from_phy2log(phy2log: Vec<usize>) -> Self {
         let mut counter = ReplicaCounter::new(phy2log.len());
         let rank = phy2log.iter().map(|&e| counter.next_rank(e)).collect();

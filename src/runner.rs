@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::error::{EplbError, Result};
+use crate::evaluate::Claim;
 use crate::placement::Placement;
 use crate::problem::Problem;
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
@@ -42,10 +43,20 @@ pub struct Solution {
     pub elapsed: Duration,
 }
 
+impl LayerOutcome {
+    /// The strategy's claim on this layer.
+    pub fn claim(&self) -> Claim {
+        Claim {
+            status: self.status,
+            bound: self.lower_bound,
+        }
+    }
+}
+
 impl Solution {
-    /// The strategy's per-layer lower bounds, to hand to [`evaluate`](crate::evaluate()).
-    pub fn claimed_bounds(&self) -> Vec<Option<f64>> {
-        self.layers.iter().map(|l| l.lower_bound).collect()
+    /// The strategy's per-layer claims, for [`evaluate`](crate::evaluate()) to judge.
+    pub fn claims(&self) -> Vec<Claim> {
+        self.layers.iter().map(LayerOutcome::claim).collect()
     }
 }
 

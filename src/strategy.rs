@@ -80,7 +80,7 @@ impl LayerSolution {
 /// let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global).unwrap();
 /// for s in &all {
 ///     let solution = eplb::solve(&problem, s.as_ref(), &Default::default()).unwrap();
-///     let report = eplb::evaluate(&problem, &solution.placement, &solution.claimed_bounds()).unwrap();
+///     let report = eplb::evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
 ///     assert!(report.is_feasible(), "{} made an infeasible placement", s.name());
 /// }
 /// ```

@@ -5,15 +5,13 @@
 //! where both prove optimality they find the same load, and each one's bound certifies the
 //! other's placement.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{arb_problem, brute_force_optimum, close, enumerable};
 use eplb::evaluate::evaluate_layer;
 use eplb::formats::read_loads;
 use eplb::strategies::{Exact, Ilp, StrategyOptions};
+use eplb::testing::{brute_force, close, enumerable, generate::arb_problem};
 use eplb::{
     Cluster, LayerProblem, LayerSolution, Loads, PlacementStrategy, PolicyChoice, Problem,
     SolveStatus,
@@ -111,7 +109,7 @@ fn other_real_loads_give_valid_bounds_but_no_optimality_claim() {
     let layer = problem.layer(0);
     let (s, load) = solve_checked(&Exact::default(), &layer);
     assert_eq!(s.status, SolveStatus::TimeLimit);
-    let optimum = brute_force_optimum(&layer);
+    let optimum = brute_force(&layer).unwrap().max_load;
     assert!(s.lower_bound.unwrap() <= optimum);
     // The rounding is far finer than the loads: the answer is still the optimum.
     assert!(close(load, optimum), "{load} vs {optimum}");
@@ -217,7 +215,7 @@ proptest! {
         prop_assume!(enumerable(&problem));
         for layer in problem.layers() {
             let (s, load) = solve_checked(&Exact::default(), &layer);
-            let optimum = brute_force_optimum(&layer);
+            let optimum = brute_force(&layer).unwrap().max_load;
             prop_assert_eq!(s.status, SolveStatus::Optimal, "{:?} {:?}", layer.policy, layer.loads);
             prop_assert!(close(load, optimum), "{:?} {:?}: {} vs brute force {}", layer.policy, layer.loads, load, optimum);
         }

@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{arb_problem, golden_cases};
+use common::golden_cases;
 use eplb::bounds::lower_bounds;
 use eplb::evaluate::evaluate_layer;
 use eplb::split::{ChildCapacity, SplitProblem};
 use eplb::strategies::{BalancedSplit, Greedy, GreedySplit, GroupSplitter, Hierarchical};
+use eplb::testing::generate::arb_problem;
 use eplb::topology::Topology;
 use eplb::{
     Cluster, EplbError, LayerPlacement, LayerProblem, LayerSolution, Loads, PlacementStrategy,

@@ -3,11 +3,9 @@
 //!
 //! The conformance suite (`tests/conformance.rs`) covers `ilp` too, as a registered strategy.
 
-mod common;
-
-use common::{brute_force_optimum, close, enumerable};
 use eplb::evaluate::evaluate_layer;
 use eplb::strategies::{Greedy, Ilp, StrategyOptions};
+use eplb::testing::{brute_force, close, enumerable};
 use eplb::{
     Cluster, LayerProblem, Loads, PlacementStrategy, Policy, PolicyChoice, Problem, SolveStatus,
 };
@@ -183,7 +181,7 @@ proptest! {
         let optimum = exhaustive_optimum(&layer);
         if enumerable(&problem) {
             // The two references agree where both apply.
-            prop_assert!(close(optimum, brute_force_optimum(&layer)));
+            prop_assert!(close(optimum, brute_force(&layer).unwrap().max_load));
         }
         let ilp = Ilp::default().solve_layer(&layer).unwrap();
         let greedy = Greedy.solve_layer(&layer).unwrap();

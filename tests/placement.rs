@@ -1,9 +1,7 @@
 //! Placements and the evaluator on arbitrary (also broken) inputs.
 
-mod common;
-
-use common::{arb_problem, close};
-use eplb::{evaluate, Cluster, Loads, Placement, PolicyChoice, Problem, Violation};
+use eplb::testing::{close, generate::arb_problem};
+use eplb::{evaluate, Claim, Cluster, Loads, Placement, PolicyChoice, Problem, Violation};
 use proptest::prelude::*;
 
 /// A problem and an arbitrary `phy2log` for it: right or wrong slot count, ids possibly out of
@@ -111,9 +109,13 @@ fn metrics_match_hand_computation() {
     assert_eq!(r.gpu_loads, vec![3.0, 5.0]);
     assert_eq!((r.balancedness, r.imbalance, r.gap), (0.8, 0.25, 0.25));
     // A claimed bound raises the reported bound, never lowers it.
-    let r = &evaluate(&problem, &p, &[Some(4.5)]).unwrap().layers[0];
+    let r = &evaluate(&problem, &p, &[Claim::with_bound(4.5)])
+        .unwrap()
+        .layers[0];
     assert_eq!((r.lower_bound, r.gap), (4.5, 5.0 / 4.5 - 1.0));
-    let r = &evaluate(&problem, &p, &[Some(1.0)]).unwrap().layers[0];
+    let r = &evaluate(&problem, &p, &[Claim::with_bound(1.0)])
+        .unwrap()
+        .layers[0];
     assert_eq!(r.lower_bound, 4.0);
 }
 

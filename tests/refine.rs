@@ -2,14 +2,12 @@
 //! policies, strictly better on the design examples, and the quality targets on the
 //! real traces (an `#[ignore]`d test: `cargo test --release --test refine -- --ignored`).
 
-mod common;
-
 use std::path::Path;
 
-use common::arb_problem;
 use eplb::evaluate::max_gpu_load;
 use eplb::formats::read_loads;
 use eplb::strategies::{Greedy, Refine};
+use eplb::testing::generate::arb_problem;
 use eplb::{
     evaluate, solve, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem, SolveOptions,
 };
@@ -17,7 +15,7 @@ use proptest::prelude::*;
 
 fn max_loads(problem: &Problem, strategy: &dyn PlacementStrategy) -> Vec<f64> {
     let s = solve(problem, strategy, &Default::default()).unwrap();
-    let report = evaluate(problem, &s.placement, &s.claimed_bounds()).unwrap();
+    let report = evaluate(problem, &s.placement, &s.claims()).unwrap();
     assert!(report.is_feasible());
     report.layers.iter().map(|l| l.max_load).collect()
 }

@@ -67,6 +67,14 @@ pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbEr
         out!("{t}");
         out!("gap = max GPU load / best lower bound of the layer - 1 (a certified upper limit on the distance to optimal)");
     }
+    for row in &c.rows {
+        for v in &row.claim_violations {
+            eprintln!(
+                "warning: layer {}: `{}` {}",
+                v.layer, row.strategy, v.violation
+            );
+        }
+    }
     let infeasible: Vec<&str> = c
         .rows
         .iter()

@@ -60,7 +60,7 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         &|_| bar.inc(1),
     )?;
     bar.finish_and_clear();
-    let evaluation = evaluate(problem, &solution.placement, &solution.claimed_bounds())?;
+    let evaluation = evaluate(problem, &solution.placement, &solution.claims())?;
     let text = match args.format {
         Format::Deepseek => {
             let doc = PlacementDocument::new(
@@ -94,6 +94,11 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         } else {
             out!("{}", layer_table(&evaluation, Some(&solution)));
             out!("{}", summary_line(&evaluation));
+        }
+    }
+    for r in &evaluation.layers {
+        for v in &r.claim_violations {
+            eprintln!("warning: layer {}: `{}` {v}", r.layer, strategy.name());
         }
     }
     if !evaluation.is_feasible() {

@@ -45,7 +45,7 @@ use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 /// let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global).unwrap();
 /// let solution = eplb::solve(&problem, &Ilp::default(), &Default::default()).unwrap();
 /// assert_eq!(solution.layers[0].status, SolveStatus::Optimal);
-/// let report = eplb::evaluate(&problem, &solution.placement, &solution.claimed_bounds()).unwrap();
+/// let report = eplb::evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
 /// assert_eq!(report.layers[0].max_load, 4.0);
 /// assert_eq!(report.layers[0].gap, 0.0);
 /// ```

@@ -1,9 +1,9 @@
 //! Quality table of `refine` (and `hierarchical`) against `greedy` on the real traces in
-//! `../shared/data`, judged by the evaluator.
+//! `../shared/data` (next to the repository), judged by the evaluator.
 //!
 //! ```text
-//! cargo run --release --example quality            # all traces
-//! cargo run --release --example quality -- deepseek # traces whose name contains "deepseek"
+//! cargo run --release -p eplb-lab --bin quality            # all traces
+//! cargo run --release -p eplb-lab --bin quality -- deepseek # traces whose name contains "deepseek"
 //! ```
 //!
 //! Shapes: `R = E + E/8, P = 32` and `R = E + E/4, P = 64`. Global policy: the fraction of
@@ -64,7 +64,7 @@ fn run(problem: &Problem, strategy: &dyn PlacementStrategy) -> Result<Run, eplb:
     let t = Instant::now();
     let s = solve(problem, strategy, &SolveOptions { threads: Some(1) })?;
     let elapsed = t.elapsed().as_secs_f64() * 1e3;
-    let report = evaluate(problem, &s.placement, &s.claimed_bounds())?;
+    let report = evaluate(problem, &s.placement, &s.claims())?;
     assert!(report.is_feasible(), "{} infeasible", strategy.name());
     Ok(Run {
         max: report.layers.iter().map(|l| l.max_load).collect(),
@@ -182,7 +182,7 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
 
 fn main() -> Result<(), eplb::EplbError> {
     let filter = std::env::args().nth(1).unwrap_or_default();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         println!("skipped: {} is absent", dir.display());
         return Ok(());

@@ -1,7 +1,7 @@
 //! Certified comparison of `greedy` and `ilp`, layer by layer, on a load file.
 //!
 //! ```text
-//! cargo run --release --features highs --example ilp_report -- \
+//! cargo run --release -p eplb-lab --features highs --bin ilp-report -- \
 //!     FILE R P N G POLICY SECS [LAYERS]
 //! ```
 //!
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 7 {
-        return Err("usage: ilp_report FILE R P N G global|hierarchical SECS [LAYERS]".into());
+        return Err("usage: ilp-report FILE R P N G global|hierarchical SECS [LAYERS]".into());
     }
     let loads = read_loads(Path::new(&args[0]), Default::default())?.loads;
     let cluster = Cluster::new(args[1].parse()?, args[2].parse()?)
