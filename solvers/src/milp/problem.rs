@@ -1,0 +1,185 @@
+//! The problem: items, bins, optional regions, and the checks and loads of a solution.
+
+use crate::error::{check_weights, SolverError};
+
+/// Bins split into regions and items into blocks (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Regions {
+    /// Number of regions `r` (consecutive, equal runs of bins).
+    pub regions: usize,
+    /// Items per block `b` (blocks are consecutive runs of items).
+    pub block_size: usize,
+}
+
+/// One instance of replicated min-max packing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackingProblem {
+    /// Weight of each item (finite, `>= 0`).
+    pub weights: Vec<f64>,
+    /// Number of bins `m`.
+    pub bins: usize,
+    /// Slots per bin `s`.
+    pub slots_per_bin: usize,
+    /// Region constraints, if any.
+    pub regions: Option<Regions>,
+    /// A proven lower bound on the optimal maximum bin load (`0` when none is known).
+    pub lower_bound: f64,
+}
+
+impl PackingProblem {
+    /// An instance without regions and without a known lower bound.
+    pub fn new(weights: Vec<f64>, bins: usize, slots_per_bin: usize) -> Self {
+        Self {
+            weights,
+            bins,
+            slots_per_bin,
+            regions: None,
+            lower_bound: 0.0,
+        }
+    }
+
+    /// Adds region constraints.
+    pub fn with_regions(self, regions: Regions) -> Self {
+        Self {
+            regions: Some(regions),
+            ..self
+        }
+    }
+
+    /// Sets a proven lower bound on the optimum (it becomes the lower end of `T`).
+    pub fn with_lower_bound(self, lower_bound: f64) -> Self {
+        Self {
+            lower_bound,
+            ..self
+        }
+    }
+
+    pub(super) fn bins_per_region(&self) -> usize {
+        self.regions.map_or(self.bins, |r| self.bins / r.regions)
+    }
+
+    pub(super) fn region_of_bin(&self, bin: usize) -> usize {
+        bin / self.bins_per_region()
+    }
+
+    pub(super) fn block_of_item(&self, item: usize) -> usize {
+        self.regions.map_or(0, |r| item / r.block_size)
+    }
+
+    /// The largest bin load of `copies` (`copies[i][j]`: copies of item `i` on bin `j`).
+    pub fn max_load(&self, copies: &[Vec<usize>]) -> f64 {
+        bin_loads(&self.weights, copies, self.bins)
+            .into_iter()
+            .fold(0.0, f64::max)
+    }
+
+    /// Checks the instance's shape.
+    pub(super) fn validate(&self) -> Result<(), SolverError> {
+        check_weights(&self.weights)?;
+        let n = self.weights.len();
+        if n == 0 || self.bins == 0 || self.slots_per_bin == 0 {
+            return Err(SolverError::InvalidModel(
+                "need at least one item, one bin and one slot per bin".into(),
+            ));
+        }
+        if self.bins * self.slots_per_bin < n {
+            return Err(SolverError::TooFewCopies {
+                items: n,
+                copies: self.bins * self.slots_per_bin,
+            });
+        }
+        if !self.lower_bound.is_finite() || self.lower_bound < 0.0 {
+            return Err(SolverError::InvalidModel(format!(
+                "lower bound {} must be a finite number >= 0",
+                self.lower_bound
+            )));
+        }
+        if let Some(r) = self.regions {
+            let ok = r.regions >= 1
+                && r.block_size >= 1
+                && self.bins.is_multiple_of(r.regions)
+                && n.is_multiple_of(r.block_size)
+                && (n / r.block_size).is_multiple_of(r.regions);
+            if !ok {
+                return Err(SolverError::InvalidModel(format!(
+                    "{} regions and blocks of {} items do not fit {} bins and {} items: regions must divide the bins, the block size the items, and the regions the blocks",
+                    r.regions, r.block_size, self.bins, n
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `copies` is a valid solution: every item copied at least once, every bin
+    /// full, regions respected.
+    pub(super) fn check_solution(&self, copies: &[Vec<usize>]) -> Result<(), String> {
+        let n = self.weights.len();
+        if copies.len() != n || copies.iter().any(|c| c.len() != self.bins) {
+            return Err(format!(
+                "expected {n} items x {} bins of copy counts",
+                self.bins
+            ));
+        }
+        for (i, c) in copies.iter().enumerate() {
+            if c.iter().sum::<usize>() == 0 {
+                return Err(format!("item {i} has no copy"));
+            }
+        }
+        for j in 0..self.bins {
+            let held: usize = copies.iter().map(|c| c[j]).sum();
+            if held != self.slots_per_bin {
+                return Err(format!(
+                    "bin {j} holds {held} copies, expected {}",
+                    self.slots_per_bin
+                ));
+            }
+        }
+        if let Some(r) = self.regions {
+            let blocks = n / r.block_size;
+            let mut region_of_block = vec![None; blocks];
+            let mut per_region = vec![0usize; r.regions];
+            for (i, c) in copies.iter().enumerate() {
+                let g = i / r.block_size;
+                for (j, &k) in c.iter().enumerate() {
+                    if k == 0 {
+                        continue;
+                    }
+                    let region = self.region_of_bin(j);
+                    match region_of_block[g] {
+                        None => {
+                            region_of_block[g] = Some(region);
+                            per_region[region] += 1;
+                        }
+                        Some(x) if x != region => {
+                            return Err(format!("block {g} spans regions {x} and {region}"))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            if per_region.iter().any(|&k| k != blocks / r.regions) {
+                return Err(format!(
+                    "regions hold {per_region:?} blocks, expected {} each",
+                    blocks / r.regions
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bin loads of `copies`.
+pub(super) fn bin_loads(weights: &[f64], copies: &[Vec<usize>], bins: usize) -> Vec<f64> {
+    let mut loads = vec![0.0; bins];
+    for (w, c) in weights.iter().zip(copies) {
+        let total: usize = c.iter().sum();
+        if total == 0 {
+            continue;
+        }
+        let share = w / total as f64;
+        for (load, &k) in loads.iter_mut().zip(c) {
+            *load += share * k as f64;
+        }
+    }
+    loads
+}
