@@ -44,5 +44,6 @@ mod min_queue;
 pub mod partition;
 pub mod rebalance;
 pub mod replicate;
+pub mod tolerance;
 
 pub use error::SolverError;

@@ -3,6 +3,7 @@
 use good_lp::{variable, Expression, ProblemVariables, Variable};
 
 use crate::error::SolverError;
+use crate::tolerance::ROUNDING;
 
 use super::*;
 
@@ -24,7 +25,7 @@ pub(super) fn assignment(
     let low: Vec<usize> = problem
         .weights
         .iter()
-        .map(|&w| ((w / upper * (1.0 - 1e-12)).ceil().max(1.0)) as usize)
+        .map(|&w| ((w / upper * (1.0 - ROUNDING)).ceil().max(1.0)) as usize)
         .collect();
     let slack = (problem.bins * problem.slots_per_bin).saturating_sub(low.iter().sum());
     let columns = problem.weights.len() * (slack + 1) * problem.bins;
@@ -42,7 +43,7 @@ pub(super) fn assignment(
     let dual = raw
         .dual_bound
         .filter(|b| b.is_finite())
-        .map_or(lower, |b| (b * scale * (1.0 - TOLERANCE)).max(lower));
+        .map_or(lower, |b| (b * scale * (1.0 - DUAL_BOUND_SHAVE)).max(lower));
     let best = raw.values.map(|v| layout.extract(&v)).and_then(|c| {
         problem.check_solution(&c).ok()?;
         let load = problem.max_load(&c);
@@ -50,7 +51,7 @@ pub(super) fn assignment(
     });
     let bound = match raw.status {
         _ if window.is_some() => lower,
-        RawStatus::Infeasible => upper * (1.0 - TOLERANCE),
+        RawStatus::Infeasible => upper * (1.0 - DUAL_BOUND_SHAVE),
         RawStatus::Optimal | RawStatus::Stopped => dual,
     };
     Ok(Found { best, bound })
@@ -142,7 +143,7 @@ impl Model {
         let low: Vec<usize> = w
             .iter()
             .map(|&x| {
-                let need = (x / upper * (1.0 - 1e-12)).ceil();
+                let need = (x / upper * (1.0 - ROUNDING)).ceil();
                 (need.max(1.0) as usize).min(region_slots)
             })
             .collect();

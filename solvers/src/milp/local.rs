@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::{bin_loads, PackingProblem};
+use crate::tolerance::ROUNDING;
 
 /// Moves tried at most (keeps the search bounded and deterministic).
 const MAX_MOVES: usize = 20_000;
@@ -11,12 +12,15 @@ const MAX_MOVES: usize = 20_000;
 /// `(max load, bins at the max)`: what a move must decrease (lexicographically).
 fn key(loads: &[f64]) -> (f64, usize) {
     let max = loads.iter().copied().fold(0.0, f64::max);
-    let at_max = loads.iter().filter(|&&l| l >= max * (1.0 - 1e-12)).count();
+    let at_max = loads
+        .iter()
+        .filter(|&&l| l >= max * (1.0 - ROUNDING))
+        .count();
     (max, at_max)
 }
 
 fn better(a: (f64, usize), b: (f64, usize)) -> bool {
-    a.0 < b.0 * (1.0 - 1e-12) || (a.0 <= b.0 && a.1 < b.1)
+    a.0 < b.0 * (1.0 - ROUNDING) || (a.0 <= b.0 && a.1 < b.1)
 }
 
 /// Improves `copies` in place by first-improvement moves involving a most loaded bin:
@@ -46,7 +50,10 @@ pub(super) fn improve(
             return;
         }
         let current = key(&loads);
-        let Some(p) = loads.iter().position(|&l| l >= current.0 * (1.0 - 1e-12)) else {
+        let Some(p) = loads
+            .iter()
+            .position(|&l| l >= current.0 * (1.0 - ROUNDING))
+        else {
             return;
         };
         let mut moved = false;

@@ -87,6 +87,7 @@ mod highs;
 use std::time::{Duration, Instant};
 
 use crate::error::SolverError;
+use crate::tolerance::{DUAL_BOUND_SHAVE, OPTIMALITY, STRICT};
 
 use assignment::*;
 pub use backend::Backend;
@@ -120,23 +121,12 @@ pub struct MilpOutcome {
     pub dual_bound: Option<f64>,
 }
 
-/// Relative amount shaved off a solver's dual bound (floating-point LP tolerances).
-const TOLERANCE: f64 = 1e-7;
-
-/// Relative distance between the incumbent and the proven bound within which the incumbent
-/// is called optimal (HiGHS prunes with its feasibility tolerance, `1e-6`, in the scaled
-/// units where the mean bin load is `1`).
-const OPTIMALITY_TOLERANCE: f64 = 1e-5;
-
 /// Copy-variable columns above which the assignment model only searches the neighbourhood of
 /// the seed's copy counts.
 const MAX_FULL_COLUMNS: usize = 60_000;
 
 /// How far copy counts may move from the seed's in the neighbourhood search.
 const NEIGHBOURHOOD: usize = 2;
-
-/// Relative margin by which a solution must beat a cutoff to count as better.
-const STRICT: f64 = 1e-9;
 
 /// What the searches share: the backend, the options and the deadline.
 struct Ctx<'a> {
@@ -258,7 +248,7 @@ pub fn solve(
     };
     let bound = found.bound.max(problem.lower_bound);
     Ok(MilpOutcome {
-        proven_optimal: max_load <= bound * (1.0 + OPTIMALITY_TOLERANCE),
+        proven_optimal: max_load <= bound * (1.0 + OPTIMALITY),
         dual_bound: Some(bound.min(max_load)),
         copies,
         max_load,
@@ -298,7 +288,7 @@ fn flat(
         }
         patterns::Enumerated::NoneBetter => Ok(Found {
             best: None,
-            bound: upper * (1.0 - STRICT) * (1.0 - TOLERANCE),
+            bound: upper * (1.0 - STRICT) * (1.0 - DUAL_BOUND_SHAVE),
         }),
         patterns::Enumerated::Some(set) => set.search(lower, upper, ctx),
     }

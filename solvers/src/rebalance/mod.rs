@@ -56,6 +56,7 @@
 //! bin. Nothing is allocated inside the search once the packer is warm.
 
 use crate::error::{check_weights, SolverError};
+use crate::tolerance::ROUNDING;
 
 /// Limits of the local search (counts and loads only: results never depend on time).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -366,7 +367,7 @@ impl CopyPacker {
             self.stats.kicks += 1;
             self.apply(m);
             self.descend(limits.max_moves);
-            if self.load[self.heaviest()] < peak - peak.abs() * 1e-12 {
+            if self.load[self.heaviest()] < peak - peak.abs() * ROUNDING {
                 kept = true;
                 break;
             }

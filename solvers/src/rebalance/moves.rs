@@ -22,7 +22,7 @@ impl CopyPacker {
         let peak = self.load[top];
         let goal = self.stop_at;
         // Moves must lower the peak by more than rounding noise.
-        let mut best = peak - peak.abs() * 1e-12;
+        let mut best = peak - peak.abs() * ROUNDING;
         let mut found = None;
         self.sort_by_load();
         if pairs {
@@ -108,7 +108,7 @@ impl CopyPacker {
     /// The best count move that lowers `top` without lifting any bin to `top`'s load.
     pub(super) fn best_count_move(&mut self, top: usize) -> Option<Move> {
         let peak = self.load[top];
-        let mut best = peak - peak.abs() * 1e-12;
+        let mut best = peak - peak.abs() * ROUNDING;
         let mut found = None;
         self.count_moves(top, |worst, m| {
             if worst < best {
