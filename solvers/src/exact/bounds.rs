@@ -3,37 +3,6 @@
 
 use super::*;
 
-/// Exact greedy apportionment: counts minimising the largest `w_i / c_i` (ties: lowest index).
-pub(super) fn apportion(weights: &[u64], copies: usize) -> Vec<usize> {
-    use std::collections::BinaryHeap;
-    #[derive(PartialEq, Eq)]
-    struct Share(u64, usize, usize); // weight, count, item
-    impl Ord for Share {
-        fn cmp(&self, o: &Self) -> Ordering {
-            (self.0 as u128 * o.1 as u128)
-                .cmp(&(o.0 as u128 * self.1 as u128))
-                .then(o.2.cmp(&self.2))
-        }
-    }
-    impl PartialOrd for Share {
-        fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-            Some(self.cmp(o))
-        }
-    }
-    let mut counts = vec![1; weights.len()];
-    let mut heap: BinaryHeap<Share> = weights
-        .iter()
-        .enumerate()
-        .map(|(i, &w)| Share(w, 1, i))
-        .collect();
-    for _ in weights.len()..copies {
-        let Share(w, c, i) = heap.pop().expect("at least one item");
-        counts[i] = c + 1;
-        heap.push(Share(w, c + 1, i));
-    }
-    counts
-}
-
 /// The largest share `w_i / c_i`.
 pub(super) fn max_share(weights: &[u64], counts: &[usize]) -> Fraction {
     let mut best = Fraction::new(0, 1);

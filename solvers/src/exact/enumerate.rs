@@ -24,7 +24,7 @@ pub(super) fn candidates(
     let halves = |keep: &dyn Fn(u64) -> bool| -> Option<Vec<usize>> {
         // Too few suitable items: the rest of the copies are handed out greedily.
         let counts = counts_partial(&order, weights, extra, keep);
-        Some(apportion_from(weights, counts, copies))
+        Some(exact_counts_from(weights, counts, copies))
     };
     if extra > 0 {
         if let Some(c) = halves(&|_| true) {
@@ -66,8 +66,8 @@ pub(super) fn candidates(
                         k -= 1;
                     }
                 }
-                out.push(apportion_from(weights, even, copies));
-                out.push(apportion_from(weights, counts, copies));
+                out.push(exact_counts_from(weights, even, copies));
+                out.push(exact_counts_from(weights, counts, copies));
             }
         }
     }
@@ -94,7 +94,7 @@ pub(super) fn candidates(
                 filler[small[k % n]] += 1;
             }
             out.push(filler);
-            out.push(apportion_from(weights, counts, copies));
+            out.push(exact_counts_from(weights, counts, copies));
         }
     }
     let mut seen = Vec::new();
@@ -122,26 +122,6 @@ pub(super) fn counts_partial(
             counts[i] = 2;
             left -= 1;
         }
-    }
-    counts
-}
-
-/// Greedy apportionment continuing from `counts` up to `copies` in total.
-pub(super) fn apportion_from(weights: &[u64], mut counts: Vec<usize>, copies: usize) -> Vec<usize> {
-    let mut have: usize = counts.iter().sum();
-    while have < copies {
-        let mut pick = 0;
-        for i in 1..weights.len() {
-            let (a, b) = (
-                weights[i] as u128 * counts[pick] as u128,
-                weights[pick] as u128 * counts[i] as u128,
-            );
-            if a > b {
-                pick = i;
-            }
-        }
-        counts[pick] += 1;
-        have += 1;
     }
     counts
 }

@@ -117,7 +117,7 @@ impl Grouped<'_> {
 /// `max(sum / bins, T_rep)`: valid for every count vector.
 fn flat_bound(weights: &[u64], bins: usize, per_bin: usize) -> Fraction {
     let total: u64 = weights.iter().sum();
-    let counts = apportion(weights, bins * per_bin);
+    let counts = exact_counts(weights, bins * per_bin);
     Fraction::new(total as u128, bins as u128).max(max_share(weights, &counts))
 }
 

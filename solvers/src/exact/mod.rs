@@ -56,6 +56,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::apportion::{exact_counts, exact_counts_from};
 use crate::error::SolverError;
 
 /// The largest total weight the engine accepts (`2^50`), so that scaled sums fit in `u64` and
@@ -352,7 +353,7 @@ fn solve_flat(
         |v: Fraction, lb: Fraction| close_enough(v, lb, gap) || enough.is_some_and(|e| v <= e);
     let copies = bins * per_bin;
     let total: u64 = weights.iter().sum();
-    let counts0 = apportion(weights, copies);
+    let counts0 = exact_counts(weights, copies);
     let mut lb = Fraction::new(total as u128, bins as u128).max(max_share(weights, &counts0));
     if let Some(c) = cutoff {
         lb = lb.min(c);
