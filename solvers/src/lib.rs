@@ -44,6 +44,7 @@ mod min_queue;
 pub mod partition;
 pub mod rebalance;
 pub mod replicate;
+pub mod split;
 pub mod tolerance;
 
 pub use error::SolverError;

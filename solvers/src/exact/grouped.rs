@@ -1,6 +1,7 @@
 //! The block-structured search of [`super::solve_grouped`].
 
 use super::*;
+use crate::split::partition::all_partitions;
 
 /// A block's result below some cutoff, memoised by group set.
 #[derive(Clone)]
@@ -121,61 +122,6 @@ fn flat_bound(weights: &[u64], bins: usize, per_bin: usize) -> Fraction {
     Fraction::new(total as u128, bins as u128).max(max_share(weights, &counts))
 }
 
-/// All ways to split `groups` into blocks of `per_block` (canonical: each block's lowest
-/// group is the lowest unassigned one), as bit masks; `None` when there are more than `cap`.
-fn splits(groups: usize, per_block: usize, cap: usize) -> Option<Vec<Vec<u64>>> {
-    fn rec(
-        free: u64,
-        per_block: usize,
-        current: &mut Vec<u64>,
-        out: &mut Vec<Vec<u64>>,
-        cap: usize,
-    ) -> bool {
-        if free == 0 {
-            out.push(current.clone());
-            return out.len() <= cap;
-        }
-        let first = free.trailing_zeros() as usize;
-        let rest = free & !(1u64 << first);
-        let members: Vec<usize> = (0..64).filter(|&g| rest >> g & 1 == 1).collect();
-        let mut pick = Vec::new();
-        subsets(&members, per_block - 1, 0, &mut pick, &mut |s| {
-            let mask = s.iter().fold(1u64 << first, |m, &g| m | 1u64 << g);
-            current.push(mask);
-            let ok = rec(free & !mask, per_block, current, out, cap);
-            current.pop();
-            ok
-        })
-    }
-    fn subsets(
-        members: &[usize],
-        k: usize,
-        from: usize,
-        pick: &mut Vec<usize>,
-        f: &mut dyn FnMut(&[usize]) -> bool,
-    ) -> bool {
-        if pick.len() == k {
-            return f(pick);
-        }
-        for i in from..members.len() {
-            pick.push(members[i]);
-            let ok = subsets(members, k, i + 1, pick, f);
-            pick.pop();
-            if !ok {
-                return false;
-            }
-        }
-        true
-    }
-    let all = if groups == 64 {
-        u64::MAX
-    } else {
-        (1u64 << groups) - 1
-    };
-    let mut out = Vec::new();
-    rec(all, per_block, &mut Vec::new(), &mut out, cap).then_some(out)
-}
-
 /// Maximum number of group-to-block splits enumerated.
 const MAX_SPLITS: usize = 100_000;
 
@@ -278,7 +224,7 @@ pub(super) fn solve(
         bounds: HashMap::new(),
     };
     let per_block = groups / blocks;
-    let (all, exhaustive) = match splits(groups, per_block, MAX_SPLITS) {
+    let (all, exhaustive) = match all_partitions(groups, per_block, MAX_SPLITS) {
         Some(s) => (s, true),
         // Too many splits to enumerate: only consecutive groups, and the flat bound.
         None => (

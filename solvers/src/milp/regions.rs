@@ -19,13 +19,14 @@ use std::collections::HashMap;
 use crate::apportion::{min_max_share, Apportioner};
 use crate::error::SolverError;
 use crate::rebalance::{CopyPacker, PackLimits};
+use crate::split::partition::{combinations, min_max_partition};
 
 use super::{flat, Ctx, Found, PackingProblem, STRICT};
 
 /// Block sets (of `blocks / r` blocks) at most for the decomposition.
 const MAX_SETS: usize = 5_000;
 
-/// Splits enumerated at most per bound search.
+/// Search nodes at most per bound search over the splits.
 const MAX_SPLITS: usize = 1_000_000;
 
 /// What is known about one block set.
@@ -72,7 +73,6 @@ pub(super) fn solve(
         block_size: r.block_size,
         blocks,
         per,
-        regions: r.regions,
         bins,
         sets: HashMap::new(),
     };
@@ -194,7 +194,6 @@ struct Decomposition<'a> {
     block_size: usize,
     blocks: usize,
     per: usize,
-    regions: usize,
     bins: usize,
     sets: HashMap<u64, SetInfo>,
 }
@@ -231,20 +230,13 @@ impl Decomposition<'_> {
         for &m in &all {
             self.info(m)?;
         }
-        let mut state = SplitSearch {
-            sets: &self.sets,
-            per: self.per,
-            blocks: self.blocks,
-            current: Vec::with_capacity(self.regions),
-            best: f64::INFINITY,
-            best_split: Vec::new(),
-            steps: 0,
-        };
-        state.descend(0, 0.0);
-        if state.steps > MAX_SPLITS {
-            return Ok(None);
-        }
-        Ok(Some((state.best_split, state.best)))
+        let sets = &self.sets;
+        Ok(min_max_partition(
+            self.blocks,
+            self.per,
+            |m| sets[&m].lb,
+            MAX_SPLITS,
+        ))
     }
 
     /// Gives a block set a heuristic solution when it has none: optimal shares, balanced
@@ -316,80 +308,5 @@ impl Decomposition<'_> {
         // Either settled (bound met) or out of its share: not tried again.
         info.done = true;
         Ok(())
-    }
-}
-
-/// All `k`-subsets of `0..n` as bit masks, in lexicographic order.
-fn combinations(n: usize, k: usize) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut pick: Vec<usize> = (0..k).collect();
-    if k > n {
-        return out;
-    }
-    loop {
-        out.push(pick.iter().fold(0u64, |m, &b| m | (1 << b)));
-        let mut i = k;
-        loop {
-            if i == 0 {
-                return out;
-            }
-            i -= 1;
-            if pick[i] < n - k + i {
-                break;
-            }
-            if i == 0 {
-                return out;
-            }
-        }
-        pick[i] += 1;
-        for j in i + 1..k {
-            pick[j] = pick[j - 1] + 1;
-        }
-    }
-}
-
-struct SplitSearch<'a> {
-    sets: &'a HashMap<u64, SetInfo>,
-    per: usize,
-    blocks: usize,
-    current: Vec<u64>,
-    best: f64,
-    best_split: Vec<u64>,
-    steps: usize,
-}
-
-impl SplitSearch<'_> {
-    /// Splits of the blocks not in `used`: the lowest free block opens the next set.
-    fn descend(&mut self, used: u64, worst: f64) {
-        self.steps += 1;
-        if self.steps > MAX_SPLITS || worst >= self.best {
-            return;
-        }
-        let all = if self.blocks == 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.blocks) - 1
-        };
-        if used == all {
-            self.best = worst;
-            self.best_split = self.current.clone();
-            return;
-        }
-        let first = (!used).trailing_zeros() as usize;
-        let free: Vec<usize> = (first + 1..self.blocks)
-            .filter(|&b| used & (1 << b) == 0)
-            .collect();
-        for rest in combinations(free.len(), self.per - 1) {
-            let mut mask = 1u64 << first;
-            for (idx, &b) in free.iter().enumerate() {
-                if rest & (1 << idx) != 0 {
-                    mask |= 1 << b;
-                }
-            }
-            let lb = self.sets[&mask].lb;
-            self.current.push(mask);
-            self.descend(used | mask, worst.max(lb));
-            self.current.pop();
-        }
     }
 }
