@@ -39,6 +39,7 @@ mod avx512;
 pub mod error;
 pub mod exact;
 mod key_sort;
+pub mod loads;
 pub mod milp;
 mod min_queue;
 pub mod partition;

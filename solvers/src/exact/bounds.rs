@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// A bin's load in units: the sizes of its copies (distinct-size indices) added up — the one
+/// bin sum of the exact search.
+pub(super) fn bin_units(sizes: &[u64], bin: &[usize]) -> u64 {
+    bin.iter().map(|&j| sizes[j]).sum()
+}
+
 /// The largest share `w_i / c_i`.
 pub(super) fn max_share(weights: &[u64], counts: &[usize]) -> Fraction {
     let mut best = Fraction::new(0, 1);

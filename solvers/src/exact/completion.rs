@@ -38,7 +38,7 @@ impl Packer<'_> {
             let max = self
                 .current
                 .iter()
-                .map(|b| b.iter().map(|&j| self.sizes[j]).sum::<u64>())
+                .map(|b| bin_units(self.sizes, b))
                 .max()
                 .unwrap_or(0);
             self.best = Some((max, self.current.clone()));

@@ -179,7 +179,7 @@ pub(super) fn repack_subsets(
             p.search(ctx, subset.len(), sub_total);
             if let Some((_, packed)) = p.best {
                 for (&b, bin) in subset.iter().zip(packed) {
-                    load[b] = bin.iter().map(|&j| items.sizes[j]).sum();
+                    load[b] = bin_units(&items.sizes, &bin);
                     content[b] = bin;
                 }
                 improved = true;
@@ -361,8 +361,8 @@ pub(super) fn apply_split(
             content[b].push(j);
         }
     }
-    load[a] = content[a].iter().map(|&j| items.sizes[j]).sum();
-    load[b] = content[b].iter().map(|&j| items.sizes[j]).sum();
+    load[a] = bin_units(&items.sizes, &content[a]);
+    load[b] = bin_units(&items.sizes, &content[b]);
 }
 
 /// A balancing move: cost change, the two bins, positions in each, and whether two copies move.
@@ -495,7 +495,7 @@ pub(super) fn start_packing(
         .collect();
     let mut load: Vec<u64> = content
         .iter()
-        .map(|bin| bin.iter().map(|&j| items.sizes[j]).sum())
+        .map(|bin| bin_units(&items.sizes, bin))
         .collect();
     let floor = order_bound(&items.sizes, &items.avail, items.total, bins, per_bin);
     repack_subsets(&items, per_bin, floor, &mut load, &mut content, ctx);

@@ -3,6 +3,7 @@
 use good_lp::{variable, Expression, ProblemVariables, Variable};
 
 use crate::error::SolverError;
+use crate::loads::count_loads;
 use crate::tolerance::ROUNDING;
 
 use super::*;
@@ -64,7 +65,7 @@ pub(super) fn canonical_incumbent(
 ) -> Vec<Vec<usize>> {
     let per_region = problem.bins_per_region();
     let regions = problem.bins / per_region;
-    let loads = bin_loads(&problem.weights, incumbent, problem.bins);
+    let loads = count_loads(&problem.weights, incumbent, problem.bins);
     // Lowest block held by each region.
     let mut first_block = vec![usize::MAX; regions];
     for (i, c) in incumbent.iter().enumerate() {

@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use super::{bin_loads, PackingProblem};
+use super::PackingProblem;
+use crate::loads::{count_loads, peak};
 use crate::tolerance::ROUNDING;
 
 /// Moves tried at most (keeps the search bounded and deterministic).
@@ -11,7 +12,7 @@ const MAX_MOVES: usize = 20_000;
 
 /// `(max load, bins at the max)`: what a move must decrease (lexicographically).
 fn key(loads: &[f64]) -> (f64, usize) {
-    let max = loads.iter().copied().fold(0.0, f64::max);
+    let max = peak(loads);
     let at_max = loads
         .iter()
         .filter(|&&l| l >= max * (1.0 - ROUNDING))
@@ -37,7 +38,7 @@ pub(super) fn improve(
     let m = problem.bins;
     let w = &problem.weights;
     let mut counts: Vec<usize> = copies.iter().map(|c| c.iter().sum()).collect();
-    let mut loads = bin_loads(w, copies, m);
+    let mut loads = count_loads(w, copies, m);
     let region_of_item = |copies: &[Vec<usize>], i: usize| {
         copies[i]
             .iter()
@@ -73,7 +74,7 @@ pub(super) fn improve(
                         copies[b][p] += 1;
                         copies[b][q] -= 1;
                         copies[a][q] += 1;
-                        loads = bin_loads(w, copies, m);
+                        loads = count_loads(w, copies, m);
                         moved = true;
                         break 'search;
                     }
@@ -106,7 +107,7 @@ pub(super) fn improve(
                         counts[a] -= 1;
                         counts[b] += 1;
                         // Recompute exactly rather than accumulate rounding.
-                        loads = bin_loads(w, copies, m);
+                        loads = count_loads(w, copies, m);
                         moved = true;
                         break 'search;
                     }

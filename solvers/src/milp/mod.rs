@@ -92,7 +92,6 @@ use crate::tolerance::{DUAL_BOUND_SHAVE, OPTIMALITY, STRICT};
 use assignment::*;
 pub use backend::Backend;
 use backend::*;
-use problem::*;
 pub use problem::{PackingProblem, Regions};
 
 /// Limits of one solve.

@@ -1,6 +1,7 @@
 //! The problem: items, bins, optional regions, and the checks and loads of a solution.
 
 use crate::error::{check_weights, SolverError};
+use crate::loads::{count_loads, peak};
 
 /// Bins split into regions and items into blocks (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +69,7 @@ impl PackingProblem {
 
     /// The largest bin load of `copies` (`copies[i][j]`: copies of item `i` on bin `j`).
     pub fn max_load(&self, copies: &[Vec<usize>]) -> f64 {
-        bin_loads(&self.weights, copies, self.bins)
-            .into_iter()
-            .fold(0.0, f64::max)
+        peak(&count_loads(&self.weights, copies, self.bins))
     }
 
     /// Checks the instance's shape.
@@ -166,20 +165,4 @@ impl PackingProblem {
         }
         Ok(())
     }
-}
-
-/// Bin loads of `copies`.
-pub(super) fn bin_loads(weights: &[f64], copies: &[Vec<usize>], bins: usize) -> Vec<f64> {
-    let mut loads = vec![0.0; bins];
-    for (w, c) in weights.iter().zip(copies) {
-        let total: usize = c.iter().sum();
-        if total == 0 {
-            continue;
-        }
-        let share = w / total as f64;
-        for (load, &k) in loads.iter_mut().zip(c) {
-            *load += share * k as f64;
-        }
-    }
-    loads
 }

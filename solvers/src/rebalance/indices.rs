@@ -81,7 +81,7 @@ impl CopyPacker {
         self.by_load_stale = true;
         let k = self.per_bin;
         let slots = b * k..(b + 1) * k;
-        self.load[b] = self.at[slots.clone()].iter().sum();
+        self.load[b] = bin_load(self.at[slots.clone()].iter().copied());
         // Insertion sort: the order is nearly sorted after a move.
         let list = &mut self.singles[slots];
         for e in list.iter_mut() {

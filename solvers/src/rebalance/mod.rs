@@ -56,6 +56,7 @@
 //! bin. Nothing is allocated inside the search once the packer is warm.
 
 use crate::error::{check_weights, SolverError};
+use crate::loads::{bin_load, peak};
 use crate::tolerance::ROUNDING;
 
 /// Limits of the local search (counts and loads only: results never depend on time).
@@ -292,7 +293,7 @@ impl CopyPacker {
     /// any): each bin's copy weights `w_i / c_i`, with the final counts, summed from `0.0` in
     /// position order, as an evaluator that sums slot by slot gets them.
     pub fn peak(&self) -> f64 {
-        self.load.iter().copied().fold(0.0, f64::max)
+        peak(&self.load)
     }
 
     /// A lower bound on the heaviest bin of any packing with any counts: the mean bin
