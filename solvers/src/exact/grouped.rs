@@ -1,13 +1,13 @@
-//! The block-structured search of [`super::solve_grouped`].
+//! The region-structured search of [`super::solve_grouped`].
 
 use super::*;
 use crate::split::partition::all_partitions;
 
-/// A block's result below some cutoff, memoised by group set.
+/// A region's result below some cutoff, memoised by group set.
 #[derive(Clone)]
-struct BlockResult {
+struct RegionResult {
     best: Option<CopyPacking>,
-    /// Valid lower bound on `min(block optimum, cutoff)`.
+    /// Valid lower bound on `min(region optimum, cutoff)`.
     lower_bound: Fraction,
     /// The search was complete: `best` is optimal, or nothing beats the cutoff.
     complete: bool,
@@ -20,15 +20,15 @@ struct BlockResult {
 struct Grouped<'a> {
     weights: &'a [u64],
     group_size: usize,
-    bins_per_block: usize,
+    bins_per_region: usize,
     per_bin: usize,
     gap: f64,
-    memo: HashMap<u64, BlockResult>,
+    memo: HashMap<u64, RegionResult>,
     bounds: HashMap<u64, Fraction>,
 }
 
 impl Grouped<'_> {
-    fn block_weights(&self, mask: u64) -> Vec<u64> {
+    fn region_weights(&self, mask: u64) -> Vec<u64> {
         let mut w = Vec::new();
         for g in 0..64 {
             if mask >> g & 1 == 1 {
@@ -42,22 +42,22 @@ impl Grouped<'_> {
         if let Some(&b) = self.bounds.get(&mask) {
             return b;
         }
-        let w = self.block_weights(mask);
-        let b = flat_bound(&w, self.bins_per_block, self.per_bin);
+        let w = self.region_weights(mask);
+        let b = flat_bound(&w, self.bins_per_region, self.per_bin);
         self.bounds.insert(mask, b);
         b
     }
 
-    /// Solves a block below `cutoff` (memoised; cutoffs only decrease over a search, so a
+    /// Solves a region below `cutoff` (memoised; cutoffs only decrease over a search, so a
     /// complete result stays valid).
-    fn block(
+    fn region(
         &mut self,
         mask: u64,
         cutoff: Option<Fraction>,
         enough: Option<Fraction>,
         budget: u64,
         ctx: &mut Ctx,
-    ) -> BlockResult {
+    ) -> RegionResult {
         if let Some(r) = self.memo.get(&mask) {
             if r.complete {
                 return r.clone();
@@ -72,10 +72,10 @@ impl Grouped<'_> {
                 }
             }
         }
-        let w = self.block_weights(mask);
+        let w = self.region_weights(mask);
         let flat = solve_flat(
             &w,
-            self.bins_per_block,
+            self.bins_per_region,
             self.per_bin,
             cutoff,
             None,
@@ -85,7 +85,7 @@ impl Grouped<'_> {
             budget,
             ctx,
         );
-        let r = BlockResult {
+        let r = RegionResult {
             lower_bound: flat.outcome.lower_bound,
             best: flat.outcome.best,
             complete: flat.complete,
@@ -95,12 +95,12 @@ impl Grouped<'_> {
         r
     }
 
-    /// A quick incumbent for a block (no enumeration).
+    /// A quick incumbent for a region (no enumeration).
     fn quick(&self, mask: u64, ctx: &mut Ctx) -> Option<CopyPacking> {
-        let w = self.block_weights(mask);
+        let w = self.region_weights(mask);
         solve_flat(
             &w,
-            self.bins_per_block,
+            self.bins_per_region,
             self.per_bin,
             None,
             None,
@@ -122,10 +122,10 @@ fn flat_bound(weights: &[u64], bins: usize, per_bin: usize) -> Fraction {
     Fraction::new(total as u128, bins as u128).max(max_share(weights, &counts))
 }
 
-/// Maximum number of group-to-block splits enumerated.
+/// Maximum number of group-to-region splits enumerated.
 const MAX_SPLITS: usize = 100_000;
 
-/// Assembles block packings (in block order) into one packing over all items.
+/// Assembles region packings (in region order) into one packing over all items.
 fn assemble(
     g: &Grouped<'_>,
     masks: &[u64],
@@ -147,30 +147,30 @@ fn assemble(
     (counts, slots)
 }
 
-/// The split and block packings of a given packing (the item in every slot), each block
-/// improved by [`repack_subsets`]; `None` unless every block holds whole groups, the same
+/// The split and region packings of a given packing (the item in every slot), each region
+/// improved by [`repack_subsets`]; `None` unless every region holds whole groups, the same
 /// number of them, and every item at least once.
 fn start_split(
     g: &Grouped<'_>,
-    blocks: usize,
+    regions: usize,
     start: &[usize],
     ctx: &mut Ctx,
 ) -> Option<(Vec<u64>, Vec<CopyPacking>)> {
-    let block_slots = g.bins_per_block * g.per_bin;
-    if start.len() != blocks * block_slots || start.iter().any(|&i| i >= g.weights.len()) {
+    let region_slots = g.bins_per_region * g.per_bin;
+    if start.len() != regions * region_slots || start.iter().any(|&i| i >= g.weights.len()) {
         return None;
     }
     let groups = g.weights.len() / g.group_size;
-    let mut block_of = vec![usize::MAX; groups];
+    let mut region_of = vec![usize::MAX; groups];
     for (slot, &i) in start.iter().enumerate() {
-        let (b, x) = (slot / block_slots, i / g.group_size);
-        if block_of[x] != usize::MAX && block_of[x] != b {
+        let (b, x) = (slot / region_slots, i / g.group_size);
+        if region_of[x] != usize::MAX && region_of[x] != b {
             return None;
         }
-        block_of[x] = b;
+        region_of[x] = b;
     }
-    let mut masks = vec![0u64; blocks];
-    for (x, &b) in block_of.iter().enumerate() {
+    let mut masks = vec![0u64; regions];
+    for (x, &b) in region_of.iter().enumerate() {
         if b == usize::MAX {
             return None;
         }
@@ -178,13 +178,13 @@ fn start_split(
     }
     if masks
         .iter()
-        .any(|m| m.count_ones() as usize != groups / blocks)
+        .any(|m| m.count_ones() as usize != groups / regions)
     {
         return None;
     }
-    let mut packs = Vec::with_capacity(blocks);
+    let mut packs = Vec::with_capacity(regions);
     for (b, &mask) in masks.iter().enumerate() {
-        // Local item index: position among the block's members (groups in increasing order).
+        // Local item index: position among the region's members (groups in increasing order).
         let mut local = vec![usize::MAX; g.weights.len()];
         let mut k = 0;
         for x in (0..groups).filter(|&x| mask >> x & 1 == 1) {
@@ -193,12 +193,18 @@ fn start_split(
                 k += 1;
             }
         }
-        let slots: Vec<usize> = start[b * block_slots..(b + 1) * block_slots]
+        let slots: Vec<usize> = start[b * region_slots..(b + 1) * region_slots]
             .iter()
             .map(|&i| local[i])
             .collect();
-        let w = g.block_weights(mask);
-        packs.push(start_packing(&w, g.bins_per_block, g.per_bin, &slots, ctx)?);
+        let w = g.region_weights(mask);
+        packs.push(start_packing(
+            &w,
+            g.bins_per_region,
+            g.per_bin,
+            &slots,
+            ctx,
+        )?);
     }
     Some((masks, packs))
 }
@@ -207,7 +213,7 @@ fn start_split(
 pub(super) fn solve(
     weights: &[u64],
     groups: usize,
-    blocks: usize,
+    regions: usize,
     bins: usize,
     per_bin: usize,
     seed: Option<&[usize]>,
@@ -217,19 +223,19 @@ pub(super) fn solve(
     let mut g = Grouped {
         weights,
         group_size: weights.len() / groups,
-        bins_per_block: bins / blocks,
+        bins_per_region: bins / regions,
         per_bin,
         gap,
         memo: HashMap::new(),
         bounds: HashMap::new(),
     };
-    let per_block = groups / blocks;
-    let (all, exhaustive) = match all_partitions(groups, per_block, MAX_SPLITS) {
+    let per_region = groups / regions;
+    let (all, exhaustive) = match all_partitions(groups, per_region, MAX_SPLITS) {
         Some(s) => (s, true),
         // Too many splits to enumerate: only consecutive groups, and the flat bound.
         None => (
-            vec![(0..blocks)
-                .map(|b| (b * per_block..(b + 1) * per_block).fold(0u64, |m, x| m | 1u64 << x))
+            vec![(0..regions)
+                .map(|b| (b * per_region..(b + 1) * per_region).fold(0u64, |m, x| m | 1u64 << x))
                 .collect()],
             false,
         ),
@@ -238,7 +244,7 @@ pub(super) fn solve(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let b = s.iter().map(|&m| g.bound(m)).max().expect("blocks");
+            let b = s.iter().map(|&m| g.bound(m)).max().expect("regions");
             (b, i)
         })
         .collect();
@@ -249,7 +255,7 @@ pub(super) fn solve(
         flat_bound(weights, bins, per_bin).min(scored[0].0)
     };
 
-    // Incumbents: splits in bound order with their blocks packed heuristically (memoised
+    // Incumbents: splits in bound order with their regions packed heuristically (memoised
     // per group set), for up to 30% of the time left (at most 4 splits without a deadline),
     // so the exact phase starts from a good split even when it cannot finish.
     let start = Instant::now();
@@ -259,7 +265,7 @@ pub(super) fn solve(
     let mut quick: HashMap<u64, Option<CopyPacking>> = HashMap::new();
     let mut best: Option<(Vec<u64>, Vec<CopyPacking>)> = None;
     let mut inc: Option<Fraction> = None;
-    if let Some((masks, packs)) = seed.and_then(|s| start_split(&g, blocks, s, ctx)) {
+    if let Some((masks, packs)) = seed.and_then(|s| start_split(&g, regions, s, ctx)) {
         inc = packs.iter().map(|p| p.value).max();
         best = Some((masks, packs));
     }
@@ -288,9 +294,9 @@ pub(super) fn solve(
         }
     }
 
-    // Passes over the splits with growing per-vector node budgets in the blocks' searches
+    // Passes over the splits with growing per-vector node budgets in the regions' searches
     // (see [`FIRST_LEAF_NODES`]); a pass leaving no split unresolved is complete. Each pass
-    // accounts for every split (resolved blocks are memoised), so the last pass's bound
+    // accounts for every split (resolved regions are memoised), so the last pass's bound
     // over the splits not resolved is valid.
     let mut budget = FIRST_LEAF_NODES;
     let note = |open: &mut Option<Fraction>, b: Fraction| {
@@ -317,14 +323,14 @@ pub(super) fn solve(
             let mut split_lb = bound;
             let mut resolved = true;
             for &m in &masks {
-                // Once a block sets the split's value, the others need only stay at or
+                // Once a region sets the split's value, the others need only stay at or
                 // below it (and below the split's bound nothing can go).
                 let enough = parts
                     .iter()
                     .map(|p| p.1.value)
                     .max()
                     .map_or(split_lb, |v| v.max(split_lb));
-                let r = g.block(m, inc, Some(enough), budget, ctx);
+                let r = g.region(m, inc, Some(enough), budget, ctx);
                 split_lb = split_lb.max(r.lower_bound);
                 resolved &= r.complete;
                 match r.best {
@@ -338,9 +344,9 @@ pub(super) fn solve(
                 }
                 continue;
             }
-            let value = parts.iter().map(|p| p.1.value).max().expect("blocks");
-            // Blocks stopped at "good enough" are not proven, but the split is resolved when
-            // its value meets the largest of its blocks' lower bounds.
+            let value = parts.iter().map(|p| p.1.value).max().expect("regions");
+            // Regions stopped at "good enough" are not proven, but the split is resolved when
+            // its value meets the largest of its regions' lower bounds.
             if !resolved && value > split_lb {
                 note(&mut open_lb, split_lb);
             }

@@ -3,9 +3,9 @@
 //! **The problem.** `n` items with integer weights `w_i`, `m` bins of exactly `s` slots each,
 //! `m * s >= n`. Choose copy counts `c_i >= 1` with `sum(c_i) = m * s`; every item is cut into
 //! `c_i` equal copies of size `w_i / c_i`, and the copies are packed into the bins, `s` per bin.
-//! Minimise the largest bin sum. [`solve_grouped`] adds a block structure: items form equal
-//! groups of consecutive indices, the bins form equal blocks, every block takes the same number
-//! of whole groups and every copy of an item stays in its group's block.
+//! Minimise the largest bin sum. [`solve_grouped`] adds a region structure: items form equal
+//! groups of consecutive indices, the bins form equal regions, every region takes the same number
+//! of whole groups and every copy of an item stays in its group's region.
 //!
 //! **Exactness.** For fixed counts the copy sizes are rationals; they are scaled by
 //! `D = lcm(c_i / gcd(w_i, c_i))` so that every copy is an integer number of units `1/D` and
@@ -118,7 +118,7 @@ pub struct SearchLimits {
     /// layout of [`CopyPacking::slots`]), e.g. a heuristic's: improved by the search's local
     /// moves and used as the first incumbent. Ignored when it is not a valid packing (every
     /// item at least once, the right number of slots, and for [`solve_grouped`] whole groups
-    /// in blocks).
+    /// in regions).
     pub start: Option<Vec<usize>>,
 }
 
@@ -263,47 +263,47 @@ impl SearchOutcome {
     }
 }
 
-/// Like [`solve`], with `groups` equal groups of consecutive items and `blocks` equal blocks of
-/// consecutive bins: every block takes `groups / blocks` whole groups, and all copies of an
-/// item stay in its group's block (each block has `bins * per_bin / blocks` slots).
+/// Like [`solve`], with `groups` equal groups of consecutive items and `regions` equal regions of
+/// consecutive bins: every region takes `groups / regions` whole groups, and all copies of an
+/// item stay in its group's region (each region has `bins * per_bin / regions` slots).
 ///
-/// Group-to-block splits are tried in order of their lower bound; each block is solved as a
+/// Group-to-region splits are tried in order of their lower bound; each region is solved as a
 /// [`solve`] problem cut off at the incumbent (memoised per group set), and stops as soon as
 /// it is good enough for its split: at or below the largest value or bound of the split's
-/// blocks solved before it. The passes over the splits grow the blocks' per-vector node
+/// regions solved before it. The passes over the splits grow the regions' per-vector node
 /// budgets, as in [`solve`].
 ///
 /// ```
 /// use eplb_solvers::exact::{solve_grouped, SearchLimits};
-/// // Four groups of one item, two blocks of one bin with two slots.
+/// // Four groups of one item, two regions of one bin with two slots.
 /// let out = solve_grouped(&[5, 4, 3, 2], 4, 2, 2, 2, &SearchLimits::default()).unwrap();
 /// assert!(out.proven);
 /// assert_eq!(out.best.unwrap().value.to_f64(), 7.0); // {5, 2} and {4, 3}
 /// ```
 ///
 /// # Errors
-/// As [`solve`], plus [`SolverError::BadGroups`] when the groups or blocks do not divide
+/// As [`solve`], plus [`SolverError::BadGroups`] when the groups or regions do not divide
 /// evenly, or there are more than 64 groups.
 pub fn solve_grouped(
     weights: &[u64],
     groups: usize,
-    blocks: usize,
+    regions: usize,
     bins: usize,
     per_bin: usize,
     limits: &SearchLimits,
 ) -> Result<SearchOutcome, SolverError> {
     check_shape(weights, bins, per_bin)?;
     if groups == 0
-        || blocks == 0
+        || regions == 0
         || groups > 64
         || !weights.len().is_multiple_of(groups)
-        || !groups.is_multiple_of(blocks)
-        || !bins.is_multiple_of(blocks)
+        || !groups.is_multiple_of(regions)
+        || !bins.is_multiple_of(regions)
     {
         return Err(SolverError::BadGroups {
             items: weights.len(),
             groups,
-            blocks,
+            regions,
             bins,
         });
     }
@@ -316,7 +316,7 @@ pub fn solve_grouped(
     Ok(grouped::solve(
         &reduced,
         groups,
-        blocks,
+        regions,
         bins,
         per_bin,
         limits.start.as_deref(),

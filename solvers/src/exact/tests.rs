@@ -146,39 +146,39 @@ proptest::proptest! {
         groups in proptest::sample::select(vec![2usize, 4]),
         per_bin in 1usize..=2,
     ) {
-        // Two blocks of two bins each.
-        let (blocks, bins) = (2, 4);
-        let o = solve_grouped(&w, groups, blocks, bins, per_bin, &SearchLimits::default()).unwrap();
+        // Two regions of two bins each.
+        let (regions, bins) = (2, 4);
+        let o = solve_grouped(&w, groups, regions, bins, per_bin, &SearchLimits::default()).unwrap();
         let best = o.best.clone().unwrap();
         let v = recheck(&w, bins, per_bin, &best);
         proptest::prop_assert_eq!(Fraction::new(v as u128, L as u128), best.value);
         let size = w.len() / groups;
-        // Copies stay in their group's block, and each block takes groups / blocks groups.
-        let mut block_of_group = vec![usize::MAX; groups];
+        // Copies stay in their group's region, and each region takes groups / regions groups.
+        let mut region_of_group = vec![usize::MAX; groups];
         for (slot, &i) in best.slots.iter().enumerate() {
-            let block = slot / (bins / blocks * per_bin);
+            let region = slot / (bins / regions * per_bin);
             let g = i / size;
-            proptest::prop_assert!(block_of_group[g] == usize::MAX || block_of_group[g] == block);
-            block_of_group[g] = block;
+            proptest::prop_assert!(region_of_group[g] == usize::MAX || region_of_group[g] == region);
+            region_of_group[g] = region;
         }
-        for b in 0..blocks {
-            proptest::prop_assert_eq!(block_of_group.iter().filter(|&&x| x == b).count(), groups / blocks);
+        for b in 0..regions {
+            proptest::prop_assert_eq!(region_of_group.iter().filter(|&&x| x == b).count(), groups / regions);
         }
-        // Brute force: every split of the groups, each block solved by enumeration.
+        // Brute force: every split of the groups, each region solved by enumeration.
         let mut optimum = u64::MAX;
         for mask in 0u32..(1 << groups) {
-            if mask.count_ones() as usize != groups / blocks || mask & 1 == 0 {
+            if mask.count_ones() as usize != groups / regions || mask & 1 == 0 {
                 continue;
             }
             let part = |inside: bool| -> Vec<u64> {
                 (0..w.len()).filter(|&i| ((mask >> (i / size)) & 1 == 1) == inside).map(|i| w[i]).collect()
             };
             let (a, b) = (part(true), part(false));
-            let slots = bins / blocks * per_bin;
+            let slots = bins / regions * per_bin;
             if a.len() > slots || b.len() > slots {
                 continue;
             }
-            optimum = optimum.min(brute(&a, bins / blocks, per_bin).max(brute(&b, bins / blocks, per_bin)));
+            optimum = optimum.min(brute(&a, bins / regions, per_bin).max(brute(&b, bins / regions, per_bin)));
         }
         if optimum == u64::MAX {
             return Ok(());
@@ -247,22 +247,22 @@ proptest::proptest! {
     }
 
     /// The grouped search started from a valid grouped packing (its own answer with the
-    /// slots of every block reversed) finds the same optimum.
+    /// slots of every region reversed) finds the same optimum.
     #[test]
     fn a_grouped_start_keeps_the_optimum(
         w in proptest::collection::vec(0u64..30, 4),
         groups in proptest::sample::select(vec![2usize, 4]),
         per_bin in 1usize..=2,
     ) {
-        let (blocks, bins) = (2, 4);
-        let plain = solve_grouped(&w, groups, blocks, bins, per_bin, &SearchLimits::default()).unwrap();
+        let (regions, bins) = (2, 4);
+        let plain = solve_grouped(&w, groups, regions, bins, per_bin, &SearchLimits::default()).unwrap();
         let mut start = plain.best.clone().unwrap().slots;
-        let block_slots = bins / blocks * per_bin;
-        for chunk in start.chunks_mut(block_slots) {
+        let region_slots = bins / regions * per_bin;
+        for chunk in start.chunks_mut(region_slots) {
             chunk.reverse();
         }
         let limits = SearchLimits { start: Some(start), ..Default::default() };
-        let o = solve_grouped(&w, groups, blocks, bins, per_bin, &limits).unwrap();
+        let o = solve_grouped(&w, groups, regions, bins, per_bin, &limits).unwrap();
         proptest::prop_assert_eq!(o.proven, plain.proven);
         proptest::prop_assert_eq!(o.best.unwrap().value, plain.best.unwrap().value);
         proptest::prop_assert_eq!(o.lower_bound, plain.lower_bound);

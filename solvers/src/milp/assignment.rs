@@ -58,7 +58,7 @@ pub(super) fn assignment(
     Ok(Found { best, bound })
 }
 
-/// lowest block they hold, bins inside a region by decreasing load (stable).
+/// lowest group they hold, bins inside a region by decreasing load (stable).
 pub(super) fn canonical_incumbent(
     problem: &PackingProblem,
     incumbent: &[Vec<usize>],
@@ -66,18 +66,18 @@ pub(super) fn canonical_incumbent(
     let per_region = problem.bins_per_region();
     let regions = problem.bins / per_region;
     let loads = count_loads(&problem.weights, incumbent, problem.bins);
-    // Lowest block held by each region.
-    let mut first_block = vec![usize::MAX; regions];
+    // Lowest group held by each region.
+    let mut first_group = vec![usize::MAX; regions];
     for (i, c) in incumbent.iter().enumerate() {
         for (j, &k) in c.iter().enumerate() {
             if k > 0 {
                 let r = problem.region_of_bin(j);
-                first_block[r] = first_block[r].min(problem.block_of_item(i));
+                first_group[r] = first_group[r].min(problem.group_of_item(i));
             }
         }
     }
     let mut region_order: Vec<usize> = (0..regions).collect();
-    region_order.sort_by_key(|&r| (first_block[r], r));
+    region_order.sort_by_key(|&r| (first_group[r], r));
     let mut bin_order = Vec::with_capacity(problem.bins);
     for &r in &region_order {
         let mut bins: Vec<usize> = (r * per_region..(r + 1) * per_region).collect();
@@ -132,10 +132,10 @@ impl Model {
                 &zeros[..]
             }
         };
-        let (regions, blocks, per_region_blocks) = match problem.regions {
+        let (regions, groups, per_region_groups) = match problem.regions {
             Some(r) => {
-                let blocks = n / r.block_size;
-                (r.regions, blocks, blocks / r.regions)
+                let groups = n / r.group_size;
+                (r.regions, groups, groups / r.regions)
             }
             None => (1, 1, 1),
         };
@@ -171,18 +171,18 @@ impl Model {
         let mut constraints = Vec::new();
 
         // Regions.
-        let mut region_var: Vec<Vec<Option<Variable>>> = vec![vec![None; regions]; blocks];
+        let mut region_var: Vec<Vec<Option<Variable>>> = vec![vec![None; regions]; groups];
         if problem.regions.is_some() {
-            let incumbent_region: Vec<usize> = (0..blocks)
+            let incumbent_region: Vec<usize> = (0..groups)
                 .map(|g| {
-                    let i = g * (n / blocks);
+                    let i = g * (n / groups);
                     incumbent[i]
                         .iter()
                         .position(|&k| k > 0)
                         .map_or(0, |j| problem.region_of_bin(j))
                 })
                 .collect();
-            for g in 0..blocks {
+            for g in 0..groups {
                 let mut one = Expression::with_capacity(regions);
                 for (r, slot) in region_var[g].iter_mut().enumerate().take(g + 1) {
                     let y = vars.add(variable().binary());
@@ -193,13 +193,13 @@ impl Model {
                 constraints.push(one.eq(1.0));
             }
             for r in 0..regions {
-                let mut held = Expression::with_capacity(blocks);
-                for vars_of_block in &region_var {
-                    if let Some(y) = vars_of_block[r] {
+                let mut held = Expression::with_capacity(groups);
+                for vars_of_group in &region_var {
+                    if let Some(y) = vars_of_group[r] {
                         held.add_mul(1.0, y);
                     }
                 }
-                constraints.push(held.eq(per_region_blocks as f64));
+                constraints.push(held.eq(per_region_groups as f64));
             }
         }
 
@@ -208,7 +208,7 @@ impl Model {
         let mut bin_load: Vec<Expression> = (0..m).map(|_| Expression::with_capacity(n)).collect();
         let mut copy_vars = Vec::with_capacity(n);
         for i in 0..n {
-            let g = problem.block_of_item(i);
+            let g = problem.group_of_item(i);
             let (lo, hi) = range[i];
             let mut choose = Expression::with_capacity(hi - lo + 1);
             let mut share = Expression::with_capacity(hi - lo + 1);
@@ -266,16 +266,16 @@ impl Model {
                 }
             }
         }
-        // Region membership: copies of block g on a bin of region r need y[g][r].
+        // Region membership: copies of group g on a bin of region r need y[g][r].
         if problem.regions.is_some() {
-            for (g, vars_of_block) in region_var.iter().enumerate() {
+            for (g, vars_of_group) in region_var.iter().enumerate() {
                 for j in 0..m {
-                    let Some(y) = vars_of_block[problem.region_of_bin(j)] else {
+                    let Some(y) = vars_of_group[problem.region_of_bin(j)] else {
                         continue;
                     };
-                    let mut held = Expression::with_capacity(n / blocks);
+                    let mut held = Expression::with_capacity(n / groups);
                     for (i, per_k) in copy_vars.iter().enumerate() {
-                        if problem.block_of_item(i) != g {
+                        if problem.group_of_item(i) != g {
                             continue;
                         }
                         for (_, xs) in per_k {

@@ -4,8 +4,8 @@
 //! (`m * s >= n` slots in all). Every item gets `c[i] >= 1` copies and each copy carries
 //! `w[i] / c[i]`; the aim is to minimise the largest bin sum. The copy counts and the
 //! assignment are chosen together. Optionally the bins form `r` equal *regions* of consecutive
-//! bins and the items form blocks of `b` consecutive items: each region then takes exactly
-//! `blocks / r` whole blocks and every copy of an item stays in its block's region.
+//! bins and the items form groups of `b` consecutive items: each region then takes exactly
+//! `groups / r` whole groups and every copy of an item stays in its group's region.
 //!
 //! # Models
 //!
@@ -22,8 +22,8 @@
 //! the optimum is at most `t`; a binary search over the pattern loads finds the optimum, each
 //! infeasible threshold raising the proven bound.
 //!
-//! **Decomposition** (regions, few splits). A solution is a split of the blocks among the
-//! interchangeable regions plus an independent region-free solution per block set, so the
+//! **Decomposition** (regions, few splits). A solution is a split of the groups among the
+//! interchangeable regions plus an independent region-free solution per group set, so the
 //! optimum is `min over splits of max over its sets of OPT(set)` and
 //! `min over splits of max lb(set)` is a valid bound for any per-set bounds `lb` (cheap ones
 //! first: mean bin load and replication bound). The split with the smallest bound is looked at
@@ -42,9 +42,9 @@
 //!   linked by `sum_j x[i][k][j] = k z[i][k]`;
 //! - every bin holds `s` copies and carries at most `T`; every single copy carries at most
 //!   `T` (`sum_k w[i]/k z[i][k] <= T`, which puts the replication bound into the relaxation);
-//! - regions (when the decomposition does not apply): binaries `y[g][r]` with each block in
-//!   one region and `blocks / r` blocks per region; copies of block `g` on a bin of region `r`
-//!   need `y[g][r]`. Regions are interchangeable, so block `g` may only use regions `0..=g`
+//! - regions (when the decomposition does not apply): binaries `y[g][r]` with each group in
+//!   one region and `groups / r` groups per region; copies of group `g` on a bin of region `r`
+//!   need `y[g][r]`. Regions are interchangeable, so group `g` may only use regions `0..=g`
 //!   (symmetry breaking);
 //! - optionally (the pure-Rust backend, which has no symmetry detection of its own) the bins of
 //!   a region are ordered by load.
@@ -166,9 +166,9 @@ struct Found {
 ///   many bins use it; identical bins are aggregated, so no symmetry) answers "is there a
 ///   solution whose bins are all at most `t`?" and the optimum is found by binary search over
 ///   the pattern loads; otherwise the assignment model of the [module docs](self) runs once.
-/// - With regions, when the ways to split blocks among regions are few, the problem is
+/// - With regions, when the ways to split groups among regions are few, the problem is
 ///   decomposed: the optimum is the minimum over splits of the largest region optimum, every
-///   block set a region can receive is an independent problem without regions, and block sets
+///   group set a region can receive is an independent problem without regions, and group sets
 ///   are solved on demand for the split with the smallest bound until the incumbent meets
 ///   that bound (the bound is valid because it is the minimum over *all* splits).
 ///

@@ -3,13 +3,13 @@
 use crate::error::{check_weights, SolverError};
 use crate::loads::{count_loads, peak};
 
-/// Bins split into regions and items into blocks (see the [module docs](self)).
+/// Bins split into regions and items into groups (see the [module docs](super)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Regions {
     /// Number of regions `r` (consecutive, equal runs of bins).
     pub regions: usize,
-    /// Items per block `b` (blocks are consecutive runs of items).
-    pub block_size: usize,
+    /// Items per group `b` (groups are consecutive runs of items).
+    pub group_size: usize,
 }
 
 /// One instance of replicated min-max packing.
@@ -63,8 +63,8 @@ impl PackingProblem {
         bin / self.bins_per_region()
     }
 
-    pub(super) fn block_of_item(&self, item: usize) -> usize {
-        self.regions.map_or(0, |r| item / r.block_size)
+    pub(super) fn group_of_item(&self, item: usize) -> usize {
+        self.regions.map_or(0, |r| item / r.group_size)
     }
 
     /// The largest bin load of `copies` (`copies[i][j]`: copies of item `i` on bin `j`).
@@ -95,14 +95,14 @@ impl PackingProblem {
         }
         if let Some(r) = self.regions {
             let ok = r.regions >= 1
-                && r.block_size >= 1
+                && r.group_size >= 1
                 && self.bins.is_multiple_of(r.regions)
-                && n.is_multiple_of(r.block_size)
-                && (n / r.block_size).is_multiple_of(r.regions);
+                && n.is_multiple_of(r.group_size)
+                && (n / r.group_size).is_multiple_of(r.regions);
             if !ok {
                 return Err(SolverError::InvalidModel(format!(
-                    "{} regions and blocks of {} items do not fit {} bins and {} items: regions must divide the bins, the block size the items, and the regions the blocks",
-                    r.regions, r.block_size, self.bins, n
+                    "{} regions and groups of {} items do not fit {} bins and {} items: regions must divide the bins, the group size the items, and the regions the groups",
+                    r.regions, r.group_size, self.bins, n
                 )));
             }
         }
@@ -134,32 +134,32 @@ impl PackingProblem {
             }
         }
         if let Some(r) = self.regions {
-            let blocks = n / r.block_size;
-            let mut region_of_block = vec![None; blocks];
+            let groups = n / r.group_size;
+            let mut region_of_group = vec![None; groups];
             let mut per_region = vec![0usize; r.regions];
             for (i, c) in copies.iter().enumerate() {
-                let g = i / r.block_size;
+                let g = i / r.group_size;
                 for (j, &k) in c.iter().enumerate() {
                     if k == 0 {
                         continue;
                     }
                     let region = self.region_of_bin(j);
-                    match region_of_block[g] {
+                    match region_of_group[g] {
                         None => {
-                            region_of_block[g] = Some(region);
+                            region_of_group[g] = Some(region);
                             per_region[region] += 1;
                         }
                         Some(x) if x != region => {
-                            return Err(format!("block {g} spans regions {x} and {region}"))
+                            return Err(format!("group {g} spans regions {x} and {region}"))
                         }
                         Some(_) => {}
                     }
                 }
             }
-            if per_region.iter().any(|&k| k != blocks / r.regions) {
+            if per_region.iter().any(|&k| k != groups / r.regions) {
                 return Err(format!(
-                    "regions hold {per_region:?} blocks, expected {} each",
-                    blocks / r.regions
+                    "regions hold {per_region:?} groups, expected {} each",
+                    groups / r.regions
                 ));
             }
         }

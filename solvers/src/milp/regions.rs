@@ -1,7 +1,7 @@
-//! Decomposition of problems with regions over the splits of blocks among regions.
+//! Decomposition of problems with regions over the splits of groups among regions.
 //!
-//! Regions are interchangeable and each receives exactly `blocks / r` whole blocks, so a
-//! solution is a *split* (a partition of the blocks into `r` sets) plus, for every set, a
+//! Regions are interchangeable and each receives exactly `groups / r` whole groups, so a
+//! solution is a *split* (a partition of the groups into `r` sets) plus, for every set, a
 //! solution of the problem without regions on that set's items and one region's bins. The
 //! optimum is therefore `min over splits of max over its sets of OPT(set)`, and with any valid
 //! lower bound `lb(set) <= OPT(set)`, `min over splits of max lb(set)` is a valid lower bound
@@ -23,13 +23,13 @@ use crate::split::partition::{combinations, min_max_partition};
 
 use super::{flat, Ctx, Found, PackingProblem, STRICT};
 
-/// Block sets (of `blocks / r` blocks) at most for the decomposition.
+/// Group sets (of `groups / r` groups) at most for the decomposition.
 const MAX_SETS: usize = 5_000;
 
 /// Search nodes at most per bound search over the splits.
 const MAX_SPLITS: usize = 1_000_000;
 
-/// What is known about one block set.
+/// What is known about one group set.
 struct SetInfo {
     items: Vec<usize>,
     lb: f64,
@@ -61,17 +61,17 @@ pub(super) fn solve(
         return Ok(None);
     };
     let n = problem.weights.len();
-    let blocks = n / r.block_size;
-    let per = blocks / r.regions;
-    if blocks > 64 || binomial(blocks, per) > MAX_SETS {
+    let groups = n / r.group_size;
+    let per = groups / r.regions;
+    if groups > 64 || binomial(groups, per) > MAX_SETS {
         return Ok(None);
     }
     let bins = problem.bins_per_region();
     let slots = problem.slots_per_bin;
     let mut search = Decomposition {
         problem,
-        block_size: r.block_size,
-        blocks,
+        group_size: r.group_size,
+        groups,
         per,
         bins,
         sets: HashMap::new(),
@@ -83,7 +83,7 @@ pub(super) fn solve(
         let mut mask = 0u64;
         for (i, c) in incumbent.iter().enumerate() {
             if c[cols.clone()].iter().any(|&k| k > 0) {
-                mask |= 1 << (i / r.block_size);
+                mask |= 1 << (i / r.group_size);
             }
         }
         let info = search.info(mask)?;
@@ -191,19 +191,19 @@ pub(super) fn solve(
 
 struct Decomposition<'a> {
     problem: &'a PackingProblem,
-    block_size: usize,
-    blocks: usize,
+    group_size: usize,
+    groups: usize,
     per: usize,
     bins: usize,
     sets: HashMap<u64, SetInfo>,
 }
 
 impl Decomposition<'_> {
-    /// The information on a block set, created with its cheap bound on first use.
+    /// The information on a group set, created with its cheap bound on first use.
     fn info(&mut self, mask: u64) -> Result<&mut SetInfo, SolverError> {
         if !self.sets.contains_key(&mask) {
             let items: Vec<usize> = (0..self.problem.weights.len())
-                .filter(|&i| mask & (1 << (i / self.block_size)) != 0)
+                .filter(|&i| mask & (1 << (i / self.group_size)) != 0)
                 .collect();
             let w: Vec<f64> = items.iter().map(|&i| self.problem.weights[i]).collect();
             let slots = self.bins * self.problem.slots_per_bin;
@@ -226,20 +226,20 @@ impl Decomposition<'_> {
     /// enumeration would be too long).
     fn best_split(&mut self) -> Result<Option<(Vec<u64>, f64)>, SolverError> {
         // Bounds of every set first (so the enumeration borrows nothing mutably).
-        let all: Vec<u64> = combinations(self.blocks, self.per);
+        let all: Vec<u64> = combinations(self.groups, self.per);
         for &m in &all {
             self.info(m)?;
         }
         let sets = &self.sets;
         Ok(min_max_partition(
-            self.blocks,
+            self.groups,
             self.per,
             |m| sets[&m].lb,
             MAX_SPLITS,
         ))
     }
 
-    /// Gives a block set a heuristic solution when it has none: optimal shares, balanced
+    /// Gives a group set a heuristic solution when it has none: optimal shares, balanced
     /// packing and local search.
     fn ensure_seed(&mut self, mask: u64) -> Result<(), SolverError> {
         let bins = self.bins;
@@ -264,7 +264,7 @@ impl Decomposition<'_> {
         Ok(())
     }
 
-    /// Solves one block set as a problem without regions, looking for a solution below
+    /// Solves one group set as a problem without regions, looking for a solution below
     /// `cutoff` (and below its own best), within `share` of the time.
     fn solve_set(
         &mut self,

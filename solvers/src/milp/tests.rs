@@ -24,13 +24,13 @@ fn finds_the_optimum_of_the_design_examples() {
 
 #[test]
 fn regions_are_respected() {
-    // Two regions of two bins, blocks of two items.
+    // Two regions of two bins, groups of two items.
     let w = vec![10.0, 1.0, 9.0, 2.0, 1.0, 1.0, 1.0, 1.0];
     let problem = PackingProblem::new(w, 4, 3).with_regions(Regions {
         regions: 2,
-        block_size: 2,
+        group_size: 2,
     });
-    // Blocks 0,1 in region 0 (bins 0,1), blocks 2,3 in region 1 (bins 2,3).
+    // Groups 0,1 in region 0 (bins 0,1), groups 2,3 in region 1 (bins 2,3).
     let start = vec![
         vec![1, 1, 0, 0],
         vec![1, 0, 0, 0],
