@@ -230,6 +230,8 @@ struct NodeSplit {
     merged: Vec<f64>,
     start: Vec<Vec<usize>>,
     start_sum: Vec<f64>,
+    /// The engine, kept with its buffers.
+    search: Option<AssignSearch<f64>>,
 }
 
 /// Search nodes of the split search at most (as [`BalancedSplit`]'s default).
@@ -299,7 +301,10 @@ impl NodeSplit {
             nodes
         ];
         let (tops, merged) = (&self.tops, &mut self.merged);
-        let found = AssignSearch::with_budget(SPLIT_BUDGET).run(
+        let search = self
+            .search
+            .get_or_insert_with(|| AssignSearch::with_budget(SPLIT_BUDGET));
+        let found = search.run(
             &self.sums,
             &children,
             &self.start,

@@ -21,14 +21,63 @@ pub struct Child {
     pub groups: usize,
     /// Children of one kind are interchangeable: they give the same value to the same groups
     /// (values are memoised per kind and group set) and of several empty ones only the first
-    /// is opened. Children of different kinds are never merged.
+    /// is opened. Children of different kinds are never merged. A kind is a child index (below
+    /// the number of children), such as the first child of that kind
+    /// ([`kinds_by_equality`]).
     pub kind: usize,
 }
 
-/// The search's parameter: its budget of search nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AssignSearch {
+/// The search: its budget of search nodes, and buffers kept from one run to the next (so a
+/// search kept by the caller allocates nothing once warm).
+#[derive(Debug, Clone)]
+pub struct AssignSearch<V> {
     budget: usize,
+    narrow: Scratch<u64, V>,
+    wide: Scratch<WideSet, V>,
+}
+
+/// The buffers of one set type.
+#[derive(Debug, Clone)]
+pub(super) struct Scratch<S, V> {
+    order: Vec<usize>,
+    sets: Vec<S>,
+    lens: Vec<usize>,
+    sums: Vec<f64>,
+    best_sets: Vec<S>,
+    /// Values by kind (a child index) and set.
+    memo: Vec<HashMap<S, V>>,
+    members: Vec<usize>,
+}
+
+impl<S, V> Default for Scratch<S, V> {
+    fn default() -> Self {
+        Self {
+            order: Vec::new(),
+            sets: Vec::new(),
+            lens: Vec::new(),
+            sums: Vec::new(),
+            best_sets: Vec::new(),
+            memo: Vec::new(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// The scratch of a set type.
+pub(super) trait ScratchOf<S, V> {
+    fn scratch(&mut self) -> &mut Scratch<S, V>;
+}
+
+impl<V> ScratchOf<u64, V> for AssignSearch<V> {
+    fn scratch(&mut self) -> &mut Scratch<u64, V> {
+        &mut self.narrow
+    }
+}
+
+impl<V> ScratchOf<WideSet, V> for AssignSearch<V> {
+    fn scratch(&mut self) -> &mut Scratch<WideSet, V> {
+        &mut self.wide
+    }
 }
 
 /// What an [`AssignSearch`] found.
@@ -43,11 +92,15 @@ pub struct Assigned<V> {
     pub complete: bool,
 }
 
-impl AssignSearch {
+impl<V: Copy + PartialOrd> AssignSearch<V> {
     /// A search that visits at most `budget` search nodes (deterministic: the answer depends
     /// on the input only).
     pub fn with_budget(budget: usize) -> Self {
-        Self { budget }
+        Self {
+            budget,
+            narrow: Scratch::default(),
+            wide: Scratch::default(),
+        }
     }
 
     /// Searches the splits of the groups (positions `0..loads.len()`, `loads[g]` the load of
@@ -61,12 +114,28 @@ impl AssignSearch {
     /// The first error of `value`.
     ///
     /// # Panics
-    /// When `start` has not one list per child or names a group outside `loads`.
+    /// When `start` has not one list per child or names a group outside `loads`, or a kind is
+    /// not below the number of children.
     ///
     /// # Complexity
     /// At most `budget` search nodes, each at most one `value` call per child (memoised).
-    pub fn run<V, E>(
-        &self,
+    pub fn run<E>(
+        &mut self,
+        loads: &[f64],
+        children: &[Child],
+        start: &[Vec<usize>],
+        value: impl FnMut(usize, &[usize]) -> Result<V, E>,
+        load_bound: impl Fn(usize, f64) -> V,
+    ) -> Result<Assigned<V>, E> {
+        if loads.len() <= 64 {
+            self.run_with::<u64, E>(loads, children, start, value, load_bound)
+        } else {
+            self.run_with::<WideSet, E>(loads, children, start, value, load_bound)
+        }
+    }
+
+    pub(super) fn run_with<S: GroupSet, E>(
+        &mut self,
         loads: &[f64],
         children: &[Child],
         start: &[Vec<usize>],
@@ -74,46 +143,44 @@ impl AssignSearch {
         load_bound: impl Fn(usize, f64) -> V,
     ) -> Result<Assigned<V>, E>
     where
-        V: Copy + PartialOrd,
+        Self: ScratchOf<S, V>,
     {
-        if loads.len() <= 64 {
-            self.run_with::<u64, V, E>(loads, children, start, value, load_bound)
-        } else {
-            self.run_with::<WideSet, V, E>(loads, children, start, value, load_bound)
-        }
-    }
-
-    pub(super) fn run_with<S: GroupSet, V: Copy + PartialOrd, E>(
-        &self,
-        loads: &[f64],
-        children: &[Child],
-        start: &[Vec<usize>],
-        value: impl FnMut(usize, &[usize]) -> Result<V, E>,
-        load_bound: impl Fn(usize, f64) -> V,
-    ) -> Result<Assigned<V>, E> {
         assert_eq!(start.len(), children.len(), "one starting set per child");
+        assert!(
+            children.iter().all(|c| c.kind < children.len()),
+            "kinds are child indices"
+        );
         let n = loads.len();
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| loads[b].total_cmp(&loads[a]).then(a.cmp(&b)));
+        let k = children.len();
+        let budget = self.budget;
+        let scratch = self.scratch();
+        scratch.order.clear();
+        scratch.order.extend(0..n);
+        scratch
+            .order
+            .sort_by(|&a, &b| loads[b].total_cmp(&loads[a]).then(a.cmp(&b)));
+        scratch.sets.clear();
+        scratch.sets.resize(k, S::empty(n));
+        scratch.lens.clear();
+        scratch.lens.resize(k, 0);
+        scratch.sums.clear();
+        scratch.sums.resize(k, 0.0);
+        scratch.memo.resize_with(k, HashMap::new);
+        scratch.memo.iter_mut().for_each(HashMap::clear);
         let mut search = Search {
             loads,
             children,
-            order,
-            sets: vec![S::empty(n); children.len()],
-            lens: vec![0; children.len()],
-            sums: vec![0.0; children.len()],
+            s: scratch,
             best: None,
-            best_sets: Vec::new(),
-            memo: HashMap::new(),
-            members: Vec::new(),
             visited: 0,
-            budget: self.budget,
+            budget,
             value,
             load_bound,
         };
         // The starting split's value.
         let mut best = None;
-        let mut best_sets = Vec::with_capacity(children.len());
+        let mut best_sets = std::mem::take(&mut search.s.best_sets);
+        best_sets.clear();
         for (c, groups) in start.iter().enumerate() {
             let mut set = S::empty(n);
             for &g in groups {
@@ -124,9 +191,10 @@ impl AssignSearch {
             best_sets.push(set);
         }
         search.best = best;
-        search.best_sets = best_sets;
+        search.s.best_sets = best_sets;
         search.descend(0, None)?;
         let sets = search
+            .s
             .best_sets
             .iter()
             .map(|s| {
@@ -147,15 +215,8 @@ impl AssignSearch {
 struct Search<'a, S, V, F, B> {
     loads: &'a [f64],
     children: &'a [Child],
-    /// Groups in the order they are placed.
-    order: Vec<usize>,
-    sets: Vec<S>,
-    lens: Vec<usize>,
-    sums: Vec<f64>,
+    s: &'a mut Scratch<S, V>,
     best: Option<V>,
-    best_sets: Vec<S>,
-    memo: HashMap<(usize, S), V>,
-    members: Vec<usize>,
     visited: usize,
     budget: usize,
     value: F,
@@ -171,13 +232,13 @@ where
 {
     /// The value of child `c` holding `set` (memoised per kind and set).
     fn closed(&mut self, c: usize, set: &S) -> Result<V, E> {
-        let key = (self.children[c].kind, set.clone());
-        if let Some(&v) = self.memo.get(&key) {
+        let kind = self.children[c].kind;
+        if let Some(&v) = self.s.memo[kind].get(set) {
             return Ok(v);
         }
-        set.members(&mut self.members);
-        let v = (self.value)(c, &self.members)?;
-        self.memo.insert(key, v);
+        set.members(&mut self.s.members);
+        let v = (self.value)(c, &self.s.members)?;
+        self.s.memo[kind].insert(set.clone(), v);
         Ok(v)
     }
 
@@ -187,42 +248,42 @@ where
         if self.visited > self.budget || cut(worst, self.best) {
             return Ok(());
         }
-        if depth == self.order.len() {
+        if depth == self.s.order.len() {
             self.best = worst;
-            self.best_sets.clone_from(&self.sets);
+            self.s.best_sets.clone_from(&self.s.sets);
             return Ok(());
         }
-        let g = self.order[depth];
+        let g = self.s.order[depth];
         for c in 0..self.children.len() {
             let child = self.children[c];
-            if self.lens[c] == child.groups {
+            if self.s.lens[c] == child.groups {
                 continue;
             }
             // Interchangeable empty children: open only the first.
-            if self.lens[c] == 0
-                && (0..c).any(|d| self.lens[d] == 0 && self.children[d].kind == child.kind)
+            if self.s.lens[c] == 0
+                && (0..c).any(|d| self.s.lens[d] == 0 && self.children[d].kind == child.kind)
             {
                 continue;
             }
-            let before = self.sums[c];
+            let before = self.s.sums[c];
             let sum = before + self.loads[g];
             if cut(Some((self.load_bound)(c, sum)), self.best) {
                 continue;
             }
-            self.sets[c].insert(g);
-            self.sums[c] = sum;
-            self.lens[c] += 1;
-            let closed = if self.lens[c] == child.groups {
-                let set = self.sets[c].clone();
+            self.s.sets[c].insert(g);
+            self.s.sums[c] = sum;
+            self.s.lens[c] += 1;
+            let closed = if self.s.lens[c] == child.groups {
+                let set = self.s.sets[c].clone();
                 let v = self.closed(c, &set)?;
                 Some(max_with(worst, v))
             } else {
                 worst
             };
             let result = self.descend(depth + 1, closed);
-            self.sets[c].remove(g);
-            self.sums[c] = before;
-            self.lens[c] -= 1;
+            self.s.sets[c].remove(g);
+            self.s.sums[c] = before;
+            self.s.lens[c] -= 1;
             result?;
         }
         Ok(())

@@ -65,7 +65,7 @@ proptest! {
         let children = vec![Child { groups: k, kind: 0 }; 3];
         let start: Vec<Vec<usize>> = (0..3).map(|c| (c * k..(c + 1) * k).collect()).collect();
         let f: Vec<f64> = loads.iter().map(|&w| w as f64).collect();
-        let search = AssignSearch::with_budget(usize::MAX);
+        let mut search = AssignSearch::with_budget(usize::MAX);
         let narrow = search
             .run(&f, &children, &start, |_, g| Ok::<u64, ()>(value(&loads, g)), |_, sum| sum as u64)
             .unwrap();
@@ -73,7 +73,7 @@ proptest! {
         prop_assert_eq!(narrow.value, best);
         prop_assert_eq!(narrow.sets.iter().map(|g| value(&loads, g)).max().unwrap(), best);
         let wide = search
-            .run_with::<WideSet, u64, ()>(&f, &children, &start, |_, g| Ok(value(&loads, g)), |_, sum| sum as u64)
+            .run_with::<WideSet, ()>(&f, &children, &start, |_, g| Ok(value(&loads, g)), |_, sum| sum as u64)
             .unwrap();
         prop_assert_eq!(wide, narrow);
     }
