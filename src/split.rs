@@ -7,10 +7,11 @@
 //! The [`hierarchical`](crate::strategies::Hierarchical) strategy is generic over a
 //! [`GroupSplitter`].
 
-use std::collections::HashMap;
+use std::convert::Infallible;
 
 use eplb_solvers::apportion::min_max_share;
 use eplb_solvers::partition::BalancedPartitioner;
+use eplb_solvers::split::assign::{kinds_by_equality, AssignSearch, Child};
 
 use crate::error::{EplbError, Result};
 use crate::problem::LayerProblem;
@@ -214,100 +215,50 @@ impl BalancedSplit {
     ///
     /// # Complexity
     /// At most `budget` search nodes, each closing child costing one `O(s log e)`
-    /// apportionment for `e` experts on `s` slots (memoised per group set).
+    /// apportionment for `e` experts on `s` slots (memoised per group set and kind of child).
     pub fn search(&self, p: &SplitProblem<'_>) -> Result<SplitOutcome> {
-        let mut incumbent = GreedySplit.split(p)?;
-        for child in &mut incumbent {
-            child.sort_unstable();
-        }
-        let mut search = SplitSearch {
-            problem: p,
-            order: p.groups.to_vec(),
-            sums: p.groups.iter().map(|&g| (g, p.group_load(g))).collect(),
-            best: p.value(&incumbent),
-            best_split: incumbent,
-            current: vec![Vec::new(); p.children.len()],
-            current_sum: vec![0.0; p.children.len()],
-            memo: HashMap::new(),
-            visited: 0,
-            budget: self.budget,
-        };
-        search
-            .order
-            .sort_by(|a, b| search.sums[b].total_cmp(&search.sums[a]).then(a.cmp(b)));
-        search.descend(0, 0.0);
+        // The engine's group positions are the groups in ascending id order: its ties (lower
+        // position first) go to the lower id and every child's groups come out ascending.
+        let mut ids = p.groups.to_vec();
+        ids.sort_unstable();
+        let position = |g: usize| ids.binary_search(&g).expect("a group of the problem");
+        let loads: Vec<f64> = ids.iter().map(|&g| p.group_load(g)).collect();
+        let kinds = kinds_by_equality(p.children);
+        let children: Vec<Child> = p
+            .children
+            .iter()
+            .zip(kinds)
+            .map(|(c, kind)| Child {
+                groups: c.groups,
+                kind,
+            })
+            .collect();
+        let start: Vec<Vec<usize>> = GreedySplit
+            .split(p)?
+            .iter()
+            .map(|child| child.iter().map(|&g| position(g)).collect())
+            .collect();
+        let mut groups = Vec::new();
+        let found = AssignSearch::with_budget(self.budget).run(
+            &loads,
+            &children,
+            &start,
+            |c, set| {
+                groups.clear();
+                groups.extend(set.iter().map(|&i| ids[i]));
+                Ok::<f64, Infallible>(p.child_value(&p.children[c], &groups))
+            },
+            |c, sum| sum / p.children[c].gpus as f64,
+        );
+        let Ok(found) = found;
         Ok(SplitOutcome {
-            complete: search.visited <= search.budget,
-            value: search.best,
-            split: search.best_split,
+            split: found
+                .sets
+                .iter()
+                .map(|set| set.iter().map(|&i| ids[i]).collect())
+                .collect(),
+            value: found.value,
+            complete: found.complete,
         })
-    }
-}
-
-struct SplitSearch<'p, 'a> {
-    problem: &'p SplitProblem<'a>,
-    order: Vec<usize>,
-    sums: HashMap<usize, f64>,
-    best: f64,
-    best_split: Vec<Vec<usize>>,
-    current: Vec<Vec<usize>>,
-    current_sum: Vec<f64>,
-    memo: HashMap<Vec<usize>, f64>,
-    visited: usize,
-    budget: usize,
-}
-
-impl SplitSearch<'_, '_> {
-    fn descend(&mut self, depth: usize, worst_closed: f64) {
-        self.visited += 1;
-        if self.visited > self.budget || worst_closed >= self.best {
-            return;
-        }
-        if depth == self.order.len() {
-            self.best = worst_closed;
-            self.best_split = self.current.clone();
-            for child in &mut self.best_split {
-                child.sort_unstable();
-            }
-            return;
-        }
-        let g = self.order[depth];
-        let children = self.problem.children;
-        for c in 0..children.len() {
-            let cap = children[c];
-            if self.current[c].len() == cap.groups {
-                continue;
-            }
-            // Identical empty children are interchangeable: open only the first.
-            if self.current[c].is_empty()
-                && (0..c).any(|d| self.current[d].is_empty() && children[d] == cap)
-            {
-                continue;
-            }
-            let sum = self.current_sum[c] + self.sums[&g];
-            if sum / cap.gpus as f64 >= self.best {
-                continue;
-            }
-            self.current[c].push(g);
-            self.current_sum[c] = sum;
-            let closed = if self.current[c].len() == cap.groups {
-                let mut key = self.current[c].clone();
-                key.sort_unstable();
-                let value = match self.memo.get(&key) {
-                    Some(&v) => v,
-                    None => {
-                        let v = self.problem.child_value(&cap, &key);
-                        self.memo.insert(key, v);
-                        v
-                    }
-                };
-                worst_closed.max(value)
-            } else {
-                worst_closed
-            };
-            self.descend(depth + 1, closed);
-            self.current[c].pop();
-            self.current_sum[c] -= self.sums[&g];
-        }
     }
 }

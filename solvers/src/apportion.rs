@@ -168,6 +168,77 @@ pub fn min_max_share(weights: &[f64], copies: usize) -> Result<f64, SolverError>
         .fold(0.0, f64::max))
 }
 
+/// Greedy apportionment on integer weights, comparing shares exactly (`w_i * c_j` against
+/// `w_j * c_i` in `u128`): the counts minimising the largest `w_i / c_i` as rationals, the
+/// lowest index first on ties. Starts from one copy per item; see [`exact_counts_from`].
+///
+/// ```
+/// use eplb_solvers::apportion::exact_counts;
+/// // (3, 3, 2) with 5 copies: both 3s are split (shares 1.5, 1.5, 2).
+/// assert_eq!(exact_counts(&[3, 3, 2], 5), vec![2, 2, 1]);
+/// ```
+///
+/// # Complexity
+/// `O(n + (k - n) log n)`.
+pub fn exact_counts(weights: &[u64], copies: usize) -> Vec<usize> {
+    exact_counts_from(weights, vec![1; weights.len()], copies)
+}
+
+/// [`exact_counts`] continued from given `counts` (one per item): each further copy goes to
+/// the item with the largest exact share `w_i / c_i`, the lowest index on ties, until the
+/// counts sum to `copies` (nothing is taken away when they already sum to more).
+///
+/// ```
+/// use eplb_solvers::apportion::exact_counts_from;
+/// // Item 2 already holds 2 copies; the next copy goes to the first 3.
+/// assert_eq!(exact_counts_from(&[3, 3, 2], vec![1, 1, 2], 5), vec![2, 1, 2]);
+/// ```
+///
+/// # Panics
+/// When `counts` is shorter than `weights`, or a count is zero while copies remain to hand
+/// out.
+pub fn exact_counts_from(weights: &[u64], mut counts: Vec<usize>, copies: usize) -> Vec<usize> {
+    /// An item's share `weight / count`, ordered by share (exactly), then lower index first.
+    #[derive(PartialEq, Eq)]
+    struct Share {
+        weight: u64,
+        count: usize,
+        item: usize,
+    }
+    impl Ord for Share {
+        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+            (u128::from(self.weight) * o.count as u128)
+                .cmp(&(u128::from(o.weight) * self.count as u128))
+                .then(o.item.cmp(&self.item))
+        }
+    }
+    impl PartialOrd for Share {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    let have: usize = counts.iter().sum();
+    if have >= copies || weights.is_empty() {
+        return counts;
+    }
+    let mut heap: BinaryHeap<Share> = weights
+        .iter()
+        .zip(&counts)
+        .enumerate()
+        .map(|(item, (&weight, &count))| Share {
+            weight,
+            count,
+            item,
+        })
+        .collect();
+    for _ in have..copies {
+        let mut top = heap.peek_mut().expect("at least one item");
+        top.count += 1;
+        counts[top.item] = top.count;
+    }
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +292,31 @@ mod tests {
                 .map(|c| w.iter().zip(&c).map(|(&w, &c)| w / c as f64).fold(0.0, f64::max))
                 .fold(f64::INFINITY, f64::min);
             prop_assert_eq!(min_max_share(&w, w.len() + extra).unwrap(), best);
+        }
+
+        #[test]
+        fn exact_counts_minimise_the_exact_largest_share(
+            weights in proptest::collection::vec(0u64..50, 1..5),
+            extra in 0usize..5,
+        ) {
+            // Cross-multiplied comparison of the largest shares of two count vectors.
+            let worst = |c: &[usize]| {
+                let mut best = (0u64, 1usize);
+                for (&w, &k) in weights.iter().zip(c) {
+                    if u128::from(w) * best.1 as u128 > u128::from(best.0) * k as u128 {
+                        best = (w, k);
+                    }
+                }
+                best
+            };
+            let got = worst(&exact_counts(&weights, weights.len() + extra));
+            for c in all_count_vectors(weights.len(), extra) {
+                let other = worst(&c);
+                prop_assert!(u128::from(got.0) * other.1 as u128 <= u128::from(other.0) * got.1 as u128);
+            }
+            // Continuing from the apportionment of fewer copies gives the same counts.
+            let part = exact_counts(&weights, weights.len() + extra / 2);
+            prop_assert_eq!(exact_counts_from(&weights, part, weights.len() + extra), exact_counts(&weights, weights.len() + extra));
         }
 
         #[test]

@@ -125,7 +125,7 @@ mod x86 {
         (0xffu16 >> (8 - len)) as u8
     }
 
-    /// Bitonic sort of the `8 * R` lanes (register-major): for every block size `k`, merge
+    /// Bitonic sort of the `8 * R` lanes (register-major): for every run length `k`, merge
     /// steps at distances `k / 2, ..., 1`, where key `i` and key `i + j` (`i & j == 0`) are
     /// put in ascending order when `i & k == 0` and in descending order otherwise. Every step
     /// is its own instantiation, so that the masks and shuffles are constants and the
@@ -214,7 +214,7 @@ mod x86 {
     }
 
     /// Per register, the lanes that keep the smaller key of their pair at distance `j < 8`
-    /// in a merge of blocks of `k`: the lower lane of an ascending pair, the upper lane of a
+    /// in a merge of runs of `k`: the lower lane of an ascending pair, the upper lane of a
     /// descending one.
     const fn min_lanes<const R: usize>(j: usize, k: usize) -> [u8; R] {
         let mut masks = [0; R];

@@ -53,15 +53,15 @@ pub enum SolverError {
         /// The largest accepted total.
         limit: u64,
     },
-    /// Groups or blocks that do not divide evenly.
-    #[error("{items} items in {groups} groups on {blocks} blocks of {bins} bins: groups must divide the items, blocks must divide the groups and the bins, and there may be at most 64 groups")]
+    /// Groups or regions that do not divide evenly.
+    #[error("{items} items in {groups} groups on {regions} regions of {bins} bins: groups must divide the items, regions must divide the groups and the bins, and there may be at most 64 groups")]
     BadGroups {
         /// Number of items.
         items: usize,
         /// Number of groups.
         groups: usize,
-        /// Number of blocks.
-        blocks: usize,
+        /// Number of regions.
+        regions: usize,
         /// Number of bins.
         bins: usize,
     },

@@ -2,7 +2,7 @@
 //! and replaces (or removes) it. Which structure is fastest depends on the number of keys, so
 //! [`with_min_queue`] picks one by size and runs the caller's loop monomorphised over it:
 //!
-//! - up to 64 keys: blocks of eight, each block's minimum cached, every scan branch-free and
+//! - up to 64 keys: chunks of eight, each chunk's minimum cached, every scan branch-free and
 //!   unrolled ([`tree_min`]);
 //! - more: a binary heap.
 //!
@@ -51,10 +51,10 @@ pub(crate) fn with_min_queue<L: QueueLoop>(
     body: L,
 ) -> L::Output {
     match len {
-        0..=8 => body.run(&mut BlockedQueue::<1>::new(keys)),
-        9..=16 => body.run(&mut BlockedQueue::<2>::new(keys)),
-        17..=32 => body.run(&mut BlockedQueue::<4>::new(keys)),
-        33..=64 => body.run(&mut BlockedQueue::<8>::new(keys)),
+        0..=8 => body.run(&mut ChunkedQueue::<1>::new(keys)),
+        9..=16 => body.run(&mut ChunkedQueue::<2>::new(keys)),
+        17..=32 => body.run(&mut ChunkedQueue::<4>::new(keys)),
+        33..=64 => body.run(&mut ChunkedQueue::<8>::new(keys)),
         _ => {
             let mut heap = std::mem::take(&mut buffer.heap);
             heap.clear();
@@ -80,40 +80,40 @@ pub(crate) fn tree_min<const N: usize>(mut keys: [u64; N]) -> u64 {
     keys[0]
 }
 
-/// Up to `8 * B` keys in `B` blocks of eight, with each block's smallest key cached: finding
-/// the smallest scans the `B` block minima, an update rescans one block.
-struct BlockedQueue<const B: usize> {
-    blocks: [[u64; 8]; B],
-    block_min: [u64; B],
+/// Up to `8 * B` keys in `B` chunks of eight, with each chunk's smallest key cached: finding
+/// the smallest scans the `B` chunk minima, an update rescans one chunk.
+struct ChunkedQueue<const B: usize> {
+    chunks: [[u64; 8]; B],
+    chunk_min: [u64; B],
     smallest: usize,
 }
 
-impl<const B: usize> BlockedQueue<B> {
+impl<const B: usize> ChunkedQueue<B> {
     fn new(keys: impl Iterator<Item = u64>) -> Self {
-        let mut blocks = [[u64::MAX; 8]; B];
+        let mut chunks = [[u64::MAX; 8]; B];
         for (i, key) in keys.take(8 * B).enumerate() {
-            blocks[i / 8][i % 8] = key;
+            chunks[i / 8][i % 8] = key;
         }
-        let block_min = blocks.map(tree_min);
+        let chunk_min = chunks.map(tree_min);
         Self {
-            blocks,
-            block_min,
+            chunks,
+            chunk_min,
             smallest: 0,
         }
     }
 }
 
-impl<const B: usize> MinQueue for BlockedQueue<B> {
+impl<const B: usize> MinQueue for ChunkedQueue<B> {
     fn smallest(&mut self) -> u64 {
-        let best = tree_min(self.block_min);
+        let best = tree_min(self.chunk_min);
         self.smallest = (best & LOW_BITS) as usize;
         best
     }
 
     fn replace_smallest(&mut self, key: u64) {
-        let block = &mut self.blocks[self.smallest / 8];
-        block[self.smallest % 8] = key;
-        self.block_min[self.smallest / 8] = tree_min(*block);
+        let chunk = &mut self.chunks[self.smallest / 8];
+        chunk[self.smallest % 8] = key;
+        self.chunk_min[self.smallest / 8] = tree_min(*chunk);
     }
 }
 

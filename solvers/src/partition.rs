@@ -397,7 +397,7 @@ mod tests {
             prop_assert_eq!(lpt.assign(segments, packs, per_pack, &keys), &expected[..]);
         }
 
-        /// Every pack-count regime (unrolled scans up to 8, blocks of eight up to 64, a heap
+        /// Every pack-count regime (unrolled scans up to 8, chunks of eight up to 64, a heap
         /// beyond) agrees with the naive scan, on weights with many ties.
         #[test]
         fn equals_the_naive_scan_for_any_pack_count(

@@ -98,7 +98,7 @@ impl PlacementStrategy for Ilp {
         if layer.policy == Policy::Hierarchical {
             problem = problem.with_regions(Regions {
                 regions: c.nodes,
-                block_size: layer.group_size(),
+                group_size: layer.group_size(),
             });
         }
         let mut incumbent = vec![vec![0usize; c.gpus]; experts];

@@ -3,10 +3,10 @@
 //! than greedy.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use eplb_solvers::apportion::Apportioner;
 use eplb_solvers::rebalance::{CopyPacker, PackLimits};
+use eplb_solvers::split::assign::{AssignSearch, Child};
 
 use crate::error::Result;
 use crate::evaluate::max_gpu_load;
@@ -214,9 +214,9 @@ impl Refine {
 }
 
 /// The groups-to-nodes split minimising the node-level bound `max over nodes of
-/// max(node_sum / gpus, T_rep(node, slots))`, by branch and bound over the assignments of
-/// groups (heaviest first) to identical nodes, from eplb.py's greedy split, within a budget of
-/// search nodes (deterministic).
+/// max(node_sum / gpus, T_rep(node, slots))`: the split engine's branch and bound
+/// ([`AssignSearch`]) over the assignments of groups (heaviest first) to identical nodes, from
+/// eplb.py's greedy split, within a budget of search nodes (deterministic).
 ///
 /// A node with `x` extra slots (slots minus experts) gives extra replicas only to its `x + 1`
 /// heaviest experts, so `T_rep` of a set of groups is that of the union of each group's
@@ -227,14 +227,11 @@ struct NodeSplit {
     /// Each group's heaviest loads (`x + 1` at most, in no particular order).
     tops: Vec<Vec<f64>>,
     order: Vec<usize>,
-    memo: HashMap<u64, f64>,
     merged: Vec<f64>,
-    current: Vec<u64>,
-    current_sum: Vec<f64>,
-    current_len: Vec<usize>,
-    best: f64,
-    best_split: Vec<u64>,
-    visited: usize,
+    start: Vec<Vec<usize>>,
+    start_sum: Vec<f64>,
+    /// The engine, kept with its buffers.
+    search: Option<AssignSearch<f64>>,
 }
 
 /// Search nodes of the split search at most (as [`BalancedSplit`]'s default).
@@ -251,7 +248,7 @@ impl NodeSplit {
     ) -> Result<(Vec<Vec<usize>>, f64)> {
         let groups = layer.cluster.groups;
         if groups > 64 {
-            // Too many groups for the bit sets: the general search.
+            // Many groups: the general split with the full `T_rep` of every node.
             let all: Vec<usize> = (0..groups).collect();
             let children = vec![cap; nodes];
             let p = SplitProblem {
@@ -282,122 +279,69 @@ impl NodeSplit {
         let sums = &self.sums;
         self.order
             .sort_by(|&a, &b| sums[b].total_cmp(&sums[a]).then(a.cmp(&b)));
-        self.memo.clear();
-        // Incumbent: the heaviest group into the lightest node that is not full.
-        self.current.clear();
-        self.current.resize(nodes, 0);
-        self.current_sum.clear();
-        self.current_sum.resize(nodes, 0.0);
-        self.current_len.clear();
-        self.current_len.resize(nodes, 0);
-        for i in 0..groups {
-            let g = self.order[i];
+        // Start: the heaviest group into the lightest node that is not full.
+        self.start.resize(nodes, Vec::new());
+        self.start.truncate(nodes);
+        self.start.iter_mut().for_each(Vec::clear);
+        self.start_sum.clear();
+        self.start_sum.resize(nodes, 0.0);
+        for &g in &self.order {
             let n = (0..nodes)
-                .filter(|&n| self.current_len[n] < cap.groups)
-                .min_by(|&a, &b| self.current_sum[a].total_cmp(&self.current_sum[b]))
+                .filter(|&n| self.start[n].len() < cap.groups)
+                .min_by(|&a, &b| self.start_sum[a].total_cmp(&self.start_sum[b]))
                 .unwrap_or(0);
-            self.current[n] |= 1 << g;
-            self.current_sum[n] += self.sums[g];
-            self.current_len[n] += 1;
+            self.start[n].push(g);
+            self.start_sum[n] += self.sums[g];
         }
-        self.best = 0.0;
-        for n in 0..nodes {
-            let v = self.value(self.current[n], cap, extra, apportioner)?;
-            self.best = self.best.max(v);
-        }
-        self.best_split.clone_from(&self.current);
-        self.current.iter_mut().for_each(|m| *m = 0);
-        self.current_sum.iter_mut().for_each(|s| *s = 0.0);
-        self.current_len.iter_mut().for_each(|l| *l = 0);
-        self.visited = 0;
-        self.descend(0, 0.0, cap, extra, apportioner)?;
-        let split = self
-            .best_split
-            .iter()
-            .map(|&mask| (0..groups).filter(|&g| (mask >> g) & 1 == 1).collect())
-            .collect();
-        Ok((split, self.best))
-    }
-
-    /// `max(sum / gpus, T_rep)` of the node holding the groups of `mask` (memoised).
-    fn value(
-        &mut self,
-        mask: u64,
-        cap: ChildCapacity,
-        extra: usize,
-        apportioner: &mut Apportioner,
-    ) -> Result<f64> {
-        if let Some(&v) = self.memo.get(&mask) {
-            return Ok(v);
-        }
-        self.merged.clear();
-        let mut sum = 0.0;
-        for g in (0..self.sums.len()).filter(|&g| (mask >> g) & 1 == 1) {
-            sum += self.sums[g];
-            self.merged.extend_from_slice(&self.tops[g]);
-        }
-        if self.merged.len() > extra + 1 {
-            self.merged
-                .select_nth_unstable_by(extra, |a, b| b.total_cmp(a));
-            self.merged.truncate(extra + 1);
-        }
-        let copies = self.merged.len() + extra;
-        let counts = &apportioner.greedy_f64(&self.merged, copies)?.counts;
-        let rep = self
-            .merged
-            .iter()
-            .zip(counts)
-            .map(|(&w, &c)| w / c as f64)
-            .fold(0.0, f64::max);
-        let v = (sum / cap.gpus as f64).max(rep);
-        self.memo.insert(mask, v);
-        Ok(v)
-    }
-
-    fn descend(
-        &mut self,
-        depth: usize,
-        worst_closed: f64,
-        cap: ChildCapacity,
-        extra: usize,
-        apportioner: &mut Apportioner,
-    ) -> Result<()> {
-        self.visited += 1;
-        if self.visited > SPLIT_BUDGET || worst_closed >= self.best {
-            return Ok(());
-        }
-        if depth == self.order.len() {
-            self.best = worst_closed;
-            self.best_split.clone_from(&self.current);
-            return Ok(());
-        }
-        let g = self.order[depth];
-        for n in 0..self.current.len() {
-            if self.current_len[n] == cap.groups {
-                continue;
-            }
-            // Identical empty nodes are interchangeable: open only the first.
-            if self.current_len[n] == 0 && (0..n).any(|d| self.current_len[d] == 0) {
-                continue;
-            }
-            let sum = self.current_sum[n] + self.sums[g];
-            if sum / cap.gpus as f64 >= self.best {
-                continue;
-            }
-            let before = self.current_sum[n];
-            self.current[n] |= 1 << g;
-            self.current_sum[n] = sum;
-            self.current_len[n] += 1;
-            let closed = if self.current_len[n] == cap.groups {
-                worst_closed.max(self.value(self.current[n], cap, extra, apportioner)?)
-            } else {
-                worst_closed
+        let children = vec![
+            Child {
+                groups: cap.groups,
+                kind: 0,
             };
-            self.descend(depth + 1, closed, cap, extra, apportioner)?;
-            self.current[n] &= !(1 << g);
-            self.current_sum[n] = before;
-            self.current_len[n] -= 1;
-        }
-        Ok(())
+            nodes
+        ];
+        let (tops, merged) = (&self.tops, &mut self.merged);
+        let search = self
+            .search
+            .get_or_insert_with(|| AssignSearch::with_budget(SPLIT_BUDGET));
+        let found = search.run(
+            &self.sums,
+            &children,
+            &self.start,
+            |_, set| node_value(sums, tops, merged, set, cap, extra, apportioner),
+            |_, sum| sum / cap.gpus as f64,
+        )?;
+        Ok((found.sets, found.value))
     }
+}
+
+/// `max(sum / gpus, T_rep)` of the node holding the groups of `set` (ascending), `T_rep` from
+/// the groups' heaviest loads `tops` (`merged` is a buffer).
+fn node_value(
+    sums: &[f64],
+    tops: &[Vec<f64>],
+    merged: &mut Vec<f64>,
+    set: &[usize],
+    cap: ChildCapacity,
+    extra: usize,
+    apportioner: &mut Apportioner,
+) -> Result<f64> {
+    merged.clear();
+    let mut sum = 0.0;
+    for &g in set {
+        sum += sums[g];
+        merged.extend_from_slice(&tops[g]);
+    }
+    if merged.len() > extra + 1 {
+        merged.select_nth_unstable_by(extra, |a, b| b.total_cmp(a));
+        merged.truncate(extra + 1);
+    }
+    let copies = merged.len() + extra;
+    let counts = &apportioner.greedy_f64(merged, copies)?.counts;
+    let rep = merged
+        .iter()
+        .zip(counts)
+        .map(|(&w, &c)| w / c as f64)
+        .fold(0.0, f64::max);
+    Ok((sum / cap.gpus as f64).max(rep))
 }

@@ -7,9 +7,7 @@ use highs::{HighsModelStatus, HighsSolutionStatus};
 
 use super::{LpModel, RawOutcome, RawStatus};
 use crate::error::SolverError;
-
-/// Absolute gap in the model's scaled units (the mean bin load is `1`).
-const ABSOLUTE_GAP: f64 = 1e-9;
+use crate::tolerance::HIGHS_ABSOLUTE_GAP;
 
 /// Share of the time left that HiGHS is given.
 const TIME_SHARE: f64 = 0.97;
@@ -62,7 +60,7 @@ pub(super) fn run(
         .try_set_option("mip_rel_gap", gap.unwrap_or(0.0))
         .map_err(|_| option_error("mip_rel_gap"))?;
     highs
-        .try_set_option("mip_abs_gap", ABSOLUTE_GAP)
+        .try_set_option("mip_abs_gap", HIGHS_ABSOLUTE_GAP)
         .map_err(|_| option_error("mip_abs_gap"))?;
     // One layer, one thread unless told otherwise: layers run in parallel.
     highs

@@ -3,20 +3,25 @@
 
 use std::time::Instant;
 
-use super::{bin_loads, PackingProblem};
+use super::PackingProblem;
+use crate::loads::{count_loads, peak};
+use crate::tolerance::ROUNDING;
 
 /// Moves tried at most (keeps the search bounded and deterministic).
 const MAX_MOVES: usize = 20_000;
 
 /// `(max load, bins at the max)`: what a move must decrease (lexicographically).
 fn key(loads: &[f64]) -> (f64, usize) {
-    let max = loads.iter().copied().fold(0.0, f64::max);
-    let at_max = loads.iter().filter(|&&l| l >= max * (1.0 - 1e-12)).count();
+    let max = peak(loads);
+    let at_max = loads
+        .iter()
+        .filter(|&&l| l >= max * (1.0 - ROUNDING))
+        .count();
     (max, at_max)
 }
 
 fn better(a: (f64, usize), b: (f64, usize)) -> bool {
-    a.0 < b.0 * (1.0 - 1e-12) || (a.0 <= b.0 && a.1 < b.1)
+    a.0 < b.0 * (1.0 - ROUNDING) || (a.0 <= b.0 && a.1 < b.1)
 }
 
 /// Improves `copies` in place by first-improvement moves involving a most loaded bin:
@@ -33,7 +38,7 @@ pub(super) fn improve(
     let m = problem.bins;
     let w = &problem.weights;
     let mut counts: Vec<usize> = copies.iter().map(|c| c.iter().sum()).collect();
-    let mut loads = bin_loads(w, copies, m);
+    let mut loads = count_loads(w, copies, m);
     let region_of_item = |copies: &[Vec<usize>], i: usize| {
         copies[i]
             .iter()
@@ -46,7 +51,10 @@ pub(super) fn improve(
             return;
         }
         let current = key(&loads);
-        let Some(p) = loads.iter().position(|&l| l >= current.0 * (1.0 - 1e-12)) else {
+        let Some(p) = loads
+            .iter()
+            .position(|&l| l >= current.0 * (1.0 - ROUNDING))
+        else {
             return;
         };
         let mut moved = false;
@@ -66,7 +74,7 @@ pub(super) fn improve(
                         copies[b][p] += 1;
                         copies[b][q] -= 1;
                         copies[a][q] += 1;
-                        loads = bin_loads(w, copies, m);
+                        loads = count_loads(w, copies, m);
                         moved = true;
                         break 'search;
                     }
@@ -99,7 +107,7 @@ pub(super) fn improve(
                         counts[a] -= 1;
                         counts[b] += 1;
                         // Recompute exactly rather than accumulate rounding.
-                        loads = bin_loads(w, copies, m);
+                        loads = count_loads(w, copies, m);
                         moved = true;
                         break 'search;
                     }

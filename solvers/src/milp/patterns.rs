@@ -13,8 +13,9 @@
 //! The optimum is the smallest pattern load whose model is feasible: a binary search over
 //! the sorted pattern loads, each infeasible probe raising the proven bound.
 
-use super::{Ctx, Found, LpModel, PackingProblem, RawStatus, STRICT, TOLERANCE};
+use super::{Ctx, Found, LpModel, PackingProblem, RawStatus, DUAL_BOUND_SHAVE, STRICT};
 use crate::error::SolverError;
+use crate::tolerance::ROUNDING;
 use good_lp::{variable, Expression, ProblemVariables};
 
 /// Patterns enumerated at most per bin (beyond, the assignment model runs instead: with few
@@ -196,10 +197,10 @@ impl Patterns {
         let lower_scaled = lower / self.scale;
         let mut levels: Vec<f64> = Vec::new();
         for &(_, load) in &self.patterns {
-            if load < lower_scaled * (1.0 - 1e-9) {
+            if load < lower_scaled * (1.0 - STRICT) {
                 continue;
             }
-            if levels.last().is_none_or(|&l| load > l * (1.0 + 1e-12)) {
+            if levels.last().is_none_or(|&l| load > l * (1.0 + ROUNDING)) {
                 levels.push(load);
             }
         }
@@ -227,7 +228,7 @@ impl Patterns {
                         .max_load(&copies)
                         / self.scale;
                     hi = levels
-                        .partition_point(|&l| l < load * (1.0 - 1e-12))
+                        .partition_point(|&l| l < load * (1.0 - ROUNDING))
                         .min(mid);
                     best = Some((copies, load * self.scale));
                 }
@@ -237,11 +238,11 @@ impl Patterns {
         }
         let bound = if lo == levels.len() {
             // Every level below the cutoff is infeasible (or there is none).
-            upper * (1.0 - STRICT) * (1.0 - TOLERANCE)
+            upper * (1.0 - STRICT) * (1.0 - DUAL_BOUND_SHAVE)
         } else {
             // Every solution below the cutoff has its largest bin at some level, and the
             // levels below `lo` are infeasible.
-            levels[lo] * self.scale * (1.0 - TOLERANCE)
+            levels[lo] * self.scale * (1.0 - DUAL_BOUND_SHAVE)
         };
         Ok(Found {
             best,
@@ -252,7 +253,7 @@ impl Patterns {
     /// Is there a solution using only patterns of load at most `level`?
     fn probe(&self, level: f64, ctx: &Ctx<'_>) -> Result<Probe, SolverError> {
         let chosen: Vec<usize> = (0..self.patterns.len())
-            .take_while(|&p| self.patterns[p].1 <= level * (1.0 + 1e-12))
+            .take_while(|&p| self.patterns[p].1 <= level * (1.0 + ROUNDING))
             .collect();
         let mut vars = ProblemVariables::new();
         let mut columns = Vec::new();

@@ -1,7 +1,7 @@
-//! Decomposition of problems with regions over the splits of blocks among regions.
+//! Decomposition of problems with regions over the splits of groups among regions.
 //!
-//! Regions are interchangeable and each receives exactly `blocks / r` whole blocks, so a
-//! solution is a *split* (a partition of the blocks into `r` sets) plus, for every set, a
+//! Regions are interchangeable and each receives exactly `groups / r` whole groups, so a
+//! solution is a *split* (a partition of the groups into `r` sets) plus, for every set, a
 //! solution of the problem without regions on that set's items and one region's bins. The
 //! optimum is therefore `min over splits of max over its sets of OPT(set)`, and with any valid
 //! lower bound `lb(set) <= OPT(set)`, `min over splits of max lb(set)` is a valid lower bound
@@ -19,16 +19,17 @@ use std::collections::HashMap;
 use crate::apportion::{min_max_share, Apportioner};
 use crate::error::SolverError;
 use crate::rebalance::{CopyPacker, PackLimits};
+use crate::split::partition::{combinations, min_max_partition};
 
 use super::{flat, Ctx, Found, PackingProblem, STRICT};
 
-/// Block sets (of `blocks / r` blocks) at most for the decomposition.
+/// Group sets (of `groups / r` groups) at most for the decomposition.
 const MAX_SETS: usize = 5_000;
 
-/// Splits enumerated at most per bound search.
+/// Search nodes at most per bound search over the splits.
 const MAX_SPLITS: usize = 1_000_000;
 
-/// What is known about one block set.
+/// What is known about one group set.
 struct SetInfo {
     items: Vec<usize>,
     lb: f64,
@@ -60,19 +61,18 @@ pub(super) fn solve(
         return Ok(None);
     };
     let n = problem.weights.len();
-    let blocks = n / r.block_size;
-    let per = blocks / r.regions;
-    if blocks > 64 || binomial(blocks, per) > MAX_SETS {
+    let groups = n / r.group_size;
+    let per = groups / r.regions;
+    if groups > 64 || binomial(groups, per) > MAX_SETS {
         return Ok(None);
     }
     let bins = problem.bins_per_region();
     let slots = problem.slots_per_bin;
     let mut search = Decomposition {
         problem,
-        block_size: r.block_size,
-        blocks,
+        group_size: r.group_size,
+        groups,
         per,
-        regions: r.regions,
         bins,
         sets: HashMap::new(),
     };
@@ -83,7 +83,7 @@ pub(super) fn solve(
         let mut mask = 0u64;
         for (i, c) in incumbent.iter().enumerate() {
             if c[cols.clone()].iter().any(|&k| k > 0) {
-                mask |= 1 << (i / r.block_size);
+                mask |= 1 << (i / r.group_size);
             }
         }
         let info = search.info(mask)?;
@@ -191,20 +191,19 @@ pub(super) fn solve(
 
 struct Decomposition<'a> {
     problem: &'a PackingProblem,
-    block_size: usize,
-    blocks: usize,
+    group_size: usize,
+    groups: usize,
     per: usize,
-    regions: usize,
     bins: usize,
     sets: HashMap<u64, SetInfo>,
 }
 
 impl Decomposition<'_> {
-    /// The information on a block set, created with its cheap bound on first use.
+    /// The information on a group set, created with its cheap bound on first use.
     fn info(&mut self, mask: u64) -> Result<&mut SetInfo, SolverError> {
         if !self.sets.contains_key(&mask) {
             let items: Vec<usize> = (0..self.problem.weights.len())
-                .filter(|&i| mask & (1 << (i / self.block_size)) != 0)
+                .filter(|&i| mask & (1 << (i / self.group_size)) != 0)
                 .collect();
             let w: Vec<f64> = items.iter().map(|&i| self.problem.weights[i]).collect();
             let slots = self.bins * self.problem.slots_per_bin;
@@ -227,27 +226,20 @@ impl Decomposition<'_> {
     /// enumeration would be too long).
     fn best_split(&mut self) -> Result<Option<(Vec<u64>, f64)>, SolverError> {
         // Bounds of every set first (so the enumeration borrows nothing mutably).
-        let all: Vec<u64> = combinations(self.blocks, self.per);
+        let all: Vec<u64> = combinations(self.groups, self.per);
         for &m in &all {
             self.info(m)?;
         }
-        let mut state = SplitSearch {
-            sets: &self.sets,
-            per: self.per,
-            blocks: self.blocks,
-            current: Vec::with_capacity(self.regions),
-            best: f64::INFINITY,
-            best_split: Vec::new(),
-            steps: 0,
-        };
-        state.descend(0, 0.0);
-        if state.steps > MAX_SPLITS {
-            return Ok(None);
-        }
-        Ok(Some((state.best_split, state.best)))
+        let sets = &self.sets;
+        Ok(min_max_partition(
+            self.groups,
+            self.per,
+            |m| sets[&m].lb,
+            MAX_SPLITS,
+        ))
     }
 
-    /// Gives a block set a heuristic solution when it has none: optimal shares, balanced
+    /// Gives a group set a heuristic solution when it has none: optimal shares, balanced
     /// packing and local search.
     fn ensure_seed(&mut self, mask: u64) -> Result<(), SolverError> {
         let bins = self.bins;
@@ -272,7 +264,7 @@ impl Decomposition<'_> {
         Ok(())
     }
 
-    /// Solves one block set as a problem without regions, looking for a solution below
+    /// Solves one group set as a problem without regions, looking for a solution below
     /// `cutoff` (and below its own best), within `share` of the time.
     fn solve_set(
         &mut self,
@@ -316,80 +308,5 @@ impl Decomposition<'_> {
         // Either settled (bound met) or out of its share: not tried again.
         info.done = true;
         Ok(())
-    }
-}
-
-/// All `k`-subsets of `0..n` as bit masks, in lexicographic order.
-fn combinations(n: usize, k: usize) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut pick: Vec<usize> = (0..k).collect();
-    if k > n {
-        return out;
-    }
-    loop {
-        out.push(pick.iter().fold(0u64, |m, &b| m | (1 << b)));
-        let mut i = k;
-        loop {
-            if i == 0 {
-                return out;
-            }
-            i -= 1;
-            if pick[i] < n - k + i {
-                break;
-            }
-            if i == 0 {
-                return out;
-            }
-        }
-        pick[i] += 1;
-        for j in i + 1..k {
-            pick[j] = pick[j - 1] + 1;
-        }
-    }
-}
-
-struct SplitSearch<'a> {
-    sets: &'a HashMap<u64, SetInfo>,
-    per: usize,
-    blocks: usize,
-    current: Vec<u64>,
-    best: f64,
-    best_split: Vec<u64>,
-    steps: usize,
-}
-
-impl SplitSearch<'_> {
-    /// Splits of the blocks not in `used`: the lowest free block opens the next set.
-    fn descend(&mut self, used: u64, worst: f64) {
-        self.steps += 1;
-        if self.steps > MAX_SPLITS || worst >= self.best {
-            return;
-        }
-        let all = if self.blocks == 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.blocks) - 1
-        };
-        if used == all {
-            self.best = worst;
-            self.best_split = self.current.clone();
-            return;
-        }
-        let first = (!used).trailing_zeros() as usize;
-        let free: Vec<usize> = (first + 1..self.blocks)
-            .filter(|&b| used & (1 << b) == 0)
-            .collect();
-        for rest in combinations(free.len(), self.per - 1) {
-            let mut mask = 1u64 << first;
-            for (idx, &b) in free.iter().enumerate() {
-                if rest & (1 << idx) != 0 {
-                    mask |= 1 << b;
-                }
-            }
-            let lb = self.sets[&mask].lb;
-            self.current.push(mask);
-            self.descend(used | mask, worst.max(lb));
-            self.current.pop();
-        }
     }
 }

@@ -1,0 +1,94 @@
+//! The backends: which solver runs a model, and the model handed to it.
+
+use std::time::Duration;
+
+use good_lp::{Constraint, Expression, ProblemVariables, Variable};
+
+use crate::error::SolverError;
+
+use super::*;
+
+/// Which MILP solver runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// good_lp's pure-Rust `microlp` (branch and bound on a dense simplex): tiny instances.
+    MicroLp,
+    /// HiGHS through good_lp and the `highs` crate (cargo feature `highs`).
+    #[cfg(feature = "highs")]
+    Highs,
+}
+
+impl Default for Backend {
+    /// HiGHS when the `highs` feature is on, `microlp` otherwise.
+    fn default() -> Self {
+        #[cfg(feature = "highs")]
+        {
+            Backend::Highs
+        }
+        #[cfg(not(feature = "highs"))]
+        {
+            Backend::MicroLp
+        }
+    }
+}
+
+impl Backend {
+    /// The backend's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::MicroLp => "microlp",
+            #[cfg(feature = "highs")]
+            Backend::Highs => "highs",
+        }
+    }
+}
+
+/// How a backend run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RawStatus {
+    /// Solved to the requested gap.
+    Optimal,
+    /// No solution exists.
+    Infeasible,
+    /// A limit stopped it.
+    Stopped,
+}
+
+/// What a backend returns: column values (creation order), status, dual bound (model units).
+pub(super) struct RawOutcome {
+    pub(super) values: Option<Vec<f64>>,
+    pub(super) status: RawStatus,
+    pub(super) dual_bound: Option<f64>,
+}
+
+/// A model ready for a backend.
+pub(super) struct LpModel {
+    pub(super) vars: ProblemVariables,
+    pub(super) objective: Expression,
+    pub(super) constraints: Vec<Constraint>,
+    /// The variables in creation order (column `c` is `columns[c]`).
+    pub(super) columns: Vec<Variable>,
+    /// A starting solution, one value per column.
+    pub(super) start: Option<Vec<f64>>,
+}
+
+/// Runs `model` on the context's backend with the time left.
+pub(super) fn run(
+    model: LpModel,
+    ctx: &Ctx<'_>,
+    gap: Option<f64>,
+) -> Result<RawOutcome, SolverError> {
+    let time_left = ctx.time_left();
+    if time_left.is_some_and(|t| t < Duration::from_millis(1)) {
+        return Ok(RawOutcome {
+            values: None,
+            status: RawStatus::Stopped,
+            dual_bound: None,
+        });
+    }
+    match ctx.backend {
+        Backend::MicroLp => microlp::run(model, ctx.deadline, gap),
+        #[cfg(feature = "highs")]
+        Backend::Highs => highs::run(model, ctx.deadline, gap, ctx.options.threads),
+    }
+}

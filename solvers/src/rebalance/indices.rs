@@ -1,0 +1,162 @@
+//! The incremental state of the local search: positions, copy weights, bin loads, sorted
+//! copies and pairs per bin, and the sort keys.
+
+use super::*;
+
+impl CopyPacker {
+    /// Rebuilds positions, copy weights, loads and sorted orders from `item` and `counts`.
+    pub(super) fn index(&mut self) {
+        let items = self.weights.len();
+        if self.positions.len() < items {
+            self.positions.resize(items, Vec::new());
+        }
+        self.positions.iter_mut().for_each(Vec::clear);
+        for (pos, &i) in self.item.iter().enumerate() {
+            self.positions[i].push(pos);
+        }
+        self.grown.clear();
+        self.grown.extend(
+            self.weights
+                .iter()
+                .zip(&self.counts)
+                .map(|(&w, &c)| w / (c + 1) as f64),
+        );
+        self.at.clear();
+        self.at.extend(
+            self.item
+                .iter()
+                .map(|&i| self.weights[i] / self.counts[i] as f64),
+        );
+        self.load.clear();
+        self.load.resize(self.bins, 0.0);
+        self.singles.clear();
+        self.singles
+            .extend((0..self.item.len()).map(|pos| PairEntry {
+                sum: 0.0,
+                a: pos as u32,
+                b: pos as u32,
+            }));
+        let k = self.per_bin;
+        self.pairs.clear();
+        self.pairs.resize(
+            self.bins * k * k.saturating_sub(1) / 2,
+            PairEntry::default(),
+        );
+        self.pairs_stale.clear();
+        self.pairs_stale.resize(self.bins, true);
+        self.delta.clear();
+        self.delta.resize(self.bins, 0.0);
+        self.on_top.clear();
+        self.on_top.resize(items, 0);
+        for b in 0..self.bins {
+            self.refresh_bin(b);
+        }
+        self.by_load.clear();
+        self.by_load.extend(0..self.bins);
+        self.by_load_stale = true;
+    }
+
+    /// Sorts `by_load` (insertion sort: a move changes few loads), lower bin first on ties.
+    pub(super) fn sort_by_load(&mut self) {
+        if !std::mem::take(&mut self.by_load_stale) {
+            return;
+        }
+        let (order, load) = (&mut self.by_load, &self.load);
+        let after = |a: usize, b: usize| load[a] > load[b] || (load[a] == load[b] && a > b);
+        for i in 1..order.len() {
+            let x = order[i];
+            let mut j = i;
+            while j > 0 && after(order[j - 1], x) {
+                order[j] = order[j - 1];
+                j -= 1;
+            }
+            order[j] = x;
+        }
+    }
+
+    /// Recomputes bin `b`'s load (its copies summed in position order) and sorted order after
+    /// its content changed (its pairs are sorted again when next needed).
+    pub(super) fn refresh_bin(&mut self, b: usize) {
+        self.pairs_stale[b] = true;
+        self.by_load_stale = true;
+        let k = self.per_bin;
+        let slots = b * k..(b + 1) * k;
+        self.load[b] = bin_load(self.at[slots.clone()].iter().copied());
+        // Insertion sort: the order is nearly sorted after a move.
+        let list = &mut self.singles[slots];
+        for e in list.iter_mut() {
+            e.sum = self.at[e.a as usize];
+        }
+        insertion_sort(list, |x, y| x.sum > y.sum || (x.sum == y.sum && x.a > y.a));
+    }
+
+    /// Brings bin `b`'s sorted pair list up to date: with the bin's copies sorted, the pairs
+    /// of each copy with the lighter ones form sorted columns, and the columns of ever heavier
+    /// copies one after the other are nearly sorted (copy weights are spread out); an
+    /// insertion sort finishes the job in one step per pair out of order, far fewer than a
+    /// comparison sort of all pairs needs.
+    pub(super) fn refresh_pairs(&mut self, b: usize) {
+        if !std::mem::take(&mut self.pairs_stale[b]) {
+            return;
+        }
+        let k = self.per_bin;
+        let per = k * (k - 1) / 2;
+        let singles = &self.singles[b * k..(b + 1) * k];
+        let list = &mut self.pairs[b * per..(b + 1) * per];
+        let mut pairs = list.iter_mut();
+        for (j, y) in singles.iter().enumerate() {
+            for (x, e) in singles[..j].iter().zip(&mut pairs) {
+                *e = PairEntry {
+                    sum: x.sum + y.sum,
+                    a: x.a,
+                    b: y.a,
+                };
+            }
+        }
+        insertion_sort(list, |x, y| x.sum > y.sum);
+    }
+
+    pub(super) fn heaviest(&self) -> usize {
+        let mut best = 0;
+        for b in 1..self.bins {
+            if self.load[b] > self.load[best] {
+                best = b;
+            }
+        }
+        best
+    }
+}
+
+/// Bits that hold the indices `0..n`.
+pub(super) fn index_bits(n: usize) -> u32 {
+    (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1)
+}
+
+/// A key that sorts non-negative weights descending, then `index` ascending: the complement
+/// of the weight's bits (`+ 0.0` turns `-0.0` into `0.0`) with the lowest `bits` bits
+/// replaced by `index`. Weights closer than `2^(bits - 52)` (relative) count as equal.
+///
+/// # Panics
+/// In debug builds, when `bits > 40`: the index would swallow the weight.
+pub(super) fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
+    debug_assert!(bits <= 40);
+    let low = (1u64 << bits) - 1;
+    (!(weight + 0.0).to_bits() & !low) | index as u64
+}
+
+/// Sorts `list` stably so that no entry comes `after` the next one (insertion sort: fast on
+/// nearly sorted lists).
+pub(super) fn insertion_sort(
+    list: &mut [PairEntry],
+    after: impl Fn(&PairEntry, &PairEntry) -> bool,
+) {
+    for i in 1..list.len() {
+        let x = list[i];
+        let mut j = i;
+        while j > 0 && after(&list[j - 1], &x) {
+            list[j] = list[j - 1];
+            j -= 1;
+        }
+        list[j] = x;
+    }
+}

@@ -1,0 +1,390 @@
+//! Copy packing with local search: place the copies of weighted items into bins of equal
+//! cardinality so that the heaviest bin is as light as possible, and improve the result.
+//!
+//! Item `i` has weight `w_i` and `c_i >= 1` copies; each copy weighs `w_i / c_i`. There are
+//! `m` bins of exactly `k` copies each (`sum(c) = m k`). Bin `b` holds positions
+//! `b*k .. (b+1)*k` of the returned assignment.
+//!
+//! [`CopyPacker::pack`] works in two phases:
+//!
+//! 1. **Balanced largest differencing** (Karmarkar–Karp with cardinality constraints): the
+//!    copies, sorted by weight, are cut into `k` rows of `m` copies; each row is a partial
+//!    solution with one copy per bin. The two partial solutions with the largest spread
+//!    (heaviest minus lightest bin) are merged by putting the heaviest bin of one together
+//!    with the lightest of the other, until one remains. Every bin gets one copy per row, so
+//!    the cardinality holds by construction.
+//! 2. **Local search on the heaviest bin** with three move types:
+//!    - *swap*: exchange one copy of the heaviest bin with one copy of another bin;
+//!    - *pair swap*: exchange two copies of the heaviest bin with two copies of another bin
+//!      (bins of 2 to 64 copies);
+//!    - *count move*: take a copy away from one item and give it to another (the freed
+//!      position is reused, so cardinalities hold), which changes the weight of every copy
+//!      of both items.
+//!
+//!    Each step applies the first of: a pair swap that brings the heaviest bin down to the
+//!    goal (below) without lifting the other bin above it — the one with the smallest
+//!    transfer, with the bin that has the most room; otherwise the best swap, else the best
+//!    pair swap, else the best count move that lowers the heaviest bin without lifting any
+//!    other bin to its load.
+//!
+//! The search stops as soon as the heaviest bin reaches the **goal**: the lower bound
+//! `max(sum(w) / m, T)` (`T` the smallest possible largest copy weight, when the given counts
+//! attain it) or the caller's [`PackLimits::target`] if larger, relaxed by
+//! [`PackLimits::stop_gap`]; otherwise when no move improves or after
+//! [`PackLimits::max_moves`] moves. With *kicks* ([`PackLimits::deep`]) the search then goes
+//! on to the bound itself and escapes local optima: a count move that lowers the heaviest bin
+//! but lifts another above it is applied anyway, the search descends again, and the kick is
+//! kept only if the heaviest bin ends lower. Limits are counts, never time, so the result
+//! depends only on the input.
+//!
+//! # Cost of a move search
+//!
+//! The state is kept incrementally: bin loads (recomputed only for the bins a move touches,
+//! by summing their copies in position order, so they equal an evaluator's sums), every bin's
+//! copies sorted by weight, and, lazily, every bin's pairs sorted by weight (rebuilt from the
+//! sorted copies when the bin changed: generated in nearly sorted order, then
+//! insertion-sorted). Bins are visited by ascending load (re-sorted only after a move). A
+//! goal-directed search wants a transfer `d` in `[peak - goal, goal - load[b]]`; it stops at
+//! the first bin (the one with the most room) that has one and at the first bin whose room is
+//! too small. A best-move search wants `d`
+//! next to half the slack `peak - load[b]`, and stops at the first bin whose best possible
+//! outcome `(peak + load[b]) / 2` cannot beat the best move found so far. Either way, for each
+//! copy (pair) of the heaviest bin only the one or two partners of `b` next to the wanted
+//! weight are evaluated, found by a merge-like sweep over both sorted lists: `O(k)` per bin
+//! for swaps, `O(k^2)` for pair swaps. A count-move search costs `O(n k + k c)` cheap filters
+//! (`c` copies of replicated items) plus a full evaluation of the few that lower the heaviest
+//! bin. Nothing is allocated inside the search once the packer is warm.
+
+use crate::error::{check_weights, SolverError};
+use crate::loads::{bin_load, peak};
+use crate::tolerance::ROUNDING;
+
+/// Limits of the local search (counts and loads only: results never depend on time).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PackLimits {
+    /// Improving moves applied at most (per descent).
+    pub max_moves: usize,
+    /// Kicks at most. With kicks, the search goes on from where it stops (the goal below)
+    /// to the lower bound itself; when no move improves, a count move that lowers the
+    /// heaviest bin but lifts another one above it is applied anyway and the search descends
+    /// again; the kick is kept only if the heaviest bin ends lower than before.
+    pub max_kicks: usize,
+    /// Count moves tried per kick: the ones leaving the lowest largest touched load.
+    pub kick_width: usize,
+    /// The search stops once the heaviest bin is within this relative gap of the packer's
+    /// lower bound `max(sum / m, T)`: `0.0` searches until no move improves.
+    pub stop_gap: f64,
+    /// A load the caller knows the answer need not go below (`0.0`: none): the search aims at
+    /// the larger of it and the packer's own lower bound. Useful when the packing is one part
+    /// of a larger problem whose optimum is known to be at least `target`.
+    pub target: f64,
+}
+
+impl Default for PackLimits {
+    /// Local search without kicks, stopping within `7e-5` (0.007%) of the lower bound: the
+    /// fast setting.
+    fn default() -> Self {
+        Self {
+            max_moves: 4096,
+            max_kicks: 0,
+            kick_width: 3,
+            stop_gap: 7e-5,
+            target: 0.0,
+        }
+    }
+}
+
+impl PackLimits {
+    /// Local search with up to 4 kicks of width 3: several times the work of the default,
+    /// for lower peaks.
+    pub fn deep() -> Self {
+        Self {
+            max_kicks: 4,
+            ..Self::default()
+        }
+    }
+}
+
+/// What the last [`CopyPacker::pack`] did (diagnostics; the counts are deterministic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackStats {
+    /// Swaps applied.
+    pub swaps: usize,
+    /// Pair swaps applied.
+    pub pair_swaps: usize,
+    /// Count moves applied (kicks included).
+    pub count_moves: usize,
+    /// Kicks tried.
+    pub kicks: usize,
+    /// Move searches run (of any type).
+    pub searches: usize,
+    /// Candidate moves evaluated.
+    pub evaluations: usize,
+    /// Whether the search stopped because the heaviest bin reached the goal.
+    pub reached_goal: bool,
+}
+
+/// A candidate move.
+#[derive(Debug, Clone, Copy)]
+enum Move {
+    /// Exchange the copies at two positions.
+    Swap { a: usize, b: usize },
+    /// Exchange the copies at `a.0, a.1` with those at `b.0, b.1`.
+    PairSwap {
+        a: (usize, usize),
+        b: (usize, usize),
+    },
+    /// The copy at `pos` stops being a copy of its item and becomes a copy of `to`.
+    Count { pos: usize, to: usize },
+}
+
+/// Two positions of one bin (as `u32`: 16-byte entries keep the lists in cache) and the weight
+/// of their copies.
+#[derive(Debug, Clone, Copy, Default)]
+struct PairEntry {
+    sum: f64,
+    a: u32,
+    b: u32,
+}
+
+/// One subset of a partial solution of the differencing: its sum and the copies in it, as a
+/// linked list over the sorted copies.
+#[derive(Debug, Clone, Copy)]
+struct Subset {
+    sum: f64,
+    head: usize,
+    tail: usize,
+}
+
+/// Reusable copy packer (keeps its buffers between calls: no allocation once warm).
+#[derive(Debug, Default, Clone)]
+pub struct CopyPacker {
+    weights: Vec<f64>,
+    counts: Vec<usize>,
+    /// `w_i / (c_i + 1)`: the weight of a copy of `i` if it gained one.
+    grown: Vec<f64>,
+    /// `item[pos]`: the item whose copy sits at position `pos`.
+    item: Vec<usize>,
+    /// `at[pos]`: the weight of the copy at `pos`.
+    at: Vec<f64>,
+    /// Positions of each item's copies.
+    positions: Vec<Vec<usize>>,
+    load: Vec<f64>,
+    bins: usize,
+    per_bin: usize,
+    /// Per bin, its copies sorted by weight (ascending), as entries with `a == b`.
+    singles: Vec<PairEntry>,
+    /// The bins by load, ascending (brought up to date before each exchange search).
+    by_load: Vec<usize>,
+    /// Whether a load changed since `by_load` was sorted.
+    by_load_stale: bool,
+    /// Per bin, its pairs of positions sorted by weight (ascending), `k (k-1) / 2` entries.
+    pairs: Vec<PairEntry>,
+    /// Per bin, whether its copies changed since its `pairs` were sorted.
+    pairs_stale: Vec<bool>,
+    /// Count-move evaluation scratch: per-bin load change and the bins touched.
+    delta: Vec<f64>,
+    touched: Vec<usize>,
+    /// Copies of each item on the heaviest bin (count-move search scratch).
+    on_top: Vec<usize>,
+    /// Items with at least two copies (count-move search scratch).
+    multi: Vec<usize>,
+    /// The search stops at or below this load.
+    stop_at: f64,
+    stats: PackStats,
+    // Construction scratch.
+    keys: Vec<u64>,
+    merged: Vec<Subset>,
+    copies: Vec<(f64, usize)>,
+    next: Vec<usize>,
+    subsets: Vec<Subset>,
+    alive: Vec<usize>,
+    // Kick scratch.
+    candidates: Vec<(f64, Move)>,
+    saved_item: Vec<usize>,
+    saved_counts: Vec<usize>,
+}
+
+impl CopyPacker {
+    /// Packs `counts[i]` copies of each item into `bins` bins of equal cardinality and improves
+    /// the packing by local search (see the [module docs](self)). Returns `item[pos]`, the item
+    /// of the copy at each position; bin `b` holds positions `b*k .. (b+1)*k`. Count moves may
+    /// change how many copies each item has; every item keeps at least one.
+    ///
+    /// ```
+    /// use eplb_solvers::rebalance::{CopyPacker, PackLimits};
+    /// // Weights 3, 3, 2 with the first item copied twice, in 2 bins of 2: the best packing
+    /// // of these copies is {3, 1.5}, {2, 1.5} (max 4.5); a count move gives the extra copy
+    /// // to the light item instead: {3, 1}, {3, 1} (max 4.0, the optimum).
+    /// let w = [3.0, 3.0, 2.0];
+    /// let items = CopyPacker::default().pack(&w, &[2, 1, 1], 2, PackLimits::default()).unwrap();
+    /// let mut counts = [0usize; 3];
+    /// items.iter().for_each(|&i| counts[i] += 1);
+    /// assert_eq!(counts, [1, 1, 2]);
+    /// let bin = |b: usize| items[2 * b..2 * b + 2].iter().map(|&i| w[i] / counts[i] as f64).sum::<f64>();
+    /// assert_eq!((bin(0), bin(1)), (4.0, 4.0));
+    /// ```
+    ///
+    /// # Errors
+    /// [`SolverError::PacksDoNotDivide`] when `bins` is zero or does not divide the number of
+    /// copies; [`SolverError::TooFewCopies`] when an item has no copy or the lengths differ;
+    /// weight errors for non-finite or negative weights.
+    ///
+    /// # Complexity
+    /// `O(n log n)` for the construction with `n` copies; each local-search step costs
+    /// `O(m k)` for swaps, `O(m k^2)` for pair swaps and `O(n k)` for count moves (see the
+    /// module docs), at most [`PackLimits::max_moves`] steps per descent.
+    pub fn pack(
+        &mut self,
+        weights: &[f64],
+        counts: &[usize],
+        bins: usize,
+        limits: PackLimits,
+    ) -> Result<Vec<usize>, SolverError> {
+        check_weights(weights)?;
+        let n: usize = counts.iter().sum();
+        if weights.is_empty() || counts.len() != weights.len() || counts.contains(&0) {
+            return Err(SolverError::TooFewCopies {
+                items: weights.len(),
+                copies: n,
+            });
+        }
+        if bins == 0 || !n.is_multiple_of(bins) {
+            return Err(SolverError::PacksDoNotDivide {
+                items: n,
+                packs: bins,
+            });
+        }
+        // Positions are stored as `u32` in the sorted lists (4 billion copies would not fit
+        // in memory anyway).
+        debug_assert!(u32::try_from(n).is_ok());
+        self.weights.clear();
+        self.weights.extend_from_slice(weights);
+        self.counts.clear();
+        self.counts.extend_from_slice(counts);
+        self.bins = bins;
+        self.per_bin = n / bins;
+        self.stats = PackStats::default();
+        let goal = self.goal().max(limits.target);
+        self.stop_at = goal * (1.0 + limits.stop_gap);
+        self.construct();
+        self.index();
+        self.descend(limits.max_moves);
+        if limits.max_kicks > 0 {
+            // Deep: from where the fast setting stops, on to the bound itself, with kicks
+            // (so never worse than the fast setting).
+            self.stop_at = goal;
+            self.descend(limits.max_moves);
+            for _ in 0..limits.max_kicks {
+                if self.stats.reached_goal || !self.kick(limits) {
+                    break;
+                }
+            }
+        }
+        Ok(self.item.clone())
+    }
+
+    /// What the last [`CopyPacker::pack`] did.
+    pub fn stats(&self) -> PackStats {
+        self.stats
+    }
+
+    /// The heaviest bin's load in the result of the last [`CopyPacker::pack`] (`0.0` before
+    /// any): each bin's copy weights `w_i / c_i`, with the final counts, summed from `0.0` in
+    /// position order, as an evaluator that sums slot by slot gets them.
+    pub fn peak(&self) -> f64 {
+        peak(&self.load)
+    }
+
+    /// A lower bound on the heaviest bin of any packing with any counts: the mean bin
+    /// `sum(w) / m`, and the largest copy weight of the given counts when no other counts
+    /// make every copy lighter (checked, not assumed).
+    fn goal(&self) -> f64 {
+        let total: f64 = self.weights.iter().sum();
+        let mean = total / self.bins as f64;
+        let largest = self
+            .weights
+            .iter()
+            .zip(&self.counts)
+            .map(|(&w, &c)| w / c as f64)
+            .fold(0.0, f64::max);
+        if largest <= 0.0 {
+            return mean;
+        }
+        // The fewest copies that make every copy strictly lighter than `largest`: if that is
+        // more than we have, `largest` is the smallest possible largest copy weight.
+        let needed: f64 = self
+            .weights
+            .iter()
+            .map(|&w| ((w / largest).floor() + 1.0).max(1.0))
+            .sum();
+        let copies: usize = self.counts.iter().sum();
+        if needed > copies as f64 {
+            mean.max(largest)
+        } else {
+            mean
+        }
+    }
+
+    /// Applies the best improving move until the goal is reached, none is left or `max_moves`
+    /// were applied.
+    fn descend(&mut self, max_moves: usize) {
+        for _ in 0..max_moves {
+            let top = self.heaviest();
+            if self.load[top] <= self.stop_at {
+                self.stats.reached_goal = true;
+                return;
+            }
+            // A pair swap that brings the heaviest bin down to the goal (the most effective
+            // move near the goal); otherwise the best swap, pair swap or count move that
+            // lowers it, cheapest first.
+            let m = self
+                .exchange_move(top, true, true)
+                .or_else(|| self.exchange_move(top, false, false))
+                .or_else(|| self.exchange_move(top, true, false))
+                .or_else(|| self.best_count_move(top));
+            match m {
+                Some(m) => self.apply(m),
+                None => return,
+            }
+        }
+        let top = self.heaviest();
+        self.stats.reached_goal = self.load[top] <= self.stop_at;
+    }
+
+    /// Tries the `kick_width` most promising non-improving count moves, each followed by a
+    /// descent; keeps the first that ends with a lower heaviest bin. Returns whether one did.
+    fn kick(&mut self, limits: PackLimits) -> bool {
+        let top = self.heaviest();
+        let peak = self.load[top];
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        self.count_moves(top, |worst, m| candidates.push((worst, m)));
+        candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.saved_item.clone_from(&self.item);
+        self.saved_counts.clone_from(&self.counts);
+        let mut kept = false;
+        for &(_, m) in candidates.iter().take(limits.kick_width) {
+            self.stats.kicks += 1;
+            self.apply(m);
+            self.descend(limits.max_moves);
+            if self.load[self.heaviest()] < peak - peak.abs() * ROUNDING {
+                kept = true;
+                break;
+            }
+            self.item.clone_from(&self.saved_item);
+            self.counts.clone_from(&self.saved_counts);
+            self.index();
+        }
+        self.candidates = candidates;
+        kept
+    }
+}
+
+mod differencing;
+mod indices;
+mod moves;
+#[cfg(test)]
+mod tests;
+
+use indices::*;

@@ -1,0 +1,320 @@
+//! Phase 2: the moves of the local search (swaps, pair swaps, count moves) and their
+//! application.
+
+use super::*;
+
+impl CopyPacker {
+    /// An exchange of one copy (`pairs == false`) or two copies of `top` with as many
+    /// copies of another bin.
+    ///
+    /// With `fix`, the first found (bins with the most room first, then the smallest transfer)
+    /// that brings `top` down to the goal without lifting the other bin above it; otherwise the
+    /// best one that lowers `top` without lifting the other bin to `top`'s load (the lowest
+    /// larger load of the two).
+    pub(super) fn exchange_move(&mut self, top: usize, pairs: bool, fix: bool) -> Option<Move> {
+        let k = self.per_bin;
+        // Pair swaps for 2 to 64 copies per bin (the pair lists cost O(k^2) per bin).
+        if pairs && !(2..=64).contains(&k) {
+            return None;
+        }
+        self.stats.searches += 1;
+        let per = if pairs { k * (k - 1) / 2 } else { k };
+        let peak = self.load[top];
+        let goal = self.stop_at;
+        // Moves must lower the peak by more than rounding noise.
+        let mut best = peak - peak.abs() * ROUNDING;
+        let mut found = None;
+        self.sort_by_load();
+        if pairs {
+            self.refresh_pairs(top);
+        }
+        let mut evaluations = 0;
+        for i in 0..self.bins {
+            let b = self.by_load[i];
+            let lb = self.load[b];
+            // Bins come by ascending load: no later bin can do better.
+            if (fix && lb + (peak - goal) > goal) || (!fix && (peak + lb) * 0.5 >= best) {
+                break;
+            }
+            if b == top {
+                continue;
+            }
+            if pairs {
+                self.refresh_pairs(b);
+            }
+            let list = if pairs { &self.pairs } else { &self.singles };
+            let mine = &list[top * per..(top + 1) * per];
+            let theirs = &list[b * per..(b + 1) * per];
+            // A merge-like sweep over both sorted lists.
+            let mut j = 0;
+            if fix {
+                // Transfers d in [peak - goal, goal - lb]: the smallest one.
+                let (least, room) = (peak - goal, goal - lb);
+                let mut smallest = f64::INFINITY;
+                for x in mine {
+                    let most = x.sum - least;
+                    while j < per && theirs[j].sum <= most {
+                        j += 1;
+                    }
+                    if j > 0 {
+                        evaluations += 1;
+                        let y = &theirs[j - 1];
+                        let d = x.sum - y.sum;
+                        if d > 0.0 && d <= room && d < smallest {
+                            smallest = d;
+                            found = Some(exchange(pairs, x, y));
+                        }
+                    }
+                }
+            } else {
+                // The larger load after a transfer d is (peak + lb) / 2 + |d - slack / 2|:
+                // the best partner is the one whose weight is nearest to x - slack / 2 (the
+                // lighter one on ties).
+                let slack = peak - lb;
+                let half = 0.5 * slack;
+                for x in mine {
+                    let ideal = x.sum - half;
+                    while j < per && theirs[j].sum < ideal {
+                        j += 1;
+                    }
+                    let y = match (j.checked_sub(1).map(|i| &theirs[i]), theirs.get(j)) {
+                        (Some(below), Some(above)) if above.sum - ideal < ideal - below.sum => {
+                            above
+                        }
+                        (Some(below), _) => below,
+                        (None, Some(above)) => above,
+                        (None, None) => continue,
+                    };
+                    evaluations += 1;
+                    let d = x.sum - y.sum;
+                    if d > 0.0 && d < slack {
+                        let score = (peak - d).max(lb + d);
+                        if score < best {
+                            best = score;
+                            found = Some(exchange(pairs, x, y));
+                        }
+                    }
+                }
+            }
+            // With `fix`, the first bin with a move (the one with the most room) gives it.
+            if fix && found.is_some() {
+                break;
+            }
+        }
+        self.stats.evaluations += evaluations;
+        found
+    }
+
+    /// The best count move that lowers `top` without lifting any bin to `top`'s load.
+    pub(super) fn best_count_move(&mut self, top: usize) -> Option<Move> {
+        let peak = self.load[top];
+        let mut best = peak - peak.abs() * ROUNDING;
+        let mut found = None;
+        self.count_moves(top, |worst, m| {
+            if worst < best {
+                best = worst;
+                found = Some(m);
+            }
+        });
+        found
+    }
+
+    /// Calls `offer(worst, move)` for the count moves that lower `top`, with `worst` the
+    /// largest load the move leaves on the bins it touches: a copy on `top` changes owner,
+    /// or an item with a copy on `top` gains a copy elsewhere.
+    pub(super) fn count_moves(&mut self, top: usize, mut offer: impl FnMut(f64, Move)) {
+        self.stats.searches += 1;
+        let k = self.per_bin;
+        let slots = top * k..(top + 1) * k;
+        for pos in slots.clone() {
+            self.on_top[self.item[pos]] += 1;
+        }
+        self.multi.clear();
+        self.multi
+            .extend((0..self.weights.len()).filter(|&i| self.counts[i] >= 2));
+        let mut evaluations = 0;
+        // A copy on `top` changes owner.
+        for pos in slots.clone() {
+            let from = self.item[pos];
+            let cf = self.counts[from];
+            if cf < 2 {
+                continue;
+            }
+            let wf = self.weights[from];
+            let share = wf / cf as f64;
+            let from_gain = wf / (cf - 1) as f64 - share;
+            // `top` changes by grown[to] - share + from_gain * (others of `from` on top)
+            // + (its copies of `to` shrinking); the first part must already be negative
+            // unless `to` is on `top`.
+            let base = share - from_gain * (self.on_top[from] - 1) as f64;
+            for to in 0..self.weights.len() {
+                if to == from || (self.on_top[to] == 0 && self.grown[to] >= base) {
+                    continue;
+                }
+                evaluations += 1;
+                if let Some(worst) = self.count_effect(pos, to, top) {
+                    offer(worst, Move::Count { pos, to });
+                }
+            }
+        }
+        // An item on `top` gains a copy taken from a copy elsewhere.
+        for to_pos in slots.clone() {
+            let to = self.item[to_pos];
+            if slots
+                .clone()
+                .take_while(|&p| p < to_pos)
+                .any(|p| self.item[p] == to)
+            {
+                continue;
+            }
+            for f in 0..self.multi.len() {
+                let from = self.multi[f];
+                if from == to {
+                    continue;
+                }
+                for p in 0..self.positions[from].len() {
+                    let pos = self.positions[from][p];
+                    if pos / k == top {
+                        continue;
+                    }
+                    evaluations += 1;
+                    if let Some(worst) = self.count_effect(pos, to, top) {
+                        offer(worst, Move::Count { pos, to });
+                    }
+                }
+            }
+        }
+        for pos in slots {
+            self.on_top[self.item[pos]] = 0;
+        }
+        self.stats.evaluations += evaluations;
+    }
+
+    /// The largest load on the bins a count move touches, if it lowers `top`.
+    pub(super) fn count_effect(&mut self, pos: usize, to: usize, top: usize) -> Option<f64> {
+        let from = self.item[pos];
+        let (cf, ct) = (self.counts[from], self.counts[to]);
+        let (wf, wt) = (self.weights[from], self.weights[to]);
+        let from_share = wf / cf as f64;
+        let from_gain = wf / (cf - 1) as f64 - from_share;
+        let to_gain = self.grown[to] - wt / ct as f64;
+        let k = self.per_bin;
+        for &p in &self.positions[from] {
+            let b = p / k;
+            if self.delta[b] == 0.0 {
+                self.touched.push(b);
+            }
+            self.delta[b] += if p == pos {
+                self.grown[to] - from_share
+            } else {
+                from_gain
+            };
+        }
+        for &p in &self.positions[to] {
+            let b = p / k;
+            if self.delta[b] == 0.0 {
+                self.touched.push(b);
+            }
+            self.delta[b] += to_gain;
+        }
+        let mut worst = f64::NEG_INFINITY;
+        let mut lowers_top = false;
+        for &b in &self.touched {
+            worst = worst.max(self.load[b] + self.delta[b]);
+            lowers_top |= b == top && self.delta[b] < 0.0;
+            self.delta[b] = 0.0;
+        }
+        self.touched.clear();
+        lowers_top.then_some(worst)
+    }
+
+    pub(super) fn apply(&mut self, m: Move) {
+        let k = self.per_bin;
+        match m {
+            Move::Swap { a, b } => {
+                self.stats.swaps += 1;
+                self.exchange(a, b);
+                self.refresh_bin(a / k);
+                self.refresh_bin(b / k);
+            }
+            Move::PairSwap { a, b } => {
+                self.stats.pair_swaps += 1;
+                self.exchange(a.0, b.0);
+                self.exchange(a.1, b.1);
+                self.refresh_bin(a.0 / k);
+                self.refresh_bin(b.0 / k);
+            }
+            Move::Count { pos, to } => {
+                self.stats.count_moves += 1;
+                let from = self.item[pos];
+                self.item[pos] = to;
+                self.counts[from] -= 1;
+                self.counts[to] += 1;
+                replace_remove(&mut self.positions[from], pos);
+                self.positions[to].push(pos);
+                for item in [from, to] {
+                    let c = self.counts[item];
+                    let (w, share) = (self.weights[item], self.weights[item] / c as f64);
+                    self.grown[item] = w / (c + 1) as f64;
+                    for p in 0..self.positions[item].len() {
+                        let q = self.positions[item][p];
+                        self.at[q] = share;
+                    }
+                }
+                // Refresh every bin holding a copy of either item (once each).
+                for item in [from, to] {
+                    for p in 0..self.positions[item].len() {
+                        let b = self.positions[item][p] / k;
+                        if self.delta[b] == 0.0 {
+                            self.delta[b] = 1.0;
+                            self.touched.push(b);
+                        }
+                    }
+                }
+                let touched = std::mem::take(&mut self.touched);
+                for &b in &touched {
+                    self.delta[b] = 0.0;
+                    self.refresh_bin(b);
+                }
+                self.touched = touched;
+                self.touched.clear();
+            }
+        }
+    }
+
+    /// Exchanges the copies at `a` and `b` (loads and orders are refreshed by the caller).
+    pub(super) fn exchange(&mut self, a: usize, b: usize) {
+        let (ia, ib) = (self.item[a], self.item[b]);
+        self.at.swap(a, b);
+        self.item.swap(a, b);
+        replace(&mut self.positions[ia], a, b);
+        replace(&mut self.positions[ib], b, a);
+    }
+}
+
+/// The exchange of entry `x` of the heaviest bin with entry `y` of another.
+pub(super) fn exchange(pairs: bool, x: &PairEntry, y: &PairEntry) -> Move {
+    if pairs {
+        Move::PairSwap {
+            a: (x.a as usize, x.b as usize),
+            b: (y.a as usize, y.b as usize),
+        }
+    } else {
+        Move::Swap {
+            a: x.a as usize,
+            b: y.a as usize,
+        }
+    }
+}
+
+pub(super) fn replace(list: &mut [usize], old: usize, new: usize) {
+    if let Some(p) = list.iter_mut().find(|p| **p == old) {
+        *p = new;
+    }
+}
+
+pub(super) fn replace_remove(list: &mut Vec<usize>, old: usize) {
+    if let Some(i) = list.iter().position(|&p| p == old) {
+        list.remove(i);
+    }
+}

@@ -1,0 +1,153 @@
+use super::*;
+use proptest::prelude::*;
+
+fn peak(weights: &[f64], items: &[usize], bins: usize) -> f64 {
+    let mut counts = vec![0usize; weights.len()];
+    items.iter().for_each(|&i| counts[i] += 1);
+    let k = items.len() / bins;
+    (0..bins)
+        .map(|b| {
+            items[b * k..(b + 1) * k]
+                .iter()
+                .map(|&i| weights[i] / counts[i] as f64)
+                .sum::<f64>()
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn rejects_bad_input() {
+    let mut p = CopyPacker::default();
+    let l = PackLimits::default();
+    assert!(matches!(
+        p.pack(&[1.0, 2.0], &[1, 2], 2, l),
+        Err(SolverError::PacksDoNotDivide { items: 3, packs: 2 })
+    ));
+    assert!(p.pack(&[1.0, 2.0], &[1, 1], 0, l).is_err());
+    assert!(matches!(
+        p.pack(&[1.0, 2.0], &[1, 0], 1, l),
+        Err(SolverError::TooFewCopies { .. })
+    ));
+    assert!(p.pack(&[1.0], &[1, 1], 1, l).is_err());
+    assert!(matches!(
+        p.pack(&[1.0, f64::NAN], &[1, 1], 1, l),
+        Err(SolverError::NonFiniteWeight { index: 1, .. })
+    ));
+}
+
+#[test]
+fn differencing_balances_a_perfect_instance() {
+    // 1..=8 in 2 bins of 4: sum 36, both bins 18 (e.g. {8, 5, 4, 1}, {7, 6, 3, 2}).
+    let w: Vec<f64> = (1..=8).map(f64::from).collect();
+    let limits = PackLimits {
+        max_moves: 0,
+        ..PackLimits::default()
+    };
+    let mut p = CopyPacker::default();
+    let items = p.pack(&w, &[1; 8], 2, limits).unwrap();
+    assert_eq!(peak(&w, &items, 2), 18.0);
+}
+
+#[test]
+fn stops_at_the_bound_and_at_the_target() {
+    let w = [5.0, 4.0, 3.0, 3.0, 2.0, 1.0];
+    let mut p = CopyPacker::default();
+    let items = p.pack(&w, &[1; 6], 2, PackLimits::default()).unwrap();
+    // Sum 18 over 2 bins: 9 is the bound, and it is reached.
+    assert_eq!(peak(&w, &items, 2), 9.0);
+    assert!(p.stats().reached_goal);
+    // A target above the construction's peak: no move at all.
+    let limits = PackLimits {
+        target: 100.0,
+        ..PackLimits::default()
+    };
+    p.pack(&w, &[1; 6], 2, limits).unwrap();
+    assert_eq!(
+        p.stats().swaps + p.stats().pair_swaps + p.stats().count_moves,
+        0
+    );
+    assert_eq!(p.stats().searches, 0);
+    assert!(p.stats().reached_goal);
+}
+
+#[test]
+fn the_goal_uses_the_largest_copy_only_when_the_counts_attain_it() {
+    // (8, 1, 1) in 2 bins of 2 with 8 copied twice: every copy is at most 4, and no
+    // other counts do better, so the bound is max(10 / 2, 4) = 5.
+    let mut p = CopyPacker {
+        weights: vec![8.0, 1.0, 1.0],
+        counts: vec![2, 1, 1],
+        bins: 2,
+        ..CopyPacker::default()
+    };
+    assert_eq!(p.goal(), 5.0);
+    // (8, 1, 1, 1) with 1 copied twice: 8 could be copied instead; only the mean counts.
+    p.weights = vec![8.0, 1.0, 1.0, 1.0];
+    p.counts = vec![1, 2, 1, 1];
+    p.bins = 5;
+    assert_eq!(p.goal(), 11.0 / 5.0);
+    // Copying 8 twice is optimal with 5 copies: bound max(11 / 5, 4) = 4.
+    p.counts = vec![2, 1, 1, 1];
+    assert_eq!(p.goal(), 4.0);
+}
+
+proptest! {
+    #[test]
+    fn every_item_keeps_a_copy_and_every_bin_its_cardinality(
+        weights in proptest::collection::vec(0u32..100, 1..12),
+        extra in 0usize..8,
+        bins in 1usize..5,
+    ) {
+        let n = weights.len() + extra;
+        prop_assume!(n % bins == 0);
+        let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
+        let mut counts = vec![1; w.len()];
+        counts[0] += extra;
+        let mut p = CopyPacker::default();
+        for limits in [PackLimits::default(), PackLimits::deep()] {
+            let items = p.pack(&w, &counts, bins, limits).unwrap();
+            prop_assert_eq!(items.len(), n);
+            for i in 0..w.len() {
+                prop_assert!(items.contains(&i), "item {} lost its last copy", i);
+            }
+            prop_assert!(items.iter().all(|&i| i < w.len()));
+            // Deterministic, also with a reused packer.
+            prop_assert_eq!(&items, &CopyPacker::default().pack(&w, &counts, bins, limits).unwrap());
+        }
+    }
+
+    #[test]
+    fn local_search_and_kicks_never_raise_the_peak(
+        weights in proptest::collection::vec(0u32..1000, 2..40),
+        extra in 0usize..12,
+        bins in 1usize..7,
+    ) {
+        let n = weights.len() + extra;
+        prop_assume!(n % bins == 0);
+        let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
+        let mut counts = vec![1; w.len()];
+        for e in 0..extra {
+            counts[e % w.len()] += 1;
+        }
+        let mut p = CopyPacker::default();
+        let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
+        let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
+        let reached = p.stats().reached_goal;
+        prop_assert!(peak(&w, &improved, bins) <= peak(&w, &built, bins) * (1.0 + ROUNDING));
+        let exhaustive = p.pack(&w, &counts, bins, PackLimits { stop_gap: 0.0, ..PackLimits::default() }).unwrap();
+        prop_assert!(peak(&w, &exhaustive, bins) <= peak(&w, &built, bins) * (1.0 + ROUNDING));
+        // Deep goes on from where the fast setting stops.
+        let kicked = p.pack(&w, &counts, bins, PackLimits::deep()).unwrap();
+        prop_assert!(peak(&w, &kicked, bins) <= peak(&w, &improved, bins) * (1.0 + ROUNDING));
+        // Where the fast setting says it reached its goal, it is within its gap of the
+        // bound (at most the mean or the largest copy).
+        let total: f64 = w.iter().sum();
+        let mean = total / bins as f64;
+        if reached {
+            let largest = w.iter().zip(&counts).map(|(&x, &c)| x / c as f64).fold(mean, f64::max);
+            prop_assert!(peak(&w, &improved, bins) <= largest * (1.0 + PackLimits::default().stop_gap));
+        }
+        // The mean bin is a lower bound on any packing.
+        prop_assert!(peak(&w, &improved, bins) >= mean * (1.0 - ROUNDING));
+    }
+}
