@@ -27,6 +27,7 @@ const NODE_BOUND_BUDGET: usize = 200_000;
 
 /// The lower bounds of one layer. See the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct LowerBounds {
     /// `sum(w) / P`.
     pub average: f64,

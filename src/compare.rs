@@ -15,6 +15,7 @@ use crate::strategy::{PlacementStrategy, SolveStatus};
 
 /// One strategy's result in a [`Comparison`].
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct ComparisonRow {
     /// The strategy's name.
     pub strategy: String,
@@ -43,6 +44,7 @@ pub struct ComparisonRow {
 
 /// A refuted claim and the layer it was made on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct LayerClaimViolation {
     /// The layer.
     pub layer: usize,
@@ -53,6 +55,7 @@ pub struct LayerClaimViolation {
 
 /// Several strategies on one problem.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Comparison {
     /// Per layer: the best lower bound known (evaluator bounds and every strategy's claim).
     pub best_bounds: Vec<f64>,

@@ -6,6 +6,7 @@ use thiserror::Error;
 
 /// Why a load value was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BadLoad {
     /// Not a number.
     NaN,
@@ -27,6 +28,7 @@ impl std::fmt::Display for BadLoad {
 
 /// Everything that can go wrong in `eplb`.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum EplbError {
     /// The load matrix has no layers or no experts.
     #[error("the load matrix is empty: need at least one layer with at least one expert")]

@@ -65,6 +65,7 @@ pub fn exceeds(value: f64, limit: f64) -> bool {
 /// placement infeasible: it says the strategy's bound or `optimal` status cannot be trusted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ClaimViolation {
     /// The claimed bound is above the max load of the strategy's own placement.
     BoundAboveOwnLoad {
@@ -116,6 +117,7 @@ impl std::fmt::Display for ClaimViolation {
 /// A broken constraint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Violation {
     /// The layer does not have exactly `R` slots.
     WrongSlotCount {
@@ -185,6 +187,7 @@ impl std::fmt::Display for Violation {
 
 /// Everything measured on one layer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct LayerReport {
     /// Layer index.
     pub layer: usize,
@@ -227,6 +230,7 @@ impl LayerReport {
 
 /// Metrics over all layers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// Layers evaluated.
     pub layers: usize,
@@ -259,6 +263,7 @@ pub struct Summary {
 
 /// The evaluator's verdict on a multi-layer placement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Evaluation {
     /// One report per layer.
     pub layers: Vec<LayerReport>,

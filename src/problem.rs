@@ -178,6 +178,7 @@ impl Cluster {
 /// Which placement policy to use, as asked by the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum PolicyChoice {
     /// As DeepSeek decides: hierarchical when `groups % nodes == 0`, global otherwise.
     #[default]
@@ -189,6 +190,10 @@ pub enum PolicyChoice {
 }
 
 /// The policy a problem is solved under.
+///
+/// Deliberately exhaustive: every strategy must handle every policy, so a new policy is a
+/// breaking change that strategies have to answer for (unlike [`PolicyChoice`], which only
+/// callers construct).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {

@@ -21,6 +21,7 @@ pub struct SolveOptions {
 
 /// What the runner recorded for one layer besides the placement.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct LayerOutcome {
     /// The strategy's claim.
     pub status: SolveStatus,
@@ -32,6 +33,7 @@ pub struct LayerOutcome {
 
 /// A strategy's answer for a whole problem.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Solution {
     /// The strategy's name.
     pub strategy: String,

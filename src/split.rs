@@ -197,6 +197,7 @@ impl GroupSplitter for BalancedSplit {
 
 /// What a [`BalancedSplit`] search found.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SplitOutcome {
     /// The best split found (groups in ascending id order inside each child).
     pub split: Vec<Vec<usize>>,

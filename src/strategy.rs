@@ -13,6 +13,7 @@ use crate::problem::LayerProblem;
 /// How much a strategy knows about the quality of its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SolveStatus {
     /// A heuristic answer: no optimality claim.
     Heuristic,

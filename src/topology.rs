@@ -35,6 +35,7 @@ use crate::problem::Cluster;
 
 /// A vertex of the topology tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TopologyNode {
     /// The whole cluster.
     Root,
@@ -64,6 +65,7 @@ impl TopologyNodeId {
 
 /// A description of a tree to build with [`Topology::from_spec`]: what a vertex holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TopologySpec {
     /// One GPU.
     Gpu {
@@ -117,6 +119,7 @@ impl TopologySpec {
 
 /// Why a topology is invalid or does not fit a cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum TopologyError {
     /// A level without children.
     #[error("level `{name}` has no children: every level needs at least one child")]
@@ -174,6 +177,7 @@ pub enum TopologyError {
 
 /// What a vertex's subtree holds, in the evaluator's numbering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Subtree {
     /// The first GPU of the subtree (GPUs of a subtree are consecutive).
     pub first_gpu: usize,

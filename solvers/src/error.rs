@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// What an engine rejects. Every variant says what was wrong and what would be valid.
 #[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
 pub enum SolverError {
     /// A weight was NaN or infinite; engines need finite weights.
     #[error("weight {index} is {value}: weights must be finite numbers")]

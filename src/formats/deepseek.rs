@@ -15,6 +15,7 @@ use crate::strategy::SolveStatus;
 
 /// What `eplb place` writes: DeepSeek's arrays plus the evaluator's per-layer metrics.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct PlacementDocument {
     /// The strategy that made the placement (absent for placements made elsewhere).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +35,7 @@ pub struct PlacementDocument {
 
 /// Per-layer metrics of a [`PlacementDocument`].
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct LayerMetrics {
     /// Layer index.
     pub layer: usize,

@@ -23,6 +23,7 @@ use crate::problem::Loads;
 
 /// Loads read from a file, with where they sit in the model.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct LoadsFile {
     /// The load matrix (MoE layers only).
     pub loads: Loads,
@@ -57,6 +58,7 @@ pub fn read_loads(path: &Path, options: ReadOptions) -> Result<LoadsFile> {
 
 /// Placement file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PlacementFormat {
     /// DeepSeek's `phy2log` / `log2phy` / `logcnt` JSON with metrics.
     DeepSeek,

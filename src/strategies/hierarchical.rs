@@ -53,6 +53,7 @@ use crate::topology::{Topology, TopologyNodeId};
 
 /// One node's outcome in a [`Decomposition`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NodeOutcome {
     /// The node's first GPU.
     pub first_gpu: usize,
@@ -66,6 +67,7 @@ pub struct NodeOutcome {
 
 /// The layer's placement and what happened at every node.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Decomposition {
     /// The layer's placement (a heuristic answer for the whole layer).
     pub solution: LayerSolution,

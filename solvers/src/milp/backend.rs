@@ -10,6 +10,7 @@ use super::*;
 
 /// Which MILP solver runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backend {
     /// good_lp's pure-Rust `microlp` (branch and bound on a dense simplex): tiny instances.
     MicroLp,

@@ -107,6 +107,7 @@ impl PackLimits {
 
 /// What the last [`CopyPacker::pack`] did (diagnostics; the counts are deterministic).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PackStats {
     /// Swaps applied.
     pub swaps: usize,
