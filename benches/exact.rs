@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
     for (name, problem) in problems() {
         // README: every layer; ESFT: the first two layers (each iteration solves one layer).
         for layer in problem.layers().take(2) {
-            group.bench_function(format!("{name}/layer{}", layer.index), |b| {
+            group.bench_function(format!("{name}/layer{}", layer.index()), |b| {
                 b.iter(|| exact.solve_layer(black_box(&layer)).expect("solves"))
             });
         }

@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
         let problem =
             Problem::new(eplb::synthetic::readme_example(), cluster, policy).expect("valid");
         for layer in problem.layers() {
-            group.bench_function(format!("readme/{name}/layer{}", layer.index), |b| {
+            group.bench_function(format!("readme/{name}/layer{}", layer.index()), |b| {
                 b.iter(|| black_box(ilp.solve_layer(&layer).expect("solves")))
             });
         }

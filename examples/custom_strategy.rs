@@ -33,8 +33,8 @@ impl PlacementStrategy for Lpt {
     }
 
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-        let w = layer.loads;
-        let cluster = layer.cluster;
+        let w = layer.loads();
+        let cluster = layer.cluster();
         let share = |e: usize, copies: &[usize]| w[e] / copies[e] as f64;
         let mut copies = vec![1usize; w.len()];
         for _ in w.len()..cluster.replicas {

@@ -61,10 +61,10 @@ impl LowerBounds {
 /// `O(R log E)` for the global bounds; the node bound visits at most a fixed budget of group
 /// splits, each closing node costing one `O(R/N log E)` apportionment (memoised per group set).
 pub fn lower_bounds(layer: &LayerProblem<'_>) -> LowerBounds {
-    let cluster = layer.cluster;
+    let cluster = layer.cluster();
     let average = layer.total_load() / cluster.gpus as f64;
-    let replication = min_max_share(layer.loads, cluster.replicas).unwrap_or(0.0);
-    let node = (layer.policy == Policy::Hierarchical).then(|| node_bound(layer));
+    let replication = min_max_share(layer.loads(), cluster.replicas).unwrap_or(0.0);
+    let node = (layer.policy() == Policy::Hierarchical).then(|| node_bound(layer));
     LowerBounds {
         average,
         replication,
@@ -73,7 +73,7 @@ pub fn lower_bounds(layer: &LayerProblem<'_>) -> LowerBounds {
 }
 
 fn node_bound(layer: &LayerProblem<'_>) -> f64 {
-    let c = layer.cluster;
+    let c = layer.cluster();
     let child = ChildCapacity {
         groups: c.groups / c.nodes,
         gpus: c.gpus / c.nodes,

@@ -16,6 +16,21 @@ pub enum BadLoad {
     Negative,
 }
 
+impl BadLoad {
+    /// What is wrong with `value` as a load, or `None` when it is a valid one (finite, `>= 0`).
+    pub fn of(value: f64) -> Option<Self> {
+        if value.is_nan() {
+            Some(Self::NaN)
+        } else if value.is_infinite() {
+            Some(Self::Infinite)
+        } else if value < 0.0 {
+            Some(Self::Negative)
+        } else {
+            None
+        }
+    }
+}
+
 impl std::fmt::Display for BadLoad {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

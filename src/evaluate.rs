@@ -331,7 +331,7 @@ pub fn evaluate(problem: &Problem, placement: &Placement, claims: &[Claim]) -> R
         .layers()
         .zip(placement.layers())
         .map(|(layer, lp)| {
-            let claimed = claims.get(layer.index).and_then(|c| c.bound);
+            let claimed = claims.get(layer.index()).and_then(|c| c.bound);
             evaluate_layer(&layer, lp, claimed)
         })
         .collect();
@@ -345,7 +345,7 @@ pub fn evaluate_layer(
     placement: &LayerPlacement,
     claimed_bound: Option<f64>,
 ) -> LayerReport {
-    let cluster = layer.cluster;
+    let cluster = layer.cluster();
     let phy2log = placement.phy2log();
     let violations = violations(layer, placement);
     let logcnt = placement.logcnt(layer.num_experts());
@@ -369,7 +369,7 @@ pub fn evaluate_layer(
         .into_iter()
         .collect();
     LayerReport {
-        layer: layer.index,
+        layer: layer.index(),
         violations,
         node_loads,
         max_load,
@@ -389,7 +389,7 @@ pub fn evaluate_layer(
 /// The constraints `placement` breaks on `layer` (empty when feasible), as [`evaluate_layer`]
 /// reports them, without measuring anything.
 pub fn violations(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> Vec<Violation> {
-    let cluster = layer.cluster;
+    let cluster = layer.cluster();
     let experts = layer.num_experts();
     let phy2log = placement.phy2log();
     let mut violations = Vec::new();
@@ -415,7 +415,7 @@ pub fn violations(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> Vec<V
             .map(|expert| Violation::MissingExpert { expert }),
     );
 
-    if layer.policy == Policy::Hierarchical {
+    if layer.policy() == Policy::Hierarchical {
         check_groups(layer, phy2log, &mut violations);
     }
 
@@ -440,8 +440,8 @@ fn gpu_slots<'a>(
     layer: &LayerProblem<'_>,
     phy2log: &'a [usize],
 ) -> impl Iterator<Item = &'a [usize]> {
-    let per_gpu = layer.cluster.slots_per_gpu();
-    (0..layer.cluster.gpus).map(move |gpu| {
+    let per_gpu = layer.cluster().slots_per_gpu();
+    (0..layer.cluster().gpus).map(move |gpu| {
         &phy2log[(gpu * per_gpu).min(phy2log.len())..((gpu + 1) * per_gpu).min(phy2log.len())]
     })
 }
@@ -454,7 +454,7 @@ fn loads_of(layer: &LayerProblem<'_>, phy2log: &[usize], logcnt: &[usize]) -> Ve
             slots
                 .iter()
                 .filter(|&&e| e < experts)
-                .fold(0.0, |load, &e| load + layer.loads[e] / logcnt[e] as f64)
+                .fold(0.0, |load, &e| load + layer.loads()[e] / logcnt[e] as f64)
         })
         .collect()
 }
@@ -473,7 +473,7 @@ fn colocated(layer: &LayerProblem<'_>, phy2log: &[usize]) -> usize {
 
 /// Hierarchical policy: every group's replicas on one node, `G/N` groups per node.
 fn check_groups(layer: &LayerProblem<'_>, phy2log: &[usize], violations: &mut Vec<Violation>) {
-    let c = layer.cluster;
+    let c = layer.cluster();
     let slots_per_node = c.replicas / c.nodes;
     let mut touches = vec![vec![false; c.nodes]; c.groups];
     for (slot, &e) in phy2log.iter().enumerate().take(c.replicas) {

@@ -67,16 +67,7 @@ impl Loads {
             });
         }
         for (i, v) in data.iter_mut().enumerate() {
-            let kind = if v.is_nan() {
-                Some(BadLoad::NaN)
-            } else if v.is_infinite() {
-                Some(BadLoad::Infinite)
-            } else if *v < 0.0 {
-                Some(BadLoad::Negative)
-            } else {
-                None
-            };
-            if let Some(kind) = kind {
+            if let Some(kind) = BadLoad::of(*v) {
                 return Err(EplbError::InvalidLoad {
                     layer: i / experts,
                     expert: i % experts,
@@ -155,6 +146,58 @@ impl Cluster {
     /// Sets the number of expert groups.
     pub fn with_groups(self, groups: usize) -> Self {
         Self { groups, ..self }
+    }
+
+    /// Checks the cluster for `experts` logical experts under `policy`: every count `>= 1`,
+    /// `replicas >= experts`, `replicas % gpus == 0`; hierarchical also `experts % groups == 0`,
+    /// `groups % nodes == 0` and `gpus % nodes == 0`.
+    ///
+    /// # Errors
+    /// The [`EplbError`] variant naming the first violated condition.
+    pub fn check(&self, experts: usize, policy: Policy) -> Result<()> {
+        for (what, value) in [
+            ("replicas", self.replicas),
+            ("gpus", self.gpus),
+            ("nodes", self.nodes),
+            ("groups", self.groups),
+        ] {
+            if value == 0 {
+                return Err(EplbError::ZeroCount { what });
+            }
+        }
+        if self.replicas < experts {
+            return Err(EplbError::TooFewReplicas {
+                replicas: self.replicas,
+                experts,
+            });
+        }
+        if !self.replicas.is_multiple_of(self.gpus) {
+            return Err(EplbError::ReplicasNotDivisibleByGpus {
+                replicas: self.replicas,
+                gpus: self.gpus,
+            });
+        }
+        if policy == Policy::Hierarchical {
+            if !experts.is_multiple_of(self.groups) {
+                return Err(EplbError::ExpertsNotDivisibleByGroups {
+                    experts,
+                    groups: self.groups,
+                });
+            }
+            if !self.groups.is_multiple_of(self.nodes) {
+                return Err(EplbError::GroupsNotDivisibleByNodes {
+                    groups: self.groups,
+                    nodes: self.nodes,
+                });
+            }
+            if !self.gpus.is_multiple_of(self.nodes) {
+                return Err(EplbError::GpusNotDivisibleByNodes {
+                    gpus: self.gpus,
+                    nodes: self.nodes,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Slots per GPU, `S = R / P`.
@@ -258,50 +301,10 @@ impl Problem {
     /// # Errors
     /// The [`EplbError`] variant naming the first violated condition.
     pub fn new(loads: Loads, cluster: Cluster, policy: PolicyChoice) -> Result<Self> {
-        for (what, value) in [
-            ("replicas", cluster.replicas),
-            ("gpus", cluster.gpus),
-            ("nodes", cluster.nodes),
-            ("groups", cluster.groups),
-        ] {
-            if value == 0 {
-                return Err(EplbError::ZeroCount { what });
-            }
-        }
-        let experts = loads.num_experts();
-        if cluster.replicas < experts {
-            return Err(EplbError::TooFewReplicas {
-                replicas: cluster.replicas,
-                experts,
-            });
-        }
-        if !cluster.replicas.is_multiple_of(cluster.gpus) {
-            return Err(EplbError::ReplicasNotDivisibleByGpus {
-                replicas: cluster.replicas,
-                gpus: cluster.gpus,
-            });
-        }
+        // The counts first (resolving the policy divides by them), then the policy's own rules.
+        cluster.check(loads.num_experts(), Policy::Global)?;
         let policy = policy.resolve(&cluster);
-        if policy == Policy::Hierarchical {
-            if !experts.is_multiple_of(cluster.groups) {
-                return Err(EplbError::ExpertsNotDivisibleByGroups {
-                    experts,
-                    groups: cluster.groups,
-                });
-            }
-            if !cluster.groups.is_multiple_of(cluster.nodes) {
-                return Err(EplbError::GroupsNotDivisibleByNodes {
-                    groups: cluster.groups,
-                    nodes: cluster.nodes,
-                });
-            }
-            if !cluster.gpus.is_multiple_of(cluster.nodes) {
-                return Err(EplbError::GpusNotDivisibleByNodes {
-                    gpus: cluster.gpus,
-                    nodes: cluster.nodes,
-                });
-            }
-        }
+        cluster.check(loads.num_experts(), policy)?;
         Ok(Self {
             loads,
             cluster,
@@ -339,12 +342,7 @@ impl Problem {
     /// # Panics
     /// When `layer >= num_layers()`.
     pub fn layer(&self, layer: usize) -> LayerProblem<'_> {
-        LayerProblem {
-            index: layer,
-            loads: self.loads.layer(layer),
-            cluster: &self.cluster,
-            policy: self.policy,
-        }
+        LayerProblem::trusted(layer, self.loads.layer(layer), &self.cluster, self.policy)
     }
 
     /// All single-layer problems in order.
@@ -354,16 +352,87 @@ impl Problem {
 }
 
 /// One layer of a validated [`Problem`]: what a strategy solves.
+///
+/// Its fields are private so that every `LayerProblem` a strategy sees has been checked:
+/// [`Problem::layer`] hands out layers of a validated problem, and [`LayerProblem::new`]
+/// checks a layer built by hand (a decomposition's sub-problem, a test).
 #[derive(Debug, Clone, Copy)]
 pub struct LayerProblem<'a> {
-    /// The layer's index in the problem.
-    pub index: usize,
+    index: usize,
+    loads: &'a [f64],
+    cluster: &'a Cluster,
+    policy: Policy,
+}
+
+impl<'a> LayerProblem<'a> {
+    /// A checked single-layer problem: `loads` must be non-empty, finite and `>= 0`, and
+    /// `cluster` valid for `policy` with `loads.len()` experts (the conditions of
+    /// [`Problem::new`]).
+    ///
+    /// ```
+    /// use eplb::{Cluster, LayerProblem, Policy};
+    /// let cluster = Cluster::new(4, 2);
+    /// let layer = LayerProblem::new(0, &[3.0, 3.0, 2.0], &cluster, Policy::Global)?;
+    /// assert_eq!(layer.total_load(), 8.0);
+    /// assert!(LayerProblem::new(0, &[1.0, -1.0], &cluster, Policy::Global).is_err());
+    /// # Ok::<(), eplb::EplbError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`EplbError::EmptyLoads`], [`EplbError::InvalidLoad`] (with `layer` = `index`), or the
+    /// cluster error [`Problem::new`] would give.
+    pub fn new(
+        index: usize,
+        loads: &'a [f64],
+        cluster: &'a Cluster,
+        policy: Policy,
+    ) -> Result<Self> {
+        if loads.is_empty() {
+            return Err(EplbError::EmptyLoads);
+        }
+        for (expert, &value) in loads.iter().enumerate() {
+            if let Some(kind) = BadLoad::of(value) {
+                return Err(EplbError::InvalidLoad {
+                    layer: index,
+                    expert,
+                    value,
+                    kind,
+                });
+            }
+        }
+        cluster.check(loads.len(), policy)?;
+        Ok(Self::trusted(index, loads, cluster, policy))
+    }
+
+    /// A layer of an already validated problem.
+    fn trusted(index: usize, loads: &'a [f64], cluster: &'a Cluster, policy: Policy) -> Self {
+        Self {
+            index,
+            loads,
+            cluster,
+            policy,
+        }
+    }
+
+    /// The layer's index in its problem.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     /// Load of each logical expert (finite, `>= 0`).
-    pub loads: &'a [f64],
-    /// The cluster (validated for `policy`).
-    pub cluster: &'a Cluster,
+    pub fn loads(&self) -> &'a [f64] {
+        self.loads
+    }
+
+    /// The cluster (valid for [`policy`](Self::policy)).
+    pub fn cluster(&self) -> &'a Cluster {
+        self.cluster
+    }
+
     /// The resolved policy.
-    pub policy: Policy,
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
 }
 
 impl LayerProblem<'_> {

@@ -46,7 +46,7 @@ impl SplitProblem<'_> {
     /// When a group id is not below the layer's group count.
     pub fn experts_of(&self, group: usize) -> &[f64] {
         let size = self.layer.group_size();
-        &self.layer.loads[group * size..(group + 1) * size]
+        &self.layer.loads()[group * size..(group + 1) * size]
     }
 
     /// The total load of `group`.

@@ -70,7 +70,7 @@ impl LayerSolution {
 ///     fn description(&self) -> &str { "expert s % E in slot s" }
 ///     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
 ///         let e = layer.num_experts();
-///         let phy2log = (0..layer.cluster.replicas).map(|s| s % e).collect();
+///         let phy2log = (0..layer.cluster().replicas).map(|s| s % e).collect();
 ///         Ok(LayerSolution::heuristic(LayerPlacement::from_phy2log(phy2log)))
 ///     }
 /// }

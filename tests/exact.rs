@@ -66,12 +66,13 @@ fn readme_layers_have_the_known_optima() {
                 s.status,
                 SolveStatus::Optimal,
                 "{policy:?} layer {}",
-                layer.index
+                layer.index()
             );
             assert_eq!(
-                load, expected[layer.index],
+                load,
+                expected[layer.index()],
                 "{policy:?} layer {}",
-                layer.index
+                layer.index()
             );
         }
     }
@@ -161,7 +162,7 @@ fn a_search_stopped_at_once_is_never_worse_than_refine_on_large_layers() {
             assert!(
                 load <= refine_load * (1.0 + 1e-12),
                 "{policy:?} layer {}: {load} vs refine {refine_load}",
-                layer.index
+                layer.index()
             );
         }
     }
@@ -216,8 +217,8 @@ proptest! {
         for layer in problem.layers() {
             let (s, load) = solve_checked(&Exact::default(), &layer);
             let optimum = brute_force(&layer).unwrap().max_load;
-            prop_assert_eq!(s.status, SolveStatus::Optimal, "{:?} {:?}", layer.policy, layer.loads);
-            prop_assert!(close(load, optimum), "{:?} {:?}: {} vs brute force {}", layer.policy, layer.loads, load, optimum);
+            prop_assert_eq!(s.status, SolveStatus::Optimal, "{:?} {:?}", layer.policy(), layer.loads());
+            prop_assert!(close(load, optimum), "{:?} {:?}: {} vs brute force {}", layer.policy(), layer.loads(), load, optimum);
         }
     }
 }

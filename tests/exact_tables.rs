@@ -153,7 +153,7 @@ fn exact_tables() {
                 if std::env::var("EPLB_VERBOSE").is_ok() {
                     println!(
                         "  layer {} {:?} load {} bound {} gap {:.2e} {:.2} ms",
-                        layer.index,
+                        layer.index(),
                         s.status,
                         report.max_load,
                         report.lower_bound,

@@ -30,14 +30,14 @@ fn greedy_sub_solvers_reproduce_greedy_on_every_golden_case() {
                 h.solve_layer(&layer).unwrap(),
                 Greedy.solve_layer(&layer).unwrap(),
                 "{name}, layer {}",
-                layer.index
+                layer.index()
             );
         }
     }
 }
 
 fn two_level_split(layer: &LayerProblem<'_>) -> (Vec<usize>, Vec<ChildCapacity>) {
-    let c = layer.cluster;
+    let c = layer.cluster();
     let child = ChildCapacity {
         groups: c.groups / c.nodes,
         gpus: c.gpus / c.nodes,
@@ -188,7 +188,7 @@ impl PlacementStrategy for OutOfRange {
     }
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> eplb::Result<LayerSolution> {
         Ok(LayerSolution::heuristic(LayerPlacement::from_phy2log(
-            vec![layer.num_experts(); layer.cluster.replicas],
+            vec![layer.num_experts(); layer.cluster().replicas],
         )))
     }
 }
@@ -225,7 +225,7 @@ impl PlacementStrategy for Enumerate {
         "brute force for tiny nodes"
     }
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> eplb::Result<LayerSolution> {
-        let (e, r) = (layer.num_experts(), layer.cluster.replicas);
+        let (e, r) = (layer.num_experts(), layer.cluster().replicas);
         let mut best: Option<(f64, Vec<usize>)> = None;
         let mut phy2log = vec![0usize; r];
         loop {

@@ -86,10 +86,10 @@ fn exhaustive_global(w: &[f64], gpus: usize, slots: usize) -> f64 {
 /// The optimal max GPU load of a layer under its policy. Hierarchical: minimum over the ways
 /// to give every node `G/N` whole groups of the largest per-node global optimum.
 fn exhaustive_optimum(layer: &LayerProblem<'_>) -> f64 {
-    let c = layer.cluster;
+    let c = layer.cluster();
     let slots = c.slots_per_gpu();
-    match layer.policy {
-        Policy::Global => exhaustive_global(layer.loads, c.gpus, slots),
+    match layer.policy() {
+        Policy::Global => exhaustive_global(layer.loads(), c.gpus, slots),
         Policy::Hierarchical => {
             let (groups, nodes) = (c.groups, c.nodes);
             let size = layer.group_size();
@@ -106,7 +106,7 @@ fn exhaustive_optimum(layer: &LayerProblem<'_>) -> f64 {
                     for n in 0..nodes {
                         let w: Vec<f64> = (0..groups)
                             .filter(|&g| node_of[g] == n)
-                            .flat_map(|g| layer.loads[g * size..(g + 1) * size].iter().copied())
+                            .flat_map(|g| layer.loads()[g * size..(g + 1) * size].iter().copied())
                             .collect();
                         worst = worst.max(exhaustive_global(&w, c.gpus / nodes, slots));
                     }
@@ -189,7 +189,7 @@ proptest! {
         let greedy_report = evaluate_layer(&layer, &greedy.placement, None);
         prop_assert!(report.violations.is_empty(), "{:?}", report.violations);
         prop_assert_eq!(ilp.status, SolveStatus::Optimal);
-        prop_assert!(close(report.max_load, optimum), "ilp {} vs optimum {} on {:?}", report.max_load, optimum, layer.loads);
+        prop_assert!(close(report.max_load, optimum), "ilp {} vs optimum {} on {:?}", report.max_load, optimum, layer.loads());
         prop_assert!(report.max_load <= greedy_report.max_load);
         let bound = ilp.lower_bound.unwrap();
         prop_assert!(bound <= optimum * (1.0 + 1e-9) + 1e-12);

@@ -200,7 +200,7 @@ impl PlacementStrategy for Restless {
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
         let e = layer.num_experts();
         let shift = self.0.fetch_add(1, Ordering::Relaxed);
-        let phy2log = (0..layer.cluster.replicas)
+        let phy2log = (0..layer.cluster().replicas)
             .map(|s| (s + shift) % e)
             .collect();
         Ok(LayerSolution::heuristic(LayerPlacement::from_phy2log(
@@ -223,7 +223,7 @@ impl PlacementStrategy for Forgetful {
 
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
         let e = layer.num_experts().max(2) - 1;
-        let phy2log = (0..layer.cluster.replicas).map(|s| s % e).collect();
+        let phy2log = (0..layer.cluster().replicas).map(|s| s % e).collect();
         Ok(LayerSolution::heuristic(LayerPlacement::from_phy2log(
             phy2log,
         )))

@@ -132,8 +132,8 @@ impl PlacementStrategy for Exact {
 
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
         let start = Instant::now();
-        let c = layer.cluster;
-        let scaled = scale_loads(layer.loads);
+        let c = layer.cluster();
+        let scaled = scale_loads(layer.loads());
         // A heuristic start: refine's placement (never worse than greedy's), improved by the
         // search's local moves and used as the first incumbent. Skipped on small layers, which
         // the search proves faster than refine runs.
@@ -154,7 +154,7 @@ impl PlacementStrategy for Exact {
             start: seed,
         };
         let per_gpu = c.slots_per_gpu();
-        let outcome = match layer.policy {
+        let outcome = match layer.policy() {
             Policy::Global => exact::solve(&scaled.weights, c.gpus, per_gpu, &limits)?,
             Policy::Hierarchical => {
                 exact::solve_grouped(&scaled.weights, c.groups, c.nodes, c.gpus, per_gpu, &limits)?

@@ -70,8 +70,8 @@ impl PlacementStrategy for Greedy {
 }
 
 fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-    let c = layer.cluster;
-    let (groups, nodes) = match layer.policy {
+    let c = layer.cluster();
+    let (groups, nodes) = match layer.policy() {
         Policy::Hierarchical => (c.groups, c.nodes),
         Policy::Global => (1, 1),
     };
@@ -90,7 +90,7 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
         node_weights,
     } = ws;
     weights.clear();
-    weights.extend(layer.loads.iter().map(|&w| w as f32));
+    weights.extend(layer.loads().iter().map(|&w| w as f32));
     let slots = if groups == 1 {
         // Global: one node holding every expert in id order.
         replicator.greedy_segments(weights, 1, c.replicas, c.gpus)?

@@ -27,8 +27,8 @@
 //!     fn description(&self) -> &str { "extra slots all go to the heaviest expert" }
 //!     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
 //!         let e = layer.num_experts();
-//!         let heaviest = (0..e).fold(0, |b, i| if layer.loads[i] > layer.loads[b] { i } else { b });
-//!         let phy2log = (0..layer.cluster.replicas).map(|s| if s < e { s } else { heaviest }).collect();
+//!         let heaviest = (0..e).fold(0, |b, i| if layer.loads()[i] > layer.loads()[b] { i } else { b });
+//!         let phy2log = (0..layer.cluster().replicas).map(|s| if s < e { s } else { heaviest }).collect();
 //!         Ok(LayerSolution::heuristic(LayerPlacement::from_phy2log(phy2log)))
 //!     }
 //! }
@@ -130,7 +130,7 @@ impl<S: GroupSplitter, L: PlacementStrategy> Hierarchical<S, L> {
     /// [`EplbError::InvalidPlugin`] when the splitter or the sub-solver answers something
     /// unusable; the sub-solver's errors.
     pub fn solve_detailed(&self, layer: &LayerProblem<'_>) -> Result<Decomposition> {
-        if layer.policy == Policy::Global {
+        if layer.policy() == Policy::Global {
             let solution = self.leaf.solve_layer(layer)?;
             let node = NodeOutcome {
                 first_gpu: 0,
@@ -147,22 +147,22 @@ impl<S: GroupSplitter, L: PlacementStrategy> Hierarchical<S, L> {
         let topology = match &self.topology {
             Some(t) => t,
             None => {
-                built = Topology::two_level(layer.cluster)?;
+                built = Topology::two_level(layer.cluster())?;
                 &built
             }
         };
-        topology.check_cluster(layer.cluster)?;
+        topology.check_cluster(layer.cluster())?;
         let mut walk = Walk {
             layer,
             topology,
             splitter: &self.splitter,
             leaf: &self.leaf,
-            groups_per_node: layer.cluster.groups / layer.cluster.nodes,
-            phy2log: vec![0; layer.cluster.replicas],
-            ranks: vec![0; layer.cluster.replicas],
+            groups_per_node: layer.cluster().groups / layer.cluster().nodes,
+            phy2log: vec![0; layer.cluster().replicas],
+            ranks: vec![0; layer.cluster().replicas],
             nodes: Vec::new(),
         };
-        let all: Vec<usize> = (0..layer.cluster.groups).collect();
+        let all: Vec<usize> = (0..layer.cluster().groups).collect();
         walk.place(topology.root(), &all)?;
         let placement = LayerPlacement::with_ranks(walk.phy2log, walk.ranks)?;
         let status = if walk.nodes.len() == 1 {
@@ -234,15 +234,10 @@ impl<S: GroupSplitter, L: PlacementStrategy> Walk<'_, '_, S, L> {
             .iter()
             .flat_map(|&g| g * size..(g + 1) * size)
             .collect();
-        let loads: Vec<f64> = members.iter().map(|&e| self.layer.loads[e]).collect();
+        let loads: Vec<f64> = members.iter().map(|&e| self.layer.loads()[e]).collect();
         let sub = self.topology.subtree(v);
         let cluster = Cluster::new(sub.slots, sub.gpus);
-        let node_layer = LayerProblem {
-            index: self.layer.index,
-            loads: &loads,
-            cluster: &cluster,
-            policy: Policy::Global,
-        };
+        let node_layer = LayerProblem::new(self.layer.index(), &loads, &cluster, Policy::Global)?;
         let solution = self.leaf.solve_layer(&node_layer)?;
         let phy2log = solution.placement.phy2log();
         let invalid = |message: String| EplbError::InvalidPlugin {
@@ -256,7 +251,8 @@ impl<S: GroupSplitter, L: PlacementStrategy> Walk<'_, '_, S, L> {
                 sub.slots
             )));
         }
-        let first_slot = sub.first_gpu * (self.layer.cluster.replicas / self.layer.cluster.gpus);
+        let first_slot =
+            sub.first_gpu * (self.layer.cluster().replicas / self.layer.cluster().gpus);
         for (s, (&e, &r)) in phy2log
             .iter()
             .zip(solution.placement.replica_ranks())

@@ -90,12 +90,12 @@ impl PlacementStrategy for Ilp {
         let started = Instant::now();
         let limit = self.options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT);
         let seed = Refine::default().solve_layer(layer)?;
-        let c = layer.cluster;
+        let c = layer.cluster();
         let experts = layer.num_experts();
         let slots = c.slots_per_gpu();
-        let mut problem = PackingProblem::new(layer.loads.to_vec(), c.gpus, slots)
+        let mut problem = PackingProblem::new(layer.loads().to_vec(), c.gpus, slots)
             .with_lower_bound(lower_bounds(layer).best());
-        if layer.policy == Policy::Hierarchical {
+        if layer.policy() == Policy::Hierarchical {
             problem = problem.with_regions(Regions {
                 regions: c.nodes,
                 group_size: layer.group_size(),

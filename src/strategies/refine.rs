@@ -134,7 +134,7 @@ impl PlacementStrategy for Refine {
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
         let packed = WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
-            match layer.policy {
+            match layer.policy() {
                 Policy::Global => self.solve_global(ws, layer),
                 Policy::Hierarchical => self.solve_hierarchical(ws, layer),
             }
@@ -158,14 +158,14 @@ struct Packed {
 
 impl Refine {
     fn solve_global(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Packed> {
-        let c = layer.cluster;
+        let c = layer.cluster();
         let limits = PackLimits {
             target: 0.0,
             ..self.limits
         };
         ws.counts
-            .clone_from(&ws.apportioner.greedy_f64(layer.loads, c.replicas)?.counts);
-        let phy2log = ws.packer.pack(layer.loads, &ws.counts, c.gpus, limits)?;
+            .clone_from(&ws.apportioner.greedy_f64(layer.loads(), c.replicas)?.counts);
+        let phy2log = ws.packer.pack(layer.loads(), &ws.counts, c.gpus, limits)?;
         Ok(Packed {
             phy2log,
             peak: ws.packer.peak(),
@@ -173,7 +173,7 @@ impl Refine {
     }
 
     fn solve_hierarchical(&self, ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<Packed> {
-        let c = layer.cluster;
+        let c = layer.cluster();
         let (nodes, size) = (c.nodes, layer.group_size());
         let slots = c.replicas / nodes;
         let capacity = ChildCapacity {
@@ -196,7 +196,7 @@ impl Refine {
                 .extend(groups.iter().flat_map(|&g| g * size..(g + 1) * size));
             ws.node_loads.clear();
             ws.node_loads
-                .extend(ws.members.iter().map(|&e| layer.loads[e]));
+                .extend(ws.members.iter().map(|&e| layer.loads()[e]));
             ws.counts
                 .clone_from(&ws.apportioner.greedy_f64(&ws.node_loads, slots)?.counts);
             let items = ws
@@ -246,7 +246,7 @@ impl NodeSplit {
         nodes: usize,
         apportioner: &mut Apportioner,
     ) -> Result<(Vec<Vec<usize>>, f64)> {
-        let groups = layer.cluster.groups;
+        let groups = layer.cluster().groups;
         if groups > 64 {
             // Many groups: the general split with the full `T_rep` of every node.
             let all: Vec<usize> = (0..groups).collect();
@@ -264,7 +264,7 @@ impl NodeSplit {
         self.sums.clear();
         self.tops.resize(groups, Vec::new());
         for g in 0..groups {
-            let loads = &layer.loads[g * size..(g + 1) * size];
+            let loads = &layer.loads()[g * size..(g + 1) * size];
             self.sums.push(loads.iter().sum());
             let top = &mut self.tops[g];
             top.clear();

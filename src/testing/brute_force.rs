@@ -65,7 +65,7 @@ pub fn enumerable(problem: &Problem) -> bool {
 /// [`TooLarge`] when the layer has more than [`BRUTE_FORCE_LIMIT`] candidate placements
 /// (checked before anything is enumerated).
 pub fn brute_force(layer: &LayerProblem<'_>) -> Result<Optimum, TooLarge> {
-    let count = candidates(layer.num_experts(), layer.cluster);
+    let count = candidates(layer.num_experts(), layer.cluster());
     if count > BRUTE_FORCE_LIMIT {
         return Err(TooLarge {
             candidates: count,
@@ -74,8 +74,8 @@ pub fn brute_force(layer: &LayerProblem<'_>) -> Result<Optimum, TooLarge> {
     }
     let mut search = Search {
         layer,
-        per_gpu: layer.cluster.slots_per_gpu(),
-        slots: vec![0; layer.cluster.replicas],
+        per_gpu: layer.cluster().slots_per_gpu(),
+        slots: vec![0; layer.cluster().replicas],
         copies: vec![0; layer.num_experts()],
         missing: layer.num_experts(),
         best: None,

@@ -148,7 +148,7 @@ impl<'a> CheckOptions<'a> {
 ///     fn description(&self) -> &str { "round-robin, claimed optimal" }
 ///     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
 ///         let e = layer.num_experts();
-///         let phy2log = (0..layer.cluster.replicas).map(|s| s % e).collect();
+///         let phy2log = (0..layer.cluster().replicas).map(|s| s % e).collect();
 ///         Ok(LayerSolution { status: SolveStatus::Optimal, lower_bound: None,
 ///                            placement: LayerPlacement::from_phy2log(phy2log) })
 ///     }

@@ -187,8 +187,8 @@ pub fn arb_problem_with(shape: ProblemShape) -> BoxedStrategy<Problem> {
 /// once, extra replicas anywhere, and under the hierarchical policy whole groups on each node.
 pub fn arb_phy2log(layer: &LayerProblem<'_>) -> BoxedStrategy<Vec<usize>> {
     let experts = layer.num_experts();
-    let cluster = *layer.cluster;
-    if layer.policy == Policy::Global {
+    let cluster = *layer.cluster();
+    if layer.policy() == Policy::Global {
         return vec(0..experts, cluster.replicas - experts)
             .prop_map(move |extra| (0..experts).chain(extra).collect::<Vec<_>>())
             .prop_shuffle()
@@ -277,8 +277,8 @@ pub fn arb_out_of_range_id(experts: usize) -> BoxedStrategy<usize> {
 /// one of the ways of [`Breakage`] that the layer's shape allows.
 pub fn arb_broken_phy2log(layer: &LayerProblem<'_>) -> BoxedStrategy<BrokenPlacement> {
     let experts = layer.num_experts();
-    let cluster = *layer.cluster;
-    let split = layer.policy == Policy::Hierarchical && cluster.nodes >= 2;
+    let cluster = *layer.cluster();
+    let split = layer.policy() == Policy::Hierarchical && cluster.nodes >= 2;
     arb_phy2log(layer)
         .prop_flat_map(move |valid| {
             let broken = |breakage| move |phy2log| BrokenPlacement { breakage, phy2log };
