@@ -8,29 +8,17 @@
 //!   instances at once, one instance per 64-bit lane, for
 //!   [`LightestFirst`](crate::partition).
 //!
-//! This is the only module with `unsafe` code. On other architectures [`available`] is
-//! `false` and the kernels are never called. Setting the environment variable
-//! [`DISABLE_VAR`] (to anything) turns them off too, so the portable code can be tested and
-//! timed on any machine.
-
-use std::sync::LazyLock;
+//! This is the only module with `unsafe` code. On other architectures [`detected`] is
+//! `false` and the kernels are never called. Callers run them only when their
+//! [`Kernels`](crate::kernels::Kernels) choice says so ([`Kernels::vector`](crate::kernels::Kernels::vector)).
 
 #[cfg(not(target_arch = "x86_64"))]
 pub(crate) use elsewhere::{fill_lightest_first, sort};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{fill_lightest_first, sort};
 
-/// The environment variable that turns the kernels off when set (read once per process).
-pub(crate) const DISABLE_VAR: &str = "EPLB_DISABLE_AVX512";
-
-/// Whether the kernels run: the processor has AVX-512F and [`DISABLE_VAR`] is not set.
-pub(crate) fn available() -> bool {
-    static AVAILABLE: LazyLock<bool> =
-        LazyLock::new(|| detected() && std::env::var_os(DISABLE_VAR).is_none());
-    *AVAILABLE
-}
-
-fn detected() -> bool {
+/// Whether the processor has AVX-512F (the kernels' precondition).
+pub(crate) fn detected() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -78,14 +66,14 @@ mod x86 {
         _MM_PERM_BADC,
     };
 
-    use super::{available, FILL_LANES, FILL_MAX_PACKS, FILL_MAX_PER_PACK, SORT_MAX};
+    use super::{detected, FILL_LANES, FILL_MAX_PACKS, FILL_MAX_PER_PACK, SORT_MAX};
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
     ///
     /// # Panics
     /// When the slice is longer or the processor lacks AVX-512F (callers check both).
     pub(crate) fn sort(keys: &mut [u64]) {
-        assert!(keys.len() <= SORT_MAX && available());
+        assert!(keys.len() <= SORT_MAX && detected());
         // SAFETY: the processor supports AVX-512F (asserted above).
         unsafe {
             match keys.len() {
@@ -253,7 +241,7 @@ mod x86 {
     ) {
         let per_instance = num_packs * per_pack;
         assert!(
-            available()
+            detected()
                 && (1..=FILL_LANES).contains(&lanes)
                 && (1..=FILL_MAX_PACKS).contains(&num_packs)
                 && (1..=FILL_MAX_PER_PACK).contains(&per_pack)
@@ -352,20 +340,19 @@ mod x86 {
 mod tests {
     use super::*;
 
-    /// Under `EPLB_DISABLE_AVX512` (as CI runs the portable tests) the kernels must be off;
+    use crate::kernels::Kernels;
+
+    /// `Auto` runs the kernels exactly where the processor has them and `Portable` never;
     /// under `EPLB_REQUIRE_AVX512` (as CI runs the tests on a processor with AVX-512F) they
-    /// must be on, so that their comparisons with the portable code are not skipped.
+    /// must run, so that their comparisons with the portable code are not skipped.
     #[test]
-    fn the_variables_turn_the_kernels_off_or_require_them() {
-        if std::env::var_os(DISABLE_VAR).is_some() {
-            assert!(!available());
-        } else {
-            assert_eq!(available(), detected());
-        }
+    fn the_choice_turns_the_kernels_on_or_off() {
+        assert_eq!(Kernels::Auto.vector(), detected());
+        assert!(!Kernels::Portable.vector());
         if std::env::var_os("EPLB_REQUIRE_AVX512").is_some() {
             assert!(
-                available(),
-                "EPLB_REQUIRE_AVX512 is set, but the kernels are off"
+                Kernels::Auto.vector(),
+                "EPLB_REQUIRE_AVX512 is set, but the processor has no AVX-512F"
             );
         }
     }

@@ -12,11 +12,13 @@
 //! checks the network against `sort_unstable`.
 
 use crate::avx512::{self, SORT_MAX};
+use crate::kernels::Kernels;
 
-/// Sorts `keys` ascending: with the register network when the processor has AVX-512F and
-/// the slice holds at most [`SORT_MAX`] keys, with [`slice::sort_unstable`] otherwise.
-pub(crate) fn sort_keys(keys: &mut [u64]) {
-    if keys.len() <= SORT_MAX && avx512::available() {
+/// Sorts `keys` ascending: with the register network when `kernels` runs the vector kernels
+/// here and the slice holds at most [`SORT_MAX`] keys, with [`slice::sort_unstable`]
+/// otherwise.
+pub(crate) fn sort_keys(keys: &mut [u64], kernels: Kernels) {
+    if keys.len() <= SORT_MAX && kernels.vector() {
         avx512::sort(keys);
         return;
     }
@@ -45,9 +47,9 @@ mod tests {
             let mut expected = keys.clone();
             expected.sort_unstable();
             let mut got = keys.clone();
-            sort_keys(&mut got);
+            sort_keys(&mut got, Kernels::Portable);
             prop_assert_eq!(&got, &expected);
-            if keys.len() <= SORT_MAX && avx512::available() {
+            if keys.len() <= SORT_MAX && Kernels::Auto.vector() {
                 let mut network = keys;
                 avx512::sort(&mut network);
                 prop_assert_eq!(network, expected);

@@ -71,6 +71,7 @@ pub mod apportion;
 mod avx512;
 pub mod error;
 pub mod exact;
+pub mod kernels;
 mod key_sort;
 pub mod loads;
 pub mod milp;

@@ -6,6 +6,7 @@
 
 use crate::avx512;
 use crate::error::{check_weights, SolverError};
+use crate::kernels::Kernels;
 use crate::key_sort::sort_keys;
 use crate::min_queue::{tree_min, with_min_queue, MinQueue, QueueBuffer, QueueLoop};
 
@@ -37,6 +38,8 @@ pub(crate) struct LightestFirst {
     next_slot: Vec<usize>,
     /// Per slot: the payload of the item in it.
     by_slot: Vec<u32>,
+    /// Whether the lockstep fills may run the vector kernel.
+    pub(crate) kernels: Kernels,
 }
 
 impl LightestFirst {
@@ -92,7 +95,7 @@ impl LightestFirst {
     ) {
         if num_packs <= avx512::FILL_MAX_PACKS
             && (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack)
-            && avx512::available()
+            && self.kernels.vector()
         {
             let batch = avx512::FILL_LANES * num_packs * per_pack;
             for (keys, by_slot) in keys.chunks(batch).zip(self.by_slot.chunks_mut(batch)) {
@@ -234,6 +237,23 @@ pub(crate) fn ordered_bits(x: f32) -> u32 {
 }
 
 impl BalancedPartitioner {
+    /// The same engine running `kernels` (see [`Kernels`]; the answers do not depend on it).
+    #[must_use]
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.set_kernels(kernels);
+        self
+    }
+
+    /// Switches this engine (and its buffers) to `kernels`.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.lpt.kernels = kernels;
+    }
+
+    /// The kernel choice in use.
+    pub fn kernels(&self) -> Kernels {
+        self.lpt.kernels
+    }
+
     /// Greedy balanced partitioning, bit-exact with `balanced_packing` of DeepSeek's `eplb.py`
     /// (with a stable sort):
     ///
@@ -279,7 +299,7 @@ impl BalancedPartitioner {
         // Non-negative floats order like their bits, so one u64 key per item (inverted weight
         // bits above the index) sorts in that order without comparisons on floats.
         descending_keys(weights, &mut self.order);
-        sort_keys(&mut self.order);
+        sort_keys(&mut self.order, self.lpt.kernels);
 
         let by_slot = self.lpt.assign(1, num_packs, per_pack, &self.order);
         for (pack, items) in by_slot.chunks_exact(per_pack).enumerate() {

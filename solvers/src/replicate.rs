@@ -21,6 +21,7 @@
 use std::collections::BinaryHeap;
 
 use crate::error::{check_weights, SolverError};
+use crate::kernels::Kernels;
 use crate::key_sort::sort_keys;
 use crate::partition::{descending_key, descending_keys, ordered_bits, LightestFirst, LOW_BITS};
 
@@ -74,6 +75,23 @@ const MAX_FINITE_BITS: u32 = 0x7f7f_ffff;
 const NEGATIVE_ZERO_BITS: u32 = 0x8000_0000;
 
 impl ReplicaPacker {
+    /// The same engine running `kernels` (see [`Kernels`]; the answers do not depend on it).
+    #[must_use]
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.set_kernels(kernels);
+        self
+    }
+
+    /// Switches this engine (and its buffers) to `kernels`.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.lpt.kernels = kernels;
+    }
+
+    /// The kernel choice in use.
+    pub fn kernels(&self) -> Kernels {
+        self.lpt.kernels
+    }
+
     /// Hands out `copies` copies to the items (one each, extras to the item with the largest
     /// `w / count` in `f32`, lowest index on ties), then packs the copies into `num_packs`
     /// packs of `copies / num_packs` by descending weight (copies with equal weight in
@@ -219,8 +237,9 @@ impl ReplicaPacker {
             self.place_unsorted(labels, shape);
             return Ok(&self.result);
         }
+        let kernels = self.lpt.kernels;
         for order in self.order.chunks_exact_mut(n) {
-            sort_keys(order);
+            sort_keys(order, kernels);
         }
         self.hand_out(weights, shape);
         self.merge_copies(weights, shape);
@@ -313,7 +332,7 @@ impl ReplicaPacker {
                     self.copy_keys.push(descending_key(share(item), item));
                 }
             }
-            sort_keys(&mut self.copy_keys);
+            sort_keys(&mut self.copy_keys, self.lpt.kernels);
             // The replicated items are a prefix of the order (an item gets its first extra
             // only once every item sorted before it has one); the rest of the order keeps its
             // keys and is merged with the replicated items' copies.
@@ -564,6 +583,28 @@ mod tests {
                 prop_assert_eq!(&got.owner[slots.clone()], &owners[..]);
                 prop_assert_eq!(&got.rank[slots], &one.rank[..]);
             }
+        }
+
+        /// The vector kernels and the portable code give the same slots, segment shapes with
+        /// few packs (the lockstep fill) and many, on weights full of ties.
+        #[test]
+        fn kernels_and_portable_code_agree(
+            segments in 1usize..10,
+            items in 1usize..40,
+            extra in 0usize..40,
+            packs in prop_oneof![1usize..9, 9usize..20],
+            raw in proptest::collection::vec(0u32..8, 64),
+        ) {
+            let copies = (items + extra).div_ceil(packs) * packs;
+            let w: Vec<f32> = (0..segments * items)
+                .map(|i| raw[i % raw.len()] as f32 / 2.0)
+                .collect();
+            let mut auto = ReplicaPacker::default();
+            let mut portable = ReplicaPacker::default().with_kernels(Kernels::Portable);
+            prop_assert_eq!(portable.kernels(), Kernels::Portable);
+            let a = auto.greedy_segments(&w, segments, copies, packs).unwrap().clone();
+            let p = portable.greedy_segments(&w, segments, copies, packs).unwrap();
+            prop_assert_eq!(&a, p);
         }
     }
 }
