@@ -5,6 +5,9 @@
 //! CARGO_BUILD_JOBS=1 cargo bench --bench exact
 //! ```
 
+// `criterion_group!` and `criterion_main!` define undocumented functions.
+#![allow(missing_docs)]
+
 use std::path::Path;
 use std::time::Duration;
 

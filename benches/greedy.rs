@@ -3,6 +3,9 @@
 //! `cargo bench --bench greedy`. The real DeepSeek-V3 trace is read from `../shared/data` when
 //! present (it is not redistributable); the synthetic one is always there.
 
+// `criterion_group!` and `criterion_main!` define undocumented functions.
+#![allow(missing_docs)]
+
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};

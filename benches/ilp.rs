@@ -7,6 +7,9 @@
 //! CARGO_BUILD_JOBS=1 cargo bench --bench ilp                     # microlp
 //! ```
 
+// `criterion_group!` and `criterion_main!` define undocumented functions.
+#![allow(missing_docs)]
+
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};

@@ -4,6 +4,9 @@
 //!
 //! `cargo bench --bench refine`
 
+// `criterion_group!` and `criterion_main!` define undocumented functions.
+#![allow(missing_docs)]
+
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};

@@ -5,6 +5,8 @@
 //! cargo run --example custom_strategy --features testing
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use eplb::compare::compare;

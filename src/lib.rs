@@ -31,12 +31,15 @@
 //! # Ok::<(), eplb::EplbError>(())
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bounds;
 pub mod compare;
 pub mod error;
 pub mod evaluate;
 #[cfg(feature = "formats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
 pub mod formats;
 pub mod placement;
 pub mod problem;
@@ -46,6 +49,7 @@ pub mod strategies;
 pub mod strategy;
 pub mod synthetic;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod topology;
 

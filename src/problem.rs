@@ -139,11 +139,13 @@ impl Cluster {
     }
 
     /// Sets the number of nodes.
+    #[must_use]
     pub fn with_nodes(self, nodes: usize) -> Self {
         Self { nodes, ..self }
     }
 
     /// Sets the number of expert groups.
+    #[must_use]
     pub fn with_groups(self, groups: usize) -> Self {
         Self { groups, ..self }
     }

@@ -3,6 +3,8 @@
 //! helpers here. The library is the `eplb` crate; this crate adds the command line, tables,
 //! progress bars and pictures.
 
+#![forbid(unsafe_code)]
+
 /// `println!` that ends the program quietly when standard output is closed (e.g. `| head`).
 macro_rules! out {
     ($($arg:tt)*) => {

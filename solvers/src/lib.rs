@@ -66,8 +66,11 @@
 //! assert_eq!(packs.rank, vec![0, 0, 1, 1]);
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod apportion;
+// The one module with `unsafe` code (the workspace denies it everywhere else).
+#[allow(unsafe_code)]
 mod avx512;
 pub mod error;
 pub mod exact;

@@ -98,6 +98,7 @@ pub struct Hierarchical<S, L> {
 
 impl<S: GroupSplitter, L: PlacementStrategy> Hierarchical<S, L> {
     /// Decomposition over DeepSeek's two-level tree, built from each layer's cluster.
+    #[must_use]
     pub fn two_level(splitter: S, leaf: L) -> Self {
         Self {
             topology: None,
@@ -108,6 +109,7 @@ impl<S: GroupSplitter, L: PlacementStrategy> Hierarchical<S, L> {
     }
 
     /// Decomposition over `topology` (checked against each layer's cluster when solving).
+    #[must_use]
     pub fn with_topology(topology: Topology, splitter: S, leaf: L) -> Self {
         Self {
             topology: Some(topology),
@@ -116,6 +118,7 @@ impl<S: GroupSplitter, L: PlacementStrategy> Hierarchical<S, L> {
     }
 
     /// Renames the strategy (the default name is `hierarchical`).
+    #[must_use]
     pub fn named(self, name: impl Into<String>) -> Self {
         Self {
             name: name.into(),

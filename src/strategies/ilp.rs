@@ -66,6 +66,7 @@ impl Ilp {
     }
 
     /// The same strategy on another backend.
+    #[must_use]
     pub fn with_backend(self, backend: Backend) -> Self {
         Self { backend, ..self }
     }

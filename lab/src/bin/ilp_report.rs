@@ -10,6 +10,8 @@
 //! (greedy's and ilp's max load, ilp's status, the certified bound and both gaps, the time)
 //! and a summary.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

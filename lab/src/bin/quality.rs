@@ -13,6 +13,8 @@
 //! Timings are single-thread wall times of all layers (orientation only; see the criterion
 //! bench `refine` for measurements).
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -16,6 +16,7 @@ pub enum Backend {
     MicroLp,
     /// HiGHS through good_lp and the `highs` crate (cargo feature `highs`).
     #[cfg(feature = "highs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "highs")))]
     Highs,
 }
 
