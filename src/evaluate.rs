@@ -9,6 +9,7 @@
 //! can refute (an `optimal` claim beaten, a bound above another verified load) are judged by
 //! [`compare`](crate::compare::compare()).
 
+use eplb_solvers::loads::bin_load;
 use serde::Serialize;
 
 use crate::bounds::{lower_bounds, LowerBounds};
@@ -446,15 +447,18 @@ fn gpu_slots<'a>(
     })
 }
 
-/// GPU loads, summed in slot order. Slots beyond `R` and out-of-range ids carry nothing.
+/// GPU loads, summed in slot order (the engines' [`bin_load`], so that their peaks and the
+/// evaluator's agree to the bit). Slots beyond `R` and out-of-range ids carry nothing.
 fn loads_of(layer: &LayerProblem<'_>, phy2log: &[usize], logcnt: &[usize]) -> Vec<f64> {
     let experts = layer.num_experts();
     gpu_slots(layer, phy2log)
         .map(|slots| {
-            slots
-                .iter()
-                .filter(|&&e| e < experts)
-                .fold(0.0, |load, &e| load + layer.loads()[e] / logcnt[e] as f64)
+            bin_load(
+                slots
+                    .iter()
+                    .filter(|&&e| e < experts)
+                    .map(|&e| layer.loads()[e] / logcnt[e] as f64),
+            )
         })
         .collect()
 }
