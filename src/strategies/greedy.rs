@@ -19,6 +19,14 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 /// greedy balanced packing. The global policy is the same with one group and one node.
 /// All arithmetic is in `f32` in `eplb.py`'s order.
 ///
+/// # Complexity
+///
+/// Per layer of `E` experts, `R` slots and `P` GPUs: `O(E log E + X log X + R log P)` time
+/// with `X = R - E` extra replicas (sorting the experts, handing out the extras from a heap,
+/// packing each replica into the lightest open GPU), plus `O(G log G + G log N)` for the
+/// group-to-node packing under the hierarchical policy; `O(E + R)` memory, reused across
+/// layers on one thread (no allocation once the buffers have grown).
+///
 /// ```
 /// use eplb::{strategies::Greedy, Cluster, Loads, PolicyChoice, Problem};
 /// // The README example of eplb.py.

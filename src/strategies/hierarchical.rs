@@ -77,6 +77,15 @@ pub struct Decomposition {
 
 /// The hierarchical decomposition strategy. See the [module docs](self).
 ///
+/// # Complexity
+///
+/// One splitter call per inner vertex of the tree (its cost is the splitter's: linear for
+/// [`GreedySplit`](crate::strategies::GreedySplit), a bounded branch and bound for
+/// [`BalancedSplit`](crate::strategies::BalancedSplit)) plus one leaf solve per node on the
+/// node's `E/N` experts and `R/N` slots: for a leaf whose cost grows faster than linearly,
+/// the decomposition is cheaper than one solve of the whole layer. `O(E + R)` extra memory
+/// for the node sub-problems and the assembled placement.
+///
 /// ```
 /// use eplb::strategies::{Greedy, GreedySplit, Hierarchical};
 /// use eplb::{Cluster, Loads, PlacementStrategy, PolicyChoice, Problem};
