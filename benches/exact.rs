@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use eplb::formats::read_loads;
-use eplb::strategies::Exact;
+use eplb::strategies::{Exact, StrategyOptions};
 use eplb::{Cluster, Loads, PlacementStrategy, PolicyChoice, Problem};
 
 fn problems() -> Vec<(String, Problem)> {
@@ -48,10 +48,11 @@ fn problems() -> Vec<(String, Problem)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let exact = Exact {
-        time_limit: Duration::from_secs(10),
-        gap: 0.0,
-    };
+    let exact = Exact::new(StrategyOptions {
+        time_limit: Some(Duration::from_secs(10)),
+        mip_gap: None,
+        threads: None,
+    });
     let mut group = c.benchmark_group("exact");
     group.sample_size(20);
     for (name, problem) in problems() {

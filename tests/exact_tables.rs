@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use eplb::evaluate::evaluate_layer;
 use eplb::formats::read_loads;
-use eplb::strategies::Exact;
+use eplb::strategies::{Exact, StrategyOptions};
 use eplb::{Cluster, Loads, PlacementStrategy, PolicyChoice, Problem, SolveStatus};
 
 struct Case {
@@ -110,10 +110,11 @@ fn exact_tables() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
-    let exact = Exact {
-        time_limit: Duration::from_millis(ms),
-        gap: 0.0,
-    };
+    let exact = Exact::new(StrategyOptions {
+        time_limit: Some(Duration::from_millis(ms)),
+        mip_gap: None,
+        threads: None,
+    });
     println!("| trace | policy | layers | proven | certified gap max | median ms | max ms |");
     println!("|---|---|---|---|---|---|---|");
     for case in cases(&filter) {

@@ -29,9 +29,7 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     let loaded = args.problem.load(global)?;
     let problem = loaded.problem;
     let strategy = args.strategy.build(problem.cluster())?;
-    let options = SolveOptions {
-        threads: Some(args.threads.max(1)),
-    };
+    let options = SolveOptions::new().with_threads(Some(args.threads.max(1)));
     for _ in 0..args.warmup {
         solve(&problem, strategy.as_ref(), &options)?;
     }

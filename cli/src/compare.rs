@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use eplb::compare::compare;
-use eplb::{EplbError, SolveOptions};
+use eplb::EplbError;
 
 use super::report::{comparison_cells, shape, table, COMPARISON_HEADER};
 use super::{
@@ -40,9 +40,7 @@ pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbEr
     let c = compare(
         problem,
         &strategies,
-        &SolveOptions {
-            threads: args.threads,
-        },
+        &args.search.solve_options(args.threads),
         &|name, _| {
             bar.set_message(name.to_string());
             bar.inc(1)

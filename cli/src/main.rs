@@ -237,7 +237,7 @@ pub(crate) struct StrategyArgs {
     #[arg(long, default_value = "greedy")]
     strategy: String,
     #[command(flatten)]
-    search: SearchArgs,
+    pub(crate) search: SearchArgs,
     #[command(flatten)]
     topology: TopologyArgs,
 }
@@ -380,6 +380,14 @@ impl SearchArgs {
             mip_gap: self.mip_gap,
             threads: None,
         }
+    }
+
+    /// The runner's options: these limits per layer, `threads` worker threads over layers.
+    fn solve_options(&self, threads: Option<usize>) -> eplb::SolveOptions {
+        eplb::SolveOptions::new()
+            .with_threads(threads)
+            .with_time_limit(self.time_limit)
+            .with_mip_gap(self.mip_gap)
     }
 }
 

@@ -75,6 +75,7 @@ mod key_sort;
 pub mod loads;
 pub mod milp;
 mod min_queue;
+pub mod packing;
 pub mod partition;
 pub mod rebalance;
 pub mod replicate;

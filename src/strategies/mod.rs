@@ -14,6 +14,7 @@
 //! [`all`], [`by_name`] and [`by_name_with`] are shorthands over [`Registry::new`]; downstream
 //! strategies are [registered](Registry::register) on a registry of one's own.
 
+mod certified;
 mod exact;
 mod greedy;
 pub mod hierarchical;
@@ -22,6 +23,7 @@ mod refine;
 pub mod registry;
 
 pub use crate::split::{BalancedSplit, GreedySplit, GroupSplitter};
+pub use certified::Certified;
 pub use exact::Exact;
 pub use greedy::Greedy;
 pub use hierarchical::Hierarchical;

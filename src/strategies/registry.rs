@@ -181,12 +181,7 @@ impl Registry {
         registry.builtin(|_| Box::new(Refine::deep()));
         let sample = Hierarchical::two_level(BalancedSplit::default(), Greedy);
         registry.register(sample.name(), sample.description(), hierarchical);
-        registry.builtin(|options| {
-            Box::new(Exact {
-                time_limit: options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT),
-                gap: options.mip_gap.unwrap_or(0.0),
-            })
-        });
+        registry.builtin(|options| Box::new(Exact::new(options.clone())));
         registry.builtin(|options| Box::new(Ilp::new(options.clone())));
         registry
     }

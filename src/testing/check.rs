@@ -224,7 +224,7 @@ fn check_all(
 }
 
 /// One thread: the runs every other run is compared with.
-const SEQUENTIAL: SolveOptions = SolveOptions { threads: Some(1) };
+const SEQUENTIAL: SolveOptions = SolveOptions::new().with_threads(Some(1));
 
 fn solve_failure(strategy: &str, error: EplbError) -> ConformanceFailure {
     let (strategy, layer) = match &error {
@@ -295,9 +295,7 @@ impl<F: Fn(Property, Option<usize>, String) -> ConformanceFailure> Check<'_, F> 
             ("a second run", SEQUENTIAL),
             (
                 "a parallel run",
-                SolveOptions {
-                    threads: Some(threads),
-                },
+                SolveOptions::new().with_threads(Some(threads)),
             ),
         ];
         for (what, options) in runs {
