@@ -408,7 +408,7 @@ fn the_adapter_never_returns_worse_than_its_seed_or_greedy() {
         };
         let bad = Certified::from_engine("bad", "returns the trivial packing", BadEngine);
         let seed = Refine::default();
-        let seeded = bad.clone().with_seed(seed.clone());
+        let seeded = bad.clone().with_seed(seed);
         assert!(load_of(&seeded) <= load_of(&seed));
         assert!(load_of(&bad) <= load_of(&Greedy));
         assert_eq!(

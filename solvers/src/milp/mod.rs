@@ -11,7 +11,7 @@
 //!
 //! Weights are scaled by the mean bin load so that tolerances are relative. `U` is the
 //! incumbent's maximum (an upper bound), `L` a proven lower bound. Three formulations, chosen
-//! by [`solve`]:
+//! by [`Milp`]:
 //!
 //! **Pattern model** (no regions, few patterns). A *copy type* is an item with a copy count,
 //! `(i, k)`; a *pattern* is a multiset of `s` copies, one count per item, lighter than `U`.
