@@ -6,11 +6,10 @@
 //! ```
 
 use std::path::Path;
-use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use eplb::formats::read_loads;
-use eplb::strategies::{Exact, StrategyOptions};
+use eplb::strategies::Exact;
 use eplb::{Cluster, Loads, PlacementStrategy, PolicyChoice, Problem};
 
 fn problems() -> Vec<(String, Problem)> {
@@ -48,11 +47,8 @@ fn problems() -> Vec<(String, Problem)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let exact = Exact::new(StrategyOptions {
-        time_limit: Some(Duration::from_secs(10)),
-        mip_gap: None,
-        threads: None,
-    });
+    // The default time limit: 10 s per layer.
+    let exact = Exact::default();
     let mut group = c.benchmark_group("exact");
     group.sample_size(20);
     for (name, problem) in problems() {

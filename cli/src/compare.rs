@@ -34,7 +34,7 @@ pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbEr
     let problem = &loaded.problem;
     let names = strategy_names(args.strategies.as_deref());
     let hierarchical = args.topology.hierarchical(&names, problem.cluster())?;
-    let strategies = build_strategies(&names, &args.search.options(), &hierarchical)?;
+    let strategies = build_strategies(&names, &hierarchical)?;
     args.plot.check(problem)?;
     let bar = global.progress((problem.num_layers() * strategies.len()) as u64, "solving");
     let c = compare(

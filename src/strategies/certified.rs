@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::evaluate::max_gpu_load;
 use crate::placement::LayerPlacement;
 use crate::problem::{LayerProblem, Policy};
-use crate::strategies::{Greedy, StrategyOptions};
+use crate::strategies::Greedy;
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 
 /// An exact engine `E` as a placement strategy.
@@ -25,9 +25,9 @@ use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 /// 2. builds the [`PackingProblem`] (GPUs are bins, slots per GPU the bin size, experts the
 ///    items; under the hierarchical policy nodes are regions and expert groups are groups),
 ///    with the [combinatorial lower bound](crate::bounds) as its known bound;
-/// 3. gives the engine the layer's deadline (the layer's [budget](crate::LayerBudget) if the
-///    runner set one, else the strategy's time limit from the start of the layer, default
-///    [`Certified::DEFAULT_TIME_LIMIT`]), gap and threads;
+/// 3. gives the engine the layer's [budget](crate::LayerBudget), set by the runner from its
+///    [`SolveOptions`](crate::SolveOptions): the deadline (without one,
+///    [`Certified::DEFAULT_TIME_LIMIT`] from the start of the layer), the gap and the threads;
 /// 4. applies the **never-worse rule**: the answer is never worse than [`Greedy`]'s nor the
 ///    seed's, as judged by the evaluator's [`max_gpu_load`];
 /// 5. maps the engine's [`StopReason`] to a [`SolveStatus`] (`Optimal`, `GapReached`,
@@ -43,7 +43,6 @@ pub struct Certified<E> {
     engine: E,
     seed: Option<Arc<dyn PlacementStrategy>>,
     seed_above_slots: usize,
-    options: StrategyOptions,
 }
 
 impl<E> std::fmt::Debug for Certified<E> {
@@ -52,7 +51,6 @@ impl<E> std::fmt::Debug for Certified<E> {
             .field("name", &self.name)
             .field("seed", &self.seed.as_ref().map(|s| s.name().to_string()))
             .field("seed_above_slots", &self.seed_above_slots)
-            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -69,7 +67,6 @@ impl<E> Certified<E> {
             engine,
             seed: None,
             seed_above_slots: 0,
-            options: StrategyOptions::default(),
         }
     }
 
@@ -88,18 +85,6 @@ impl<E> Certified<E> {
             seed_above_slots: slots,
             ..self
         }
-    }
-
-    /// The same strategy with `options` (time limit and gap per layer, threads per layer),
-    /// used where the layer's [budget](crate::LayerBudget) sets none.
-    #[must_use]
-    pub fn with_options(self, options: StrategyOptions) -> Self {
-        Self { options, ..self }
-    }
-
-    /// The options in use.
-    pub fn options(&self) -> &StrategyOptions {
-        &self.options
     }
 
     /// The engine.
@@ -129,11 +114,10 @@ where
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
         let started = Instant::now();
         let budget = layer.budget();
-        let deadline = budget.deadline.or_else(|| {
-            started.checked_add(self.options.time_limit.unwrap_or(Self::DEFAULT_TIME_LIMIT))
-        });
-        let gap = budget.gap.or(self.options.mip_gap);
-        let threads = budget.threads.or(self.options.threads);
+        let deadline = budget
+            .deadline
+            .or_else(|| started.checked_add(Self::DEFAULT_TIME_LIMIT));
+        let (gap, threads) = (budget.gap, budget.threads);
         let c = layer.cluster();
         let seed = match &self.seed {
             Some(s) if c.replicas > self.seed_above_slots => Some(s.solve_layer(layer)?.placement),

@@ -2,7 +2,7 @@
 
 use eplb_solvers::exact::ExactSearch;
 
-use crate::strategies::{Certified, Refine, StrategyOptions};
+use crate::strategies::{Certified, Refine};
 
 /// Layers with more slots than this start the search from [`Refine`]'s placement.
 const SEED_MIN_SLOTS: usize = 64;
@@ -28,7 +28,8 @@ const SEED_MIN_SLOTS: usize = 64;
 /// rounded down by the engine ([`ExactSearch`]): the bound stays valid but optimality is no
 /// longer claimed.
 ///
-/// **Time and threads.** The limit is per layer, checked inside the search (default
+/// **Time and threads.** The limit is per layer (the layer's [budget](crate::LayerBudget), set by
+/// the runner from [`SolveOptions`](crate::SolveOptions)), checked inside the search (default
 /// [`Certified::DEFAULT_TIME_LIMIT`]). Each layer's search runs on one thread; layers run in
 /// parallel through [`solve`](crate::solve). Results are identical on every run whenever the
 /// search finishes within its limit; a search cut short by the clock returns what it had, which
@@ -49,20 +50,13 @@ const SEED_MIN_SLOTS: usize = 64;
 pub type Exact = Certified<ExactSearch>;
 
 impl Default for Certified<ExactSearch> {
+    /// The `exact` strategy: seeded by `refine` on layers with more than 64 slots.
     fn default() -> Self {
-        Self::new(StrategyOptions::default())
-    }
-}
-
-impl Certified<ExactSearch> {
-    /// The `exact` strategy with `options` (time limit and gap per layer).
-    pub fn new(options: StrategyOptions) -> Self {
         Certified::from_engine(
             "exact",
             "exact search over replica counts and GPU packings (pure Rust): proves optimality or certifies a gap within the time limit",
             ExactSearch::default(),
         )
         .with_seed_above(Refine::default(), SEED_MIN_SLOTS)
-        .with_options(options)
     }
 }

@@ -2,7 +2,7 @@
 
 use eplb_solvers::milp::{Backend, Milp};
 
-use crate::strategies::{Certified, Refine, StrategyOptions};
+use crate::strategies::{Certified, Refine};
 
 /// Exact placement by mixed-integer linear programming (the model is
 /// [`eplb_solvers::milp`]'s replicated min-max packing), as a [`Certified`] strategy.
@@ -23,8 +23,9 @@ use crate::strategies::{Certified, Refine, StrategyOptions};
 /// lower bound proved (the solver's bound combined with the
 /// [combinatorial bounds](crate::bounds)).
 ///
-/// The time limit (default [`Certified::DEFAULT_TIME_LIMIT`] per layer) covers the whole
-/// layer: the seed, the bounds, building the models and solving them.
+/// The time limit (the layer's [budget](crate::LayerBudget); default
+/// [`Certified::DEFAULT_TIME_LIMIT`] per layer) covers the whole layer: the seed, the bounds,
+/// building the models and solving them. The budget's threads go to HiGHS.
 ///
 /// Backends: HiGHS with the cargo feature `highs` (the default then), otherwise good_lp's
 /// pure-Rust `microlp`, which proves small layers (the `eplb.py` README example) but runs
@@ -47,24 +48,18 @@ use crate::strategies::{Certified, Refine, StrategyOptions};
 pub type Ilp = Certified<Milp>;
 
 impl Default for Certified<Milp> {
+    /// The `ilp` strategy on the default backend, seeded by `refine`.
     fn default() -> Self {
-        Self::new(StrategyOptions::default())
-    }
-}
-
-impl Certified<Milp> {
-    /// The `ilp` strategy with `options` (time limit and gap per layer, solver threads) on the
-    /// default backend.
-    pub fn new(options: StrategyOptions) -> Self {
         Certified::from_engine(
             "ilp",
             "exact MILP (replica counts and assignment together), certified: optimal when proven, else best placement and dual bound at the time limit",
             Milp::new(Backend::default()),
         )
         .with_seed(Refine::default())
-        .with_options(options)
     }
+}
 
+impl Certified<Milp> {
     /// The same strategy on another backend.
     #[must_use]
     pub fn with_backend(self, backend: Backend) -> Self {
