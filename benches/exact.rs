@@ -9,7 +9,6 @@
 #![allow(missing_docs)]
 
 use std::path::Path;
-use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use eplb::formats::read_loads;
@@ -51,10 +50,8 @@ fn problems() -> Vec<(String, Problem)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let exact = Exact {
-        time_limit: Duration::from_secs(10),
-        gap: 0.0,
-    };
+    // The default time limit: 10 s per layer.
+    let exact = Exact::default();
     let mut group = c.benchmark_group("exact");
     group.sample_size(20);
     for (name, problem) in problems() {

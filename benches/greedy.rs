@@ -27,7 +27,7 @@ fn instances() -> Vec<(String, Loads)> {
 
 fn greedy(c: &mut Criterion) {
     let mut group = c.benchmark_group("greedy");
-    let one_core = SolveOptions { threads: Some(1) };
+    let one_core = SolveOptions::new().with_threads(Some(1));
     for (name, loads) in instances() {
         for (policy_name, policy) in [
             ("hierarchical", PolicyChoice::Hierarchical),

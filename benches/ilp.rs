@@ -10,17 +10,13 @@
 // `criterion_group!` and `criterion_main!` define undocumented functions.
 #![allow(missing_docs)]
 
-use std::time::Duration;
-
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use eplb::strategies::{Ilp, StrategyOptions};
+use eplb::strategies::Ilp;
 use eplb::{Cluster, PlacementStrategy, PolicyChoice, Problem};
 
 fn bench(c: &mut Criterion) {
-    let ilp = Ilp::new(StrategyOptions {
-        time_limit: Some(Duration::from_secs(10)),
-        ..StrategyOptions::default()
-    });
+    // The default time limit: 10 s per layer.
+    let ilp = Ilp::default();
     let mut group = c.benchmark_group(format!("ilp-{}", ilp.backend().name()));
     group.sample_size(10);
     for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {

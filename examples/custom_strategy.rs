@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use eplb::compare::compare;
-use eplb::strategies::{self, BalancedSplit, Hierarchical, StrategyOptions};
+use eplb::strategies::{self, BalancedSplit, Hierarchical};
 use eplb::synthetic::{lognormal_loads, readme_example};
 use eplb::testing::generate::{arb_problem, sample};
 use eplb::testing::{check_strategy, CheckOptions};
@@ -80,11 +80,9 @@ fn lpt() -> Hierarchical<BalancedSplit, Lpt> {
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let limits = StrategyOptions {
-        time_limit: Some(Duration::from_millis(200)),
-        ..StrategyOptions::default()
-    };
-    let mut field = strategies::all_with(&limits);
+    // The searching strategies (`exact`, `ilp`) stop each layer after 200 ms.
+    let limits = SolveOptions::new().with_time_limit(Some(Duration::from_millis(200)));
+    let mut field = strategies::all();
     field.push(Box::new(lpt()));
 
     // 1. Compared with the built-ins, against the best bound any of them proved.
@@ -103,7 +101,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     for (name, loads, cluster) in cases {
         for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
             let problem = Problem::new(loads.clone(), cluster, policy)?;
-            let c = compare(&problem, &field, &SolveOptions::default(), &|_, _| {})?;
+            let c = compare(&problem, &field, &limits, &|_, _| {})?;
             println!("{name}, {} policy:", problem.policy());
             for row in &c.rows {
                 println!(
@@ -122,8 +120,10 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     }
 
     // 2. Every conformance property, on random problems, with the built-ins as references.
-    let references = strategies::all_with(&limits);
-    let options = CheckOptions::default().references(&references);
+    let references = strategies::all();
+    let options = CheckOptions::default()
+        .references(&references)
+        .time_limit(Duration::from_millis(200));
     let problems = 32;
     for seed in 0..problems {
         let problem = sample(&arb_problem(8, 6), seed);

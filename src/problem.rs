@@ -3,6 +3,8 @@
 //! Everything is validated at construction, so a [`Problem`] that exists is one every strategy
 //! can solve.
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BadLoad, EplbError, Result};
@@ -364,6 +366,46 @@ pub struct LayerProblem<'a> {
     loads: &'a [f64],
     cluster: &'a Cluster,
     policy: Policy,
+    budget: LayerBudget,
+}
+
+/// What a strategy may spend on one layer, set by the [runner](crate::runner) when the layer
+/// starts (from its [`SolveOptions`](crate::SolveOptions)); heuristics ignore it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
+pub struct LayerBudget {
+    /// When the layer's search must stop; `None`: the strategy's own default.
+    pub deadline: Option<Instant>,
+    /// Relative optimality gap at which an exact method may stop; `None`: prove optimality
+    /// (or the strategy's own setting).
+    pub gap: Option<f64>,
+    /// Threads an exact method may use inside the layer; `None`: the strategy's default.
+    pub threads: Option<usize>,
+}
+
+impl LayerBudget {
+    /// No deadline, no gap, default threads.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The budget with a deadline.
+    #[must_use]
+    pub fn with_deadline(self, deadline: Option<Instant>) -> Self {
+        Self { deadline, ..self }
+    }
+
+    /// The budget with a relative gap.
+    #[must_use]
+    pub fn with_gap(self, gap: Option<f64>) -> Self {
+        Self { gap, ..self }
+    }
+
+    /// The budget with a thread count.
+    #[must_use]
+    pub fn with_threads(self, threads: Option<usize>) -> Self {
+        Self { threads, ..self }
+    }
 }
 
 impl<'a> LayerProblem<'a> {
@@ -413,7 +455,19 @@ impl<'a> LayerProblem<'a> {
             loads,
             cluster,
             policy,
+            budget: LayerBudget::default(),
         }
+    }
+
+    /// The same layer with `budget` (the runner sets it when the layer starts).
+    #[must_use]
+    pub fn with_budget(self, budget: LayerBudget) -> Self {
+        Self { budget, ..self }
+    }
+
+    /// What the strategy may spend on the layer.
+    pub fn budget(&self) -> LayerBudget {
+        self.budget
     }
 
     /// The layer's index in its problem.

@@ -8,15 +8,71 @@ use rayon::prelude::*;
 use crate::error::{EplbError, Result};
 use crate::evaluate::Claim;
 use crate::placement::Placement;
-use crate::problem::Problem;
+use crate::problem::{LayerBudget, Problem};
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 
-/// How to run a strategy over the layers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How to run a strategy over the layers: the one place for layer parallelism and for what
+/// every layer may spend (argmin's executor is the model). The runner turns the per-layer
+/// settings into each layer's [`LayerBudget`] when the layer starts.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SolveOptions {
-    /// Worker threads: `None` uses rayon's global pool (all cores), `Some(1)` runs on the
-    /// calling thread. The answer does not depend on it.
+    /// Worker threads over the layers: `None` uses rayon's global pool (all cores), `Some(1)`
+    /// runs on the calling thread. The answer does not depend on it.
     pub threads: Option<usize>,
+    /// Wall-time limit per layer for the strategies that search (`exact`, `ilp`), counted
+    /// from the layer's start; `None`: the strategy's default (10 s for those two).
+    pub time_limit: Option<Duration>,
+    /// Relative optimality gap at which an exact method may stop; `None`: prove optimality.
+    pub mip_gap: Option<f64>,
+    /// Threads an exact method may use inside one layer; `None`: its default.
+    pub threads_per_layer: Option<usize>,
+}
+
+impl SolveOptions {
+    /// Default options: all cores over the layers, the strategies' own limits.
+    pub const fn new() -> Self {
+        Self {
+            threads: None,
+            time_limit: None,
+            mip_gap: None,
+            threads_per_layer: None,
+        }
+    }
+
+    /// The options with `threads` worker threads over the layers.
+    #[must_use]
+    pub const fn with_threads(self, threads: Option<usize>) -> Self {
+        Self { threads, ..self }
+    }
+
+    /// The options with a wall-time limit per layer.
+    #[must_use]
+    pub const fn with_time_limit(self, time_limit: Option<Duration>) -> Self {
+        Self { time_limit, ..self }
+    }
+
+    /// The options with a relative optimality gap.
+    #[must_use]
+    pub const fn with_mip_gap(self, mip_gap: Option<f64>) -> Self {
+        Self { mip_gap, ..self }
+    }
+
+    /// The options with a thread budget per layer.
+    #[must_use]
+    pub const fn with_threads_per_layer(self, threads: Option<usize>) -> Self {
+        Self {
+            threads_per_layer: threads,
+            ..self
+        }
+    }
+
+    /// The budget of a layer starting at `start`.
+    fn budget(&self, start: Instant) -> LayerBudget {
+        LayerBudget::new()
+            .with_deadline(self.time_limit.and_then(|t| start.checked_add(t)))
+            .with_gap(self.mip_gap)
+            .with_threads(self.threads_per_layer)
+    }
 }
 
 /// What the runner recorded for one layer besides the placement.
@@ -91,14 +147,13 @@ pub fn solve_observed(
     let start = Instant::now();
     let one = |layer: usize| -> Result<(LayerSolution, Duration)> {
         let t = Instant::now();
-        let solution =
-            strategy
-                .solve_layer(&problem.layer(layer))
-                .map_err(|e| EplbError::StrategyFailed {
-                    strategy: strategy.name().to_string(),
-                    layer,
-                    message: e.to_string(),
-                })?;
+        let solution = strategy
+            .solve_layer(&problem.layer(layer).with_budget(options.budget(t)))
+            .map_err(|e| EplbError::StrategyFailed {
+                strategy: strategy.name().to_string(),
+                layer,
+                message: e.to_string(),
+            })?;
         on_layer_done(layer);
         Ok((solution, t.elapsed()))
     };

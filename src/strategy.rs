@@ -10,16 +10,21 @@ use crate::error::Result;
 use crate::placement::LayerPlacement;
 use crate::problem::LayerProblem;
 
-/// How much a strategy knows about the quality of its answer.
+/// How much a strategy knows about the quality of its answer, and why an exact search
+/// stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SolveStatus {
     /// A heuristic answer: no optimality claim.
     Heuristic,
-    /// Proven optimal for the strategy's model of the problem.
+    /// Proven optimal for the strategy's model of the problem: the lower bound meets the load.
     Optimal,
-    /// An exact method stopped at its time or node limit: the answer is its best incumbent.
+    /// An exact method stopped because its answer is within the requested relative gap
+    /// (`--mip-gap`) of its lower bound; not proven optimal.
+    GapReached,
+    /// An exact method stopped at its time limit (or another limit, such as a precision it
+    /// cannot reach): the answer is its best incumbent and the bound the best it proved.
     TimeLimit,
 }
 
@@ -28,6 +33,7 @@ impl std::fmt::Display for SolveStatus {
         f.write_str(match self {
             SolveStatus::Heuristic => "heuristic",
             SolveStatus::Optimal => "optimal",
+            SolveStatus::GapReached => "gap_reached",
             SolveStatus::TimeLimit => "time_limit",
         })
     }

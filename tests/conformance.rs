@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use eplb::strategies::{self, StrategyOptions};
+use eplb::strategies;
 use eplb::testing::generate::{arb_problem, arb_problem_with, LoadProfile, ProblemShape};
 use eplb::testing::{brute_force, check_strategies, enumerable, with_compositions, CheckOptions};
 use eplb::{evaluate, solve, Problem, SolveOptions};
@@ -24,18 +24,14 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 /// Per-layer time limit of the searching strategies in this suite.
-const LIMITS: StrategyOptions = StrategyOptions {
-    time_limit: Some(Duration::from_millis(250)),
-    mip_gap: None,
-    threads: None,
-};
+const LIMIT: Duration = Duration::from_millis(250);
 
 /// Every property of every strategy and composition on `problem`.
 fn conforms(problem: &Problem) -> Result<(), TestCaseError> {
     check_strategies(
-        &with_compositions(&LIMITS),
+        &with_compositions(),
         problem,
-        &CheckOptions::default(),
+        &CheckOptions::default().time_limit(LIMIT),
     )
     .map_err(|failure| TestCaseError::fail(failure.to_string()))
 }
@@ -65,11 +61,11 @@ proptest! {
     fn every_strategy_conforms_whatever_the_loads(
         problem in arb_problem_with(ProblemShape::new(6, 4).loads(LoadProfile::Any))
     ) {
-        let field: Vec<_> = with_compositions(&LIMITS)
+        let field: Vec<_> = with_compositions()
             .into_iter()
             .filter(|s| s.name() != "ilp")
             .collect();
-        check_strategies(&field, &problem, &CheckOptions::default())
+        check_strategies(&field, &problem, &CheckOptions::default().time_limit(LIMIT))
             .map_err(|failure| TestCaseError::fail(failure.to_string()))?;
     }
 }
@@ -93,7 +89,7 @@ fn every_strategy_has_a_unique_name_and_a_description() {
         );
         assert_eq!(strategies::by_name(s.name()).unwrap().name(), s.name());
     }
-    let mut field: Vec<String> = with_compositions(&LIMITS)
+    let mut field: Vec<String> = with_compositions()
         .iter()
         .map(|s| s.name().to_string())
         .collect();

@@ -6,16 +6,21 @@
 //! other's placement.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eplb::evaluate::evaluate_layer;
 use eplb::formats::read_loads;
-use eplb::strategies::{Exact, Ilp, StrategyOptions};
+use eplb::strategies::{Certified, Exact, Greedy, Ilp, Refine};
 use eplb::testing::{brute_force, close, enumerable, generate::arb_problem};
 use eplb::{
-    Cluster, LayerProblem, LayerSolution, Loads, PlacementStrategy, PolicyChoice, Problem,
-    SolveStatus,
+    evaluate, solve, Cluster, LayerBudget, LayerPlacement, LayerProblem, LayerSolution, Loads,
+    PlacementStrategy, PolicyChoice, Problem, SolveOptions, SolveStatus,
 };
+use eplb_solvers::packing::{
+    CertifiedPacking, ExactEngine, PackingProblem, StopReason, WithDeadline, WithGap, WithStart,
+    WithThreads,
+};
+use eplb_solvers::SolverError;
 use proptest::prelude::*;
 
 /// Solves a layer and checks the answer with the evaluator; returns the solution and its load.
@@ -124,11 +129,9 @@ fn a_search_stopped_at_once_still_answers_with_a_valid_bound() {
     let loads = read_loads(&path, Default::default()).unwrap().loads;
     let problem = Problem::new(loads, Cluster::new(80, 8), PolicyChoice::Global).unwrap();
     let layer = problem.layer(19);
-    let exact = Exact {
-        time_limit: Duration::ZERO,
-        gap: 0.0,
-    };
-    let (s, load) = solve_checked(&exact, &layer);
+    let exact = Exact::default();
+    let budget = || LayerBudget::new().with_deadline(Some(Instant::now() + Duration::ZERO));
+    let (s, load) = solve_checked(&exact, &layer.with_budget(budget()));
     assert_eq!(s.status, SolveStatus::TimeLimit);
     let average = layer.total_load() / 8.0;
     assert!(
@@ -146,15 +149,13 @@ fn a_search_stopped_at_once_is_never_worse_than_refine_on_large_layers() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-law.json");
     let loads = read_loads(&path, Default::default()).unwrap().loads;
-    let exact = Exact {
-        time_limit: Duration::ZERO,
-        gap: 0.0,
-    };
+    let exact = Exact::default();
+    let budget = || LayerBudget::new().with_deadline(Some(Instant::now() + Duration::ZERO));
     for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
         let cluster = Cluster::new(80, 8).with_nodes(2).with_groups(8);
         let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
         for layer in problem.layers().take(4) {
-            let (_, load) = solve_checked(&exact, &layer);
+            let (_, load) = solve_checked(&exact, &layer.with_budget(budget()));
             let refine = eplb::strategies::Refine::default()
                 .solve_layer(&layer)
                 .unwrap();
@@ -173,15 +174,13 @@ fn esft_layers_are_feasible_with_valid_bounds_under_both_policies() {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-intent.json");
     let loads = read_loads(&path, Default::default()).unwrap().loads;
-    let exact = Exact {
-        time_limit: Duration::from_secs(2),
-        gap: 0.0,
-    };
+    let exact = Exact::default();
+    let budget = || LayerBudget::new().with_deadline(Some(Instant::now() + Duration::from_secs(2)));
     for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
         let cluster = Cluster::new(80, 8).with_nodes(2).with_groups(8);
         let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
         for layer in problem.layers().take(3) {
-            let (s, load) = solve_checked(&exact, &layer);
+            let (s, load) = solve_checked(&exact, &layer.with_budget(budget()));
             let bounds = eplb::bounds::lower_bounds(&layer);
             // Never worse than the evaluator's own bound allows, and never above the optimum
             // that the evaluator's bound sits below.
@@ -195,11 +194,13 @@ fn esft_layers_are_feasible_with_valid_bounds_under_both_policies() {
 fn a_gap_stops_early_without_claiming_optimality_unless_reached() {
     let loads = Loads::from_rows(&[vec![9., 8., 7., 6., 5., 4., 3., 2., 1., 1.]]).unwrap();
     let problem = Problem::new(loads, Cluster::new(12, 4), PolicyChoice::Global).unwrap();
-    let exact = Exact {
-        time_limit: Duration::from_secs(10),
-        gap: 0.5,
+    let exact = Exact::default();
+    let budget = || {
+        LayerBudget::new()
+            .with_deadline(Some(Instant::now() + Duration::from_secs(10)))
+            .with_gap(Some(0.5))
     };
-    let (s, load) = solve_checked(&exact, &problem.layer(0));
+    let (s, load) = solve_checked(&exact, &problem.layer(0).with_budget(budget()));
     assert!(load <= s.lower_bound.unwrap() * 1.5);
     if s.status == SolveStatus::Optimal {
         assert_eq!(load, 11.5);
@@ -227,12 +228,10 @@ proptest! {
 /// load, and when both claim optimality the loads are equal.
 fn exact_and_ilp_agree(layer: &LayerProblem<'_>) -> Result<(), TestCaseError> {
     let (e, e_load) = solve_checked(&Exact::default(), layer);
-    let ilp = Ilp::new(StrategyOptions {
-        time_limit: Some(Duration::from_secs(2)),
-        ..StrategyOptions::default()
-    })
-    .solve_layer(layer)
-    .unwrap();
+    let budget = LayerBudget::new().with_deadline(Some(Instant::now() + Duration::from_secs(2)));
+    let ilp = Ilp::default()
+        .solve_layer(&layer.with_budget(budget))
+        .unwrap();
     let report = evaluate_layer(layer, &ilp.placement, ilp.lower_bound);
     prop_assert!(report.violations.is_empty(), "{:?}", report.violations);
     let (e_bound, i_bound) = (e.lower_bound.unwrap(), ilp.lower_bound.unwrap());
@@ -291,5 +290,134 @@ proptest! {
         for layer in problem.layers() {
             exact_and_ilp_agree(&layer)?;
         }
+    }
+}
+
+/// ESFT law layer 19 under the global policy (80 slots on 8 GPUs): not provable at once.
+fn law_layer_19() -> Problem {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/esft-vanilla-lite_esft-law.json");
+    let loads = read_loads(&path, Default::default()).unwrap().loads;
+    let row = loads.layer(19).to_vec();
+    Problem::new(
+        Loads::from_rows(&[row]).unwrap(),
+        Cluster::new(80, 8),
+        PolicyChoice::Global,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_gap_stop_reports_gap_reached() {
+    // The seed (refine) is within 50% of the bound but not proven optimal; the runner's
+    // options stop the search at once and allow the gap.
+    let problem = law_layer_19();
+    let options = SolveOptions::new()
+        .with_threads(Some(1))
+        .with_time_limit(Some(Duration::ZERO))
+        .with_mip_gap(Some(0.5));
+    let solution = solve(&problem, &Exact::default(), &options).unwrap();
+    let layer = &solution.layers[0];
+    assert_eq!(layer.status, SolveStatus::GapReached);
+    assert_eq!(layer.status.to_string(), "gap_reached");
+    let report = evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
+    assert!(report.layers[0].max_load <= layer.lower_bound.unwrap() * 1.5);
+    // Without the gap the same stop is a time limit.
+    let options = options.with_mip_gap(None);
+    let solution = solve(&problem, &Exact::default(), &options).unwrap();
+    assert_eq!(solution.layers[0].status, SolveStatus::TimeLimit);
+}
+
+#[test]
+fn any_strategy_may_seed_and_an_optimal_seed_stops_the_search_with_a_proof() {
+    // The seed returns the placement `exact` proved optimal: the seeded search proves it at
+    // once although its deadline has already passed.
+    let problem = law_layer_19();
+    let layer = problem.layer(0);
+    let (optimal, optimum) = solve_checked(&Exact::default(), &layer);
+    assert_eq!(optimal.status, SolveStatus::Optimal);
+    let seeded = Exact::default().with_seed(Fixed(optimal.placement));
+    let now = LayerBudget::new().with_deadline(Some(Instant::now()));
+    let (s, load) = solve_checked(&seeded, &layer.with_budget(now));
+    assert_eq!(s.status, SolveStatus::Optimal);
+    assert_eq!(load, optimum);
+}
+
+/// A strategy that always answers the same placement.
+struct Fixed(LayerPlacement);
+
+impl PlacementStrategy for Fixed {
+    fn name(&self) -> &str {
+        "fixed"
+    }
+
+    fn description(&self) -> &str {
+        "always the same placement"
+    }
+
+    fn solve_layer(&self, _: &LayerProblem<'_>) -> eplb::Result<LayerSolution> {
+        Ok(LayerSolution::heuristic(self.0.clone()))
+    }
+}
+
+/// An engine that ignores its start and returns the trivial packing.
+#[derive(Debug, Clone, Default)]
+struct BadEngine;
+
+impl ExactEngine for BadEngine {
+    fn solve(&self, problem: &PackingProblem) -> Result<CertifiedPacking, SolverError> {
+        let slots = problem.trivial_packing();
+        Ok(CertifiedPacking {
+            value: problem.peak_of_slots(&slots),
+            slots,
+            lower_bound: 0.0,
+            stop: StopReason::LimitReached,
+        })
+    }
+}
+
+impl WithDeadline for BadEngine {
+    fn with_deadline(self, _: Option<Instant>) -> Self {
+        self
+    }
+}
+
+impl WithGap for BadEngine {
+    fn with_gap(self, _: f64) -> Self {
+        self
+    }
+}
+
+impl WithStart for BadEngine {
+    fn with_start(self, _: Vec<usize>) -> Self {
+        self
+    }
+}
+
+impl WithThreads for BadEngine {
+    fn with_threads(self, _: Option<usize>) -> Self {
+        self
+    }
+}
+
+#[test]
+fn the_adapter_never_returns_worse_than_its_seed_or_greedy() {
+    let loads = Loads::from_rows(&[vec![8.0, 1.0, 1.0, 2.0, 5.0, 3.0]]).unwrap();
+    for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
+        let cluster = Cluster::new(12, 4).with_nodes(2).with_groups(2);
+        let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
+        let layer = problem.layer(0);
+        let load_of = |s: &dyn PlacementStrategy| {
+            evaluate_layer(&layer, &s.solve_layer(&layer).unwrap().placement, None).max_load
+        };
+        let bad = Certified::from_engine("bad", "returns the trivial packing", BadEngine);
+        let seed = Refine::default();
+        let seeded = bad.clone().with_seed(seed);
+        assert!(load_of(&seeded) <= load_of(&seed));
+        assert!(load_of(&bad) <= load_of(&Greedy));
+        assert_eq!(
+            seeded.solve_layer(&layer).unwrap().status,
+            SolveStatus::TimeLimit
+        );
     }
 }

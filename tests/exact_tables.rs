@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use eplb::evaluate::evaluate_layer;
 use eplb::formats::read_loads;
 use eplb::strategies::Exact;
-use eplb::{Cluster, Loads, PlacementStrategy, PolicyChoice, Problem, SolveStatus};
+use eplb::{Cluster, LayerBudget, Loads, PlacementStrategy, PolicyChoice, Problem, SolveStatus};
 
 struct Case {
     name: String,
@@ -110,10 +110,8 @@ fn exact_tables() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
-    let exact = Exact {
-        time_limit: Duration::from_millis(ms),
-        gap: 0.0,
-    };
+    let exact = Exact::default();
+    let limit = Duration::from_millis(ms);
     println!("| trace | policy | layers | proven | certified gap max | median ms | max ms |");
     println!("|---|---|---|---|---|---|---|");
     for case in cases(&filter) {
@@ -138,7 +136,8 @@ fn exact_tables() {
                 let mut s = None;
                 for _ in 0..repeat {
                     let t = Instant::now();
-                    s = Some(exact.solve_layer(&layer).unwrap());
+                    let budget = LayerBudget::new().with_deadline(Some(t + limit));
+                    s = Some(exact.solve_layer(&layer.with_budget(budget)).unwrap());
                     best = best.min(t.elapsed().as_secs_f64() * 1e3);
                 }
                 let s = s.unwrap();

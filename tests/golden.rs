@@ -31,7 +31,12 @@ fn every_case_is_bit_exact() {
             "{name}: policy"
         );
         for threads in [Some(1), None] {
-            let solution = solve(&problem, &Greedy, &SolveOptions { threads }).unwrap();
+            let solution = solve(
+                &problem,
+                &Greedy,
+                &SolveOptions::new().with_threads(threads),
+            )
+            .unwrap();
             let arrays = solution.placement.to_deepseek().unwrap();
             let expected = &case["expected"];
             assert_eq!(

@@ -4,10 +4,11 @@
 //! The conformance suite (`tests/conformance.rs`) covers `ilp` too, as a registered strategy.
 
 use eplb::evaluate::evaluate_layer;
-use eplb::strategies::{Greedy, Ilp, StrategyOptions};
+use eplb::strategies::{Greedy, Ilp};
 use eplb::testing::{brute_force, close, enumerable};
 use eplb::{
-    Cluster, LayerProblem, Loads, PlacementStrategy, Policy, PolicyChoice, Problem, SolveStatus,
+    Cluster, LayerBudget, LayerProblem, Loads, PlacementStrategy, Policy, PolicyChoice, Problem,
+    SolveStatus,
 };
 use proptest::prelude::*;
 
@@ -259,17 +260,14 @@ fn hierarchical_layers_keep_groups_on_one_node() {
 fn a_stopped_solve_keeps_an_incumbent_and_a_valid_bound() {
     // A zero time limit: the answer is greedy's placement (or better) with status time_limit
     // and a bound that is still valid; the status is never `optimal` without a proof.
-    let options = StrategyOptions {
-        time_limit: Some(std::time::Duration::ZERO),
-        ..StrategyOptions::default()
-    };
+    let budget = LayerBudget::new().with_deadline(Some(std::time::Instant::now()));
     let problem = one_layer(
         vec![9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 1.0],
         Cluster::new(12, 4),
         PolicyChoice::Global,
     );
-    let layer = problem.layer(0);
-    let s = Ilp::new(options).solve_layer(&layer).unwrap();
+    let layer = problem.layer(0).with_budget(budget);
+    let s = Ilp::default().solve_layer(&layer).unwrap();
     let report = evaluate_layer(&layer, &s.placement, s.lower_bound);
     assert!(report.violations.is_empty());
     assert!(report.max_load <= 12.0);
@@ -283,11 +281,8 @@ fn a_stopped_solve_keeps_an_incumbent_and_a_valid_bound() {
 
 #[test]
 fn ilp_is_registered_and_honours_options() {
-    let options = StrategyOptions {
-        mip_gap: Some(0.5),
-        ..StrategyOptions::default()
-    };
-    let s = eplb::strategies::by_name_with("ilp", &options).unwrap();
+    let budget = LayerBudget::new().with_gap(Some(0.5));
+    let s = eplb::strategies::by_name("ilp").unwrap();
     assert_eq!(s.name(), "ilp");
     // With a 50% gap the solver may stop early: whatever it returns is feasible and at least
     // as good as greedy, and its bound is valid.
@@ -296,7 +291,7 @@ fn ilp_is_registered_and_honours_options() {
         Cluster::new(4, 2),
         PolicyChoice::Global,
     );
-    let layer = problem.layer(0);
+    let layer = problem.layer(0).with_budget(budget);
     let sol = s.solve_layer(&layer).unwrap();
     let report = evaluate_layer(&layer, &sol.placement, sol.lower_bound);
     assert!(report.violations.is_empty());
@@ -306,17 +301,14 @@ fn ilp_is_registered_and_honours_options() {
 
 #[test]
 fn a_negative_gap_is_a_typed_error_not_a_panic() {
-    let options = StrategyOptions {
-        mip_gap: Some(-0.1),
-        ..StrategyOptions::default()
-    };
+    let budget = LayerBudget::new().with_gap(Some(-0.1));
     let problem = one_layer(
         vec![3.0, 3.0, 2.0],
         Cluster::new(4, 2),
         PolicyChoice::Global,
     );
-    let err = Ilp::new(options)
-        .solve_layer(&problem.layer(0))
+    let err = Ilp::default()
+        .solve_layer(&problem.layer(0).with_budget(budget))
         .unwrap_err();
     assert!(err.to_string().contains("gap"), "{err}");
 }

@@ -64,9 +64,24 @@ fn deterministic_across_runs_and_threads() {
     for policy in [PolicyChoice::Global, PolicyChoice::Hierarchical] {
         let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
         for strategy in [Refine::default(), Refine::deep()] {
-            let one = solve(&problem, &strategy, &SolveOptions { threads: Some(1) }).unwrap();
-            let two = solve(&problem, &strategy, &SolveOptions { threads: Some(2) }).unwrap();
-            let again = solve(&problem, &strategy, &SolveOptions { threads: Some(1) }).unwrap();
+            let one = solve(
+                &problem,
+                &strategy,
+                &SolveOptions::new().with_threads(Some(1)),
+            )
+            .unwrap();
+            let two = solve(
+                &problem,
+                &strategy,
+                &SolveOptions::new().with_threads(Some(2)),
+            )
+            .unwrap();
+            let again = solve(
+                &problem,
+                &strategy,
+                &SolveOptions::new().with_threads(Some(1)),
+            )
+            .unwrap();
             assert_eq!(
                 one.placement,
                 two.placement,

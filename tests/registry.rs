@@ -2,7 +2,7 @@
 //! name (alone, inside `hierarchical`, and compared with the built-ins), unknown names listed.
 
 use eplb::compare::compare;
-use eplb::strategies::{self, HierarchicalSpec, Registry, StrategyOptions, StrategySpec};
+use eplb::strategies::{self, HierarchicalSpec, Registry, StrategySpec};
 use eplb::topology::{Topology, TopologySpec};
 use eplb::{
     Cluster, EplbError, LayerPlacement, LayerProblem, LayerSolution, Loads, PlacementStrategy,
@@ -70,7 +70,7 @@ fn the_builtins_are_registered_in_the_order_of_all() {
             (strategy.name(), strategy.description())
         );
     }
-    let built = registry.build_all(&StrategyOptions::default()).unwrap();
+    let built = registry.build_all().unwrap();
     let built: Vec<&str> = built.iter().map(|s| s.name()).collect();
     assert_eq!(built, names);
 }

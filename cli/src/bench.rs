@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use eplb::{solve, EplbError, SolveOptions};
+use eplb::{solve, EplbError};
 
 use super::{Global, ProblemArgs, StrategyArgs};
 
@@ -29,9 +29,10 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     let loaded = args.problem.load(global)?;
     let problem = loaded.problem;
     let strategy = args.strategy.build(problem.cluster())?;
-    let options = SolveOptions {
-        threads: Some(args.threads.max(1)),
-    };
+    let options = args
+        .strategy
+        .search
+        .solve_options(Some(args.threads.max(1)));
     for _ in 0..args.warmup {
         solve(&problem, strategy.as_ref(), &options)?;
     }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use eplb::compare::compare;
-use eplb::{EplbError, SolveOptions};
+use eplb::EplbError;
 
 use super::report::{comparison_cells, shape, table, COMPARISON_HEADER};
 use super::{
@@ -34,15 +34,13 @@ pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbEr
     let problem = &loaded.problem;
     let names = strategy_names(args.strategies.as_deref());
     let hierarchical = args.topology.hierarchical(&names, problem.cluster())?;
-    let strategies = build_strategies(&names, &args.search.options(), &hierarchical)?;
+    let strategies = build_strategies(&names, &hierarchical)?;
     args.plot.check(problem)?;
     let bar = global.progress((problem.num_layers() * strategies.len()) as u64, "solving");
     let c = compare(
         problem,
         &strategies,
-        &SolveOptions {
-            threads: args.threads,
-        },
+        &args.search.solve_options(args.threads),
         &|name, _| {
             bar.set_message(name.to_string());
             bar.inc(1)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use eplb::compare::{compare, Comparison};
-use eplb::strategies::{self, StrategyOptions};
+use eplb::strategies;
 use eplb::synthetic::{lognormal_loads, readme_example};
 use eplb::{Cluster, EplbError, Loads, PlacementStrategy, PolicyChoice, Problem, SolveOptions};
 
@@ -47,25 +47,20 @@ fn instances() -> Vec<Instance> {
 const DEMO_TIME_LIMIT: Duration = Duration::from_millis(40);
 
 pub(crate) fn run(_args: &DemoArgs, global: Global) -> Result<ExitCode, EplbError> {
-    let options = StrategyOptions {
-        time_limit: Some(DEMO_TIME_LIMIT),
-        ..StrategyOptions::default()
-    };
-    let strategies = strategies::all_with(&options);
+    let options = SolveOptions::new().with_time_limit(Some(DEMO_TIME_LIMIT));
+    let strategies = strategies::all();
     let mut results: Vec<(String, PolicyChoice, Comparison)> = Vec::new();
     let instances = instances();
     let layers: usize = instances.iter().map(|i| i.loads.num_layers()).sum();
     let bar = global.progress((2 * layers * strategies.len()) as u64, "demo");
     for instance in instances {
-        let chosen: Vec<Box<dyn PlacementStrategy>> = strategies::all_with(&options)
+        let chosen: Vec<Box<dyn PlacementStrategy>> = strategies::all()
             .into_iter()
             .filter(|s| !instance.skip.contains(&s.name()))
             .collect();
         for policy in [PolicyChoice::Hierarchical, PolicyChoice::Global] {
             let problem = Problem::new(instance.loads.clone(), instance.cluster, policy)?;
-            let c = compare(&problem, &chosen, &SolveOptions::default(), &|_, _| {
-                bar.inc(1)
-            })?;
+            let c = compare(&problem, &chosen, &options, &|_, _| bar.inc(1))?;
             results.push((instance.name.to_string(), policy, c));
         }
     }

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use eplb::formats::{LoadsFile, ReadOptions};
-use eplb::strategies::{HierarchicalSpec, Registry, StrategyOptions, StrategySpec};
+use eplb::strategies::{HierarchicalSpec, Registry, StrategySpec};
 use eplb::topology::Topology;
 use eplb::{Cluster, EplbError, PolicyChoice, Problem};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -239,7 +239,7 @@ pub(crate) struct StrategyArgs {
     #[arg(long, default_value = "greedy")]
     strategy: String,
     #[command(flatten)]
-    search: SearchArgs,
+    pub(crate) search: SearchArgs,
     #[command(flatten)]
     topology: TopologyArgs,
 }
@@ -250,11 +250,7 @@ impl StrategyArgs {
         let hierarchical = self
             .topology
             .hierarchical(std::slice::from_ref(&self.strategy), cluster)?;
-        Registry::new().build(&strategy_spec(
-            &self.strategy,
-            &self.search.options(),
-            &hierarchical,
-        ))
+        Registry::new().build(&strategy_spec(&self.strategy, &hierarchical))
     }
 }
 
@@ -376,12 +372,12 @@ fn non_negative_gap(text: &str) -> Result<f64, String> {
 }
 
 impl SearchArgs {
-    fn options(&self) -> StrategyOptions {
-        StrategyOptions {
-            time_limit: self.time_limit,
-            mip_gap: self.mip_gap,
-            threads: None,
-        }
+    /// The runner's options: these limits per layer, `threads` worker threads over layers.
+    fn solve_options(&self, threads: Option<usize>) -> eplb::SolveOptions {
+        eplb::SolveOptions::new()
+            .with_threads(threads)
+            .with_time_limit(self.time_limit)
+            .with_mip_gap(self.mip_gap)
     }
 }
 
@@ -458,27 +454,20 @@ fn strategy_names(text: Option<&str>) -> Vec<String> {
     }
 }
 
-/// The strategies `names`, each built from its spec: the search settings and, for
-/// `hierarchical`, its configuration.
+/// The strategies `names`, each built from its spec: for `hierarchical`, its configuration
+/// (the search limits are the runner's: [`SearchArgs::solve_options`]).
 fn build_strategies(
     names: &[String],
-    options: &StrategyOptions,
     hierarchical: &HierarchicalSpec,
 ) -> Result<Vec<Box<dyn eplb::PlacementStrategy>>, EplbError> {
     let registry = Registry::new();
     names
         .iter()
-        .map(|name| registry.build(&strategy_spec(name, options, hierarchical)))
+        .map(|name| registry.build(&strategy_spec(name, hierarchical)))
         .collect()
 }
 
 /// The spec of the strategy called `name`.
-fn strategy_spec(
-    name: &str,
-    options: &StrategyOptions,
-    hierarchical: &HierarchicalSpec,
-) -> StrategySpec {
-    StrategySpec::new(name)
-        .with_options(options.clone())
-        .with_hierarchical(hierarchical.clone())
+fn strategy_spec(name: &str, hierarchical: &HierarchicalSpec) -> StrategySpec {
+    StrategySpec::new(name).with_hierarchical(hierarchical.clone())
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trtllm};
-use eplb::{evaluate, solve_observed, EplbError, SolveOptions};
+use eplb::{evaluate, solve_observed, EplbError};
 
 use super::report::{layer_table, summary_line};
 use super::{write_output, Global, PlotArgs, ProblemArgs, StrategyArgs};
@@ -54,9 +54,7 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
     let solution = solve_observed(
         problem,
         strategy.as_ref(),
-        &SolveOptions {
-            threads: args.threads,
-        },
+        &args.strategy.search.solve_options(args.threads),
         &|_| bar.inc(1),
     )?;
     bar.finish_and_clear();

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use eplb::compare::compare;
 use eplb::strategies::HierarchicalSpec;
-use eplb::{Cluster, EplbError, Problem, SolveOptions};
+use eplb::{Cluster, EplbError, Problem};
 use serde::Serialize;
 
 use super::{
@@ -74,8 +74,8 @@ struct Row {
 
 pub(crate) fn run(args: &SweepArgs, global: Global) -> Result<ExitCode, EplbError> {
     let names = strategy_names(args.strategies.as_deref());
-    let strategies =
-        build_strategies(&names, &args.search.options(), &HierarchicalSpec::default())?;
+    let strategies = build_strategies(&names, &HierarchicalSpec::default())?;
+    let options = args.search.solve_options(None);
     let files = args
         .loads
         .iter()
@@ -140,7 +140,7 @@ pub(crate) fn run(args: &SweepArgs, global: Global) -> Result<ExitCode, EplbErro
                     continue;
                 }
             };
-            let c = compare(&problem, &strategies, &SolveOptions::default(), &|_, _| {})?;
+            let c = compare(&problem, &strategies, &options, &|_, _| {})?;
             let mean_bound = c.best_bounds.iter().sum::<f64>() / c.best_bounds.len().max(1) as f64;
             for r in &c.rows {
                 let mut row = base(&r.strategy, problem.policy().to_string(), String::new());

@@ -13,11 +13,16 @@
 //!   cardinality (balanced largest differencing) and improve it by local search.
 //! - [`split`]: the group → child split search (branch and bound over assignments, and the
 //!   canonical partitions into equal sets), generic over the child value.
+//! - [`packing`]: the problem both exact engines solve — replicated min-max packing,
+//!   optionally with regions ([`packing::PackingProblem`]) — their answer with a certificate
+//!   ([`packing::CertifiedPacking`]: value, lower bound, [`packing::StopReason`]), the
+//!   [`packing::ExactEngine`] trait and its capability traits (deadline, gap, start, threads).
 //! - [`exact`]: exact search over copy counts and packings (bin completion with bounds),
-//!   minimising the largest bin sum, with a deadline and certified lower bounds.
+//!   minimising the largest bin sum, with a deadline and certified lower bounds
+//!   ([`exact::ExactSearch`]).
 //! - [`milp`]: replicated min-max packing solved exactly — copy counts and assignment chosen
 //!   together — as a MILP on `good_lp` (pure-Rust `microlp`, or HiGHS with the `highs`
-//!   feature), with optimality certificates and dual bounds.
+//!   feature), with optimality certificates and dual bounds ([`milp::Milp`]).
 //! - [`loads`] and [`tolerance`]: the one way bin loads are summed, and the named
 //!   floating-point tolerances.
 //!
@@ -79,6 +84,7 @@ mod key_sort;
 pub mod loads;
 pub mod milp;
 mod min_queue;
+pub mod packing;
 pub mod partition;
 pub mod rebalance;
 pub mod replicate;

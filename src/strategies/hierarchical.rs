@@ -249,7 +249,8 @@ impl<S: GroupSplitter, L: PlacementStrategy> Walk<'_, '_, S, L> {
         let loads: Vec<f64> = members.iter().map(|&e| self.layer.loads()[e]).collect();
         let sub = self.topology.subtree(v);
         let cluster = Cluster::new(sub.slots, sub.gpus);
-        let node_layer = LayerProblem::new(self.layer.index(), &loads, &cluster, Policy::Global)?;
+        let node_layer = LayerProblem::new(self.layer.index(), &loads, &cluster, Policy::Global)?
+            .with_budget(self.layer.budget());
         let solution = self.leaf.solve_layer(&node_layer)?;
         let phy2log = solution.placement.phy2log();
         let invalid = |message: String| EplbError::InvalidPlugin {

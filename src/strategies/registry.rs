@@ -36,7 +36,7 @@ use crate::error::{EplbError, Result};
 use crate::strategy::PlacementStrategy;
 use crate::topology::Topology;
 
-use super::{BalancedSplit, Exact, Greedy, Hierarchical, Ilp, Refine, StrategyOptions};
+use super::{BalancedSplit, Exact, Greedy, Hierarchical, Ilp, Refine};
 
 /// How the `hierarchical` strategy is configured: the strategy inside each node and the
 /// cluster tree.
@@ -78,16 +78,15 @@ impl Default for HierarchicalSpec {
     }
 }
 
-/// Everything needed to build one strategy: its name, the search settings and, for
-/// `hierarchical`, its configuration. Parsed once (e.g. from the command line) and handed to
+/// Everything needed to build one strategy: its name and, for `hierarchical`, its
+/// configuration (search limits are not part of a strategy: they are the runner's
+/// [`SolveOptions`](crate::SolveOptions)). Parsed once (e.g. from the command line) and handed to
 /// [`Registry::build`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StrategySpec {
     /// The registered name.
     pub name: String,
-    /// Settings of the strategies that search (heuristics ignore them).
-    pub options: StrategyOptions,
     /// The configuration of `hierarchical` (other strategies ignore it).
     pub hierarchical: HierarchicalSpec,
 }
@@ -97,15 +96,8 @@ impl StrategySpec {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            options: StrategyOptions::default(),
             hierarchical: HierarchicalSpec::default(),
         }
-    }
-
-    /// With the search settings `options`.
-    #[must_use]
-    pub fn with_options(self, options: StrategyOptions) -> Self {
-        Self { options, ..self }
     }
 
     /// With `hierarchical` as the configuration of `hierarchical`.
@@ -170,24 +162,19 @@ impl Registry {
     /// `hierarchical` is the decomposition with the bound-minimising group split
     /// ([`BalancedSplit`]) over the spec's tree (DeepSeek's two-level tree by default) with the
     /// spec's sub-strategy (greedy by default), built by name from this registry, inside each
-    /// node. `exact` takes `time_limit` (default
-    /// [`Exact::DEFAULT_TIME_LIMIT`], 10 s per layer) and `mip_gap` (default: prove
-    /// optimality); it searches each layer on one thread, so `threads` does not change it.
-    /// `ilp` takes all three; see [`Ilp`] for its backends.
+    /// node. `exact` and `ilp` read each layer's [budget](crate::LayerBudget): the deadline
+    /// (default [`Exact::DEFAULT_TIME_LIMIT`], 10 s per layer), the gap (default: prove
+    /// optimality) and, for `ilp`, the threads (`exact` searches each layer on one thread);
+    /// see [`Ilp`] for its backends.
     pub fn new() -> Self {
         let mut registry = Self::empty();
-        registry.builtin(|_| Box::new(Greedy));
-        registry.builtin(|_| Box::new(Refine::default()));
-        registry.builtin(|_| Box::new(Refine::deep()));
+        registry.builtin(|| Box::new(Greedy));
+        registry.builtin(|| Box::new(Refine::default()));
+        registry.builtin(|| Box::new(Refine::deep()));
         let sample = Hierarchical::two_level(BalancedSplit::default(), Greedy);
         registry.register(sample.name(), sample.description(), hierarchical);
-        registry.builtin(|options| {
-            Box::new(Exact {
-                time_limit: options.time_limit.unwrap_or(Exact::DEFAULT_TIME_LIMIT),
-                gap: options.mip_gap.unwrap_or(0.0),
-            })
-        });
-        registry.builtin(|options| Box::new(Ilp::new(options.clone())));
+        registry.builtin(|| Box::new(Exact::default()));
+        registry.builtin(|| Box::new(Ilp::default()));
         registry
     }
 
@@ -224,12 +211,12 @@ impl Registry {
         self
     }
 
-    /// Registers a built-in configured by the search options only; its name and description
-    /// are the strategy's own.
-    fn builtin(&mut self, make: fn(&StrategyOptions) -> Box<dyn PlacementStrategy>) {
-        let sample = make(&StrategyOptions::default());
+    /// Registers a built-in that needs no configuration; its name and description are the
+    /// strategy's own.
+    fn builtin(&mut self, make: fn() -> Box<dyn PlacementStrategy>) {
+        let sample = make();
         let (name, description) = (sample.name().to_string(), sample.description().to_string());
-        self.register(name, description, move |spec, _| Ok(make(&spec.options)));
+        self.register(name, description, move |_, _| Ok(make()));
     }
 
     /// The registered names, in registration order.
@@ -260,14 +247,14 @@ impl Registry {
         (entry.constructor)(spec, self)
     }
 
-    /// Builds every registered strategy with the search settings `options`, in registration
+    /// Builds every registered strategy with its default configuration, in registration
     /// order.
     ///
     /// # Errors
     /// As [`Registry::build`].
-    pub fn build_all(&self, options: &StrategyOptions) -> Result<Vec<Box<dyn PlacementStrategy>>> {
+    pub fn build_all(&self) -> Result<Vec<Box<dyn PlacementStrategy>>> {
         self.names()
-            .map(|name| self.build(&StrategySpec::new(name).with_options(options.clone())))
+            .map(|name| self.build(&StrategySpec::new(name)))
             .collect()
     }
 }
@@ -276,9 +263,7 @@ impl Registry {
 /// with the registered sub-strategy inside each node.
 fn hierarchical(spec: &StrategySpec, registry: &Registry) -> Result<Box<dyn PlacementStrategy>> {
     let config = &spec.hierarchical;
-    let leaf_spec =
-        StrategySpec::new(config.sub_strategy.as_str()).with_options(spec.options.clone());
-    let leaf = registry.build(&leaf_spec)?;
+    let leaf = registry.build(&StrategySpec::new(config.sub_strategy.as_str()))?;
     Ok(match &config.topology {
         Some(topology) => Box::new(Hierarchical::with_topology(
             topology.clone(),

@@ -1,5 +1,7 @@
 //! The conformance properties every strategy must have, checked on one problem.
 
+use std::time::Duration;
+
 use crate::compare::{compare_borrowed, ComparisonRow};
 use crate::error::EplbError;
 use crate::evaluate::exceeds;
@@ -86,6 +88,7 @@ impl std::error::Error for ConformanceFailure {}
 #[must_use]
 pub struct CheckOptions<'a> {
     threads: usize,
+    time_limit: Option<Duration>,
     brute_force: bool,
     references: &'a [Box<dyn PlacementStrategy>],
 }
@@ -95,6 +98,7 @@ impl Default for CheckOptions<'_> {
     fn default() -> Self {
         Self {
             threads: 2,
+            time_limit: None,
             brute_force: true,
             references: &[],
         }
@@ -106,6 +110,7 @@ impl std::fmt::Debug for CheckOptions<'_> {
         let references: Vec<&str> = self.references.iter().map(|r| r.name()).collect();
         f.debug_struct("CheckOptions")
             .field("threads", &self.threads)
+            .field("time_limit", &self.time_limit)
             .field("brute_force", &self.brute_force)
             .field("references", &references)
             .finish()
@@ -116,6 +121,14 @@ impl<'a> CheckOptions<'a> {
     /// Worker threads of the parallel run compared with the sequential ones (default 2).
     pub fn threads(self, threads: usize) -> Self {
         Self { threads, ..self }
+    }
+
+    /// The time limit per layer of the searching strategies in every run (default: theirs).
+    pub fn time_limit(self, time_limit: Duration) -> Self {
+        Self {
+            time_limit: Some(time_limit),
+            ..self
+        }
     }
 
     /// Whether tiny problems are compared with their [brute-force](super::brute_force())
@@ -194,7 +207,10 @@ fn check_all(
 ) -> Result<(), ConformanceFailure> {
     let mut field = checked.to_vec();
     field.extend(options.references.iter().map(|r| r.as_ref()));
-    let comparison = compare_borrowed(problem, &field, &SEQUENTIAL, &|_, _| {})
+    let sequential = SolveOptions::new()
+        .with_threads(Some(1))
+        .with_time_limit(options.time_limit);
+    let comparison = compare_borrowed(problem, &field, &sequential, &|_, _| {})
         .map_err(|e| solve_failure("a strategy", e))?;
     let optima: Vec<Option<f64>> = if options.brute_force && enumerable(problem) {
         problem
@@ -217,14 +233,11 @@ fn check_all(
             },
         };
         check.evaluation()?;
-        check.determinism(options.threads)?;
+        check.determinism(&sequential, options.threads)?;
         check.optima(&optima)?;
     }
     Ok(())
 }
-
-/// One thread: the runs every other run is compared with.
-const SEQUENTIAL: SolveOptions = SolveOptions { threads: Some(1) };
 
 fn solve_failure(strategy: &str, error: EplbError) -> ConformanceFailure {
     let (strategy, layer) = match &error {
@@ -284,20 +297,22 @@ impl<F: Fn(Property, Option<usize>, String) -> ConformanceFailure> Check<'_, F> 
         Ok(())
     }
 
-    /// The same placements on a second sequential run and on `threads` threads.
-    fn determinism(&self, threads: usize) -> Result<(), ConformanceFailure> {
+    /// The same placements on a second `sequential` run and on `threads` threads.
+    fn determinism(
+        &self,
+        sequential: &SolveOptions,
+        threads: usize,
+    ) -> Result<(), ConformanceFailure> {
         let first = &self.row.solution;
         let stopped = |s: &Solution, l: usize| s.layers[l].status == SolveStatus::TimeLimit;
         if (0..self.problem.num_layers()).all(|l| stopped(first, l)) {
             return Ok(()); // every layer is exempt
         }
         let runs = [
-            ("a second run", SEQUENTIAL),
+            ("a second run", sequential.clone()),
             (
                 "a parallel run",
-                SolveOptions {
-                    threads: Some(threads),
-                },
+                sequential.clone().with_threads(Some(threads)),
             ),
         ];
         for (what, options) in runs {

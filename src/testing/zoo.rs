@@ -2,7 +2,6 @@
 
 use crate::error::Result;
 use crate::problem::LayerProblem;
-use crate::strategies::StrategyOptions;
 use crate::strategies::{self, BalancedSplit, Greedy, GreedySplit, Hierarchical, Refine};
 use crate::strategy::{LayerSolution, PlacementStrategy};
 
@@ -37,7 +36,7 @@ impl<S: PlacementStrategy> PlacementStrategy for Named<S> {
     }
 }
 
-/// Every built-in strategy ([`strategies::all_with`]`(options)`) followed by their
+/// Every built-in strategy ([`strategies::all`]) followed by their
 /// compositions, each under its own name:
 ///
 /// - `hierarchical/LEAF`: the two-level decomposition with the bound-minimising split and
@@ -47,11 +46,12 @@ impl<S: PlacementStrategy> PlacementStrategy for Named<S> {
 /// - `refine-moves-0`, `refine-moves-4`: `refine` with at most 0 and 4 local-search moves
 ///   per packing.
 ///
-/// Searching leaves take `options` (give a time limit, or an `exact` leaf may search for
-/// long on large layers).
-pub fn with_compositions(options: &StrategyOptions) -> Vec<Box<dyn PlacementStrategy>> {
-    let mut all = strategies::all_with(options);
-    for leaf in strategies::all_with(options) {
+/// Searching leaves take their limits from the runner's options (give a time limit, e.g.
+/// [`CheckOptions::time_limit`](super::CheckOptions::time_limit), or an `exact` leaf may
+/// search for long on large layers).
+pub fn with_compositions() -> Vec<Box<dyn PlacementStrategy>> {
+    let mut all = strategies::all();
+    for leaf in strategies::all() {
         if ["greedy", "hierarchical", "ilp"].contains(&leaf.name()) {
             continue;
         }

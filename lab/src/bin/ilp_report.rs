@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use eplb::evaluate::evaluate_layer;
 use eplb::formats::read_loads;
-use eplb::strategies::{Greedy, Ilp, StrategyOptions};
-use eplb::{Cluster, PlacementStrategy, PolicyChoice, Problem, SolveStatus};
+use eplb::strategies::{Greedy, Ilp};
+use eplb::{Cluster, LayerBudget, PlacementStrategy, PolicyChoice, Problem, SolveStatus};
 
 fn main() -> ExitCode {
     match run() {
@@ -51,10 +51,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
         None => (0..problem.num_layers()).collect(),
     };
-    let ilp = Ilp::new(StrategyOptions {
-        time_limit: Some(limit),
-        ..StrategyOptions::default()
-    });
+    let ilp = Ilp::default();
     println!(
         "backend {} | policy {} | time limit {:?} per layer",
         ilp.backend().name(),
@@ -72,7 +69,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let layer = problem.layer(l);
         let greedy = Greedy.solve_layer(&layer)?;
         let t = Instant::now();
-        let s = ilp.solve_layer(&layer)?;
+        let budget = LayerBudget::new().with_deadline(Some(t + limit));
+        let s = ilp.solve_layer(&layer.with_budget(budget))?;
         let elapsed = t.elapsed().as_secs_f64();
         let report = evaluate_layer(&layer, &s.placement, s.lower_bound);
         let greedy_report = evaluate_layer(&layer, &greedy.placement, Some(report.lower_bound));

@@ -64,7 +64,11 @@ struct Run {
 
 fn run(problem: &Problem, strategy: &dyn PlacementStrategy) -> Result<Run, eplb::EplbError> {
     let t = Instant::now();
-    let s = solve(problem, strategy, &SolveOptions { threads: Some(1) })?;
+    let s = solve(
+        problem,
+        strategy,
+        &SolveOptions::new().with_threads(Some(1)),
+    )?;
     let elapsed = t.elapsed().as_secs_f64() * 1e3;
     let report = evaluate(problem, &s.placement, &s.claims())?;
     assert!(report.is_feasible(), "{} infeasible", strategy.name());

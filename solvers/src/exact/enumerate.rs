@@ -136,7 +136,7 @@ pub(super) fn try_counts(
     lb: Fraction,
     inc: Option<Fraction>,
     ctx: &mut Ctx,
-) -> Option<CopyPacking> {
+) -> Option<Packing> {
     let items = Items::build(weights, counts)?;
     let limit = match inc {
         None => u64::MAX,
@@ -166,7 +166,7 @@ pub(super) fn try_counts(
             (v, packed) = (v2, p2);
         }
     }
-    (v <= limit).then(|| CopyPacking {
+    (v <= limit).then(|| Packing {
         counts: counts.to_vec(),
         slots: items.slots(&packed),
         value: frac(v, items.scale),
@@ -183,7 +183,7 @@ pub(super) struct Enumerator<'a, 'b> {
     /// Preferred count of each item (tried first).
     pub(super) pref: Vec<usize>,
     pub(super) inc: Option<Fraction>,
-    pub(super) best: &'b mut Option<CopyPacking>,
+    pub(super) best: &'b mut Option<Packing>,
     pub(super) lb: Fraction,
     pub(super) gap: f64,
     /// Node budget of each count vector's bin completion.
@@ -298,7 +298,7 @@ impl Enumerator<'_, '_> {
         if let Some((v, packed)) = found {
             let value = frac(v, items.scale);
             self.inc = Some(value);
-            *self.best = Some(CopyPacking {
+            *self.best = Some(Packing {
                 counts: self.counts.clone(),
                 slots: items.slots(&packed),
                 value,

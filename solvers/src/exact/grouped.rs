@@ -6,7 +6,7 @@ use crate::split::partition::all_partitions;
 /// A region's result below some cutoff, memoised by group set.
 #[derive(Clone)]
 struct RegionResult {
-    best: Option<CopyPacking>,
+    best: Option<Packing>,
     /// Valid lower bound on `min(region optimum, cutoff)`.
     lower_bound: Fraction,
     /// The search was complete: `best` is optimal, or nothing beats the cutoff.
@@ -96,7 +96,7 @@ impl Grouped<'_> {
     }
 
     /// A quick incumbent for a region (no enumeration).
-    fn quick(&self, mask: u64, ctx: &mut Ctx) -> Option<CopyPacking> {
+    fn quick(&self, mask: u64, ctx: &mut Ctx) -> Option<Packing> {
         let w = self.region_weights(mask);
         solve_flat(
             &w,
@@ -129,7 +129,7 @@ const MAX_SPLITS: usize = 100_000;
 fn assemble(
     g: &Grouped<'_>,
     masks: &[u64],
-    packs: &[CopyPacking],
+    packs: &[Packing],
     n: usize,
 ) -> (Vec<usize>, Vec<usize>) {
     let mut counts = vec![0; n];
@@ -155,7 +155,7 @@ fn start_split(
     regions: usize,
     start: &[usize],
     ctx: &mut Ctx,
-) -> Option<(Vec<u64>, Vec<CopyPacking>)> {
+) -> Option<(Vec<u64>, Vec<Packing>)> {
     let region_slots = g.bins_per_region * g.per_bin;
     if start.len() != regions * region_slots || start.iter().any(|&i| i >= g.weights.len()) {
         return None;
@@ -219,7 +219,7 @@ pub(super) fn solve(
     seed: Option<&[usize]>,
     gap: f64,
     ctx: &mut Ctx,
-) -> SearchOutcome {
+) -> Outcome {
     let mut g = Grouped {
         weights,
         group_size: weights.len() / groups,
@@ -262,8 +262,8 @@ pub(super) fn solve(
     let quick_until = ctx
         .deadline
         .map(|d| start + d.saturating_duration_since(start) * 3 / 10);
-    let mut quick: HashMap<u64, Option<CopyPacking>> = HashMap::new();
-    let mut best: Option<(Vec<u64>, Vec<CopyPacking>)> = None;
+    let mut quick: HashMap<u64, Option<Packing>> = HashMap::new();
+    let mut best: Option<(Vec<u64>, Vec<Packing>)> = None;
     let mut inc: Option<Fraction> = None;
     if let Some((masks, packs)) = seed.and_then(|s| start_split(&g, regions, s, ctx)) {
         inc = packs.iter().map(|p| p.value).max();
@@ -319,7 +319,7 @@ pub(super) fn solve(
             let split = &all[idx];
             let mut masks = split.clone();
             masks.sort_by_key(|&m| std::cmp::Reverse((g.bound(m), m)));
-            let mut parts: Vec<(u64, CopyPacking)> = Vec::new();
+            let mut parts: Vec<(u64, Packing)> = Vec::new();
             let mut split_lb = bound;
             let mut resolved = true;
             for &m in &masks {
@@ -365,7 +365,7 @@ pub(super) fn solve(
         budget = next_budget(budget, u64::MAX);
     };
     let Some((masks, packs)) = best else {
-        return SearchOutcome {
+        return Outcome {
             best: None,
             lower_bound: open_lb.unwrap_or(global_lb).max(global_lb),
             proven: false,
@@ -380,8 +380,8 @@ pub(super) fn solve(
     };
     let lower_bound = lower_bound.max(global_lb.min(value));
     let proven = exhaustive && lower_bound >= value;
-    SearchOutcome {
-        best: Some(CopyPacking {
+    Outcome {
+        best: Some(Packing {
             counts,
             slots,
             value,

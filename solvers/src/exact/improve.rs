@@ -470,7 +470,7 @@ pub(super) fn start_packing(
     per_bin: usize,
     slots: &[usize],
     ctx: &mut Ctx,
-) -> Option<CopyPacking> {
+) -> Option<Packing> {
     if slots.len() != bins * per_bin || slots.iter().any(|&i| i >= weights.len()) {
         return None;
     }
@@ -501,7 +501,7 @@ pub(super) fn start_packing(
     repack_subsets(&items, per_bin, floor, &mut load, &mut content, ctx);
     pair_walk(&items, per_bin, floor, &mut load, &mut content, ctx);
     let v = load.iter().copied().max().unwrap_or(0);
-    Some(CopyPacking {
+    Some(Packing {
         counts,
         slots: items.slots(&content),
         value: frac(v, items.scale),

@@ -3,7 +3,7 @@
 //! **The problem.** `n` items with integer weights `w_i`, `m` bins of exactly `s` slots each,
 //! `m * s >= n`. Choose copy counts `c_i >= 1` with `sum(c_i) = m * s`; every item is cut into
 //! `c_i` equal copies of size `w_i / c_i`, and the copies are packed into the bins, `s` per bin.
-//! Minimise the largest bin sum. [`solve_grouped`] adds a region structure: items form equal
+//! Minimise the largest bin sum ([`crate::packing`]'s problem). With regions: items form equal
 //! groups of consecutive indices, the bins form equal regions, every region takes the same number
 //! of whole groups and every copy of an item stays in its group's region.
 //!
@@ -16,7 +16,7 @@
 //! **The search.**
 //! 1. Lower bounds valid for every count vector: the average `sum(w) / m` and the smallest
 //!    achievable largest copy (`T_rep`, exact greedy apportionment).
-//! 2. Incumbents: the caller's start packing if any ([`SearchLimits::start`]), then a few
+//! 2. Incumbents: the caller's start packing if any ([`WithStart`](crate::packing::WithStart)), then a few
 //!    promising count vectors (the apportionment; halves on the largest items; when the
 //!    average has denominator `d`, items cut into `d` pieces by residue class so every bin can
 //!    reach the average exactly; just enough copies for every share to fit under fractions of
@@ -44,12 +44,15 @@
 //! of work; the answer is then the best packing found and a valid lower bound.
 //!
 //! ```
-//! use eplb_solvers::exact::{solve, SearchLimits};
+//! use eplb_solvers::exact::ExactSearch;
+//! use eplb_solvers::packing::{ExactEngine, PackingProblem, StopReason};
 //! // Weights (3, 3, 2), 2 bins of 2 slots: copy the *small* item, {3, 1} and {3, 1}.
-//! let out = solve(&[3, 3, 2], 2, 2, &SearchLimits::default()).unwrap();
-//! assert!(out.proven);
-//! assert_eq!(out.best.as_ref().unwrap().value.to_f64(), 4.0);
-//! assert_eq!(out.best.unwrap().counts, vec![1, 1, 2]);
+//! let problem = PackingProblem::new(vec![3.0, 3.0, 2.0], 2, 2)?;
+//! let packing = ExactSearch::default().solve(&problem)?;
+//! assert_eq!(packing.stop, StopReason::Optimal);
+//! assert_eq!(packing.value, 4.0);
+//! assert_eq!(packing.counts(3), vec![1, 1, 2]);
+//! # Ok::<(), eplb_solvers::SolverError>(())
 //! ```
 
 use std::cmp::Ordering;
@@ -92,6 +95,7 @@ fn next_budget(budget: u64, max: u64) -> u64 {
 
 mod bounds;
 mod completion;
+mod engine;
 mod enumerate;
 mod fraction;
 mod grouped;
@@ -101,47 +105,48 @@ mod tests;
 
 use bounds::*;
 use completion::*;
+pub use engine::ExactSearch;
 use enumerate::*;
 pub use fraction::Fraction;
 use fraction::*;
 use improve::*;
 
-/// Limits of one search.
+/// Limits of one search on integer weights.
 #[derive(Debug, Clone, Default)]
-pub struct SearchLimits {
+struct Limits {
     /// Stop at this instant with the best answer so far; `None` means search to the end.
-    pub deadline: Option<Instant>,
+    deadline: Option<Instant>,
     /// Stop as soon as `value <= lower_bound * (1 + gap)`; `0.0` (the default) means prove
     /// optimality.
-    pub gap: f64,
+    gap: f64,
     /// A placement to start from, as the item in every slot (`slots[b * per_bin + k]`, the
-    /// layout of [`CopyPacking::slots`]), e.g. a heuristic's: improved by the search's local
+    /// layout of [`Packing::slots`]), e.g. a heuristic's: improved by the search's local
     /// moves and used as the first incumbent. Ignored when it is not a valid packing (every
-    /// item at least once, the right number of slots, and for [`solve_grouped`] whole groups
-    /// in regions).
-    pub start: Option<Vec<usize>>,
+    /// item at least once, the right number of slots, and with regions whole groups in
+    /// regions).
+    start: Option<Vec<usize>>,
 }
 
 /// One packing: copy counts and the item in every slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CopyPacking {
+struct Packing {
     /// `counts[i]`: copies of item `i` (`>= 1`, summing to `bins * per_bin`).
-    pub counts: Vec<usize>,
+    counts: Vec<usize>,
     /// `slots[b * per_bin + k]`: the item whose copy sits in slot `k` of bin `b`.
-    pub slots: Vec<usize>,
+    slots: Vec<usize>,
     /// The largest bin sum, exactly.
-    pub value: Fraction,
+    value: Fraction,
 }
 
 /// What a search found and proved.
 #[derive(Debug, Clone)]
-pub struct SearchOutcome {
-    /// The best packing found (always present for [`solve`] and [`solve_grouped`]).
-    pub best: Option<CopyPacking>,
+struct Outcome {
+    /// The best packing found (always present for [`search`] and [`search_grouped`]).
+    best: Option<Packing>,
     /// A lower bound on the optimal value, never above it.
-    pub lower_bound: Fraction,
+    lower_bound: Fraction,
     /// True when `best` is proven optimal.
-    pub proven: bool,
+    proven: bool,
 }
 
 /// Search context: deadline and counters.
@@ -202,22 +207,20 @@ fn check_shape(weights: &[u64], bins: usize, per_bin: usize) -> Result<(), Solve
     }
 }
 
-/// Minimises the largest bin sum over copy counts and packings (see the [module docs](self)).
+/// Minimises the largest bin sum of integer weights over copy counts and packings (see the
+/// [module docs](self)).
 ///
 /// # Errors
 /// [`SolverError::PacksDoNotDivide`] when `bins` or `per_bin` is zero,
 /// [`SolverError::TooFewCopies`] when `bins * per_bin < weights.len()` or there are no items,
 /// [`SolverError::WeightsTooLarge`] when the weights sum above [`MAX_TOTAL_WEIGHT`].
 ///
-/// # Complexity
-/// Exponential in the worst case (the problem is strongly NP-hard); bounded by
-/// `limits.deadline`.
-pub fn solve(
+fn search(
     weights: &[u64],
     bins: usize,
     per_bin: usize,
-    limits: &SearchLimits,
-) -> Result<SearchOutcome, SolverError> {
+    limits: &Limits,
+) -> Result<Outcome, SolverError> {
     check_shape(weights, bins, per_bin)?;
     let mut ctx = Ctx {
         deadline: limits.deadline,
@@ -250,9 +253,9 @@ fn reduce(weights: &[u64]) -> (Vec<u64>, u64) {
     (weights.iter().map(|&w| w / g).collect(), g)
 }
 
-impl SearchOutcome {
+impl Outcome {
     /// The outcome of the search on weights divided by `g`, for the original weights.
-    fn scaled_by(mut self, g: u64) -> SearchOutcome {
+    fn scaled_by(mut self, g: u64) -> Outcome {
         if g != 1 {
             self.lower_bound = self.lower_bound.times(g);
             if let Some(b) = self.best.as_mut() {
@@ -263,35 +266,27 @@ impl SearchOutcome {
     }
 }
 
-/// Like [`solve`], with `groups` equal groups of consecutive items and `regions` equal regions of
+/// Like [`search`], with `groups` equal groups of consecutive items and `regions` equal regions of
 /// consecutive bins: every region takes `groups / regions` whole groups, and all copies of an
 /// item stay in its group's region (each region has `bins * per_bin / regions` slots).
 ///
 /// Group-to-region splits are tried in order of their lower bound; each region is solved as a
-/// [`solve`] problem cut off at the incumbent (memoised per group set), and stops as soon as
+/// [`search`] problem cut off at the incumbent (memoised per group set), and stops as soon as
 /// it is good enough for its split: at or below the largest value or bound of the split's
 /// regions solved before it. The passes over the splits grow the regions' per-vector node
-/// budgets, as in [`solve`].
-///
-/// ```
-/// use eplb_solvers::exact::{solve_grouped, SearchLimits};
-/// // Four groups of one item, two regions of one bin with two slots.
-/// let out = solve_grouped(&[5, 4, 3, 2], 4, 2, 2, 2, &SearchLimits::default()).unwrap();
-/// assert!(out.proven);
-/// assert_eq!(out.best.unwrap().value.to_f64(), 7.0); // {5, 2} and {4, 3}
-/// ```
+/// budgets, as in [`search`].
 ///
 /// # Errors
-/// As [`solve`], plus [`SolverError::BadGroups`] when the groups or regions do not divide
+/// As [`search`], plus [`SolverError::BadGroups`] when the groups or regions do not divide
 /// evenly, or there are more than 64 groups.
-pub fn solve_grouped(
+fn search_grouped(
     weights: &[u64],
     groups: usize,
     regions: usize,
     bins: usize,
     per_bin: usize,
-    limits: &SearchLimits,
-) -> Result<SearchOutcome, SolverError> {
+    limits: &Limits,
+) -> Result<Outcome, SolverError> {
     check_shape(weights, bins, per_bin)?;
     if groups == 0
         || regions == 0
@@ -329,7 +324,7 @@ pub fn solve_grouped(
 /// What [`solve_flat`] found: the outcome and whether its search was complete (so that the
 /// absence of a packing below the cutoff is proven).
 struct Flat {
-    outcome: SearchOutcome,
+    outcome: Outcome,
     complete: bool,
 }
 
@@ -358,7 +353,7 @@ fn solve_flat(
     if let Some(c) = cutoff {
         lb = lb.min(c);
     }
-    let mut best: Option<CopyPacking> = None;
+    let mut best: Option<Packing> = None;
     let mut inc = cutoff;
     if let Some(p) = start.and_then(|s| start_packing(weights, bins, per_bin, s, ctx)) {
         if inc.is_none_or(|v| p.value < v) {
@@ -424,17 +419,17 @@ fn solve_flat(
     }
 }
 
-fn finish(best: Option<CopyPacking>, lb: Fraction, inc: Option<Fraction>, complete: bool) -> Flat {
+fn finish(best: Option<Packing>, lb: Fraction, inc: Option<Fraction>, complete: bool) -> Flat {
     let outcome = match (complete, inc) {
         (true, Some(v)) => {
             let proven = best.as_ref().is_some_and(|b| b.value == v);
-            SearchOutcome {
+            Outcome {
                 best,
                 lower_bound: v.max(lb),
                 proven,
             }
         }
-        _ => SearchOutcome {
+        _ => Outcome {
             best,
             lower_bound: lb,
             proven: false,

@@ -1,7 +1,7 @@
 use super::*;
 
-fn run(w: &[u64], bins: usize, per_bin: usize) -> SearchOutcome {
-    solve(w, bins, per_bin, &SearchLimits::default()).unwrap()
+fn run(w: &[u64], bins: usize, per_bin: usize) -> Outcome {
+    search(w, bins, per_bin, &Limits::default()).unwrap()
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn brute(w: &[u64], bins: usize, per_bin: usize) -> u64 {
 }
 
 /// Checks a packing's shape and recomputes its value in units of `1 / L`.
-fn recheck(w: &[u64], bins: usize, per_bin: usize, p: &CopyPacking) -> u64 {
+fn recheck(w: &[u64], bins: usize, per_bin: usize, p: &Packing) -> u64 {
     assert_eq!(p.slots.len(), bins * per_bin);
     assert_eq!(p.counts.iter().sum::<usize>(), bins * per_bin);
     for (i, &c) in p.counts.iter().enumerate() {
@@ -148,7 +148,7 @@ proptest::proptest! {
     ) {
         // Two regions of two bins each.
         let (regions, bins) = (2, 4);
-        let o = solve_grouped(&w, groups, regions, bins, per_bin, &SearchLimits::default()).unwrap();
+        let o = search_grouped(&w, groups, regions, bins, per_bin, &Limits::default()).unwrap();
         let best = o.best.clone().unwrap();
         let v = recheck(&w, bins, per_bin, &best);
         proptest::prop_assert_eq!(Fraction::new(v as u128, L as u128), best.value);
@@ -229,8 +229,8 @@ proptest::proptest! {
         if !valid {
             start.pop();
         }
-        let limits = SearchLimits { start: Some(start.clone()), ..Default::default() };
-        let o = solve(&w, bins, per_bin, &limits).unwrap();
+        let limits = Limits { start: Some(start.clone()), ..Default::default() };
+        let o = search(&w, bins, per_bin, &limits).unwrap();
         let best = o.best.clone().unwrap();
         proptest::prop_assert!(o.proven);
         let v = recheck(&w, bins, per_bin, &best);
@@ -255,14 +255,14 @@ proptest::proptest! {
         per_bin in 1usize..=2,
     ) {
         let (regions, bins) = (2, 4);
-        let plain = solve_grouped(&w, groups, regions, bins, per_bin, &SearchLimits::default()).unwrap();
+        let plain = search_grouped(&w, groups, regions, bins, per_bin, &Limits::default()).unwrap();
         let mut start = plain.best.clone().unwrap().slots;
         let region_slots = bins / regions * per_bin;
         for chunk in start.chunks_mut(region_slots) {
             chunk.reverse();
         }
-        let limits = SearchLimits { start: Some(start), ..Default::default() };
-        let o = solve_grouped(&w, groups, regions, bins, per_bin, &limits).unwrap();
+        let limits = Limits { start: Some(start), ..Default::default() };
+        let o = search_grouped(&w, groups, regions, bins, per_bin, &limits).unwrap();
         proptest::prop_assert_eq!(o.proven, plain.proven);
         proptest::prop_assert_eq!(o.best.unwrap().value, plain.best.unwrap().value);
         proptest::prop_assert_eq!(o.lower_bound, plain.lower_bound);
@@ -337,8 +337,8 @@ fn pair_walk_keeps_the_copies_and_never_raises_the_peak() {
 
 #[test]
 fn rejects_bad_shapes() {
-    assert!(solve(&[1, 2, 3], 1, 2, &SearchLimits::default()).is_err());
-    assert!(solve(&[1], 0, 2, &SearchLimits::default()).is_err());
-    assert!(solve(&[u64::MAX, 1], 1, 2, &SearchLimits::default()).is_err());
-    assert!(solve_grouped(&[1, 2, 3], 2, 1, 1, 4, &SearchLimits::default()).is_err());
+    assert!(search(&[1, 2, 3], 1, 2, &Limits::default()).is_err());
+    assert!(search(&[1], 0, 2, &Limits::default()).is_err());
+    assert!(search(&[u64::MAX, 1], 1, 2, &Limits::default()).is_err());
+    assert!(search_grouped(&[1, 2, 3], 2, 1, 1, 4, &Limits::default()).is_err());
 }

@@ -75,11 +75,7 @@ pub(super) struct LpModel {
 }
 
 /// Runs `model` on the context's backend with the time left.
-pub(super) fn run(
-    model: LpModel,
-    ctx: &Ctx<'_>,
-    gap: Option<f64>,
-) -> Result<RawOutcome, SolverError> {
+pub(super) fn run(model: LpModel, ctx: &Ctx, gap: Option<f64>) -> Result<RawOutcome, SolverError> {
     let time_left = ctx.time_left();
     if time_left.is_some_and(|t| t < Duration::from_millis(1)) {
         return Ok(RawOutcome {
@@ -91,6 +87,6 @@ pub(super) fn run(
     match ctx.backend {
         Backend::MicroLp => microlp::run(model, ctx.deadline, gap),
         #[cfg(feature = "highs")]
-        Backend::Highs => highs::run(model, ctx.deadline, gap, ctx.options.threads),
+        Backend::Highs => highs::run(model, ctx.deadline, gap, ctx.threads),
     }
 }

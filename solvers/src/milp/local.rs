@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use super::PackingProblem;
 use crate::loads::{count_loads, peak};
+use crate::packing::PackingProblem;
 use crate::tolerance::ROUNDING;
 
 /// Moves tried at most (keeps the search bounded and deterministic).

@@ -11,7 +11,7 @@
 //!
 //! Weights are scaled by the mean bin load so that tolerances are relative. `U` is the
 //! incumbent's maximum (an upper bound), `L` a proven lower bound. Three formulations, chosen
-//! by [`solve`]:
+//! by [`Milp`]:
 //!
 //! **Pattern model** (no regions, few patterns). A *copy type* is an item with a copy count,
 //! `(i, k)`; a *pattern* is a multiset of `s` copies, one count per item, lighter than `U`.
@@ -60,15 +60,17 @@
 //! a limit.
 //!
 //! ```
-//! use eplb_solvers::milp::{solve, Backend, MilpOptions, PackingProblem};
+//! use eplb_solvers::milp::{Backend, Milp};
+//! use eplb_solvers::packing::{ExactEngine, PackingProblem, StopReason, WithStart};
 //!
 //! // Weights (3, 3, 2) on 2 bins x 2 slots: copying the *small* item is optimal (4.0).
-//! let problem = PackingProblem::new(vec![3.0, 3.0, 2.0], 2, 2);
-//! // Any valid incumbent works; here item 0 twice: bins {1.5, 3} and {1.5, 2}, max 4.5.
-//! let incumbent = vec![vec![1, 1], vec![1, 0], vec![0, 1]];
-//! let outcome = solve(&problem, &incumbent, Backend::MicroLp, &MilpOptions::default()).unwrap();
-//! assert!(outcome.proven_optimal);
-//! assert_eq!(outcome.max_load, 4.0);
+//! let problem = PackingProblem::new(vec![3.0, 3.0, 2.0], 2, 2)?;
+//! // Any valid start works; here item 0 twice: bins {1.5, 3} and {1.5, 2}, max 4.5.
+//! let milp = Milp::new(Backend::MicroLp).with_start(vec![0, 1, 0, 2]);
+//! let packing = milp.solve(&problem)?;
+//! assert_eq!(packing.stop, StopReason::Optimal);
+//! assert_eq!(packing.value, 4.0);
+//! # Ok::<(), eplb_solvers::SolverError>(())
 //! ```
 
 mod assignment;
@@ -76,7 +78,6 @@ mod backend;
 mod local;
 mod microlp;
 mod patterns;
-mod problem;
 mod regions;
 #[cfg(test)]
 mod tests;
@@ -89,35 +90,77 @@ use std::time::{Duration, Instant};
 use crate::error::SolverError;
 use crate::tolerance::{DUAL_BOUND_SHAVE, OPTIMALITY, STRICT};
 
+use crate::packing::{
+    CertifiedPacking, ExactEngine, PackingProblem, StopReason, WithDeadline, WithGap, WithStart,
+    WithThreads,
+};
 use assignment::*;
 pub use backend::Backend;
 use backend::*;
-pub use problem::{PackingProblem, Regions};
 
-/// Limits of one solve.
+/// The MILP engine: a backend and the limits of one solve (see the [module docs](self)).
+///
+/// Without a start ([`WithStart`]) it starts from [`PackingProblem::trivial_packing`]. The
+/// deadline covers the whole call: local search, model building, every solver run.
+///
+/// # Complexity
+/// Exponential in the worst case (branch and bound over an NP-hard model); bounded by the
+/// deadline. Model sizes: `O(n * m * k)` columns for the assignment model (`k` the copy
+/// counts left per item), one column per bin pattern for the pattern model.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MilpOptions {
-    /// Wall-time limit; `None` means none.
-    pub time_limit: Option<Duration>,
-    /// Relative gap at which the solver may stop; `None` means prove optimality.
-    pub mip_gap: Option<f64>,
-    /// Threads the solver may use (HiGHS only); `None` means the solver's default.
-    pub threads: Option<usize>,
+pub struct Milp {
+    backend: Backend,
+    deadline: Option<Instant>,
+    gap: Option<f64>,
+    threads: Option<usize>,
+    start: Option<Vec<usize>>,
 }
 
-/// The result of [`solve`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct MilpOutcome {
-    /// `copies[i][j]`: copies of item `i` on bin `j`. Never worse than the incumbent.
-    pub copies: Vec<Vec<usize>>,
-    /// Largest bin load of `copies`.
-    pub max_load: f64,
-    /// True when the solver proved `copies` optimal (up to the solvers' tolerances: the
-    /// solver's dual bound is within a relative `1e-5` of `max_load`).
-    pub proven_optimal: bool,
-    /// A lower bound on the optimum proved by the solver (in the weights' units), including
-    /// the problem's own `lower_bound`; the solver's tolerances are shaved off.
-    pub dual_bound: Option<f64>,
+impl Milp {
+    /// The engine on `backend`, without limits or start.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            ..Self::default()
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+impl WithDeadline for Milp {
+    fn with_deadline(self, deadline: Option<Instant>) -> Self {
+        Self { deadline, ..self }
+    }
+}
+
+impl WithGap for Milp {
+    /// The solver may stop at this relative gap (`0`: prove optimality).
+    fn with_gap(self, gap: f64) -> Self {
+        Self {
+            gap: Some(gap),
+            ..self
+        }
+    }
+}
+
+impl WithStart for Milp {
+    fn with_start(self, slots: Vec<usize>) -> Self {
+        Self {
+            start: Some(slots),
+            ..self
+        }
+    }
+}
+
+impl WithThreads for Milp {
+    /// Threads for HiGHS (the pure-Rust backend runs on one).
+    fn with_threads(self, threads: Option<usize>) -> Self {
+        Self { threads, ..self }
+    }
 }
 
 /// Copy-variable columns above which the assignment model only searches the neighbourhood of
@@ -127,14 +170,15 @@ const MAX_FULL_COLUMNS: usize = 60_000;
 /// How far copy counts may move from the seed's in the neighbourhood search.
 const NEIGHBOURHOOD: usize = 2;
 
-/// What the searches share: the backend, the options and the deadline.
-struct Ctx<'a> {
+/// What the searches share: the backend, the limits and the deadline.
+struct Ctx {
     backend: Backend,
-    options: &'a MilpOptions,
+    mip_gap: Option<f64>,
+    threads: Option<usize>,
     deadline: Option<Instant>,
 }
 
-impl Ctx<'_> {
+impl Ctx {
     /// Time left before the deadline (`None`: no deadline).
     fn time_left(&self) -> Option<Duration> {
         self.deadline
@@ -154,104 +198,122 @@ struct Found {
     bound: f64,
 }
 
-/// Solves `problem` exactly (or until a limit), starting from `incumbent`
-/// (`incumbent[i][j]`: copies of item `i` on bin `j`).
-///
-/// The time limit bounds the whole call (local search, model building and solving).
-///
-/// # Strategy
-///
-/// - Without regions, when the copy counts and bins admit few *bin patterns* (multisets of
-///   `s` copies lighter than the incumbent), a pattern model (one integer per pattern: how
-///   many bins use it; identical bins are aggregated, so no symmetry) answers "is there a
-///   solution whose bins are all at most `t`?" and the optimum is found by binary search over
-///   the pattern loads; otherwise the assignment model of the [module docs](self) runs once.
-/// - With regions, when the ways to split groups among regions are few, the problem is
-///   decomposed: the optimum is the minimum over splits of the largest region optimum, every
-///   group set a region can receive is an independent problem without regions, and group sets
-///   are solved on demand for the split with the smallest bound until the incumbent meets
-///   that bound (the bound is valid because it is the minimum over *all* splits).
-///
-/// # Errors
-/// [`SolverError::InvalidModel`] for a malformed problem or incumbent, weight errors,
-/// [`SolverError::Backend`] when the solver fails.
-pub fn solve(
+impl ExactEngine for Milp {
+    /// Solves `problem` exactly (or until a limit), starting from the start packing.
+    ///
+    /// The deadline bounds the whole call (local search, model building and solving); the
+    /// answer is never worse than the start.
+    ///
+    /// # Strategy
+    ///
+    /// - Without regions, when the copy counts and bins admit few *bin patterns* (multisets of
+    ///   `s` copies lighter than the incumbent), a pattern model (one integer per pattern: how
+    ///   many bins use it; identical bins are aggregated, so no symmetry) answers "is there a
+    ///   solution whose bins are all at most `t`?" and the optimum is found by binary search over
+    ///   the pattern loads; otherwise the assignment model of the [module docs](self) runs once.
+    /// - With regions, when the ways to split groups among regions are few, the problem is
+    ///   decomposed: the optimum is the minimum over splits of the largest region optimum, every
+    ///   group set a region can receive is an independent problem without regions, and group sets
+    ///   are solved on demand for the split with the smallest bound until the incumbent meets
+    ///   that bound (the bound is valid because it is the minimum over *all* splits).
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidModel`] for an invalid start or gap,
+    /// [`SolverError::Backend`] when the solver fails.
+    fn solve(&self, problem: &PackingProblem) -> Result<CertifiedPacking, SolverError> {
+        let deadline = self.deadline;
+        let start = match &self.start {
+            Some(s) => s.clone(),
+            None => problem.trivial_packing(),
+        };
+        problem
+            .check_slots(&start)
+            .map_err(|m| SolverError::InvalidModel(format!("invalid incumbent: {m}")))?;
+        let incumbent = problem.copies_of(&start);
+        if let Some(gap) = self.gap {
+            if !gap.is_finite() || gap < 0.0 {
+                return Err(SolverError::InvalidModel(format!(
+                    "MIP gap {gap} must be a finite number >= 0"
+                )));
+            }
+        }
+        let ctx = Ctx {
+            backend: self.backend,
+            mip_gap: self.gap,
+            threads: self.threads,
+            deadline,
+        };
+        let mut improved = incumbent;
+        local::improve(problem, &mut improved, deadline);
+        let incumbent_load = problem.max_load(&improved);
+        let scale = problem.weights.iter().sum::<f64>() / problem.bins as f64;
+        if scale == 0.0 || incumbent_load <= problem.lower_bound {
+            // All weights zero, or the incumbent already meets the bound.
+            return Ok(certified(
+                problem,
+                &improved,
+                incumbent_load,
+                true,
+                self.gap,
+            ));
+        }
+        let found = match problem.regions {
+            Some(r) if r.regions > 1 => {
+                match regions::solve(problem, &improved, incumbent_load, &ctx)? {
+                    Some(found) => found,
+                    None => assignment(
+                        problem,
+                        Some(&improved),
+                        problem.lower_bound,
+                        incumbent_load,
+                        &ctx,
+                    )?,
+                }
+            }
+            _ => flat(
+                &problem.weights,
+                problem.bins,
+                problem.slots_per_bin,
+                problem.lower_bound,
+                incumbent_load,
+                Some(&improved),
+                &ctx,
+            )?,
+        };
+        let (copies, max_load) = match found.best {
+            Some((c, _)) if problem.check_solution(&c).is_ok() => {
+                let load = problem.max_load(&c);
+                if load <= incumbent_load {
+                    (c, load)
+                } else {
+                    (improved, incumbent_load)
+                }
+            }
+            _ => (improved, incumbent_load),
+        };
+        let bound = found.bound.max(problem.lower_bound);
+        let proven = max_load <= bound * (1.0 + OPTIMALITY);
+        Ok(certified(problem, &copies, bound, proven, self.gap))
+    }
+}
+
+/// The certificate of `copies`: proven optimal (its load is the bound) or with `bound`.
+fn certified(
     problem: &PackingProblem,
-    incumbent: &[Vec<usize>],
-    backend: Backend,
-    options: &MilpOptions,
-) -> Result<MilpOutcome, SolverError> {
-    let deadline = options.time_limit.map(|t| Instant::now() + t);
-    problem.validate()?;
-    problem
-        .check_solution(incumbent)
-        .map_err(|m| SolverError::InvalidModel(format!("invalid incumbent: {m}")))?;
-    if let Some(gap) = options.mip_gap {
-        if !gap.is_finite() || gap < 0.0 {
-            return Err(SolverError::InvalidModel(format!(
-                "MIP gap {gap} must be a finite number >= 0"
-            )));
-        }
+    copies: &[Vec<usize>],
+    bound: f64,
+    proven: bool,
+    gap: Option<f64>,
+) -> CertifiedPacking {
+    let slots = problem.slots_of(copies);
+    let value = problem.peak_of_slots(&slots);
+    let lower_bound = if proven { value } else { bound.min(value) };
+    CertifiedPacking {
+        stop: StopReason::judge(proven, value, lower_bound, gap.unwrap_or(0.0)),
+        slots,
+        value,
+        lower_bound,
     }
-    let ctx = Ctx {
-        backend,
-        options,
-        deadline,
-    };
-    let mut improved = incumbent.to_vec();
-    local::improve(problem, &mut improved, deadline);
-    let incumbent_load = problem.max_load(&improved);
-    let scale = problem.weights.iter().sum::<f64>() / problem.bins as f64;
-    if scale == 0.0 || incumbent_load <= problem.lower_bound {
-        // All weights zero, or the incumbent already meets the bound.
-        return Ok(MilpOutcome {
-            copies: improved,
-            max_load: incumbent_load,
-            proven_optimal: true,
-            dual_bound: Some(incumbent_load),
-        });
-    }
-    let found = match problem.regions {
-        Some(r) if r.regions > 1 => {
-            match regions::solve(problem, &improved, incumbent_load, &ctx)? {
-                Some(found) => found,
-                None => assignment(
-                    problem,
-                    Some(&improved),
-                    problem.lower_bound,
-                    incumbent_load,
-                    &ctx,
-                )?,
-            }
-        }
-        _ => flat(
-            &problem.weights,
-            problem.bins,
-            problem.slots_per_bin,
-            problem.lower_bound,
-            incumbent_load,
-            Some(&improved),
-            &ctx,
-        )?,
-    };
-    let (copies, max_load) = match found.best {
-        Some((c, _)) if problem.check_solution(&c).is_ok() => {
-            let load = problem.max_load(&c);
-            if load <= incumbent_load {
-                (c, load)
-            } else {
-                (improved, incumbent_load)
-            }
-        }
-        _ => (improved, incumbent_load),
-    };
-    let bound = found.bound.max(problem.lower_bound);
-    Ok(MilpOutcome {
-        proven_optimal: max_load <= bound * (1.0 + OPTIMALITY),
-        dual_bound: Some(bound.min(max_load)),
-        copies,
-        max_load,
-    })
 }
 
 /// A problem without regions: the pattern search when the patterns are few, the assignment
@@ -264,7 +326,7 @@ fn flat(
     lower: f64,
     upper: f64,
     seed: Option<&[Vec<usize>]>,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
 ) -> Result<Found, SolverError> {
     let scale = weights.iter().sum::<f64>() / bins as f64;
     if scale == 0.0 {
@@ -281,8 +343,8 @@ fn flat(
     }
     match patterns::Patterns::enumerate(weights, bins, slots, upper) {
         patterns::Enumerated::TooMany => {
-            let problem =
-                PackingProblem::new(weights.to_vec(), bins, slots).with_lower_bound(lower);
+            let mut problem = PackingProblem::unchecked(weights.to_vec(), bins, slots);
+            problem.lower_bound = lower;
             assignment(&problem, seed, lower, upper, ctx)
         }
         patterns::Enumerated::NoneBetter => Ok(Found {

@@ -188,12 +188,7 @@ impl Patterns {
 
     /// Binary search over the pattern loads for the smallest feasible one, above `lower`
     /// (a proven bound) and below `upper`.
-    pub(super) fn search(
-        &self,
-        lower: f64,
-        upper: f64,
-        ctx: &Ctx<'_>,
-    ) -> Result<Found, SolverError> {
+    pub(super) fn search(&self, lower: f64, upper: f64, ctx: &Ctx) -> Result<Found, SolverError> {
         let lower_scaled = lower / self.scale;
         let mut levels: Vec<f64> = Vec::new();
         for &(_, load) in &self.patterns {
@@ -206,7 +201,7 @@ impl Patterns {
         }
         let (mut lo, mut hi) = (0usize, levels.len());
         let mut best = None;
-        let gap = ctx.options.mip_gap.unwrap_or(0.0);
+        let gap = ctx.mip_gap.unwrap_or(0.0);
         while lo < hi {
             if ctx.expired() {
                 break;
@@ -224,9 +219,10 @@ impl Patterns {
             let mid = lo + (hi - lo) / 2;
             match self.probe(levels[mid], ctx)? {
                 Probe::Feasible(copies) => {
-                    let load = PackingProblem::new(self.weights.clone(), self.bins, self.slots)
-                        .max_load(&copies)
-                        / self.scale;
+                    let load =
+                        PackingProblem::unchecked(self.weights.clone(), self.bins, self.slots)
+                            .max_load(&copies)
+                            / self.scale;
                     hi = levels
                         .partition_point(|&l| l < load * (1.0 - ROUNDING))
                         .min(mid);
@@ -251,7 +247,7 @@ impl Patterns {
     }
 
     /// Is there a solution using only patterns of load at most `level`?
-    fn probe(&self, level: f64, ctx: &Ctx<'_>) -> Result<Probe, SolverError> {
+    fn probe(&self, level: f64, ctx: &Ctx) -> Result<Probe, SolverError> {
         let chosen: Vec<usize> = (0..self.patterns.len())
             .take_while(|&p| self.patterns[p].1 <= level * (1.0 + ROUNDING))
             .collect();
@@ -314,7 +310,8 @@ impl Patterns {
                         bin += 1;
                     }
                 }
-                let problem = PackingProblem::new(self.weights.clone(), self.bins, self.slots);
+                let problem =
+                    PackingProblem::unchecked(self.weights.clone(), self.bins, self.slots);
                 // Every item's copies must add up to one of its counts: the shares then are
                 // what the patterns assumed.
                 let consistent = copies.iter().enumerate().all(|(i, c)| {

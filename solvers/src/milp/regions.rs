@@ -55,7 +55,7 @@ pub(super) fn solve(
     problem: &PackingProblem,
     incumbent: &[Vec<usize>],
     incumbent_load: f64,
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
 ) -> Result<Option<Found>, SolverError> {
     let Some(r) = problem.regions else {
         return Ok(None);
@@ -92,7 +92,7 @@ pub(super) fn solve(
             .iter()
             .map(|&i| incumbent[i][cols.clone()].to_vec())
             .collect();
-        let load = PackingProblem::new(
+        let load = PackingProblem::unchecked(
             info.items.iter().map(|&i| problem.weights[i]).collect(),
             bins,
             slots,
@@ -128,7 +128,7 @@ pub(super) fn solve(
         if bound >= best_load * (1.0 - STRICT) {
             break bound;
         }
-        if let Some(gap) = ctx.options.mip_gap {
+        if let Some(gap) = ctx.mip_gap {
             if best_load <= bound * (1.0 + gap) {
                 break bound;
             }
@@ -259,7 +259,7 @@ impl Decomposition<'_> {
         for (pos, &i) in phy.iter().enumerate() {
             copies[i][pos / slots] += 1;
         }
-        let load = PackingProblem::new(w, bins, slots).max_load(&copies);
+        let load = PackingProblem::unchecked(w, bins, slots).max_load(&copies);
         info.best = Some((copies, load));
         Ok(())
     }
@@ -271,7 +271,7 @@ impl Decomposition<'_> {
         mask: u64,
         cutoff: f64,
         share: Option<std::time::Duration>,
-        ctx: &Ctx<'_>,
+        ctx: &Ctx,
     ) -> Result<(), SolverError> {
         let bins = self.bins;
         let slots = self.problem.slots_per_bin;
@@ -294,7 +294,8 @@ impl Decomposition<'_> {
         };
         let sub_ctx = Ctx {
             backend: ctx.backend,
-            options: ctx.options,
+            mip_gap: ctx.mip_gap,
+            threads: ctx.threads,
             deadline: sub_deadline,
         };
         let found = flat(&w, bins, slots, lb, upper, seed.as_deref(), &sub_ctx)?;
