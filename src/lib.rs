@@ -53,6 +53,7 @@ pub mod synthetic;
 pub mod testing;
 pub mod topology;
 
+pub use eplb_solvers::kernels::Kernels;
 pub use error::{EplbError, Result};
 pub use evaluate::{evaluate, Claim, ClaimViolation, Evaluation, LayerReport, Violation};
 pub use placement::{DeepSeekArrays, LayerPlacement, Placement};

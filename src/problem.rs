@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use eplb_solvers::kernels::Kernels;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BadLoad, EplbError, Result};
@@ -381,6 +382,8 @@ pub struct LayerBudget {
     pub gap: Option<f64>,
     /// Threads an exact method may use inside the layer; `None`: the strategy's default.
     pub threads: Option<usize>,
+    /// Which kernels the greedy engines run (answers do not depend on it).
+    pub kernels: Kernels,
 }
 
 impl LayerBudget {
@@ -405,6 +408,12 @@ impl LayerBudget {
     #[must_use]
     pub fn with_threads(self, threads: Option<usize>) -> Self {
         Self { threads, ..self }
+    }
+
+    /// The budget with the greedy engines running `kernels`.
+    #[must_use]
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { kernels, ..self }
     }
 }
 

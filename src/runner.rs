@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use eplb_solvers::kernels::Kernels;
 use rayon::prelude::*;
 
 use crate::error::{EplbError, Result};
@@ -26,6 +27,9 @@ pub struct SolveOptions {
     pub mip_gap: Option<f64>,
     /// Threads an exact method may use inside one layer; `None`: its default.
     pub threads_per_layer: Option<usize>,
+    /// The greedy engines' kernels (the vector kernels where the processor has them, or the
+    /// portable code); the answer does not depend on it.
+    pub kernels: Kernels,
 }
 
 impl SolveOptions {
@@ -36,6 +40,7 @@ impl SolveOptions {
             time_limit: None,
             mip_gap: None,
             threads_per_layer: None,
+            kernels: Kernels::Auto,
         }
     }
 
@@ -66,12 +71,19 @@ impl SolveOptions {
         }
     }
 
+    /// The options with the greedy engines running `kernels`.
+    #[must_use]
+    pub const fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { kernels, ..self }
+    }
+
     /// The budget of a layer starting at `start`.
     fn budget(&self, start: Instant) -> LayerBudget {
         LayerBudget::new()
             .with_deadline(self.time_limit.and_then(|t| start.checked_add(t)))
             .with_gap(self.mip_gap)
             .with_threads(self.threads_per_layer)
+            .with_kernels(self.kernels)
     }
 }
 

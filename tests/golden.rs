@@ -3,7 +3,8 @@
 //! the helper-level vectors against the engines in `eplb-solvers`.
 
 use eplb::{
-    evaluate, solve, strategies::Greedy, Loads, Placement, PolicyChoice, Problem, SolveOptions,
+    evaluate, solve, strategies::Greedy, Kernels, Loads, Placement, PolicyChoice, Problem,
+    SolveOptions,
 };
 use eplb_solvers::{apportion::Apportioner, partition::BalancedPartitioner};
 
@@ -30,13 +31,18 @@ fn every_case_is_bit_exact() {
             case["policy"].as_str().unwrap(),
             "{name}: policy"
         );
-        for threads in [Some(1), None] {
-            let solution = solve(
-                &problem,
-                &Greedy,
-                &SolveOptions::new().with_threads(threads),
-            )
-            .unwrap();
+        // Every thread count and both kernel choices (the vector kernels run where the
+        // processor has AVX-512F; the portable code everywhere).
+        let runs = [
+            (Some(1), Kernels::Auto),
+            (None, Kernels::Auto),
+            (Some(1), Kernels::Portable),
+        ];
+        for (threads, kernels) in runs {
+            let options = SolveOptions::new()
+                .with_threads(threads)
+                .with_kernels(kernels);
+            let solution = solve(&problem, &Greedy, &options).unwrap();
             let arrays = solution.placement.to_deepseek().unwrap();
             let expected = &case["expected"];
             assert_eq!(

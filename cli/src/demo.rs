@@ -47,7 +47,9 @@ fn instances() -> Vec<Instance> {
 const DEMO_TIME_LIMIT: Duration = Duration::from_millis(40);
 
 pub(crate) fn run(_args: &DemoArgs, global: Global) -> Result<ExitCode, EplbError> {
-    let options = SolveOptions::new().with_time_limit(Some(DEMO_TIME_LIMIT));
+    let options = SolveOptions::new()
+        .with_time_limit(Some(DEMO_TIME_LIMIT))
+        .with_kernels(crate::kernels_from_env());
     let strategies = strategies::all();
     let mut results: Vec<(String, PolicyChoice, Comparison)> = Vec::new();
     let instances = instances();

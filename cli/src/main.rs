@@ -378,6 +378,21 @@ impl SearchArgs {
             .with_threads(threads)
             .with_time_limit(self.time_limit)
             .with_mip_gap(self.mip_gap)
+            .with_kernels(kernels_from_env())
+    }
+}
+
+/// The environment variable that makes the greedy engines run their portable code instead of
+/// the AVX-512 kernels (to test or time it on a processor that has them). The command line is
+/// the one place that reads it; the library takes the choice as an argument.
+const DISABLE_AVX512_VAR: &str = "EPLB_DISABLE_AVX512";
+
+/// The kernel choice the environment asks for.
+fn kernels_from_env() -> eplb::Kernels {
+    if std::env::var_os(DISABLE_AVX512_VAR).is_some() {
+        eplb::Kernels::Portable
+    } else {
+        eplb::Kernels::Auto
     }
 }
 

@@ -59,8 +59,8 @@
 //!
 //! On x86-64 processors with AVX-512F, the greedy's short sorts and its lightest-first packing
 //! loop run as vector kernels, detected at run time; the answers are the same as the portable
-//! code's, which runs everywhere else and when the environment variable `EPLB_DISABLE_AVX512`
-//! is set.
+//! code's, which runs everywhere else and wherever the caller chooses
+//! [`Kernels::Portable`](kernels::Kernels) (this crate reads no environment variable).
 //!
 //! ```
 //! use eplb_solvers::partition::BalancedPartitioner;

@@ -97,6 +97,9 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
         mlog2log,
         node_weights,
     } = ws;
+    let kernels = layer.budget().kernels;
+    partitioner.set_kernels(kernels);
+    replicator.set_kernels(kernels);
     weights.clear();
     weights.extend(layer.loads().iter().map(|&w| w as f32));
     let slots = if groups == 1 {

@@ -6,6 +6,8 @@ use crate::compare::{compare_borrowed, ComparisonRow};
 use crate::error::EplbError;
 use crate::evaluate::exceeds;
 use crate::problem::Problem;
+use eplb_solvers::kernels::Kernels;
+
 use crate::runner::{solve, Solution, SolveOptions};
 use crate::strategy::{PlacementStrategy, SolveStatus};
 
@@ -313,6 +315,10 @@ impl<F: Fn(Property, Option<usize>, String) -> ConformanceFailure> Check<'_, F> 
             (
                 "a parallel run",
                 sequential.clone().with_threads(Some(threads)),
+            ),
+            (
+                "a run on the portable kernels",
+                sequential.clone().with_kernels(Kernels::Portable),
             ),
         ];
         for (what, options) in runs {
