@@ -135,15 +135,25 @@ pub enum EplbError {
         /// Comma-separated list of valid names.
         available: String,
     },
-    /// A strategy failed on one layer.
-    #[error("strategy `{strategy}` failed on layer {layer}: {message}")]
+    /// A strategy failed on one layer; the strategy's own error is the [source].
+    ///
+    /// [source]: std::error::Error::source
+    #[error("strategy `{strategy}` failed on layer {layer}: {source}")]
     StrategyFailed {
         /// The strategy's name.
         strategy: String,
         /// The layer.
         layer: usize,
         /// What went wrong.
-        message: String,
+        source: Box<EplbError>,
+    },
+    /// The runner could not start its worker threads.
+    #[error("cannot start {threads} worker threads: {source}")]
+    ThreadPool {
+        /// Threads asked for.
+        threads: usize,
+        /// The thread pool's error.
+        source: rayon::ThreadPoolBuildError,
     },
     /// An optimisation engine rejected its input.
     #[error(transparent)]

@@ -136,7 +136,9 @@ impl Solution {
 /// output is the same for every thread count.
 ///
 /// # Errors
-/// The first (lowest-layer) error a strategy returned, as [`EplbError::StrategyFailed`].
+/// The first (lowest-layer) error a strategy returned, as [`EplbError::StrategyFailed`] (its
+/// source is the strategy's error); [`EplbError::ThreadPool`] when the worker threads cannot
+/// start.
 pub fn solve(
     problem: &Problem,
     strategy: &dyn PlacementStrategy,
@@ -164,7 +166,7 @@ pub fn solve_observed(
             .map_err(|e| EplbError::StrategyFailed {
                 strategy: strategy.name().to_string(),
                 layer,
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         on_layer_done(layer);
         Ok((solution, t.elapsed()))
@@ -177,11 +179,7 @@ pub fn solve_observed(
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .build()
-                .map_err(|e| EplbError::StrategyFailed {
-                    strategy: strategy.name().to_string(),
-                    layer: 0,
-                    message: format!("cannot start {n} worker threads: {e}"),
-                })?;
+                .map_err(|source| EplbError::ThreadPool { threads: n, source })?;
             pool.install(|| (0..layers).into_par_iter().map(one).collect())
         }
     };

@@ -282,3 +282,33 @@ fn malformed_placement_files() {
         );
     }
 }
+
+/// A strategy's error reaches the caller as the source of `StrategyFailed`, typed, not as a
+/// string: the chain can be walked and the inner variant matched.
+#[test]
+fn a_strategy_error_is_the_source_of_the_failure() {
+    struct Refuses;
+    impl eplb::PlacementStrategy for Refuses {
+        fn name(&self) -> &str {
+            "refuses"
+        }
+        fn description(&self) -> &str {
+            "always fails"
+        }
+        fn solve_layer(&self, _: &eplb::LayerProblem<'_>) -> eplb::Result<eplb::LayerSolution> {
+            Err(EplbError::ZeroCount { what: "gpus" })
+        }
+    }
+    let p = problem(&[vec![1.0, 2.0]], Cluster::new(2, 1), PolicyChoice::Global).unwrap();
+    let err = eplb::solve(&p, &Refuses, &Default::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "strategy `refuses` failed on layer 0: gpus is 0: it must be at least 1"
+    );
+    let source = std::error::Error::source(&err).expect("the strategy's error is the source");
+    assert_eq!(source.to_string(), "gpus is 0: it must be at least 1");
+    let EplbError::StrategyFailed { source, .. } = &err else {
+        panic!("expected StrategyFailed, got {err:?}");
+    };
+    assert!(matches!(**source, EplbError::ZeroCount { what: "gpus" }));
+}
