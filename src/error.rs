@@ -185,6 +185,25 @@ pub enum EplbError {
         /// What failed.
         message: String,
     },
+    /// A file's content could not be parsed; the parser's error is the source.
+    #[error("{path}: {what}: {source}")]
+    Parse {
+        /// The file (or `-` for standard input).
+        path: PathBuf,
+        /// What the file was expected to be (and what would be valid).
+        what: String,
+        /// The parser's error (JSON, YAML, CSV, NumPy, I/O).
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A file's data broke a rule of the problem (a load that is not finite and `>= 0`, ragged
+    /// or empty rows); the rule's error is the source.
+    #[error("{path}: {source}")]
+    InFile {
+        /// The file (or `-` for standard input).
+        path: PathBuf,
+        /// The broken rule.
+        source: Box<EplbError>,
+    },
     /// A file's content is not in a format `eplb` understands.
     #[error("{path}: {message}")]
     Format {

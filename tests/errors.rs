@@ -312,3 +312,29 @@ fn a_strategy_error_is_the_source_of_the_failure() {
     };
     assert!(matches!(**source, EplbError::ZeroCount { what: "gpus" }));
 }
+
+/// A parser's error and a broken load rule stay typed sources of the file's error, with the
+/// message naming the file first.
+#[test]
+fn file_errors_keep_their_sources() {
+    let path = Path::new("stats.json");
+    let err = loads::loads_from_json(path, "[[1, 2,", ReadOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("stats.json: not valid JSON: "),
+        "{err}"
+    );
+    let source = std::error::Error::source(&err).expect("the JSON error is the source");
+    assert!(source.is::<serde_json::Error>(), "{source:?}");
+
+    let err = loads::loads_from_json(path, "[[1, -2]]", ReadOptions::default()).unwrap_err();
+    let EplbError::InFile { source, .. } = &err else {
+        panic!("expected InFile, got {err:?}");
+    };
+    assert!(matches!(
+        **source,
+        EplbError::InvalidLoad {
+            kind: BadLoad::Negative,
+            ..
+        }
+    ));
+}

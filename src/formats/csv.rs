@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{format_error, loads_in_file, read_text, LoadsFile};
+use super::{format_error, loads_in_file, parse_error, read_text, LoadsFile};
 use crate::error::Result;
 use crate::evaluate::Evaluation;
 
@@ -27,7 +27,7 @@ pub fn loads_from_csv(path: &Path, text: &str) -> Result<LoadsFile> {
         .from_reader(text.as_bytes());
     let mut rows: Vec<Vec<f64>> = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| format_error(path, format!("not valid CSV: {e}")))?;
+        let record = record.map_err(|e| parse_error(path, "not valid CSV", e))?;
         let parsed: Vec<Option<f64>> = record.iter().map(|f| f.parse::<f64>().ok()).collect();
         if i == 0 && parsed.iter().all(Option::is_none) {
             continue; // a header row

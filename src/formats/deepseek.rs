@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{format_error, parse_json, phy2log_rows};
+use super::{format_error, parse_error, parse_json, phy2log_rows};
 use crate::error::Result;
 use crate::evaluate::{Evaluation, Summary, Violation};
 use crate::placement::{DeepSeekArrays, Placement};
@@ -141,27 +141,21 @@ pub fn placement_from_value(path: &Path, value: &Value, num_experts: usize) -> R
             ),
         ));
     };
-    let phy2log: Vec<Vec<i64>> = serde_json::from_value(phy2log.clone()).map_err(|e| {
-        format_error(
-            path,
-            format!("`phy2log` must be [layers][slots] of integers: {e}"),
-        )
-    })?;
+    let phy2log: Vec<Vec<i64>> = serde_json::from_value(phy2log.clone())
+        .map_err(|e| parse_error(path, "`phy2log` must be [layers][slots] of integers", e))?;
     let rows = phy2log_rows(path, "phy2log", phy2log, usize::MAX, 0)?;
     match (map.get("log2phy"), map.get("logcnt")) {
         (Some(log2phy), Some(logcnt)) => {
             let log2phy: Vec<Vec<Vec<i64>>> =
                 serde_json::from_value(log2phy.clone()).map_err(|e| {
-                    format_error(
+                    parse_error(
                         path,
-                        format!("`log2phy` must be [layers][experts][replicas] of integers: {e}"),
+                        "`log2phy` must be [layers][experts][replicas] of integers",
+                        e,
                     )
                 })?;
             let logcnt: Vec<Vec<usize>> = serde_json::from_value(logcnt.clone()).map_err(|e| {
-                format_error(
-                    path,
-                    format!("`logcnt` must be [layers][experts] of counts >= 0: {e}"),
-                )
+                parse_error(path, "`logcnt` must be [layers][experts] of counts >= 0", e)
             })?;
             Placement::from_deepseek(
                 num_experts,

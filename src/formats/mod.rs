@@ -130,7 +130,7 @@ pub fn read_text(path: &Path) -> Result<String> {
 
 /// Parses JSON, naming the file and position on failure.
 pub(crate) fn parse_json(path: &Path, text: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| format_error(path, format!("not valid JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| parse_error(path, "not valid JSON", e))
 }
 
 pub(crate) fn format_error(path: &Path, message: impl Into<String>) -> EplbError {
@@ -140,11 +140,27 @@ pub(crate) fn format_error(path: &Path, message: impl Into<String>) -> EplbError
     }
 }
 
+/// A parser's error on `path`, kept as the source, after what the file should have been.
+pub(crate) fn parse_error(
+    path: &Path,
+    what: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> EplbError {
+    EplbError::Parse {
+        path: path.into(),
+        what: what.into(),
+        source: Box::new(source),
+    }
+}
+
 /// Turns load-matrix validation errors into format errors naming the file.
 pub(crate) fn loads_in_file(path: &Path, rows: &[Vec<f64>]) -> Result<Loads> {
     Loads::from_rows(rows).map_err(|e| match e {
         EplbError::InvalidLoad { .. } | EplbError::RaggedLoads { .. } | EplbError::EmptyLoads => {
-            format_error(path, e.to_string())
+            EplbError::InFile {
+                path: path.into(),
+                source: Box::new(e),
+            }
         }
         other => other,
     })

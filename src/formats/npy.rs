@@ -6,7 +6,7 @@ use std::path::Path;
 use npyz::{DType, NpyFile, Order, TypeChar};
 
 use super::loads::add_same_shape;
-use super::{format_error, loads_in_file, LoadsFile};
+use super::{format_error, loads_in_file, parse_error, LoadsFile};
 use crate::error::{EplbError, Result};
 
 /// Reads a load matrix from an `.npy` file.
@@ -26,8 +26,7 @@ pub fn read_loads_npy(path: &Path) -> Result<LoadsFile> {
 /// # Errors
 /// As [`read_loads_npy`].
 pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
-    let npy = NpyFile::new(bytes)
-        .map_err(|e| format_error(path, format!("not a valid .npy file: {e}")))?;
+    let npy = NpyFile::new(bytes).map_err(|e| parse_error(path, "not a valid .npy file", e))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     if !(shape.len() == 2 || shape.len() == 3) {
         return Err(format_error(
@@ -46,7 +45,7 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
             ),
         ));
     };
-    let read_err = |e: std::io::Error| format_error(path, format!("cannot read the data: {e}"));
+    let read_err = |e: std::io::Error| parse_error(path, "cannot read the data", e);
     let data: Vec<f64> = match (ty.type_char(), ty.size_field()) {
         (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(read_err)?,
         (TypeChar::Float, 4) => widen(npy.into_vec::<f32>().map_err(read_err)?),

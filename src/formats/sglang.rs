@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{format_error, phy2log_rows, trivial_row};
+use super::{parse_error, phy2log_rows, trivial_row};
 use crate::error::Result;
 use crate::placement::Placement;
 
@@ -43,9 +43,10 @@ pub fn placement_from_value(
 ) -> Result<Placement> {
     let key = "physical_to_logical_map";
     let rows: Vec<Vec<i64>> = serde_json::from_value(value[key].clone()).map_err(|e| {
-        format_error(
+        parse_error(
             path,
-            format!("`{key}` must be [layers][slots] of integers: {e}"),
+            format!("`{key}` must be [layers][slots] of integers"),
+            e,
         )
     })?;
     let rows = phy2log_rows(path, key, rows, num_layers, first_layer)?;

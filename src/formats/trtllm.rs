@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{format_error, phy2log_rows};
+use super::{format_error, parse_error, phy2log_rows};
 use crate::error::Result;
 use crate::placement::Placement;
 
@@ -60,9 +60,10 @@ pub fn placement_from_yaml(
     first_layer: usize,
 ) -> Result<Placement> {
     let config: LoadBalancerConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-        format_error(
+        parse_error(
             path,
-            format!("not a TensorRT-LLM load-balancer YAML (needs `num_slots` and `initial_global_assignments`): {e}"),
+            "not a TensorRT-LLM load-balancer YAML (needs `num_slots` and `initial_global_assignments`)",
+            e,
         )
     })?;
     if let Some((layer, row)) = config
