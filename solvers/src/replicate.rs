@@ -521,6 +521,22 @@ mod tests {
         }
     }
 
+    /// `segments` segments of `items` weights (halves of `raw`, cycled, so full of ties) and
+    /// the copy count per segment: `items + extra` rounded up to a multiple of `packs`.
+    fn segment_case(
+        segments: usize,
+        items: usize,
+        extra: usize,
+        packs: usize,
+        raw: &[u32],
+    ) -> (Vec<f32>, usize) {
+        let copies = (items + extra).div_ceil(packs) * packs;
+        let w = (0..segments * items)
+            .map(|i| raw[i % raw.len()] as f32 / 2.0)
+            .collect();
+        (w, copies)
+    }
+
     proptest! {
         /// Bit-exact with the two greedy engines run one after the other, on weights with many
         /// ties (small integers, halves, zeros) and on every shape, reusing one engine.
@@ -561,10 +577,7 @@ mod tests {
             packs in prop_oneof![1usize..9, 9usize..12],
             raw in proptest::collection::vec(0u32..6, 60),
         ) {
-            let copies = (items + extra).div_ceil(packs) * packs;
-            let w: Vec<f32> = (0..segments * items)
-                .map(|i| raw[i % raw.len()] as f32 / 2.0)
-                .collect();
+            let (w, copies) = segment_case(segments, items, extra, packs, &raw);
             let mut together = ReplicaPacker::default();
             let got = together.greedy_segments(&w, segments, copies, packs).unwrap().clone();
             // Labelled, the owners come back as labels, everything else unchanged.
@@ -595,10 +608,7 @@ mod tests {
             packs in prop_oneof![1usize..9, 9usize..20],
             raw in proptest::collection::vec(0u32..8, 64),
         ) {
-            let copies = (items + extra).div_ceil(packs) * packs;
-            let w: Vec<f32> = (0..segments * items)
-                .map(|i| raw[i % raw.len()] as f32 / 2.0)
-                .collect();
+            let (w, copies) = segment_case(segments, items, extra, packs, &raw);
             let mut auto = ReplicaPacker::default();
             let mut portable = ReplicaPacker::default().with_kernels(Kernels::Portable);
             prop_assert_eq!(portable.kernels(), Kernels::Portable);
