@@ -188,33 +188,21 @@ type Arrays<'py> = (
     Bound<'py, PyArray2<i64>>,
 );
 
-/// DeepSeek's three arrays of `placement`, as NumPy `int64` arrays.
+/// DeepSeek's three arrays of `placement` as NumPy `int64` arrays that own the library's flat
+/// buffers ([`Placement::to_deepseek_flat`]: no further copy).
 fn arrays_of<'py>(py: Python<'py>, placement: &Placement) -> PyResult<Arrays<'py>> {
-    let arrays = placement.to_deepseek().map_err(value_error)?;
-    let layers = arrays.phy2log.len();
-    let experts = placement.num_experts();
-    let width = arrays.log2phy.first().and_then(|l| l.first()).map_or(0, Vec::len);
-    let flat = |rows: &[Vec<usize>]| -> Vec<i64> {
-        rows.iter()
-            .flatten()
-            .map(|&x| i64::try_from(x).expect("ids and counts fit in int64"))
-            .collect()
-    };
-    let slots = arrays.phy2log.first().map_or(0, Vec::len);
+    let flat = placement.to_deepseek_flat().map_err(value_error)?;
     let shape_error = |e: numpy::ndarray::ShapeError| PyValueError::new_err(e.to_string());
-    let phy2log = Array2::from_shape_vec((layers, slots), flat(&arrays.phy2log))
-        .map_err(shape_error)?;
-    let logcnt =
-        Array2::from_shape_vec((layers, experts), flat(&arrays.logcnt)).map_err(shape_error)?;
-    let log2phy = Array3::from_shape_vec(
-        (layers, experts, width),
-        arrays.log2phy.into_iter().flatten().flatten().collect(),
-    )
-    .map_err(shape_error)?;
     Ok((
-        phy2log.into_pyarray(py),
-        log2phy.into_pyarray(py),
-        logcnt.into_pyarray(py),
+        Array2::from_shape_vec((flat.layers, flat.slots), flat.phy2log)
+            .map_err(shape_error)?
+            .into_pyarray(py),
+        Array3::from_shape_vec((flat.layers, flat.experts, flat.width), flat.log2phy)
+            .map_err(shape_error)?
+            .into_pyarray(py),
+        Array2::from_shape_vec((flat.layers, flat.experts), flat.logcnt)
+            .map_err(shape_error)?
+            .into_pyarray(py),
     ))
 }
 
@@ -302,27 +290,27 @@ fn place<'py>(
         .transpose()?;
     let (solution, evaluation) = py
         .detach(|| -> Result<_, EplbError> {
-        let mut solution = solve(&problem, strategy.as_ref(), &options)?;
-        // A placement of another shape (GPUs added or removed) has no slots to keep.
-        if let Some(old) = old.filter(|o| o.iter().all(|row| row.len() == num_replicas)) {
-            let slots = problem.cluster().slots_per_gpu();
-            let layers = solution
-                .placement
-                .layers()
-                .iter()
-                .zip(&old)
-                .map(|(new, old)| keep_slots(new, old, slots))
-                .collect();
-            solution.placement = Placement::new(problem.num_experts(), layers);
-        }
-        let evaluation = if metrics {
-            Some(evaluate(&problem, &solution.placement, &solution.claims())?)
-        } else {
-            None
-        };
-        Ok((solution, evaluation))
-    })
-    .map_err(value_error)?;
+            let mut solution = solve(&problem, strategy.as_ref(), &options)?;
+            // A placement of another shape (GPUs added or removed) has no slots to keep.
+            if let Some(old) = old.filter(|o| o.iter().all(|row| row.len() == num_replicas)) {
+                let slots = problem.cluster().slots_per_gpu();
+                let layers = solution
+                    .placement
+                    .layers()
+                    .iter()
+                    .zip(&old)
+                    .map(|(new, old)| keep_slots(new, old, slots))
+                    .collect();
+                solution.placement = Placement::new(problem.num_experts(), layers);
+            }
+            let evaluation = if metrics {
+                Some(evaluate(&problem, &solution.placement, &solution.claims())?)
+            } else {
+                None
+            };
+            Ok((solution, evaluation))
+        })
+        .map_err(value_error)?;
     let arrays = arrays_of(py, &solution.placement)?;
     let layers = evaluation
         .map(|e| layer_dicts(py, &e, Some(&solution)))
