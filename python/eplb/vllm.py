@@ -106,7 +106,9 @@ class EplbPolicy:
                 policy (used when ``num_groups % num_nodes == 0``).
             old_global_expert_indices: the current ``[layers, num_replicas]`` placement, or
                 ``None``. Experts that stay on a rank keep their slot there (vLLM's rule);
-                a placement of another width (ranks added or removed) is not aligned.
+                an id outside ``0..num_logical_experts`` (such as -1 for an empty slot)
+                matches nothing; a placement of another width (ranks added or removed) is
+                not aligned.
 
         Returns:
             ``phy2log`` ``[layers, num_replicas]``, int64 on the CPU (a torch tensor when

@@ -151,7 +151,11 @@ fn options_of(
 ///
 /// This is the one place to switch to the library's alignment (`eplb::live::align`, fewest
 /// transfers over GPU relabellings) once it exists.
-fn keep_slots(new: &LayerPlacement, old: &[usize], slots_per_gpu: usize) -> LayerPlacement {
+fn keep_slots(
+    new: &LayerPlacement,
+    old: &[usize],
+    slots_per_gpu: usize,
+) -> Result<LayerPlacement, EplbError> {
     let (phy2log, rank) = (new.phy2log(), new.replica_ranks());
     let mut order: Vec<usize> = Vec::with_capacity(phy2log.len());
     for gpu in 0..phy2log.len() / slots_per_gpu {
@@ -178,7 +182,6 @@ fn keep_slots(new: &LayerPlacement, old: &[usize], slots_per_gpu: usize) -> Laye
         order.iter().map(|&s| phy2log[s]).collect(),
         order.iter().map(|&s| rank[s]).collect(),
     )
-    .expect("a permutation of a valid layer placement is valid")
 }
 
 /// `phy2log` `[L, R]`, `log2phy` `[L, E, X]` (`-1` padded) and `logcnt` `[L, E]` as `int64`.
@@ -276,16 +279,27 @@ fn place<'py>(
     }
     let strategy = Registry::new().build(&spec).map_err(value_error)?;
     let options = options_of(time_limit, mip_gap, threads)?;
+    // The current placement; an id outside `0..E` (such as -1 for an empty slot) matches no
+    // expert.
     let old = old_phy2log
         .map(|old| {
-            let (layers, _) = old.as_array().dim();
-            if layers != problem.num_layers() {
+            let old = old.as_array();
+            if old.nrows() != problem.num_layers() {
                 return Err(PyValueError::new_err(format!(
-                    "old_global_expert_indices has {layers} layers but weight has {}",
+                    "old_global_expert_indices has {} layers but weight has {}",
+                    old.nrows(),
                     problem.num_layers()
                 )));
             }
-            ids_of(&old, "old_global_expert_indices")
+            Ok(old
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|&id| usize::try_from(id).unwrap_or(usize::MAX))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>())
         })
         .transpose()?;
     let (solution, evaluation) = py
@@ -300,7 +314,7 @@ fn place<'py>(
                     .iter()
                     .zip(&old)
                     .map(|(new, old)| keep_slots(new, old, slots))
-                    .collect();
+                    .collect::<Result<_, _>>()?;
                 solution.placement = Placement::new(problem.num_experts(), layers);
             }
             let evaluation = if metrics {

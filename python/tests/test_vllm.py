@@ -82,6 +82,16 @@ def test_a_shuffled_old_placement_is_followed_slot_by_slot():
     assert torch.equal(EplbPolicy.rebalance_experts(loads(3), R, G, N, P, old), old)
 
 
+def test_old_placement_with_empty_slots():
+    old = EplbPolicy.rebalance_experts(loads(1), R, G, N, P)
+    old[:, ::S] = -1  # the first slot of every GPU empty: matches no expert
+    plain = EplbPolicy.rebalance_experts(loads(1), R, G, N, P)
+    aligned = EplbPolicy.rebalance_experts(loads(1), R, G, N, P, old)
+    assert gpu_contents(aligned) == gpu_contents(plain)
+    kept = old != -1
+    assert torch.equal(aligned[kept], old[kept])  # the same loads: every other slot kept
+
+
 def test_old_placement_of_another_width_is_not_aligned():
     w = loads(4)
     plain = EplbPolicy.rebalance_experts(w, R, G, N, P)
