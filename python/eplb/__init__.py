@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import _eplb
-from ._convert import as_array, as_ids, to_caller
+from ._convert import as_array, as_ids, solve
 
 __all__ = [
     "Evaluation",
@@ -198,19 +198,11 @@ def rebalance_experts(
     >>> logcnt.tolist()
     [[1, 2, 1, 1, 2, 2, 1, 1, 1, 1, 2, 1]]
     """
-    array, tensor = as_array(weight, "weight", 2)
-    (arrays, _) = _eplb.place(
-        array,
-        num_replicas,
-        num_gpus,
-        num_nodes,
-        num_groups,
-        policy=policy,
-        strategy=strategy,
-        time_limit=time_limit,
-        threads=threads,
+    arrays, _ = solve(
+        weight, "weight", num_replicas, num_gpus, num_nodes, num_groups,
+        policy=policy, strategy=strategy, time_limit=time_limit, threads=threads,
     )
-    return to_caller(arrays, tensor)
+    return arrays
 
 
 def place(
@@ -253,22 +245,11 @@ def place(
     >>> p.layers[0].max_load, p.layers[0].status
     (11.5, 'optimal')
     """
-    array, tensor = as_array(loads, "loads", 2)
-    (arrays, layers) = _eplb.place(
-        array,
-        num_replicas,
-        num_gpus,
-        num_nodes,
-        num_groups,
-        policy=policy,
-        strategy=strategy,
-        sub_strategy=sub_strategy,
-        time_limit=time_limit,
-        mip_gap=mip_gap,
-        threads=threads,
-        metrics=True,
+    (phy2log, log2phy, logcnt), layers = solve(
+        loads, "loads", num_replicas, num_gpus, num_nodes, num_groups,
+        policy=policy, strategy=strategy, sub_strategy=sub_strategy, time_limit=time_limit,
+        mip_gap=mip_gap, threads=threads, metrics=True,
     )
-    phy2log, log2phy, logcnt = to_caller(arrays, tensor)
     return Placement(phy2log, log2phy, logcnt, _metrics(layers), strategy)
 
 

@@ -7,9 +7,11 @@ has a tensor, torch is already imported).
 from __future__ import annotations
 
 import sys
-from typing import Any, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from . import _eplb
 
 
 def torch_module() -> Any:
@@ -75,6 +77,23 @@ def as_ids(x: Any, name: str) -> np.ndarray:
     if array.dtype.kind == "f":
         raise TypeError(f"{name} must hold integer expert ids; got dtype {array.dtype}")
     return np.asarray(array, dtype=np.int64)
+
+
+def solve(
+    loads: Any,
+    name: str,
+    num_replicas: int,
+    num_gpus: int,
+    num_nodes: int,
+    num_groups: int,
+    **options: Any,
+) -> Tuple[Tuple[Any, Any, Any], Optional[List[Dict[str, Any]]]]:
+    """The native solve of the 2-D ``loads`` (called ``name`` in messages): DeepSeek's arrays
+    in the caller's kind (torch for a tensor, NumPy otherwise) and, with ``metrics=True``,
+    the per-layer metrics."""
+    array, tensor = as_array(loads, name, 2)
+    arrays, layers = _eplb.place(array, num_replicas, num_gpus, num_nodes, num_groups, **options)
+    return to_caller(arrays, tensor), layers
 
 
 def to_caller(arrays: Tuple[np.ndarray, ...], tensor: bool) -> Tuple[Any, ...]:

@@ -15,7 +15,7 @@ import os
 from typing import Any, Optional, Tuple, Union
 
 from . import _eplb
-from ._convert import as_array, as_ids, is_tensor, to_caller
+from ._convert import as_array, as_ids, is_tensor, solve
 
 __all__ = ["ALGORITHMS", "rebalance_experts", "write_init_expert_location"]
 
@@ -89,31 +89,25 @@ def rebalance_experts(
             f"num_physical_experts = {num_physical_experts} must be a positive multiple of "
             f"num_local_physical_experts = {num_local_physical_experts}"
         )
-    tensor = is_tensor(tokens_per_expert)
-    if tensor:
+    if is_tensor(tokens_per_expert):
         steps = tokens_per_expert if tokens_per_expert.dim() != 2 else tokens_per_expert[None]
         if steps.dim() != 3:
             raise TypeError(
                 "tokens_per_expert must be [steps, layers, experts]; "
                 f"got shape {tuple(steps.shape)}"
             )
-        weight, _ = as_array(steps.sum(dim=0), "tokens_per_expert", 2)
+        weight = steps.sum(dim=0)  # as SGLang sums them
     else:
         steps, _ = as_array(tokens_per_expert, "tokens_per_expert", _ndim(tokens_per_expert))
         weight = steps.sum(axis=0) if steps.ndim == 3 else steps
-    num_gpus = num_physical_experts // num_local_physical_experts
-    (arrays, _) = _eplb.place(
-        weight,
-        num_physical_experts,
-        num_gpus,
-        num_nodes,
+    arrays, _ = solve(
+        weight, "tokens_per_expert", num_physical_experts,
+        num_physical_experts // num_local_physical_experts, num_nodes,
         num_groups if num_groups is not None else 1,
-        policy=_policy(algorithm, num_groups, num_nodes),
-        strategy=strategy,
-        time_limit=time_limit,
-        threads=threads,
+        policy=_policy(algorithm, num_groups, num_nodes), strategy=strategy,
+        time_limit=time_limit, threads=threads,
     )
-    return to_caller(arrays, tensor)
+    return arrays
 
 
 def _ndim(x: Any) -> int:

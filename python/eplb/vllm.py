@@ -37,7 +37,7 @@ import os
 from typing import Any, Optional
 
 from . import _eplb
-from ._convert import as_array, as_ids, is_tensor, torch_module
+from ._convert import as_ids, solve
 
 __all__ = ["EplbPolicy", "install", "plugin"]
 
@@ -117,26 +117,16 @@ class EplbPolicy:
         Raises:
             ValueError, TypeError: bad counts or input, with the library's message.
         """
-        array, tensor = as_array(weight, "weight", 2)
         old = (
             None
             if old_global_expert_indices is None
             else as_ids(old_global_expert_indices, "old_global_expert_indices")
         )
-        ((phy2log, _, _), _) = _eplb.place(
-            array,
-            num_replicas,
-            num_ranks,
-            num_nodes,
-            num_groups,
-            policy="auto",
-            strategy=cls.strategy,
-            time_limit=cls.time_limit,
-            threads=cls.threads,
-            old_phy2log=old,
+        (phy2log, _, _), _ = solve(
+            weight, "weight", num_replicas, num_ranks, num_nodes, num_groups,
+            policy="auto", strategy=cls.strategy, time_limit=cls.time_limit,
+            threads=cls.threads, old_phy2log=old,
         )
-        if tensor or is_tensor(old_global_expert_indices):
-            return torch_module().from_numpy(phy2log)
         return phy2log
 
 

@@ -97,9 +97,9 @@ fn policy_of(name: &str) -> PyResult<PolicyChoice> {
     }
 }
 
-/// The validated problem of `loads` on a cluster.
+/// The validated problem of the loads array `loads` on a cluster.
 fn problem_of(
-    loads: Loads,
+    loads: &Bound<'_, PyAny>,
     num_replicas: usize,
     num_gpus: usize,
     num_nodes: usize,
@@ -109,7 +109,7 @@ fn problem_of(
     let cluster = Cluster::new(num_replicas, num_gpus)
         .with_nodes(num_nodes)
         .with_groups(num_groups);
-    Problem::new(loads, cluster, policy_of(policy)?).map_err(value_error)
+    Problem::new(loads_of(loads)?, cluster, policy_of(policy)?).map_err(value_error)
 }
 
 /// The limits of a solve from the Python keywords.
@@ -266,7 +266,7 @@ fn place<'py>(
     metrics: bool,
 ) -> PyResult<(Arrays<'py>, Option<Bound<'py, PyList>>)> {
     let problem = problem_of(
-        loads_of(weight)?,
+        weight,
         num_replicas,
         num_gpus,
         num_nodes,
@@ -345,14 +345,7 @@ fn evaluate_placement<'py>(
     policy: &str,
 ) -> PyResult<Bound<'py, PyList>> {
     let (_, num_replicas) = phy2log.as_array().dim();
-    let problem = problem_of(
-        loads_of(loads)?,
-        num_replicas,
-        num_gpus,
-        num_nodes,
-        num_groups,
-        policy,
-    )?;
+    let problem = problem_of(loads, num_replicas, num_gpus, num_nodes, num_groups, policy)?;
     let rows = ids_of(&phy2log, "phy2log")?;
     if rows.len() != problem.num_layers() {
         return Err(PyValueError::new_err(format!(
