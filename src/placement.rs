@@ -155,6 +155,42 @@ pub struct DeepSeekArrays {
     pub logcnt: Vec<Vec<usize>>,
 }
 
+/// DeepSeek's three arrays in flat row-major `int64` buffers, the layout NumPy and torch hold
+/// (what the Python package hands over without a further copy).
+///
+/// ```
+/// use eplb::Placement;
+/// let p = Placement::from_phy2log(3, vec![vec![0, 1, 0, 2]]).unwrap();
+/// let flat = p.to_deepseek_flat().unwrap();
+/// assert_eq!((flat.layers, flat.slots, flat.experts, flat.width), (1, 4, 3, 2));
+/// assert_eq!(flat.log2phy, vec![0, 2, 1, -1, 3, -1]);
+/// assert_eq!(flat.logcnt, vec![2, 1, 1]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeepSeekFlat {
+    /// Number of layers.
+    pub layers: usize,
+    /// Slots per layer.
+    pub slots: usize,
+    /// Logical experts.
+    pub experts: usize,
+    /// The padded width of `log2phy`: the largest replica count over all layers.
+    pub width: usize,
+    /// `[layers][slots]`: expert of each slot.
+    pub phy2log: Vec<i64>,
+    /// `[layers][experts][width]`: slot of each replica rank, `-1` padded.
+    pub log2phy: Vec<i64>,
+    /// `[layers][experts]`: replicas per expert.
+    pub logcnt: Vec<i64>,
+}
+
+/// `log2phy` and `logcnt` of all layers, flat; `width` is `log2phy`'s padded width.
+struct ReplicaTables {
+    width: usize,
+    log2phy: Vec<i64>,
+    logcnt: Vec<i64>,
+}
+
 impl Placement {
     /// A placement from per-layer [`LayerPlacement`]s.
     pub fn new(num_experts: usize, layers: Vec<LayerPlacement>) -> Self {
@@ -266,8 +302,68 @@ impl Placement {
     /// # Errors
     /// [`EplbError::InvalidPlacement`] when a slot holds an expert id `>= num_experts`.
     pub fn to_deepseek(&self) -> Result<DeepSeekArrays> {
+        let tables = self.replica_tables()?;
+        let (experts, width) = (self.num_experts, tables.width);
+        // Index ranges, not `chunks`: a layer may have no experts or a zero width.
+        let log2phy = (0..self.layers.len())
+            .map(|l| {
+                (0..experts)
+                    .map(|e| {
+                        let start = (l * experts + e) * width;
+                        tables.log2phy[start..start + width].to_vec()
+                    })
+                    .collect()
+            })
+            .collect();
+        let logcnt = (0..self.layers.len())
+            .map(|l| {
+                tables.logcnt[l * experts..(l + 1) * experts]
+                    .iter()
+                    .map(|&c| c as usize)
+                    .collect()
+            })
+            .collect();
+        Ok(DeepSeekArrays {
+            phy2log: self.layers.iter().map(|l| l.phy2log.clone()).collect(),
+            log2phy,
+            logcnt,
+        })
+    }
+
+    /// DeepSeek's arrays as flat row-major `int64` buffers (see [`DeepSeekFlat`]).
+    ///
+    /// # Errors
+    /// [`EplbError::InvalidPlacement`] when a slot holds an expert id `>= num_experts` or the
+    /// layers have different slot counts.
+    pub fn to_deepseek_flat(&self) -> Result<DeepSeekFlat> {
+        let slots = self.layers.first().map_or(0, |l| l.phy2log.len());
+        if let Some(l) = self.layers.iter().position(|l| l.phy2log.len() != slots) {
+            return Err(EplbError::InvalidPlacement(format!(
+                "layer {l} has {} slots but layer 0 has {slots}; every layer needs the same",
+                self.layers[l].phy2log.len()
+            )));
+        }
+        let tables = self.replica_tables()?;
+        let phy2log = self
+            .layers
+            .iter()
+            .flat_map(|l| l.phy2log.iter().map(|&e| e as i64))
+            .collect();
+        Ok(DeepSeekFlat {
+            layers: self.layers.len(),
+            slots,
+            experts: self.num_experts,
+            width: tables.width,
+            phy2log,
+            log2phy: tables.log2phy,
+            logcnt: tables.logcnt,
+        })
+    }
+
+    /// `log2phy` and `logcnt` of every layer in flat buffers, and `log2phy`'s padded width.
+    fn replica_tables(&self) -> Result<ReplicaTables> {
         let e_count = self.num_experts;
-        let mut logcnt = Vec::with_capacity(self.layers.len());
+        let mut logcnt = Vec::with_capacity(self.layers.len() * e_count);
         for (l, layer) in self.layers.iter().enumerate() {
             if let Some(slot) = layer.phy2log.iter().position(|&e| e >= e_count) {
                 return Err(EplbError::InvalidPlacement(format!(
@@ -275,22 +371,22 @@ impl Placement {
                     layer.phy2log[slot]
                 )));
             }
-            logcnt.push(layer.logcnt(e_count));
+            // Counts and slots are far below 2^63.
+            logcnt.extend(layer.logcnt(e_count).into_iter().map(|c| c as i64));
         }
-        let width = logcnt.iter().flatten().copied().max().unwrap_or(0);
-        let log2phy = self
+        let width = logcnt.iter().copied().max().map_or(0, |w| w as usize);
+        let mut log2phy = vec![-1i64; self.layers.len() * e_count * width];
+        for (layer, table) in self
             .layers
             .iter()
-            .map(|layer| {
-                let mut table = vec![vec![-1i64; width]; e_count];
-                for (slot, (&e, &r)) in layer.phy2log.iter().zip(&layer.rank).enumerate() {
-                    table[e][r] = slot as i64;
-                }
-                table
-            })
-            .collect();
-        Ok(DeepSeekArrays {
-            phy2log: self.layers.iter().map(|l| l.phy2log.clone()).collect(),
+            .zip(log2phy.chunks_mut((e_count * width).max(1)))
+        {
+            for (slot, (&e, &r)) in layer.phy2log.iter().zip(&layer.rank).enumerate() {
+                table[e * width + r] = slot as i64;
+            }
+        }
+        Ok(ReplicaTables {
+            width,
             log2phy,
             logcnt,
         })

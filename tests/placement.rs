@@ -51,9 +51,23 @@ proptest! {
                 prop_assert_eq!(&arrays.phy2log, &rows);
                 let width = arrays.logcnt.iter().flatten().max().copied().unwrap_or(0);
                 prop_assert!(arrays.log2phy.iter().flatten().all(|r| r.len() == width));
-                prop_assert_eq!(Placement::from_deepseek(e, &arrays).unwrap(), placement);
+                prop_assert_eq!(&Placement::from_deepseek(e, &arrays).unwrap(), &placement);
+                // The flat layout holds the same numbers, row-major; it needs equal slot counts.
+                match placement.to_deepseek_flat() {
+                    Ok(flat) => {
+                        let ints = |v: Vec<usize>| v.into_iter().map(|x| x as i64).collect::<Vec<_>>();
+                        prop_assert_eq!((flat.layers, flat.experts, flat.width), (rows.len(), e, width));
+                        prop_assert_eq!(flat.phy2log, ints(rows.concat()));
+                        prop_assert_eq!(flat.logcnt, ints(arrays.logcnt.concat()));
+                        prop_assert_eq!(flat.log2phy, arrays.log2phy.concat().concat());
+                    }
+                    Err(_) => prop_assert!(rows.iter().any(|r| r.len() != rows[0].len())),
+                }
             }
-            Err(_) => prop_assert!(rows.iter().flatten().any(|&x| x >= e)),
+            Err(_) => {
+                prop_assert!(rows.iter().flatten().any(|&x| x >= e));
+                prop_assert!(placement.to_deepseek_flat().is_err());
+            }
         }
     }
 }

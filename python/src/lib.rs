@@ -1,0 +1,397 @@
+//! `eplb._eplb`: the native half of the Python package `eplb`, thin over the Rust library.
+//!
+//! Every function takes NumPy arrays (the Python half turns torch tensors and lists into them
+//! without copying where it can), converts the loads once into the library's layout
+//! ([`Loads`], `f64`), solves with the GIL released and hands back NumPy arrays. Errors of the
+//! library become `ValueError` with its message; an array of a dtype or dimension the engine
+//! cannot read becomes `TypeError`.
+//!
+//! The public, documented API is the Python one (`python/eplb/__init__.py`, stubs in
+//! `python/eplb/_eplb.pyi`); these functions are its building blocks.
+
+use std::time::Duration;
+
+use eplb::strategies::{Registry, StrategySpec};
+use eplb::{
+    evaluate, solve, Claim, Cluster, EplbError, Evaluation, LayerPlacement, Loads, Placement,
+    PolicyChoice, Problem, Solution, SolveOptions,
+};
+use num_traits::AsPrimitive;
+use numpy::ndarray::{Array2, Array3, ArrayView2};
+use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+/// The library's error as the `ValueError` Python callers catch, with the library's message
+/// (which names the shape, position and what is valid).
+fn value_error(error: EplbError) -> PyErr {
+    PyValueError::new_err(error.to_string())
+}
+
+/// The loads of a 2-D NumPy array of any integer or float dtype, converted once to the engine's
+/// `f64` layout (strided arrays are read in place, in logical order).
+///
+/// # Errors
+/// `TypeError` for another dimension or dtype; `ValueError` (the library's) for an empty
+/// matrix or a NaN, infinite or negative load.
+fn loads_of(array: &Bound<'_, PyAny>) -> PyResult<Loads> {
+    fn convert<T: AsPrimitive<f64>>(view: ArrayView2<'_, T>) -> PyResult<Loads> {
+        let (layers, experts) = view.dim();
+        // `as f64`, as `numpy.astype(float64)` converts.
+        let data = view.iter().map(|&x| x.as_()).collect();
+        Loads::from_flat(layers, experts, data).map_err(value_error)
+    }
+    macro_rules! by_dtype {
+        ($($t:ty),*) => {
+            $(if let Ok(a) = array.extract::<PyReadonlyArray2<'_, $t>>() {
+                return convert(a.as_array());
+            })*
+        };
+    }
+    by_dtype!(i64, f32, f64, i32, u64, u32, i16, u16, i8, u8);
+    Err(match array.cast::<numpy::PyUntypedArray>() {
+        Ok(a) => PyTypeError::new_err(format!(
+            "loads must be a 2-D array of integers or floats; got a {}-D array of dtype {}",
+            a.ndim(),
+            a.dtype()
+        )),
+        Err(_) => PyTypeError::new_err("loads must be a NumPy array"),
+    })
+}
+
+/// A 2-D `int64` array of non-negative ids (a placement), rows as `usize`.
+///
+/// # Errors
+/// `ValueError` naming the first negative entry.
+fn ids_of(array: &PyReadonlyArray2<'_, i64>, what: &str) -> PyResult<Vec<Vec<usize>>> {
+    array
+        .as_array()
+        .rows()
+        .into_iter()
+        .enumerate()
+        .map(|(l, row)| {
+            row.iter()
+                .enumerate()
+                .map(|(s, &id)| {
+                    usize::try_from(id).map_err(|_| {
+                        PyValueError::new_err(format!(
+                            "{what}[{l}][{s}] = {id}: expert ids must be >= 0"
+                        ))
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `"auto"`, `"hierarchical"` or `"global"`.
+fn policy_of(name: &str) -> PyResult<PolicyChoice> {
+    match name {
+        "auto" => Ok(PolicyChoice::Auto),
+        "hierarchical" => Ok(PolicyChoice::Hierarchical),
+        "global" => Ok(PolicyChoice::Global),
+        other => Err(PyValueError::new_err(format!(
+            "unknown policy {other:?}: valid policies are \"auto\", \"hierarchical\" and \"global\""
+        ))),
+    }
+}
+
+/// The validated problem of the loads array `loads` on a cluster.
+fn problem_of(
+    loads: &Bound<'_, PyAny>,
+    num_replicas: usize,
+    num_gpus: usize,
+    num_nodes: usize,
+    num_groups: usize,
+    policy: &str,
+) -> PyResult<Problem> {
+    let cluster = Cluster::new(num_replicas, num_gpus)
+        .with_nodes(num_nodes)
+        .with_groups(num_groups);
+    Problem::new(loads_of(loads)?, cluster, policy_of(policy)?).map_err(value_error)
+}
+
+/// The limits of a solve from the Python keywords.
+fn options_of(
+    time_limit: Option<f64>,
+    mip_gap: Option<f64>,
+    threads: Option<usize>,
+) -> PyResult<SolveOptions> {
+    let time_limit = time_limit
+        .map(|secs| {
+            Duration::try_from_secs_f64(secs).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "time_limit = {secs}: must be a finite number of seconds >= 0"
+                ))
+            })
+        })
+        .transpose()?;
+    if let Some(gap) = mip_gap.filter(|g| !(g.is_finite() && *g >= 0.0)) {
+        return Err(PyValueError::new_err(format!(
+            "mip_gap = {gap}: must be a finite relative gap >= 0"
+        )));
+    }
+    if threads == Some(0) {
+        return Err(PyValueError::new_err(
+            "threads = 0: must be at least 1 (or None for all cores)",
+        ));
+    }
+    Ok(SolveOptions::new()
+        .with_time_limit(time_limit)
+        .with_mip_gap(mip_gap)
+        .with_threads(threads))
+}
+
+/// Keeps every expert that stays on a GPU in the slot it had there, vLLM's default rule for
+/// `old_global_expert_indices`: per GPU, an old slot whose expert the GPU still holds keeps it;
+/// the experts new to the GPU fill the other slots in the order the strategy gave them. Loads
+/// and replica counts are unchanged (only slots inside a GPU move); replica ranks move with
+/// their slots.
+///
+/// This is the one place to switch to the library's alignment (`eplb::live::align`, fewest
+/// transfers over GPU relabellings) once it exists.
+fn keep_slots(
+    new: &LayerPlacement,
+    old: &[usize],
+    slots_per_gpu: usize,
+) -> Result<LayerPlacement, EplbError> {
+    let (phy2log, rank) = (new.phy2log(), new.replica_ranks());
+    let mut order: Vec<usize> = Vec::with_capacity(phy2log.len());
+    for gpu in 0..phy2log.len() / slots_per_gpu {
+        let slots = gpu * slots_per_gpu..(gpu + 1) * slots_per_gpu;
+        let mut taken = vec![false; slots_per_gpu];
+        let mut source: Vec<Option<usize>> = old[slots.clone()]
+            .iter()
+            .map(|&expert| {
+                let i = (0..slots_per_gpu)
+                    .find(|&i| !taken[i] && phy2log[slots.start + i] == expert)?;
+                taken[i] = true;
+                Some(i)
+            })
+            .collect();
+        let mut incoming = (0..slots_per_gpu).filter(|&i| !taken[i]);
+        for s in &mut source {
+            if s.is_none() {
+                *s = incoming.next();
+            }
+        }
+        order.extend(source.into_iter().flatten().map(|i| slots.start + i));
+    }
+    LayerPlacement::with_ranks(
+        order.iter().map(|&s| phy2log[s]).collect(),
+        order.iter().map(|&s| rank[s]).collect(),
+    )
+}
+
+/// `phy2log` `[L, R]`, `log2phy` `[L, E, X]` (`-1` padded) and `logcnt` `[L, E]` as `int64`.
+type Arrays<'py> = (
+    Bound<'py, PyArray2<i64>>,
+    Bound<'py, PyArray3<i64>>,
+    Bound<'py, PyArray2<i64>>,
+);
+
+/// DeepSeek's three arrays of `placement` as NumPy `int64` arrays that own the library's flat
+/// buffers ([`Placement::to_deepseek_flat`]: no further copy).
+fn arrays_of<'py>(py: Python<'py>, placement: &Placement) -> PyResult<Arrays<'py>> {
+    let flat = placement.to_deepseek_flat().map_err(value_error)?;
+    let shape_error = |e: numpy::ndarray::ShapeError| PyValueError::new_err(e.to_string());
+    Ok((
+        Array2::from_shape_vec((flat.layers, flat.slots), flat.phy2log)
+            .map_err(shape_error)?
+            .into_pyarray(py),
+        Array3::from_shape_vec((flat.layers, flat.experts, flat.width), flat.log2phy)
+            .map_err(shape_error)?
+            .into_pyarray(py),
+        Array2::from_shape_vec((flat.layers, flat.experts), flat.logcnt)
+            .map_err(shape_error)?
+            .into_pyarray(py),
+    ))
+}
+
+/// One dict per layer: the evaluator's metrics (and the strategy's status and time).
+fn layer_dicts<'py>(
+    py: Python<'py>,
+    evaluation: &Evaluation,
+    solution: Option<&Solution>,
+) -> PyResult<Bound<'py, PyList>> {
+    let layers = PyList::empty(py);
+    for (l, r) in evaluation.layers.iter().enumerate() {
+        let d = PyDict::new(py);
+        d.set_item("layer", r.layer)?;
+        d.set_item("max_load", r.max_load)?;
+        d.set_item("mean_load", r.mean_load)?;
+        d.set_item("balancedness", r.balancedness)?;
+        d.set_item("imbalance", r.imbalance)?;
+        d.set_item("lower_bound", r.lower_bound)?;
+        d.set_item("gap", r.gap)?;
+        d.set_item("colocated_replicas", r.colocated_replicas)?;
+        d.set_item("gpu_loads", r.gpu_loads.clone())?;
+        let violations: Vec<String> = r.violations.iter().map(ToString::to_string).collect();
+        d.set_item("violations", violations)?;
+        let claims: Vec<String> = r.claim_violations.iter().map(ToString::to_string).collect();
+        d.set_item("claim_violations", claims)?;
+        if let Some(s) = solution {
+            d.set_item("status", s.layers[l].status.to_string())?;
+            d.set_item("solve_ms", s.layers[l].elapsed.as_secs_f64() * 1e3)?;
+        }
+        layers.append(d)?;
+    }
+    Ok(layers)
+}
+
+/// Solves `weight` with the named strategy: DeepSeek's arrays, and with `metrics` the
+/// evaluator's per-layer metrics (`None` otherwise: the drop-in call skips the bounds).
+#[pyfunction]
+#[pyo3(signature = (
+    weight, num_replicas, num_gpus, num_nodes, num_groups, *, policy, strategy,
+    sub_strategy=None, time_limit=None, mip_gap=None, threads=None, old_phy2log=None,
+    metrics=false
+))]
+#[allow(clippy::too_many_arguments)]
+fn place<'py>(
+    py: Python<'py>,
+    weight: &Bound<'py, PyAny>,
+    num_replicas: usize,
+    num_gpus: usize,
+    num_nodes: usize,
+    num_groups: usize,
+    policy: &str,
+    strategy: &str,
+    sub_strategy: Option<&str>,
+    time_limit: Option<f64>,
+    mip_gap: Option<f64>,
+    threads: Option<usize>,
+    old_phy2log: Option<PyReadonlyArray2<'py, i64>>,
+    metrics: bool,
+) -> PyResult<(Arrays<'py>, Option<Bound<'py, PyList>>)> {
+    let problem = problem_of(
+        weight,
+        num_replicas,
+        num_gpus,
+        num_nodes,
+        num_groups,
+        policy,
+    )?;
+    let mut spec = StrategySpec::new(strategy);
+    if let Some(name) = sub_strategy {
+        spec = spec.with_sub_strategy(name);
+    }
+    let strategy = Registry::new().build(&spec).map_err(value_error)?;
+    let options = options_of(time_limit, mip_gap, threads)?;
+    // The current placement; an id outside `0..E` (such as -1 for an empty slot) matches no
+    // expert.
+    let old = old_phy2log
+        .map(|old| {
+            let old = old.as_array();
+            if old.nrows() != problem.num_layers() {
+                return Err(PyValueError::new_err(format!(
+                    "old_global_expert_indices has {} layers but weight has {}",
+                    old.nrows(),
+                    problem.num_layers()
+                )));
+            }
+            Ok(old
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|&id| usize::try_from(id).unwrap_or(usize::MAX))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>())
+        })
+        .transpose()?;
+    let (solution, evaluation) = py
+        .detach(|| -> Result<_, EplbError> {
+            let mut solution = solve(&problem, strategy.as_ref(), &options)?;
+            // A placement of another shape (GPUs added or removed) has no slots to keep.
+            if let Some(old) = old.filter(|o| o.iter().all(|row| row.len() == num_replicas)) {
+                let slots = problem.cluster().slots_per_gpu();
+                let layers = solution
+                    .placement
+                    .layers()
+                    .iter()
+                    .zip(&old)
+                    .map(|(new, old)| keep_slots(new, old, slots))
+                    .collect::<Result<_, _>>()?;
+                solution.placement = Placement::new(problem.num_experts(), layers);
+            }
+            let evaluation = if metrics {
+                Some(evaluate(&problem, &solution.placement, &solution.claims())?)
+            } else {
+                None
+            };
+            Ok((solution, evaluation))
+        })
+        .map_err(value_error)?;
+    let arrays = arrays_of(py, &solution.placement)?;
+    let layers = evaluation
+        .map(|e| layer_dicts(py, &e, Some(&solution)))
+        .transpose()?;
+    Ok((arrays, layers))
+}
+
+/// The evaluator on a placement made anywhere: per-layer metrics and violations.
+#[pyfunction]
+#[pyo3(signature = (loads, phy2log, num_gpus, num_nodes, num_groups, *, policy))]
+fn evaluate_placement<'py>(
+    py: Python<'py>,
+    loads: &Bound<'py, PyAny>,
+    phy2log: PyReadonlyArray2<'py, i64>,
+    num_gpus: usize,
+    num_nodes: usize,
+    num_groups: usize,
+    policy: &str,
+) -> PyResult<Bound<'py, PyList>> {
+    let (_, num_replicas) = phy2log.as_array().dim();
+    let problem = problem_of(loads, num_replicas, num_gpus, num_nodes, num_groups, policy)?;
+    let rows = ids_of(&phy2log, "phy2log")?;
+    if rows.len() != problem.num_layers() {
+        return Err(PyValueError::new_err(format!(
+            "phy2log has {} layers but loads has {}",
+            rows.len(),
+            problem.num_layers()
+        )));
+    }
+    let evaluation = py
+        .detach(|| {
+            let placement = Placement::from_phy2log(problem.num_experts(), rows)?;
+            evaluate(&problem, &placement, &[] as &[Claim])
+        })
+        .map_err(value_error)?;
+    layer_dicts(py, &evaluation, None)
+}
+
+/// `(name, description)` of every built-in strategy, in the library's order.
+#[pyfunction]
+fn strategies() -> Vec<(String, String)> {
+    Registry::new()
+        .descriptions()
+        .map(|(n, d)| (n.to_string(), d.to_string()))
+        .collect()
+}
+
+/// SGLang's `--init-expert-location` document for `phy2log`, whose row 0 is model layer
+/// `first_layer` (the dense layers before it get SGLang's trivial mapping).
+#[pyfunction]
+#[pyo3(signature = (phy2log, num_experts, first_layer))]
+fn sglang_location_json(
+    phy2log: PyReadonlyArray2<'_, i64>,
+    num_experts: usize,
+    first_layer: usize,
+) -> PyResult<String> {
+    let placement =
+        Placement::from_phy2log(num_experts, ids_of(&phy2log, "phy2log")?).map_err(value_error)?;
+    Ok(eplb::formats::sglang::to_json(&placement, first_layer).to_string())
+}
+
+/// The native module `eplb._eplb`.
+#[pymodule]
+fn _eplb(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(place, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_placement, m)?)?;
+    m.add_function(wrap_pyfunction!(strategies, m)?)?;
+    m.add_function(wrap_pyfunction!(sglang_location_json, m)?)?;
+    Ok(())
+}
