@@ -18,8 +18,9 @@ use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 /// leaving the two GPUs' larger load smallest; a replica no swap can separate (an expert with
 /// more replicas than GPUs) is given to another expert instead
 /// ([`separate_copies`]). A local search over distinct swaps then lowers the max load again
-/// ([`SwapSearch`]). The answer is then a heuristic one; the inner strategy's lower bound is
-/// kept (a bound without the constraint is a bound with it).
+/// ([`SwapSearch`]). The answer is then a heuristic one (or still `time_limit` when the inner
+/// search stopped at its limit); the inner strategy's lower bound is kept (a bound without the
+/// constraint is a bound with it).
 ///
 /// Distinct replicas need a GPU's slots to fit the experts it may hold: `S <= E` (global),
 /// `S <= E / N` (hierarchical); otherwise the layer fails with
@@ -112,9 +113,15 @@ impl<S: PlacementStrategy> PlacementStrategy for DistinctReplicas<S> {
             .distinct(true)
             .improve(&mut slots)?;
         let placement = LayerPlacement::from_phy2log(slots);
+        // An `optimal` or gap claim was about the inner answer; a stop at the time limit
+        // still says the answer depends on where the search stopped.
+        let status = match solution.status {
+            SolveStatus::TimeLimit => SolveStatus::TimeLimit,
+            _ => SolveStatus::Heuristic,
+        };
         Ok(LayerSolution {
             placement,
-            status: SolveStatus::Heuristic,
+            status,
             lower_bound: solution.lower_bound,
         })
     }
