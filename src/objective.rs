@@ -12,7 +12,9 @@
 //!
 //! [`evaluate_steps`] reports all three for any placement; [`optimise`] lowers a per-step
 //! objective from any placement (a strategy's answer for the mean) by swapping replicas
-//! between GPUs ([`eplb_solvers::scenarios::SwapSearch`]), never making it worse.
+//! between GPUs ([`eplb_solvers::scenarios::SwapSearch`]), never making it worse;
+//! [`ExactStepSearch`] continues with a MILP with one max variable per step and certifies
+//! each layer.
 //!
 //! ```
 //! use eplb::objective::{evaluate_steps, optimise, Objective, StepLoads};
@@ -35,7 +37,9 @@
 //! ```
 
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
+use eplb_solvers::milp::{Backend, ScenarioMilp};
 use eplb_solvers::scenarios::{ScenarioGoal, SwapSearch};
 use serde::{Deserialize, Serialize};
 
@@ -391,10 +395,8 @@ pub fn optimise(
             expected: problem.num_layers(),
         });
     }
-    let goal = match objective {
-        Objective::Mean => return Ok(placement.clone()),
-        Objective::SumOfStepMax => ScenarioGoal::SumOfPeaks,
-        Objective::WorstStep => ScenarioGoal::WorstPeak,
+    let Some(goal) = goal_of(objective) else {
+        return Ok(placement.clone());
     };
     let layers = problem
         .layers()
@@ -412,6 +414,141 @@ pub fn optimise(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Placement::new(problem.num_experts(), layers))
+}
+
+/// The exact per-step search: [`optimise`]'s swap search, then per layer the MILP with one
+/// max variable per step ([`ScenarioMilp`]) started from it, under a time limit per layer.
+///
+/// The MILP keeps the replica counts and each node's replicas (the swap search's
+/// neighbourhood) and chooses which GPU holds which replica; its [`StepCertificate`] is a
+/// lower bound on the objective over every placement with those counts (proven optimal when
+/// the value meets it). Small layers are proven with the pure-Rust backend; DeepSeek-size
+/// layers need HiGHS (cargo feature `highs`) and a time limit.
+///
+/// ```
+/// use eplb::objective::{ExactStepSearch, Objective, StepLoads};
+/// use eplb::{Cluster, Loads, Placement, PolicyChoice, Problem};
+/// let steps = StepLoads::new(vec![
+///     Loads::from_rows(&[vec![4.0, 4.0, 1.0, 0.0]])?,
+///     Loads::from_rows(&[vec![0.0, 1.0, 4.0, 4.0]])?,
+/// ])?;
+/// let problem = Problem::new(steps.total(), Cluster::new(4, 2), PolicyChoice::Global)?;
+/// let start = Placement::from_phy2log(4, vec![vec![0, 1, 2, 3]])?;
+/// let found = ExactStepSearch::default().optimise(&problem, &steps, &start, Objective::SumOfStepMax, false)?;
+/// assert!(found.layers[0].proven);
+/// assert_eq!(found.layers[0].value, 10.0); // {0, 2} and {1, 3}: 5 + 5
+/// # Ok::<(), eplb::EplbError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ExactStepSearch {
+    backend: Backend,
+    time_limit: Option<Duration>,
+    gap: Option<f64>,
+}
+
+/// What [`ExactStepSearch`] proved about one layer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StepCertificate {
+    /// The layer's value under the objective.
+    pub value: f64,
+    /// A lower bound on the objective over every placement with the same replica counts (and,
+    /// under the hierarchical policy, the same replicas per node).
+    pub lower_bound: f64,
+    /// True when `value` meets `lower_bound`.
+    pub proven: bool,
+}
+
+/// The placement [`ExactStepSearch`] found and a certificate per layer.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ExactStepResult {
+    /// The placement (never worse than the start under the objective, layer by layer).
+    pub placement: Placement,
+    /// One certificate per layer (empty for [`Objective::Mean`], which the strategies
+    /// minimise themselves).
+    pub layers: Vec<StepCertificate>,
+}
+
+impl ExactStepSearch {
+    /// The search on `backend`, without time limit or gap.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            ..Self::default()
+        }
+    }
+
+    /// The time limit of each layer's MILP.
+    #[must_use]
+    pub fn with_time_limit(self, time_limit: Option<Duration>) -> Self {
+        Self { time_limit, ..self }
+    }
+
+    /// The relative gap at which a layer's MILP may stop.
+    #[must_use]
+    pub fn with_gap(self, gap: Option<f64>) -> Self {
+        Self { gap, ..self }
+    }
+
+    /// Lowers `objective` from `placement`; see the [type](Self) docs.
+    ///
+    /// # Errors
+    /// As [`optimise`]; [`EplbError::Solver`] when the MILP backend fails.
+    pub fn optimise(
+        &self,
+        problem: &Problem,
+        steps: &StepLoads,
+        placement: &Placement,
+        objective: Objective,
+        distinct: bool,
+    ) -> Result<ExactStepResult> {
+        let start = optimise(problem, steps, placement, objective, distinct)?;
+        let Some(goal) = goal_of(objective) else {
+            return Ok(ExactStepResult {
+                placement: start,
+                layers: Vec::new(),
+            });
+        };
+        let mut layers = Vec::with_capacity(problem.num_layers());
+        let mut certificates = Vec::with_capacity(problem.num_layers());
+        for (layer, lp) in problem.layers().zip(start.layers()) {
+            let milp = ScenarioMilp::new(self.backend)
+                .with_deadline(self.time_limit.map(|t| Instant::now() + t))
+                .with_gap(self.gap);
+            let found = milp.solve(
+                &steps.layer_steps(layer.index()),
+                lp.phy2log(),
+                layer.cluster().slots_per_gpu(),
+                region_gpus(&layer),
+                goal,
+                distinct,
+            )?;
+            certificates.push(StepCertificate {
+                value: found.value,
+                lower_bound: found.lower_bound,
+                proven: found.proven,
+            });
+            layers.push(if found.slots == lp.phy2log() {
+                lp.clone()
+            } else {
+                LayerPlacement::from_phy2log(found.slots)
+            });
+        }
+        Ok(ExactStepResult {
+            placement: Placement::new(problem.num_experts(), layers),
+            layers: certificates,
+        })
+    }
+}
+
+/// The engines' goal of a per-step objective.
+fn goal_of(objective: Objective) -> Option<ScenarioGoal> {
+    match objective {
+        Objective::Mean => None,
+        Objective::SumOfStepMax => Some(ScenarioGoal::SumOfPeaks),
+        Objective::WorstStep => Some(ScenarioGoal::WorstPeak),
+    }
 }
 
 /// The GPUs a replica may move among: a node under the hierarchical policy, all otherwise.

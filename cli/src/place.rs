@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trtllm};
-use eplb::objective::{evaluate_steps, optimise, Objective};
+use eplb::objective::{evaluate_steps, optimise, ExactStepSearch, Objective};
 use eplb::strategies::DistinctReplicas;
 use eplb::{solve_observed, EplbError, SolveStatus};
 
@@ -49,7 +49,9 @@ pub(crate) struct PlaceArgs {
     /// What to minimise over the steps of per-step loads ([steps][layers][experts]): the max
     /// GPU load of the mean loads (mean), the sum over steps of each step's max
     /// (sum-of-step-max) or the max of any step (worst-step). The per-step objectives start
-    /// from the strategy's placement for the mean and only keep replica swaps that lower them.
+    /// from the strategy's placement for the mean and only keep replica swaps that lower them;
+    /// after `exact` or `ilp`, a MILP with one max variable per step follows (--time-limit
+    /// per layer) and the report says which layers it proved.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Mean)]
     objective: ObjectiveArg,
     /// No GPU holds two replicas of one expert (vllm-ascend rejects such tables): the
@@ -57,6 +59,9 @@ pub(crate) struct PlaceArgs {
     #[arg(long)]
     distinct_replicas: bool,
 }
+
+/// Strategies after which a per-step objective is searched exactly (the per-step MILP).
+const EXACT_STRATEGIES: [&str; 2] = ["exact", "ilp"];
 
 /// `--objective` values.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,14 +105,30 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
     )?;
     bar.finish_and_clear();
     let mut solution = solution;
+    let mut certificates = Vec::new();
     if let Some(steps) = &loaded.steps {
-        let placement = optimise(
-            problem,
-            steps,
-            &solution.placement,
-            objective,
-            args.distinct_replicas,
-        )?;
+        let placement = if EXACT_STRATEGIES.contains(&args.strategy.strategy.as_str()) {
+            let found = ExactStepSearch::default()
+                .with_time_limit(args.strategy.search.time_limit)
+                .with_gap(args.strategy.search.mip_gap)
+                .optimise(
+                    problem,
+                    steps,
+                    &solution.placement,
+                    objective,
+                    args.distinct_replicas,
+                )?;
+            certificates = found.layers;
+            found.placement
+        } else {
+            optimise(
+                problem,
+                steps,
+                &solution.placement,
+                objective,
+                args.distinct_replicas,
+            )?
+        };
         for (outcome, (old, new)) in solution
             .layers
             .iter_mut()
@@ -175,6 +196,14 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
             if let Some(steps) = &step_evaluation {
                 out!("{}", step_table(steps));
                 out!("{}", step_summary_line(steps));
+            }
+            if !certificates.is_empty() {
+                let proven = certificates.iter().filter(|c| c.proven).count();
+                let bound: f64 = certificates.iter().map(|c| c.lower_bound).sum();
+                out!(
+                    "{objective}: {proven}/{} layers proven optimal for their replica counts; lower bound over all layers {bound}",
+                    certificates.len()
+                );
             }
         }
     }
