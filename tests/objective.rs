@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use eplb::evaluate::{evaluate_with, max_gpu_load, Requirements};
-use eplb::formats::{loads::loads_from_json, npy::loads_from_npy, ReadOptions};
+use eplb::formats::{loads::loads_from_json, ReadOptions};
 use eplb::objective::{evaluate_steps, optimise, Objective, StepLoads};
 use eplb::strategies::{by_name, DistinctReplicas};
 use eplb::testing::generate::{LoadProfile, ProblemShape};
@@ -212,25 +212,4 @@ fn json_keeps_the_step_axis_and_drops_the_dense_layers_of_every_step() {
     let text = r#"{"loads": [[[5, 1]], [[-1, 1]]]}"#;
     let err = loads_from_json(Path::new("n.json"), text, ReadOptions::default()).unwrap_err();
     assert!(err.to_string().contains("n.json"), "{err}");
-}
-
-#[test]
-fn npy_keeps_the_step_axis() {
-    // A 3-D little-endian f8 array [2][1][2], C order.
-    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 1, 2), }";
-    let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(h.as_bytes());
-    for x in [1.0f64, 2.0, 3.0, 0.5] {
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    let f = loads_from_npy(Path::new("s.npy"), &bytes).unwrap();
-    assert_eq!(f.loads.layer(0), &[4.0, 2.5]);
-    let steps = f.steps.expect("a step axis");
-    assert_eq!(steps.layer_steps(0), vec![vec![1.0, 2.0], vec![3.0, 0.5]]);
 }
