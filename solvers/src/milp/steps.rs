@@ -1,20 +1,4 @@
-//! The per-scenario MILP: one peak variable per scenario.
-//!
-//! The [`scenarios`](crate::scenarios) problem solved exactly in the neighbourhood the swap
-//! search explores: copy counts fixed, and the copies an item has in each region fixed, the
-//! assignment of copies to bins is chosen to minimise a [`ScenarioGoal`]:
-//!
-//! - integers `x[i][j]` (copies of item `i` on bin `j`, for the bins of the regions where `i`
-//!   has copies; at most 1 when copies must be distinct), `sum over region r of x[i][j]` equal
-//!   to the item's copies in `r`, and `sum_i x[i][j] = s` for every bin;
-//! - [`ScenarioGoal::SumOfPeaks`]: one peak `T[t] >= sum_i w[t][i] / c[i] x[i][j]` per scenario
-//!   and bin, minimise `sum_t T[t]`; [`ScenarioGoal::WorstPeak`]: one `T` above every bin of
-//!   every scenario.
-//!
-//! Weights are scaled by the largest scenario's mean bin load. The start packing is the
-//! solver's starting solution and the answer is never worse than it; the lower bound (each
-//! scenario's mean bin load and largest copy, or the solver's dual bound) holds for every
-//! packing with these counts and per-region copies.
+//! The per-scenario MILP: one peak variable per scenario ([`ScenarioMilp`]).
 
 use std::time::Instant;
 
@@ -26,7 +10,23 @@ use crate::error::SolverError;
 use crate::scenarios::{goal_value, ScenarioGoal};
 use crate::tolerance::{DUAL_BOUND_SHAVE, OPTIMALITY};
 
-/// The exact solver of the per-scenario problem; see the [module](self) docs.
+/// The exact solver of the per-scenario problem.
+///
+/// The [`scenarios`](crate::scenarios) problem solved exactly in the neighbourhood the swap
+/// search explores: copy counts fixed, and the copies an item has in each region fixed, the
+/// assignment of copies to bins is chosen to minimise a [`ScenarioGoal`]:
+///
+/// - integers `x[i][j]` (copies of item `i` on bin `j`, for the bins of the regions where `i`
+///   has copies; at most 1 when copies must be distinct), `sum over region r of x[i][j]` equal
+///   to the item's copies in `r`, and `sum_i x[i][j] = s` for every bin;
+/// - [`ScenarioGoal::SumOfPeaks`]: one peak `T[t] >= sum_i w[t][i] / c[i] x[i][j]` per scenario
+///   and bin, minimise `sum_t T[t]`; [`ScenarioGoal::WorstPeak`]: one `T` above every bin of
+///   every scenario.
+///
+/// Weights are scaled by the largest scenario's mean bin load. The start packing is the
+/// solver's starting solution and the answer is never worse than it; the lower bound (each
+/// scenario's mean bin load and largest copy, or the solver's dual bound) holds for every
+/// packing with these counts and per-region copies.
 ///
 /// ```
 /// use eplb_solvers::milp::{Backend, ScenarioMilp};
