@@ -295,13 +295,7 @@ pub fn evaluate_steps(
     steps: &StepLoads,
     placement: &Placement,
 ) -> Result<StepEvaluation> {
-    steps.check_fits(problem)?;
-    if placement.num_layers() != problem.num_layers() {
-        return Err(EplbError::LayerCountMismatch {
-            found: placement.num_layers(),
-            expected: problem.num_layers(),
-        });
-    }
+    check_shapes(problem, steps, placement)?;
     let layers = problem
         .layers()
         .zip(placement.layers())
@@ -316,6 +310,18 @@ pub fn evaluate_steps(
         worst_step_max: layers.iter().map(|r| r.worst_step_max).fold(0.0, f64::max),
     };
     Ok(StepEvaluation { layers, summary })
+}
+
+/// The steps and the placement fit the problem.
+fn check_shapes(problem: &Problem, steps: &StepLoads, placement: &Placement) -> Result<()> {
+    steps.check_fits(problem)?;
+    if placement.num_layers() != problem.num_layers() {
+        return Err(EplbError::LayerCountMismatch {
+            found: placement.num_layers(),
+            expected: problem.num_layers(),
+        });
+    }
+    Ok(())
 }
 
 /// Every objective of one layer; see [`evaluate_steps`].
@@ -388,13 +394,7 @@ pub fn optimise(
     objective: Objective,
     distinct: bool,
 ) -> Result<Placement> {
-    steps.check_fits(problem)?;
-    if placement.num_layers() != problem.num_layers() {
-        return Err(EplbError::LayerCountMismatch {
-            found: placement.num_layers(),
-            expected: problem.num_layers(),
-        });
-    }
+    check_shapes(problem, steps, placement)?;
     let Some(goal) = goal_of(objective) else {
         return Ok(placement.clone());
     };

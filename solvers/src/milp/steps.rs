@@ -7,7 +7,7 @@ use good_lp::{variable, Expression, ProblemVariables, Variable};
 use super::backend::{run, LpModel, RawStatus};
 use super::{Backend, Ctx};
 use crate::error::SolverError;
-use crate::scenarios::{goal_value, ScenarioGoal};
+use crate::scenarios::{check_regions, goal_value, ScenarioGoal};
 use crate::tolerance::{DUAL_BOUND_SHAVE, OPTIMALITY};
 
 /// The exact solver of the per-scenario problem.
@@ -109,11 +109,7 @@ impl ScenarioMilp {
     ) -> Result<ScenarioPacking, SolverError> {
         let start_value = goal_value(weights, start, per_bin, goal)?;
         let bins = start.len() / per_bin;
-        if region_bins == 0 || !bins.is_multiple_of(region_bins) {
-            return Err(SolverError::InvalidModel(format!(
-                "regions of {region_bins} bins cannot tile {bins} bins"
-            )));
-        }
+        check_regions(bins, region_bins)?;
         if let Some(gap) = self.gap.filter(|g| !g.is_finite() || *g < 0.0) {
             return Err(SolverError::InvalidModel(format!(
                 "MIP gap {gap} must be a finite number >= 0"

@@ -133,6 +133,16 @@ fn check_packing(
     Ok(counts)
 }
 
+/// Checks that regions of `region_bins` consecutive bins tile `bins` bins.
+pub(crate) fn check_regions(bins: usize, region_bins: usize) -> Result<(), SolverError> {
+    if region_bins == 0 || !bins.is_multiple_of(region_bins) {
+        return Err(SolverError::InvalidModel(format!(
+            "regions of {region_bins} bins cannot tile {bins} bins"
+        )));
+    }
+    Ok(())
+}
+
 /// Local search over copy swaps that lowers a [`ScenarioGoal`]; see the [module](self) docs.
 #[derive(Debug, Clone)]
 pub struct SwapSearch<'a> {
@@ -206,11 +216,7 @@ impl<'a> SwapSearch<'a> {
         let counts = check_packing(self.weights, slots, self.per_bin)?;
         let bins = slots.len() / self.per_bin;
         let region = self.region_bins.unwrap_or(bins);
-        if region == 0 || !bins.is_multiple_of(region) {
-            return Err(SolverError::InvalidModel(format!(
-                "regions of {region} bins cannot tile {bins} bins"
-            )));
-        }
+        check_regions(bins, region)?;
         let items = counts.len();
         let mut on_bin = vec![0u32; bins * items];
         for (slot, &i) in slots.iter().enumerate() {
@@ -412,11 +418,7 @@ pub fn separate_copies(
     let scenario = [weights.to_vec()];
     let mut counts = check_packing(&scenario, slots, per_bin)?;
     let bins = slots.len() / per_bin;
-    if region_bins == 0 || !bins.is_multiple_of(region_bins) {
-        return Err(SolverError::InvalidModel(format!(
-            "regions of {region_bins} bins cannot tile {bins} bins"
-        )));
-    }
+    check_regions(bins, region_bins)?;
     let items = weights.len();
     let region_slots = region_bins * per_bin;
     for (r, region) in slots.chunks_exact(region_slots).enumerate() {
