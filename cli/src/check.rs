@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::{deepseek::PlacementDocument, read_placement};
-use eplb::{evaluate, EplbError};
+use eplb::EplbError;
 
 use super::report::{layer_table, summary_line};
 use super::{Global, ProblemArgs};
@@ -18,6 +19,9 @@ pub(crate) struct CheckArgs {
     /// (`physical_to_logical_map`) or TensorRT-LLM YAML (`.yaml`/`.yml`).
     #[arg(long, value_name = "FILE")]
     placement: PathBuf,
+    /// Also require that no GPU holds two replicas of one expert (vllm-ascend's rule).
+    #[arg(long)]
+    distinct_replicas: bool,
 }
 
 pub(crate) fn run(args: &CheckArgs, global: Global) -> Result<ExitCode, EplbError> {
@@ -29,7 +33,8 @@ pub(crate) fn run(args: &CheckArgs, global: Global) -> Result<ExitCode, EplbErro
         problem.num_layers(),
         loaded.first_layer,
     )?;
-    let evaluation = evaluate(problem, &placement, &[])?;
+    let requirements = Requirements::new().with_distinct_replicas(args.distinct_replicas);
+    let evaluation = evaluate_with(problem, &placement, &[], requirements)?;
     if global.json {
         let out = serde_json::json!({
             "format": format!("{format:?}").to_lowercase(),

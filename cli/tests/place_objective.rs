@@ -129,6 +129,28 @@ fn distinct_replicas_are_honoured_or_refused() {
     run(&[]).success();
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert!(doc["summary"]["colocated_replicas"].as_u64().unwrap() > 0);
+    // `check` accepts it, unless distinct replicas are required.
+    let check = |extra: &[&str]| {
+        eplb()
+            .args(["check", "--loads"])
+            .arg(&loads)
+            .args([
+                "--replicas",
+                "8",
+                "--gpus",
+                "2",
+                "--policy",
+                "global",
+                "--placement",
+            ])
+            .arg(&out)
+            .args(extra)
+            .assert()
+    };
+    check(&[]).success();
+    check(&["--distinct-replicas"])
+        .failure()
+        .stdout(predicate::str::contains("distinct replicas allow one"));
     for strategy in ["greedy", "refine", "hierarchical", "exact", "ilp"] {
         run(&[
             "--distinct-replicas",
