@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use clap::Args;
 use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::{deepseek::PlacementDocument, read_placement};
+use eplb::objective::evaluate_steps;
 use eplb::EplbError;
 
-use super::report::{layer_table, summary_line};
+use super::report::{layer_table, step_summary_line, step_table, summary_line};
 use super::{Global, ProblemArgs};
 
 #[derive(Args, Debug)]
@@ -35,13 +36,21 @@ pub(crate) fn run(args: &CheckArgs, global: Global) -> Result<ExitCode, EplbErro
     )?;
     let requirements = Requirements::new().with_distinct_replicas(args.distinct_replicas);
     let evaluation = evaluate_with(problem, &placement, &[], requirements)?;
+    let steps = loaded
+        .steps
+        .as_ref()
+        .map(|steps| evaluate_steps(problem, steps, &placement))
+        .transpose()?;
     if global.json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "format": format!("{format:?}").to_lowercase(),
             "feasible": evaluation.is_feasible(),
             "layers": PlacementDocument::metrics(&evaluation, None, true),
             "summary": &evaluation.summary,
         });
+        if let Some(steps) = &steps {
+            out["steps"] = serde_json::to_value(steps).expect("serialisable");
+        }
         out!("{out}");
     } else {
         for r in &evaluation.layers {
@@ -51,6 +60,10 @@ pub(crate) fn run(args: &CheckArgs, global: Global) -> Result<ExitCode, EplbErro
         }
         out!("{}", layer_table(&evaluation, None));
         out!("{}", summary_line(&evaluation));
+        if let Some(steps) = &steps {
+            out!("{}", step_table(steps));
+            out!("{}", step_summary_line(steps));
+        }
     }
     Ok(if evaluation.is_feasible() {
         ExitCode::SUCCESS

@@ -44,6 +44,16 @@ fn per_step_input_reports_every_objective_and_the_per_step_search_lowers_its_own
     assert!(layer["mean_step_max"].as_f64().is_some());
     assert!(layer["worst_step_max"].as_f64().is_some());
     assert_eq!(doc["steps"]["steps"], 3);
+    // `check` reports the same objectives for the placement read back.
+    let assert = eplb()
+        .args(["--json", "check", "--loads"])
+        .arg(dir.path().join("steps.json"))
+        .args(["--replicas", "8", "--gpus", "2", "--placement"])
+        .arg(dir.path().join("p.json"))
+        .assert()
+        .success();
+    let checked: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    assert_eq!(checked["steps"]["summary"], mean["steps"]["summary"]);
     let sum = |v: &Value| v["steps"]["summary"]["sum_step_max"].as_f64().unwrap();
     let worst = |v: &Value| v["steps"]["summary"]["worst_step_max"].as_f64().unwrap();
     let (per_step, _) = place(dir.path(), &["--objective", "sum-of-step-max"]);
