@@ -152,7 +152,12 @@ pub struct SwapSearch<'a> {
     region_bins: Option<usize>,
     distinct: bool,
     max_passes: usize,
+    count_moves: bool,
 }
+
+/// How many items [`SwapSearch::with_count_moves`] considers giving a copy to: those with the
+/// largest copy weight in any scenario.
+const COUNT_MOVE_ITEMS: usize = 16;
 
 /// What a [`SwapSearch`] did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,6 +169,8 @@ pub struct SwapOutcome {
     pub after: f64,
     /// Swaps made.
     pub swaps: usize,
+    /// Copies given from one item to another ([`SwapSearch::with_count_moves`]).
+    pub count_moves: usize,
 }
 
 impl<'a> SwapSearch<'a> {
@@ -177,6 +184,7 @@ impl<'a> SwapSearch<'a> {
             region_bins: None,
             distinct: false,
             max_passes: 64,
+            count_moves: false,
         }
     }
 
@@ -194,6 +202,18 @@ impl<'a> SwapSearch<'a> {
     #[must_use]
     pub fn distinct(self, distinct: bool) -> Self {
         Self { distinct, ..self }
+    }
+
+    /// Also moves a copy from an item with several copies on a bin that is a scenario's peak
+    /// to another item of the region (one of the 16 with the largest copy weight in any
+    /// scenario): copy counts change (every item keeps at least one copy, and its copies stay
+    /// in their regions).
+    #[must_use]
+    pub fn with_count_moves(self, count_moves: bool) -> Self {
+        Self {
+            count_moves,
+            ..self
+        }
     }
 
     /// At most `passes` passes over all swaps (each pass continues while moves are found).
@@ -227,7 +247,8 @@ impl<'a> SwapSearch<'a> {
                 "distinct copies asked, but the start has two copies of an item on one bin (separate them first)".into(),
             ));
         }
-        let shares: Vec<Vec<f64>> = self
+        let mut counts = counts;
+        let mut shares: Vec<Vec<f64>> = self
             .weights
             .iter()
             .map(|w| w.iter().zip(&counts).map(|(x, &c)| x / c as f64).collect())
@@ -235,9 +256,20 @@ impl<'a> SwapSearch<'a> {
         let mut state = State::new(&shares, slots, self.per_bin);
         let before = fold_goal(self.goal, &state.peaks());
         let mut current = before;
-        let mut swaps = 0;
+        let (mut swaps, mut count_moves) = (0, 0);
         for _ in 0..self.max_passes {
             let mut improved = false;
+            if self.count_moves {
+                let moved = self.count_move_pass(
+                    slots,
+                    (&mut counts, &mut shares, &mut on_bin),
+                    region,
+                    &mut state,
+                    &mut current,
+                );
+                count_moves += moved;
+                improved |= moved > 0;
+            }
             for a in 0..slots.len() {
                 let g = a / self.per_bin;
                 let region_end = (g / region + 1) * region * self.per_bin;
@@ -279,7 +311,72 @@ impl<'a> SwapSearch<'a> {
             before,
             after: current,
             swaps,
+            count_moves,
         })
+    }
+
+    /// One pass of count moves (see [`with_count_moves`](Self::with_count_moves)), each
+    /// judged exactly; returns the moves made.
+    fn count_move_pass(
+        &self,
+        slots: &mut [usize],
+        (counts, shares, on_bin): (&mut [usize], &mut [Vec<f64>], &mut [u32]),
+        region: usize,
+        state: &mut State,
+        current: &mut f64,
+    ) -> usize {
+        let items = counts.len();
+        let region_slots = region * self.per_bin;
+        // Item `i`'s copy weight in every scenario with `c` copies.
+        let share_of = |i: usize, c: usize| -> Vec<f64> {
+            self.weights.iter().map(|w| w[i] / c as f64).collect()
+        };
+        let mut moves = 0;
+        for a in 0..slots.len() {
+            let g = a / self.per_bin;
+            let i = slots[a];
+            if counts[i] < 2 || !state.top.iter().any(|t| t[0].1 == g) {
+                continue;
+            }
+            let r = a / region_slots;
+            let mut in_region = vec![false; items];
+            slots[r * region_slots..(r + 1) * region_slots]
+                .iter()
+                .for_each(|&x| in_region[x] = true);
+            let heaviest = |f: usize| shares.iter().map(|sh| sh[f]).fold(0.0, f64::max);
+            let mut targets: Vec<usize> = (0..items)
+                .filter(|&f| {
+                    f != i && in_region[f] && !(self.distinct && on_bin[g * items + f] > 0)
+                })
+                .collect();
+            targets.sort_by(|&x, &y| heaviest(y).total_cmp(&heaviest(x)).then(x.cmp(&y)));
+            targets.truncate(COUNT_MOVE_ITEMS);
+            for f in targets {
+                let (old_i, old_f) = (share_of(i, counts[i]), share_of(f, counts[f]));
+                let (new_i, new_f) = (share_of(i, counts[i] - 1), share_of(f, counts[f] + 1));
+                for (t, sh) in shares.iter_mut().enumerate() {
+                    (sh[i], sh[f]) = (new_i[t], new_f[t]);
+                }
+                slots[a] = f;
+                let candidate = State::new(shares, slots, self.per_bin);
+                let value = fold_goal(self.goal, &candidate.peaks());
+                if value < *current {
+                    *state = candidate;
+                    *current = value;
+                    counts[i] -= 1;
+                    counts[f] += 1;
+                    on_bin[g * items + i] -= 1;
+                    on_bin[g * items + f] += 1;
+                    moves += 1;
+                    break;
+                }
+                slots[a] = i;
+                for (t, sh) in shares.iter_mut().enumerate() {
+                    (sh[i], sh[f]) = (old_i[t], old_f[t]);
+                }
+            }
+        }
+        moves
     }
 }
 

@@ -77,6 +77,23 @@ fn rejects_bad_shapes() {
 }
 
 #[test]
+fn count_moves_give_a_copy_where_the_steps_need_it() {
+    // Item 0 is hot in both steps; item 1 has two copies it does not need.
+    let weights = vec![vec![8.0, 1.0, 1.0], vec![8.0, 0.0, 2.0]];
+    let mut slots = vec![0, 1, 1, 2];
+    let swaps_only = SwapSearch::new(&weights, 2, ScenarioGoal::SumOfPeaks)
+        .improve(&mut slots.clone())
+        .unwrap();
+    let out = SwapSearch::new(&weights, 2, ScenarioGoal::SumOfPeaks)
+        .with_count_moves(true)
+        .improve(&mut slots)
+        .unwrap();
+    assert!(out.count_moves >= 1);
+    assert!(out.after < swaps_only.after, "{out:?} vs {swaps_only:?}");
+    assert_eq!(counts(&slots, 3)[0], 2);
+}
+
+#[test]
 fn separation_recounts_when_no_swap_can() {
     // One bin of two slots holding item 0 twice; item 1 lives on the other bin only as its
     // single copy, which cannot leave without making that bin a duplicate: swap item 0 with 1.
@@ -116,6 +133,38 @@ proptest! {
         let rs = region_bins * per_bin;
         for (a, b) in start.chunks(rs).zip(slots.chunks(rs)) {
             prop_assert_eq!(counts(a, items), counts(b, items));
+        }
+    }
+
+    #[test]
+    fn count_moves_never_worsen_keep_every_item_and_regions(
+        (weights, start, per_bin, bins) in arb_packing(),
+        worst in any::<bool>(),
+        regions in 1usize..=3,
+        distinct in any::<bool>(),
+    ) {
+        let goal = if worst { ScenarioGoal::WorstPeak } else { ScenarioGoal::SumOfPeaks };
+        let region_bins = if bins % regions == 0 { bins / regions } else { bins };
+        let distinct = distinct && is_distinct(&start, per_bin);
+        let mut slots = start.clone();
+        let out = SwapSearch::new(&weights, per_bin, goal)
+            .with_regions_of(region_bins)
+            .distinct(distinct)
+            .with_count_moves(true)
+            .improve(&mut slots)
+            .unwrap();
+        let after = goal_value(&weights, &slots, per_bin, goal).unwrap();
+        prop_assert_eq!(out.after, after);
+        prop_assert!(after <= goal_value(&weights, &start, per_bin, goal).unwrap());
+        let items = weights[0].len();
+        prop_assert!(counts(&slots, items).iter().all(|&c| c >= 1));
+        if distinct {
+            prop_assert!(is_distinct(&slots, per_bin));
+        }
+        // Items stay in the regions they were in.
+        let rs = region_bins * per_bin;
+        for (a, b) in start.chunks(rs).zip(slots.chunks(rs)) {
+            prop_assert!(b.iter().all(|i| a.contains(i)));
         }
     }
 
