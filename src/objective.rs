@@ -198,6 +198,7 @@ impl StepLoads {
     }
 
     /// The same steps without their first `layers` layers (dense layers a reader skips).
+    #[cfg(feature = "formats")]
     pub(crate) fn without_leading_layers(&self, layers: usize) -> Result<Self> {
         let steps = self
             .steps
