@@ -270,13 +270,15 @@ impl<'a> SwapSearch<'a> {
                 count_moves += moved;
                 improved |= moved > 0;
             }
+            let mut critical = state.critical(self.goal, current, bins);
             for a in 0..slots.len() {
                 let g = a / self.per_bin;
                 let region_end = (g / region + 1) * region * self.per_bin;
                 for b in (g + 1) * self.per_bin..region_end {
                     let h = b / self.per_bin;
                     let (i, j) = (slots[a], slots[b]);
-                    if i == j
+                    if !(critical[g] || critical[h])
+                        || i == j
                         || (self.distinct
                             && (on_bin[h * items + i] > 0 || on_bin[g * items + j] > 0))
                     {
@@ -298,6 +300,7 @@ impl<'a> SwapSearch<'a> {
                         on_bin[g * items + j] += 1;
                         swaps += 1;
                         improved = true;
+                        critical = state.critical(self.goal, current, bins);
                     } else {
                         slots.swap(a, b);
                     }
@@ -405,6 +408,19 @@ impl State {
     fn with_loads(loads: Vec<Vec<f64>>) -> Self {
         let top = loads.iter().map(|l: &Vec<f64>| top3(l)).collect();
         Self { loads, top }
+    }
+
+    /// The bins a move must touch to lower `goal` (now at `current`): the peak bin of every
+    /// scenario (sum of peaks), or of every scenario at the worst peak (worst peak).
+    fn critical(&self, goal: ScenarioGoal, current: f64, bins: usize) -> Vec<bool> {
+        let mut critical = vec![false; bins];
+        for top in &self.top {
+            let (peak, bin) = top[0];
+            if bin < bins && (goal == ScenarioGoal::SumOfPeaks || peak >= current) {
+                critical[bin] = true;
+            }
+        }
+        critical
     }
 
     fn peaks(&self) -> Vec<f64> {
