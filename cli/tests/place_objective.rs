@@ -72,6 +72,25 @@ fn per_step_input_reports_every_objective_and_the_per_step_search_lowers_its_own
 }
 
 #[test]
+fn the_mean_objective_places_per_step_loads_as_their_sum() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, per_step) = place(dir.path(), &[]);
+    // The same loads summed over the steps, without a step axis.
+    let summed = write(dir.path(), "sum.json", "[[5, 5, 5, 5, 7, 2]]");
+    let out = dir.path().join("sum-placement.json");
+    eplb()
+        .args(["place", "--loads"])
+        .arg(&summed)
+        .args(["--replicas", "8", "--gpus", "2", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let flat: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(per_step["phy2log"], flat["phy2log"]);
+    assert_eq!(per_step["summary"], flat["summary"]);
+}
+
+#[test]
 fn two_dimensional_loads_have_no_step_report_and_refuse_per_step_objectives() {
     let dir = tempfile::tempdir().unwrap();
     let loads = write(dir.path(), "l.json", "[[4, 1, 1, 2]]");
