@@ -204,6 +204,35 @@ pub enum EplbError {
         /// The broken rule.
         source: Box<EplbError>,
     },
+    /// No objective of that name.
+    #[error("unknown objective `{name}`; valid: mean, sum-of-step-max, worst-step")]
+    UnknownObjective {
+        /// The name asked for.
+        name: String,
+    },
+    /// Per-step loads that do not fit together or do not fit the problem (see
+    /// [`crate::objective::StepLoads`]).
+    #[error("per-step loads: {reason}")]
+    InvalidStepLoads {
+        /// What is wrong and what would be valid.
+        reason: String,
+    },
+    /// A per-step objective was asked of loads without a step axis.
+    #[error("objective `{objective}` needs per-step loads ([steps][layers][experts]); these loads have no step axis (use --objective mean)")]
+    ObjectiveNeedsSteps {
+        /// The objective asked for.
+        objective: crate::objective::Objective,
+    },
+    /// Distinct replicas were asked, but a GPU has more slots than the experts it may hold.
+    #[error("distinct replicas cannot be met: a GPU has {slots_per_gpu} slots but only {experts} experts may go on it ({policy} policy); distinct replicas need slots per GPU <= that")]
+    DistinctReplicasImpossible {
+        /// `S = R / P`.
+        slots_per_gpu: usize,
+        /// Experts a GPU may hold: `E` (global) or `E / N` (hierarchical).
+        experts: usize,
+        /// The policy.
+        policy: crate::problem::Policy,
+    },
     /// A file's content is not in a format `eplb` understands.
     #[error("{path}: {message}")]
     Format {

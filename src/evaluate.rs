@@ -157,6 +157,16 @@ pub enum Violation {
         /// `G / N`.
         expected: usize,
     },
+    /// Distinct replicas asked ([`Requirements::distinct_replicas`]): a GPU holds several
+    /// replicas of one expert.
+    SharedGpu {
+        /// The GPU.
+        gpu: usize,
+        /// The expert.
+        expert: usize,
+        /// Its replicas on the GPU.
+        replicas: usize,
+    },
 }
 
 impl std::fmt::Display for Violation {
@@ -182,6 +192,14 @@ impl std::fmt::Display for Violation {
                 groups,
                 expected,
             } => write!(f, "node {node} holds {groups} groups, expected {expected}"),
+            Violation::SharedGpu {
+                gpu,
+                expert,
+                replicas,
+            } => write!(
+                f,
+                "GPU {gpu} holds {replicas} replicas of expert {expert}, distinct replicas allow one"
+            ),
         }
     }
 }
@@ -338,6 +356,86 @@ pub fn evaluate(problem: &Problem, placement: &Placement, claims: &[Claim]) -> R
         .collect();
     let summary = summarise(&layers);
     Ok(Evaluation { layers, summary })
+}
+
+/// Constraints beyond the problem's own that a deployment may ask for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Requirements {
+    /// No GPU may hold two replicas of one expert (vllm-ascend rejects such tables); a
+    /// breach is a [`Violation::SharedGpu`].
+    pub distinct_replicas: bool,
+}
+
+impl Requirements {
+    /// Only the problem's own constraints.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also requires distinct replicas when `distinct` is true.
+    #[must_use]
+    pub fn with_distinct_replicas(self, distinct: bool) -> Self {
+        Self {
+            distinct_replicas: distinct,
+        }
+    }
+}
+
+/// [`evaluate`] with extra [`Requirements`]: their breaches are violations like any other.
+///
+/// ```
+/// use eplb::evaluate::{evaluate_with, Requirements};
+/// use eplb::{Claim, Cluster, Loads, Placement, PolicyChoice, Problem};
+/// let loads = Loads::from_rows(&[vec![4.0, 1.0, 1.0]])?;
+/// let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global)?;
+/// let shared = Placement::from_phy2log(3, vec![vec![0, 0, 1, 2]])?;
+/// let distinct = Requirements::new().with_distinct_replicas(true);
+/// assert!(evaluate_with(&problem, &shared, &[], Requirements::new())?.is_feasible());
+/// assert!(!evaluate_with(&problem, &shared, &[], distinct)?.is_feasible());
+/// # Ok::<(), eplb::EplbError>(())
+/// ```
+///
+/// # Errors
+/// As [`evaluate`].
+pub fn evaluate_with(
+    problem: &Problem,
+    placement: &Placement,
+    claims: &[Claim],
+    requirements: Requirements,
+) -> Result<Evaluation> {
+    let mut evaluation = evaluate(problem, placement, claims)?;
+    if requirements.distinct_replicas {
+        for (report, (layer, lp)) in evaluation
+            .layers
+            .iter_mut()
+            .zip(problem.layers().zip(placement.layers()))
+        {
+            report.violations.extend(shared_gpus(&layer, lp));
+        }
+        let claim_violations = evaluation.summary.claim_violations;
+        evaluation.summary = summarise(&evaluation.layers);
+        evaluation.summary.claim_violations = claim_violations;
+    }
+    Ok(evaluation)
+}
+
+/// The [`Violation::SharedGpu`]s of a layer: every (GPU, expert) with several replicas.
+pub fn shared_gpus(layer: &LayerProblem<'_>, placement: &LayerPlacement) -> Vec<Violation> {
+    let experts = layer.num_experts();
+    let mut violations = Vec::new();
+    for (gpu, slots) in gpu_slots(layer, placement.phy2log()).enumerate() {
+        let mut on_gpu: Vec<usize> = slots.iter().copied().filter(|&e| e < experts).collect();
+        on_gpu.sort_unstable();
+        for run in on_gpu.chunk_by(|a, b| a == b).filter(|r| r.len() > 1) {
+            violations.push(Violation::SharedGpu {
+                gpu,
+                expert: run[0],
+                replicas: run.len(),
+            });
+        }
+    }
+    violations
 }
 
 /// Evaluates one layer with the strategy's claimed bound, if any. See [`evaluate`].

@@ -41,6 +41,7 @@ pub mod evaluate;
 #[cfg(feature = "formats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
 pub mod formats;
+pub mod objective;
 pub mod placement;
 pub mod problem;
 pub mod runner;

@@ -251,3 +251,29 @@ fn per_gpu_csv_has_one_row_per_layer_and_one_column_per_gpu() {
         .sum();
     assert_eq!(loads, problem.loads().layer(0).iter().sum::<f64>());
 }
+
+#[test]
+fn npy_keeps_the_step_axis_fortran_order_included() {
+    let p = Path::new("s.npy");
+    // [2][1][2]: step 0 = [1, 2], step 1 = [3, 0.5].
+    let c = npy(
+        "<f8",
+        false,
+        &[2, 1, 2],
+        &le(&[1.0f64, 2.0, 3.0, 0.5], f64::to_le_bytes),
+    );
+    let f = npy(
+        "<f8",
+        true,
+        &[2, 1, 2],
+        &le(&[1.0f64, 3.0, 2.0, 0.5], f64::to_le_bytes),
+    );
+    for bytes in [c, f] {
+        let file = loads_from_npy(p, &bytes).unwrap();
+        assert_eq!(file.loads.layer(0), &[4.0, 2.5]);
+        let steps = file.steps.expect("a step axis");
+        assert_eq!(steps.layer_steps(0), vec![vec![1.0, 2.0], vec![3.0, 0.5]]);
+    }
+    let flat = npy("<f8", false, &[1, 2], &le(&[1.0f64, 2.0], f64::to_le_bytes));
+    assert!(loads_from_npy(p, &flat).unwrap().steps.is_none());
+}

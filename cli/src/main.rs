@@ -187,6 +187,8 @@ impl ClusterArgs {
 pub(crate) struct LoadedProblem {
     problem: Problem,
     first_layer: usize,
+    /// Every step's loads when the file has a step axis.
+    steps: Option<eplb::objective::StepLoads>,
 }
 
 impl ProblemArgs {
@@ -201,6 +203,7 @@ impl ProblemArgs {
         Ok(LoadedProblem {
             problem,
             first_layer: file.first_layer,
+            steps: file.steps,
         })
     }
 }

@@ -4,10 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trtllm};
-use eplb::{evaluate, solve_observed, EplbError};
+use eplb::objective::{evaluate_steps, optimise, ExactStepSearch, Objective};
+use eplb::strategies::DistinctReplicas;
+use eplb::{solve_observed, EplbError, SolveStatus};
 
-use super::report::{layer_table, summary_line};
+use super::report::{layer_table, step_summary_line, step_table, summary_line};
 use super::{write_output, Global, PlotArgs, ProblemArgs, StrategyArgs};
 
 /// Output formats of `place`.
@@ -43,13 +46,56 @@ pub(crate) struct PlaceArgs {
     /// Worker threads over layers (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// What to minimise over the steps of per-step loads ([steps][layers][experts]): the max
+    /// GPU load of the mean loads (mean), the sum over steps of each step's max
+    /// (sum-of-step-max) or the max of any step (worst-step). The per-step objectives start
+    /// from the strategy's placement for the mean and only keep replica swaps that lower them;
+    /// after `exact` or `ilp`, a MILP with one max variable per step follows (--time-limit
+    /// per layer) and the report says which layers it proved.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Mean)]
+    objective: ObjectiveArg,
+    /// No GPU holds two replicas of one expert (vllm-ascend rejects such tables): the
+    /// strategy's answer is separated by replica swaps when it is not distinct already.
+    #[arg(long)]
+    distinct_replicas: bool,
+}
+
+/// Strategies after which a per-step objective is searched exactly (the per-step MILP).
+const EXACT_STRATEGIES: [&str; 2] = ["exact", "ilp"];
+
+/// `--objective` values.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ObjectiveArg {
+    /// Max GPU load of the mean loads (what every strategy minimises).
+    Mean,
+    /// Sum over steps of each step's max GPU load (SGLang's deepseek_vec goal).
+    SumOfStepMax,
+    /// Max GPU load of any step.
+    WorstStep,
+}
+
+impl From<ObjectiveArg> for Objective {
+    fn from(arg: ObjectiveArg) -> Self {
+        match arg {
+            ObjectiveArg::Mean => Objective::Mean,
+            ObjectiveArg::SumOfStepMax => Objective::SumOfStepMax,
+            ObjectiveArg::WorstStep => Objective::WorstStep,
+        }
+    }
 }
 
 pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
     args.plot.check(problem)?;
-    let strategy = args.strategy.build(problem.cluster())?;
+    let objective = Objective::from(args.objective);
+    if objective.is_per_step() && loaded.steps.is_none() {
+        return Err(EplbError::ObjectiveNeedsSteps { objective });
+    }
+    let mut strategy = args.strategy.build(problem.cluster())?;
+    if args.distinct_replicas {
+        strategy = Box::new(DistinctReplicas::new(strategy));
+    }
     let bar = global.progress(problem.num_layers() as u64, strategy.name());
     let solution = solve_observed(
         problem,
@@ -58,16 +104,67 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         &|_| bar.inc(1),
     )?;
     bar.finish_and_clear();
-    let evaluation = evaluate(problem, &solution.placement, &solution.claims())?;
+    let mut solution = solution;
+    let mut certificates = Vec::new();
+    if let Some(steps) = &loaded.steps {
+        let placement = if EXACT_STRATEGIES.contains(&args.strategy.strategy.as_str()) {
+            let found = ExactStepSearch::default()
+                .with_time_limit(args.strategy.search.time_limit)
+                .with_gap(args.strategy.search.mip_gap)
+                .optimise(
+                    problem,
+                    steps,
+                    &solution.placement,
+                    objective,
+                    args.distinct_replicas,
+                )?;
+            certificates = found.layers;
+            found.placement
+        } else {
+            optimise(
+                problem,
+                steps,
+                &solution.placement,
+                objective,
+                args.distinct_replicas,
+            )?
+        };
+        for (outcome, (old, new)) in solution
+            .layers
+            .iter_mut()
+            .zip(solution.placement.layers().iter().zip(placement.layers()))
+        {
+            if old != new {
+                // A placement for another objective: the strategy's status was about its own.
+                outcome.status = SolveStatus::Heuristic;
+            }
+        }
+        solution.placement = placement;
+    }
+    let requirements = Requirements::new().with_distinct_replicas(args.distinct_replicas);
+    let evaluation = evaluate_with(
+        problem,
+        &solution.placement,
+        &solution.claims(),
+        requirements,
+    )?;
+    let step_evaluation = loaded
+        .steps
+        .as_ref()
+        .map(|steps| evaluate_steps(problem, steps, &solution.placement))
+        .transpose()?;
     let text = match args.format {
         Format::Deepseek => {
-            let doc = PlacementDocument::new(
+            let mut doc = PlacementDocument::new(
                 problem,
                 &solution.placement,
                 &evaluation,
                 Some(&solution),
                 args.gpu_loads,
             )?;
+            if let Some(steps) = &step_evaluation {
+                doc = doc.with_steps(steps);
+            }
             serde_json::to_string(&doc).expect("placement documents serialise")
         }
         Format::Sglang => sglang::to_json(&solution.placement, loaded.first_layer).to_string(),
@@ -85,13 +182,29 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         .draw(title, problem, &[(strategy.name(), &evaluation)], global)?;
     if args.out.is_some() && !global.quiet {
         if global.json {
-            out!(
-                "{}",
-                serde_json::to_string(&evaluation.summary).expect("serialisable")
-            );
+            let summary = match &step_evaluation {
+                None => serde_json::to_string(&evaluation.summary),
+                Some(steps) => serde_json::to_value(&evaluation.summary).map(|mut v| {
+                    v["steps"] = serde_json::to_value(steps).expect("serialisable");
+                    v.to_string()
+                }),
+            };
+            out!("{}", summary.expect("serialisable"));
         } else {
             out!("{}", layer_table(&evaluation, Some(&solution)));
             out!("{}", summary_line(&evaluation));
+            if let Some(steps) = &step_evaluation {
+                out!("{}", step_table(steps));
+                out!("{}", step_summary_line(steps));
+            }
+            if !certificates.is_empty() {
+                let proven = certificates.iter().filter(|c| c.proven).count();
+                let bound: f64 = certificates.iter().map(|c| c.lower_bound).sum();
+                out!(
+                    "{objective}: {proven}/{} layers proven optimal for their replica counts; lower bound over all layers {bound}",
+                    certificates.len()
+                );
+            }
         }
     }
     for r in &evaluation.layers {

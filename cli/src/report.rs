@@ -1,6 +1,7 @@
 //! Human-readable tables shared by the commands.
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use eplb::objective::StepEvaluation;
 use eplb::{Evaluation, Solution};
 
 /// A table with the house style.
@@ -69,6 +70,41 @@ pub(crate) fn layer_table(evaluation: &Evaluation, solution: Option<&Solution>) 
         t.add_row(row);
     }
     t
+}
+
+/// Per-layer objectives over the steps of per-step loads.
+pub(crate) fn step_table(steps: &StepEvaluation) -> Table {
+    let mut t = table(&[
+        "layer",
+        "max of mean loads",
+        "mean_step_max",
+        "worst_step_max",
+        "sum of step maxes",
+        "worst step",
+    ]);
+    for r in &steps.layers {
+        t.add_row(vec![
+            num(r.layer.to_string()),
+            num(load(r.mean_max)),
+            num(load(r.mean_step_max)),
+            num(load(r.worst_step_max)),
+            num(load(r.sum_step_max)),
+            num(r.worst_step.to_string()),
+        ]);
+    }
+    t
+}
+
+/// One line summarising the per-step objectives.
+pub(crate) fn step_summary_line(steps: &StepEvaluation) -> String {
+    let s = &steps.summary;
+    format!(
+        "{} steps; over all layers: mean {}, sum-of-step-max {}, worst step {}",
+        s.steps,
+        load(s.mean_max),
+        load(s.sum_step_max),
+        load(s.worst_step_max)
+    )
 }
 
 /// One line summarising an evaluation.

@@ -88,6 +88,7 @@ pub mod packing;
 pub mod partition;
 pub mod rebalance;
 pub mod replicate;
+pub mod scenarios;
 pub mod split;
 pub mod tolerance;
 

@@ -55,6 +55,7 @@ pub fn loads_from_csv(path: &Path, text: &str) -> Result<LoadsFile> {
         loads: loads_in_file(path, &rows)?,
         first_layer: 0,
         notes: Vec::new(),
+        steps: None,
     })
 }
 

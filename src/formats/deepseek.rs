@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{format_error, parse_error, parse_json, phy2log_rows};
 use crate::error::Result;
 use crate::evaluate::{Evaluation, Summary, Violation};
+use crate::objective::{StepEvaluation, StepSummary};
 use crate::placement::{DeepSeekArrays, Placement};
 use crate::problem::{Cluster, Policy, Problem};
 use crate::runner::Solution;
@@ -31,6 +32,9 @@ pub struct PlacementDocument {
     pub layers: Vec<LayerMetrics>,
     /// Over all layers.
     pub summary: Summary,
+    /// The per-step objectives over all layers (only for per-step loads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<StepSummary>,
 }
 
 /// Per-layer metrics of a [`PlacementDocument`].
@@ -64,6 +68,12 @@ pub struct LayerMetrics {
     pub gpu_loads: Option<Vec<f64>>,
     /// Broken constraints.
     pub violations: Vec<Violation>,
+    /// The mean over steps of each step's largest GPU load (only for per-step loads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_step_max: Option<f64>,
+    /// The largest GPU load of any step (only for per-step loads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worst_step_max: Option<f64>,
 }
 
 impl PlacementDocument {
@@ -87,7 +97,21 @@ impl PlacementDocument {
             arrays: placement.to_deepseek()?,
             layers: Self::metrics(evaluation, solution, with_gpu_loads),
             summary: evaluation.summary.clone(),
+            steps: None,
         })
+    }
+
+    /// The document with the per-step objectives of `steps` (an
+    /// [`evaluate_steps`](crate::objective::evaluate_steps) of the same placement): each
+    /// layer's `mean_step_max` and `worst_step_max`, and the step summary.
+    #[must_use]
+    pub fn with_steps(mut self, steps: &StepEvaluation) -> Self {
+        for (metrics, report) in self.layers.iter_mut().zip(&steps.layers) {
+            metrics.mean_step_max = Some(report.mean_step_max);
+            metrics.worst_step_max = Some(report.worst_step_max);
+        }
+        self.steps = Some(steps.summary.clone());
+        self
     }
 
     /// The per-layer metrics of `evaluation` (with status and times from `solution`).
@@ -113,6 +137,8 @@ impl PlacementDocument {
                 colocated_replicas: r.colocated_replicas,
                 gpu_loads: with_gpu_loads.then(|| r.gpu_loads.clone()),
                 violations: r.violations.clone(),
+                mean_step_max: None,
+                worst_step_max: None,
             })
             .collect()
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{format_error, loads_in_file, parse_json, LoadsFile, ReadOptions};
+use super::{format_error, loads_in_file, parse_json, steps_in_file, LoadsFile, ReadOptions};
 use crate::error::Result;
 
 /// Parses loads from JSON text. Accepted shapes:
@@ -13,7 +13,8 @@ use crate::error::Result;
 /// - an object with key `loads` holding such an array, taken as it is (an all-zero layer is a
 ///   valid layer); a `first_model_layer` key, if present, says which model layer row 0 is;
 /// - an object with key `logical_count` (SGLang's recorder dumps and `--init-expert-location`
-///   statistics): `[layers][experts]` or `[steps][layers][experts]` (summed over steps). Its
+///   statistics): `[layers][experts]` or `[steps][layers][experts]` (summed over steps, the steps kept in
+///   [`LoadsFile::steps`]). Its
 ///   leading all-zero layers are the model's dense layers: they are skipped, with a notice, and
 ///   `first_layer` records how many (unless `keep_zero_layers`).
 ///
@@ -62,9 +63,14 @@ pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<
             ))
         }
     };
+    let mut per_step = None;
     let mut rows = match depth(matrix) {
         2 => matrix_2d(path, key, matrix)?,
-        3 => sum_over_steps(path, key, matrix)?,
+        3 => {
+            let (total, steps) = sum_over_steps(path, key, matrix)?;
+            per_step = Some(steps);
+            total
+        }
         d => {
             return Err(format_error(
                 path,
@@ -74,10 +80,7 @@ pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<
             ))
         }
     };
-    let mut first_layer = value
-        .get("first_model_layer")
-        .and_then(Value::as_u64)
-        .unwrap_or(0) as usize;
+    let mut first_layer = first_layer_in_file(&value);
     let mut notes = Vec::new();
     if key == "logical_count" && !options.keep_zero_layers {
         let zeros = rows
@@ -92,11 +95,26 @@ pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<
             ));
         }
     }
+    let loads = loads_in_file(path, &rows)?;
+    let skipped = first_layer - first_layer_in_file(&value);
+    let steps = match per_step {
+        Some(steps) => Some(steps_in_file(path, &steps)?.without_leading_layers(skipped)?),
+        None => None,
+    };
     Ok(LoadsFile {
-        loads: loads_in_file(path, &rows)?,
+        loads,
         first_layer,
         notes,
+        steps,
     })
+}
+
+/// The `first_model_layer` key, 0 when absent.
+fn first_layer_in_file(value: &Value) -> usize {
+    value
+        .get("first_model_layer")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as usize
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -147,9 +165,13 @@ fn matrix_2d(path: &Path, key: &str, v: &Value) -> Result<Vec<Vec<f64>>> {
         .collect()
 }
 
-fn sum_over_steps(path: &Path, key: &str, v: &Value) -> Result<Vec<Vec<f64>>> {
+/// The sum over steps and every step's matrix.
+type StepSum = (Vec<Vec<f64>>, Vec<Vec<Vec<f64>>>);
+
+fn sum_over_steps(path: &Path, key: &str, v: &Value) -> Result<StepSum> {
     let steps = v.as_array().expect("depth checked");
     let mut total: Option<Vec<Vec<f64>>> = None;
+    let mut per_step = Vec::with_capacity(steps.len());
     for (s, step) in steps.iter().enumerate() {
         let m = match step {
             Value::Array(_) => matrix_2d(path, &format!("{key}[{s}]"), step)?,
@@ -164,11 +186,13 @@ fn sum_over_steps(path: &Path, key: &str, v: &Value) -> Result<Vec<Vec<f64>>> {
             }
         };
         match &mut total {
-            None => total = Some(m),
+            None => total = Some(m.clone()),
             Some(t) => add_same_shape(path, key, s, t, &m)?,
         }
+        per_step.push(m);
     }
-    total.ok_or_else(|| format_error(path, format!("`{key}` has no steps")))
+    let total = total.ok_or_else(|| format_error(path, format!("`{key}` has no steps")))?;
+    Ok((total, per_step))
 }
 
 /// `total += step`, refusing a step whose shape differs.

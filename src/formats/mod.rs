@@ -18,6 +18,7 @@ pub mod trtllm;
 use std::path::Path;
 
 use crate::error::{EplbError, Result};
+use crate::objective::StepLoads;
 use crate::placement::Placement;
 use crate::problem::Loads;
 
@@ -32,6 +33,9 @@ pub struct LoadsFile {
     pub first_layer: usize,
     /// Notices for the user (e.g. dense layers skipped).
     pub notes: Vec<String>,
+    /// The loads of every step when the file has a step axis (`[steps][layers][experts]`,
+    /// `loads` being their sum), for the per-step [objectives](crate::objective).
+    pub steps: Option<StepLoads>,
 }
 
 /// How to read load files.
@@ -151,6 +155,15 @@ pub(crate) fn parse_error(
         what: what.into(),
         source: Box::new(source),
     }
+}
+
+/// Validates every step's matrix (errors naming the file) into [`StepLoads`].
+pub(crate) fn steps_in_file(path: &Path, steps: &[Vec<Vec<f64>>]) -> Result<StepLoads> {
+    let steps = steps
+        .iter()
+        .map(|m| loads_in_file(path, m))
+        .collect::<Result<Vec<_>>>()?;
+    StepLoads::new(steps)
 }
 
 /// Turns load-matrix validation errors into format errors naming the file.

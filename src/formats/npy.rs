@@ -1,12 +1,12 @@
 //! NumPy `.npy` load matrices: integer or float, `[layers][experts]` or
-//! `[steps][layers][experts]` (summed over steps).
+//! `[steps][layers][experts]` (summed over steps; the steps kept in [`LoadsFile::steps`]).
 
 use std::path::Path;
 
 use npyz::{DType, NpyFile, Order, TypeChar};
 
 use super::loads::add_same_shape;
-use super::{format_error, loads_in_file, parse_error, LoadsFile};
+use super::{format_error, loads_in_file, parse_error, steps_in_file, LoadsFile};
 use crate::error::{EplbError, Result};
 
 /// Reads a load matrix from an `.npy` file.
@@ -77,20 +77,27 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
         data[index]
     };
     let mut total: Vec<Vec<f64>> = Vec::new();
+    let mut per_step = Vec::new();
     for s in 0..steps {
         let m: Vec<Vec<f64>> = (0..layers)
             .map(|l| (0..experts).map(|e| at(s, l, e)).collect())
             .collect();
         if s == 0 {
-            total = m;
+            total = m.clone();
         } else {
             add_same_shape(path, "array", s, &mut total, &m)?;
+        }
+        if shape.len() == 3 {
+            per_step.push(m);
         }
     }
     Ok(LoadsFile {
         loads: loads_in_file(path, &total)?,
         first_layer: 0,
         notes: Vec::new(),
+        steps: (shape.len() == 3)
+            .then(|| steps_in_file(path, &per_step))
+            .transpose()?,
     })
 }
 

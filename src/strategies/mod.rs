@@ -15,6 +15,7 @@
 //! strategies are [registered](Registry::register) on a registry of one's own.
 
 mod certified;
+pub mod distinct;
 mod exact;
 mod greedy;
 pub mod hierarchical;
@@ -24,6 +25,7 @@ pub mod registry;
 
 pub use crate::split::{BalancedSplit, GreedySplit, GroupSplitter};
 pub use certified::Certified;
+pub use distinct::DistinctReplicas;
 pub use exact::Exact;
 pub use greedy::Greedy;
 pub use hierarchical::Hierarchical;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::compare::{compare_borrowed, ComparisonRow};
 use crate::error::EplbError;
-use crate::evaluate::exceeds;
+use crate::evaluate::{exceeds, shared_gpus, Requirements};
 use crate::problem::Problem;
 use eplb_solvers::kernels::Kernels;
 
@@ -93,6 +93,7 @@ pub struct CheckOptions<'a> {
     time_limit: Option<Duration>,
     brute_force: bool,
     references: &'a [Box<dyn PlacementStrategy>],
+    requirements: Requirements,
 }
 
 impl Default for CheckOptions<'_> {
@@ -103,6 +104,7 @@ impl Default for CheckOptions<'_> {
             time_limit: None,
             brute_force: true,
             references: &[],
+            requirements: Requirements::new(),
         }
     }
 }
@@ -115,6 +117,7 @@ impl std::fmt::Debug for CheckOptions<'_> {
             .field("time_limit", &self.time_limit)
             .field("brute_force", &self.brute_force)
             .field("references", &references)
+            .field("requirements", &self.requirements)
             .finish()
     }
 }
@@ -146,6 +149,16 @@ impl<'a> CheckOptions<'a> {
     /// solved, not checked).
     pub fn references(self, references: &'a [Box<dyn PlacementStrategy>]) -> Self {
         Self { references, ..self }
+    }
+
+    /// Constraints beyond the problem's that the checked strategies promise (e.g. distinct
+    /// replicas, for [`DistinctReplicas`](crate::strategies::DistinctReplicas)): a breach
+    /// fails [`Property::Feasible`] (default: none).
+    pub fn requirements(self, requirements: Requirements) -> Self {
+        Self {
+            requirements,
+            ..self
+        }
     }
 }
 
@@ -235,6 +248,7 @@ fn check_all(
             },
         };
         check.evaluation()?;
+        check.requirements(options.requirements)?;
         check.determinism(&sequential, options.threads)?;
         check.optima(&optima)?;
     }
@@ -265,6 +279,25 @@ struct Check<'c, F> {
 }
 
 impl<F: Fn(Property, Option<usize>, String) -> ConformanceFailure> Check<'_, F> {
+    /// The extra requirements, judged by the evaluator.
+    fn requirements(&self, requirements: Requirements) -> Result<(), ConformanceFailure> {
+        if !requirements.distinct_replicas {
+            return Ok(());
+        }
+        let placement = &self.row.solution.placement;
+        for (layer, lp) in self.problem.layers().zip(placement.layers()) {
+            let shared = shared_gpus(&layer, lp);
+            if !shared.is_empty() {
+                return Err((self.fail)(
+                    Property::Feasible,
+                    Some(layer.index()),
+                    format!("distinct replicas promised: {shared:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Feasible, load conserved, claims hold, bound below load.
     fn evaluation(&self) -> Result<(), ConformanceFailure> {
         for (l, r) in self.row.evaluation.layers.iter().enumerate() {

@@ -13,6 +13,8 @@
 //!   conserved, deterministic across runs and thread counts, claims that hold against the
 //!   strategy's own load, the other strategies' loads and the brute-force optimum), failing
 //!   with the [`Property`] that broke;
+//! - [`steps`]: random per-step loads and the problem of their total, for the per-step
+//!   [objectives](crate::objective);
 //! - [`with_compositions`]: every built-in strategy and their compositions, the field a new
 //!   strategy is compared with.
 //!
@@ -27,6 +29,7 @@
 pub mod brute_force;
 mod check;
 pub mod generate;
+pub mod steps;
 mod zoo;
 
 pub use brute_force::{brute_force, enumerable, Optimum, TooLarge, BRUTE_FORCE_LIMIT};

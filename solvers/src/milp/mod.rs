@@ -79,6 +79,7 @@ mod local;
 mod microlp;
 mod patterns;
 mod regions;
+mod steps;
 #[cfg(test)]
 mod tests;
 
@@ -97,6 +98,7 @@ use crate::packing::{
 use assignment::*;
 pub use backend::Backend;
 use backend::*;
+pub use steps::{ScenarioMilp, ScenarioPacking};
 
 /// The MILP engine: a backend and the limits of one solve (see the [module docs](self)).
 ///
