@@ -18,6 +18,7 @@ mod compare;
 mod demo;
 mod place;
 mod plot;
+mod rebalance;
 mod report;
 mod strategies;
 mod sweep;
@@ -85,6 +86,11 @@ enum Command {
     #[command(after_help = "Example:
   eplb sweep --loads a.json b.json --replicas 288,320 --gpus 32,64 --nodes 4 --groups 8 --strategies greedy --out sweep.csv")]
     Sweep(sweep::SweepArgs),
+    /// Rebalance a live placement for new loads: fewest transfers, a move budget, a plan.
+    #[command(after_help = "Examples:
+  eplb rebalance --loads new.json --current placement.json --replicas 288 --gpus 32 --policy global --max-moves 28 --out new_placement.json --plan plan.json
+  eplb rebalance --loads new.json --current placement.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --max-bytes 20000000000 --min-gain 0.02")]
+    Rebalance(rebalance::RebalanceArgs),
     /// Time one full multi-layer solve in-process; prints one JSON line with `median_ns`.
     Bench(bench::BenchArgs),
     /// List the available strategies.
@@ -409,6 +415,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args, global),
         Command::Compare(args) => compare::run(&args, global),
         Command::Sweep(args) => sweep::run(&args, global),
+        Command::Rebalance(args) => rebalance::run(&args, global),
         Command::Bench(args) => bench::run(&args, global),
         Command::Strategies(args) => strategies::run(&args, global),
         Command::Demo(args) => demo::run(&args, global),

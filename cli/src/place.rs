@@ -59,21 +59,15 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
     )?;
     bar.finish_and_clear();
     let evaluation = evaluate(problem, &solution.placement, &solution.claims())?;
-    let text = match args.format {
-        Format::Deepseek => {
-            let doc = PlacementDocument::new(
-                problem,
-                &solution.placement,
-                &evaluation,
-                Some(&solution),
-                args.gpu_loads,
-            )?;
-            serde_json::to_string(&doc).expect("placement documents serialise")
-        }
-        Format::Sglang => sglang::to_json(&solution.placement, loaded.first_layer).to_string(),
-        Format::Trtllm => trtllm::to_yaml(&solution.placement, loaded.first_layer),
-        Format::Csv => gpu_loads_csv(&evaluation, loaded.first_layer),
-    };
+    let text = render(
+        args.format,
+        problem,
+        &solution.placement,
+        &evaluation,
+        Some(&solution),
+        args.gpu_loads,
+        loaded.first_layer,
+    )?;
     write_output(args.out.as_ref(), &text)?;
     let title = format!(
         "{} — {} on {}",
@@ -107,4 +101,25 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         return Ok(ExitCode::from(super::EXIT_FAILURE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The text of `placement` in `format`, exactly as `place` writes it (`rebalance --out` too).
+pub(crate) fn render(
+    format: Format,
+    problem: &eplb::Problem,
+    placement: &eplb::Placement,
+    evaluation: &eplb::Evaluation,
+    solution: Option<&eplb::Solution>,
+    gpu_loads: bool,
+    first_layer: usize,
+) -> Result<String, EplbError> {
+    Ok(match format {
+        Format::Deepseek => {
+            let doc = PlacementDocument::new(problem, placement, evaluation, solution, gpu_loads)?;
+            serde_json::to_string(&doc).expect("placement documents serialise")
+        }
+        Format::Sglang => sglang::to_json(placement, first_layer).to_string(),
+        Format::Trtllm => trtllm::to_yaml(placement, first_layer),
+        Format::Csv => gpu_loads_csv(evaluation, first_layer),
+    })
 }

@@ -39,7 +39,7 @@
 //! // At most one transfer per layer.
 //! let options = RebalanceOptions::new(MoveBudget::PerLayer(1));
 //! let refine = strategies::by_name("refine")?;
-//! let result = rebalance(&problem, &current, refine.as_ref(), &options)?;
+//! let result = rebalance(&problem, &current, Some(refine.as_ref()), &options)?;
 //! let layer = &result.layers[0];
 //! assert!(layer.transfers <= 1 && layer.new_max <= layer.old_max);
 //!

@@ -134,8 +134,9 @@ pub struct LayerRebalance {
     pub choice: Choice,
     /// The search's max-load-versus-transfers curve (starts at the current placement).
     pub curve: Vec<CurvePoint>,
-    /// The fresh placement's point (its transfers after alignment, its max load).
-    pub fresh: CurvePoint,
+    /// The fresh placement's point (its transfers after alignment, its max load), when a
+    /// fresh strategy was given.
+    pub fresh: Option<CurvePoint>,
 }
 
 /// The result of [`rebalance`].
@@ -161,8 +162,10 @@ impl Rebalance {
 /// Rebalances `current` for `problem`'s (new) loads within `options.budget` transfers.
 ///
 /// Per layer, three candidates: the current placement, the budgeted local search from it
-/// (see the search's docs in the source, `src/live/budget.rs`), and `fresh` (a strategy,
-/// `refine` in the command line) solved from scratch and [aligned](super::align()). The best
+/// (see the search's docs in the source, `src/live/budget.rs`), and, when given, `fresh` (a
+/// strategy, `refine` in the command line) solved from scratch and
+/// [aligned](super::align()); without it the rebalance is the search alone (fast: no
+/// placement from scratch). The best
 /// one within the budget wins (the objective, then fewer transfers), so the result is never
 /// worse than keeping the current placement and, with an unlimited budget, never worse than
 /// `fresh` followed by `align`. A byte budget over all layers goes, step by step, to the
@@ -175,14 +178,17 @@ impl Rebalance {
 pub fn rebalance(
     problem: &Problem,
     current: &Placement,
-    fresh: &dyn PlacementStrategy,
+    fresh: Option<&dyn PlacementStrategy>,
     options: &RebalanceOptions,
 ) -> Result<Rebalance> {
     options.check()?;
     super::check_current(problem, current)?;
     let cluster = problem.cluster();
     let live = LiveGpus::all(cluster.gpus);
-    let solution = solve(problem, fresh, &options.solve)?;
+    let solution = match fresh {
+        Some(strategy) => Some(solve(problem, strategy, &options.solve)?),
+        None => None,
+    };
     let per_layer_cap = match options.budget {
         MoveBudget::PerLayer(k) => k,
         MoveBudget::Unlimited | MoveBudget::TotalBytes(_) => usize::MAX,
@@ -190,24 +196,21 @@ pub fn rebalance(
     struct Work {
         old: f64,
         search: SearchResult,
-        fresh: LayerPlacement,
-        fresh_point: CurvePoint,
+        fresh: Option<LayerPlacement>,
+        fresh_point: Option<CurvePoint>,
     }
     let work: Vec<Work> = problem
         .layers()
         .map(|layer| {
             let l = layer.index();
             let cur = current.layer(l);
-            let aligned = align_layer(
-                cluster,
-                problem.policy(),
-                cur,
-                solution.placement.layer(l),
-            );
-            let fresh_point = CurvePoint {
-                transfers: count_transfers(cluster, cur, &aligned).transfers,
-                max_load: max_gpu_load(&layer, &aligned),
-            };
+            let aligned = solution
+                .as_ref()
+                .map(|s| align_layer(cluster, problem.policy(), cur, s.placement.layer(l)));
+            let fresh_point = aligned.as_ref().map(|a| CurvePoint {
+                transfers: count_transfers(cluster, cur, a).transfers,
+                max_load: max_gpu_load(&layer, a),
+            });
             Work {
                 old: (options.objective)(&layer, cur),
                 search: search(&layer, cur, per_layer_cap, &live),
@@ -233,10 +236,16 @@ pub fn rebalance(
             .layers()
             .zip(&work)
             .map(|(layer, w)| {
-                let fresh_fits = w.fresh_point.transfers <= per_layer_cap;
-                if fresh_fits
-                    && (options.objective)(&layer, &w.fresh)
-                        < (options.objective)(&layer, &w.search.placement)
+                let better = |fresh: &LayerPlacement, point: &CurvePoint| {
+                    point.transfers <= per_layer_cap
+                        && (options.objective)(&layer, fresh)
+                            < (options.objective)(&layer, &w.search.placement)
+                };
+                if w
+                    .fresh
+                    .as_ref()
+                    .zip(w.fresh_point.as_ref())
+                    .is_some_and(|(f, p)| better(f, p))
                 {
                     Pick::Fresh
                 } else {
@@ -252,7 +261,7 @@ pub fn rebalance(
         let l = layer.index();
         let cur = current.layer(l);
         let (candidate, choice) = match pick {
-            Pick::Fresh => (w.fresh, Choice::Fresh),
+            Pick::Fresh => (w.fresh.expect("picked only when solved"), Choice::Fresh),
             Pick::Steps(0) => (cur.clone(), Choice::Current),
             Pick::Steps(k) => (
                 align_layer(cluster, problem.policy(), cur, &w.search.prefix(cur, k)),
@@ -306,13 +315,13 @@ enum Pick {
 
 /// A layer's options for the byte budget: `(transfers, max load, pick)`, the current
 /// placement first.
-fn options_of(curve: &[CurvePoint], fresh: CurvePoint) -> Vec<(usize, f64, Pick)> {
+fn options_of(curve: &[CurvePoint], fresh: Option<CurvePoint>) -> Vec<(usize, f64, Pick)> {
     let mut out: Vec<(usize, f64, Pick)> = curve
         .iter()
         .enumerate()
         .map(|(k, p)| (p.transfers, p.max_load, Pick::Steps(k)))
         .collect();
-    out.push((fresh.transfers, fresh.max_load, Pick::Fresh));
+    out.extend(fresh.map(|p| (p.transfers, p.max_load, Pick::Fresh)));
     out
 }
 
