@@ -69,6 +69,18 @@ const STEPS_PER_SLOT: usize = 4;
 /// A relative drop of the max smaller than this is no drop (float noise).
 const MIN_RELATIVE_DROP: f64 = 1e-12;
 
+/// What a step costing `cost` transfers is charged when gains are compared per transfer:
+/// steps that cost nothing (or give transfers back) are charged a twentieth.
+fn price(cost: isize) -> f64 {
+    cost.max(0) as f64 + 0.05
+}
+
+/// False when a step costing `cost` whose drop of the max is at most `bound` cannot beat
+/// `best` (branch and bound: skipping it never changes the step chosen).
+fn promising(best: &Option<Candidate>, bound: f64, cost: isize) -> bool {
+    best.as_ref().is_none_or(|b| bound / price(cost) >= b.score.0)
+}
+
 /// The local search state of one layer.
 struct Search<'a> {
     loads: &'a [f64],
@@ -182,8 +194,16 @@ impl<'a> Search<'a> {
     /// transfers from `phy`.
     fn refresh(&mut self) {
         let e_count = self.experts;
+        // Clear what the last state set (touching only its entries keeps a step O(R)).
+        for list in &mut self.holders {
+            list.clear();
+        }
         self.cnt.iter_mut().for_each(|c| *c = 0);
-        self.on.iter_mut().for_each(|c| *c = 0);
+        for g in 0..self.cluster.gpus {
+            for slot in g * self.slots..(g + 1) * self.slots {
+                self.on[g * e_count + self.phy[slot]] = 0;
+            }
+        }
         self.transfers = 0;
         for (slot, &e) in self.phy.iter().enumerate() {
             let g = slot / self.slots;
@@ -192,20 +212,15 @@ impl<'a> Search<'a> {
             }
             self.cnt[e] += 1;
             self.on[g * e_count + e] += 1;
+            if self.holders[e].last() != Some(&g) {
+                self.holders[e].push(g);
+            }
             self.transfers += usize::from(!self.held[g * e_count + e]);
-        }
-        for (e, list) in self.holders.iter_mut().enumerate() {
-            list.clear();
-            list.extend((0..self.cluster.gpus).filter(|&g| self.on[g * e_count + e] > 0));
         }
         for g in 0..self.cluster.gpus {
             let slots = &self.phy[g * self.slots..(g + 1) * self.slots];
             self.load[g] = if self.live.is_live(g) {
-                bin_load(
-                    slots
-                        .iter()
-                        .map(|&e| self.loads[e] / self.cnt[e] as f64),
-                )
+                bin_load(slots.iter().map(|&e| self.loads[e] / self.cnt[e] as f64))
             } else {
                 0.0
             };
@@ -217,6 +232,10 @@ impl<'a> Search<'a> {
     }
 
     fn apply(&mut self, step: &Candidate) {
+        for &(slot, _) in &step.writes {
+            let g = slot / self.slots;
+            self.on[g * self.experts + self.phy[slot]] = 0;
+        }
         for &(slot, e) in &step.writes {
             self.phy[slot] = e;
         }
@@ -286,7 +305,7 @@ impl<'a> Search<'a> {
         Some((max - peak.max(untouched), max - peak))
     }
 
-    /// Keeps `candidate` if it beats `best` per transfer.
+    /// Keeps `candidate` if it beats `best` per transfer (see [`price`]).
     fn offer(
         &self,
         best: &mut Option<Candidate>,
@@ -294,7 +313,7 @@ impl<'a> Search<'a> {
         cost: isize,
         gains: (f64, f64),
     ) {
-        let price = cost.max(0) as f64 + 0.25;
+        let price = price(cost);
         let score = (gains.0 / price, gains.1 / price);
         if best.as_ref().is_none_or(|b| score > b.score) {
             *best = Some(Candidate {
@@ -345,7 +364,7 @@ impl<'a> Search<'a> {
                     - nx * self.per_replica(x, cx)
                     + (ny + 1.0) * self.per_replica(y, cy + 1)
                     - ny * self.per_replica(y, cy);
-                if top_new >= max {
+                if top_new >= max || !promising(&best, max - top_new, cost) {
                     continue;
                 }
                 if let Some(gains) = self.replace(top, x, y, max, &order) {
@@ -375,7 +394,18 @@ impl<'a> Search<'a> {
                 let nx = self.on[top * e_count + x] as f64;
                 let top_new = self.load[top] - y_drop
                     + nx * (self.per_replica(x, cx - 1) - self.per_replica(x, cx));
-                if top_new >= max {
+                let (hx, hy) = (
+                    self.on[h * e_count + x] as f64,
+                    self.on[h * e_count + y] as f64,
+                );
+                let h_new = self.load[h] + (hx - 1.0) * self.per_replica(x, cx - 1)
+                    - hx * self.per_replica(x, cx)
+                    + (hy + 1.0) * self.per_replica(y, cy + 1)
+                    - hy * self.per_replica(y, cy);
+                if top_new >= max
+                    || h_new >= max
+                    || !promising(&best, max - top_new.max(h_new), cost)
+                {
                     continue;
                 }
                 if let Some(gains) = self.replace(h, x, y, max, &order) {
@@ -399,6 +429,10 @@ impl<'a> Search<'a> {
                 }
                 let py = self.per_replica(y, self.cnt[y]);
                 if py >= px {
+                    continue;
+                }
+                let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
+                if !promising(&best, max - peak, cost) {
                     continue;
                 }
                 self.begin();
