@@ -29,10 +29,12 @@ pub type LayerObjective = fn(&LayerProblem<'_>, &LayerPlacement) -> f64;
 pub enum MoveBudget {
     /// No limit: the best placement found, whatever it costs.
     Unlimited,
-    /// At most this many transfers in every layer (0 keeps the current placement).
+    /// At most this many transfers in every layer. 0 keeps the current placement as it is
+    /// (not even local copies).
     PerLayer(usize),
     /// At most this many bytes over all layers (`transfers * expert_bytes`), spent where the
-    /// gain per transfer is largest.
+    /// gain per transfer is largest. Less than one expert keeps the current placement as it
+    /// is.
     TotalBytes(u64),
 }
 
@@ -255,6 +257,17 @@ pub fn rebalance(
             .collect(),
     };
 
+    // A zero budget is the documented "keep everything", not "every move that is free".
+    let zero = match options.budget {
+        MoveBudget::PerLayer(k) => k == 0,
+        MoveBudget::TotalBytes(b) => b < options.expert_bytes,
+        MoveBudget::Unlimited => false,
+    };
+    let picks: Vec<Pick> = if zero {
+        vec![Pick::Steps(0); picks.len()]
+    } else {
+        picks
+    };
     let mut layers = Vec::with_capacity(work.len());
     let mut placements = Vec::with_capacity(work.len());
     for ((layer, w), pick) in problem.layers().zip(work).zip(picks) {
