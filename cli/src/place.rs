@@ -43,21 +43,45 @@ pub(crate) struct PlaceArgs {
     /// Worker threads over layers (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// The placement the GPUs hold now (any format `check` reads): relabel the result to need
+    /// the fewest weight transfers from it (same GPU loads; see `eplb rebalance`).
+    #[arg(long, value_name = "FILE")]
+    current: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
     args.plot.check(problem)?;
+    let current = args
+        .current
+        .as_ref()
+        .map(|path| super::rebalance::read_current(path, &loaded))
+        .transpose()?;
     let strategy = args.strategy.build(problem.cluster())?;
     let bar = global.progress(problem.num_layers() as u64, strategy.name());
-    let solution = solve_observed(
+    let mut solution = solve_observed(
         problem,
         strategy.as_ref(),
         &args.strategy.search.solve_options(args.threads),
         &|_| bar.inc(1),
     )?;
     bar.finish_and_clear();
+    if let Some(current) = &current {
+        let fresh = solution.placement.clone();
+        solution.placement = eplb::live::align(problem, current, &solution.placement)?;
+        let (mut before, mut after) = (0, 0);
+        for l in 0..problem.num_layers() {
+            let count = |p: &eplb::Placement| {
+                eplb::live::count_transfers(problem.cluster(), current.layer(l), p.layer(l))
+            };
+            before += count(&fresh).transfers;
+            after += count(&solution.placement).transfers;
+        }
+        global.notice(&format!(
+            "aligned to the current placement: {after} transfers (unaligned: {before})"
+        ));
+    }
     let evaluation = evaluate(problem, &solution.placement, &solution.claims())?;
     let text = render(
         args.format,
