@@ -105,10 +105,22 @@ fn align_refuses_placements_that_do_not_fit() {
     let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global).unwrap();
     let ok = Placement::from_phy2log(4, vec![vec![0, 1, 2, 3]]).unwrap();
     for (bad, what) in [
-        (Placement::from_phy2log(4, vec![vec![0, 1, 2]]).unwrap(), "slots"),
-        (Placement::from_phy2log(4, vec![vec![0, 1, 2, 9]]).unwrap(), "valid ids"),
-        (Placement::from_phy2log(4, vec![vec![0, 1, 2, 2]]).unwrap(), "no replica"),
-        (Placement::from_phy2log(4, vec![vec![0, 1, 2, 3], vec![0, 1, 2, 3]]).unwrap(), "layers"),
+        (
+            Placement::from_phy2log(4, vec![vec![0, 1, 2]]).unwrap(),
+            "slots",
+        ),
+        (
+            Placement::from_phy2log(4, vec![vec![0, 1, 2, 9]]).unwrap(),
+            "valid ids",
+        ),
+        (
+            Placement::from_phy2log(4, vec![vec![0, 1, 2, 2]]).unwrap(),
+            "no replica",
+        ),
+        (
+            Placement::from_phy2log(4, vec![vec![0, 1, 2, 3], vec![0, 1, 2, 3]]).unwrap(),
+            "layers",
+        ),
     ] {
         let message = align(&problem, &bad, &ok).unwrap_err().to_string();
         assert!(message.contains(what), "{message}");

@@ -81,7 +81,10 @@ fn experts_only_on_dead_gpus_are_reloaded_from_host() {
     // Slots 2 and 3 sit on the dead GPU: ignored. Slot 1 (expert 2) and slot 4 (expert 3)
     // have no live source.
     assert_eq!((lp.transfers, lp.host_reloads), (2, 2));
-    assert!(lp.moves.iter().all(|m| m.from_gpu.is_none() && m.cross_node));
+    assert!(lp
+        .moves
+        .iter()
+        .all(|m| m.from_gpu.is_none() && m.cross_node));
     assert_eq!((lp.rounds, lp.rounds_lower_bound), (1, 1));
 }
 

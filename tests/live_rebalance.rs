@@ -81,15 +81,24 @@ fn drifted() -> (Problem, Placement) {
     // The current placement balanced loads (4, 4, 4, 4); expert 0 got much busier.
     let loads = Loads::from_rows(&[vec![12.0, 4.0, 4.0, 4.0], vec![4.0, 4.0, 4.0, 4.0]]).unwrap();
     let problem = Problem::new(loads, Cluster::new(8, 4), PolicyChoice::Global).unwrap();
-    let current =
-        Placement::from_phy2log(4, vec![vec![0, 1, 2, 3, 0, 1, 2, 3], vec![0, 1, 2, 3, 0, 1, 2, 3]]).unwrap();
+    let current = Placement::from_phy2log(
+        4,
+        vec![vec![0, 1, 2, 3, 0, 1, 2, 3], vec![0, 1, 2, 3, 0, 1, 2, 3]],
+    )
+    .unwrap();
     (problem, current)
 }
 
 #[test]
 fn a_rebalance_moves_replicas_towards_the_hot_expert() {
     let (problem, current) = drifted();
-    let result = rebalance(&problem, &current, None, &RebalanceOptions::new(MoveBudget::PerLayer(2))).unwrap();
+    let result = rebalance(
+        &problem,
+        &current,
+        None,
+        &RebalanceOptions::new(MoveBudget::PerLayer(2)),
+    )
+    .unwrap();
     let layer = &result.layers[0];
     // Before: GPU 0 holds experts 0 and 1: 6 + 2 = 8. Giving expert 0 a third replica (in
     // place of one of expert 1, 2 or 3) lowers the max.
@@ -116,11 +125,26 @@ fn bad_input_is_an_error() {
     let (problem, current) = drifted();
     let options = RebalanceOptions::new(MoveBudget::PerLayer(3));
     let cases = [
-        (Placement::from_phy2log(4, vec![vec![0, 1, 2, 3, 0, 1, 2, 3]]).unwrap(), "layers"),
-        (Placement::from_phy2log(4, vec![vec![0, 1, 2, 3]; 2]).unwrap(), "slots"),
-        (Placement::from_phy2log(4, vec![vec![0, 1, 2, 3, 0, 1, 2, 7]; 2]).unwrap(), "valid ids"),
-        (Placement::from_phy2log(4, vec![vec![0, 1, 2, 0, 0, 1, 2, 1]; 2]).unwrap(), "expert 3 has no replica"),
-        (Placement::from_phy2log(5, vec![vec![0, 1, 2, 3, 4, 1, 2, 3]; 2]).unwrap(), "5 experts"),
+        (
+            Placement::from_phy2log(4, vec![vec![0, 1, 2, 3, 0, 1, 2, 3]]).unwrap(),
+            "layers",
+        ),
+        (
+            Placement::from_phy2log(4, vec![vec![0, 1, 2, 3]; 2]).unwrap(),
+            "slots",
+        ),
+        (
+            Placement::from_phy2log(4, vec![vec![0, 1, 2, 3, 0, 1, 2, 7]; 2]).unwrap(),
+            "valid ids",
+        ),
+        (
+            Placement::from_phy2log(4, vec![vec![0, 1, 2, 0, 0, 1, 2, 1]; 2]).unwrap(),
+            "expert 3 has no replica",
+        ),
+        (
+            Placement::from_phy2log(5, vec![vec![0, 1, 2, 3, 4, 1, 2, 3]; 2]).unwrap(),
+            "5 experts",
+        ),
     ];
     for (bad, what) in cases {
         let err = rebalance(&problem, &bad, None, &options).unwrap_err();
@@ -133,5 +157,8 @@ fn bad_input_is_an_error() {
         assert!(matches!(err, EplbError::InvalidBudget(_)), "{err}");
     }
     let zero = RebalanceOptions::new(MoveBudget::TotalBytes(100)).with_expert_bytes(0);
-    assert!(matches!(rebalance(&problem, &current, None, &zero), Err(EplbError::InvalidBudget(_))));
+    assert!(matches!(
+        rebalance(&problem, &current, None, &zero),
+        Err(EplbError::InvalidBudget(_))
+    ));
 }

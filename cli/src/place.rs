@@ -45,14 +45,19 @@ pub(crate) struct PlaceArgs {
     threads: Option<usize>,
     /// The placement the GPUs hold now (any format `check` reads): relabel the result to need
     /// the fewest weight transfers from it (same GPU loads; see `eplb rebalance`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "failed_gpus")]
     current: Option<PathBuf>,
+    #[command(flatten)]
+    failed: super::rebalance::FailedArgs,
 }
 
 pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
     args.plot.check(problem)?;
+    if let Some(live) = args.failed.live(problem.cluster())? {
+        return run_live(args, &loaded, &live, global);
+    }
     let current = args
         .current
         .as_ref()
@@ -146,4 +151,46 @@ pub(crate) fn render(
         Format::Trtllm => trtllm::to_yaml(placement, first_layer),
         Format::Csv => gpu_loads_csv(evaluation, first_layer),
     })
+}
+
+/// `place --failed-gpus`: solve on the live GPUs, write dead slots as `-1` (SGLang: expert 0).
+fn run_live(
+    args: &PlaceArgs,
+    loaded: &super::LoadedProblem,
+    live: &eplb::live::LiveGpus,
+    global: Global,
+) -> Result<ExitCode, EplbError> {
+    let problem = &loaded.problem;
+    let cluster = live.live_cluster(problem)?;
+    if let Some(reason) = &cluster.fallback {
+        global.notice(reason);
+    }
+    let strategy = args.strategy.build(&cluster.cluster)?;
+    let placed = eplb::live::place_on_live(
+        problem,
+        strategy.as_ref(),
+        live,
+        &args.strategy.search.solve_options(args.threads),
+    )?;
+    let text = super::rebalance::render_live(
+        args.format,
+        problem,
+        &placed.live,
+        &placed.placement,
+        &placed.evaluation,
+        loaded.first_layer,
+    )?;
+    write_output(args.out.as_ref(), &text)?;
+    if args.out.is_some() && !global.quiet {
+        out!("{}", layer_table(&placed.evaluation, None));
+        out!("{}", summary_line(&placed.evaluation));
+    }
+    if !placed.evaluation.is_feasible() {
+        eprintln!(
+            "error: strategy `{}` produced an infeasible placement",
+            strategy.name()
+        );
+        return Ok(ExitCode::from(super::EXIT_FAILURE));
+    }
+    Ok(ExitCode::SUCCESS)
 }

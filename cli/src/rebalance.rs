@@ -6,14 +6,19 @@ use std::process::ExitCode;
 
 use clap::Args;
 use eplb::formats::read_placement;
-use eplb::live::{rebalance, MoveBudget, Rebalance, RebalanceOptions, TransferPlan};
+use eplb::live::{
+    evaluate_live, rebalance, LiveCluster, LiveGpus, MoveBudget, Rebalance, RebalanceOptions,
+    TransferPlan,
+};
 use eplb::strategies::Registry;
 use eplb::{evaluate, EplbError, Placement, PlacementStrategy};
 use serde_json::json;
 
 use super::place::{render, Format};
 use super::report::{load, num, pct, table};
-use super::{strategy_spec, write_output, Global, LoadedProblem, ProblemArgs, SearchArgs, TopologyArgs};
+use super::{
+    strategy_spec, write_output, Global, LoadedProblem, ProblemArgs, SearchArgs, TopologyArgs,
+};
 
 /// The budget flags of `rebalance` and `bench`.
 #[derive(Args, Debug, Clone)]
@@ -38,7 +43,9 @@ pub(crate) struct BudgetArgs {
 fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(format!("`{text}` is not a fraction >= 0 (e.g. 0.02 for 2%)")),
+        _ => Err(format!(
+            "`{text}` is not a fraction >= 0 (e.g. 0.02 for 2%)"
+        )),
     }
 }
 
@@ -93,6 +100,8 @@ pub(crate) struct RebalanceArgs {
     /// Worker threads over layers for the fresh placement (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    failed: FailedArgs,
 }
 
 /// Reads the current placement for `loaded`'s problem.
@@ -126,19 +135,45 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
     let problem = &loaded.problem;
     let current = read_current(&args.live.current, &loaded)?;
     let strategy = fresh_strategy(&args.strategy, &args.topology, problem.cluster())?;
-    let options = args
+    let live = args.failed.live(problem.cluster())?;
+    let mut options = args
         .live
         .budget
         .options(args.search.solve_options(args.threads));
+    if let Some(live) = &live {
+        options = options.with_live(live.clone());
+    }
     let result = rebalance(problem, &current, Some(strategy.as_ref()), &options)?;
-    let plan = TransferPlan::new(problem, &current, &result.placement, options.expert_bytes)?;
-    let evaluation = evaluate(problem, &result.placement, &[])?;
+    let all = LiveGpus::all(problem.cluster().gpus);
+    let mask = live.as_ref().unwrap_or(&all);
+    let plan = TransferPlan::with_live(
+        problem,
+        &current,
+        &result.placement,
+        options.expert_bytes,
+        mask,
+    )?;
+    let evaluation = match &live {
+        Some(mask) => evaluate_live(problem, &result.placement, mask)?,
+        None => evaluate(problem, &result.placement, &[])?,
+    };
+    if let Some(reason) = result.live.as_ref().and_then(|l| l.fallback.as_ref()) {
+        global.notice(reason);
+    }
     // Everything is computed before anything is written.
     let placement_text = args
         .out
         .as_ref()
-        .map(|_| {
-            render(
+        .map(|_| match &result.live {
+            Some(cluster) => render_live(
+                args.format,
+                problem,
+                cluster,
+                &result.placement,
+                &evaluation,
+                loaded.first_layer,
+            ),
+            None => render(
                 args.format,
                 problem,
                 &result.placement,
@@ -146,7 +181,7 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
                 None,
                 false,
                 loaded.first_layer,
-            )
+            ),
         })
         .transpose()?;
     let plan_text = args
@@ -235,9 +270,20 @@ fn report_json(result: &Rebalance, plan: &TransferPlan, first_layer: usize) -> s
 }
 
 /// The per-layer table with totals.
-fn summary_table(result: &Rebalance, plan: &TransferPlan, first_layer: usize) -> comfy_table::Table {
+fn summary_table(
+    result: &Rebalance,
+    plan: &TransferPlan,
+    first_layer: usize,
+) -> comfy_table::Table {
     let mut t = table(&[
-        "layer", "old max", "new max", "gain", "transfers", "cross-node", "rounds", "choice",
+        "layer",
+        "old max",
+        "new max",
+        "gain",
+        "transfers",
+        "cross-node",
+        "rounds",
+        "choice",
     ]);
     for (r, p) in result.layers.iter().zip(&plan.layers) {
         t.add_row(vec![
@@ -260,9 +306,96 @@ fn summary_table(result: &Rebalance, plan: &TransferPlan, first_layer: usize) ->
         num(load(new)),
         num(pct(gain)),
         num(plan.transfers().to_string()),
-        num(plan.layers.iter().map(|p| p.cross_node).sum::<usize>().to_string()),
-        num(plan.layers.iter().map(|p| p.rounds).sum::<usize>().to_string()),
+        num(plan
+            .layers
+            .iter()
+            .map(|p| p.cross_node)
+            .sum::<usize>()
+            .to_string()),
+        num(plan
+            .layers
+            .iter()
+            .map(|p| p.rounds)
+            .sum::<usize>()
+            .to_string()),
         comfy_table::Cell::new(format!("{} bytes", plan.bytes())),
     ]);
     t
+}
+
+/// `--failed-gpus`: the dead GPUs.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct FailedArgs {
+    /// GPUs that failed (comma-separated ids): place only on the others; their slots are -1
+    /// in `phy2log` (SGLang: expert 0, never referenced).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    failed_gpus: Vec<usize>,
+}
+
+impl FailedArgs {
+    /// The live mask, when some GPU failed.
+    pub(crate) fn live(&self, cluster: &eplb::Cluster) -> Result<Option<LiveGpus>, EplbError> {
+        if self.failed_gpus.is_empty() {
+            return Ok(None);
+        }
+        LiveGpus::with_failed(cluster.gpus, &self.failed_gpus).map(Some)
+    }
+}
+
+/// A placement with failed GPUs in `format`: DeepSeek JSON with dead slots `-1` in `phy2log`
+/// (and no `log2phy` entry for them), metrics of the live GPUs; the other formats as `place`
+/// writes them (dead slots hold expert 0, SGLang's convention).
+pub(crate) fn render_live(
+    format: Format,
+    problem: &eplb::Problem,
+    live: &LiveCluster,
+    placement: &Placement,
+    evaluation: &eplb::Evaluation,
+    first_layer: usize,
+) -> Result<String, EplbError> {
+    if format != Format::Deepseek {
+        return render(
+            format,
+            problem,
+            placement,
+            evaluation,
+            None,
+            false,
+            first_layer,
+        );
+    }
+    let arrays = live.restrict_all(placement).to_deepseek()?;
+    let log2phy: Vec<Vec<Vec<i64>>> = arrays
+        .log2phy
+        .iter()
+        .map(|layer| {
+            layer
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|&s| {
+                            if s < 0 {
+                                s
+                            } else {
+                                live.physical_slot(s as usize) as i64
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let failed: Vec<usize> = (0..problem.cluster().gpus)
+        .filter(|g| !live.live_gpus().contains(g))
+        .collect();
+    Ok(json!({
+        "phy2log": live.phy2log_with_dead(placement),
+        "log2phy": log2phy,
+        "logcnt": arrays.logcnt,
+        "failed_gpus": failed,
+        "policy": live.policy,
+        "policy_fallback": live.fallback,
+        "layers": eplb::formats::deepseek::PlacementDocument::metrics(evaluation, None, false),
+    })
+    .to_string())
 }

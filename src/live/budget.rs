@@ -78,7 +78,8 @@ fn price(cost: isize) -> f64 {
 /// False when a step costing `cost` whose drop of the max is at most `bound` cannot beat
 /// `best` (branch and bound: skipping it never changes the step chosen).
 fn promising(best: &Option<Candidate>, bound: f64, cost: isize) -> bool {
-    best.as_ref().is_none_or(|b| bound / price(cost) >= b.score.0)
+    best.as_ref()
+        .is_none_or(|b| bound / price(cost) >= b.score.0)
 }
 
 /// The local search state of one layer.
@@ -359,8 +360,7 @@ impl<'a> Search<'a> {
                     self.on[top * e_count + x] as f64,
                     self.on[top * e_count + y] as f64,
                 );
-                let top_new = self.load[top]
-                    + (nx - 1.0) * self.per_replica(x, cx - 1)
+                let top_new = self.load[top] + (nx - 1.0) * self.per_replica(x, cx - 1)
                     - nx * self.per_replica(x, cx)
                     + (ny + 1.0) * self.per_replica(y, cy + 1)
                     - ny * self.per_replica(y, cy);

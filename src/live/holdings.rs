@@ -35,11 +35,7 @@ impl Holdings {
                 node[node_of(cluster, slot / s) * experts + e] = true;
             }
         }
-        Self {
-            experts,
-            gpu,
-            node,
-        }
+        Self { experts, gpu, node }
     }
 
     /// True when `gpu` held `expert`.

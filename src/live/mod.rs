@@ -55,15 +55,17 @@
 //! ```
 
 mod align;
-mod failed;
 mod budget;
+mod failed;
 mod holdings;
 mod plan;
 mod rebalance;
 
 pub use align::{align, align_layer};
-pub use failed::LiveGpus;
 pub use budget::{CurvePoint, SearchResult};
+pub use failed::{
+    evaluate_live, place_on_live, LiveCluster, LiveGpus, LivePlacement, DEAD_SLOT_FILLER,
+};
 pub use holdings::{count_transfers, TransferCount};
 pub use plan::{LayerPlan, Move, TransferPlan};
 pub use rebalance::{

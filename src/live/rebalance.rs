@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::align::align_layer;
 use super::budget::{search, CurvePoint, SearchResult};
-use super::failed::LiveGpus;
+use super::failed::{reload_missing, LiveCluster, LiveGpus};
 use super::holdings::{count_transfers, TransferCount};
 use crate::error::{EplbError, Result};
 use crate::evaluate::max_gpu_load;
@@ -52,6 +52,8 @@ pub struct RebalanceOptions {
     pub objective: LayerObjective,
     /// How the fresh placement (the unlimited-budget candidate) is solved.
     pub solve: SolveOptions,
+    /// The live GPUs, when some failed (`None`: all alive).
+    pub live: Option<LiveGpus>,
 }
 
 impl RebalanceOptions {
@@ -64,6 +66,16 @@ impl RebalanceOptions {
             expert_bytes: DEFAULT_EXPERT_BYTES,
             objective: max_gpu_load,
             solve: SolveOptions::new(),
+            live: None,
+        }
+    }
+
+    /// The options with failed GPUs: only `live` GPUs hold replicas.
+    #[must_use]
+    pub fn with_live(self, live: LiveGpus) -> Self {
+        Self {
+            live: Some(live),
+            ..self
         }
     }
 
@@ -152,6 +164,9 @@ pub struct Rebalance {
     /// The layers that change, most gain per transfer first: the order to update them in
     /// when a serving stack updates a few layers at a time.
     pub update_order: Vec<usize>,
+    /// With failed GPUs: the live cluster the placement was made on (its policy, whether it
+    /// fell back to global, `-1` output for dead slots).
+    pub live: Option<LiveCluster>,
 }
 
 impl Rebalance {
@@ -185,6 +200,9 @@ pub fn rebalance(
 ) -> Result<Rebalance> {
     options.check()?;
     super::check_current(problem, current)?;
+    if let Some(live) = options.live.as_ref().filter(|l| !l.all_live()) {
+        return rebalance_live(problem, current, fresh, options, live);
+    }
     let cluster = problem.cluster();
     let live = LiveGpus::all(cluster.gpus);
     let solution = match fresh {
@@ -243,8 +261,7 @@ pub fn rebalance(
                         && (options.objective)(&layer, fresh)
                             < (options.objective)(&layer, &w.search.placement)
                 };
-                if w
-                    .fresh
+                if w.fresh
                     .as_ref()
                     .zip(w.fresh_point.as_ref())
                     .is_some_and(|(f, p)| better(f, p))
@@ -311,12 +328,61 @@ pub fn rebalance(
         .map(|l| l.layer)
         .collect();
     let rate = |l: &LayerRebalance| (l.old_max - l.new_max) / l.count.transfers.max(1) as f64;
-    update_order.sort_by(|&a, &b| rate(&layers[b]).total_cmp(&rate(&layers[a])).then(a.cmp(&b)));
+    update_order.sort_by(|&a, &b| {
+        rate(&layers[b])
+            .total_cmp(&rate(&layers[a]))
+            .then(a.cmp(&b))
+    });
     Ok(Rebalance {
         placement: Placement::new(problem.num_experts(), placements),
         layers,
         update_order,
+        live: None,
     })
+}
+
+/// [`rebalance`] with failed GPUs: on the live cluster, from the current placement's live
+/// part after every expert that only lived on failed GPUs got a replica back (a forced host
+/// reload, not charged to the budget); transfers in the layer reports are counted from that
+/// repaired placement, the [plan](super::TransferPlan::with_live) counts them from the
+/// real one.
+fn rebalance_live(
+    problem: &Problem,
+    current: &Placement,
+    fresh: Option<&dyn PlacementStrategy>,
+    options: &RebalanceOptions,
+    live: &LiveGpus,
+) -> Result<Rebalance> {
+    let mut cluster = live.live_cluster(problem)?;
+    let restricted = cluster.restrict_all(current);
+    let repair = |sub: &Problem| -> Option<Placement> {
+        let layers: Option<Vec<LayerPlacement>> = sub
+            .layers()
+            .map(|layer| reload_missing(&layer, restricted.layer(layer.index())))
+            .collect();
+        layers.map(|l| Placement::new(problem.num_experts(), l))
+    };
+    let mut sub = cluster.problem(problem)?;
+    let repaired = match repair(&sub) {
+        Some(p) if super::check_shape(&sub, &p, "").is_ok() => p,
+        _ => {
+            // A group lost its node's last replica: node-limited routing cannot continue.
+            cluster.policy = crate::problem::Policy::Global;
+            cluster.fallback.get_or_insert_with(|| {
+                "a group has no live replica left on its node, so the global policy is used".into()
+            });
+            sub = cluster.problem(problem)?;
+            repair(&sub).expect("the global policy can always reload")
+        }
+    };
+    let inner = RebalanceOptions {
+        live: None,
+        ..options.clone()
+    };
+    let mut result = rebalance(&sub, &repaired, fresh, &inner)?;
+    result.placement = cluster.expand_all(&result.placement);
+    result.live = Some(cluster);
+    Ok(result)
 }
 
 /// A layer's pick: a prefix of the search, or the fresh placement.
@@ -371,8 +437,5 @@ fn allocate(layers: &[Vec<(usize, f64, Pick)>], total: usize) -> Vec<Pick> {
         spent = spent - layers[l][at[l]].0 + layers[l][j].0;
         at[l] = j;
     }
-    at.iter()
-        .zip(layers)
-        .map(|(&j, opts)| opts[j].2)
-        .collect()
+    at.iter().zip(layers).map(|(&j, opts)| opts[j].2).collect()
 }

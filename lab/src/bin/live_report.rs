@@ -22,11 +22,16 @@ use eplb::strategies::Refine;
 use eplb::{solve, Cluster, Loads, PolicyChoice, Problem, SolveOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args()
-        .nth(1)
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"), PathBuf::from);
+    let dir = std::env::args().nth(1).map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+        PathBuf::from,
+    );
     let trace = |name: &str| -> Result<Loads, Box<dyn std::error::Error>> {
-        Ok(read_loads(&dir.join(format!("deepseek-v3_sglang_{name}.json")), Default::default())?.loads)
+        Ok(read_loads(
+            &dir.join(format!("deepseek-v3_sglang_{name}.json")),
+            Default::default(),
+        )?
+        .loads)
     };
     if !dir.exists() {
         println!("skipped: {} is absent", dir.display());
@@ -44,11 +49,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let one = SolveOptions::new().with_threads(Some(1));
     for (policy, cluster) in [
         (PolicyChoice::Global, Cluster::new(288, 32)),
-        (PolicyChoice::Hierarchical, Cluster::new(288, 32).with_nodes(4).with_groups(8)),
+        (
+            PolicyChoice::Hierarchical,
+            Cluster::new(288, 32).with_nodes(4).with_groups(8),
+        ),
     ] {
         println!("\n== policy {policy:?}, R=288 P=32 ==");
-        println!("{:<46} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>7} {:>9}",
-            "current -> new", "vllm%", "align%", "vX-nd", "aX-nd", "budget", "within1%", "notworse", "meanGap", "rounds", "search_ms");
+        println!(
+            "{:<46} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>7} {:>9}",
+            "current -> new",
+            "vllm%",
+            "align%",
+            "vX-nd",
+            "aX-nd",
+            "budget",
+            "within1%",
+            "notworse",
+            "meanGap",
+            "rounds",
+            "search_ms"
+        );
         for (from, to, pct) in pairs {
             let old = Problem::new(trace(from)?, cluster, policy)?;
             let new = Problem::new(trace(to)?, cluster, policy)?;
@@ -70,7 +90,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let slots = (new.num_layers() * cluster.replicas) as f64;
             let k = cluster.replicas * pct / 100;
-            let options = RebalanceOptions::new(MoveBudget::PerLayer(k)).with_solve_options(one.clone());
+            let options =
+                RebalanceOptions::new(MoveBudget::PerLayer(k)).with_solve_options(one.clone());
             let t = Instant::now();
             let result = rebalance(&new, &current, None, &options)?;
             let search_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -85,7 +106,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 gap += (got - refine) / refine;
             }
             let plan = TransferPlan::new(&new, &current, &result.placement, 1)?;
-            let rounds_ok = plan.layers.iter().filter(|p| p.rounds == p.rounds_lower_bound).count();
+            let rounds_ok = plan
+                .layers
+                .iter()
+                .filter(|p| p.rounds == p.rounds_lower_bound)
+                .count();
             let n = new.num_layers();
             println!("{:<46} {:>5.1}% {:>5.1}% {:>6} {:>6} {:>6} {:>5}/{:<2} {:>5}/{:<2} {:>7.3}% {:>4}/{:<2} {:>9.2}",
                 format!("{from} -> {to}"), 100.0 * vllm as f64 / slots, 100.0 * opt as f64 / slots, vx, ox,
