@@ -17,7 +17,10 @@ use std::time::Instant;
 
 use eplb::evaluate::max_gpu_load;
 use eplb::formats::read_loads;
-use eplb::live::{align, count_transfers, rebalance, MoveBudget, RebalanceOptions, TransferPlan};
+use eplb::live::{
+    align, count_transfers, evaluate_live, place_on_live, rebalance, LiveGpus, MoveBudget,
+    RebalanceOptions, TransferPlan,
+};
 use eplb::strategies::Refine;
 use eplb::{solve, Cluster, Loads, PolicyChoice, Problem, SolveOptions};
 
@@ -115,6 +118,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{:<46} {:>5.1}% {:>5.1}% {:>6} {:>6} {:>6} {:>5}/{:<2} {:>5}/{:<2} {:>7.3}% {:>4}/{:<2} {:>9.2}",
                 format!("{from} -> {to}"), 100.0 * vllm as f64 / slots, 100.0 * opt as f64 / slots, vx, ox,
                 format!("{k}"), within, n, not_worse, n, 100.0 * gap / n as f64, rounds_ok, n, search_ms);
+        }
+    }
+    failed_gpus(&dir, &trace, &one)?;
+    Ok(())
+}
+
+/// Failed GPUs, global policy: the rebalance (budget 10% of the slots, and unlimited) against
+/// `refine` on the live GPUs alone.
+fn failed_gpus(
+    _dir: &std::path::Path,
+    trace: &dyn Fn(&str) -> Result<Loads, Box<dyn std::error::Error>>,
+    one: &SolveOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== failed GPUs, global, R=288 P=32: rebalance vs refine on the live GPUs ==");
+    let cluster = Cluster::new(288, 32);
+    for (from, to, failed) in [
+        ("prefill_in1024", "prefill_in512", vec![3usize, 17]),
+        ("decode_in1000out1000", "decode_in1800out100", vec![5]),
+        ("prefill_in512", "prefill_in2000out100", vec![0, 1, 2]),
+    ] {
+        let old = Problem::new(trace(from)?, cluster, PolicyChoice::Global)?;
+        let new = Problem::new(trace(to)?, cluster, PolicyChoice::Global)?;
+        let current = solve(&old, &Refine::default(), one)?.placement;
+        let live = LiveGpus::with_failed(32, &failed)?;
+        let reference = place_on_live(&new, &Refine::default(), &live, one)?;
+        for budget in [MoveBudget::PerLayer(28), MoveBudget::Unlimited] {
+            let options = RebalanceOptions::new(budget)
+                .with_solve_options(one.clone())
+                .with_live(live.clone());
+            let result = rebalance(&new, &current, Some(&Refine::default()), &options)?;
+            let got = evaluate_live(&new, &result.placement, &live)?;
+            let (mut within, mut gap) = (0, 0.0);
+            for (g, r) in got.layers.iter().zip(&reference.evaluation.layers) {
+                within += usize::from(g.max_load <= r.max_load * 1.01);
+                gap += (g.max_load - r.max_load) / r.max_load;
+            }
+            let n = got.layers.len();
+            let plan = TransferPlan::with_live(&new, &current, &result.placement, 1, &live)?;
+            let reloads: usize = plan.layers.iter().map(|p| p.host_reloads).sum();
+            println!(
+                "{from} -> {to}, failed {failed:?}, {budget:?}: within 1% {within}/{n}, mean gap {:.3}%, transfers {}, host reloads {reloads}, feasible {}",
+                100.0 * gap / n as f64,
+                plan.transfers(),
+                got.is_feasible()
+            );
         }
     }
     Ok(())
