@@ -37,15 +37,20 @@ fn bench(c: &mut Criterion) {
         let cluster = Cluster::new(288, 32).with_nodes(4).with_groups(8);
         let before = Problem::new(old.clone(), cluster, policy).expect("valid shape");
         let after = Problem::new(new.clone(), cluster, policy).expect("valid shape");
-        let current = solve(&before, &Refine::default(), &one).expect("solves").placement;
-        let fresh = solve(&after, &Refine::default(), &one).expect("solves").placement;
+        let current = solve(&before, &Refine::default(), &one)
+            .expect("solves")
+            .placement;
+        let fresh = solve(&after, &Refine::default(), &one)
+            .expect("solves")
+            .placement;
         let mut group = c.benchmark_group(format!("live/{label}/R288-P32"));
         group.sample_size(10);
         group.bench_function("align", |b| {
             b.iter(|| align(&after, &current, &fresh).expect("aligns"))
         });
         for k in [28, 57] {
-            let options = RebalanceOptions::new(MoveBudget::PerLayer(k)).with_solve_options(one.clone());
+            let options =
+                RebalanceOptions::new(MoveBudget::PerLayer(k)).with_solve_options(one.clone());
             group.bench_function(format!("search-max-moves-{k}"), |b| {
                 b.iter(|| rebalance(&after, &current, None, &options).expect("rebalances"))
             });
