@@ -87,7 +87,7 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     };
     let out = serde_json::json!({
         "strategy": strategy.name(),
-        "rebalance": current.is_some().then(|| if args.no_fresh { "search" } else { "fresh+search" }),
+        "rebalance": current.is_some().then_some(if args.no_fresh { "search" } else { "fresh+search" }),
         "policy": problem.policy(),
         "layers": problem.num_layers(),
         "experts": problem.num_experts(),

@@ -1,7 +1,7 @@
 //! `eplb rebalance`: new loads and the current placement in; the new placement, its transfer
 //! plan and a per-layer gain/cost report out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -105,7 +105,7 @@ pub(crate) struct RebalanceArgs {
 }
 
 /// Reads the current placement for `loaded`'s problem.
-pub(crate) fn read_current(path: &PathBuf, loaded: &LoadedProblem) -> Result<Placement, EplbError> {
+pub(crate) fn read_current(path: &Path, loaded: &LoadedProblem) -> Result<Placement, EplbError> {
     let problem = &loaded.problem;
     let (placement, _) = read_placement(
         path,
@@ -114,7 +114,7 @@ pub(crate) fn read_current(path: &PathBuf, loaded: &LoadedProblem) -> Result<Pla
         loaded.first_layer,
     )?;
     eplb::live::check_current(problem, &placement).map_err(|e| EplbError::InFile {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source: Box::new(e),
     })?;
     Ok(placement)

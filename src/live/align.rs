@@ -1,23 +1,7 @@
 //! Zero-regret alignment: relabel a new placement so that it needs the fewest transfers from
 //! the current one, without changing any GPU's load.
 //!
-//! Three nested assignment problems, each solved exactly with Kuhn–Munkres
-//! ([`pathfinding::kuhn_munkres::kuhn_munkres_min`]):
-//!
-//! 1. GPUs to GPUs: the cost of putting new GPU `g`'s replicas on physical GPU `h` is the
-//!    number of them `h` did not hold, times `R + 1`, plus the number the node of `h` did not
-//!    hold (the cross-node tie-break: since a layer has at most `R` cross-node transfers, the
-//!    weighted sum orders relabellings by transfers first, then cross-node transfers).
-//!    The global policy solves one `P x P` problem.
-//! 2. The hierarchical policy may only permute nodes and GPUs within a node: it solves the
-//!    `Q x Q` GPU problem of every (new node, old node) pair, then the `N x N` node problem
-//!    on their optimal costs.
-//! 3. Slots within a GPU: each replica whose expert the slot already held keeps that slot
-//!    (exact by counting: each expert's kept slots are independent of the others').
-//!
-//! # Complexity
-//! `O(P^3 + P^2 S)` for the global policy, `O(N^2 Q^3 + N^3 + P^2 S)` for the hierarchical
-//! one (`Q = P / N`, `S = R / P`).
+//! The algorithm is in [`align_layer`]'s docs.
 
 use pathfinding::kuhn_munkres::kuhn_munkres_min;
 use pathfinding::matrix::Matrix;
@@ -28,8 +12,8 @@ use crate::placement::{LayerPlacement, Placement};
 use crate::problem::{Cluster, Policy, Problem};
 
 /// Relabels every layer of `new` to need the fewest transfers from `current` (see the
-/// [module docs](self)): GPU loads are unchanged, up to the order in which a GPU's slots are
-/// summed.
+/// algorithm in [`align_layer`]): GPU loads are unchanged, up to the order in which a GPU's
+/// slots are summed.
 ///
 /// ```
 /// use eplb::live::{align, count_transfers};
@@ -63,6 +47,24 @@ pub fn align(problem: &Problem, current: &Placement, new: &Placement) -> Result<
 /// under the hierarchical one; slots within a GPU under both).
 ///
 /// Both placements must have `cluster.replicas` slots (the caller checks; [`align`] does).
+///
+/// Three nested assignment problems, each solved exactly with Kuhn–Munkres
+/// ([`pathfinding::kuhn_munkres::kuhn_munkres_min`]):
+///
+/// 1. GPUs to GPUs: the cost of putting new GPU `g`'s replicas on physical GPU `h` is the
+///    number of them `h` did not hold, times `R + 1`, plus the number the node of `h` did not
+///    hold (the cross-node tie-break: since a layer has at most `R` cross-node transfers, the
+///    weighted sum orders relabellings by transfers first, then cross-node transfers).
+///    The global policy solves one `P x P` problem.
+/// 2. The hierarchical policy may only permute nodes and GPUs within a node: it solves the
+///    `Q x Q` GPU problem of every (new node, old node) pair, then the `N x N` node problem
+///    on their optimal costs.
+/// 3. Slots within a GPU: each replica whose expert the slot already held keeps that slot
+///    (exact by counting: each expert's kept slots are independent of the others').
+///
+/// # Complexity
+/// `O(P^3 + P^2 S)` for the global policy, `O(N^2 Q^3 + N^3 + P^2 S)` for the hierarchical
+/// one (`Q = P / N`, `S = R / P`).
 pub fn align_layer(
     cluster: &Cluster,
     policy: Policy,
@@ -91,7 +93,7 @@ pub fn align_layer(
         (Policy::Hierarchical, Some(q)) if cluster.nodes > 1 => {
             hierarchical_targets(cluster.nodes, q, &cost)
         }
-        _ => square_assignment(cluster.gpus, |g, h| cost(g, h)),
+        _ => square_assignment(cluster.gpus, cost),
     };
     let mut phy2log = vec![0; cluster.replicas];
     for (g, &h) in target.iter().enumerate() {

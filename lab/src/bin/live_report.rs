@@ -124,11 +124,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Reads a DeepSeek-V3 trace by its short name.
+type Trace<'a> = dyn Fn(&str) -> Result<Loads, Box<dyn std::error::Error>> + 'a;
+
 /// Failed GPUs, global policy: the rebalance (budget 10% of the slots, and unlimited) against
 /// `refine` on the live GPUs alone.
 fn failed_gpus(
     _dir: &std::path::Path,
-    trace: &dyn Fn(&str) -> Result<Loads, Box<dyn std::error::Error>>,
+    trace: &Trace<'_>,
     one: &SolveOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== failed GPUs, global, R=288 P=32: rebalance vs refine on the live GPUs ==");
