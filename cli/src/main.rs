@@ -18,6 +18,7 @@ mod compare;
 mod demo;
 mod place;
 mod plot;
+mod plot_curve;
 mod rebalance;
 mod report;
 mod strategies;

@@ -97,7 +97,7 @@ fn identity_series(problem: &Problem, layer: usize) -> PlotSeries {
 
 static FONT: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     FONT.call_once(|| {
         // DejaVu Sans (Bitstream Vera licence, see assets/DejaVuSans-LICENSE.txt).
         let bytes: &'static [u8] = include_bytes!("../assets/DejaVuSans.ttf");

@@ -102,6 +102,12 @@ pub(crate) struct RebalanceArgs {
     threads: Option<usize>,
     #[command(flatten)]
     failed: FailedArgs,
+    /// Draw the max-load-versus-transfers trade-off curve of --plot-layer (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// The layer drawn by --plot (index into the loads).
+    #[arg(long, value_name = "L", default_value_t = 0)]
+    plot_layer: usize,
 }
 
 /// Reads the current placement for `loaded`'s problem.
@@ -134,6 +140,28 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
     let current = read_current(&args.live.current, &loaded)?;
+    if let Some(path) = &args.plot {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("svg" | "png")) {
+            return Err(EplbError::Format {
+                path: path.clone(),
+                message: "unknown picture format: use a file name ending in .svg or .png".into(),
+            });
+        }
+    }
+    if args.plot.is_some() && args.plot_layer >= problem.num_layers() {
+        return Err(EplbError::Format {
+            path: "--plot-layer".into(),
+            message: format!(
+                "layer {} does not exist: the loads have {} layers",
+                args.plot_layer,
+                problem.num_layers()
+            ),
+        });
+    }
     let strategy = fresh_strategy(&args.strategy, &args.topology, problem.cluster())?;
     let live = args.failed.live(problem.cluster())?;
     let mut options = args
@@ -194,6 +222,14 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
     if let (Some(path), Some(text)) = (&args.plan, &plan_text) {
         write_output(Some(path), text)?;
     }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "layer {}: max load vs transfers",
+            loaded.first_layer + args.plot_layer
+        );
+        super::plot_curve::draw(&title, &result.layers[args.plot_layer], path)?;
+        global.notice(&format!("plot written to {}", path.display()));
+    }
     if global.json {
         out!("{}", report_json(&result, &plan, loaded.first_layer));
     } else if !global.quiet {
@@ -250,6 +286,7 @@ fn report_json(result: &Rebalance, plan: &TransferPlan, first_layer: usize) -> s
                 "old_max": r.old_max,
                 "new_max": r.new_max,
                 "gain": r.gain,
+                "lower_bound": r.lower_bound,
                 "transfers": p.transfers,
                 "cross_node": p.cross_node,
                 "bytes": p.bytes,

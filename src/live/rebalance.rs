@@ -7,6 +7,7 @@ use super::align::align_layer;
 use super::budget::{search, CurvePoint, SearchResult};
 use super::failed::{reload_missing, LiveCluster, LiveGpus};
 use super::holdings::{count_transfers, TransferCount};
+use crate::bounds::lower_bounds;
 use crate::error::{EplbError, Result};
 use crate::evaluate::max_gpu_load;
 use crate::placement::{LayerPlacement, Placement};
@@ -141,6 +142,10 @@ pub struct LayerRebalance {
     pub new_max: f64,
     /// `(old_max - new_max) / old_max` (0 when `old_max` is 0).
     pub gain: f64,
+    /// A certified lower bound on the max GPU load of any placement of the layer, with any
+    /// budget (the evaluator's combinatorial bounds; a budget only raises the optimum), so
+    /// `new_max / lower_bound - 1` bounds how far the answer is from the budgeted optimum.
+    pub lower_bound: f64,
     /// Transfers and cross-node transfers of the new placement.
     #[serde(flatten)]
     pub count: TransferCount,
@@ -315,6 +320,7 @@ pub fn rebalance(
             old_max: w.old,
             new_max: value,
             gain,
+            lower_bound: lower_bounds(&layer).best(),
             count: count_transfers(cluster, cur, &placement),
             choice,
             curve: w.search.curve,
