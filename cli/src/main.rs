@@ -308,30 +308,7 @@ impl PlotArgs {
     /// Fails early (before solving) when the picture format is unknown or the layer to draw
     /// does not exist.
     fn check(&self, problem: &Problem) -> Result<(), EplbError> {
-        if let Some(path) = &self.plot {
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            if !matches!(ext.as_deref(), Some("svg" | "png")) {
-                return Err(EplbError::Format {
-                    path: path.clone(),
-                    message: "unknown picture format: use a file name ending in .svg or .png"
-                        .into(),
-                });
-            }
-        }
-        if self.plot.is_some() && self.plot_layer >= problem.num_layers() {
-            return Err(EplbError::Format {
-                path: "--plot-layer".into(),
-                message: format!(
-                    "layer {} does not exist: the loads have {} layers",
-                    self.plot_layer,
-                    problem.num_layers()
-                ),
-            });
-        }
-        Ok(())
+        check_picture(self.plot.as_deref(), self.plot_layer, problem)
     }
 
     /// Draws the evaluated placements, if a picture was asked for.
@@ -349,6 +326,37 @@ impl PlotArgs {
         }
         Ok(())
     }
+}
+
+/// Fails early (before any work) when `plot` is not an `.svg` or `.png` file name or `layer`
+/// does not exist.
+fn check_picture(
+    plot: Option<&std::path::Path>,
+    layer: usize,
+    problem: &Problem,
+) -> Result<(), EplbError> {
+    if let Some(path) = plot {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("svg" | "png")) {
+            return Err(EplbError::Format {
+                path: path.into(),
+                message: "unknown picture format: use a file name ending in .svg or .png".into(),
+            });
+        }
+        if layer >= problem.num_layers() {
+            return Err(EplbError::Format {
+                path: "--plot-layer".into(),
+                message: format!(
+                    "layer {layer} does not exist: the loads have {} layers",
+                    problem.num_layers()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Settings of searching strategies (ignored by heuristics).
@@ -370,11 +378,14 @@ fn positive_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn non_negative_gap(text: &str) -> Result<f64, String> {
+    non_negative(text, "a relative gap >= 0 (e.g. 0.001 for 0.1%)")
+}
+
+/// A finite number `>= 0`, or a message saying that `text` is not `what`.
+fn non_negative(text: &str, what: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(g) if g.is_finite() && g >= 0.0 => Ok(g),
-        _ => Err(format!(
-            "`{text}` is not a relative gap >= 0 (e.g. 0.001 for 0.1%)"
-        )),
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("`{text}` is not {what}")),
     }
 }
 

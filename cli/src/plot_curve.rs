@@ -3,48 +3,45 @@
 use std::path::Path;
 
 use eplb::live::LayerRebalance;
-use eplb::{EplbError, Result};
+use eplb::Result;
+use plotters::coord::Shift;
 use plotters::prelude::*;
+
+use super::plot::Picture;
 
 /// Draws the curve of `layer` (the search's points, the fresh placement's point, the chosen
 /// point and the lower bound) to `path` (`.svg` or `.png`).
 ///
 /// # Errors
-/// [`EplbError::Format`] for another extension; [`EplbError::Plot`] when drawing fails.
+/// [`EplbError::Format`](eplb::EplbError::Format) for another extension;
+/// [`EplbError::Plot`](eplb::EplbError::Plot) when drawing fails.
 pub(crate) fn draw(title: &str, layer: &LayerRebalance, path: &Path) -> Result<()> {
-    super::plot::register_font();
-    let fail = |e: String| EplbError::Plot {
-        path: path.into(),
-        message: e,
-    };
-    let size = (900, 600);
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("svg") => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
-            chart(title, layer, &root).map_err(fail)?;
-            root.present().map_err(|e| fail(e.to_string()))
-        }
-        Some("png") => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
-            chart(title, layer, &root).map_err(fail)?;
-            root.present().map_err(|e| fail(e.to_string()))
-        }
-        _ => Err(EplbError::Format {
-            path: path.into(),
-            message: "unknown picture format: use a file name ending in .svg or .png".into(),
-        }),
+    super::plot::render(&Curve { title, layer }, path)
+}
+
+/// One layer's trade-off curve as a picture.
+struct Curve<'a> {
+    title: &'a str,
+    layer: &'a LayerRebalance,
+}
+
+impl Picture for Curve<'_> {
+    fn size(&self) -> (u32, u32) {
+        (900, 600)
+    }
+
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        chart(self.title, self.layer, root)
     }
 }
 
 fn chart<DB: DrawingBackend>(
     title: &str,
     layer: &LayerRebalance,
-    root: &DrawingArea<DB, plotters::coord::Shift>,
+    root: &DrawingArea<DB, Shift>,
 ) -> std::result::Result<(), String> {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&WHITE).map_err(e)?;

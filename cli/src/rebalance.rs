@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 use eplb::formats::read_placement;
 use eplb::live::{
-    evaluate_live, rebalance, LiveCluster, LiveGpus, MoveBudget, Rebalance, RebalanceOptions,
-    TransferPlan,
+    evaluate_live, rebalance, LayerPlan, LayerRebalance, LiveCluster, LiveGpus, MoveBudget,
+    Rebalance, RebalanceOptions, TransferPlan,
 };
 use eplb::strategies::Registry;
 use eplb::{evaluate, EplbError, Placement, PlacementStrategy};
@@ -41,12 +41,7 @@ pub(crate) struct BudgetArgs {
 }
 
 fn fraction(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(format!(
-            "`{text}` is not a fraction >= 0 (e.g. 0.02 for 2%)"
-        )),
-    }
+    super::non_negative(text, "a fraction >= 0 (e.g. 0.02 for 2%)")
 }
 
 impl BudgetArgs {
@@ -140,28 +135,7 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
     let current = read_current(&args.live.current, &loaded)?;
-    if let Some(path) = &args.plot {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        if !matches!(ext.as_deref(), Some("svg" | "png")) {
-            return Err(EplbError::Format {
-                path: path.clone(),
-                message: "unknown picture format: use a file name ending in .svg or .png".into(),
-            });
-        }
-    }
-    if args.plot.is_some() && args.plot_layer >= problem.num_layers() {
-        return Err(EplbError::Format {
-            path: "--plot-layer".into(),
-            message: format!(
-                "layer {} does not exist: the loads have {} layers",
-                args.plot_layer,
-                problem.num_layers()
-            ),
-        });
-    }
+    super::check_picture(args.plot.as_deref(), args.plot_layer, problem)?;
     let strategy = fresh_strategy(&args.strategy, &args.topology, problem.cluster())?;
     let live = args.failed.live(problem.cluster())?;
     let mut options = args
@@ -244,13 +218,38 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
 
 /// The `--plan` document: per layer, the gain and cost and the moves.
 fn plan_json(result: &Rebalance, plan: &TransferPlan, first_layer: usize) -> serde_json::Value {
-    let layers: Vec<serde_json::Value> = plan
+    document(
+        result,
+        plan,
+        first_layer,
+        |_, p| json!({ "moves": p.moves }),
+    )
+}
+
+/// `--json`: the per-layer report with each layer's trade-off curve.
+fn report_json(result: &Rebalance, plan: &TransferPlan, first_layer: usize) -> serde_json::Value {
+    document(
+        result,
+        plan,
+        first_layer,
+        |r, _| json!({ "lower_bound": r.lower_bound, "curve": r.curve, "fresh": r.fresh }),
+    )
+}
+
+/// Gain and cost of every layer plus what `extra` adds, the update order and the totals.
+fn document(
+    result: &Rebalance,
+    plan: &TransferPlan,
+    first_layer: usize,
+    extra: impl Fn(&LayerRebalance, &LayerPlan) -> serde_json::Value,
+) -> serde_json::Value {
+    let layers: Vec<serde_json::Value> = result
         .layers
         .iter()
-        .zip(&result.layers)
-        .map(|(p, r)| {
-            json!({
-                "layer": first_layer + p.layer,
+        .zip(&plan.layers)
+        .map(|(r, p)| {
+            let mut row = json!({
+                "layer": first_layer + r.layer,
                 "transfers": p.transfers,
                 "cross_node": p.cross_node,
                 "host_reloads": p.host_reloads,
@@ -262,40 +261,12 @@ fn plan_json(result: &Rebalance, plan: &TransferPlan, first_layer: usize) -> ser
                 "new_max": r.new_max,
                 "gain": r.gain,
                 "choice": r.choice,
-                "moves": p.moves,
-            })
-        })
-        .collect();
-    json!({
-        "layers": layers,
-        "update_order": result.update_order.iter().map(|l| first_layer + l).collect::<Vec<_>>(),
-        "transfers": plan.transfers(),
-        "bytes": plan.bytes(),
-    })
-}
-
-/// `--json`: the per-layer report with each layer's trade-off curve.
-fn report_json(result: &Rebalance, plan: &TransferPlan, first_layer: usize) -> serde_json::Value {
-    let layers: Vec<serde_json::Value> = result
-        .layers
-        .iter()
-        .zip(&plan.layers)
-        .map(|(r, p)| {
-            json!({
-                "layer": first_layer + r.layer,
-                "old_max": r.old_max,
-                "new_max": r.new_max,
-                "gain": r.gain,
-                "lower_bound": r.lower_bound,
-                "transfers": p.transfers,
-                "cross_node": p.cross_node,
-                "bytes": p.bytes,
-                "rounds": p.rounds,
-                "rounds_lower_bound": p.rounds_lower_bound,
-                "choice": r.choice,
-                "curve": r.curve,
-                "fresh": r.fresh,
-            })
+            });
+            if let (Some(row), serde_json::Value::Object(more)) = (row.as_object_mut(), extra(r, p))
+            {
+                row.extend(more);
+            }
+            row
         })
         .collect();
     json!({

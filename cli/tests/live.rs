@@ -33,6 +33,20 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// `eplb COMMAND FLAGS --loads LAW --current CURRENT ...cluster...`: the law trace's loads from
+/// the `current` placement.
+fn from_current(command: &str, current: &Path, flags: &[&str]) -> Command {
+    let mut cmd = eplb();
+    cmd.arg(command)
+        .args(flags)
+        .arg("--loads")
+        .arg(data("esft-vanilla-lite_esft-law.json"))
+        .arg("--current")
+        .arg(current)
+        .args(CLUSTER);
+    cmd
+}
+
 /// The `refine` placement of the intent trace, written to `dir`.
 fn current(dir: &Path) -> PathBuf {
     let out = dir.join("current.json");
@@ -98,23 +112,13 @@ fn rebalance_writes_a_placement_and_a_plan_within_the_budget() {
 fn place_current_aligns_and_rebalance_json_has_curves() {
     let dir = tempfile::tempdir().unwrap();
     let current = current(dir.path());
-    eplb()
-        .args(["place", "--strategy", "refine", "--loads"])
-        .arg(data("esft-vanilla-lite_esft-law.json"))
-        .args(CLUSTER)
-        .arg("--current")
-        .arg(&current)
+    from_current("place", &current, &["--strategy", "refine"])
         .arg("--out")
         .arg(dir.path().join("aligned.json"))
         .assert()
         .success()
         .stderr(predicate::str::contains("aligned to the current placement"));
-    let out = eplb()
-        .args(["rebalance", "--json", "--max-bytes", "0", "--loads"])
-        .arg(data("esft-vanilla-lite_esft-law.json"))
-        .arg("--current")
-        .arg(&current)
-        .args(CLUSTER)
+    let out = from_current("rebalance", &current, &["--json", "--max-bytes", "0"])
         .assert()
         .success();
     let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -128,12 +132,7 @@ fn failed_gpus_are_minus_one_in_phy2log_and_expert_zero_for_sglang() {
     let dir = tempfile::tempdir().unwrap();
     let current = current(dir.path());
     let out = dir.path().join("new.json");
-    eplb()
-        .args(["rebalance", "--failed-gpus", "3", "--loads"])
-        .arg(data("esft-vanilla-lite_esft-law.json"))
-        .arg("--current")
-        .arg(&current)
-        .args(CLUSTER)
+    from_current("rebalance", &current, &["--failed-gpus", "3"])
         .arg("--out")
         .arg(&out)
         .assert()
@@ -179,16 +178,10 @@ fn bad_input_is_an_error_and_writes_nothing() {
     let current = current(dir.path());
     let out = dir.path().join("never.json");
     let run = |extra: &[&str], current: &Path| {
-        let mut cmd = eplb();
-        cmd.args(["rebalance", "--loads"])
-            .arg(data("esft-vanilla-lite_esft-law.json"))
-            .arg("--current")
-            .arg(current)
-            .args(CLUSTER)
+        from_current("rebalance", current, extra)
             .arg("--out")
             .arg(&out)
-            .args(extra);
-        cmd.assert()
+            .assert()
     };
     run(&["--max-moves", "-1"], &current).code(2);
     run(&["--max-moves", "many"], &current).code(2);
@@ -219,24 +212,16 @@ fn bad_input_is_an_error_and_writes_nothing() {
 fn bench_times_a_rebalance() {
     let dir = tempfile::tempdir().unwrap();
     let current = current(dir.path());
-    let out = eplb()
-        .args([
-            "bench",
-            "--iterations",
-            "2",
-            "--warmup",
-            "0",
-            "--no-fresh",
-            "--max-moves",
-            "4",
-            "--loads",
-        ])
-        .arg(data("esft-vanilla-lite_esft-law.json"))
-        .arg("--current")
-        .arg(&current)
-        .args(CLUSTER)
-        .assert()
-        .success();
+    let flags = [
+        "--iterations",
+        "2",
+        "--warmup",
+        "0",
+        "--no-fresh",
+        "--max-moves",
+        "4",
+    ];
+    let out = from_current("bench", &current, &flags).assert().success();
     let line: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(line["rebalance"], "search");
     assert!(line["median_ns"].as_u64().unwrap() > 0);

@@ -41,7 +41,7 @@
 //! let refine = strategies::by_name("refine")?;
 //! let result = rebalance(&problem, &current, Some(refine.as_ref()), &options)?;
 //! let layer = &result.layers[0];
-//! assert!(layer.transfers <= 1 && layer.new_max <= layer.old_max);
+//! assert!(layer.count.transfers <= 1 && layer.new_max <= layer.old_max);
 //!
 //! // Any new placement can be relabelled to need fewer transfers, at the same GPU loads.
 //! let fresh = Placement::from_phy2log(4, vec![vec![3, 3, 2, 0, 1, 0]])?;
