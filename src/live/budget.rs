@@ -97,6 +97,13 @@ struct Search<'a> {
     /// GPUs holding each expert now.
     holders: Vec<Vec<usize>>,
     load: Vec<f64>,
+    /// Load per replica of each expert at its count (`pr`), one more (`pr_plus`) and one
+    /// fewer (`pr_minus`, infinite below two replicas): no division in the candidate loops.
+    pr: Vec<f64>,
+    pr_plus: Vec<f64>,
+    pr_minus: Vec<f64>,
+    /// The experts by `pr_plus`, smallest first: the cheapest to give a replica.
+    by_plus: Vec<usize>,
     /// The node each expert may live on (hierarchical policy), else `None`.
     home: Option<Vec<usize>>,
     live: &'a LiveGpus,
@@ -178,6 +185,10 @@ impl<'a> Search<'a> {
             held,
             holders: vec![Vec::new(); experts],
             load: vec![0.0; cluster.gpus],
+            pr: vec![0.0; experts],
+            pr_plus: vec![0.0; experts],
+            pr_minus: vec![0.0; experts],
+            by_plus: (0..experts).collect(),
             home,
             live,
             transfers: 0,
@@ -218,6 +229,19 @@ impl<'a> Search<'a> {
             }
             self.transfers += usize::from(!self.held[g * e_count + e]);
         }
+        for e in 0..e_count {
+            let (w, c) = (self.loads[e], self.cnt[e]);
+            self.pr[e] = w / c as f64;
+            self.pr_plus[e] = w / (c + 1) as f64;
+            self.pr_minus[e] = if c >= 2 {
+                w / (c - 1) as f64
+            } else {
+                f64::INFINITY
+            };
+        }
+        let pr_plus = &self.pr_plus;
+        self.by_plus
+            .sort_by(|&a, &b| pr_plus[a].total_cmp(&pr_plus[b]).then(a.cmp(&b)));
         for g in 0..self.cluster.gpus {
             let slots = &self.phy[g * self.slots..(g + 1) * self.slots];
             self.load[g] = if self.live.is_live(g) {
@@ -258,10 +282,6 @@ impl<'a> Search<'a> {
         isize::from(!self.held[g * self.experts + e])
     }
 
-    fn per_replica(&self, e: usize, count: usize) -> f64 {
-        self.loads[e] / count as f64
-    }
-
     /// Starts a candidate's bookkeeping of touched GPUs.
     fn begin(&mut self) {
         self.now += 1;
@@ -278,9 +298,8 @@ impl<'a> Search<'a> {
         self.fresh[g] += delta;
     }
 
-    /// Touches every GPU holding `e` for a change of its replica count from `from` to `to`.
-    fn recount(&mut self, e: usize, from: usize, to: usize) {
-        let d = self.per_replica(e, to) - self.per_replica(e, from);
+    /// Touches every GPU holding `e` for a change of `d` in its load per replica.
+    fn recount(&mut self, e: usize, d: f64) {
         for i in 0..self.holders[e].len() {
             let g = self.holders[e][i];
             let n = self.on[g * self.experts + e] as f64;
@@ -339,14 +358,30 @@ impl<'a> Search<'a> {
         let mut best: Option<Candidate> = None;
         let top_slots: Vec<usize> = (top * self.slots..(top + 1) * self.slots).collect();
 
-        // Replace a replica on the busiest GPU.
+        // The experts on the busiest GPU.
+        let mut ys: Vec<usize> = top_slots.iter().map(|&s| self.phy[s]).collect();
+        ys.sort_unstable();
+        ys.dedup();
+        // Replace a replica on the busiest GPU: by an expert it holds, or by one it does not
+        // hold, cheapest per replica first, while the busiest GPU's load still drops.
+        let mut candidates = Vec::with_capacity(e_count);
         for &slot in &top_slots {
             let x = self.phy[slot];
-            let cx = self.cnt[x];
-            if cx < 2 {
+            if self.cnt[x] < 2 {
                 continue;
             }
-            for y in 0..e_count {
+            let nx = self.on[top * e_count + x] as f64;
+            let base = self.load[top] + (nx - 1.0) * self.pr_minus[x] - nx * self.pr[x];
+            candidates.clear();
+            candidates.extend(&ys);
+            candidates.extend(
+                self.by_plus
+                    .iter()
+                    .copied()
+                    .filter(|&y| self.on[top * e_count + y] == 0)
+                    .take_while(|&y| base + self.pr_plus[y] < max),
+            );
+            for &y in &candidates {
                 if y == x || !self.allowed(y, top) {
                     continue;
                 }
@@ -354,16 +389,8 @@ impl<'a> Search<'a> {
                 if cost > room {
                     continue;
                 }
-                let cy = self.cnt[y];
-                // The busiest GPU's new load first: most candidates stop here.
-                let (nx, ny) = (
-                    self.on[top * e_count + x] as f64,
-                    self.on[top * e_count + y] as f64,
-                );
-                let top_new = self.load[top] + (nx - 1.0) * self.per_replica(x, cx - 1)
-                    - nx * self.per_replica(x, cx)
-                    + (ny + 1.0) * self.per_replica(y, cy + 1)
-                    - ny * self.per_replica(y, cy);
+                let ny = self.on[top * e_count + y] as f64;
+                let top_new = base + (ny + 1.0) * self.pr_plus[y] - ny * self.pr[y];
                 if top_new >= max || !promising(&best, max - top_new, cost) {
                     continue;
                 }
@@ -373,13 +400,9 @@ impl<'a> Search<'a> {
             }
         }
         // Replace a replica elsewhere by an expert the busiest GPU holds.
-        let mut ys: Vec<usize> = top_slots.iter().map(|&s| self.phy[s]).collect();
-        ys.sort_unstable();
-        ys.dedup();
         for &y in &ys {
-            let cy = self.cnt[y];
             let ny = self.on[top * e_count + y] as f64;
-            let y_drop = ny * (self.per_replica(y, cy) - self.per_replica(y, cy + 1));
+            let y_drop = ny * (self.pr[y] - self.pr_plus[y]);
             for slot in 0..self.phy.len() {
                 let h = slot / self.slots;
                 let x = self.phy[slot];
@@ -390,18 +413,15 @@ impl<'a> Search<'a> {
                 if cost > room {
                     continue;
                 }
-                let cx = self.cnt[x];
                 let nx = self.on[top * e_count + x] as f64;
-                let top_new = self.load[top] - y_drop
-                    + nx * (self.per_replica(x, cx - 1) - self.per_replica(x, cx));
+                let top_new = self.load[top] - y_drop + nx * (self.pr_minus[x] - self.pr[x]);
                 let (hx, hy) = (
                     self.on[h * e_count + x] as f64,
                     self.on[h * e_count + y] as f64,
                 );
-                let h_new = self.load[h] + (hx - 1.0) * self.per_replica(x, cx - 1)
-                    - hx * self.per_replica(x, cx)
-                    + (hy + 1.0) * self.per_replica(y, cy + 1)
-                    - hy * self.per_replica(y, cy);
+                let h_new = self.load[h] + (hx - 1.0) * self.pr_minus[x] - hx * self.pr[x]
+                    + (hy + 1.0) * self.pr_plus[y]
+                    - hy * self.pr[y];
                 if top_new >= max
                     || h_new >= max
                     || !promising(&best, max - top_new.max(h_new), cost)
@@ -416,7 +436,7 @@ impl<'a> Search<'a> {
         // Swap a replica of the busiest GPU with one elsewhere.
         for &a in &top_slots {
             let x = self.phy[a];
-            let px = self.per_replica(x, self.cnt[x]);
+            let px = self.pr[x];
             for b in 0..self.phy.len() {
                 let h = b / self.slots;
                 let y = self.phy[b];
@@ -427,7 +447,7 @@ impl<'a> Search<'a> {
                 if cost > room {
                     continue;
                 }
-                let py = self.per_replica(y, self.cnt[y]);
+                let py = self.pr[y];
                 if py >= px {
                     continue;
                 }
@@ -455,14 +475,13 @@ impl<'a> Search<'a> {
         max: f64,
         order: &[usize],
     ) -> Option<(f64, f64)> {
-        let (cx, cy) = (self.cnt[x], self.cnt[y]);
         self.begin();
         // Every holder of x (g included) at the new count, then g loses one x ...
-        self.recount(x, cx, cx - 1);
-        self.touch(g, -self.per_replica(x, cx - 1));
+        self.recount(x, self.pr_minus[x] - self.pr[x]);
+        self.touch(g, -self.pr_minus[x]);
         // ... every holder of y at the new count, then g gains one y.
-        self.recount(y, cy, cy + 1);
-        self.touch(g, self.per_replica(y, cy + 1));
+        self.recount(y, self.pr_plus[y] - self.pr[y]);
+        self.touch(g, self.pr_plus[y]);
         self.judge(max, order)
     }
 }
