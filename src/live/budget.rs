@@ -36,18 +36,18 @@ pub struct CurvePoint {
 
 /// What the search found on one layer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SearchResult {
+pub(crate) struct SearchResult {
     /// The placement after the last step.
-    pub placement: LayerPlacement,
+    pub(crate) placement: LayerPlacement,
     /// The curve: the starting point, then one point per step taken.
-    pub curve: Vec<CurvePoint>,
+    pub(crate) curve: Vec<CurvePoint>,
     /// The slot writes of each step, to replay a prefix of the search.
     steps: Vec<Vec<(usize, usize)>>,
 }
 
 impl SearchResult {
     /// The placement after the first `steps` steps (all of them when `steps` is larger).
-    pub fn prefix(&self, start: &LayerPlacement, steps: usize) -> LayerPlacement {
+    pub(crate) fn prefix(&self, start: &LayerPlacement, steps: usize) -> LayerPlacement {
         let mut phy2log = start.phy2log().to_vec();
         for writes in self.steps.iter().take(steps) {
             for &(slot, e) in writes {
@@ -58,7 +58,7 @@ impl SearchResult {
     }
 
     /// Steps taken.
-    pub fn steps(&self) -> usize {
+    pub(crate) fn steps(&self) -> usize {
         self.steps.len()
     }
 }

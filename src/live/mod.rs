@@ -63,14 +63,14 @@ mod plan;
 mod rebalance;
 
 pub use align::{align, align_layer};
-pub use budget::{CurvePoint, SearchResult};
+pub use budget::CurvePoint;
 pub use failed::{
     evaluate_live, place_on_live, LiveCluster, LiveGpus, LivePlacement, DEAD_SLOT_FILLER,
 };
 pub use holdings::{count_transfers, TransferCount};
 pub use plan::{LayerPlan, Move, TransferPlan};
 pub use rebalance::{
-    rebalance, LayerObjective, LayerRebalance, MoveBudget, Rebalance, RebalanceOptions,
+    rebalance, Choice, LayerObjective, LayerRebalance, MoveBudget, Rebalance, RebalanceOptions,
     DEFAULT_EXPERT_BYTES,
 };
 
