@@ -233,6 +233,12 @@ pub enum EplbError {
         /// The policy.
         policy: crate::problem::Policy,
     },
+    /// A failed-GPU list that does not fit the cluster or leaves too little alive.
+    #[error("invalid failed GPUs: {0}")]
+    InvalidFailedGpus(String),
+    /// A move budget that is not a count or size `>= 0`.
+    #[error("invalid budget: {0}")]
+    InvalidBudget(String),
     /// A file's content is not in a format `eplb` understands.
     #[error("{path}: {message}")]
     Format {

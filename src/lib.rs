@@ -16,6 +16,8 @@
 //! - `testing` (cargo feature `testing`): the research workbench — random problems and
 //!   placements, a brute-force optimum, `check_strategy` with every conformance property.
 //! - [`topology`]: the cluster as a tree (root → racks → nodes → GPUs).
+//! - [`live`]: live rebalancing — align a new placement to the current one, rebalance under a
+//!   transfer budget, plan the transfers in rounds, place around failed GPUs.
 //!
 //! ```
 //! use eplb::{evaluate, solve, strategies, Cluster, Loads, PolicyChoice, Problem};
@@ -41,6 +43,7 @@ pub mod evaluate;
 #[cfg(feature = "formats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "formats")))]
 pub mod formats;
+pub mod live;
 pub mod objective;
 pub mod placement;
 pub mod problem;

@@ -1,9 +1,11 @@
 //! `eplb bench`: median wall time of one full multi-layer solve, in-process.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
+use eplb::live::{rebalance, TransferPlan};
 use eplb::{solve, EplbError};
 
 use super::{Global, ProblemArgs, StrategyArgs};
@@ -23,25 +25,59 @@ pub(crate) struct BenchArgs {
     /// Worker threads over layers (1 = one core, the calling thread).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Time a whole rebalance from this placement instead of a solve: the fresh placement of
+    /// --strategy, the budgeted search, alignment and the transfer plan.
+    #[arg(long, value_name = "FILE")]
+    current: Option<PathBuf>,
+    /// With --current: time the budgeted search, alignment and plan alone (no fresh
+    /// placement).
+    #[arg(long, requires = "current")]
+    no_fresh: bool,
+    #[command(flatten)]
+    budget: super::rebalance::BudgetArgs,
 }
 
 pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
+    let current = args
+        .current
+        .as_ref()
+        .map(|path| super::rebalance::read_current(path, &loaded))
+        .transpose()?;
     let problem = loaded.problem;
     let strategy = args.strategy.build(problem.cluster())?;
     let options = args
         .strategy
         .search
         .solve_options(Some(args.threads.max(1)));
+    let rebalance_options = args.budget.options(options.clone());
+    let fresh = (!args.no_fresh).then_some(strategy.as_ref());
+    let run_once = || -> Result<(), EplbError> {
+        match &current {
+            None => {
+                std::hint::black_box(solve(&problem, strategy.as_ref(), &options)?);
+            }
+            Some(current) => {
+                let result = rebalance(&problem, current, fresh, &rebalance_options)?;
+                let plan = TransferPlan::new(
+                    &problem,
+                    current,
+                    &result.placement,
+                    rebalance_options.expert_bytes,
+                )?;
+                std::hint::black_box((result, plan));
+            }
+        }
+        Ok(())
+    };
     for _ in 0..args.warmup {
-        solve(&problem, strategy.as_ref(), &options)?;
+        run_once()?;
     }
     let mut ns = Vec::with_capacity(args.iterations as usize);
     for _ in 0..args.iterations {
         let t = Instant::now();
-        let solution = solve(&problem, strategy.as_ref(), &options)?;
+        run_once()?;
         ns.push(t.elapsed().as_nanos() as u64);
-        std::hint::black_box(solution);
     }
     ns.sort_unstable();
     let median = if ns.len() % 2 == 1 {
@@ -51,6 +87,7 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     };
     let out = serde_json::json!({
         "strategy": strategy.name(),
+        "rebalance": current.is_some().then_some(if args.no_fresh { "search" } else { "fresh+search" }),
         "policy": problem.policy(),
         "layers": problem.num_layers(),
         "experts": problem.num_experts(),

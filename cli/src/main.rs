@@ -18,6 +18,8 @@ mod compare;
 mod demo;
 mod place;
 mod plot;
+mod plot_curve;
+mod rebalance;
 mod report;
 mod strategies;
 mod sweep;
@@ -85,6 +87,11 @@ enum Command {
     #[command(after_help = "Example:
   eplb sweep --loads a.json b.json --replicas 288,320 --gpus 32,64 --nodes 4 --groups 8 --strategies greedy --out sweep.csv")]
     Sweep(sweep::SweepArgs),
+    /// Rebalance a live placement for new loads: fewest transfers, a move budget, a plan.
+    #[command(after_help = "Examples:
+  eplb rebalance --loads new.json --current placement.json --replicas 288 --gpus 32 --policy global --max-moves 28 --out new_placement.json --plan plan.json
+  eplb rebalance --loads new.json --current placement.json --replicas 288 --gpus 32 --nodes 4 --groups 8 --max-bytes 20000000000 --min-gain 0.02")]
+    Rebalance(rebalance::RebalanceArgs),
     /// Time one full multi-layer solve in-process; prints one JSON line with `median_ns`.
     Bench(bench::BenchArgs),
     /// List the available strategies.
@@ -304,30 +311,7 @@ impl PlotArgs {
     /// Fails early (before solving) when the picture format is unknown or the layer to draw
     /// does not exist.
     fn check(&self, problem: &Problem) -> Result<(), EplbError> {
-        if let Some(path) = &self.plot {
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            if !matches!(ext.as_deref(), Some("svg" | "png")) {
-                return Err(EplbError::Format {
-                    path: path.clone(),
-                    message: "unknown picture format: use a file name ending in .svg or .png"
-                        .into(),
-                });
-            }
-        }
-        if self.plot.is_some() && self.plot_layer >= problem.num_layers() {
-            return Err(EplbError::Format {
-                path: "--plot-layer".into(),
-                message: format!(
-                    "layer {} does not exist: the loads have {} layers",
-                    self.plot_layer,
-                    problem.num_layers()
-                ),
-            });
-        }
-        Ok(())
+        check_picture(self.plot.as_deref(), self.plot_layer, problem)
     }
 
     /// Draws the evaluated placements, if a picture was asked for.
@@ -345,6 +329,37 @@ impl PlotArgs {
         }
         Ok(())
     }
+}
+
+/// Fails early (before any work) when `plot` is not an `.svg` or `.png` file name or `layer`
+/// does not exist.
+fn check_picture(
+    plot: Option<&std::path::Path>,
+    layer: usize,
+    problem: &Problem,
+) -> Result<(), EplbError> {
+    if let Some(path) = plot {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("svg" | "png")) {
+            return Err(EplbError::Format {
+                path: path.into(),
+                message: "unknown picture format: use a file name ending in .svg or .png".into(),
+            });
+        }
+        if layer >= problem.num_layers() {
+            return Err(EplbError::Format {
+                path: "--plot-layer".into(),
+                message: format!(
+                    "layer {layer} does not exist: the loads have {} layers",
+                    problem.num_layers()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Settings of searching strategies (ignored by heuristics).
@@ -366,11 +381,14 @@ fn positive_seconds(text: &str) -> Result<Duration, String> {
 }
 
 fn non_negative_gap(text: &str) -> Result<f64, String> {
+    non_negative(text, "a relative gap >= 0 (e.g. 0.001 for 0.1%)")
+}
+
+/// A finite number `>= 0`, or a message saying that `text` is not `what`.
+fn non_negative(text: &str, what: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(g) if g.is_finite() && g >= 0.0 => Ok(g),
-        _ => Err(format!(
-            "`{text}` is not a relative gap >= 0 (e.g. 0.001 for 0.1%)"
-        )),
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(format!("`{text}` is not {what}")),
     }
 }
 
@@ -412,6 +430,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(&args, global),
         Command::Compare(args) => compare::run(&args, global),
         Command::Sweep(args) => sweep::run(&args, global),
+        Command::Rebalance(args) => rebalance::run(&args, global),
         Command::Bench(args) => bench::run(&args, global),
         Command::Strategies(args) => strategies::run(&args, global),
         Command::Demo(args) => demo::run(&args, global),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trtllm};
-use eplb::objective::{evaluate_steps, optimise, ExactStepSearch, Objective};
+use eplb::objective::{evaluate_steps, optimise, ExactStepSearch, Objective, StepEvaluation};
 use eplb::strategies::DistinctReplicas;
 use eplb::{solve_observed, EplbError, SolveStatus};
 
@@ -58,6 +58,12 @@ pub(crate) struct PlaceArgs {
     /// strategy's answer is separated by replica swaps when it is not distinct already.
     #[arg(long)]
     distinct_replicas: bool,
+    /// The placement the GPUs hold now (any format `check` reads): relabel the result to need
+    /// the fewest weight transfers from it (same GPU loads; see `eplb rebalance`).
+    #[arg(long, value_name = "FILE", conflicts_with = "failed_gpus")]
+    current: Option<PathBuf>,
+    #[command(flatten)]
+    failed: super::rebalance::FailedArgs,
 }
 
 /// Strategies after which a per-step objective is searched exactly (the per-step MILP).
@@ -92,19 +98,31 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
     if objective.is_per_step() && loaded.steps.is_none() {
         return Err(EplbError::ObjectiveNeedsSteps { objective });
     }
+    if let Some(live) = args.failed.live(problem.cluster())? {
+        if objective.is_per_step() || args.distinct_replicas {
+            return Err(EplbError::InvalidFailedGpus(
+                "--failed-gpus cannot be combined with --distinct-replicas or a per-step --objective yet; place on the live GPUs with --objective mean and without --distinct-replicas".into(),
+            ));
+        }
+        return run_live(args, &loaded, &live, global);
+    }
+    let current = args
+        .current
+        .as_ref()
+        .map(|path| super::rebalance::read_current(path, &loaded))
+        .transpose()?;
     let mut strategy = args.strategy.build(problem.cluster())?;
     if args.distinct_replicas {
         strategy = Box::new(DistinctReplicas::new(strategy));
     }
     let bar = global.progress(problem.num_layers() as u64, strategy.name());
-    let solution = solve_observed(
+    let mut solution = solve_observed(
         problem,
         strategy.as_ref(),
         &args.strategy.search.solve_options(args.threads),
         &|_| bar.inc(1),
     )?;
     bar.finish_and_clear();
-    let mut solution = solution;
     let mut certificates = Vec::new();
     if let Some(steps) = &loaded.steps {
         let placement = if EXACT_STRATEGIES.contains(&args.strategy.strategy.as_str()) {
@@ -141,6 +159,21 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         }
         solution.placement = placement;
     }
+    if let Some(current) = &current {
+        let fresh = solution.placement.clone();
+        solution.placement = eplb::live::align(problem, current, &solution.placement)?;
+        let (mut before, mut after) = (0, 0);
+        for l in 0..problem.num_layers() {
+            let count = |p: &eplb::Placement| {
+                eplb::live::count_transfers(problem.cluster(), current.layer(l), p.layer(l))
+            };
+            before += count(&fresh).transfers;
+            after += count(&solution.placement).transfers;
+        }
+        global.notice(&format!(
+            "aligned to the current placement: {after} transfers (unaligned: {before})"
+        ));
+    }
     let requirements = Requirements::new().with_distinct_replicas(args.distinct_replicas);
     let evaluation = evaluate_with(
         problem,
@@ -153,24 +186,18 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         .as_ref()
         .map(|steps| evaluate_steps(problem, steps, &solution.placement))
         .transpose()?;
-    let text = match args.format {
-        Format::Deepseek => {
-            let mut doc = PlacementDocument::new(
-                problem,
-                &solution.placement,
-                &evaluation,
-                Some(&solution),
-                args.gpu_loads,
-            )?;
-            if let Some(steps) = &step_evaluation {
-                doc = doc.with_steps(steps);
-            }
-            serde_json::to_string(&doc).expect("placement documents serialise")
-        }
-        Format::Sglang => sglang::to_json(&solution.placement, loaded.first_layer).to_string(),
-        Format::Trtllm => trtllm::to_yaml(&solution.placement, loaded.first_layer),
-        Format::Csv => gpu_loads_csv(&evaluation, loaded.first_layer),
-    };
+    let text = render(
+        args.format,
+        problem,
+        &solution.placement,
+        &evaluation,
+        DocumentExtras {
+            solution: Some(&solution),
+            gpu_loads: args.gpu_loads,
+            steps: step_evaluation.as_ref(),
+        },
+        loaded.first_layer,
+    )?;
     write_output(args.out.as_ref(), &text)?;
     let title = format!(
         "{} — {} on {}",
@@ -213,6 +240,88 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         }
     }
     if !evaluation.is_feasible() {
+        eprintln!(
+            "error: strategy `{}` produced an infeasible placement",
+            strategy.name()
+        );
+        return Ok(ExitCode::from(super::EXIT_FAILURE));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the DeepSeek document carries besides the placement and its evaluation.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct DocumentExtras<'a> {
+    /// The solution (statuses, bounds, times), when the placement was solved here.
+    pub(crate) solution: Option<&'a eplb::Solution>,
+    /// Include per-GPU loads of every layer.
+    pub(crate) gpu_loads: bool,
+    /// Per-step objectives of every layer, when the loads have steps.
+    pub(crate) steps: Option<&'a StepEvaluation>,
+}
+
+/// The text of `placement` in `format`, exactly as `place` writes it (`rebalance --out` too).
+pub(crate) fn render(
+    format: Format,
+    problem: &eplb::Problem,
+    placement: &eplb::Placement,
+    evaluation: &eplb::Evaluation,
+    extras: DocumentExtras<'_>,
+    first_layer: usize,
+) -> Result<String, EplbError> {
+    Ok(match format {
+        Format::Deepseek => {
+            let mut doc = PlacementDocument::new(
+                problem,
+                placement,
+                evaluation,
+                extras.solution,
+                extras.gpu_loads,
+            )?;
+            if let Some(steps) = extras.steps {
+                doc = doc.with_steps(steps);
+            }
+            serde_json::to_string(&doc).expect("placement documents serialise")
+        }
+        Format::Sglang => sglang::to_json(placement, first_layer).to_string(),
+        Format::Trtllm => trtllm::to_yaml(placement, first_layer),
+        Format::Csv => gpu_loads_csv(evaluation, first_layer),
+    })
+}
+
+/// `place --failed-gpus`: solve on the live GPUs, write dead slots as `-1` (SGLang: expert 0).
+fn run_live(
+    args: &PlaceArgs,
+    loaded: &super::LoadedProblem,
+    live: &eplb::live::LiveGpus,
+    global: Global,
+) -> Result<ExitCode, EplbError> {
+    let problem = &loaded.problem;
+    let cluster = live.live_cluster(problem)?;
+    if let Some(reason) = &cluster.fallback {
+        global.notice(reason);
+    }
+    let strategy = args.strategy.build(&cluster.cluster)?;
+    let placed = eplb::live::place_on_live(
+        problem,
+        strategy.as_ref(),
+        live,
+        &args.strategy.search.solve_options(args.threads),
+    )?;
+    let text = super::rebalance::render_live(
+        args.format,
+        problem,
+        &placed.live,
+        &placed.placement,
+        &placed.evaluation,
+        loaded.first_layer,
+    )?;
+    write_output(args.out.as_ref(), &text)?;
+    if args.out.is_some() && !global.quiet {
+        out!("{}", layer_table(&placed.evaluation, None));
+        out!("{}", summary_line(&placed.evaluation));
+    }
+    if !placed.evaluation.is_feasible() {
         eprintln!(
             "error: strategy `{}` produced an infeasible placement",
             strategy.name()

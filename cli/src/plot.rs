@@ -107,14 +107,46 @@ fn register_font() {
     });
 }
 
+/// A picture that draws on any plotters backend (so one function writes SVG and PNG).
+pub(crate) trait Picture {
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32);
+    /// Draws the picture on `root`.
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String>;
+}
+
+impl Picture for LoadPlot {
+    fn size(&self) -> (u32, u32) {
+        (1100, 1000)
+    }
+
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        charts(self, root)
+    }
+}
+
 /// Draws `plot` to `path`: SVG for `.svg`, PNG for `.png`.
 ///
 /// # Errors
 /// [`EplbError::Format`] for another extension; [`EplbError::Plot`] when drawing or writing
 /// fails.
 pub fn draw(plot: &LoadPlot, path: &Path) -> Result<()> {
+    render(plot, path)
+}
+
+/// Draws any [`Picture`] to `path`: SVG for `.svg`, PNG for `.png`.
+///
+/// # Errors
+/// As [`draw`].
+pub(crate) fn render(picture: &impl Picture, path: &Path) -> Result<()> {
     register_font();
-    let size = (1100, 1000);
+    let size = picture.size();
     let fail = |e: String| EplbError::Plot {
         path: path.into(),
         message: e,
@@ -127,12 +159,12 @@ pub fn draw(plot: &LoadPlot, path: &Path) -> Result<()> {
     {
         Some("svg") => {
             let root = SVGBackend::new(path, size).into_drawing_area();
-            charts(plot, &root).map_err(fail)?;
+            picture.paint(&root).map_err(fail)?;
             root.present().map_err(|e| fail(e.to_string()))
         }
         Some("png") => {
             let root = BitMapBackend::new(path, size).into_drawing_area();
-            charts(plot, &root).map_err(fail)?;
+            picture.paint(&root).map_err(fail)?;
             root.present().map_err(|e| fail(e.to_string()))
         }
         _ => Err(EplbError::Format {

@@ -1,0 +1,156 @@
+//! Zero-regret alignment: relabel a new placement so that it needs the fewest transfers from
+//! the current one, without changing any GPU's load.
+//!
+//! The algorithm is in [`align_layer`]'s docs.
+
+use pathfinding::kuhn_munkres::kuhn_munkres_min;
+use pathfinding::matrix::Matrix;
+
+use super::holdings::{experts_bound, node_of, Holdings};
+use crate::error::Result;
+use crate::placement::{LayerPlacement, Placement};
+use crate::problem::{Cluster, Policy, Problem};
+
+/// Relabels every layer of `new` to need the fewest transfers from `current` (see the
+/// algorithm in [`align_layer`]): GPU loads are unchanged, up to the order in which a GPU's
+/// slots are summed.
+///
+/// ```
+/// use eplb::live::{align, count_transfers};
+/// use eplb::{Cluster, Loads, Placement, PolicyChoice, Problem};
+/// let loads = Loads::from_rows(&[vec![4.0, 3.0, 2.0, 1.0]])?;
+/// let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global)?;
+/// let current = Placement::from_phy2log(4, vec![vec![0, 1, 2, 3]])?;
+/// let fresh = Placement::from_phy2log(4, vec![vec![3, 2, 0, 1]])?; // the GPUs swapped
+/// let aligned = align(&problem, &current, &fresh)?;
+/// assert_eq!(aligned.layer(0).phy2log(), &[0, 1, 2, 3]);
+/// # Ok::<(), eplb::EplbError>(())
+/// ```
+///
+/// # Errors
+/// [`EplbError::InvalidPlacement`](crate::EplbError::InvalidPlacement) when either placement
+/// does not fit the problem (layers, experts, slots, missing experts, group rules).
+pub fn align(problem: &Problem, current: &Placement, new: &Placement) -> Result<Placement> {
+    super::check_shape(problem, current, "the current placement")?;
+    super::check_shape(problem, new, "the new placement")?;
+    let layers = current
+        .layers()
+        .iter()
+        .zip(new.layers())
+        .map(|(c, n)| align_layer(problem.cluster(), problem.policy(), c, n))
+        .collect();
+    Ok(Placement::new(problem.num_experts(), layers))
+}
+
+/// Aligns one layer: `new` relabelled to need the fewest transfers from `current` under
+/// `policy` (GPUs permuted freely under the global policy; nodes, and GPUs within a node,
+/// under the hierarchical one; slots within a GPU under both).
+///
+/// Both placements must have `cluster.replicas` slots (the caller checks; [`align`] does).
+///
+/// Three nested assignment problems, each solved exactly with Kuhn–Munkres
+/// ([`pathfinding::kuhn_munkres::kuhn_munkres_min`]):
+///
+/// 1. GPUs to GPUs: the cost of putting new GPU `g`'s replicas on physical GPU `h` is the
+///    number of them `h` did not hold, times `R + 1`, plus the number the node of `h` did not
+///    hold (the cross-node tie-break: since a layer has at most `R` cross-node transfers, the
+///    weighted sum orders relabellings by transfers first, then cross-node transfers).
+///    The global policy solves one `P x P` problem.
+/// 2. The hierarchical policy may only permute nodes and GPUs within a node: it solves the
+///    `Q x Q` GPU problem of every (new node, old node) pair, then the `N x N` node problem
+///    on their optimal costs.
+/// 3. Slots within a GPU: each replica whose expert the slot already held keeps that slot
+///    (exact by counting: each expert's kept slots are independent of the others').
+///
+/// # Complexity
+/// `O(P^3 + P^2 S)` for the global policy, `O(N^2 Q^3 + N^3 + P^2 S)` for the hierarchical
+/// one (`Q = P / N`, `S = R / P`).
+pub fn align_layer(
+    cluster: &Cluster,
+    policy: Policy,
+    current: &LayerPlacement,
+    new: &LayerPlacement,
+) -> LayerPlacement {
+    let experts = experts_bound(current, new);
+    let held = Holdings::new(cluster, experts, current);
+    let s = cluster.slots_per_gpu();
+    let new_gpu = |g: usize| &new.phy2log()[g * s..(g + 1) * s];
+    // Weighted cost of new GPU g on physical GPU h: transfers first, cross-node second.
+    let weight = (cluster.replicas + 1) as i64;
+    let cost = |g: usize, h: usize| -> i64 {
+        let node = node_of(cluster, h);
+        new_gpu(g)
+            .iter()
+            .map(|&e| {
+                let transfer = i64::from(!held.gpu_holds(h, e));
+                let cross = i64::from(!held.node_holds(node, e));
+                transfer * weight + cross
+            })
+            .sum()
+    };
+    // target[g] = the physical GPU that takes new GPU g's replicas.
+    let target = match (policy, cluster.gpus_per_node()) {
+        (Policy::Hierarchical, Some(q)) if cluster.nodes > 1 => {
+            hierarchical_targets(cluster.nodes, q, &cost)
+        }
+        _ => square_assignment(cluster.gpus, cost),
+    };
+    let mut phy2log = vec![0; cluster.replicas];
+    for (g, &h) in target.iter().enumerate() {
+        keep_slots(
+            new_gpu(g),
+            &current.phy2log()[h * s..(h + 1) * s],
+            &mut phy2log[h * s..(h + 1) * s],
+        );
+    }
+    LayerPlacement::from_phy2log(phy2log)
+}
+
+/// The optimal assignment of an `n x n` cost matrix: `result[row] = column`.
+fn square_assignment(n: usize, cost: impl Fn(usize, usize) -> i64) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let matrix = Matrix::from_fn(n, n, |(r, c)| cost(r, c));
+    kuhn_munkres_min(&matrix).1
+}
+
+/// Nodes to nodes on the optimal costs of their GPUs-to-GPUs problems.
+fn hierarchical_targets(nodes: usize, q: usize, cost: &impl Fn(usize, usize) -> i64) -> Vec<usize> {
+    // inner[a * nodes + b] = (cost, GPU assignment) of new node a's GPUs on old node b's.
+    let inner: Vec<(i64, Vec<usize>)> = (0..nodes * nodes)
+        .map(|ab| {
+            let (a, b) = (ab / nodes, ab % nodes);
+            let matrix = Matrix::from_fn(q, q, |(i, j)| cost(a * q + i, b * q + j));
+            kuhn_munkres_min(&matrix)
+        })
+        .collect();
+    let node_target = square_assignment(nodes, |a, b| inner[a * nodes + b].0);
+    let mut target = vec![0; nodes * q];
+    for (a, &b) in node_target.iter().enumerate() {
+        for (i, &j) in inner[a * nodes + b].1.iter().enumerate() {
+            target[a * q + i] = b * q + j;
+        }
+    }
+    target
+}
+
+/// Writes the replicas `incoming` into `out` (one GPU's slots) so that every slot whose old
+/// expert (`old`) is among them keeps it; the others fill the remaining slots in order.
+fn keep_slots(incoming: &[usize], old: &[usize], out: &mut [usize]) {
+    let mut left: Vec<Option<usize>> = incoming.iter().copied().map(Some).collect();
+    let mut filled = vec![false; out.len()];
+    for (slot, &e) in old.iter().enumerate() {
+        if let Some(entry) = left.iter_mut().find(|x| **x == Some(e)) {
+            *entry = None;
+            out[slot] = e;
+            filled[slot] = true;
+        }
+    }
+    let mut rest = left.into_iter().flatten();
+    for (slot, done) in filled.iter().enumerate() {
+        if !done {
+            out[slot] = rest.next().expect("as many replicas as slots");
+        }
+    }
+}

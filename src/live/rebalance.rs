@@ -1,0 +1,447 @@
+//! The budgeted rebalance: the best placement for new loads within a transfer budget,
+//! starting from the current one.
+
+use serde::Serialize;
+
+use super::align::align_layer;
+use super::budget::{search, CurvePoint, SearchResult};
+use super::failed::{reload_missing, LiveCluster, LiveGpus};
+use super::holdings::{count_transfers, TransferCount};
+use crate::bounds::lower_bounds;
+use crate::error::{EplbError, Result};
+use crate::evaluate::max_gpu_load;
+use crate::placement::{LayerPlacement, Placement};
+use crate::problem::{LayerProblem, Problem};
+use crate::runner::{solve, SolveOptions};
+use crate::strategy::PlacementStrategy;
+
+/// Bytes of one expert's weights by default: DeepSeek-V3 in FP8, three `7168 x 2048`
+/// matrices (about 44 MB).
+pub const DEFAULT_EXPERT_BYTES: u64 = 3 * 7168 * 2048;
+
+/// The function that judges a layer's placement (lower is better): the max GPU load
+/// ([`max_gpu_load`]) by default. Every choice [`rebalance`] makes between candidate
+/// placements of a layer goes through it.
+pub type LayerObjective = fn(&LayerProblem<'_>, &LayerPlacement) -> f64;
+
+/// How many transfers a rebalance may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MoveBudget {
+    /// No limit: the best placement found, whatever it costs.
+    Unlimited,
+    /// At most this many transfers in every layer. 0 keeps the current placement as it is
+    /// (not even local copies).
+    PerLayer(usize),
+    /// At most this many bytes over all layers (`transfers * expert_bytes`), spent where the
+    /// gain per transfer is largest. Less than one expert keeps the current placement as it
+    /// is.
+    TotalBytes(u64),
+}
+
+/// Settings of [`rebalance`].
+#[derive(Debug, Clone)]
+pub struct RebalanceOptions {
+    /// The transfer budget.
+    pub budget: MoveBudget,
+    /// Keep the current placement of every layer whose objective would improve by less
+    /// than this fraction (`0.0`: take every improvement).
+    pub min_gain: f64,
+    /// Bytes of one expert's weights.
+    pub expert_bytes: u64,
+    /// What judges a layer's placement.
+    pub objective: LayerObjective,
+    /// How the fresh placement (the unlimited-budget candidate) is solved.
+    pub solve: SolveOptions,
+    /// The live GPUs, when some failed (`None`: all alive).
+    pub live: Option<LiveGpus>,
+}
+
+impl RebalanceOptions {
+    /// Options with `budget`, no minimum gain, [`DEFAULT_EXPERT_BYTES`], the max GPU load as
+    /// the objective, the runner's default options.
+    pub fn new(budget: MoveBudget) -> Self {
+        Self {
+            budget,
+            min_gain: 0.0,
+            expert_bytes: DEFAULT_EXPERT_BYTES,
+            objective: max_gpu_load,
+            solve: SolveOptions::new(),
+            live: None,
+        }
+    }
+
+    /// The options with failed GPUs: only `live` GPUs hold replicas.
+    #[must_use]
+    pub fn with_live(self, live: LiveGpus) -> Self {
+        Self {
+            live: Some(live),
+            ..self
+        }
+    }
+
+    /// The options with a minimum gain.
+    #[must_use]
+    pub fn with_min_gain(self, min_gain: f64) -> Self {
+        Self { min_gain, ..self }
+    }
+
+    /// The options with another expert size.
+    #[must_use]
+    pub fn with_expert_bytes(self, expert_bytes: u64) -> Self {
+        Self {
+            expert_bytes,
+            ..self
+        }
+    }
+
+    /// The options with the fresh placement solved under `solve`.
+    #[must_use]
+    pub fn with_solve_options(self, solve: SolveOptions) -> Self {
+        Self { solve, ..self }
+    }
+
+    fn check(&self) -> Result<()> {
+        if !(self.min_gain.is_finite() && self.min_gain >= 0.0) {
+            return Err(EplbError::InvalidBudget(format!(
+                "minimum gain {} is not a fraction >= 0 (e.g. 0.02 for 2%)",
+                self.min_gain
+            )));
+        }
+        if self.expert_bytes == 0 && matches!(self.budget, MoveBudget::TotalBytes(_)) {
+            return Err(EplbError::InvalidBudget(
+                "a byte budget needs an expert size >= 1 byte".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where a layer's new placement came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Choice {
+    /// The current placement, kept (no improvement, a zero budget, or below `min_gain`).
+    Current,
+    /// The budgeted local search from the current placement.
+    Search,
+    /// The fresh placement of the strategy, aligned to the current one.
+    Fresh,
+}
+
+/// What the rebalance did to one layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct LayerRebalance {
+    /// Layer index.
+    pub layer: usize,
+    /// The objective (max GPU load by default) of the current placement under the new loads.
+    pub old_max: f64,
+    /// The objective of the new placement.
+    pub new_max: f64,
+    /// `(old_max - new_max) / old_max` (0 when `old_max` is 0).
+    pub gain: f64,
+    /// A certified lower bound on the max GPU load of any placement of the layer, with any
+    /// budget (the evaluator's combinatorial bounds; a budget only raises the optimum), so
+    /// `new_max / lower_bound - 1` bounds how far the answer is from the budgeted optimum.
+    pub lower_bound: f64,
+    /// Transfers and cross-node transfers of the new placement.
+    #[serde(flatten)]
+    pub count: TransferCount,
+    /// Where the new placement came from.
+    pub choice: Choice,
+    /// The search's max-load-versus-transfers curve (starts at the current placement).
+    pub curve: Vec<CurvePoint>,
+    /// The fresh placement's point (its transfers after alignment, its max load), when a
+    /// fresh strategy was given.
+    pub fresh: Option<CurvePoint>,
+}
+
+/// The result of [`rebalance`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Rebalance {
+    /// The new placement (every layer aligned to the current one).
+    pub placement: Placement,
+    /// One entry per layer.
+    pub layers: Vec<LayerRebalance>,
+    /// The layers that change, most gain per transfer first: the order to update them in
+    /// when a serving stack updates a few layers at a time.
+    pub update_order: Vec<usize>,
+    /// With failed GPUs: the live cluster the placement was made on (its policy, whether it
+    /// fell back to global, `-1` output for dead slots).
+    pub live: Option<LiveCluster>,
+}
+
+impl Rebalance {
+    /// Transfers over all layers.
+    pub fn transfers(&self) -> usize {
+        self.layers.iter().map(|l| l.count.transfers).sum()
+    }
+}
+
+/// Rebalances `current` for `problem`'s (new) loads within `options.budget` transfers.
+///
+/// Per layer, three candidates: the current placement, the budgeted local search from it
+/// (see the search's docs in the source, `src/live/budget.rs`), and, when given, `fresh` (a
+/// strategy, `refine` in the command line) solved from scratch and
+/// [aligned](super::align()); without it the rebalance is the search alone (fast: no
+/// placement from scratch). The best
+/// one within the budget wins (the objective, then fewer transfers), so the result is never
+/// worse than keeping the current placement and, with an unlimited budget, never worse than
+/// `fresh` followed by `align`. A byte budget over all layers goes, step by step, to the
+/// layer whose next point on its trade-off curve gains the most per transfer.
+///
+/// # Errors
+/// [`EplbError::InvalidPlacement`] when `current` does not fit `problem` (shape, unknown or
+/// missing experts, group rules); [`EplbError::InvalidBudget`] for a negative or non-finite
+/// `min_gain`; the fresh strategy's error.
+pub fn rebalance(
+    problem: &Problem,
+    current: &Placement,
+    fresh: Option<&dyn PlacementStrategy>,
+    options: &RebalanceOptions,
+) -> Result<Rebalance> {
+    options.check()?;
+    super::check_current(problem, current)?;
+    if let Some(live) = options.live.as_ref().filter(|l| !l.all_live()) {
+        return rebalance_live(problem, current, fresh, options, live);
+    }
+    let cluster = problem.cluster();
+    let live = LiveGpus::all(cluster.gpus);
+    let solution = match fresh {
+        Some(strategy) => Some(solve(problem, strategy, &options.solve)?),
+        None => None,
+    };
+    let per_layer_cap = match options.budget {
+        MoveBudget::PerLayer(k) => k,
+        MoveBudget::Unlimited | MoveBudget::TotalBytes(_) => usize::MAX,
+    };
+    struct Work {
+        old: f64,
+        search: SearchResult,
+        fresh: Option<LayerPlacement>,
+        fresh_point: Option<CurvePoint>,
+    }
+    let work: Vec<Work> = problem
+        .layers()
+        .map(|layer| {
+            let l = layer.index();
+            let cur = current.layer(l);
+            let aligned = solution
+                .as_ref()
+                .map(|s| align_layer(cluster, problem.policy(), cur, s.placement.layer(l)));
+            let fresh_point = aligned.as_ref().map(|a| CurvePoint {
+                transfers: count_transfers(cluster, cur, a).transfers,
+                max_load: max_gpu_load(&layer, a),
+            });
+            Work {
+                old: (options.objective)(&layer, cur),
+                search: search(&layer, cur, per_layer_cap, &live),
+                fresh: aligned,
+                fresh_point,
+            }
+        })
+        .collect();
+
+    // Per layer: how many search steps to take, or the fresh placement.
+    let picks: Vec<Pick> = match options.budget {
+        MoveBudget::TotalBytes(bytes) => {
+            let total = usize::try_from(bytes / options.expert_bytes).unwrap_or(usize::MAX);
+            allocate(
+                &work
+                    .iter()
+                    .map(|w| options_of(&w.search.curve, w.fresh_point))
+                    .collect::<Vec<_>>(),
+                total,
+            )
+        }
+        _ => problem
+            .layers()
+            .zip(&work)
+            .map(|(layer, w)| {
+                let better = |fresh: &LayerPlacement, point: &CurvePoint| {
+                    point.transfers <= per_layer_cap
+                        && (options.objective)(&layer, fresh)
+                            < (options.objective)(&layer, &w.search.placement)
+                };
+                if w.fresh
+                    .as_ref()
+                    .zip(w.fresh_point.as_ref())
+                    .is_some_and(|(f, p)| better(f, p))
+                {
+                    Pick::Fresh
+                } else {
+                    Pick::Steps(w.search.steps())
+                }
+            })
+            .collect(),
+    };
+
+    // A zero budget is the documented "keep everything", not "every move that is free".
+    let zero = match options.budget {
+        MoveBudget::PerLayer(k) => k == 0,
+        MoveBudget::TotalBytes(b) => b < options.expert_bytes,
+        MoveBudget::Unlimited => false,
+    };
+    let picks: Vec<Pick> = if zero {
+        vec![Pick::Steps(0); picks.len()]
+    } else {
+        picks
+    };
+    let mut layers = Vec::with_capacity(work.len());
+    let mut placements = Vec::with_capacity(work.len());
+    for ((layer, w), pick) in problem.layers().zip(work).zip(picks) {
+        let l = layer.index();
+        let cur = current.layer(l);
+        let (candidate, choice) = match pick {
+            Pick::Fresh => (w.fresh.expect("picked only when solved"), Choice::Fresh),
+            Pick::Steps(0) => (cur.clone(), Choice::Current),
+            Pick::Steps(k) => (
+                align_layer(cluster, problem.policy(), cur, &w.search.prefix(cur, k)),
+                Choice::Search,
+            ),
+        };
+        let value = (options.objective)(&layer, &candidate);
+        let gain = if w.old > 0.0 {
+            (w.old - value) / w.old
+        } else {
+            0.0
+        };
+        let keep = choice == Choice::Current || value >= w.old || gain < options.min_gain;
+        let (placement, choice, value, gain) = if keep {
+            (cur.clone(), Choice::Current, w.old, 0.0)
+        } else {
+            (candidate, choice, value, gain)
+        };
+        layers.push(LayerRebalance {
+            layer: l,
+            old_max: w.old,
+            new_max: value,
+            gain,
+            lower_bound: lower_bounds(&layer).best(),
+            count: count_transfers(cluster, cur, &placement),
+            choice,
+            curve: w.search.curve,
+            fresh: w.fresh_point,
+        });
+        placements.push(placement);
+    }
+    let mut update_order: Vec<usize> = layers
+        .iter()
+        .filter(|l| l.choice != Choice::Current)
+        .map(|l| l.layer)
+        .collect();
+    let rate = |l: &LayerRebalance| (l.old_max - l.new_max) / l.count.transfers.max(1) as f64;
+    update_order.sort_by(|&a, &b| {
+        rate(&layers[b])
+            .total_cmp(&rate(&layers[a]))
+            .then(a.cmp(&b))
+    });
+    Ok(Rebalance {
+        placement: Placement::new(problem.num_experts(), placements),
+        layers,
+        update_order,
+        live: None,
+    })
+}
+
+/// [`rebalance`] with failed GPUs: on the live cluster, from the current placement's live
+/// part after every expert that only lived on failed GPUs got a replica back (a forced host
+/// reload, not charged to the budget); transfers in the layer reports are counted from that
+/// repaired placement, the [plan](super::TransferPlan::with_live) counts them from the
+/// real one.
+fn rebalance_live(
+    problem: &Problem,
+    current: &Placement,
+    fresh: Option<&dyn PlacementStrategy>,
+    options: &RebalanceOptions,
+    live: &LiveGpus,
+) -> Result<Rebalance> {
+    let mut cluster = live.live_cluster(problem)?;
+    let restricted = cluster.restrict_all(current);
+    let repair = |sub: &Problem| -> Option<Placement> {
+        let layers: Option<Vec<LayerPlacement>> = sub
+            .layers()
+            .map(|layer| reload_missing(&layer, restricted.layer(layer.index())))
+            .collect();
+        layers.map(|l| Placement::new(problem.num_experts(), l))
+    };
+    let mut sub = cluster.problem(problem)?;
+    let repaired = match repair(&sub) {
+        Some(p) if super::check_shape(&sub, &p, "").is_ok() => p,
+        _ => {
+            // A group lost its node's last replica: node-limited routing cannot continue.
+            cluster.policy = crate::problem::Policy::Global;
+            cluster.fallback.get_or_insert_with(|| {
+                "a group has no live replica left on its node, so the global policy is used".into()
+            });
+            sub = cluster.problem(problem)?;
+            repair(&sub).expect("the global policy can always reload")
+        }
+    };
+    let inner = RebalanceOptions {
+        live: None,
+        ..options.clone()
+    };
+    let mut result = rebalance(&sub, &repaired, fresh, &inner)?;
+    result.placement = cluster.expand_all(&result.placement);
+    result.live = Some(cluster);
+    Ok(result)
+}
+
+/// A layer's pick: a prefix of the search, or the fresh placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Steps(usize),
+    Fresh,
+}
+
+/// A layer's options for the byte budget: `(transfers, max load, pick)`, the current
+/// placement first.
+fn options_of(curve: &[CurvePoint], fresh: Option<CurvePoint>) -> Vec<(usize, f64, Pick)> {
+    let mut out: Vec<(usize, f64, Pick)> = curve
+        .iter()
+        .enumerate()
+        .map(|(k, p)| (p.transfers, p.max_load, Pick::Steps(k)))
+        .collect();
+    out.extend(fresh.map(|p| (p.transfers, p.max_load, Pick::Fresh)));
+    out
+}
+
+/// Spends `total` transfers over the layers: repeatedly the upgrade (from a layer's chosen
+/// option to a better one) with the largest drop of the max load per extra transfer that
+/// still fits, until none fits or helps.
+fn allocate(layers: &[Vec<(usize, f64, Pick)>], total: usize) -> Vec<Pick> {
+    let mut at = vec![0usize; layers.len()];
+    let mut spent = 0usize;
+    loop {
+        let mut best: Option<(f64, f64, usize, usize)> = None;
+        for (l, opts) in layers.iter().enumerate() {
+            let (t0, m0, _) = opts[at[l]];
+            for (j, &(t, m, _)) in opts.iter().enumerate() {
+                if m >= m0 {
+                    continue;
+                }
+                if spent - t0 + t > total {
+                    continue;
+                }
+                // Upgrades that spend nothing (or give transfers back) come first.
+                let rate = if t <= t0 {
+                    f64::INFINITY
+                } else {
+                    (m0 - m) / (t - t0) as f64
+                };
+                let drop = m0 - m;
+                if best.is_none_or(|(r, d, _, _)| (rate, drop) > (r, d)) {
+                    best = Some((rate, drop, l, j));
+                }
+            }
+        }
+        let Some((_, _, l, j)) = best else { break };
+        spent = spent - layers[l][at[l]].0 + layers[l][j].0;
+        at[l] = j;
+    }
+    at.iter().zip(layers).map(|(&j, opts)| opts[j].2).collect()
+}
