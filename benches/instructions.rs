@@ -1,0 +1,71 @@
+//! Instruction counts (iai-callgrind, under Valgrind) of `greedy` and `refine` on all
+//! layers of a DeepSeek-V3 decode trace (from `../shared/data`, or a synthetic log-normal
+//! stand-in of the same shape, 58 x 256, when that folder is absent), one thread, on the
+//! shapes of issue 16. Counts do not depend on the other work of a busy machine, so a change's
+//! effect shows in one run; they are measurements, not pass/fail checks (not in `.ci/run`).
+//!
+//! Needs `valgrind` and the runner at the version of the `iai-callgrind` dev-dependency:
+//!
+//! ```text
+//! cargo install iai-callgrind-runner --version 0.16.1
+//! cargo bench --bench instructions
+//! ```
+//!
+//! `EPLB_DISABLE_AVX512=1` measures the portable greedy on processors with AVX-512.
+
+// The macros define undocumented items.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::path::Path;
+
+use eplb::strategies::{Greedy, Refine};
+use eplb::{solve, Cluster, Loads, PolicyChoice, Problem, Solution, SolveOptions};
+use iai_callgrind::{library_benchmark, library_benchmark_group, main};
+
+fn trace() -> Loads {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/deepseek-v3_sglang_decode_in1000out1000.json");
+    eplb::formats::read_loads(&path, Default::default())
+        .map(|f| f.loads)
+        .unwrap_or_else(|_| eplb::synthetic::lognormal_loads(58, 256, 0.8, 1_000_000, 7))
+}
+
+/// The trace on `replicas` slots over `gpus` GPUs: hierarchical on `nodes` nodes and 8
+/// groups when `nodes > 1`, global otherwise.
+fn shape(replicas: usize, gpus: usize, nodes: usize) -> Problem {
+    let cluster = Cluster::new(replicas, gpus).with_nodes(nodes).with_groups(8);
+    let policy = if nodes > 1 {
+        PolicyChoice::Hierarchical
+    } else {
+        PolicyChoice::Global
+    };
+    Problem::new(trace(), cluster, policy).expect("valid shape")
+}
+
+fn one_core() -> SolveOptions {
+    SolveOptions::new().with_threads(Some(1))
+}
+
+#[library_benchmark]
+#[bench::hier_r288_p32(shape(288, 32, 4))]
+#[bench::hier_r320_p64(shape(320, 64, 8))]
+#[bench::global_r288_p32(shape(288, 32, 1))]
+#[bench::global_r320_p64(shape(320, 64, 1))]
+#[bench::global_r288_p144(shape(288, 144, 1))]
+fn greedy(problem: Problem) -> Solution {
+    black_box(solve(&problem, &Greedy, &one_core()).expect("valid problem"))
+}
+
+#[library_benchmark]
+#[bench::hier_r288_p32(shape(288, 32, 4))]
+#[bench::hier_r320_p64(shape(320, 64, 8))]
+#[bench::global_r288_p32(shape(288, 32, 1))]
+#[bench::global_r320_p64(shape(320, 64, 1))]
+#[bench::global_r288_p144(shape(288, 144, 1))]
+fn refine(problem: Problem) -> Solution {
+    black_box(solve(&problem, &Refine::default(), &one_core()).expect("valid problem"))
+}
+
+library_benchmark_group!(name = dsv3_decode; benchmarks = greedy, refine);
+main!(library_benchmark_groups = dsv3_decode);
