@@ -1,6 +1,7 @@
 //! Instruction counts (iai-callgrind, under Valgrind) of `greedy` and `refine` on all
 //! layers of a DeepSeek-V3 decode trace (from `../shared/data`, or a synthetic log-normal
-//! stand-in of the same shape, 58 x 256, when that folder is absent), one thread, on the
+//! stand-in of the same shape, 58 x 256, when that folder is absent; `EPLB_DATA=DIR` names
+//! another folder), one thread, on the
 //! shapes of issue 16. Counts do not depend on the other work of a busy machine, so a change's
 //! effect shows in one run; they are measurements, not pass/fail checks (not in `.ci/run`).
 //!
@@ -11,21 +12,26 @@
 //! cargo bench --bench instructions
 //! ```
 //!
-//! `EPLB_DISABLE_AVX512=1` measures the portable greedy on processors with AVX-512.
+//! On processors with AVX-512F the greedy runs its vector kernels (the counts are then of
+//! those); the build machine has none, so its counts are of the portable code.
 
 // The macros define undocumented items.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use eplb::strategies::{Greedy, Refine};
 use eplb::{solve, Cluster, Loads, PolicyChoice, Problem, Solution, SolveOptions};
-use iai_callgrind::{library_benchmark, library_benchmark_group, main};
+use iai_callgrind::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 
 fn trace() -> Loads {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/deepseek-v3_sglang_decode_in1000out1000.json");
+    // `EPLB_DATA` names another folder (a worktree is not next to `shared/`).
+    let dir = std::env::var_os("EPLB_DATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+        PathBuf::from,
+    );
+    let path = dir.join("deepseek-v3_sglang_decode_in1000out1000.json");
     eplb::formats::read_loads(&path, Default::default())
         .map(|f| f.loads)
         .unwrap_or_else(|_| eplb::synthetic::lognormal_loads(58, 256, 0.8, 1_000_000, 7))
@@ -34,7 +40,9 @@ fn trace() -> Loads {
 /// The trace on `replicas` slots over `gpus` GPUs: hierarchical on `nodes` nodes and 8
 /// groups when `nodes > 1`, global otherwise.
 fn shape(replicas: usize, gpus: usize, nodes: usize) -> Problem {
-    let cluster = Cluster::new(replicas, gpus).with_nodes(nodes).with_groups(8);
+    let cluster = Cluster::new(replicas, gpus)
+        .with_nodes(nodes)
+        .with_groups(8);
     let policy = if nodes > 1 {
         PolicyChoice::Hierarchical
     } else {
@@ -68,4 +76,8 @@ fn refine(problem: Problem) -> Solution {
 }
 
 library_benchmark_group!(name = dsv3_decode; benchmarks = greedy, refine);
-main!(library_benchmark_groups = dsv3_decode);
+// The runner clears the environment: keep the trace folder.
+main!(
+    config = LibraryBenchmarkConfig::default().pass_through_envs(["EPLB_DATA"]);
+    library_benchmark_groups = dsv3_decode
+);
