@@ -22,7 +22,9 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use eplb::strategies::{Greedy, Refine};
-use eplb::{solve, Cluster, Loads, PolicyChoice, Problem, Solution, SolveOptions};
+use eplb::{
+    solve, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem, Solution, SolveOptions,
+};
 use iai_callgrind::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 
 fn trace() -> Loads {
@@ -51,31 +53,41 @@ fn shape(replicas: usize, gpus: usize, nodes: usize) -> Problem {
     Problem::new(trace(), cluster, policy).expect("valid shape")
 }
 
-fn one_core() -> SolveOptions {
-    SolveOptions::new().with_threads(Some(1))
+/// A strategy and its problem (built outside the measured call).
+struct Case {
+    strategy: Box<dyn PlacementStrategy>,
+    problem: Problem,
+}
+
+fn case(
+    strategy: impl PlacementStrategy + 'static,
+    replicas: usize,
+    gpus: usize,
+    nodes: usize,
+) -> Case {
+    Case {
+        strategy: Box::new(strategy),
+        problem: shape(replicas, gpus, nodes),
+    }
 }
 
 #[library_benchmark]
-#[bench::hier_r288_p32(shape(288, 32, 4))]
-#[bench::hier_r320_p64(shape(320, 64, 8))]
-#[bench::global_r288_p32(shape(288, 32, 1))]
-#[bench::global_r320_p64(shape(320, 64, 1))]
-#[bench::global_r288_p144(shape(288, 144, 1))]
-fn greedy(problem: Problem) -> Solution {
-    black_box(solve(&problem, &Greedy, &one_core()).expect("valid problem"))
+#[bench::greedy_hier_r288_p32(case(Greedy, 288, 32, 4))]
+#[bench::greedy_hier_r320_p64(case(Greedy, 320, 64, 8))]
+#[bench::greedy_global_r288_p32(case(Greedy, 288, 32, 1))]
+#[bench::greedy_global_r320_p64(case(Greedy, 320, 64, 1))]
+#[bench::greedy_global_r288_p144(case(Greedy, 288, 144, 1))]
+#[bench::refine_hier_r288_p32(case(Refine::default(), 288, 32, 4))]
+#[bench::refine_hier_r320_p64(case(Refine::default(), 320, 64, 8))]
+#[bench::refine_global_r288_p32(case(Refine::default(), 288, 32, 1))]
+#[bench::refine_global_r320_p64(case(Refine::default(), 320, 64, 1))]
+#[bench::refine_global_r288_p144(case(Refine::default(), 288, 144, 1))]
+fn all_layers(case: Case) -> Solution {
+    let one_core = SolveOptions::new().with_threads(Some(1));
+    black_box(solve(&case.problem, case.strategy.as_ref(), &one_core).expect("valid problem"))
 }
 
-#[library_benchmark]
-#[bench::hier_r288_p32(shape(288, 32, 4))]
-#[bench::hier_r320_p64(shape(320, 64, 8))]
-#[bench::global_r288_p32(shape(288, 32, 1))]
-#[bench::global_r320_p64(shape(320, 64, 1))]
-#[bench::global_r288_p144(shape(288, 144, 1))]
-fn refine(problem: Problem) -> Solution {
-    black_box(solve(&problem, &Refine::default(), &one_core()).expect("valid problem"))
-}
-
-library_benchmark_group!(name = dsv3_decode; benchmarks = greedy, refine);
+library_benchmark_group!(name = dsv3_decode; benchmarks = all_layers);
 // The runner clears the environment: keep the trace folder.
 main!(
     config = LibraryBenchmarkConfig::default().pass_through_envs(["EPLB_DATA"]);
