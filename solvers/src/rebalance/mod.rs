@@ -316,7 +316,11 @@ impl CopyPacker {
         self.stop_at = goal * (1.0 + limits.gap_for(self.per_bin));
         self.construct();
         self.index();
-        if limits.max_moves > 0 {
+        // Sweeps only where the packing answers to its own bound (no outer `target`): in a
+        // node of a larger problem (refine's hierarchical nodes) they steer the descent to
+        // worse local optima (measured on DeepSeek-V3, R=320 P=64 N=8: worst layer's gap to
+        // the node bound 0.16% -> 0.39%) and save nothing measurable.
+        if limits.max_moves > 0 && limits.target <= 0.0 {
             for _ in 0..BALANCE_SWEEPS {
                 if self.balance_sweep() == 0 {
                     break;
