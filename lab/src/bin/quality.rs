@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p eplb-lab --bin quality            # all traces
 //! cargo run --release -p eplb-lab --bin quality -- deepseek # traces whose name contains "deepseek"
+//! EPLB_DATA=/path/to/data cargo run --release -p eplb-lab --bin quality # another folder
 //! ```
 //!
 //! Shapes: `R = E + E/8, P = 32` and `R = E + E/4, P = 64`. Global policy: the fraction of
@@ -188,7 +189,11 @@ fn table(name: &str, loads: &Loads) -> Result<(), eplb::EplbError> {
 
 fn main() -> Result<(), eplb::EplbError> {
     let filter = std::env::args().nth(1).unwrap_or_default();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    // `EPLB_DATA` overrides the folder (e.g. from a worktree that is not next to `shared/`).
+    let dir = std::env::var_os("EPLB_DATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+        PathBuf::from,
+    );
     let Ok(entries) = std::fs::read_dir(&dir) else {
         println!("skipped: {} is absent", dir.display());
         return Ok(());

@@ -46,8 +46,8 @@ impl CopyPacker {
             let mine = &list[top * per..(top + 1) * per];
             let theirs = &list[b * per..(b + 1) * per];
             // A merge-like sweep over both sorted lists.
-            let mut j = 0;
             if fix {
+                let mut j = 0;
                 // Transfers d in [peak - goal, goal - lb]: the smallest one.
                 let (least, room) = (peak - goal, goal - lb);
                 let mut smallest = f64::INFINITY;
@@ -66,35 +66,10 @@ impl CopyPacker {
                         }
                     }
                 }
-            } else {
-                // The larger load after a transfer d is (peak + lb) / 2 + |d - slack / 2|:
-                // the best partner is the one whose weight is nearest to x - slack / 2 (the
-                // lighter one on ties).
-                let slack = peak - lb;
-                let half = 0.5 * slack;
-                for x in mine {
-                    let ideal = x.sum - half;
-                    while j < per && theirs[j].sum < ideal {
-                        j += 1;
-                    }
-                    let y = match (j.checked_sub(1).map(|i| &theirs[i]), theirs.get(j)) {
-                        (Some(below), Some(above)) if above.sum - ideal < ideal - below.sum => {
-                            above
-                        }
-                        (Some(below), _) => below,
-                        (None, Some(above)) => above,
-                        (None, None) => continue,
-                    };
-                    evaluations += 1;
-                    let d = x.sum - y.sum;
-                    if d > 0.0 && d < slack {
-                        let score = (peak - d).max(lb + d);
-                        if score < best {
-                            best = score;
-                            found = Some(exchange(pairs, x, y));
-                        }
-                    }
-                }
+            } else if let Some(m) =
+                best_exchange(mine, theirs, peak, lb, pairs, &mut best, &mut evaluations)
+            {
+                found = Some(m);
             }
             // With `fix`, the first bin with a move (the one with the most room) gives it.
             if fix && found.is_some() {
@@ -103,6 +78,59 @@ impl CopyPacker {
         }
         self.stats.evaluations += evaluations;
         found
+    }
+
+    /// One balancing sweep: the `i`-th heaviest bin above the goal is paired with the `i`-th
+    /// lightest bin, and each pair gets the best swap or pair swap between its two bins (the
+    /// one leaving the lowest larger load of the two; none if nothing lowers the heavier).
+    /// The pairs are disjoint, so one sweep moves up to `m / 2` bins towards the mean at the
+    /// cost of one best-move search. Returns the moves applied.
+    pub(super) fn balance_sweep(&mut self) -> usize {
+        self.sort_by_load();
+        let mut order = std::mem::take(&mut self.sweep_order);
+        order.clone_from(&self.by_load);
+        let (m, k) = (self.bins, self.per_bin);
+        let kinds: &[bool] = if (2..=64).contains(&k) {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        let mut applied = 0;
+        let mut evaluations = 0;
+        for i in 0..m / 2 {
+            let (top, b) = (order[m - 1 - i], order[i]);
+            let (peak, lb) = (self.load[top], self.load[b]);
+            if peak <= self.stop_at {
+                break;
+            }
+            self.stats.searches += 1;
+            let mut best = peak - peak.abs() * ROUNDING;
+            let mut found = None;
+            for &pairs in kinds {
+                let per = if pairs {
+                    self.refresh_pairs(top);
+                    self.refresh_pairs(b);
+                    k * (k - 1) / 2
+                } else {
+                    k
+                };
+                let list = if pairs { &self.pairs } else { &self.singles };
+                let mine = &list[top * per..(top + 1) * per];
+                let theirs = &list[b * per..(b + 1) * per];
+                if let Some(m) =
+                    best_exchange(mine, theirs, peak, lb, pairs, &mut best, &mut evaluations)
+                {
+                    found = Some(m);
+                }
+            }
+            if let Some(m) = found {
+                self.apply(m);
+                applied += 1;
+            }
+        }
+        self.stats.evaluations += evaluations;
+        self.sweep_order = order;
+        applied
     }
 
     /// The best count move that lowers `top` without lifting any bin to `top`'s load.
@@ -290,6 +318,48 @@ impl CopyPacker {
         replace(&mut self.positions[ia], a, b);
         replace(&mut self.positions[ib], b, a);
     }
+}
+
+/// The best exchange of an entry of `mine` (a bin of load `peak`) with one of `theirs` (a
+/// bin of load `lb`, lower), both sorted by weight: the one leaving the lowest larger load of
+/// the two, if below `best` (which it then becomes). A merge-like sweep: the larger load after
+/// a transfer `d` is `(peak + lb) / 2 + |d - slack / 2|`, so the best partner of `x` is the
+/// one whose weight is nearest to `x - slack / 2` (the lighter one on ties).
+fn best_exchange(
+    mine: &[PairEntry],
+    theirs: &[PairEntry],
+    peak: f64,
+    lb: f64,
+    pairs: bool,
+    best: &mut f64,
+    evaluations: &mut usize,
+) -> Option<Move> {
+    let slack = peak - lb;
+    let half = 0.5 * slack;
+    let mut found = None;
+    let mut j = 0;
+    for x in mine {
+        let ideal = x.sum - half;
+        while j < theirs.len() && theirs[j].sum < ideal {
+            j += 1;
+        }
+        let y = match (j.checked_sub(1).map(|i| &theirs[i]), theirs.get(j)) {
+            (Some(below), Some(above)) if above.sum - ideal < ideal - below.sum => above,
+            (Some(below), _) => below,
+            (None, Some(above)) => above,
+            (None, None) => continue,
+        };
+        *evaluations += 1;
+        let d = x.sum - y.sum;
+        if d > 0.0 && d < slack {
+            let score = (peak - d).max(lb + d);
+            if score < *best {
+                *best = score;
+                found = Some(exchange(pairs, x, y));
+            }
+        }
+    }
+    found
 }
 
 /// The exchange of entry `x` of the heaviest bin with entry `y` of another.

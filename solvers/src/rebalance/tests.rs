@@ -134,7 +134,7 @@ proptest! {
         let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
         let reached = p.stats().reached_goal;
         prop_assert!(peak(&w, &improved, bins) <= peak(&w, &built, bins) * (1.0 + ROUNDING));
-        let exhaustive = p.pack(&w, &counts, bins, PackLimits { stop_gap: 0.0, ..PackLimits::default() }).unwrap();
+        let exhaustive = p.pack(&w, &counts, bins, PackLimits { stop_gap: 0.0, coarse_stop_gap: 0.0, ..PackLimits::default() }).unwrap();
         prop_assert!(peak(&w, &exhaustive, bins) <= peak(&w, &built, bins) * (1.0 + ROUNDING));
         // Deep goes on from where the fast setting stops.
         let kicked = p.pack(&w, &counts, bins, PackLimits::deep()).unwrap();
@@ -145,7 +145,7 @@ proptest! {
         let mean = total / bins as f64;
         if reached {
             let largest = w.iter().zip(&counts).map(|(&x, &c)| x / c as f64).fold(mean, f64::max);
-            prop_assert!(peak(&w, &improved, bins) <= largest * (1.0 + PackLimits::default().stop_gap));
+            prop_assert!(peak(&w, &improved, bins) <= largest * (1.0 + PackLimits::default().gap_for(n / bins)));
         }
         // The mean bin is a lower bound on any packing.
         prop_assert!(peak(&w, &improved, bins) >= mean * (1.0 - ROUNDING));

@@ -1,0 +1,202 @@
+//! Scaling of `greedy` and `refine`: one-thread time of a 64-layer solve (synthetic
+//! log-normal loads, `sigma = 0.8`) against experts, GPUs and layers, and the large shapes of
+//! issue 16; a Markdown table on standard output, a CSV and a log-log plot (PNG).
+//!
+//! ```text
+//! cargo run --release -p eplb-lab --bin scaling                       # table only
+//! cargo run --release -p eplb-lab --bin scaling -- docs/scaling.png   # and the plot
+//! ```
+//!
+//! Each cell is the median of 5 solves (the strategies interleaved), so that a busy machine
+//! shows up as spread, not as a wrong ratio. The criterion group `cargo bench --bench
+//! scaling` measures the same axes with statistics.
+
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::time::Instant;
+
+use eplb::strategies::{Greedy, Refine};
+use eplb::synthetic::lognormal_loads;
+use eplb::{solve, Cluster, PlacementStrategy, PolicyChoice, Problem, SolveOptions};
+use plotters::prelude::*;
+
+/// One cluster shape and the axis it belongs to.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    axis: &'static str,
+    layers: usize,
+    experts: usize,
+    replicas: usize,
+    gpus: usize,
+    nodes: usize,
+    groups: usize,
+}
+
+const fn global(axis: &'static str, experts: usize, replicas: usize, gpus: usize) -> Shape {
+    Shape {
+        axis,
+        layers: 64,
+        experts,
+        replicas,
+        gpus,
+        nodes: 1,
+        groups: 1,
+    }
+}
+
+/// The axes: experts (R = 5E/4 on 16 GPUs), GPUs (E = 256, the fewest slots >= 320 that
+/// the GPUs divide), layers (E = 256, R = 320, P = 64), and the issue's large shapes.
+fn shapes() -> Vec<Shape> {
+    let mut v: Vec<Shape> = [64, 128, 256, 384, 512, 1024]
+        .iter()
+        .map(|&e| global("experts", e, e + e / 4, 16))
+        .collect();
+    v.extend(
+        [8, 16, 32, 64, 128, 256, 512]
+            .iter()
+            .map(|&p: &usize| global("gpus", 256, 320usize.div_ceil(p) * p, p)),
+    );
+    v.extend([1, 8, 256].iter().map(|&layers| Shape {
+        layers,
+        ..global("layers", 256, 320, 64)
+    }));
+    v.extend([
+        global("large", 384, 448, 64),
+        global("large", 1024, 1536, 256),
+        global("large", 1024, 1536, 512),
+        Shape {
+            nodes: 16,
+            groups: 64,
+            ..global("large", 1024, 1280, 128)
+        },
+    ]);
+    v
+}
+
+const REPS: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Median milliseconds of `greedy` and `refine` on `shape` (interleaved repetitions).
+fn time(shape: Shape) -> Result<(f64, f64), eplb::EplbError> {
+    let loads = lognormal_loads(shape.layers, shape.experts, 0.8, 1_000_000, 7);
+    let cluster = Cluster::new(shape.replicas, shape.gpus)
+        .with_nodes(shape.nodes)
+        .with_groups(shape.groups);
+    let policy = if shape.nodes > 1 {
+        PolicyChoice::Hierarchical
+    } else {
+        PolicyChoice::Global
+    };
+    let problem = Problem::new(loads, cluster, policy)?;
+    let options = SolveOptions::new().with_threads(Some(1));
+    let refine = Refine::default();
+    let strategies: [&dyn PlacementStrategy; 2] = [&Greedy, &refine];
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..REPS {
+        for (s, t) in strategies.iter().zip(&mut times) {
+            let start = Instant::now();
+            std::hint::black_box(solve(&problem, *s, &options)?);
+            t.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let [g, r] = times;
+    Ok((median(g), median(r)))
+}
+
+/// A log-log chart of time against `x` for one axis.
+fn chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    points: &[(f64, f64, f64)],
+) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let (x0, x1) = (points[0].0 / 1.5, points[points.len() - 1].0 * 1.5);
+    let lo = points.iter().map(|p| p.1.min(p.2)).fold(f64::MAX, f64::min) / 2.0;
+    let hi = points.iter().map(|p| p.1.max(p.2)).fold(0.0, f64::max) * 2.0;
+    let mut c = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((x0..x1).log_scale(), (lo..hi).log_scale())
+        .map_err(e)?;
+    c.configure_mesh()
+        .y_desc("ms (64 layers, one core)")
+        .draw()
+        .map_err(e)?;
+    for (i, (name, colour)) in [("greedy", BLUE), ("refine", RED)].into_iter().enumerate() {
+        let series: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (p.0, if i == 0 { p.1 } else { p.2 }))
+            .collect();
+        c.draw_series(LineSeries::new(series.clone(), colour.stroke_width(2)))
+            .map_err(e)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        c.draw_series(series.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+            .map_err(e)?;
+    }
+    c.configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(e)
+}
+
+fn plot(path: &Path, rows: &[(Shape, f64, f64)]) -> Result<(), String> {
+    // DejaVu Sans, the command line's embedded font (see cli/assets/DejaVuSans-LICENSE.txt).
+    let font: &'static [u8] = include_bytes!("../../../cli/assets/DejaVuSans.ttf");
+    plotters::style::register_font("sans-serif", FontStyle::Normal, font)
+        .map_err(|_| "the embedded font is invalid".to_string())?;
+    let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let areas = root.split_evenly((1, 2));
+    let axis = |name: &str, x: fn(&Shape) -> usize| -> Vec<(f64, f64, f64)> {
+        rows.iter()
+            .filter(|r| r.0.axis == name)
+            .map(|r| (x(&r.0) as f64, r.1, r.2))
+            .collect()
+    };
+    chart(
+        &areas[0],
+        "experts E (R = 5E/4, P = 16)",
+        &axis("experts", |s| s.experts),
+    )?;
+    chart(
+        &areas[1],
+        "GPUs P (E = 256, R >= 320)",
+        &axis("gpus", |s| s.gpus),
+    )?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::env::args().nth(1);
+    println!("| axis | layers | E | R | P | N | G | greedy ms | refine ms |");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let mut rows = Vec::new();
+    for shape in shapes() {
+        let (g, r) = time(shape)?;
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {g:.2} | {r:.2} |",
+            shape.axis,
+            shape.layers,
+            shape.experts,
+            shape.replicas,
+            shape.gpus,
+            shape.nodes,
+            shape.groups
+        );
+        rows.push((shape, g, r));
+    }
+    if let Some(path) = out {
+        plot(Path::new(&path), &rows)?;
+        println!("plot: {path}");
+    }
+    Ok(())
+}
