@@ -87,21 +87,28 @@ impl ExactEngine for ExactSearch {
                 &limits,
             )?,
         };
-        let Some(best) = outcome.best else {
-            return Err(SolverError::InvalidModel(
-                "the exact search found no packing".into(),
-            ));
+        // Stopped before any packing was found: the start (when valid) or the trivial packing,
+        // never a proof.
+        let (slots, proven) = match outcome.best {
+            Some(best) => (best.slots, outcome.proven),
+            None => (
+                self.start
+                    .clone()
+                    .filter(|s| problem.check_slots(s).is_ok())
+                    .unwrap_or_else(|| problem.trivial_packing()),
+                false,
+            ),
         };
-        let value = problem.peak_of_slots(&best.slots);
+        let value = problem.peak_of_slots(&slots);
         // Bounds on the scaled weights divide exactly by a power of two; with rounded-down
         // weights they stay valid bounds for the true weights.
         let bound = (outcome.lower_bound.to_f64_down() / scaled.scale)
             .max(problem.lower_bound())
             .min(value);
-        let proven = outcome.proven && scaled.exact;
+        let proven = proven && scaled.exact;
         Ok(CertifiedPacking {
             stop: StopReason::judge(proven, value, bound, self.gap),
-            slots: best.slots,
+            slots,
             value,
             lower_bound: bound,
         })

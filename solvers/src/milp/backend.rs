@@ -84,9 +84,19 @@ pub(super) fn run(model: LpModel, ctx: &Ctx, gap: Option<f64>) -> Result<RawOutc
             dual_bound: None,
         });
     }
-    match ctx.backend {
+    let outcome = match ctx.backend {
         Backend::MicroLp => microlp::run(model, ctx.deadline, gap),
         #[cfg(feature = "highs")]
         Backend::Highs => highs::run(model, ctx.deadline, gap, ctx.threads),
+    };
+    match outcome {
+        // A failure inside the solver (e.g. microlp's "Singular matrix") ends this run like a
+        // limit: no solution, no bound; the search keeps its incumbent and proven bound.
+        Err(SolverError::Backend(_)) => Ok(RawOutcome {
+            values: None,
+            status: RawStatus::Stopped,
+            dual_bound: None,
+        }),
+        other => other,
     }
 }
