@@ -90,15 +90,28 @@ pub(super) fn run(model: LpModel, ctx: &Ctx, gap: Option<f64>) -> Result<RawOutc
         #[cfg(feature = "highs")]
         Backend::Highs => highs::run(model, ctx.deadline, gap, ctx.threads),
     };
+    failure_as_limit(outcome)
+}
+
+/// A failure inside the solver (e.g. microlp's "Singular matrix") ends a run like a limit: no
+/// solution, no bound; the search keeps its incumbent and its proven bound.
+pub(super) fn failure_as_limit(
+    outcome: Result<RawOutcome, SolverError>,
+) -> Result<RawOutcome, SolverError> {
     match outcome {
-        // A failure inside the solver (e.g. microlp's "Singular matrix") ends this run like a
-        // limit: no solution, no bound; the search keeps its incumbent and proven bound.
-        Err(SolverError::Backend(_)) => Ok(RawOutcome {
+        Err(SolverError::Backend(_)) => Ok(RawOutcome::stopped()),
+        other => other,
+    }
+}
+
+impl RawOutcome {
+    /// A run that ended without a solution or a bound.
+    pub(super) fn stopped() -> Self {
+        RawOutcome {
             values: None,
             status: RawStatus::Stopped,
             dual_bound: None,
-        }),
-        other => other,
+        }
     }
 }
 
@@ -107,7 +120,7 @@ pub(super) fn run(model: LpModel, ctx: &Ctx, gap: Option<f64>) -> Result<RawOutc
 /// the length of one run, so it runs on a thread of its own and, when it has not answered in
 /// time, the run ends like a limit (no solution, no bound) and the thread is left to finish
 /// its current simplex run and stop at its own time limit. Without a deadline it runs here.
-fn run_until(
+pub(super) fn run_until(
     deadline: Option<Instant>,
     solve: impl FnOnce() -> Result<RawOutcome, SolverError> + Send + 'static,
 ) -> Result<RawOutcome, SolverError> {
@@ -121,17 +134,14 @@ fn run_until(
             // The receiver may be gone (the caller stopped waiting): nothing to do then.
             let _ = send.send(solve());
         });
-    let stopped = RawOutcome {
-        values: None,
-        status: RawStatus::Stopped,
-        dual_bound: None,
-    };
     if spawned.is_err() {
         // No thread to run it on: no answer, like a limit.
-        return Ok(stopped);
+        return Ok(RawOutcome::stopped());
     }
     let wait = deadline.saturating_duration_since(Instant::now()) + GRACE;
-    receive.recv_timeout(wait).unwrap_or(Ok(stopped))
+    receive
+        .recv_timeout(wait)
+        .unwrap_or(Ok(RawOutcome::stopped()))
 }
 
 /// How long past the deadline a backend run may take to deliver its answer.

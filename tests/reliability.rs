@@ -1,0 +1,87 @@
+//! Regression tests of issue 15 (reliability): certificates that are never wrong, searches
+//! that stop, and engines that answer whatever happens inside them. Each test failed on the
+//! code before the fix it names.
+
+use std::time::Duration;
+
+use eplb::evaluate::evaluate_layer;
+use eplb::strategies::{Exact, Ilp, Refine};
+use eplb::{Cluster, Loads, PolicyChoice, Problem, SolveOptions, SolveStatus};
+
+/// The issue's instance: 45 integer loads on 2 GPUs of 25 slots.
+const ISSUE_LOADS: [f64; 45] = [
+    214459.0, 777712.0, 58795.0, 97911.0, 109700.0, 165508.0, 276979.0, 440384.0, 117243.0,
+    561136.0, 773364.0, 462228.0, 376415.0, 198966.0, 408890.0, 935799.0, 887110.0, 914687.0,
+    728005.0, 245215.0, 485645.0, 89574.0, 915654.0, 917415.0, 166709.0, 894066.0, 277449.0,
+    345587.0, 925639.0, 305808.0, 70237.0, 970323.0, 747911.0, 716031.0, 546279.0, 653147.0,
+    488480.0, 521502.0, 693143.0, 68338.0, 378633.0, 200605.0, 150399.0, 60382.0, 468185.0,
+];
+
+/// Defect 1: `ilp` claimed `optimal` at 10403844.5 with that as its bound, while `refine-deep`'s
+/// placement, verified by the evaluator, reaches 10403825.5. The claim and the bound must hold
+/// against every verified load.
+#[test]
+fn ilp_claims_hold_against_another_strategys_verified_load() {
+    let loads = Loads::from_rows(&[ISSUE_LOADS.to_vec()]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(50, 2), PolicyChoice::Global).unwrap();
+    let options = SolveOptions::new()
+        .with_threads(Some(1))
+        .with_time_limit(Some(Duration::from_millis(200)));
+    let ilp = eplb::solve(&problem, &Ilp::default(), &options).unwrap();
+    let deep = eplb::solve(&problem, &Refine::deep(), &options).unwrap();
+    let deep_load = evaluate_layer(&problem.layer(0), deep.placement.layer(0), None).max_load;
+    let ilp_load = evaluate_layer(&problem.layer(0), ilp.placement.layer(0), None).max_load;
+    let outcome = &ilp.layers[0];
+    let bound = outcome.lower_bound.expect("ilp reports a bound");
+    assert!(
+        bound <= deep_load,
+        "ilp's bound {bound} is above refine-deep's verified load {deep_load}"
+    );
+    if outcome.status == SolveStatus::Optimal {
+        assert!(
+            ilp_load <= deep_load,
+            "optimal claimed at {ilp_load}, beaten by {deep_load}"
+        );
+    }
+}
+
+/// Defect 2: the hierarchical exact search built every subset of 15 of 31 groups before its
+/// first step (C(31, 15) masks: seconds and gigabytes) and then failed with "the exact search
+/// found no packing". It must answer, with a valid placement, at any limit.
+#[test]
+fn exact_answers_on_many_groups_per_node() {
+    let row: Vec<f64> = (0..32).map(|e| f64::from((e * 37 % 101) + 1)).collect();
+    let loads = Loads::from_rows(&[row]).unwrap();
+    let cluster = Cluster::new(34, 2).with_nodes(2).with_groups(32);
+    let problem = Problem::new(loads, cluster, PolicyChoice::Hierarchical).unwrap();
+    let options = SolveOptions::new()
+        .with_threads(Some(1))
+        .with_time_limit(Some(Duration::from_millis(100)));
+    let solution = eplb::solve(&problem, &Exact::default(), &options).unwrap();
+    let report = eplb::evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
+    assert!(report.layers[0].violations.is_empty());
+    assert!(report.layers[0].claim_violations.is_empty());
+}
+
+/// Defect 2, at its root: a branch and bound over the partitions of 64 groups into two sets of
+/// 32 stops at its node budget instead of first listing the C(63, 31) candidate sets.
+#[test]
+fn the_partition_walk_stops_at_its_budget_on_64_groups() {
+    use eplb_solvers::split::partition::min_max_partition;
+    let value = |set: u64| set.count_ones();
+    assert_eq!(min_max_partition(64, 32, value, 1_000), None);
+}
+
+/// Defect 8: `exact` said `time_limit` with a zero gap, e.g. on loads that are not dyadic
+/// rationals (no exact proof) when the average bound meets the load. A bound that meets the
+/// load proves the placement optimal.
+#[test]
+fn a_bound_that_meets_the_load_is_an_optimal_claim() {
+    let loads = Loads::from_rows(&[vec![0.1, 0.3, 0.2, 0.2]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global).unwrap();
+    let solution = eplb::solve(&problem, &Exact::default(), &SolveOptions::new()).unwrap();
+    let report = eplb::evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
+    let outcome = &solution.layers[0];
+    assert_eq!(outcome.lower_bound, Some(report.layers[0].max_load));
+    assert_eq!(outcome.status, SolveStatus::Optimal);
+}
