@@ -21,7 +21,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     warmup: u32,
     /// Worker threads over layers (1 = one core, the calling thread).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = crate::limits::threads)]
     threads: usize,
 }
 

@@ -41,7 +41,7 @@ pub(crate) struct PlaceArgs {
     #[command(flatten)]
     plot: PlotArgs,
     /// Worker threads over layers (default: all cores).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::limits::threads)]
     threads: Option<usize>,
 }
 

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::limits::MAX_FIRST_MODEL_LAYER;
 use super::{format_error, loads_in_file, parse_json, LoadsFile, ReadOptions};
 use crate::error::Result;
 
@@ -74,10 +75,7 @@ pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<
             ))
         }
     };
-    let mut first_layer = value
-        .get("first_model_layer")
-        .and_then(Value::as_u64)
-        .unwrap_or(0) as usize;
+    let mut first_layer = first_model_layer(path, &value)?;
     let mut notes = Vec::new();
     if key == "logical_count" && !options.keep_zero_layers {
         let zeros = rows
@@ -97,6 +95,23 @@ pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<
         first_layer,
         notes,
     })
+}
+
+/// The `first_model_layer` key: absent (`0`) or an integer from 0 to
+/// [`MAX_FIRST_MODEL_LAYER`].
+fn first_model_layer(path: &Path, value: &Value) -> Result<usize> {
+    let Some(v) = value.get("first_model_layer") else {
+        return Ok(0);
+    };
+    match v.as_u64() {
+        Some(n) if n <= MAX_FIRST_MODEL_LAYER => Ok(n as usize),
+        _ => Err(format_error(
+            path,
+            format!(
+                "`first_model_layer` is {v}: expected an integer from 0 to {MAX_FIRST_MODEL_LAYER} (the model layer of row 0)"
+            ),
+        )),
+    }
 }
 
 fn kind(v: &Value) -> &'static str {

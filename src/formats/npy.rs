@@ -27,7 +27,7 @@ pub fn read_loads_npy(path: &Path) -> Result<LoadsFile> {
 /// As [`read_loads_npy`].
 pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
     let npy = NpyFile::new(bytes).map_err(|e| parse_error(path, "not a valid .npy file", e))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let shape: Vec<u64> = npy.shape().to_vec();
     if !(shape.len() == 2 || shape.len() == 3) {
         return Err(format_error(
             path,
@@ -45,6 +45,20 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
             ),
         ));
     };
+    // The data must be in the file: nothing is allocated for a shape the bytes cannot hold.
+    let values = npy.shape().iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    let needed = values.and_then(|n| n.checked_mul(ty.size_field() as u64));
+    if needed.is_none_or(|b| b > bytes.len() as u64) {
+        return Err(format_error(
+            path,
+            format!(
+                "array of shape {:?} of {}-byte values needs more data than the file's {} bytes: the shape must match the data",
+                npy.shape(),
+                ty.size_field(),
+                bytes.len()
+            ),
+        ));
+    }
     let read_err = |e: std::io::Error| parse_error(path, "cannot read the data", e);
     let data: Vec<f64> = match (ty.type_char(), ty.size_field()) {
         (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(read_err)?,
@@ -65,9 +79,14 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
         }
     };
     // Row-major [outer][layers][experts] view of the data.
-    let experts = shape[shape.len() - 1];
-    let layers = shape[shape.len() - 2];
-    let steps = if shape.len() == 3 { shape[0] } else { 1 };
+    // Each fits in usize: their product is at most the file's length.
+    let experts = shape[shape.len() - 1] as usize;
+    let layers = shape[shape.len() - 2] as usize;
+    let steps = if shape.len() == 3 {
+        shape[0] as usize
+    } else {
+        1
+    };
     let at = |s: usize, l: usize, e: usize| -> f64 {
         let index = if fortran {
             s + steps * (l + layers * e)
