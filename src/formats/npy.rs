@@ -26,6 +26,20 @@ pub fn read_loads_npy(path: &Path) -> Result<LoadsFile> {
 /// # Errors
 /// As [`read_loads_npy`].
 pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
+    if let Some(shape) = header_shape(bytes) {
+        // The npyz reader multiplies the dimensions unchecked: refuse a product that overflows
+        // before it sees the header.
+        if shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d))
+            .is_none()
+        {
+            return Err(format_error(
+                path,
+                format!("array of shape {shape:?}: the number of values overflows; the shape must match the data"),
+            ));
+        }
+    }
     let npy = NpyFile::new(bytes).map_err(|e| parse_error(path, "not a valid .npy file", e))?;
     let shape: Vec<u64> = npy.shape().to_vec();
     if !(shape.len() == 2 || shape.len() == 3) {
@@ -123,4 +137,36 @@ fn widen_i64(v: Vec<i64>) -> Vec<f64> {
 
 fn widen_u64(v: Vec<u64>) -> Vec<f64> {
     v.into_iter().map(|x| x as f64).collect()
+}
+
+/// The dimensions in the `shape` of an `.npy` header, when the header has the documented
+/// layout (magic, version, length, then a dict with `'shape': (d, ...)`); `None` otherwise
+/// (the full reader then says what is wrong).
+fn header_shape(bytes: &[u8]) -> Option<Vec<u64>> {
+    let rest = bytes.strip_prefix(b"\x93NUMPY")?;
+    let (&major, rest) = rest.split_first()?;
+    let rest = rest.get(1..)?;
+    let (len, rest) = if major == 1 {
+        (
+            usize::from(u16::from_le_bytes([*rest.first()?, *rest.get(1)?])),
+            rest.get(2..)?,
+        )
+    } else {
+        let b = rest.get(..4)?;
+        (
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+            rest.get(4..)?,
+        )
+    };
+    let header = std::str::from_utf8(rest.get(..len.min(rest.len()))?).ok()?;
+    let after = &header[header.find("shape")?..];
+    let open = after.find('(')?;
+    let close = after.find(')')?;
+    after
+        .get(open + 1..close)?
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse::<u64>().ok())
+        .collect()
 }
