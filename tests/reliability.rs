@@ -85,3 +85,49 @@ fn a_bound_that_meets_the_load_is_an_optimal_claim() {
     assert_eq!(outcome.lower_bound, Some(report.layers[0].max_load));
     assert_eq!(outcome.status, SolveStatus::Optimal);
 }
+
+mod certificates {
+    //! Every strategy's claims against every other strategy's verified loads on the shapes
+    //! where a floating-point solver's tolerances showed (issue 15: two GPUs, tens of experts,
+    //! large integer loads) and on mixed magnitudes.
+
+    use std::time::Duration;
+
+    use eplb::testing::generate::{arb_loads, LoadProfile};
+    use eplb::testing::{check_strategies, with_compositions, CheckOptions};
+    use eplb::{Cluster, Loads, PolicyChoice, Problem};
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
+    /// 20 to 48 experts on 2 GPUs with 0 to 6 spare slots (rounded to an even count).
+    fn two_gpu_problem(profile: LoadProfile) -> impl Strategy<Value = Problem> {
+        (20usize..=48, 0usize..=3).prop_flat_map(move |(experts, spare)| {
+            arb_loads(profile, experts).prop_map(move |row| {
+                let replicas = (experts + 2 * spare).next_multiple_of(2);
+                let loads = Loads::from_rows(&[row]).expect("valid loads");
+                Problem::new(loads, Cluster::new(replicas, 2), PolicyChoice::Global)
+                    .expect("valid problem")
+            })
+        })
+    }
+
+    fn claims_hold(problem: &Problem) -> Result<(), TestCaseError> {
+        let options = CheckOptions::default().time_limit(Duration::from_millis(200));
+        check_strategies(&with_compositions(), problem, &options)
+            .map_err(|failure| TestCaseError::fail(failure.to_string()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        #[test]
+        fn claims_hold_on_large_integer_loads(problem in two_gpu_problem(LoadProfile::HugeIntegers)) {
+            claims_hold(&problem)?;
+        }
+
+        #[test]
+        fn claims_hold_on_mixed_magnitudes(problem in two_gpu_problem(LoadProfile::MixedMagnitudes)) {
+            claims_hold(&problem)?;
+        }
+    }
+}

@@ -19,17 +19,42 @@ const WALL_LIMIT: Duration = Duration::from_secs(60);
 /// The address space a run may use (2 GiB, `ulimit -v`).
 const ADDRESS_SPACE_KIB: u64 = 2 << 20;
 
-const LOADS: &str = r#"{"loads": [[90, 132, 40, 61, 104, 165, 39, 4], [20, 107, 104, 64, 19, 197, 187, 157]]}"#;
+const LOADS: &str =
+    r#"{"loads": [[90, 132, 40, 61, 104, 165, 39, 4], [20, 107, 104, 64, 19, 197, 187, 157]]}"#;
 const PLACEMENT: &str = r#"{"phy2log": [[0, 1, 2, 3, 4, 5, 6, 7], [7, 6, 5, 4, 3, 2, 1, 0]]}"#;
 
 const COUNTS: &[&str] = &[
-    "1", "2", "4", "8", "16", "0", "-1", "-16", "3", "10000000000", "18446744073709551616",
-    "65537", "x", "1.5", "",
+    "1",
+    "2",
+    "4",
+    "8",
+    "16",
+    "0",
+    "-1",
+    "-16",
+    "3",
+    "10000000000",
+    "18446744073709551616",
+    "65537",
+    "x",
+    "1.5",
+    "",
 ];
-const SECONDS: &[&str] = &["0.02", "0.05", "0", "-1", "1e300", "1e19", "NaN", "inf", "x"];
+const SECONDS: &[&str] = &[
+    "0.02", "0.05", "0", "-1", "1e300", "1e19", "NaN", "inf", "x",
+];
 const THREADS: &[&str] = &["1", "2", "0", "100000", "-2", "x"];
 const STRATEGIES: &[&str] = &[
-    "greedy", "refine", "refine-deep", "hierarchical", "exact", "ilp", "", "nope", ",", "greedy,ilp",
+    "greedy",
+    "refine",
+    "refine-deep",
+    "hierarchical",
+    "exact",
+    "ilp",
+    "",
+    "nope",
+    ",",
+    "greedy,ilp",
 ];
 const POLICIES: &[&str] = &["auto", "global", "hierarchical", "nope"];
 const COMMANDS: &[&str] = &["place", "check", "compare", "sweep", "bench"];
