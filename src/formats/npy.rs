@@ -61,7 +61,7 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
     };
     // The data must be in the file: nothing is allocated for a shape the bytes cannot hold.
     let values = npy.shape().iter().try_fold(1u64, |n, &d| n.checked_mul(d));
-    let needed = values.and_then(|n| n.checked_mul(ty.size_field() as u64));
+    let needed = values.and_then(|n| n.checked_mul(ty.size_field()));
     if needed.is_none_or(|b| b > bytes.len() as u64) {
         return Err(format_error(
             path,

@@ -55,9 +55,17 @@
 //!
 //! # Backends
 //!
-//! [`Backend::MicroLp`] (pure Rust, always available) solves tiny instances only;
-//! `Backend::Highs` (cargo feature `highs`) also reports HiGHS's dual bound when it stops at
-//! a limit.
+//! [`Backend::MicroLp`] (pure Rust, always available) solves tiny instances only, on a thread
+//! of its own so that the deadline holds even when one simplex run overruns it;
+//! `Backend::Highs` (cargo feature `highs`) also uses HiGHS's dual bound when it stops at a
+//! limit. A failure inside a backend run ends that run like a limit.
+//!
+//! # Certificates
+//!
+//! The backends' bounds steer the searches but are never reported: they hold only up to the
+//! solvers' feasibility tolerances. The packing found is certified by the
+//! [exact search](crate::exact) started from it, within the same deadline (the `verify`
+//! module), so every `Optimal` and every lower bound of this engine is proven exactly.
 //!
 //! ```
 //! use eplb_solvers::milp::{Backend, Milp};
