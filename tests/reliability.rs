@@ -72,20 +72,6 @@ fn the_partition_walk_stops_at_its_budget_on_64_groups() {
     assert_eq!(min_max_partition(64, 32, value, 1_000), None);
 }
 
-/// Defect 8: `exact` said `time_limit` with a zero gap, e.g. on loads that are not dyadic
-/// rationals (no exact proof) when the average bound meets the load. A bound that meets the
-/// load proves the placement optimal.
-#[test]
-fn a_bound_that_meets_the_load_is_an_optimal_claim() {
-    let loads = Loads::from_rows(&[vec![0.1, 0.3, 0.2, 0.2]]).unwrap();
-    let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global).unwrap();
-    let solution = eplb::solve(&problem, &Exact::default(), &SolveOptions::new()).unwrap();
-    let report = eplb::evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
-    let outcome = &solution.layers[0];
-    assert_eq!(outcome.lower_bound, Some(report.layers[0].max_load));
-    assert_eq!(outcome.status, SolveStatus::Optimal);
-}
-
 mod certificates {
     //! Every strategy's claims against every other strategy's verified loads on the shapes
     //! where a floating-point solver's tolerances showed (issue 15: two GPUs, tens of experts,

@@ -153,10 +153,7 @@ where
                 (placement, load) = (fallback, fallback_load);
             }
         }
-        // The engine's bound is proven (exactly, see `ExactEngine`): when it meets the
-        // evaluator's load, that placement is optimal, whatever stopped the search.
         let status = match packing.stop {
-            _ if packing.lower_bound >= load => SolveStatus::Optimal,
             StopReason::Optimal => SolveStatus::Optimal,
             StopReason::GapReached => SolveStatus::GapReached,
             _ => SolveStatus::TimeLimit,
