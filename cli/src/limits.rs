@@ -63,7 +63,7 @@ pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
             Ok(Duration::from_secs_f64(s))
         }
         _ => Err(format!(
-            "`{text}` is not a time limit: give a positive number of seconds, at most {MAX_TIME_LIMIT_SECS:e}"
+            "`{text}` is not a positive number of seconds up to {MAX_TIME_LIMIT_SECS:e} (the longest time limit)"
         )),
     }
 }
