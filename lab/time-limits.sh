@@ -18,7 +18,7 @@ python3 - "$TMP" <<'PY'
 import json, random, sys
 random.seed(15)
 for i in range(40):
-    e = random.choice([8, 16, 24, 32, 45, 64])
+    e = random.choice([8, 16, 24, 32, 46, 64])
     big = random.random() < 0.5
     row = [random.randint(10**5, 10**9) if big else random.randint(0, 1000) for _ in range(e)]
     json.dump([row], open(f"{sys.argv[1]}/random-{i:02d}-{e}.json", "w"))
@@ -52,7 +52,7 @@ for limit in $LIMITS; do
     done
     for f in "$TMP"/random-*.json; do
       n=$(basename "$f" .json); e=${n##*-}
-      measure "$s@$limit $n P2" "$limit" --loads "$f" --replicas $((e + 4)) --gpus 2 --strategy "$s"
+      measure "$s@$limit $n P2" "$limit" --loads "$f" --replicas $(((e + 5) / 2 * 2)) --gpus 2 --strategy "$s"
       measure "$s@$limit $n N2G${e}" "$limit" --loads "$f" --replicas $((e + 2)) --gpus 2 --nodes 2 --groups "$e" --policy hierarchical --strategy "$s"
     done
   done
