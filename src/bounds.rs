@@ -22,8 +22,15 @@ use serde::Serialize;
 use crate::problem::{LayerProblem, Policy};
 use crate::split::{BalancedSplit, ChildCapacity, SplitOutcome, SplitProblem};
 
-/// Search nodes the exact node bound may visit before it falls back to the closed form.
+/// Search nodes the exact node bound may visit before it falls back to the closed form, on
+/// nodes of at most [`NODE_BOUND_SLOTS`] slots.
 const NODE_BOUND_BUDGET: usize = 200_000;
+
+/// Slots per node up to which the node bound gets its whole [`NODE_BOUND_BUDGET`]; above, the
+/// budget shrinks in proportion (each search node costs an apportionment of a node's slots),
+/// so the bound costs about the same on every shape: `R / N` slots give
+/// `NODE_BOUND_BUDGET * NODE_BOUND_SLOTS / (R / N)` search nodes.
+const NODE_BOUND_SLOTS: usize = 16;
 
 /// The lower bounds of one layer. See the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -58,8 +65,10 @@ impl LowerBounds {
 /// ```
 ///
 /// # Complexity
-/// `O(R log E)` for the global bounds; the node bound visits at most a fixed budget of group
-/// splits, each closing node costing one `O(R/N log E)` apportionment (memoised per group set).
+/// `O(R log E)` for the global bounds; the node bound visits at most a budget of group splits
+/// inversely proportional to the slots per node, each closing node costing one
+/// `O(R/N log E)` apportionment (memoised per group set), so its cost is about the same on
+/// every shape; past its budget it falls back to the closed form (valid, weaker).
 pub fn lower_bounds(layer: &LayerProblem<'_>) -> LowerBounds {
     let cluster = layer.cluster();
     let average = layer.total_load() / cluster.gpus as f64;
@@ -89,7 +98,8 @@ fn node_bound(layer: &LayerProblem<'_>) -> f64 {
     let fallback = closed_form_node_bound(&split);
     // The search minimises exactly the node bound's objective; only a complete search proves
     // its minimum.
-    match BalancedSplit::with_budget(NODE_BOUND_BUDGET).search(&split) {
+    let budget = NODE_BOUND_BUDGET * NODE_BOUND_SLOTS / child.slots.max(NODE_BOUND_SLOTS);
+    match BalancedSplit::with_budget(budget).search(&split) {
         Ok(SplitOutcome {
             value,
             complete: true,

@@ -135,6 +135,14 @@ pub enum EplbError {
         /// Comma-separated list of valid names.
         available: String,
     },
+    /// A list of strategies that names none (e.g. `--strategies ''`).
+    #[error("the list of strategies `{list}` names none; available: {available}")]
+    NoStrategies {
+        /// The list as given.
+        list: String,
+        /// Comma-separated list of valid names.
+        available: String,
+    },
     /// A strategy failed on one layer; the strategy's own error is the [source].
     ///
     /// [source]: std::error::Error::source

@@ -422,9 +422,11 @@ pub fn optimise(
 ///
 /// The MILP keeps the replica counts and each node's replicas (the swap search's
 /// neighbourhood) and chooses which GPU holds which replica; its [`StepCertificate`] is a
-/// lower bound on the objective over every placement with those counts (proven optimal when
-/// the value meets it). Small layers are proven with the pure-Rust backend; DeepSeek-size
-/// layers need HiGHS (cargo feature `highs`) and a time limit.
+/// lower bound on the objective over every placement with those counts, proven
+/// combinatorially (each step's mean GPU load and its largest replica share), and the layer is
+/// proven optimal when the value meets it. The MILP solver's own dual bound is not reported:
+/// its feasibility tolerances can put it above the optimum, and no unverified claim leaves
+/// the library. DeepSeek-size layers need HiGHS (cargo feature `highs`) and a time limit.
 ///
 /// ```
 /// use eplb::objective::{ExactStepSearch, Objective, StepLoads};
@@ -436,8 +438,10 @@ pub fn optimise(
 /// let problem = Problem::new(steps.total(), Cluster::new(4, 2), PolicyChoice::Global)?;
 /// let start = Placement::from_phy2log(4, vec![vec![0, 1, 2, 3]])?;
 /// let found = ExactStepSearch::default().optimise(&problem, &steps, &start, Objective::SumOfStepMax, false)?;
-/// assert!(found.layers[0].proven);
 /// assert_eq!(found.layers[0].value, 10.0); // {0, 2} and {1, 3}: 5 + 5
+/// // Each step's mean GPU load is 4.5: a bound of 9 that the optimum 10 does not meet.
+/// assert_eq!(found.layers[0].lower_bound, 9.0);
+/// assert!(!found.layers[0].proven);
 /// # Ok::<(), eplb::EplbError>(())
 /// ```
 #[derive(Debug, Clone, Default)]

@@ -80,10 +80,23 @@ impl SolveOptions {
     /// The budget of a layer starting at `start`.
     fn budget(&self, start: Instant) -> LayerBudget {
         LayerBudget::new()
-            .with_deadline(self.time_limit.and_then(|t| start.checked_add(t)))
+            // A limit beyond what an `Instant` can hold is as good as none: the far end of
+            // what it can hold (never `None`, which would mean the strategy's default).
+            .with_deadline(self.time_limit.map(|t| far_deadline(start, t)))
             .with_gap(self.mip_gap)
             .with_threads(self.threads_per_layer)
             .with_kernels(self.kernels)
+    }
+}
+
+/// `start + limit`, or the latest instant this platform represents below it.
+fn far_deadline(start: Instant, limit: Duration) -> Instant {
+    let mut limit = limit;
+    loop {
+        match start.checked_add(limit) {
+            Some(deadline) => return deadline,
+            None => limit /= 2,
+        }
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     warmup: u32,
     /// Worker threads over layers (1 = one core, the calling thread).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = crate::limits::threads)]
     threads: usize,
     /// Time a whole rebalance from this placement instead of a solve: the fresh placement of
     /// --strategy, the budgeted search, alignment and the transfer plan.

@@ -25,14 +25,14 @@ pub(crate) struct CompareArgs {
     #[command(flatten)]
     plot: PlotArgs,
     /// Worker threads over layers (default: all cores).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::limits::threads)]
     threads: Option<usize>,
 }
 
 pub(crate) fn run(args: &CompareArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
-    let names = strategy_names(args.strategies.as_deref());
+    let names = strategy_names(args.strategies.as_deref())?;
     let hierarchical = args.topology.hierarchical(&names, problem.cluster())?;
     let strategies = build_strategies(&names, &hierarchical)?;
     args.plot.check(problem)?;

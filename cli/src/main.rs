@@ -16,6 +16,7 @@ mod bench;
 mod check;
 mod compare;
 mod demo;
+mod limits;
 mod place;
 mod plot;
 mod plot_curve;
@@ -149,16 +150,16 @@ pub(crate) struct ProblemArgs {
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ClusterArgs {
     /// Physical expert slots R over all GPUs (a multiple of --gpus, at least the expert count).
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = limits::slots)]
     replicas: usize,
     /// GPUs P.
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", allow_negative_numbers = true, value_parser = limits::count)]
     gpus: usize,
     /// Nodes N (GPU g sits on node g / (P / N)).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, allow_negative_numbers = true, value_parser = limits::count)]
     nodes: usize,
     /// Expert groups G (consecutive expert ids), for node-limited routing.
-    #[arg(long, value_name = "G", default_value_t = 1)]
+    #[arg(long, value_name = "G", default_value_t = 1, allow_negative_numbers = true, value_parser = limits::count)]
     groups: usize,
     /// auto: hierarchical when G % N == 0, else global (as DeepSeek decides).
     #[arg(long, value_enum, default_value_t = PolicyArg::Auto)]
@@ -207,6 +208,16 @@ impl ProblemArgs {
             self.cluster.cluster(),
             self.cluster.policy.choice(),
         )?;
+        let c = &self.cluster;
+        if c.policy == PolicyArg::Auto
+            && problem.policy() == eplb::Policy::Global
+            && (c.nodes > 1 || c.groups > 1)
+        {
+            global.notice(&format!(
+                "--policy auto: {} groups on {} nodes do not meet the hierarchical policy's rules (groups a multiple of nodes, experts of groups, GPUs of nodes): using the global policy",
+                c.groups, c.nodes
+            ));
+        }
         Ok(LoadedProblem {
             problem,
             first_layer: file.first_layer,
@@ -366,18 +377,11 @@ fn check_picture(
 #[derive(Args, Debug, Clone)]
 pub(crate) struct SearchArgs {
     /// Time limit per layer for exact strategies, in seconds.
-    #[arg(long, value_name = "SECS", value_parser = positive_seconds)]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = limits::seconds)]
     time_limit: Option<Duration>,
     /// Relative gap at which exact strategies may stop (default: prove optimality).
     #[arg(long, value_name = "X", value_parser = non_negative_gap)]
     mip_gap: Option<f64>,
-}
-
-fn positive_seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("`{text}` is not a positive number of seconds")),
-    }
 }
 
 fn non_negative_gap(text: &str) -> Result<f64, String> {
@@ -479,15 +483,27 @@ fn write_output(path: Option<&PathBuf>, text: &str) -> Result<(), EplbError> {
 }
 
 /// The names in `a,b,c` (all built-in ones when `None`).
-fn strategy_names(text: Option<&str>) -> Vec<String> {
+///
+/// # Errors
+/// [`EplbError::NoStrategies`] when the list names none.
+fn strategy_names(text: Option<&str>) -> Result<Vec<String>, EplbError> {
     match text {
-        Some(t) => t
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        None => eplb::strategies::names(),
+        Some(t) => {
+            let names: Vec<String> = t
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            if names.is_empty() {
+                return Err(EplbError::NoStrategies {
+                    list: t.to_string(),
+                    available: eplb::strategies::names().join(", "),
+                });
+            }
+            Ok(names)
+        }
+        None => Ok(eplb::strategies::names()),
     }
 }
 

@@ -44,7 +44,7 @@ pub(crate) struct PlaceArgs {
     #[command(flatten)]
     plot: PlotArgs,
     /// Worker threads over layers (default: all cores).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::limits::threads)]
     threads: Option<usize>,
     /// What to minimise over the steps of per-step loads ([steps][layers][experts]): the max
     /// GPU load of the mean loads (mean), the sum over steps of each step's max

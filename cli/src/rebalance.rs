@@ -24,11 +24,16 @@ use super::{
 #[derive(Args, Debug, Clone)]
 pub(crate) struct BudgetArgs {
     /// At most K transfers per layer (0 keeps the current placement).
-    #[arg(long, value_name = "K", conflicts_with = "max_bytes")]
+    #[arg(
+        long,
+        value_name = "K",
+        conflicts_with = "max_bytes",
+        allow_negative_numbers = true
+    )]
     max_moves: Option<usize>,
     /// At most B bytes of transfers over all layers, spent where the gain per transfer is
     /// largest.
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", allow_negative_numbers = true)]
     max_bytes: Option<u64>,
     /// Bytes of one expert's weights (default: DeepSeek-V3 in FP8, 3 x 7168 x 2048).
     #[arg(long, value_name = "B", default_value_t = eplb::live::DEFAULT_EXPERT_BYTES,
@@ -93,7 +98,7 @@ pub(crate) struct RebalanceArgs {
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
     /// Worker threads over layers for the fresh placement (default: all cores).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::limits::threads)]
     threads: Option<usize>,
     #[command(flatten)]
     failed: FailedArgs,

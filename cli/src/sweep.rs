@@ -19,16 +19,16 @@ pub(crate) struct SweepArgs {
     #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
     loads: Vec<PathBuf>,
     /// Replica counts R to try (comma-separated).
-    #[arg(long, value_name = "R,...", value_delimiter = ',', required = true)]
+    #[arg(long, value_name = "R,...", value_delimiter = ',', required = true, allow_negative_numbers = true, value_parser = crate::limits::slots)]
     replicas: Vec<usize>,
     /// GPU counts P to try.
-    #[arg(long, value_name = "P,...", value_delimiter = ',', required = true)]
+    #[arg(long, value_name = "P,...", value_delimiter = ',', required = true, allow_negative_numbers = true, value_parser = crate::limits::count)]
     gpus: Vec<usize>,
     /// Node counts N to try.
-    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_name = "N,...", value_delimiter = ',', default_value = "1", allow_negative_numbers = true, value_parser = crate::limits::count)]
     nodes: Vec<usize>,
     /// Group counts G to try.
-    #[arg(long, value_name = "G,...", value_delimiter = ',', default_value = "1")]
+    #[arg(long, value_name = "G,...", value_delimiter = ',', default_value = "1", allow_negative_numbers = true, value_parser = crate::limits::count)]
     groups: Vec<usize>,
     /// Policies to try.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "auto")]
@@ -73,7 +73,7 @@ struct Row {
 }
 
 pub(crate) fn run(args: &SweepArgs, global: Global) -> Result<ExitCode, EplbError> {
-    let names = strategy_names(args.strategies.as_deref());
+    let names = strategy_names(args.strategies.as_deref())?;
     let strategies = build_strategies(&names, &HierarchicalSpec::default())?;
     let options = args.search.solve_options(None);
     let files = args

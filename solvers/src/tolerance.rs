@@ -14,14 +14,10 @@ pub const ROUNDING: f64 = 1e-12;
 /// dropped. Larger than [`ROUNDING`]: the values come back from an LP solver.
 pub const STRICT: f64 = 1e-9;
 
-/// Shaved off an LP solver's dual bound before it is reported as proven (the solvers'
-/// feasibility tolerances are about `1e-6` in the scaled units).
+/// Shaved off an LP solver's dual bound before [`crate::milp`]'s searches use it to steer (the
+/// solvers' feasibility tolerances are about `1e-6` in the scaled units). No bound of an LP
+/// solver is ever reported: the MILP's certificates are proven by the exact search.
 pub const DUAL_BOUND_SHAVE: f64 = 1e-7;
-
-/// Distance between an incumbent and the proven bound within which the incumbent is called
-/// optimal (HiGHS prunes with its feasibility tolerance, `1e-6`, in the scaled units where the
-/// mean bin load is `1`).
-pub const OPTIMALITY: f64 = 1e-5;
 
 /// *Absolute* MIP gap handed to HiGHS, in the model's scaled units (the mean bin load is `1`).
 pub const HIGHS_ABSOLUTE_GAP: f64 = 1e-9;

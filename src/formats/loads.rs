@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::limits::MAX_FIRST_MODEL_LAYER;
 use super::{format_error, loads_in_file, parse_json, steps_in_file, LoadsFile, ReadOptions};
 use crate::error::Result;
 
@@ -80,7 +81,8 @@ pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<
             ))
         }
     };
-    let mut first_layer = first_layer_in_file(&value);
+    let in_file = first_model_layer(path, &value)?;
+    let mut first_layer = in_file;
     let mut notes = Vec::new();
     if key == "logical_count" && !options.keep_zero_layers {
         let zeros = rows
@@ -96,7 +98,7 @@ pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<
         }
     }
     let loads = loads_in_file(path, &rows)?;
-    let skipped = first_layer - first_layer_in_file(&value);
+    let skipped = first_layer - in_file;
     let steps = match per_step {
         Some(steps) => Some(steps_in_file(path, &steps)?.without_leading_layers(skipped)?),
         None => None,
@@ -109,12 +111,21 @@ pub fn loads_from_json(path: &Path, text: &str, options: ReadOptions) -> Result<
     })
 }
 
-/// The `first_model_layer` key, 0 when absent.
-fn first_layer_in_file(value: &Value) -> usize {
-    value
-        .get("first_model_layer")
-        .and_then(Value::as_u64)
-        .unwrap_or(0) as usize
+/// The `first_model_layer` key: absent (`0`) or an integer from 0 to
+/// [`MAX_FIRST_MODEL_LAYER`].
+fn first_model_layer(path: &Path, value: &Value) -> Result<usize> {
+    let Some(v) = value.get("first_model_layer") else {
+        return Ok(0);
+    };
+    match v.as_u64() {
+        Some(n) if n <= MAX_FIRST_MODEL_LAYER => Ok(n as usize),
+        _ => Err(format_error(
+            path,
+            format!(
+                "`first_model_layer` is {v}: expected an integer from 0 to {MAX_FIRST_MODEL_LAYER} (the model layer of row 0)"
+            ),
+        )),
+    }
 }
 
 fn kind(v: &Value) -> &'static str {

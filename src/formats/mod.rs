@@ -9,6 +9,7 @@
 
 pub mod csv;
 pub mod deepseek;
+pub mod limits;
 pub mod loads;
 pub mod npy;
 pub mod sglang;
@@ -84,6 +85,12 @@ pub fn read_placement(
     num_layers: usize,
     first_layer: usize,
 ) -> Result<(Placement, PlacementFormat)> {
+    if extension(path).as_deref() == Some("csv") {
+        return Err(format_error(
+            path,
+            "a CSV file is not a placement (`eplb place --format csv` writes per-GPU loads): give DeepSeek JSON (`phy2log`), SGLang JSON (`physical_to_logical_map`) or TensorRT-LLM YAML",
+        ));
+    }
     let text = read_text(path)?;
     if matches!(extension(path).as_deref(), Some("yaml" | "yml")) {
         let p = trtllm::placement_from_yaml(path, &text, num_experts, num_layers, first_layer)?;
@@ -132,9 +139,25 @@ pub fn read_text(path: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// Parses JSON, naming the file and position on failure.
+/// Parses JSON (after a UTF-8 byte-order mark, if any), naming the file and position on
+/// failure, and why when the text uses a literal JSON does not have (`NaN`, `Infinity`).
 pub(crate) fn parse_json(path: &Path, text: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(text).map_err(|e| parse_error(path, "not valid JSON", e))
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    serde_json::from_str(text).map_err(|e| {
+        let literal = ["NaN", "Infinity"].into_iter().find(|l| {
+            text.lines()
+                .nth(e.line().saturating_sub(1))
+                .and_then(|line| line.get(e.column().saturating_sub(1)..))
+                .is_some_and(|rest| rest.trim_start_matches('-').starts_with(l))
+        });
+        let what = match literal {
+            Some(l) => format!(
+                "not valid JSON (`{l}` is not a JSON number; loads must be finite numbers >= 0)"
+            ),
+            None => "not valid JSON".to_string(),
+        };
+        parse_error(path, what, e)
+    })
 }
 
 pub(crate) fn format_error(path: &Path, message: impl Into<String>) -> EplbError {
@@ -168,6 +191,21 @@ pub(crate) fn steps_in_file(path: &Path, steps: &[Vec<Vec<f64>>]) -> Result<Step
 
 /// Turns load-matrix validation errors into format errors naming the file.
 pub(crate) fn loads_in_file(path: &Path, rows: &[Vec<f64>]) -> Result<Loads> {
+    for (l, row) in rows.iter().enumerate() {
+        if let Some((e, x)) = row
+            .iter()
+            .enumerate()
+            .find(|(_, x)| x.is_finite() && x.abs() > limits::MAX_LOAD)
+        {
+            return Err(format_error(
+                path,
+                format!(
+                    "load of layer {l}, expert {e} is {x:e}: loads must be at most {:e} (the largest f32, the engines' arithmetic; scale the loads down)",
+                    limits::MAX_LOAD
+                ),
+            ));
+        }
+    }
     Loads::from_rows(rows).map_err(|e| match e {
         EplbError::InvalidLoad { .. } | EplbError::RaggedLoads { .. } | EplbError::EmptyLoads => {
             EplbError::InFile {
@@ -188,7 +226,7 @@ pub(crate) fn phy2log_rows(
     num_layers: usize,
     first_layer: usize,
 ) -> Result<Vec<Vec<usize>>> {
-    let skip = if rows.len() == num_layers + first_layer {
+    let skip = if num_layers.checked_add(first_layer) == Some(rows.len()) {
         first_layer
     } else {
         0

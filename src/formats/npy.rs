@@ -26,8 +26,22 @@ pub fn read_loads_npy(path: &Path) -> Result<LoadsFile> {
 /// # Errors
 /// As [`read_loads_npy`].
 pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
+    if let Some(shape) = header_shape(bytes) {
+        // The npyz reader multiplies the dimensions unchecked: refuse a product that overflows
+        // before it sees the header.
+        if shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d))
+            .is_none()
+        {
+            return Err(format_error(
+                path,
+                format!("array of shape {shape:?}: the number of values overflows; the shape must match the data"),
+            ));
+        }
+    }
     let npy = NpyFile::new(bytes).map_err(|e| parse_error(path, "not a valid .npy file", e))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let shape: Vec<u64> = npy.shape().to_vec();
     if !(shape.len() == 2 || shape.len() == 3) {
         return Err(format_error(
             path,
@@ -45,6 +59,20 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
             ),
         ));
     };
+    // The data must be in the file: nothing is allocated for a shape the bytes cannot hold.
+    let values = npy.shape().iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    let needed = values.and_then(|n| n.checked_mul(ty.size_field()));
+    if needed.is_none_or(|b| b > bytes.len() as u64) {
+        return Err(format_error(
+            path,
+            format!(
+                "array of shape {:?} of {}-byte values needs more data than the file's {} bytes: the shape must match the data",
+                npy.shape(),
+                ty.size_field(),
+                bytes.len()
+            ),
+        ));
+    }
     let read_err = |e: std::io::Error| parse_error(path, "cannot read the data", e);
     let data: Vec<f64> = match (ty.type_char(), ty.size_field()) {
         (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(read_err)?,
@@ -65,9 +93,14 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
         }
     };
     // Row-major [outer][layers][experts] view of the data.
-    let experts = shape[shape.len() - 1];
-    let layers = shape[shape.len() - 2];
-    let steps = if shape.len() == 3 { shape[0] } else { 1 };
+    // Each fits in usize: their product is at most the file's length.
+    let experts = shape[shape.len() - 1] as usize;
+    let layers = shape[shape.len() - 2] as usize;
+    let steps = if shape.len() == 3 {
+        shape[0] as usize
+    } else {
+        1
+    };
     let at = |s: usize, l: usize, e: usize| -> f64 {
         let index = if fortran {
             s + steps * (l + layers * e)
@@ -111,4 +144,36 @@ fn widen_i64(v: Vec<i64>) -> Vec<f64> {
 
 fn widen_u64(v: Vec<u64>) -> Vec<f64> {
     v.into_iter().map(|x| x as f64).collect()
+}
+
+/// The dimensions in the `shape` of an `.npy` header, when the header has the documented
+/// layout (magic, version, length, then a dict with `'shape': (d, ...)`); `None` otherwise
+/// (the full reader then says what is wrong).
+fn header_shape(bytes: &[u8]) -> Option<Vec<u64>> {
+    let rest = bytes.strip_prefix(b"\x93NUMPY")?;
+    let (&major, rest) = rest.split_first()?;
+    let rest = rest.get(1..)?;
+    let (len, rest) = if major == 1 {
+        (
+            usize::from(u16::from_le_bytes([*rest.first()?, *rest.get(1)?])),
+            rest.get(2..)?,
+        )
+    } else {
+        let b = rest.get(..4)?;
+        (
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+            rest.get(4..)?,
+        )
+    };
+    let header = std::str::from_utf8(rest.get(..len.min(rest.len()))?).ok()?;
+    let after = &header[header.find("shape")?..];
+    let open = after.find('(')?;
+    let close = after.find(')')?;
+    after
+        .get(open + 1..close)?
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse::<u64>().ok())
+        .collect()
 }

@@ -23,6 +23,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::limits::MAX_TOPOLOGY_GPUS;
 use crate::error::{EplbError, Result};
 use crate::topology::{Topology, TopologySpec};
 
@@ -43,6 +44,26 @@ enum SpecNode {
         name: Option<String>,
         children: Vec<SpecNode>,
     },
+}
+
+impl SpecNode {
+    /// The GPUs and slots below this vertex (`None` when a count overflows).
+    fn size(&self) -> Option<(usize, usize)> {
+        match self {
+            SpecNode::Gpu { slots } => Some((1, *slots)),
+            SpecNode::Node {
+                gpus,
+                slots_per_gpu,
+                ..
+            } => Some((*gpus, gpus.checked_mul(*slots_per_gpu)?)),
+            SpecNode::Level { children, .. } => {
+                children.iter().try_fold((0usize, 0usize), |(g, s), c| {
+                    let (cg, cs) = c.size()?;
+                    Some((g.checked_add(cg)?, s.checked_add(cs)?))
+                })
+            }
+        }
+    }
 }
 
 impl From<SpecNode> for TopologySpec {
@@ -97,6 +118,17 @@ impl Topology {
                 "not a topology ({e}): each vertex must be {{\"slots\": S}} (a GPU), {{\"gpus\": n, \"slots_per_gpu\": S}} (a node) or {{\"children\": [...]}} (a level), each optionally with a \"name\""
             ),
         })?;
+        if root
+            .size()
+            .is_none_or(|(gpus, slots)| gpus.max(slots) > MAX_TOPOLOGY_GPUS)
+        {
+            return Err(EplbError::Format {
+                path: "-".into(),
+                message: format!(
+                    "the topology describes more than {MAX_TOPOLOGY_GPUS} GPUs or slots (the cap on topology files)"
+                ),
+            });
+        }
         Ok(Topology::from_spec(&root.into())?)
     }
 }

@@ -80,6 +80,16 @@ pub fn placement_from_yaml(
             ),
         ));
     }
+    let layers: Vec<usize> = config.initial_global_assignments.keys().copied().collect();
+    if let Some(w) = layers.windows(2).find(|w| w[1] != w[0] + 1) {
+        return Err(format_error(
+            path,
+            format!(
+                "`initial_global_assignments` jumps from model layer {} to {}: the layers must be consecutive",
+                w[0], w[1]
+            ),
+        ));
+    }
     let rows = config.initial_global_assignments.into_values().collect();
     let rows = phy2log_rows(
         path,

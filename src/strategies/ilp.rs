@@ -18,10 +18,14 @@ use crate::strategies::{Certified, Refine};
 /// group-to-node splits, each node an independent global problem, with a bound valid over all
 /// splits; large layers by the assignment model (see [`eplb_solvers::milp`]).
 ///
-/// The result is `optimal` only when proven; when it stops at the requested gap it is
+/// The result is `optimal` only when proven *exactly*: a floating-point solver proves bounds
+/// only to its tolerances, so the MILP's packing is handed to the [exact
+/// search](crate::strategies::Exact) as its start, within the same deadline, and the
+/// certificate is the exact search's (rational arithmetic; the
+/// [combinatorial bounds](crate::bounds) included). When it stops at the requested gap it is
 /// `gap_reached`, at the time limit `time_limit`, with the best placement found and the best
-/// lower bound proved (the solver's bound combined with the
-/// [combinatorial bounds](crate::bounds)).
+/// lower bound proved. A failure inside the backend ends that solver run as a limit would: the
+/// layer keeps its incumbent and says `time_limit`.
 ///
 /// The time limit (the layer's [budget](crate::LayerBudget); default
 /// [`Certified::DEFAULT_TIME_LIMIT`] per layer) covers the whole layer: the seed, the bounds,

@@ -87,21 +87,28 @@ impl ExactEngine for ExactSearch {
                 &limits,
             )?,
         };
-        let Some(best) = outcome.best else {
-            return Err(SolverError::InvalidModel(
-                "the exact search found no packing".into(),
-            ));
+        // Stopped before any packing was found: the start (when valid) or the trivial packing,
+        // never a proof.
+        let (slots, proven) = match outcome.best {
+            Some(best) => (best.slots, outcome.proven),
+            None => (
+                self.start
+                    .clone()
+                    .filter(|s| problem.check_slots(s).is_ok())
+                    .unwrap_or_else(|| problem.trivial_packing()),
+                false,
+            ),
         };
-        let value = problem.peak_of_slots(&best.slots);
+        let value = problem.peak_of_slots(&slots);
         // Bounds on the scaled weights divide exactly by a power of two; with rounded-down
         // weights they stay valid bounds for the true weights.
         let bound = (outcome.lower_bound.to_f64_down() / scaled.scale)
             .max(problem.lower_bound())
             .min(value);
-        let proven = outcome.proven && scaled.exact;
+        let proven = proven && scaled.exact;
         Ok(CertifiedPacking {
             stop: StopReason::judge(proven, value, bound, self.gap),
-            slots: best.slots,
+            slots,
             value,
             lower_bound: bound,
         })
@@ -133,7 +140,7 @@ fn scale_loads(loads: &[f64]) -> Scaled {
         }
         if loads.iter().all(|&w| (w * scale).fract() == 0.0) {
             let weights: Vec<u64> = loads.iter().map(|&w| (w * scale) as u64).collect();
-            if weights.iter().try_fold(0u64, |a, &w| a.checked_add(w)) <= Some(MAX_TOTAL_WEIGHT) {
+            if within_total(&weights) {
                 return Scaled {
                     weights,
                     scale,
@@ -145,10 +152,16 @@ fn scale_loads(loads: &[f64]) -> Scaled {
         scale *= 2.0;
     }
     // Lossy: the largest power of two keeping the (rounded-down) total within the limit.
-    let mut scale = 2f64.powi((limit / total).log2().floor() as i32);
+    // (Tiny totals would ask for a scale beyond f64's range: the largest finite power of two
+    // then, which rounds such weights down to zero — a valid, weak bound.)
+    let exponent = (limit / total)
+        .log2()
+        .floor()
+        .min(f64::from(f64::MAX_EXP - 1));
+    let mut scale = 2f64.powi(exponent as i32);
     loop {
         let weights: Vec<u64> = loads.iter().map(|&w| (w * scale).floor() as u64).collect();
-        if weights.iter().try_fold(0u64, |a, &w| a.checked_add(w)) <= Some(MAX_TOTAL_WEIGHT) {
+        if within_total(&weights) {
             return Scaled {
                 weights,
                 scale,
@@ -159,9 +172,37 @@ fn scale_loads(loads: &[f64]) -> Scaled {
     }
 }
 
+/// True when the weights sum to at most [`MAX_TOTAL_WEIGHT`] (an overflowing sum is not).
+fn within_total(weights: &[u64]) -> bool {
+    weights
+        .iter()
+        .try_fold(0u64, |a, &w| a.checked_add(w))
+        .is_some_and(|t| t <= MAX_TOTAL_WEIGHT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiny_and_huge_loads_scale_without_overflow() {
+        for loads in [vec![1e-300, 3e-300], vec![5e-324, 0.0], vec![1e300, 2e300]] {
+            let s = scale_loads(&loads);
+            assert!(s.scale.is_finite() && s.scale > 0.0, "{loads:?}");
+            assert!(within_total(&s.weights), "{loads:?}");
+            for (w, x) in s.weights.iter().zip(&loads) {
+                assert!((*w as f64) <= x * s.scale, "{loads:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_loads_are_solved_not_refused() {
+        let problem = PackingProblem::new(vec![1e-300, 3e-300, 2e-300], 2, 2).unwrap();
+        let packing = ExactSearch::default().solve(&problem).unwrap();
+        assert!(packing.lower_bound <= packing.value);
+        problem.check_slots(&packing.slots).unwrap();
+    }
 
     #[test]
     fn integer_loads_are_exact_without_scaling() {

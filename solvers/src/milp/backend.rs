@@ -1,6 +1,6 @@
 //! The backends: which solver runs a model, and the model handed to it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use good_lp::{Constraint, Expression, ProblemVariables, Variable};
 
@@ -77,6 +77,7 @@ pub(super) struct LpModel {
 /// Runs `model` on the context's backend with the time left.
 pub(super) fn run(model: LpModel, ctx: &Ctx, gap: Option<f64>) -> Result<RawOutcome, SolverError> {
     let time_left = ctx.time_left();
+    let ctx_deadline = ctx.deadline;
     if time_left.is_some_and(|t| t < Duration::from_millis(1)) {
         return Ok(RawOutcome {
             values: None,
@@ -84,9 +85,64 @@ pub(super) fn run(model: LpModel, ctx: &Ctx, gap: Option<f64>) -> Result<RawOutc
             dual_bound: None,
         });
     }
-    match ctx.backend {
-        Backend::MicroLp => microlp::run(model, ctx.deadline, gap),
+    let outcome = match ctx.backend {
+        Backend::MicroLp => run_until(ctx.deadline, move || microlp::run(model, ctx_deadline, gap)),
         #[cfg(feature = "highs")]
         Backend::Highs => highs::run(model, ctx.deadline, gap, ctx.threads),
+    };
+    failure_as_limit(outcome)
+}
+
+/// A failure inside the solver (e.g. microlp's "Singular matrix") ends a run like a limit: no
+/// solution, no bound; the search keeps its incumbent and its proven bound.
+pub(super) fn failure_as_limit(
+    outcome: Result<RawOutcome, SolverError>,
+) -> Result<RawOutcome, SolverError> {
+    match outcome {
+        Err(SolverError::Backend(_)) => Ok(RawOutcome::stopped()),
+        other => other,
     }
 }
+
+impl RawOutcome {
+    /// A run that ended without a solution or a bound.
+    pub(super) fn stopped() -> Self {
+        RawOutcome {
+            values: None,
+            status: RawStatus::Stopped,
+            dual_bound: None,
+        }
+    }
+}
+
+/// Runs `solve` so that the caller gets an answer by `deadline` (plus [`GRACE`]): a backend
+/// that checks its clock only between simplex runs (microlp) may overrun its own time limit by
+/// the length of one run, so it runs on a thread of its own and, when it has not answered in
+/// time, the run ends like a limit (no solution, no bound) and the thread is left to finish
+/// its current simplex run and stop at its own time limit. Without a deadline it runs here.
+pub(super) fn run_until(
+    deadline: Option<Instant>,
+    solve: impl FnOnce() -> Result<RawOutcome, SolverError> + Send + 'static,
+) -> Result<RawOutcome, SolverError> {
+    let Some(deadline) = deadline else {
+        return solve();
+    };
+    let (send, receive) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("eplb-microlp".into())
+        .spawn(move || {
+            // The receiver may be gone (the caller stopped waiting): nothing to do then.
+            let _ = send.send(solve());
+        });
+    if spawned.is_err() {
+        // No thread to run it on: no answer, like a limit.
+        return Ok(RawOutcome::stopped());
+    }
+    let wait = deadline.saturating_duration_since(Instant::now()) + GRACE;
+    receive
+        .recv_timeout(wait)
+        .unwrap_or(Ok(RawOutcome::stopped()))
+}
+
+/// How long past the deadline a backend run may take to deliver its answer.
+const GRACE: Duration = Duration::from_millis(5);

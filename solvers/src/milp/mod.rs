@@ -55,9 +55,17 @@
 //!
 //! # Backends
 //!
-//! [`Backend::MicroLp`] (pure Rust, always available) solves tiny instances only;
-//! `Backend::Highs` (cargo feature `highs`) also reports HiGHS's dual bound when it stops at
-//! a limit.
+//! [`Backend::MicroLp`] (pure Rust, always available) solves tiny instances only, on a thread
+//! of its own so that the deadline holds even when one simplex run overruns it;
+//! `Backend::Highs` (cargo feature `highs`) also uses HiGHS's dual bound when it stops at a
+//! limit. A failure inside a backend run ends that run like a limit.
+//!
+//! # Certificates
+//!
+//! The backends' bounds steer the searches but are never reported: they hold only up to the
+//! solvers' feasibility tolerances. The packing found is certified by the
+//! [exact search](crate::exact) started from it, within the same deadline (the `verify`
+//! module), so every `Optimal` and every lower bound of this engine is proven exactly.
 //!
 //! ```
 //! use eplb_solvers::milp::{Backend, Milp};
@@ -82,6 +90,7 @@ mod regions;
 mod steps;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 #[cfg(feature = "highs")]
 mod highs;
@@ -89,7 +98,7 @@ mod highs;
 use std::time::{Duration, Instant};
 
 use crate::error::SolverError;
-use crate::tolerance::{DUAL_BOUND_SHAVE, OPTIMALITY, STRICT};
+use crate::tolerance::{DUAL_BOUND_SHAVE, STRICT};
 
 use crate::packing::{
     CertifiedPacking, ExactEngine, PackingProblem, StopReason, WithDeadline, WithGap, WithStart,
@@ -250,14 +259,16 @@ impl ExactEngine for Milp {
         let incumbent_load = problem.max_load(&improved);
         let scale = problem.weights.iter().sum::<f64>() / problem.bins as f64;
         if scale == 0.0 || incumbent_load <= problem.lower_bound {
-            // All weights zero, or the incumbent already meets the bound.
-            return Ok(certified(
-                problem,
-                &improved,
-                incumbent_load,
-                true,
-                self.gap,
-            ));
+            // All weights zero, or the incumbent already meets the (proven) known bound.
+            let slots = problem.slots_of(&improved);
+            let value = problem.peak_of_slots(&slots);
+            let lower_bound = problem.lower_bound.min(value);
+            return Ok(CertifiedPacking {
+                stop: StopReason::judge(true, value, lower_bound, 0.0),
+                slots,
+                value,
+                lower_bound,
+            });
         }
         let found = match problem.regions {
             Some(r) if r.regions > 1 => {
@@ -282,39 +293,21 @@ impl ExactEngine for Milp {
                 &ctx,
             )?,
         };
-        let (copies, max_load) = match found.best {
-            Some((c, _)) if problem.check_solution(&c).is_ok() => {
-                let load = problem.max_load(&c);
-                if load <= incumbent_load {
-                    (c, load)
-                } else {
-                    (improved, incumbent_load)
-                }
+        let copies = match found.best {
+            Some((c, _))
+                if problem.check_solution(&c).is_ok() && problem.max_load(&c) <= incumbent_load =>
+            {
+                c
             }
-            _ => (improved, incumbent_load),
+            _ => improved,
         };
-        let bound = found.bound.max(problem.lower_bound);
-        let proven = max_load <= bound * (1.0 + OPTIMALITY);
-        Ok(certified(problem, &copies, bound, proven, self.gap))
-    }
-}
-
-/// The certificate of `copies`: proven optimal (its load is the bound) or with `bound`.
-fn certified(
-    problem: &PackingProblem,
-    copies: &[Vec<usize>],
-    bound: f64,
-    proven: bool,
-    gap: Option<f64>,
-) -> CertifiedPacking {
-    let slots = problem.slots_of(copies);
-    let value = problem.peak_of_slots(&slots);
-    let lower_bound = if proven { value } else { bound.min(value) };
-    CertifiedPacking {
-        stop: StopReason::judge(proven, value, lower_bound, gap.unwrap_or(0.0)),
-        slots,
-        value,
-        lower_bound,
+        // The backend's bound (`found.bound`) steered the search; the certificate is exact.
+        Ok(verify::certify(
+            problem,
+            &copies,
+            self.gap.unwrap_or(0.0),
+            deadline,
+        ))
     }
 }
 

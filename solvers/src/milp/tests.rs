@@ -1,4 +1,6 @@
 use super::*;
+use std::time::{Duration, Instant};
+
 use crate::packing::Regions;
 
 fn greedy_like(weights: &[f64], bins: usize, s: usize) -> Vec<Vec<usize>> {
@@ -87,4 +89,72 @@ fn without_a_start_the_trivial_packing_is_used() {
     let out = Milp::new(Backend::MicroLp).solve(&problem).unwrap();
     assert_eq!(out.stop, StopReason::Optimal);
     assert_eq!(out.value, 4.0);
+}
+
+#[test]
+fn a_backend_failure_ends_the_run_like_a_limit() {
+    let failed = Err(SolverError::Backend("microlp: Singular matrix".into()));
+    let outcome = backend::failure_as_limit(failed).unwrap();
+    assert_eq!(outcome.status, RawStatus::Stopped);
+    assert!(outcome.values.is_none() && outcome.dual_bound.is_none());
+    // Other errors are the caller's, not the solver's: they stay errors.
+    let invalid = Err(SolverError::InvalidModel("bad gap".into()));
+    assert!(backend::failure_as_limit(invalid).is_err());
+}
+
+#[test]
+fn a_backend_run_that_overruns_its_deadline_is_abandoned_as_stopped() {
+    // A run that would answer "optimal" only after 30 s: at a 20 ms deadline the caller gets a
+    // stopped run (no solution, no bound) instead of waiting.
+    let deadline = Some(Instant::now() + Duration::from_millis(20));
+    let outcome = backend::run_until(deadline, || {
+        std::thread::sleep(Duration::from_secs(30));
+        Ok(RawOutcome {
+            values: Some(vec![1.0]),
+            status: RawStatus::Optimal,
+            dual_bound: Some(1.0),
+        })
+    })
+    .unwrap();
+    assert_eq!(outcome.status, RawStatus::Stopped);
+    assert!(outcome.values.is_none());
+    // Without a deadline the run is waited for.
+    let outcome = backend::run_until(None, || Ok(RawOutcome::stopped())).unwrap();
+    assert_eq!(outcome.status, RawStatus::Stopped);
+}
+
+/// The instance (45 loads, 2 GPUs of 25 slots): the backend's optimum 10403844.5 is
+/// beaten by 10403825.5 (found by `refine-deep`), so the MILP's tolerance-level claim must not
+/// leave the engine.
+#[test]
+fn no_floating_point_optimum_or_bound_leaves_the_engine() {
+    let w: Vec<f64> = [
+        214459, 777712, 58795, 97911, 109700, 165508, 276979, 440384, 117243, 561136, 773364,
+        462228, 376415, 198966, 408890, 935799, 887110, 914687, 728005, 245215, 485645, 89574,
+        915654, 917415, 166709, 894066, 277449, 345587, 925639, 305808, 70237, 970323, 747911,
+        716031, 546279, 653147, 488480, 521502, 693143, 68338, 378633, 200605, 150399, 60382,
+        468185,
+    ]
+    .iter()
+    .map(|&x| x as f64)
+    .collect();
+    let problem = PackingProblem::new(w, 2, 25).unwrap();
+    let out = Milp::new(Backend::MicroLp)
+        .with_deadline(Some(Instant::now() + Duration::from_millis(200)))
+        .solve(&problem)
+        .unwrap();
+    problem.check_slots(&out.slots).unwrap();
+    let better_known = 10403825.5;
+    assert!(
+        out.lower_bound <= better_known,
+        "bound {} above a verified load {better_known}",
+        out.lower_bound
+    );
+    if out.stop == StopReason::Optimal {
+        assert!(
+            out.value <= better_known,
+            "optimal claimed at {}",
+            out.value
+        );
+    }
 }

@@ -15,30 +15,47 @@ use super::max_with;
 /// assert_eq!(combinations(4, 2), vec![0b0011, 0b0101, 0b1001, 0b0110, 0b1010, 0b1100]);
 /// ```
 pub fn combinations(n: usize, k: usize) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut pick: Vec<usize> = (0..k).collect();
-    if k > n {
-        return out;
+    Combinations::new(n, k).collect()
+}
+
+/// The `k`-subsets of `0..n` of [`combinations`], one at a time (a walk over the partitions
+/// may stop long before the last of `C(n, k)` subsets, so they are never all held at once).
+struct Combinations {
+    n: usize,
+    pick: Vec<usize>,
+    done: bool,
+}
+
+impl Combinations {
+    fn new(n: usize, k: usize) -> Self {
+        Self {
+            n,
+            pick: (0..k).collect(),
+            done: k > n,
+        }
     }
-    loop {
-        out.push(pick.iter().fold(0u64, |m, &b| m | (1 << b)));
-        let mut i = k;
-        loop {
-            if i == 0 {
-                return out;
-            }
-            i -= 1;
-            if pick[i] < n - k + i {
-                break;
-            }
-            if i == 0 {
-                return out;
-            }
+}
+
+impl Iterator for Combinations {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.done {
+            return None;
         }
-        pick[i] += 1;
-        for j in i + 1..k {
-            pick[j] = pick[j - 1] + 1;
+        let (n, k) = (self.n, self.pick.len());
+        let mask = self.pick.iter().fold(0u64, |m, &b| m | (1 << b));
+        // Advance to the next subset in lexicographic order, or finish.
+        match (0..k).rev().find(|&i| self.pick[i] < n - k + i) {
+            Some(i) => {
+                self.pick[i] += 1;
+                for j in i + 1..k {
+                    self.pick[j] = self.pick[j - 1] + 1;
+                }
+            }
+            None => self.done = true,
         }
+        Some(mask)
     }
 }
 
@@ -86,7 +103,7 @@ fn walk_from<S>(
     }
     let first = (!used).trailing_zeros() as usize;
     let free: Vec<usize> = (first + 1..n).filter(|&g| used & (1 << g) == 0).collect();
-    for rest in combinations(free.len(), k - 1) {
+    for rest in Combinations::new(free.len(), k - 1) {
         let mut set = 1u64 << first;
         for (idx, &g) in free.iter().enumerate() {
             if rest & (1 << idx) != 0 {
