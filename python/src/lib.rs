@@ -369,5 +369,6 @@ fn _eplb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sglang_location_json, m)?)?;
     m.add_function(wrap_pyfunction!(live::align, m)?)?;
     m.add_function(wrap_pyfunction!(live::rebalance, m)?)?;
+    m.add("DEFAULT_EXPERT_BYTES", eplb::live::DEFAULT_EXPERT_BYTES)?;
     Ok(())
 }
