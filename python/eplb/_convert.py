@@ -119,27 +119,21 @@ def gpu_ids(x: Any, name: str) -> Optional[List[int]]:
         items = list(x.tolist() if hasattr(x, "tolist") else x)
     except TypeError:
         raise TypeError(f"{name} must be a list of GPU ids; got {type(x).__name__}") from None
-    ids = []
-    for i, g in enumerate(items):
-        try:
-            g = operator.index(g)
-        except TypeError:
-            raise TypeError(f"{name}[{i}] = {g!r}: GPU ids must be integers") from None
-        if g < 0:
-            raise ValueError(f"{name}[{i}] = {g}: GPU ids must be >= 0")
-        ids.append(g)
-    return ids
+    return [index(g, f"{name}[{i}]") for i, g in enumerate(items)]
 
 
 def count(x: Optional[int], name: str) -> Optional[int]:
-    """``x`` checked to be ``None`` or an integer >= 0.
+    """``x`` checked to be ``None`` or an integer >= 0 (see :func:`index`)."""
+    return None if x is None else index(x, name)
+
+
+def index(x: Any, name: str) -> int:
+    """``x`` checked to be an integer >= 0.
 
     Raises:
         TypeError: not an integer.
         ValueError: negative.
     """
-    if x is None:
-        return None
     try:
         x = operator.index(x)
     except TypeError:

@@ -215,7 +215,9 @@ def test_a_byte_budget_is_kept():
         ({"strategy": "nope"}, ValueError, "nope"),
         ({"failed_gpus": [8]}, ValueError, "GPU 8 does not exist"),
         ({"failed_gpus": [-1]}, ValueError, "failed_gpus\\[0\\] = -1"),
-        ({"failed_gpus": ["a"]}, TypeError, "integers"),
+        ({"failed_gpus": ["a"]}, TypeError, "must be an integer"),
+        ({"failed_gpus": [None]}, TypeError, "must be an integer"),
+        ({"failed_gpus": 3}, TypeError, "list of GPU ids"),
         ({"failed_gpus": list(range(P))}, ValueError, "at least one"),
     ],
 )
