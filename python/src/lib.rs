@@ -11,6 +11,15 @@
 
 use std::time::Duration;
 
+/// A new `PyDict` with these `"key": value` items (`?` on each insertion).
+macro_rules! py_dict {
+    ($py:expr, { $($key:literal : $value:expr),* $(,)? }) => {{
+        let d = PyDict::new($py);
+        $(d.set_item($key, $value)?;)*
+        d
+    }};
+}
+
 mod live;
 
 use eplb::live::{align_layer, place_on_live, LiveGpus};
@@ -183,16 +192,17 @@ pub(crate) fn layer_dicts<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let layers = PyList::empty(py);
     for (l, r) in evaluation.layers.iter().enumerate() {
-        let d = PyDict::new(py);
-        d.set_item("layer", r.layer)?;
-        d.set_item("max_load", r.max_load)?;
-        d.set_item("mean_load", r.mean_load)?;
-        d.set_item("balancedness", r.balancedness)?;
-        d.set_item("imbalance", r.imbalance)?;
-        d.set_item("lower_bound", r.lower_bound)?;
-        d.set_item("gap", r.gap)?;
-        d.set_item("colocated_replicas", r.colocated_replicas)?;
-        d.set_item("gpu_loads", r.gpu_loads.clone())?;
+        let d = py_dict!(py, {
+            "layer": r.layer,
+            "max_load": r.max_load,
+            "mean_load": r.mean_load,
+            "balancedness": r.balancedness,
+            "imbalance": r.imbalance,
+            "lower_bound": r.lower_bound,
+            "gap": r.gap,
+            "colocated_replicas": r.colocated_replicas,
+            "gpu_loads": r.gpu_loads.clone(),
+        });
         let violations: Vec<String> = r.violations.iter().map(ToString::to_string).collect();
         d.set_item("violations", violations)?;
         let claims: Vec<String> = r.claim_violations.iter().map(ToString::to_string).collect();

@@ -119,29 +119,29 @@ pub(crate) fn live_arrays<'py>(
 
 /// One layer's transfer plan as a dict: counts, bytes, rounds and the moves.
 fn plan_dict<'py>(py: Python<'py>, plan: &LayerPlan) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("layer", plan.layer)?;
-    d.set_item("transfers", plan.transfers)?;
-    d.set_item("cross_node", plan.cross_node)?;
-    d.set_item("host_reloads", plan.host_reloads)?;
-    d.set_item("local_copies", plan.local_copies)?;
-    d.set_item("bytes", plan.bytes)?;
-    d.set_item("rounds", plan.rounds)?;
-    d.set_item("rounds_lower_bound", plan.rounds_lower_bound)?;
     let moves = PyList::empty(py);
     for m in &plan.moves {
-        let md = PyDict::new(py);
-        md.set_item("expert", m.expert)?;
-        md.set_item("from_gpu", m.from_gpu)?;
-        md.set_item("from_slot", m.from_slot)?;
-        md.set_item("to_gpu", m.to_gpu)?;
-        md.set_item("to_slot", m.to_slot)?;
-        md.set_item("round", m.round)?;
-        md.set_item("cross_node", m.cross_node)?;
-        moves.append(md)?;
+        moves.append(py_dict!(py, {
+            "expert": m.expert,
+            "from_gpu": m.from_gpu,
+            "from_slot": m.from_slot,
+            "to_gpu": m.to_gpu,
+            "to_slot": m.to_slot,
+            "round": m.round,
+            "cross_node": m.cross_node,
+        }))?;
     }
-    d.set_item("moves", moves)?;
-    Ok(d)
+    Ok(py_dict!(py, {
+        "layer": plan.layer,
+        "transfers": plan.transfers,
+        "cross_node": plan.cross_node,
+        "host_reloads": plan.host_reloads,
+        "local_copies": plan.local_copies,
+        "bytes": plan.bytes,
+        "rounds": plan.rounds,
+        "rounds_lower_bound": plan.rounds_lower_bound,
+        "moves": moves,
+    }))
 }
 
 /// The plans of every layer as dicts.
@@ -289,14 +289,15 @@ pub(crate) fn rebalance<'py>(
     };
     let layers = PyList::empty(py);
     for (r, p) in result.layers.iter().zip(&plan.layers) {
-        let d = PyDict::new(py);
-        d.set_item("layer", r.layer)?;
-        d.set_item("old_max", r.old_max)?;
-        d.set_item("new_max", r.new_max)?;
-        d.set_item("gain", r.gain)?;
-        d.set_item("lower_bound", r.lower_bound)?;
-        d.set_item("choice", format!("{:?}", r.choice).to_lowercase())?;
-        d.set_item("plan", plan_dict(py, p)?)?;
+        let d = py_dict!(py, {
+            "layer": r.layer,
+            "old_max": r.old_max,
+            "new_max": r.new_max,
+            "gain": r.gain,
+            "lower_bound": r.lower_bound,
+            "choice": format!("{:?}", r.choice).to_lowercase(),
+            "plan": plan_dict(py, p)?,
+        });
         layers.append(d)?;
     }
     let (policy, fallback) = match &result.live {
