@@ -22,7 +22,7 @@ macro_rules! py_dict {
 
 mod live;
 
-use eplb::live::{align_layer, place_on_live, LiveGpus};
+use eplb::live::{align_layer, place_on_live};
 use eplb::strategies::{Registry, StrategySpec};
 use eplb::{
     evaluate, solve, Claim, Cluster, DeepSeekFlat, EplbError, Evaluation, Loads, Placement,
@@ -256,13 +256,12 @@ fn place<'py>(
     )?;
     let strategy = strategy_of(strategy, sub_strategy)?;
     let options = options_of(time_limit, mip_gap, threads)?;
-    if let Some(failed) = failed_gpus.filter(|f| !f.is_empty()) {
+    if let Some(live) = live::live_of(num_gpus, failed_gpus)? {
         if old_phy2log.is_some() {
             return Err(PyValueError::new_err(
                 "failed_gpus and old_phy2log cannot be combined: use eplb.rebalance",
             ));
         }
-        let live = LiveGpus::with_failed(num_gpus, &failed).map_err(value_error)?;
         let placed = py
             .detach(|| place_on_live(&problem, strategy.as_ref(), &live, &options))
             .map_err(value_error)?;

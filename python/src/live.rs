@@ -97,6 +97,18 @@ fn current_of(
     Placement::from_phy2log(experts, rows).map_err(value_error)
 }
 
+/// The live GPUs when some of the `num_gpus` failed (`None` when none did).
+///
+/// # Errors
+/// `ValueError` (the library's) for a GPU id `>= num_gpus` or when every GPU failed.
+pub(crate) fn live_of(num_gpus: usize, failed: Option<Vec<usize>>) -> PyResult<Option<LiveGpus>> {
+    failed
+        .filter(|f| !f.is_empty())
+        .map(|f| LiveGpus::with_failed(num_gpus, &f))
+        .transpose()
+        .map_err(value_error)
+}
+
 /// DeepSeek's arrays of a whole-cluster `placement` made on `live`: dead GPUs' slots are `-1` in
 /// `phy2log` and appear in no `log2phy` row; `logcnt` counts the live replicas.
 pub(crate) fn live_arrays<'py>(
@@ -260,11 +272,7 @@ pub(crate) fn rebalance<'py>(
         policy,
     )?;
     let fresh = strategy.map(|s| strategy_of(s, sub_strategy)).transpose()?;
-    let live = failed_gpus
-        .filter(|f| !f.is_empty())
-        .map(|f| LiveGpus::with_failed(num_gpus, &f))
-        .transpose()
-        .map_err(value_error)?;
+    let live = live_of(num_gpus, failed_gpus)?;
     let current = current_of(&current, &problem, live.as_ref())?;
     let mut options = RebalanceOptions::new(budget_of(max_moves, max_bytes)?)
         .with_min_gain(min_gain)
