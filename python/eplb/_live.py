@@ -287,8 +287,10 @@ def rebalance(
     Args:
         weight: ``[layers, experts]`` new loads (tensor, NumPy array or nested lists).
         current_phy2log: ``[layers, num_replicas]`` the placement the GPUs hold now: every
-            expert present, the policy's group rules kept; ``-1`` (or anything) in the slots
-            of ``failed_gpus``, which count for nothing.
+            expert present, the policy's group rules kept. The slots of ``failed_gpus`` may
+            hold ``-1`` (as :func:`rebalance` returns them); give a GPU that failed since the
+            last placement its old experts, so that those only it held are found missing and
+            reloaded from host memory.
         num_replicas: physical expert slots, a multiple of ``num_gpus``.
         num_groups: expert groups.
         num_nodes: server nodes.

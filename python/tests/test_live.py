@@ -294,3 +294,18 @@ def test_place_and_rebalance_experts_with_failed_gpus(kind):
     for m in p.layers:
         assert m.feasible and len(m.gpu_loads) == P - len(failed) and m.status is None
         assert sum(m.gpu_loads) == pytest.approx(w[m.layer].sum())
+
+
+def test_a_newly_failed_gpu_given_as_minus_one_is_a_clear_error():
+    """-1 in the slots of a GPU that failed since the last placement loses the experts only it
+    held: the error names the missing expert instead of guessing."""
+    w = loads(18)
+    current = eplb.rebalance_experts(w, R, G, N, P, policy="global")[0]
+    only = lambda g: held(current[0], g) - {  # noqa: E731
+        int(e) for h in range(P) if h != g for e in held(current[0], h)
+    }
+    dead = next(g for g in range(P) if only(g))  # a GPU that alone holds some expert
+    holes = current.copy()
+    holes[:, dead * S:(dead + 1) * S] = -1
+    with pytest.raises(ValueError, match="current placement, layer 0"):
+        eplb.rebalance(w, holes, R, G, N, P, failed_gpus=[dead], policy="global")
