@@ -291,6 +291,7 @@ def evaluate(
     num_groups: int = 1,
     *,
     policy: str = "auto",
+    failed_gpus: Optional[Any] = None,
 ) -> Evaluation:
     """Judges a placement made anywhere (vLLM, SGLang, your own code) with the shared
     evaluator: constraint violations and per-layer metrics with lower bounds and gaps.
@@ -303,6 +304,10 @@ def evaluate(
         num_groups: expert groups.
         policy: ``"auto"``, ``"hierarchical"`` (also checks that groups stay whole on
             their node) or ``"global"``.
+        failed_gpus: GPU ids that failed: their slots (``-1`` or anything) carry nothing,
+            every expert needs a replica on a live GPU, and the metrics are those of the live
+            GPUs (``gpu_loads`` lists them in order; the hierarchical policy falls back to
+            global when the live GPUs no longer split evenly over the nodes).
 
     Returns:
         An :class:`Evaluation`; an infeasible placement is reported, not raised.
@@ -318,5 +323,8 @@ def evaluate(
     """
     array, _ = as_array(loads, "loads", 2)
     ids = as_ids(phy2log, "phy2log")
-    rows = _eplb.evaluate_placement(array, ids, num_gpus, num_nodes, num_groups, policy=policy)
+    rows = _eplb.evaluate_placement(
+        array, ids, num_gpus, num_nodes, num_groups, policy=policy,
+        failed_gpus=gpu_ids(failed_gpus, "failed_gpus"),
+    )
     return Evaluation(_metrics(rows))

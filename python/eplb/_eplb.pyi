@@ -38,8 +38,10 @@ def evaluate_placement(
     num_groups: int,
     *,
     policy: str,
+    failed_gpus: Optional[List[int]] = None,
 ) -> List[Dict[str, Any]]:
-    """The evaluator's metrics and violations of ``phy2log``, one dict per layer."""
+    """The evaluator's metrics and violations of ``phy2log``, one dict per layer (of the live
+    GPUs when some failed)."""
 
 def strategies() -> List[Tuple[str, str]]:
     """``(name, description)`` of every built-in strategy."""

@@ -22,7 +22,7 @@ macro_rules! py_dict {
 
 mod live;
 
-use eplb::live::{align_layer, place_on_live};
+use eplb::live::{align_layer, evaluate_live, place_on_live, DEAD_SLOT_FILLER};
 use eplb::strategies::{Registry, StrategySpec};
 use eplb::{
     evaluate, solve, Claim, Cluster, DeepSeekFlat, EplbError, Evaluation, Loads, Placement,
@@ -76,9 +76,8 @@ pub(crate) fn loads_of(array: &Bound<'_, PyAny>) -> PyResult<Loads> {
 ///
 /// # Errors
 /// `ValueError` naming the first negative entry.
-pub(crate) fn ids_of(array: &PyReadonlyArray2<'_, i64>, what: &str) -> PyResult<Vec<Vec<usize>>> {
+pub(crate) fn ids_of(array: ArrayView2<'_, i64>, what: &str) -> PyResult<Vec<Vec<usize>>> {
     array
-        .as_array()
         .rows()
         .into_iter()
         .enumerate()
@@ -315,9 +314,11 @@ pub(crate) fn strategy_of(
     Registry::new().build(&spec).map_err(value_error)
 }
 
-/// The evaluator on a placement made anywhere: per-layer metrics and violations.
+/// The evaluator on a placement made anywhere: per-layer metrics and violations (of the live
+/// GPUs when some failed).
 #[pyfunction]
-#[pyo3(signature = (loads, phy2log, num_gpus, num_nodes, num_groups, *, policy))]
+#[pyo3(signature = (loads, phy2log, num_gpus, num_nodes, num_groups, *, policy, failed_gpus=None))]
+#[allow(clippy::too_many_arguments)]
 fn evaluate_placement<'py>(
     py: Python<'py>,
     loads: &Bound<'py, PyAny>,
@@ -326,10 +327,24 @@ fn evaluate_placement<'py>(
     num_nodes: usize,
     num_groups: usize,
     policy: &str,
+    failed_gpus: Option<Vec<usize>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let (_, num_replicas) = phy2log.as_array().dim();
     let problem = problem_of(loads, num_replicas, num_gpus, num_nodes, num_groups, policy)?;
-    let rows = ids_of(&phy2log, "phy2log")?;
+    let live = live::live_of(num_gpus, failed_gpus)?;
+    // The failed GPUs' slots carry nothing: whatever they hold (-1 too) is not read.
+    let mut ids = phy2log.as_array().to_owned();
+    if let Some(mask) = &live {
+        let s = problem.cluster().slots_per_gpu();
+        for mut row in ids.rows_mut() {
+            for (slot, id) in row.iter_mut().enumerate() {
+                if !mask.is_live(slot / s) {
+                    *id = DEAD_SLOT_FILLER as i64;
+                }
+            }
+        }
+    }
+    let rows = ids_of(ids.view(), "phy2log")?;
     if rows.len() != problem.num_layers() {
         return Err(PyValueError::new_err(format!(
             "phy2log has {} layers but loads has {}",
@@ -340,7 +355,10 @@ fn evaluate_placement<'py>(
     let evaluation = py
         .detach(|| {
             let placement = Placement::from_phy2log(problem.num_experts(), rows)?;
-            evaluate(&problem, &placement, &[] as &[Claim])
+            match &live {
+                Some(mask) => evaluate_live(&problem, &placement, mask),
+                None => evaluate(&problem, &placement, &[] as &[Claim]),
+            }
         })
         .map_err(value_error)?;
     layer_dicts(py, &evaluation, None)
@@ -364,8 +382,8 @@ fn sglang_location_json(
     num_experts: usize,
     first_layer: usize,
 ) -> PyResult<String> {
-    let placement =
-        Placement::from_phy2log(num_experts, ids_of(&phy2log, "phy2log")?).map_err(value_error)?;
+    let placement = Placement::from_phy2log(num_experts, ids_of(phy2log.as_array(), "phy2log")?)
+        .map_err(value_error)?;
     Ok(eplb::formats::sglang::to_json(&placement, first_layer).to_string())
 }
 

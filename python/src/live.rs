@@ -189,10 +189,10 @@ pub(crate) fn align<'py>(
     let (_, num_replicas) = current.as_array().dim();
     let problem = problem_of(loads, num_replicas, num_gpus, num_nodes, num_groups, policy)?;
     let experts = problem.num_experts();
-    let current = Placement::from_phy2log(experts, ids_of(&current, "current_phy2log")?)
+    let current = Placement::from_phy2log(experts, ids_of(current.as_array(), "current_phy2log")?)
         .map_err(value_error)?;
-    let new =
-        Placement::from_phy2log(experts, ids_of(&new, "new_phy2log")?).map_err(value_error)?;
+    let new = Placement::from_phy2log(experts, ids_of(new.as_array(), "new_phy2log")?)
+        .map_err(value_error)?;
     let (aligned, plan, before) = py
         .detach(|| -> Result<_, EplbError> {
             let aligned = live::align(&problem, &current, &new)?;

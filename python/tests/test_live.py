@@ -266,6 +266,16 @@ def test_rebalance_around_a_failed_gpu():
     # The answer, with -1 in the dead slots, is a valid current placement for the next call.
     again = eplb.rebalance(w, r.phy2log, R, G, N, P, failed_gpus=[dead], policy="global")
     assert all(x.transfers == 0 and x.host_reloads == 0 for x in (y.plan for y in again.layers))
+    # The evaluator judges it on the live GPUs.
+    e = eplb.evaluate(w, r.phy2log, P, N, G, policy="global", failed_gpus=[dead])
+    assert e.feasible
+    for m, x in zip(e.layers, r.layers):
+        assert len(m.gpu_loads) == P - 1 and m.max_load == pytest.approx(x.new_max)
+    with pytest.raises(ValueError, match=">= 0"):
+        eplb.evaluate(w, r.phy2log, P, N, G, policy="global")  # -1 on a GPU said to be live
+    # An expert only the failed GPU held is missing from the live GPUs: reported, not raised.
+    lost = eplb.evaluate(w, current, P, N, G, policy="global", failed_gpus=[dead])
+    assert not lost.feasible and any("no replica" in v for v in lost.violations)
 
 
 def test_a_node_short_of_a_gpu_falls_back_to_global():
