@@ -6,6 +6,9 @@
 - :func:`place` returns a :class:`Placement` with the arrays and per-layer metrics (max, mean,
   balancedness, lower bound, gap, status); :func:`evaluate` judges a placement made anywhere;
   :func:`strategies` lists what this build has.
+- :func:`align` and :func:`rebalance` are live rebalancing: from the placement the GPUs hold
+  now to a better one at the fewest weight transfers, with the transfer plan in rounds, and
+  failed GPUs left out (``failed_gpus=``, also on :func:`place` and :func:`rebalance_experts`).
 - :mod:`eplb.vllm` is vLLM's EPLB policy hook, :mod:`eplb.sglang` SGLang's algorithm call.
 
 Solving releases the GIL (a serving loop on another thread keeps running); bad input raises
@@ -25,14 +28,32 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import _eplb
-from ._convert import as_array, as_ids, solve
+from ._convert import as_array, as_ids, gpu_ids, solve
+from ._live import (
+    DEFAULT_EXPERT_BYTES,
+    Alignment,
+    LayerPlan,
+    LayerRebalance,
+    Move,
+    Rebalance,
+    align,
+    rebalance,
+)
 
 __all__ = [
+    "DEFAULT_EXPERT_BYTES",
+    "Alignment",
     "Evaluation",
     "LayerMetrics",
+    "LayerPlan",
+    "LayerRebalance",
+    "Move",
     "Placement",
+    "Rebalance",
+    "align",
     "evaluate",
     "place",
+    "rebalance",
     "rebalance_experts",
     "strategies",
 ]
@@ -160,6 +181,7 @@ def rebalance_experts(
     policy: str = "auto",
     time_limit: Optional[float] = None,
     threads: Optional[int] = None,
+    failed_gpus: Optional[Any] = None,
 ) -> Tuple[Any, Any, Any]:
     """DeepSeek's ``eplb.rebalance_experts``: a placement of replicated experts on GPUs.
 
@@ -179,6 +201,9 @@ def rebalance_experts(
             ``"hierarchical"`` or ``"global"``.
         time_limit: seconds per layer for ``exact`` and ``ilp`` (default 10).
         threads: worker threads over layers (``None``: all cores).
+        failed_gpus: GPU ids that failed: the placement uses only the others, whose slots are
+            ``-1`` in ``phy2log`` and in no ``log2phy`` row (the hierarchical policy falls
+            back to global when the live GPUs no longer split evenly over the nodes).
 
     Returns:
         ``(phy2log [layers, num_replicas], log2phy [layers, experts, X], logcnt [layers,
@@ -201,6 +226,7 @@ def rebalance_experts(
     arrays, _ = solve(
         weight, "weight", num_replicas, num_gpus, num_nodes, num_groups,
         policy=policy, strategy=strategy, time_limit=time_limit, threads=threads,
+        failed_gpus=gpu_ids(failed_gpus, "failed_gpus"),
     )
     return arrays
 
@@ -218,6 +244,7 @@ def place(
     time_limit: Optional[float] = None,
     mip_gap: Optional[float] = None,
     threads: Optional[int] = None,
+    failed_gpus: Optional[Any] = None,
 ) -> Placement:
     """Places ``loads`` with a strategy and measures the result.
 
@@ -233,6 +260,9 @@ def place(
         time_limit: seconds per layer for ``exact`` and ``ilp``.
         mip_gap: relative gap at which ``exact`` and ``ilp`` may stop.
         threads: worker threads over layers (``None``: all cores).
+        failed_gpus: GPU ids that failed, as in :func:`rebalance_experts`; the metrics are
+            those of the live GPUs (``gpu_loads`` lists them in order) and ``status`` and
+            ``solve_ms`` are ``None``.
 
     Returns:
         A :class:`Placement`.
@@ -248,7 +278,7 @@ def place(
     (phy2log, log2phy, logcnt), layers = solve(
         loads, "loads", num_replicas, num_gpus, num_nodes, num_groups,
         policy=policy, strategy=strategy, sub_strategy=sub_strategy, time_limit=time_limit,
-        mip_gap=mip_gap, threads=threads, metrics=True,
+        mip_gap=mip_gap, threads=threads, failed_gpus=gpu_ids(failed_gpus, "failed_gpus"), metrics=True,
     )
     return Placement(phy2log, log2phy, logcnt, _metrics(layers), strategy)
 
@@ -261,6 +291,7 @@ def evaluate(
     num_groups: int = 1,
     *,
     policy: str = "auto",
+    failed_gpus: Optional[Any] = None,
 ) -> Evaluation:
     """Judges a placement made anywhere (vLLM, SGLang, your own code) with the shared
     evaluator: constraint violations and per-layer metrics with lower bounds and gaps.
@@ -273,6 +304,10 @@ def evaluate(
         num_groups: expert groups.
         policy: ``"auto"``, ``"hierarchical"`` (also checks that groups stay whole on
             their node) or ``"global"``.
+        failed_gpus: GPU ids that failed: their slots (``-1`` or anything) carry nothing,
+            every expert needs a replica on a live GPU, and the metrics are those of the live
+            GPUs (``gpu_loads`` lists them in order; the hierarchical policy falls back to
+            global when the live GPUs no longer split evenly over the nodes).
 
     Returns:
         An :class:`Evaluation`; an infeasible placement is reported, not raised.
@@ -288,5 +323,8 @@ def evaluate(
     """
     array, _ = as_array(loads, "loads", 2)
     ids = as_ids(phy2log, "phy2log")
-    rows = _eplb.evaluate_placement(array, ids, num_gpus, num_nodes, num_groups, policy=policy)
+    rows = _eplb.evaluate_placement(
+        array, ids, num_gpus, num_nodes, num_groups, policy=policy,
+        failed_gpus=gpu_ids(failed_gpus, "failed_gpus"),
+    )
     return Evaluation(_metrics(rows))

@@ -6,6 +6,7 @@ has a tensor, torch is already imported).
 
 from __future__ import annotations
 
+import operator
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -102,3 +103,41 @@ def to_caller(arrays: Tuple[np.ndarray, ...], tensor: bool) -> Tuple[Any, ...]:
         return arrays
     torch = torch_module()
     return tuple(torch.from_numpy(a) for a in arrays)
+
+
+def gpu_ids(x: Any, name: str) -> Optional[List[int]]:
+    """A list of GPU ids (integers >= 0) from any iterable of integers (a list, a NumPy array
+    or a tensor); ``None`` for ``None``.
+
+    Raises:
+        TypeError: not an iterable of integers.
+        ValueError: a negative id.
+    """
+    if x is None:
+        return None
+    try:
+        items = list(x.tolist() if hasattr(x, "tolist") else x)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of GPU ids; got {type(x).__name__}") from None
+    return [index(g, f"{name}[{i}]") for i, g in enumerate(items)]
+
+
+def count(x: Optional[int], name: str) -> Optional[int]:
+    """``x`` checked to be ``None`` or an integer >= 0 (see :func:`index`)."""
+    return None if x is None else index(x, name)
+
+
+def index(x: Any, name: str) -> int:
+    """``x`` checked to be an integer >= 0.
+
+    Raises:
+        TypeError: not an integer.
+        ValueError: negative.
+    """
+    try:
+        x = operator.index(x)
+    except TypeError:
+        raise TypeError(f"{name} = {x!r}: must be an integer") from None
+    if x < 0:
+        raise ValueError(f"{name} = {x}: must be >= 0")
+    return x

@@ -4,8 +4,11 @@
 (``vllm/distributed/eplb/policy/abstract.py``, v0.23 and later): a classmethod
 ``rebalance_experts(weight, num_replicas, num_groups, num_nodes, num_ranks,
 old_global_expert_indices=None)`` returning ``phy2log`` ``[layers, num_replicas]`` (int64, CPU).
-Given the current placement, experts that stay on a GPU keep their slot there, as vLLM's
-default policy does, so they are not copied.
+Given the current placement, the answer is relabelled with :func:`eplb.align`'s algorithm (the
+library's ``eplb::live::align``): GPUs (within their node under the hierarchical policy) and
+slots within a GPU are permuted to need the fewest weight transfers, which is never more than
+vLLM's default rule (keep the experts that stay on a GPU in their slot) and usually fewer;
+experts that stay on a GPU keep their slot there too.
 
 Making a running vLLM use it. vLLM looks the policy up as ``EPLB_POLICIES[eplb_config.policy]``
 (``vllm.distributed.eplb.policy``) when a worker builds its EPLB state, and validates
@@ -105,10 +108,11 @@ class EplbPolicy:
             num_ranks: EP ranks (GPUs), a multiple of ``num_nodes`` under the hierarchical
                 policy (used when ``num_groups % num_nodes == 0``).
             old_global_expert_indices: the current ``[layers, num_replicas]`` placement, or
-                ``None``. Experts that stay on a rank keep their slot there (vLLM's rule);
-                an id outside ``0..num_logical_experts`` (such as -1 for an empty slot)
-                matches nothing; a placement of another width (ranks added or removed) is
-                not aligned.
+                ``None``. The answer is aligned to it (fewest transfers; experts that stay on
+                a rank keep their slot there). It need not be a complete placement: an id
+                outside ``0..num_logical_experts`` (such as -1 for an empty slot) holds
+                nothing; a placement of another width (ranks added or removed) is not
+                aligned.
 
         Returns:
             ``phy2log`` ``[layers, num_replicas]``, int64 on the CPU (a torch tensor when

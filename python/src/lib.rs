@@ -11,10 +11,22 @@
 
 use std::time::Duration;
 
+/// A new `PyDict` with these `"key": value` items (`?` on each insertion).
+macro_rules! py_dict {
+    ($py:expr, { $($key:literal : $value:expr),* $(,)? }) => {{
+        let d = PyDict::new($py);
+        $(d.set_item($key, $value)?;)*
+        d
+    }};
+}
+
+mod live;
+
+use eplb::live::{align_layer, evaluate_live, place_on_live, DEAD_SLOT_FILLER};
 use eplb::strategies::{Registry, StrategySpec};
 use eplb::{
-    evaluate, solve, Claim, Cluster, EplbError, Evaluation, LayerPlacement, Loads, Placement,
-    PolicyChoice, Problem, Solution, SolveOptions,
+    evaluate, solve, Claim, Cluster, DeepSeekFlat, EplbError, Evaluation, Loads, Placement,
+    PlacementStrategy, PolicyChoice, Problem, Solution, SolveOptions,
 };
 use num_traits::AsPrimitive;
 use numpy::ndarray::{Array2, Array3, ArrayView2};
@@ -25,7 +37,7 @@ use pyo3::types::{PyDict, PyList};
 
 /// The library's error as the `ValueError` Python callers catch, with the library's message
 /// (which names the shape, position and what is valid).
-fn value_error(error: EplbError) -> PyErr {
+pub(crate) fn value_error(error: EplbError) -> PyErr {
     PyValueError::new_err(error.to_string())
 }
 
@@ -35,7 +47,7 @@ fn value_error(error: EplbError) -> PyErr {
 /// # Errors
 /// `TypeError` for another dimension or dtype; `ValueError` (the library's) for an empty
 /// matrix or a NaN, infinite or negative load.
-fn loads_of(array: &Bound<'_, PyAny>) -> PyResult<Loads> {
+pub(crate) fn loads_of(array: &Bound<'_, PyAny>) -> PyResult<Loads> {
     fn convert<T: AsPrimitive<f64>>(view: ArrayView2<'_, T>) -> PyResult<Loads> {
         let (layers, experts) = view.dim();
         // `as f64`, as `numpy.astype(float64)` converts.
@@ -64,9 +76,8 @@ fn loads_of(array: &Bound<'_, PyAny>) -> PyResult<Loads> {
 ///
 /// # Errors
 /// `ValueError` naming the first negative entry.
-fn ids_of(array: &PyReadonlyArray2<'_, i64>, what: &str) -> PyResult<Vec<Vec<usize>>> {
+pub(crate) fn ids_of(array: ArrayView2<'_, i64>, what: &str) -> PyResult<Vec<Vec<usize>>> {
     array
-        .as_array()
         .rows()
         .into_iter()
         .enumerate()
@@ -98,7 +109,7 @@ fn policy_of(name: &str) -> PyResult<PolicyChoice> {
 }
 
 /// The validated problem of the loads array `loads` on a cluster.
-fn problem_of(
+pub(crate) fn problem_of(
     loads: &Bound<'_, PyAny>,
     num_replicas: usize,
     num_gpus: usize,
@@ -113,7 +124,7 @@ fn problem_of(
 }
 
 /// The limits of a solve from the Python keywords.
-fn options_of(
+pub(crate) fn options_of(
     time_limit: Option<f64>,
     mip_gap: Option<f64>,
     threads: Option<usize>,
@@ -143,49 +154,8 @@ fn options_of(
         .with_threads(threads))
 }
 
-/// Keeps every expert that stays on a GPU in the slot it had there, vLLM's default rule for
-/// `old_global_expert_indices`: per GPU, an old slot whose expert the GPU still holds keeps it;
-/// the experts new to the GPU fill the other slots in the order the strategy gave them. Loads
-/// and replica counts are unchanged (only slots inside a GPU move); replica ranks move with
-/// their slots.
-///
-/// This is the one place to switch to the library's alignment (`eplb::live::align`, fewest
-/// transfers over GPU relabellings) once it exists.
-fn keep_slots(
-    new: &LayerPlacement,
-    old: &[usize],
-    slots_per_gpu: usize,
-) -> Result<LayerPlacement, EplbError> {
-    let (phy2log, rank) = (new.phy2log(), new.replica_ranks());
-    let mut order: Vec<usize> = Vec::with_capacity(phy2log.len());
-    for gpu in 0..phy2log.len() / slots_per_gpu {
-        let slots = gpu * slots_per_gpu..(gpu + 1) * slots_per_gpu;
-        let mut taken = vec![false; slots_per_gpu];
-        let mut source: Vec<Option<usize>> = old[slots.clone()]
-            .iter()
-            .map(|&expert| {
-                let i = (0..slots_per_gpu)
-                    .find(|&i| !taken[i] && phy2log[slots.start + i] == expert)?;
-                taken[i] = true;
-                Some(i)
-            })
-            .collect();
-        let mut incoming = (0..slots_per_gpu).filter(|&i| !taken[i]);
-        for s in &mut source {
-            if s.is_none() {
-                *s = incoming.next();
-            }
-        }
-        order.extend(source.into_iter().flatten().map(|i| slots.start + i));
-    }
-    LayerPlacement::with_ranks(
-        order.iter().map(|&s| phy2log[s]).collect(),
-        order.iter().map(|&s| rank[s]).collect(),
-    )
-}
-
 /// `phy2log` `[L, R]`, `log2phy` `[L, E, X]` (`-1` padded) and `logcnt` `[L, E]` as `int64`.
-type Arrays<'py> = (
+pub(crate) type Arrays<'py> = (
     Bound<'py, PyArray2<i64>>,
     Bound<'py, PyArray3<i64>>,
     Bound<'py, PyArray2<i64>>,
@@ -194,7 +164,11 @@ type Arrays<'py> = (
 /// DeepSeek's three arrays of `placement` as NumPy `int64` arrays that own the library's flat
 /// buffers ([`Placement::to_deepseek_flat`]: no further copy).
 fn arrays_of<'py>(py: Python<'py>, placement: &Placement) -> PyResult<Arrays<'py>> {
-    let flat = placement.to_deepseek_flat().map_err(value_error)?;
+    arrays_of_flat(py, placement.to_deepseek_flat().map_err(value_error)?)
+}
+
+/// The NumPy arrays that own `flat`'s buffers.
+pub(crate) fn arrays_of_flat(py: Python<'_>, flat: DeepSeekFlat) -> PyResult<Arrays<'_>> {
     let shape_error = |e: numpy::ndarray::ShapeError| PyValueError::new_err(e.to_string());
     Ok((
         Array2::from_shape_vec((flat.layers, flat.slots), flat.phy2log)
@@ -210,23 +184,24 @@ fn arrays_of<'py>(py: Python<'py>, placement: &Placement) -> PyResult<Arrays<'py
 }
 
 /// One dict per layer: the evaluator's metrics (and the strategy's status and time).
-fn layer_dicts<'py>(
+pub(crate) fn layer_dicts<'py>(
     py: Python<'py>,
     evaluation: &Evaluation,
     solution: Option<&Solution>,
 ) -> PyResult<Bound<'py, PyList>> {
     let layers = PyList::empty(py);
     for (l, r) in evaluation.layers.iter().enumerate() {
-        let d = PyDict::new(py);
-        d.set_item("layer", r.layer)?;
-        d.set_item("max_load", r.max_load)?;
-        d.set_item("mean_load", r.mean_load)?;
-        d.set_item("balancedness", r.balancedness)?;
-        d.set_item("imbalance", r.imbalance)?;
-        d.set_item("lower_bound", r.lower_bound)?;
-        d.set_item("gap", r.gap)?;
-        d.set_item("colocated_replicas", r.colocated_replicas)?;
-        d.set_item("gpu_loads", r.gpu_loads.clone())?;
+        let d = py_dict!(py, {
+            "layer": r.layer,
+            "max_load": r.max_load,
+            "mean_load": r.mean_load,
+            "balancedness": r.balancedness,
+            "imbalance": r.imbalance,
+            "lower_bound": r.lower_bound,
+            "gap": r.gap,
+            "colocated_replicas": r.colocated_replicas,
+            "gpu_loads": r.gpu_loads.clone(),
+        });
         let violations: Vec<String> = r.violations.iter().map(ToString::to_string).collect();
         d.set_item("violations", violations)?;
         let claims: Vec<String> = r.claim_violations.iter().map(ToString::to_string).collect();
@@ -242,11 +217,15 @@ fn layer_dicts<'py>(
 
 /// Solves `weight` with the named strategy: DeepSeek's arrays, and with `metrics` the
 /// evaluator's per-layer metrics (`None` otherwise: the drop-in call skips the bounds).
+///
+/// `old_phy2log` (vLLM's `old_global_expert_indices`) relabels the answer with
+/// [`eplb::live::align_layer`] to need the fewest transfers from it; `failed_gpus` places on the
+/// other GPUs only (their slots are `-1` in `phy2log`).
 #[pyfunction]
 #[pyo3(signature = (
     weight, num_replicas, num_gpus, num_nodes, num_groups, *, policy, strategy,
     sub_strategy=None, time_limit=None, mip_gap=None, threads=None, old_phy2log=None,
-    metrics=false
+    failed_gpus=None, metrics=false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn place<'py>(
@@ -263,6 +242,7 @@ fn place<'py>(
     mip_gap: Option<f64>,
     threads: Option<usize>,
     old_phy2log: Option<PyReadonlyArray2<'py, i64>>,
+    failed_gpus: Option<Vec<usize>>,
     metrics: bool,
 ) -> PyResult<(Arrays<'py>, Option<Bound<'py, PyList>>)> {
     let problem = problem_of(
@@ -273,48 +253,38 @@ fn place<'py>(
         num_groups,
         policy,
     )?;
-    let mut spec = StrategySpec::new(strategy);
-    if let Some(name) = sub_strategy {
-        spec = spec.with_sub_strategy(name);
-    }
-    let strategy = Registry::new().build(&spec).map_err(value_error)?;
+    let strategy = strategy_of(strategy, sub_strategy)?;
     let options = options_of(time_limit, mip_gap, threads)?;
-    // The current placement; an id outside `0..E` (such as -1 for an empty slot) matches no
-    // expert.
+    if let Some(live) = live::live_of(num_gpus, failed_gpus)? {
+        if old_phy2log.is_some() {
+            return Err(PyValueError::new_err(
+                "failed_gpus and old_phy2log cannot be combined: use eplb.rebalance",
+            ));
+        }
+        let placed = py
+            .detach(|| place_on_live(&problem, strategy.as_ref(), &live, &options))
+            .map_err(value_error)?;
+        let arrays = live::live_arrays(py, &placed.live, &placed.placement)?;
+        let layers = metrics
+            .then(|| layer_dicts(py, &placed.evaluation, None))
+            .transpose()?;
+        return Ok((arrays, layers));
+    }
     let old = old_phy2log
-        .map(|old| {
-            let old = old.as_array();
-            if old.nrows() != problem.num_layers() {
-                return Err(PyValueError::new_err(format!(
-                    "old_global_expert_indices has {} layers but weight has {}",
-                    old.nrows(),
-                    problem.num_layers()
-                )));
-            }
-            Ok(old
-                .rows()
-                .into_iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|&id| usize::try_from(id).unwrap_or(usize::MAX))
-                        .collect::<Vec<_>>()
-                })
-                .collect::<Vec<_>>())
-        })
+        .map(|old| live::current_layers(&old, &problem))
         .transpose()?;
     let (solution, evaluation) = py
         .detach(|| -> Result<_, EplbError> {
             let mut solution = solve(&problem, strategy.as_ref(), &options)?;
-            // A placement of another shape (GPUs added or removed) has no slots to keep.
-            if let Some(old) = old.filter(|o| o.iter().all(|row| row.len() == num_replicas)) {
-                let slots = problem.cluster().slots_per_gpu();
+            // A placement of another shape (GPUs added or removed) has nothing to align to.
+            if let Some(old) = old.filter(|o| o.iter().all(|l| l.phy2log().len() == num_replicas)) {
                 let layers = solution
                     .placement
                     .layers()
                     .iter()
                     .zip(&old)
-                    .map(|(new, old)| keep_slots(new, old, slots))
-                    .collect::<Result<_, _>>()?;
+                    .map(|(new, old)| align_layer(problem.cluster(), problem.policy(), old, new))
+                    .collect();
                 solution.placement = Placement::new(problem.num_experts(), layers);
             }
             let evaluation = if metrics {
@@ -332,9 +302,23 @@ fn place<'py>(
     Ok((arrays, layers))
 }
 
-/// The evaluator on a placement made anywhere: per-layer metrics and violations.
+/// The built strategy `name` (with `sub_strategy` inside the nodes of `hierarchical`).
+pub(crate) fn strategy_of(
+    name: &str,
+    sub_strategy: Option<&str>,
+) -> PyResult<Box<dyn PlacementStrategy>> {
+    let mut spec = StrategySpec::new(name);
+    if let Some(sub) = sub_strategy {
+        spec = spec.with_sub_strategy(sub);
+    }
+    Registry::new().build(&spec).map_err(value_error)
+}
+
+/// The evaluator on a placement made anywhere: per-layer metrics and violations (of the live
+/// GPUs when some failed).
 #[pyfunction]
-#[pyo3(signature = (loads, phy2log, num_gpus, num_nodes, num_groups, *, policy))]
+#[pyo3(signature = (loads, phy2log, num_gpus, num_nodes, num_groups, *, policy, failed_gpus=None))]
+#[allow(clippy::too_many_arguments)]
 fn evaluate_placement<'py>(
     py: Python<'py>,
     loads: &Bound<'py, PyAny>,
@@ -343,10 +327,24 @@ fn evaluate_placement<'py>(
     num_nodes: usize,
     num_groups: usize,
     policy: &str,
+    failed_gpus: Option<Vec<usize>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let (_, num_replicas) = phy2log.as_array().dim();
     let problem = problem_of(loads, num_replicas, num_gpus, num_nodes, num_groups, policy)?;
-    let rows = ids_of(&phy2log, "phy2log")?;
+    let live = live::live_of(num_gpus, failed_gpus)?;
+    // The failed GPUs' slots carry nothing: whatever they hold (-1 too) is not read.
+    let mut ids = phy2log.as_array().to_owned();
+    if let Some(mask) = &live {
+        let s = problem.cluster().slots_per_gpu();
+        for mut row in ids.rows_mut() {
+            for (slot, id) in row.iter_mut().enumerate() {
+                if !mask.is_live(slot / s) {
+                    *id = DEAD_SLOT_FILLER as i64;
+                }
+            }
+        }
+    }
+    let rows = ids_of(ids.view(), "phy2log")?;
     if rows.len() != problem.num_layers() {
         return Err(PyValueError::new_err(format!(
             "phy2log has {} layers but loads has {}",
@@ -357,7 +355,10 @@ fn evaluate_placement<'py>(
     let evaluation = py
         .detach(|| {
             let placement = Placement::from_phy2log(problem.num_experts(), rows)?;
-            evaluate(&problem, &placement, &[] as &[Claim])
+            match &live {
+                Some(mask) => evaluate_live(&problem, &placement, mask),
+                None => evaluate(&problem, &placement, &[] as &[Claim]),
+            }
         })
         .map_err(value_error)?;
     layer_dicts(py, &evaluation, None)
@@ -381,8 +382,8 @@ fn sglang_location_json(
     num_experts: usize,
     first_layer: usize,
 ) -> PyResult<String> {
-    let placement =
-        Placement::from_phy2log(num_experts, ids_of(&phy2log, "phy2log")?).map_err(value_error)?;
+    let placement = Placement::from_phy2log(num_experts, ids_of(phy2log.as_array(), "phy2log")?)
+        .map_err(value_error)?;
     Ok(eplb::formats::sglang::to_json(&placement, first_layer).to_string())
 }
 
@@ -393,5 +394,8 @@ fn _eplb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate_placement, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
     m.add_function(wrap_pyfunction!(sglang_location_json, m)?)?;
+    m.add_function(wrap_pyfunction!(live::align, m)?)?;
+    m.add_function(wrap_pyfunction!(live::rebalance, m)?)?;
+    m.add("DEFAULT_EXPERT_BYTES", eplb::live::DEFAULT_EXPERT_BYTES)?;
     Ok(())
 }

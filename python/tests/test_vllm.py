@@ -1,10 +1,13 @@
 """vLLM's AbstractEplbPolicy contract: classmethod, phy2log [layers, num_replicas] int64 on the
-CPU, the old placement's slots kept for experts that stay on their GPU, and installation into
-vLLM's registry (a stand-in module here: vLLM itself is not a test dependency)."""
+CPU, the old placement aligned (eplb.align: fewest transfers, stayers keep their slots), and
+installation into vLLM's registry (a stand-in module here: vLLM itself is not a test
+dependency)."""
 
+import json
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from eplb import vllm as eplb_vllm
 from eplb.vllm import EplbPolicy
 
 R, G, N, P = 24, 4, 2, 8  # 3 slots per GPU, 16 experts
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
 S = R // P
 
 
@@ -44,15 +48,31 @@ def test_the_contract():
     assert torch.equal(phy2log, again)
 
 
-def test_old_placement_keeps_slots_of_experts_that_stay():
+def transfers(old, new):
+    """Per layer, the replicas of new on a GPU that held no replica of their expert in old."""
+    return [
+        sum(e not in set(o[l][g]) for g in range(P) for e in n[l][g])
+        for o, n in [(gpu_contents(old), gpu_contents(new))]
+        for l in range(len(o))
+    ]
+
+
+def test_old_placement_is_aligned():
     old = EplbPolicy.rebalance_experts(loads(1), R, G, N, P)
     plain = EplbPolicy.rebalance_experts(loads(2), R, G, N, P)
     aligned = EplbPolicy.rebalance_experts(loads(2), R, G, N, P, old)
-    # Only slots inside a GPU moved: every GPU holds the same experts, so the loads and the
-    # evaluator's verdict are those of the plain placement.
-    assert gpu_contents(aligned) == gpu_contents(plain)
+    # GPUs (within their node) and slots were relabelled: the GPUs hold what the plain
+    # placement's GPUs hold, so the loads and the verdict are those of the plain placement...
+    assert [sorted(x) for x in gpu_contents(aligned)] == [sorted(x) for x in gpu_contents(plain)]
     w = loads(2)
-    assert eplb.evaluate(w, aligned, P, N, G).layers == eplb.evaluate(w, plain, P, N, G).layers
+    for a, p in zip(eplb.evaluate(w, aligned, P, N, G).layers, eplb.evaluate(w, plain, P, N, G).layers):
+        assert a.feasible and a.max_load == p.max_load
+        assert sorted(a.gpu_loads) == pytest.approx(sorted(p.gpu_loads))
+    # ...at no more transfers than vLLM's rule (which keeps every GPU's experts where the
+    # plain placement put them) and fewer here.
+    ours, vllms = transfers(old, aligned), transfers(old, plain)
+    assert all(a <= v for a, v in zip(ours, vllms)) and sum(ours) < sum(vllms)
+    assert ours == [l.transfers for l in eplb.align(w, old, aligned, P, N, G).layers]
     kept = 0
     for l in range(4):
         for g in range(P):
@@ -71,6 +91,24 @@ def test_old_placement_keeps_slots_of_experts_that_stay():
     assert torch.equal(same, old)
 
 
+@pytest.mark.parametrize("groups, nodes", [(4, 2), (1, 2)])  # hierarchical, global
+def test_on_a_real_trace_align_beats_vllms_rule(groups, nodes):
+    """ESFT-vanilla-lite (26 layers x 64 experts): placed for the intent workload, rebalanced
+    for the law workload on 8 GPUs x 10 slots."""
+    intent, law = (
+        torch.tensor(json.loads((DATA / f"esft-vanilla-lite_esft-{t}.json").read_text())["loads"])
+        for t in ("intent", "law")
+    )
+    r, p = 80, 8
+    old = EplbPolicy.rebalance_experts(intent, r, groups, nodes, p)
+    plain = EplbPolicy.rebalance_experts(law, r, groups, nodes, p)
+    aligned = EplbPolicy.rebalance_experts(law, r, groups, nodes, p, old)
+    ours = [x.transfers for x in eplb.align(law, old, aligned, p, nodes, groups).layers]
+    # vLLM's rule keeps every GPU's experts where the plain placement put them.
+    vllms = eplb.align(law, old, plain, p, nodes, groups).transfers_before
+    assert all(a <= v for a, v in zip(ours, vllms)) and sum(ours) < sum(vllms)
+
+
 def test_a_shuffled_old_placement_is_followed_slot_by_slot():
     plain = EplbPolicy.rebalance_experts(loads(3), R, G, N, P)
     # Permute the slots inside every GPU: the aligned answer must restore that permutation.
@@ -82,13 +120,14 @@ def test_a_shuffled_old_placement_is_followed_slot_by_slot():
     assert torch.equal(EplbPolicy.rebalance_experts(loads(3), R, G, N, P, old), old)
 
 
-def test_old_placement_with_empty_slots():
+@pytest.mark.parametrize("empty", [-1, 16, 99])
+def test_old_placement_with_empty_slots(empty):
     old = EplbPolicy.rebalance_experts(loads(1), R, G, N, P)
-    old[:, ::S] = -1  # the first slot of every GPU empty: matches no expert
+    old[:, ::S] = empty  # the first slot of every GPU empty: matches no expert
     plain = EplbPolicy.rebalance_experts(loads(1), R, G, N, P)
     aligned = EplbPolicy.rebalance_experts(loads(1), R, G, N, P, old)
     assert gpu_contents(aligned) == gpu_contents(plain)
-    kept = old != -1
+    kept = old != empty
     assert torch.equal(aligned[kept], old[kept])  # the same loads: every other slot kept
 
 
