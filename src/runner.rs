@@ -1,9 +1,11 @@
 //! The runner: solves every layer of a [`Problem`] with a strategy, in parallel and
 //! deterministically, and times each layer.
 
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use eplb_solvers::kernels::Kernels;
+
 use rayon::prelude::*;
 
 use crate::error::{EplbError, Result};
@@ -188,13 +190,7 @@ pub fn solve_observed(
     let results: Vec<Result<(LayerSolution, Duration)>> = match options.threads {
         Some(1) => (0..layers).map(one).collect(),
         None => (0..layers).into_par_iter().map(one).collect(),
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|source| EplbError::ThreadPool { threads: n, source })?;
-            pool.install(|| (0..layers).into_par_iter().map(one).collect())
-        }
+        Some(n) => pool_of(n)?.install(|| (0..layers).into_par_iter().map(one).collect()),
     };
     let mut placements = Vec::with_capacity(layers);
     let mut outcomes = Vec::with_capacity(layers);
@@ -213,4 +209,28 @@ pub fn solve_observed(
         layers: outcomes,
         elapsed: start.elapsed(),
     })
+}
+
+/// The worker pool of `threads` threads, built once per thread count and kept for the
+/// process (as rayon's global pool is): building one costs more than solving 58 layers with
+/// `greedy`, so a rebalance loop that solves with `--threads T` must not pay it every call.
+/// A worker pool and its thread count.
+type SizedPool = (usize, Arc<rayon::ThreadPool>);
+
+fn pool_of(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<Vec<SizedPool>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, pool)) = pools.iter().find(|(n, _)| *n == threads) {
+        return Ok(Arc::clone(pool));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|source| EplbError::ThreadPool { threads, source })?;
+    let pool = Arc::new(pool);
+    pools.push((threads, Arc::clone(&pool)));
+    Ok(pool)
 }
