@@ -19,6 +19,11 @@ fn npy(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
             .collect::<Vec<_>>()
             .join(", "),
     };
+    npy_with_dims(descr, fortran, &dims, data)
+}
+
+/// An `.npy` file whose shape tuple is written as `dims` verbatim.
+fn npy_with_dims(descr: &str, fortran: bool, dims: &str, data: &[u8]) -> Vec<u8> {
     let mut header = format!(
         "{{'descr': '{descr}', 'fortran_order': {}, 'shape': ({dims}), }}",
         if fortran { "True" } else { "False" }
@@ -276,4 +281,19 @@ fn npy_keeps_the_step_axis_fortran_order_included() {
     }
     let flat = npy("<f8", false, &[1, 2], &le(&[1.0f64, 2.0], f64::to_le_bytes));
     assert!(loads_from_npy(p, &flat).unwrap().steps.is_none());
+}
+
+#[test]
+fn npy_shapes_written_unusually_that_overflow_are_refused() {
+    // Python literals allow `_` in numbers: a shape the simple pre-check does not read still
+    // reaches the reader's product of the dimensions (a panic in debug builds before).
+    let p = Path::new("big.npy");
+    for dims in [
+        "4_294_967_296, 4_294_967_296, 16",
+        "0x100000000, 0x100000000, 16",
+    ] {
+        let bytes = npy_with_dims("<f8", false, dims, &[0; 64]);
+        let message = loads_from_npy(p, &bytes).unwrap_err().to_string();
+        assert!(message.contains("big.npy"), "{dims}: {message}");
+    }
 }

@@ -40,7 +40,17 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
             ));
         }
     }
-    let npy = NpyFile::new(bytes).map_err(|e| parse_error(path, "not a valid .npy file", e))?;
+    // The check above reads the header's shape the simple way; a header it does not read can
+    // still reach npyz's unchecked product (a panic in debug builds): that is a bad file too.
+    let npy = std::panic::catch_unwind(|| NpyFile::new(bytes))
+        .map_err(|_| {
+            format_error(
+                path,
+                "the .npy header's shape is not a list of dimensions whose product fits in 64 bits"
+                    .to_string(),
+            )
+        })?
+        .map_err(|e| parse_error(path, "not a valid .npy file", e))?;
     let shape: Vec<u64> = npy.shape().to_vec();
     if !(shape.len() == 2 || shape.len() == 3) {
         return Err(format_error(
