@@ -87,6 +87,19 @@ fn promising(best: &Option<Candidate>, bound: f64, cost: isize) -> bool {
         .is_none_or(|b| bound / price(cost) >= b.score.0)
 }
 
+/// False when a step costing `cost`, whose touched GPUs' peak is at least `peak` (up to
+/// [`SLACK`]) and that leaves a GPU of load `untouched` as it is, cannot beat `best`: its
+/// score is at most `((max - untouched) / price, (max - peak) / price)`, compared as
+/// [`Search::offer`] compares scores (the first part with the same float operations).
+fn can_beat(best: &Option<Candidate>, max: f64, peak: f64, untouched: f64, cost: isize) -> bool {
+    let Some(b) = best else {
+        return true;
+    };
+    let price = price(cost);
+    let loose = max - peak + max * SLACK;
+    loose / price >= b.score.0 && ((max - untouched) / price, loose / price) > b.score
+}
+
 /// The local search state of one layer.
 struct Search<'a> {
     loads: &'a [f64],
@@ -275,15 +288,6 @@ impl<'a> Search<'a> {
         self.refresh();
     }
 
-    /// Every `(gpu, slot)` of the GPUs other than `top`, in slot order (no division per
-    /// slot).
-    fn others(&self, top: usize) -> impl Iterator<Item = (usize, usize)> + use<> {
-        let slots = self.slots;
-        (0..self.cluster.gpus)
-            .filter(move |&h| h != top)
-            .flat_map(move |h| (h * slots..(h + 1) * slots).map(move |slot| (h, slot)))
-    }
-
     /// True when `expert` may go to `gpu` (live, and on its group's node under the
     /// hierarchical policy).
     fn allowed(&self, expert: usize, gpu: usize) -> bool {
@@ -406,41 +410,61 @@ impl<'a> Search<'a> {
             }
         }
         // Replace a replica elsewhere by an expert the busiest GPU holds.
+        let heaviest: Vec<f64> = (0..p)
+            .map(|h| {
+                self.phy[h * self.slots..(h + 1) * self.slots]
+                    .iter()
+                    .map(|&e| self.pr[e])
+                    .fold(0.0, f64::max)
+            })
+            .collect();
         for &y in &ys {
             let ny = self.on[top * e_count + y] as f64;
             let y_drop = ny * (self.pr[y] - self.pr_plus[y]);
-            for (h, slot) in self.others(top) {
-                let x = self.phy[slot];
-                if x == y || self.cnt[x] < 2 || !self.allowed(y, h) {
+            // Losing a replica elsewhere never makes the busiest GPU lighter.
+            if !promising(&best, max - (self.load[top] - y_drop) + max * SLACK, -1) {
+                continue;
+            }
+            for h in (0..p).filter(|&h| h != top) {
+                if !self.allowed(y, h) {
                     continue;
                 }
-                let cost = self.t(h, y) - self.t(h, x);
-                if cost > room {
+                // `h` gains its share of `y` and loses at most its heaviest replica.
+                let hy = self.on[h * e_count + y] as f64;
+                let y_gain = (hy + 1.0) * self.pr_plus[y] - hy * self.pr[y];
+                let h_floor = self.load[h] - heaviest[h] + y_gain;
+                if h_floor >= max || !promising(&best, max - h_floor + max * SLACK, -1) {
                     continue;
                 }
-                let nx = self.on[top * e_count + x] as f64;
-                let top_new = self.load[top] - y_drop + nx * (self.pr_minus[x] - self.pr[x]);
-                let (hx, hy) = (
-                    self.on[h * e_count + x] as f64,
-                    self.on[h * e_count + y] as f64,
-                );
-                let h_new = self.load[h] + (hx - 1.0) * self.pr_minus[x] - hx * self.pr[x]
-                    + (hy + 1.0) * self.pr_plus[y]
-                    - hy * self.pr[y];
-                let peak = top_new.max(h_new);
-                if top_new >= max
-                    || h_new >= max
-                    || !promising(&best, max - peak + max * SLACK, cost)
-                    || !promising(
-                        &best,
-                        max - peak.max(self.untouched(&order, h, x, y)) + max * SLACK,
-                        cost,
-                    )
-                {
-                    continue;
-                }
-                if let Some(gains) = self.replace(h, x, y, max, &order) {
-                    self.offer(&mut best, &[(slot, y)], cost, gains);
+                for slot in h * self.slots..(h + 1) * self.slots {
+                    let x = self.phy[slot];
+                    if x == y || self.cnt[x] < 2 {
+                        continue;
+                    }
+                    let cost = self.t(h, y) - self.t(h, x);
+                    if cost > room {
+                        continue;
+                    }
+                    let nx = self.on[top * e_count + x] as f64;
+                    let top_new = self.load[top] - y_drop + nx * (self.pr_minus[x] - self.pr[x]);
+                    let (hx, hy) = (
+                        self.on[h * e_count + x] as f64,
+                        self.on[h * e_count + y] as f64,
+                    );
+                    let h_new = self.load[h] + (hx - 1.0) * self.pr_minus[x] - hx * self.pr[x]
+                        + (hy + 1.0) * self.pr_plus[y]
+                        - hy * self.pr[y];
+                    let peak = top_new.max(h_new);
+                    if top_new >= max
+                        || h_new >= max
+                        || !promising(&best, max - peak + max * SLACK, cost)
+                        || !can_beat(&best, max, peak, self.untouched(&order, h, x, y), cost)
+                    {
+                        continue;
+                    }
+                    if let Some(gains) = self.replace(h, x, y, max, &order) {
+                        self.offer(&mut best, &[(slot, y)], cost, gains);
+                    }
                 }
             }
         }
@@ -448,39 +472,40 @@ impl<'a> Search<'a> {
         for &a in &top_slots {
             let x = self.phy[a];
             let px = self.pr[x];
-            for (h, b) in self.others(top) {
-                let y = self.phy[b];
+            for h in (0..p).filter(|&h| h != top) {
                 // A swap leaves `h` busier than now (`y` is lighter than `x`).
-                if x == y
-                    || !promising(&best, max - self.load[h] + max * SLACK, -1)
-                    || !self.allowed(y, top)
-                    || !self.allowed(x, h)
-                {
+                if !self.allowed(x, h) || !promising(&best, max - self.load[h] + max * SLACK, -1) {
                     continue;
                 }
-                let cost = self.t(top, y) + self.t(h, x) - self.t(top, x) - self.t(h, y);
-                if cost > room {
-                    continue;
-                }
-                let py = self.pr[y];
-                if py >= px {
-                    continue;
-                }
-                let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
-                if !promising(&best, max - peak + max * SLACK, cost) {
-                    continue;
-                }
-                // The busiest GPU outside the two bounds the new max from below.
-                let others = order[1..].iter().find(|&&g| g != h);
-                let floor = others.map_or(0.0, |&g| self.load[g]);
-                if !promising(&best, max - peak.max(floor) + max * SLACK, cost) {
-                    continue;
-                }
-                self.begin();
-                self.touch(top, py - px);
-                self.touch(h, px - py);
-                if let Some(gains) = self.judge(max, &order) {
-                    self.offer(&mut best, &[(a, y), (b, x)], cost, gains);
+                for b in h * self.slots..(h + 1) * self.slots {
+                    let y = self.phy[b];
+                    if x == y || !self.allowed(y, top) {
+                        continue;
+                    }
+                    let cost = self.t(top, y) + self.t(h, x) - self.t(top, x) - self.t(h, y);
+                    if cost > room {
+                        continue;
+                    }
+                    let py = self.pr[y];
+                    if py >= px {
+                        continue;
+                    }
+                    let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
+                    if !promising(&best, max - peak + max * SLACK, cost) {
+                        continue;
+                    }
+                    // The busiest GPU outside the two bounds the new max from below.
+                    let others = order[1..].iter().find(|&&g| g != h);
+                    let floor = others.map_or(0.0, |&g| self.load[g]);
+                    if !can_beat(&best, max, peak, floor, cost) {
+                        continue;
+                    }
+                    self.begin();
+                    self.touch(top, py - px);
+                    self.touch(h, px - py);
+                    if let Some(gains) = self.judge(max, &order) {
+                        self.offer(&mut best, &[(a, y), (b, x)], cost, gains);
+                    }
                 }
             }
         }
@@ -510,11 +535,7 @@ impl<'a> Search<'a> {
         let top_new = base + (ny + 1.0) * self.pr_plus[y] - ny * self.pr[y];
         if top_new >= max
             || !promising(best, max - top_new + max * SLACK, cost)
-            || !promising(
-                best,
-                max - top_new.max(self.untouched(order, top, x, y)) + max * SLACK,
-                cost,
-            )
+            || !can_beat(best, max, top_new, self.untouched(order, top, x, y), cost)
         {
             return;
         }
