@@ -69,6 +69,11 @@ const STEPS_PER_SLOT: usize = 4;
 /// A relative drop of the max smaller than this is no drop (float noise).
 const MIN_RELATIVE_DROP: f64 = 1e-12;
 
+/// Slack, relative to the max, added to every bound before pruning: the bounds add the same
+/// loads in another order than the exact evaluation, and pruning must never drop a step the
+/// exact evaluation would choose.
+const SLACK: f64 = 1e-9;
+
 /// What a step costing `cost` transfers is charged when gains are compared per transfer:
 /// steps that cost nothing (or give transfers back) are charged a twentieth.
 fn price(cost: isize) -> f64 {
@@ -80,6 +85,19 @@ fn price(cost: isize) -> f64 {
 fn promising(best: &Option<Candidate>, bound: f64, cost: isize) -> bool {
     best.as_ref()
         .is_none_or(|b| bound / price(cost) >= b.score.0)
+}
+
+/// False when a step costing `cost`, whose touched GPUs' peak is at least `peak` (up to
+/// [`SLACK`]) and that leaves a GPU of load `untouched` as it is, cannot beat `best`: its
+/// score is at most `((max - untouched) / price, (max - peak) / price)`, compared as
+/// [`Search::offer`] compares scores (the first part with the same float operations).
+fn can_beat(best: &Option<Candidate>, max: f64, peak: f64, untouched: f64, cost: isize) -> bool {
+    let Some(b) = best else {
+        return true;
+    };
+    let price = price(cost);
+    let loose = max - peak + max * SLACK;
+    loose / price >= b.score.0 && ((max - untouched) / price, loose / price) > b.score
 }
 
 /// The local search state of one layer.
@@ -106,6 +124,8 @@ struct Search<'a> {
     by_plus: Vec<usize>,
     /// The node each expert may live on (hierarchical policy), else `None`.
     home: Option<Vec<usize>>,
+    /// The node of each GPU.
+    node: Vec<usize>,
     live: &'a LiveGpus,
     transfers: usize,
     /// Scratch: new load of touched GPUs, stamped.
@@ -190,6 +210,7 @@ impl<'a> Search<'a> {
             pr_minus: vec![0.0; experts],
             by_plus: (0..experts).collect(),
             home,
+            node: (0..cluster.gpus).map(|g| node_of(cluster, g)).collect(),
             live,
             transfers: 0,
             stamp: vec![0; cluster.gpus],
@@ -274,7 +295,7 @@ impl<'a> Search<'a> {
             && self
                 .home
                 .as_ref()
-                .is_none_or(|home| home[expert] == node_of(self.cluster, gpu))
+                .is_none_or(|home| home[expert] == self.node[gpu])
     }
 
     /// 1 when a replica of `e` on `g` is a transfer.
@@ -363,8 +384,8 @@ impl<'a> Search<'a> {
         ys.sort_unstable();
         ys.dedup();
         // Replace a replica on the busiest GPU: by an expert it holds, or by one it does not
-        // hold, cheapest per replica first, while the busiest GPU's load still drops.
-        let mut candidates = Vec::with_capacity(e_count);
+        // hold, cheapest per replica first, while the busiest GPU's load still drops and the
+        // drop can still beat the best step at the lowest price.
         for &slot in &top_slots {
             let x = self.phy[slot];
             if self.cnt[x] < 2 {
@@ -372,64 +393,78 @@ impl<'a> Search<'a> {
             }
             let nx = self.on[top * e_count + x] as f64;
             let base = self.load[top] + (nx - 1.0) * self.pr_minus[x] - nx * self.pr[x];
-            candidates.clear();
-            candidates.extend(&ys);
-            candidates.extend(
-                self.by_plus
-                    .iter()
-                    .copied()
-                    .filter(|&y| self.on[top * e_count + y] == 0)
-                    .take_while(|&y| base + self.pr_plus[y] < max),
-            );
-            for &y in &candidates {
-                if y == x || !self.allowed(y, top) {
+            for &y in &ys {
+                self.offer_replace_top(&mut best, (slot, x, y), base, max, room, &order);
+            }
+            for i in 0..self.by_plus.len() {
+                let y = self.by_plus[i];
+                if self.on[top * e_count + y] != 0 {
                     continue;
                 }
-                let cost = self.t(top, y) - self.t(top, x);
-                if cost > room {
-                    continue;
+                let top_new = base + self.pr_plus[y];
+                // `by_plus` is sorted: every later `y` leaves the busiest GPU busier.
+                if top_new >= max || !promising(&best, max - top_new + max * SLACK, -1) {
+                    break;
                 }
-                let ny = self.on[top * e_count + y] as f64;
-                let top_new = base + (ny + 1.0) * self.pr_plus[y] - ny * self.pr[y];
-                if top_new >= max || !promising(&best, max - top_new, cost) {
-                    continue;
-                }
-                if let Some(gains) = self.replace(top, x, y, max, &order) {
-                    self.offer(&mut best, &[(slot, y)], cost, gains);
-                }
+                self.offer_replace_top(&mut best, (slot, x, y), base, max, room, &order);
             }
         }
         // Replace a replica elsewhere by an expert the busiest GPU holds.
+        let heaviest: Vec<f64> = (0..p)
+            .map(|h| {
+                self.phy[h * self.slots..(h + 1) * self.slots]
+                    .iter()
+                    .map(|&e| self.pr[e])
+                    .fold(0.0, f64::max)
+            })
+            .collect();
         for &y in &ys {
             let ny = self.on[top * e_count + y] as f64;
             let y_drop = ny * (self.pr[y] - self.pr_plus[y]);
-            for slot in 0..self.phy.len() {
-                let h = slot / self.slots;
-                let x = self.phy[slot];
-                if h == top || x == y || self.cnt[x] < 2 || !self.allowed(y, h) {
+            // Losing a replica elsewhere never makes the busiest GPU lighter.
+            if !promising(&best, max - (self.load[top] - y_drop) + max * SLACK, -1) {
+                continue;
+            }
+            for h in (0..p).filter(|&h| h != top) {
+                if !self.allowed(y, h) {
                     continue;
                 }
-                let cost = self.t(h, y) - self.t(h, x);
-                if cost > room {
+                // `h` gains its share of `y` and loses at most its heaviest replica.
+                let hy = self.on[h * e_count + y] as f64;
+                let y_gain = (hy + 1.0) * self.pr_plus[y] - hy * self.pr[y];
+                let h_floor = self.load[h] - heaviest[h] + y_gain;
+                if h_floor >= max || !promising(&best, max - h_floor + max * SLACK, -1) {
                     continue;
                 }
-                let nx = self.on[top * e_count + x] as f64;
-                let top_new = self.load[top] - y_drop + nx * (self.pr_minus[x] - self.pr[x]);
-                let (hx, hy) = (
-                    self.on[h * e_count + x] as f64,
-                    self.on[h * e_count + y] as f64,
-                );
-                let h_new = self.load[h] + (hx - 1.0) * self.pr_minus[x] - hx * self.pr[x]
-                    + (hy + 1.0) * self.pr_plus[y]
-                    - hy * self.pr[y];
-                if top_new >= max
-                    || h_new >= max
-                    || !promising(&best, max - top_new.max(h_new), cost)
-                {
-                    continue;
-                }
-                if let Some(gains) = self.replace(h, x, y, max, &order) {
-                    self.offer(&mut best, &[(slot, y)], cost, gains);
+                for slot in h * self.slots..(h + 1) * self.slots {
+                    let x = self.phy[slot];
+                    if x == y || self.cnt[x] < 2 {
+                        continue;
+                    }
+                    let cost = self.t(h, y) - self.t(h, x);
+                    if cost > room {
+                        continue;
+                    }
+                    let nx = self.on[top * e_count + x] as f64;
+                    let top_new = self.load[top] - y_drop + nx * (self.pr_minus[x] - self.pr[x]);
+                    let (hx, hy) = (
+                        self.on[h * e_count + x] as f64,
+                        self.on[h * e_count + y] as f64,
+                    );
+                    let h_new = self.load[h] + (hx - 1.0) * self.pr_minus[x] - hx * self.pr[x]
+                        + (hy + 1.0) * self.pr_plus[y]
+                        - hy * self.pr[y];
+                    let peak = top_new.max(h_new);
+                    if top_new >= max
+                        || h_new >= max
+                        || !promising(&best, max - peak + max * SLACK, cost)
+                        || !can_beat(&best, max, peak, self.untouched(&order, h, x, y), cost)
+                    {
+                        continue;
+                    }
+                    if let Some(gains) = self.replace(h, x, y, max, &order) {
+                        self.offer(&mut best, &[(slot, y)], cost, gains);
+                    }
                 }
             }
         }
@@ -437,33 +472,86 @@ impl<'a> Search<'a> {
         for &a in &top_slots {
             let x = self.phy[a];
             let px = self.pr[x];
-            for b in 0..self.phy.len() {
-                let h = b / self.slots;
-                let y = self.phy[b];
-                if h == top || x == y || !self.allowed(y, top) || !self.allowed(x, h) {
+            for h in (0..p).filter(|&h| h != top) {
+                // A swap leaves `h` busier than now (`y` is lighter than `x`).
+                if !self.allowed(x, h) || !promising(&best, max - self.load[h] + max * SLACK, -1) {
                     continue;
                 }
-                let cost = self.t(top, y) + self.t(h, x) - self.t(top, x) - self.t(h, y);
-                if cost > room {
-                    continue;
-                }
-                let py = self.pr[y];
-                if py >= px {
-                    continue;
-                }
-                let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
-                if !promising(&best, max - peak, cost) {
-                    continue;
-                }
-                self.begin();
-                self.touch(top, py - px);
-                self.touch(h, px - py);
-                if let Some(gains) = self.judge(max, &order) {
-                    self.offer(&mut best, &[(a, y), (b, x)], cost, gains);
+                for b in h * self.slots..(h + 1) * self.slots {
+                    let y = self.phy[b];
+                    if x == y || !self.allowed(y, top) {
+                        continue;
+                    }
+                    let cost = self.t(top, y) + self.t(h, x) - self.t(top, x) - self.t(h, y);
+                    if cost > room {
+                        continue;
+                    }
+                    let py = self.pr[y];
+                    if py >= px {
+                        continue;
+                    }
+                    let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
+                    if !promising(&best, max - peak + max * SLACK, cost) {
+                        continue;
+                    }
+                    // The busiest GPU outside the two bounds the new max from below.
+                    let others = order[1..].iter().find(|&&g| g != h);
+                    let floor = others.map_or(0.0, |&g| self.load[g]);
+                    if !can_beat(&best, max, peak, floor, cost) {
+                        continue;
+                    }
+                    self.begin();
+                    self.touch(top, py - px);
+                    self.touch(h, px - py);
+                    if let Some(gains) = self.judge(max, &order) {
+                        self.offer(&mut best, &[(a, y), (b, x)], cost, gains);
+                    }
                 }
             }
         }
         best
+    }
+
+    /// Offers writing `y` over the replica of `x` in `slot` of the busiest GPU (`order[0]`),
+    /// whose load without that replica (at `x`'s new count) is `base`.
+    fn offer_replace_top(
+        &mut self,
+        best: &mut Option<Candidate>,
+        (slot, x, y): (usize, usize, usize),
+        base: f64,
+        max: f64,
+        room: isize,
+        order: &[usize],
+    ) {
+        let top = order[0];
+        if y == x || !self.allowed(y, top) {
+            return;
+        }
+        let cost = self.t(top, y) - self.t(top, x);
+        if cost > room {
+            return;
+        }
+        let ny = self.on[top * self.experts + y] as f64;
+        let top_new = base + (ny + 1.0) * self.pr_plus[y] - ny * self.pr[y];
+        if top_new >= max
+            || !promising(best, max - top_new + max * SLACK, cost)
+            || !can_beat(best, max, top_new, self.untouched(order, top, x, y), cost)
+        {
+            return;
+        }
+        if let Some(gains) = self.replace(top, x, y, max, order) {
+            self.offer(best, &[(slot, y)], cost, gains);
+        }
+    }
+
+    /// The load of the busiest live GPU other than `g` and the GPUs holding `x` or `y`
+    /// (`order` lists the live GPUs busiest first): the new max of a replacement on `g`
+    /// is at least this.
+    fn untouched(&self, order: &[usize], g: usize, x: usize, y: usize) -> f64 {
+        order
+            .iter()
+            .find(|&&h| h != g && !self.holders[x].contains(&h) && !self.holders[y].contains(&h))
+            .map_or(0.0, |&h| self.load[h])
     }
 
     /// The gains of writing `y` over a replica of `x` on GPU `g`.
