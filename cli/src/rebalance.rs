@@ -375,34 +375,21 @@ pub(crate) fn render_live(
             first_layer,
         );
     }
-    let arrays = live.restrict_all(placement).to_deepseek()?;
-    let log2phy: Vec<Vec<Vec<i64>>> = arrays
+    let flat = live.to_deepseek_flat(placement)?;
+    let phy2log: Vec<&[i64]> = flat.phy2log.chunks(flat.slots.max(1)).collect();
+    let log2phy: Vec<Vec<&[i64]>> = flat
         .log2phy
-        .iter()
-        .map(|layer| {
-            layer
-                .iter()
-                .map(|row| {
-                    row.iter()
-                        .map(|&s| {
-                            if s < 0 {
-                                s
-                            } else {
-                                live.physical_slot(s as usize) as i64
-                            }
-                        })
-                        .collect()
-                })
-                .collect()
-        })
+        .chunks((flat.experts * flat.width).max(1))
+        .map(|layer| layer.chunks(flat.width.max(1)).collect())
         .collect();
+    let logcnt: Vec<&[i64]> = flat.logcnt.chunks(flat.experts.max(1)).collect();
     let failed: Vec<usize> = (0..problem.cluster().gpus)
         .filter(|g| !live.live_gpus().contains(g))
         .collect();
     Ok(json!({
-        "phy2log": live.phy2log_with_dead(placement),
+        "phy2log": phy2log,
         "log2phy": log2phy,
-        "logcnt": arrays.logcnt,
+        "logcnt": logcnt,
         "failed_gpus": failed,
         "policy": live.policy,
         "policy_fallback": live.fallback,

@@ -116,16 +116,7 @@ pub(crate) fn live_arrays<'py>(
     live: &LiveCluster,
     placement: &Placement,
 ) -> PyResult<Arrays<'py>> {
-    let mut flat = live
-        .restrict_all(placement)
-        .to_deepseek_flat()
-        .map_err(value_error)?;
-    for slot in flat.log2phy.iter_mut().filter(|s| **s >= 0) {
-        // Slots are far below 2^63.
-        *slot = live.physical_slot(*slot as usize) as i64;
-    }
-    flat.phy2log = live.phy2log_with_dead(placement).concat();
-    flat.slots = placement.layer(0).phy2log().len();
+    let flat = live.to_deepseek_flat(placement).map_err(value_error)?;
     arrays_of_flat(py, flat)
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::holdings::node_of;
 use crate::error::{EplbError, Result};
 use crate::evaluate::{evaluate, Evaluation};
-use crate::placement::{LayerPlacement, Placement};
+use crate::placement::{DeepSeekFlat, LayerPlacement, Placement};
 use crate::problem::{Cluster, Policy, PolicyChoice, Problem};
 use crate::runner::{solve, SolveOptions};
 use crate::strategy::PlacementStrategy;
@@ -267,6 +267,36 @@ impl LiveCluster {
                     .collect()
             })
             .collect()
+    }
+
+    /// DeepSeek's arrays of a whole-cluster placement, flat: dead GPUs' slots `-1` in
+    /// `phy2log` and in no `log2phy` row (replica ranks count live replicas only).
+    ///
+    /// ```
+    /// use eplb::live::LiveGpus;
+    /// use eplb::{Cluster, Loads, Placement, PolicyChoice, Problem};
+    /// let problem = Problem::new(Loads::from_rows(&[vec![1.0; 3]])?, Cluster::new(6, 3), PolicyChoice::Global)?;
+    /// let live = LiveGpus::with_failed(3, &[1])?.live_cluster(&problem)?;
+    /// // GPU 1 (slots 2 and 3) is dead; expert 1 lives on GPU 0 and GPU 2.
+    /// let placement = Placement::from_phy2log(3, vec![vec![0, 1, 0, 0, 1, 2]])?;
+    /// let flat = live.to_deepseek_flat(&placement)?;
+    /// assert_eq!(flat.phy2log, vec![0, 1, -1, -1, 1, 2]);
+    /// assert_eq!(flat.logcnt, vec![1, 2, 1]);
+    /// assert_eq!(&flat.log2phy[..2], &[0, -1]); // expert 0: slot 0 only
+    /// # Ok::<(), eplb::EplbError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Placement::to_deepseek_flat`].
+    pub fn to_deepseek_flat(&self, placement: &Placement) -> Result<DeepSeekFlat> {
+        let mut flat = self.restrict_all(placement).to_deepseek_flat()?;
+        for slot in flat.log2phy.iter_mut().filter(|s| **s >= 0) {
+            // Slots are far below 2^63.
+            *slot = self.physical_slot(*slot as usize) as i64;
+        }
+        flat.phy2log = self.phy2log_with_dead(placement).concat();
+        flat.slots = self.replicas;
+        Ok(flat)
     }
 }
 
