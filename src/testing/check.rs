@@ -333,29 +333,31 @@ impl<F: Fn(Property, Option<usize>, String) -> ConformanceFailure> Check<'_, F> 
         Ok(())
     }
 
-    /// The same placements on a second `sequential` run and on `threads` threads.
+    /// The same placements on a second `sequential` run, on `threads` threads, on the
+    /// portable kernels and with twice the time limit.
+    ///
+    /// A layer that ran into its deadline is exempt, even when its status is not
+    /// `time_limit` (a stage cut by the deadline may leave another start to a later stage that
+    /// still proves an optimum, and optima need not be unique). Every other layer must not
+    /// depend on the clock at all: the run with the longer limit catches a search that splits
+    /// its time into shares, whose stages then stop at points that depend on the machine's
+    /// speed although the layer ends in time.
     fn determinism(
         &self,
         sequential: &SolveOptions,
         threads: usize,
     ) -> Result<(), ConformanceFailure> {
         let first = &self.row.solution;
-        // A layer that ran into its deadline is exempt even when its status is not
-        // `time_limit`: a search stage cut short (e.g. an `ilp` backend abandoned at the
-        // deadline) can leave a different start to a later stage that still proves an optimum,
-        // and optima need not be unique.
-        let reached_limit = |s: &Solution, l: usize| {
-            sequential
-                .time_limit
-                .is_some_and(|limit| s.layers[l].elapsed >= limit)
+        let stopped = |s: &Solution, options: &SolveOptions, l: usize| {
+            s.layers[l].status == SolveStatus::TimeLimit
+                || options
+                    .time_limit
+                    .is_some_and(|limit| s.layers[l].elapsed >= limit)
         };
-        let stopped = |s: &Solution, l: usize| {
-            s.layers[l].status == SolveStatus::TimeLimit || reached_limit(s, l)
-        };
-        if (0..self.problem.num_layers()).all(|l| stopped(first, l)) {
+        if (0..self.problem.num_layers()).all(|l| stopped(first, sequential, l)) {
             return Ok(()); // every layer is exempt
         }
-        let runs = [
+        let mut runs = vec![
             ("a second run", sequential.clone()),
             (
                 "a parallel run",
@@ -366,12 +368,18 @@ impl<F: Fn(Property, Option<usize>, String) -> ConformanceFailure> Check<'_, F> 
                 sequential.clone().with_kernels(Kernels::Portable),
             ),
         ];
+        if let Some(limit) = sequential.time_limit {
+            runs.push((
+                "a run with twice the time limit",
+                sequential.clone().with_time_limit(Some(limit * 2)),
+            ));
+        }
         for (what, options) in runs {
             let other: Solution = solve(self.problem, self.strategy, &options)
                 .map_err(|e| solve_failure(self.strategy.name(), e))?;
             for l in 0..self.problem.num_layers() {
-                if !stopped(first, l)
-                    && !stopped(&other, l)
+                if !stopped(first, sequential, l)
+                    && !stopped(&other, &options, l)
                     && first.placement.layer(l) != other.placement.layer(l)
                 {
                     return Err((self.fail)(

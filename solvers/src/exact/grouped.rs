@@ -122,6 +122,13 @@ fn flat_bound(weights: &[u64], bins: usize, per_bin: usize) -> Fraction {
     Fraction::new(total as u128, bins as u128).max(max_share(weights, &counts))
 }
 
+/// Most splits whose regions the quick phase packs for a first incumbent.
+const QUICK_SPLITS: usize = 16;
+
+/// Search nodes after which the quick phase packs no further split (a few hundred
+/// milliseconds on DeepSeek-V3's layers).
+const QUICK_NODES: u64 = 8_000_000;
+
 /// Maximum number of group-to-region splits enumerated.
 const MAX_SPLITS: usize = 100_000;
 
@@ -285,12 +292,11 @@ pub(super) fn solve(
     };
 
     // Incumbents: splits in bound order with their regions packed heuristically (memoised
-    // per group set), for up to 30% of the time left (at most 4 splits without a deadline),
-    // so the exact phase starts from a good split even when it cannot finish.
-    let start = Instant::now();
-    let quick_until = ctx
-        .deadline
-        .map(|d| start + d.saturating_duration_since(start) * 3 / 10);
+    // per group set), within a budget of search nodes (not of time: a phase cut by the clock
+    // would hand the exact phase a start that depends on the machine's speed, and with it
+    // which optimum a layer that finishes in time returns), so the exact phase starts from
+    // a good split even when it cannot finish.
+    let quick_from = ctx.nodes;
     let mut quick: HashMap<u64, Option<Packing>> = HashMap::new();
     let mut best: Option<(Vec<u64>, Vec<Packing>)> = None;
     let mut inc: Option<Fraction> = None;
@@ -299,11 +305,8 @@ pub(super) fn solve(
         best = Some((masks, packs));
     }
     for (tried, &(bound, idx)) in scored.iter().enumerate() {
-        let out_of_time = match quick_until {
-            Some(t) => Instant::now() >= t,
-            None => tried >= 4,
-        };
-        if tried > 0 && (out_of_time || ctx.timed_out || inc.is_some_and(|v| bound >= v)) {
+        let out_of_budget = tried >= QUICK_SPLITS || ctx.nodes - quick_from >= QUICK_NODES;
+        if tried > 0 && (out_of_budget || ctx.timed_out || inc.is_some_and(|v| bound >= v)) {
             break;
         }
         let split = &all[idx];

@@ -185,6 +185,8 @@ const NEIGHBOURHOOD: usize = 2;
 struct Ctx {
     backend: Backend,
     mip_gap: Option<f64>,
+    /// Threads for the backend (only HiGHS takes them).
+    #[cfg_attr(not(feature = "highs"), allow(dead_code))]
     threads: Option<usize>,
     deadline: Option<Instant>,
 }

@@ -160,12 +160,11 @@ pub(super) fn solve(
                 .total_cmp(&search.sets[a].lb)
                 .then(a.cmp(b))
         });
-        let count = pending.len() as u32;
-        for (done_count, mask) in pending.into_iter().enumerate() {
-            let share = ctx
-                .time_left()
-                .map(|t| t / (count - done_count as u32).max(1));
-            search.solve_set(mask, best_load, share, ctx)?;
+        // Each set gets the time left, not a share of it: a set stopped before the deadline
+        // would make the answer depend on the machine's speed on a layer that finishes in
+        // time (the only clock in the search is the layer's deadline).
+        for mask in pending {
+            search.solve_set(mask, best_load, ctx)?;
             if search.sets[&mask].lb >= best_load * (1.0 - STRICT) {
                 break;
             }
@@ -265,14 +264,8 @@ impl Decomposition<'_> {
     }
 
     /// Solves one group set as a problem without regions, looking for a solution below
-    /// `cutoff` (and below its own best), within `share` of the time.
-    fn solve_set(
-        &mut self,
-        mask: u64,
-        cutoff: f64,
-        share: Option<std::time::Duration>,
-        ctx: &Ctx,
-    ) -> Result<(), SolverError> {
+    /// `cutoff` (and below its own best), before the deadline.
+    fn solve_set(&mut self, mask: u64, cutoff: f64, ctx: &Ctx) -> Result<(), SolverError> {
         let bins = self.bins;
         let slots = self.problem.slots_per_bin;
         let problem = self.problem;
@@ -288,17 +281,7 @@ impl Decomposition<'_> {
         }
         let seed = info.best.as_ref().map(|b| b.0.clone());
         let lb = info.lb;
-        let sub_deadline = match (share, ctx.deadline) {
-            (Some(s), Some(d)) => Some((std::time::Instant::now() + s).min(d)),
-            (_, d) => d,
-        };
-        let sub_ctx = Ctx {
-            backend: ctx.backend,
-            mip_gap: ctx.mip_gap,
-            threads: ctx.threads,
-            deadline: sub_deadline,
-        };
-        let found = flat(&w, bins, slots, lb, upper, seed.as_deref(), &sub_ctx)?;
+        let found = flat(&w, bins, slots, lb, upper, seed.as_deref(), ctx)?;
         let info = self.sets.get_mut(&mask).expect("created above");
         info.lb = info.lb.max(found.bound);
         if let Some((c, load)) = found.best {
@@ -306,7 +289,7 @@ impl Decomposition<'_> {
                 info.best = Some((c, load));
             }
         }
-        // Either settled (bound met) or out of its share: not tried again.
+        // Either settled (bound met) or stopped at the deadline: not tried again.
         info.done = true;
         Ok(())
     }
