@@ -36,7 +36,16 @@ proptest! {
         let live = live.unwrap();
         let options = RebalanceOptions::new(MoveBudget::PerLayer(k)).with_live(live.clone());
         let result = rebalance(&problem, &current, Some(&Refine::default()), &options).unwrap();
-        let evaluation = evaluate_live(&problem, &result.placement, &live).unwrap();
+        // Judged under the policy the rebalance used on the live GPUs: it falls back to the
+        // global one (and says so) when a group lost every live replica on its node.
+        let evaluation = match &result.live {
+            Some(cluster) => {
+                let planned = live.live_cluster(&problem).unwrap();
+                prop_assert!(cluster.policy == planned.policy || cluster.fallback.is_some());
+                cluster.evaluate(&problem, &result.placement).unwrap()
+            }
+            None => evaluate_live(&problem, &result.placement, &live).unwrap(),
+        };
         prop_assert!(evaluation.is_feasible(), "{:?}", evaluation.layers[0].violations);
         let s = problem.cluster().slots_per_gpu();
         if !failed.is_empty() {

@@ -42,7 +42,7 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     let current = args
         .current
         .as_ref()
-        .map(|path| super::rebalance::read_current(path, &loaded))
+        .map(|path| super::rebalance::read_current(path, &loaded, None))
         .transpose()?;
     let problem = loaded.problem;
     let strategy = args.strategy.build(problem.cluster())?;

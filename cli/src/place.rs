@@ -8,7 +8,7 @@ use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::{csv::gpu_loads_csv, deepseek::PlacementDocument, sglang, trtllm};
 use eplb::objective::{evaluate_steps, optimise, ExactStepSearch, Objective, StepEvaluation};
 use eplb::strategies::DistinctReplicas;
-use eplb::{solve_observed, EplbError, SolveStatus};
+use eplb::{solve_observed, EplbError, Placement, SolveStatus};
 
 use super::report::{layer_table, step_summary_line, step_table, summary_line};
 use super::{write_output, Global, PlotArgs, ProblemArgs, StrategyArgs};
@@ -59,8 +59,9 @@ pub(crate) struct PlaceArgs {
     #[arg(long)]
     distinct_replicas: bool,
     /// The placement the GPUs hold now (any format `check` reads): relabel the result to need
-    /// the fewest weight transfers from it (same GPU loads; see `eplb rebalance`).
-    #[arg(long, value_name = "FILE", conflicts_with = "failed_gpus")]
+    /// the fewest weight transfers from it (same GPU loads; see `eplb rebalance`). Slots `-1`
+    /// are a dead GPU's (all its slots or none); such GPUs must be listed in --failed-gpus.
+    #[arg(long, value_name = "FILE")]
     current: Option<PathBuf>,
     #[command(flatten)]
     failed: super::rebalance::FailedArgs,
@@ -109,7 +110,7 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
     let current = args
         .current
         .as_ref()
-        .map(|path| super::rebalance::read_current(path, &loaded))
+        .map(|path| super::rebalance::read_current(path, &loaded, None))
         .transpose()?;
     let mut strategy = args.strategy.build(problem.cluster())?;
     if args.distinct_replicas {
@@ -162,17 +163,13 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
     if let Some(current) = &current {
         let fresh = solution.placement.clone();
         solution.placement = eplb::live::align(problem, current, &solution.placement)?;
-        let (mut before, mut after) = (0, 0);
-        for l in 0..problem.num_layers() {
-            let count = |p: &eplb::Placement| {
-                eplb::live::count_transfers(problem.cluster(), current.layer(l), p.layer(l))
-            };
-            before += count(&fresh).transfers;
-            after += count(&solution.placement).transfers;
-        }
-        global.notice(&format!(
-            "aligned to the current placement: {after} transfers (unaligned: {before})"
-        ));
+        notice_alignment(
+            global,
+            problem.cluster(),
+            current,
+            &fresh,
+            &solution.placement,
+        );
     }
     let requirements = Requirements::new().with_distinct_replicas(args.distinct_replicas);
     let evaluation = evaluate_with(
@@ -301,13 +298,31 @@ fn run_live(
     if let Some(reason) = &cluster.fallback {
         global.notice(reason);
     }
+    let current = args
+        .current
+        .as_ref()
+        .map(|path| super::rebalance::read_current(path, loaded, Some(live)))
+        .transpose()?;
     let strategy = args.strategy.build(&cluster.cluster)?;
-    let placed = eplb::live::place_on_live(
+    let mut placed = eplb::live::place_on_live(
         problem,
         strategy.as_ref(),
         live,
         &args.strategy.search.solve_options(args.threads),
     )?;
+    if let Some(current) = &current {
+        let fresh = placed.placement.clone();
+        placed.placement = eplb::live::align_live(problem, current, &fresh, live)?;
+        // Counted on the live GPUs: dead ones receive nothing.
+        let on_live = |p: &Placement| placed.live.restrict_all(p);
+        notice_alignment(
+            global,
+            &placed.live.cluster,
+            &on_live(current),
+            &on_live(&fresh),
+            &on_live(&placed.placement),
+        );
+    }
     let text = super::rebalance::render_live(
         args.format,
         problem,
@@ -329,4 +344,24 @@ fn run_live(
         return Ok(ExitCode::from(super::EXIT_FAILURE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells how many transfers the alignment to `current` saved.
+fn notice_alignment(
+    global: Global,
+    cluster: &eplb::Cluster,
+    current: &Placement,
+    fresh: &Placement,
+    aligned: &Placement,
+) {
+    let transfers = |p: &Placement| -> usize {
+        (0..current.num_layers())
+            .map(|l| eplb::live::count_transfers(cluster, current.layer(l), p.layer(l)).transfers)
+            .sum()
+    };
+    global.notice(&format!(
+        "aligned to the current placement: {} transfers (unaligned: {})",
+        transfers(aligned),
+        transfers(fresh)
+    ));
 }

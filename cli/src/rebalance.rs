@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use eplb::formats::read_placement;
+use eplb::formats::read_placement_with_empty;
 use eplb::live::{
-    evaluate_live, rebalance, LayerPlan, LayerRebalance, LiveCluster, LiveGpus, MoveBudget,
+    rebalance, CurrentPlacement, LayerPlan, LayerRebalance, LiveCluster, LiveGpus, MoveBudget,
     Rebalance, RebalanceOptions, TransferPlan,
 };
 use eplb::strategies::Registry;
@@ -68,7 +68,8 @@ impl BudgetArgs {
 #[derive(Args, Debug)]
 pub(crate) struct LiveArgs {
     /// The placement the GPUs hold now: every format `check` reads (DeepSeek JSON, SGLang
-    /// JSON, TensorRT-LLM YAML).
+    /// JSON, TensorRT-LLM YAML). Slots `-1` are a dead GPU's (all its slots or none), as
+    /// `place --failed-gpus` writes them; such GPUs must be listed in --failed-gpus.
     #[arg(long, value_name = "FILE")]
     pub(crate) current: PathBuf,
     #[command(flatten)]
@@ -110,20 +111,32 @@ pub(crate) struct RebalanceArgs {
     plot_layer: usize,
 }
 
-/// Reads the current placement for `loaded`'s problem.
-pub(crate) fn read_current(path: &Path, loaded: &LoadedProblem) -> Result<Placement, EplbError> {
+/// Reads the current placement for `loaded`'s problem, whose GPUs may be dead (`-1` slots):
+/// those must be among the `failed` GPUs. Without failed GPUs the whole placement is checked;
+/// with them, its dimensions (the rebalance or alignment on the live GPUs checks the rest).
+pub(crate) fn read_current(
+    path: &Path,
+    loaded: &LoadedProblem,
+    failed: Option<&LiveGpus>,
+) -> Result<Placement, EplbError> {
     let problem = &loaded.problem;
-    let (placement, _) = read_placement(
+    let read = read_placement_with_empty(
         path,
         problem.num_experts(),
         problem.num_layers(),
         loaded.first_layer,
     )?;
-    eplb::live::check_current(problem, &placement).map_err(|e| EplbError::InFile {
+    let in_file = |e: EplbError| EplbError::InFile {
         path: path.to_path_buf(),
         source: Box::new(e),
-    })?;
-    Ok(placement)
+    };
+    let current = CurrentPlacement::new(problem.cluster(), read.placement, &read.empty_slots)
+        .map_err(in_file)?;
+    current.check_failed(failed).map_err(in_file)?;
+    if failed.is_none_or(LiveGpus::all_live) {
+        eplb::live::check_current(problem, &current.placement).map_err(in_file)?;
+    }
+    Ok(current.placement)
 }
 
 /// The fresh strategy `name` for `cluster`.
@@ -139,10 +152,10 @@ pub(crate) fn fresh_strategy(
 pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
     let problem = &loaded.problem;
-    let current = read_current(&args.live.current, &loaded)?;
+    let live = args.failed.live(problem.cluster())?;
+    let current = read_current(&args.live.current, &loaded, live.as_ref())?;
     super::check_picture(args.plot.as_deref(), args.plot_layer, problem)?;
     let strategy = fresh_strategy(&args.strategy, &args.topology, problem.cluster())?;
-    let live = args.failed.live(problem.cluster())?;
     let mut options = args
         .live
         .budget
@@ -160,8 +173,9 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
         options.expert_bytes,
         mask,
     )?;
-    let evaluation = match &live {
-        Some(mask) => evaluate_live(problem, &result.placement, mask)?,
+    // Judged on the live cluster the rebalance used (its policy may have fallen back).
+    let evaluation = match &result.live {
+        Some(cluster) => cluster.evaluate(problem, &result.placement)?,
         None => evaluate(problem, &result.placement, &[])?,
     };
     if let Some(reason) = result.live.as_ref().and_then(|l| l.fallback.as_ref()) {

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{format_error, parse_error, parse_json, phy2log_rows};
+use super::{format_error, parse_error, parse_json, phy2log_rows, EmptySlots};
 use crate::error::Result;
 use crate::evaluate::{Evaluation, Summary, Violation};
 use crate::objective::{StepEvaluation, StepSummary};
@@ -152,6 +152,18 @@ impl PlacementDocument {
 /// [`crate::EplbError::Format`] naming the file and problem; [`crate::EplbError::InvalidPlacement`]
 /// when the arrays disagree.
 pub fn placement_from_value(path: &Path, value: &Value, num_experts: usize) -> Result<Placement> {
+    read_value(path, value, num_experts, EmptySlots::Rejected).map(|(placement, _)| placement)
+}
+
+/// [`placement_from_value`], with `-1` slots read as `empty` says: the placement (empty slots
+/// hold the filler) and the empty slots. `log2phy` and `logcnt`, when present, are checked
+/// against the other slots.
+pub(crate) fn read_value(
+    path: &Path,
+    value: &Value,
+    num_experts: usize,
+    empty: EmptySlots,
+) -> Result<(Placement, Vec<usize>)> {
     let Value::Object(map) = value else {
         return Err(format_error(
             path,
@@ -169,31 +181,62 @@ pub fn placement_from_value(path: &Path, value: &Value, num_experts: usize) -> R
     };
     let phy2log: Vec<Vec<i64>> = serde_json::from_value(phy2log.clone())
         .map_err(|e| parse_error(path, "`phy2log` must be [layers][slots] of integers", e))?;
-    let rows = phy2log_rows(path, "phy2log", phy2log, usize::MAX, 0)?;
-    match (map.get("log2phy"), map.get("logcnt")) {
-        (Some(log2phy), Some(logcnt)) => {
-            let log2phy: Vec<Vec<Vec<i64>>> =
-                serde_json::from_value(log2phy.clone()).map_err(|e| {
-                    parse_error(
-                        path,
-                        "`log2phy` must be [layers][experts][replicas] of integers",
-                        e,
-                    )
-                })?;
-            let logcnt: Vec<Vec<usize>> = serde_json::from_value(logcnt.clone()).map_err(|e| {
-                parse_error(path, "`logcnt` must be [layers][experts] of counts >= 0", e)
-            })?;
-            Placement::from_deepseek(
-                num_experts,
-                &DeepSeekArrays {
-                    phy2log: rows,
-                    log2phy,
-                    logcnt,
-                },
-            )
-        }
-        _ => Placement::from_phy2log(num_experts, rows),
+    let read = phy2log_rows(path, "phy2log", phy2log, usize::MAX, 0, empty)?;
+    let (Some(log2phy), Some(logcnt)) = (map.get("log2phy"), map.get("logcnt")) else {
+        return Ok((Placement::from_phy2log(num_experts, read.rows)?, read.empty));
+    };
+    let log2phy: Vec<Vec<Vec<i64>>> = serde_json::from_value(log2phy.clone()).map_err(|e| {
+        parse_error(
+            path,
+            "`log2phy` must be [layers][experts][replicas] of integers",
+            e,
+        )
+    })?;
+    let logcnt: Vec<Vec<usize>> = serde_json::from_value(logcnt.clone())
+        .map_err(|e| parse_error(path, "`logcnt` must be [layers][experts] of counts >= 0", e))?;
+    if read.empty.is_empty() {
+        let arrays = DeepSeekArrays {
+            phy2log: read.rows,
+            log2phy,
+            logcnt,
+        };
+        return Ok((Placement::from_deepseek(num_experts, &arrays)?, read.empty));
     }
+    // Empty slots: check the arrays on the other slots (renumbered without the empty ones),
+    // as `LiveCluster::to_deepseek_flat` writes them.
+    let kept = |s: usize| read.empty.binary_search(&s).is_err();
+    let renumber = |s: usize| s - read.empty.partition_point(|&x| x < s);
+    let mut compact_log2phy = log2phy;
+    for (l, layer) in compact_log2phy.iter_mut().enumerate() {
+        for (e, row) in layer.iter_mut().enumerate() {
+            for slot in row.iter_mut().filter(|s| **s >= 0) {
+                let s = *slot as usize;
+                if !kept(s) {
+                    return Err(format_error(
+                        path,
+                        format!(
+                            "`log2phy`[{l}][{e}] lists slot {s}, which is -1 (empty) in `phy2log`"
+                        ),
+                    ));
+                }
+                *slot = renumber(s) as i64;
+            }
+        }
+    }
+    let arrays = DeepSeekArrays {
+        phy2log: read
+            .rows
+            .iter()
+            .map(|row| {
+                let live = row.iter().enumerate().filter(|&(s, _)| kept(s));
+                live.map(|(_, &e)| e).collect()
+            })
+            .collect(),
+        log2phy: compact_log2phy,
+        logcnt,
+    };
+    Placement::from_deepseek(num_experts, &arrays)?;
+    Ok((Placement::from_phy2log(num_experts, read.rows)?, read.empty))
 }
 
 /// Parses a DeepSeek-layout placement from JSON text; see [`placement_from_value`].

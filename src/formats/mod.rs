@@ -78,13 +78,78 @@ pub enum PlacementFormat {
 /// keyed by model layer are dropped, so the placement lines up with the loads.
 ///
 /// # Errors
-/// [`EplbError::Format`] or [`EplbError::InvalidPlacement`] naming the problem.
+/// [`EplbError::Format`] or [`EplbError::InvalidPlacement`] naming the problem (a `-1` slot
+/// included: [`read_placement_with_empty`] reads those).
 pub fn read_placement(
     path: &Path,
     num_experts: usize,
     num_layers: usize,
     first_layer: usize,
 ) -> Result<(Placement, PlacementFormat)> {
+    let read = read_any(
+        path,
+        num_experts,
+        num_layers,
+        first_layer,
+        EmptySlots::Rejected,
+    )?;
+    Ok((read.placement, read.format))
+}
+
+/// A placement read by [`read_placement_with_empty`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PlacementWithEmpty {
+    /// The placement; empty slots hold [`DEAD_SLOT_FILLER`](crate::live::DEAD_SLOT_FILLER).
+    pub placement: Placement,
+    /// The format of the file.
+    pub format: PlacementFormat,
+    /// The physical slots that are `-1` (the same in every layer), ascending.
+    pub empty_slots: Vec<usize>,
+}
+
+/// [`read_placement`] for a placement with dead GPUs: a `-1` slot is empty (what `place
+/// --failed-gpus` and `rebalance --out` write for a failed GPU's slots), in every format.
+/// The empty slots must be the same in every layer; in DeepSeek files `log2phy` and `logcnt`
+/// must agree with the other slots (no `log2phy` entry names an empty slot). Which GPUs the
+/// empty slots belong to is checked against a cluster by
+/// [`CurrentPlacement::new`](crate::live::CurrentPlacement::new).
+///
+/// ```
+/// use eplb::formats::read_placement_with_empty;
+/// let path = std::env::temp_dir().join("eplb-doc-empty.json");
+/// std::fs::write(&path, r#"{"phy2log": [[0, 1, -1, -1, 1, 0]]}"#).unwrap();
+/// let read = read_placement_with_empty(&path, 2, 1, 0)?;
+/// assert_eq!(read.empty_slots, vec![2, 3]);
+/// assert_eq!(read.placement.layer(0).phy2log(), &[0, 1, 0, 0, 1, 0]);
+/// # Ok::<(), eplb::EplbError>(())
+/// ```
+///
+/// # Errors
+/// As [`read_placement`], and [`EplbError::Format`] when a slot is `-1` in one layer but not
+/// in another, or `log2phy` lists an empty slot.
+pub fn read_placement_with_empty(
+    path: &Path,
+    num_experts: usize,
+    num_layers: usize,
+    first_layer: usize,
+) -> Result<PlacementWithEmpty> {
+    read_any(
+        path,
+        num_experts,
+        num_layers,
+        first_layer,
+        EmptySlots::Allowed,
+    )
+}
+
+fn read_any(
+    path: &Path,
+    num_experts: usize,
+    num_layers: usize,
+    first_layer: usize,
+    empty: EmptySlots,
+) -> Result<PlacementWithEmpty> {
     if extension(path).as_deref() == Some("csv") {
         return Err(format_error(
             path,
@@ -92,19 +157,28 @@ pub fn read_placement(
         ));
     }
     let text = read_text(path)?;
-    if matches!(extension(path).as_deref(), Some("yaml" | "yml")) {
-        let p = trtllm::placement_from_yaml(path, &text, num_experts, num_layers, first_layer)?;
-        return Ok((p, PlacementFormat::TrtLlm));
-    }
-    let value = parse_json(path, &text)?;
-    if value.get("physical_to_logical_map").is_some() {
-        let p = sglang::placement_from_value(path, &value, num_experts, num_layers, first_layer)?;
-        return Ok((p, PlacementFormat::Sglang));
-    }
-    Ok((
-        deepseek::placement_from_value(path, &value, num_experts)?,
-        PlacementFormat::DeepSeek,
-    ))
+    let (rows, format) = if matches!(extension(path).as_deref(), Some("yaml" | "yml")) {
+        let rows = trtllm::rows_from_yaml(path, &text, num_layers, first_layer, empty)?;
+        (rows, PlacementFormat::TrtLlm)
+    } else {
+        let value = parse_json(path, &text)?;
+        if value.get("physical_to_logical_map").is_some() {
+            let rows = sglang::rows_from_value(path, &value, num_layers, first_layer, empty)?;
+            (rows, PlacementFormat::Sglang)
+        } else {
+            let (placement, empty_slots) = deepseek::read_value(path, &value, num_experts, empty)?;
+            return Ok(PlacementWithEmpty {
+                placement,
+                format: PlacementFormat::DeepSeek,
+                empty_slots,
+            });
+        }
+    };
+    Ok(PlacementWithEmpty {
+        placement: Placement::from_phy2log(num_experts, rows.rows)?,
+        format,
+        empty_slots: rows.empty,
+    })
 }
 
 fn extension(path: &Path) -> Option<String> {
@@ -217,37 +291,89 @@ pub(crate) fn loads_in_file(path: &Path, rows: &[Vec<f64>]) -> Result<Loads> {
     })
 }
 
+/// Whether a placement reader takes `-1` slots: the empty slots of a GPU that is dead in the
+/// placement (`place --failed-gpus` writes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmptySlots {
+    /// A `-1` is an error (an expert id must be `>= 0`).
+    Rejected,
+    /// A `-1` is an empty slot; every layer must have the same ones.
+    Allowed,
+}
+
+/// A `[layers][slots]` expert-id matrix read from a file: empty (`-1`) slots hold
+/// [`DEAD_SLOT_FILLER`](crate::live::DEAD_SLOT_FILLER) in `rows` and are listed in `empty`.
+#[derive(Debug)]
+pub(crate) struct SlotRows {
+    pub(crate) rows: Vec<Vec<usize>>,
+    pub(crate) empty: Vec<usize>,
+}
+
 /// Checks a `[layers][slots]` expert-id matrix read from a file and drops the rows of
-/// `first_layer` leading non-MoE layers when the file has them.
+/// `first_layer` leading non-MoE layers when the file has them. With [`EmptySlots::Allowed`],
+/// `-1` slots are empty, and must be the same slots in every layer.
 pub(crate) fn phy2log_rows(
     path: &Path,
     key: &str,
     rows: Vec<Vec<i64>>,
     num_layers: usize,
     first_layer: usize,
-) -> Result<Vec<Vec<usize>>> {
+    empty: EmptySlots,
+) -> Result<SlotRows> {
     let skip = if num_layers.checked_add(first_layer) == Some(rows.len()) {
         first_layer
     } else {
         0
     };
-    rows.into_iter()
+    // The empty slots of the first kept layer, which every other layer must repeat.
+    let first: Option<(usize, Vec<usize>)> = (empty == EmptySlots::Allowed)
+        .then(|| {
+            rows.iter().enumerate().nth(skip).map(|(l, row)| {
+                let slots = row.iter().enumerate().filter(|(_, &e)| e == -1);
+                (l, slots.map(|(s, _)| s).collect())
+            })
+        })
+        .flatten();
+    let is_empty = |s: usize| {
+        first
+            .as_ref()
+            .is_some_and(|(_, f)| f.binary_search(&s).is_ok())
+    };
+    let rows = rows
+        .into_iter()
         .enumerate()
         .skip(skip)
         .map(|(l, row)| {
             row.into_iter()
                 .enumerate()
-                .map(|(s, e)| {
-                    usize::try_from(e).map_err(|_| {
+                .map(|(s, e)| match (e, &first) {
+                    (-1, Some((l0, _))) if !is_empty(s) => Err(format_error(
+                        path,
+                        format!(
+                            "`{key}`[{l}][{s}] is -1 but the slot holds an expert in layer {l0}: a dead GPU's slots are -1 in every layer"
+                        ),
+                    )),
+                    (-1, Some(_)) => Ok(crate::live::DEAD_SLOT_FILLER),
+                    (_, Some((l0, _))) if e >= 0 && is_empty(s) => Err(format_error(
+                        path,
+                        format!(
+                            "`{key}`[{l}][{s}] is {e} but the slot is -1 (empty) in layer {l0}: a dead GPU's slots are -1 in every layer"
+                        ),
+                    )),
+                    _ => usize::try_from(e).map_err(|_| {
                         format_error(
                             path,
                             format!("`{key}`[{l}][{s}] is {e}: expert ids must be >= 0"),
                         )
-                    })
+                    }),
                 })
                 .collect()
         })
-        .collect()
+        .collect::<Result<Vec<Vec<usize>>>>()?;
+    Ok(SlotRows {
+        rows,
+        empty: first.map(|(_, f)| f).unwrap_or_default(),
+    })
 }
 
 /// The placement SGLang uses for layers it has no statistics for: slot `s` holds expert

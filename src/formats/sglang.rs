@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{parse_error, phy2log_rows, trivial_row};
+use super::{parse_error, phy2log_rows, trivial_row, EmptySlots, SlotRows};
 use crate::error::Result;
 use crate::placement::Placement;
 
@@ -41,6 +41,18 @@ pub fn placement_from_value(
     num_layers: usize,
     first_layer: usize,
 ) -> Result<Placement> {
+    let rows = rows_from_value(path, value, num_layers, first_layer, EmptySlots::Rejected)?;
+    Placement::from_phy2log(num_experts, rows.rows)
+}
+
+/// The checked rows of a parsed SGLang file.
+pub(crate) fn rows_from_value(
+    path: &Path,
+    value: &Value,
+    num_layers: usize,
+    first_layer: usize,
+    empty: EmptySlots,
+) -> Result<SlotRows> {
     let key = "physical_to_logical_map";
     let rows: Vec<Vec<i64>> = serde_json::from_value(value[key].clone()).map_err(|e| {
         parse_error(
@@ -49,6 +61,5 @@ pub fn placement_from_value(
             e,
         )
     })?;
-    let rows = phy2log_rows(path, key, rows, num_layers, first_layer)?;
-    Placement::from_phy2log(num_experts, rows)
+    phy2log_rows(path, key, rows, num_layers, first_layer, empty)
 }

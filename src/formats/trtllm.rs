@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{format_error, parse_error, phy2log_rows};
+use super::{format_error, parse_error, phy2log_rows, EmptySlots, SlotRows};
 use crate::error::Result;
 use crate::placement::Placement;
 
@@ -59,6 +59,18 @@ pub fn placement_from_yaml(
     num_layers: usize,
     first_layer: usize,
 ) -> Result<Placement> {
+    let rows = rows_from_yaml(path, text, num_layers, first_layer, EmptySlots::Rejected)?;
+    Placement::from_phy2log(num_experts, rows.rows)
+}
+
+/// The checked rows of TensorRT-LLM YAML text.
+pub(crate) fn rows_from_yaml(
+    path: &Path,
+    text: &str,
+    num_layers: usize,
+    first_layer: usize,
+    empty: EmptySlots,
+) -> Result<SlotRows> {
     let config: LoadBalancerConfig = serde_yaml_ng::from_str(text).map_err(|e| {
         parse_error(
             path,
@@ -91,12 +103,12 @@ pub fn placement_from_yaml(
         ));
     }
     let rows = config.initial_global_assignments.into_values().collect();
-    let rows = phy2log_rows(
+    phy2log_rows(
         path,
         "initial_global_assignments",
         rows,
         num_layers,
         first_layer,
-    )?;
-    Placement::from_phy2log(num_experts, rows)
+        empty,
+    )
 }

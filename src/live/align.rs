@@ -42,6 +42,50 @@ pub fn align(problem: &Problem, current: &Placement, new: &Placement) -> Result<
     Ok(Placement::new(problem.num_experts(), layers))
 }
 
+/// [`align`] when only the `live` GPUs hold replicas (`new` placed on them, as
+/// [`place_on_live`](super::place_on_live) does): both placements are relabelled on the live
+/// cluster (its policy), so dead GPUs keep their filler slots and `current`'s slots on dead
+/// GPUs count for nothing.
+///
+/// ```
+/// use eplb::live::{align_live, count_transfers, LiveGpus};
+/// use eplb::{Cluster, Loads, Placement, PolicyChoice, Problem};
+/// let loads = Loads::from_rows(&[vec![4.0, 3.0, 2.0, 1.0]])?;
+/// let problem = Problem::new(loads, Cluster::new(6, 3), PolicyChoice::Global)?;
+/// let live = LiveGpus::with_failed(3, &[1])?;
+/// let current = Placement::from_phy2log(4, vec![vec![0, 1, 0, 0, 2, 3]])?; // GPU 1: filler
+/// let fresh = Placement::from_phy2log(4, vec![vec![2, 3, 0, 0, 0, 1]])?;
+/// let aligned = align_live(&problem, &current, &fresh, &live)?;
+/// assert_eq!(aligned.layer(0).phy2log(), &[0, 1, 0, 0, 2, 3]);
+/// # Ok::<(), eplb::EplbError>(())
+/// ```
+///
+/// # Errors
+/// As [`align`] on the live cluster (`new`'s live part must be a placement there; `current`
+/// only needs the right dimensions), and [`LiveGpus::live_cluster`](super::LiveGpus::live_cluster)'s errors.
+pub fn align_live(
+    problem: &Problem,
+    current: &Placement,
+    new: &Placement,
+    live: &super::LiveGpus,
+) -> Result<Placement> {
+    if live.all_live() {
+        return align(problem, current, new);
+    }
+    super::check_dims(problem, current, "the current placement")?;
+    let cluster = live.live_cluster(problem)?;
+    let sub = cluster.problem(problem)?;
+    let (current, new) = (cluster.restrict_all(current), cluster.restrict_all(new));
+    super::check_shape(&sub, &new, "the new placement")?;
+    let layers = current
+        .layers()
+        .iter()
+        .zip(new.layers())
+        .map(|(c, n)| align_layer(sub.cluster(), sub.policy(), c, n))
+        .collect();
+    Ok(cluster.expand_all(&Placement::new(problem.num_experts(), layers)))
+}
+
 /// Aligns one layer: `new` relabelled to need the fewest transfers from `current` under
 /// `policy` (GPUs permuted freely under the global policy; nodes, and GPUs within a node,
 /// under the hierarchical one; slots within a GPU under both).

@@ -240,6 +240,17 @@ impl LiveCluster {
         )
     }
 
+    /// Evaluates a whole-cluster placement on these live GPUs under this live cluster's
+    /// policy (which a [rebalance](super::rebalance()) may have set to global: its
+    /// [`Rebalance::live`](super::Rebalance::live) is the cluster to judge it on). As
+    /// [`evaluate_live`] otherwise.
+    ///
+    /// # Errors
+    /// As [`evaluate`].
+    pub fn evaluate(&self, problem: &Problem, placement: &Placement) -> Result<Evaluation> {
+        evaluate(&self.problem(problem)?, &self.restrict_all(placement), &[])
+    }
+
     /// The physical slot of slot `slot` of the live cluster.
     pub fn physical_slot(&self, slot: usize) -> usize {
         self.gpus[slot / self.slots] * self.slots + slot % self.slots
@@ -347,9 +358,7 @@ pub fn evaluate_live(
     placement: &Placement,
     live: &LiveGpus,
 ) -> Result<Evaluation> {
-    let cluster = live.live_cluster(problem)?;
-    let sub = cluster.problem(problem)?;
-    evaluate(&sub, &cluster.restrict_all(placement), &[])
+    live.live_cluster(problem)?.evaluate(problem, placement)
 }
 
 /// A placement on the live GPUs ([`place_on_live`]).

@@ -57,13 +57,15 @@
 
 mod align;
 mod budget;
+mod current;
 mod failed;
 mod holdings;
 mod plan;
 mod rebalance;
 
-pub use align::{align, align_layer};
+pub use align::{align, align_layer, align_live};
 pub use budget::CurvePoint;
+pub use current::CurrentPlacement;
 pub use failed::{
     evaluate_live, place_on_live, LiveCluster, LiveGpus, LivePlacement, DEAD_SLOT_FILLER,
 };
@@ -75,7 +77,7 @@ pub use rebalance::{
 };
 
 use crate::error::{EplbError, Result};
-use crate::evaluate::violations;
+use crate::evaluate::{violations, Violation};
 use crate::placement::Placement;
 use crate::problem::Problem;
 
@@ -90,6 +92,28 @@ pub fn check_current(problem: &Problem, current: &Placement) -> Result<()> {
 
 /// Checks a placement against the problem: layer count, expert count, every constraint.
 pub(crate) fn check_shape(problem: &Problem, placement: &Placement, what: &str) -> Result<()> {
+    check_with(problem, placement, what, |_| true)
+}
+
+/// Checks a placement's dimensions only: layer count, expert count, slot count, expert ids
+/// in range (a placement some of whose GPUs failed: their slots need not hold anything
+/// feasible).
+pub(crate) fn check_dims(problem: &Problem, placement: &Placement, what: &str) -> Result<()> {
+    check_with(problem, placement, what, |v| {
+        matches!(
+            v,
+            Violation::WrongSlotCount { .. } | Violation::ExpertOutOfRange { .. }
+        )
+    })
+}
+
+/// Checks layer and expert counts, then the violations `relevant` keeps.
+fn check_with(
+    problem: &Problem,
+    placement: &Placement,
+    what: &str,
+    relevant: impl Fn(&Violation) -> bool,
+) -> Result<()> {
     if placement.num_layers() != problem.num_layers() {
         return Err(EplbError::InvalidPlacement(format!(
             "{what} has {} layers but the loads have {}: they must match",
@@ -107,7 +131,7 @@ pub(crate) fn check_shape(problem: &Problem, placement: &Placement, what: &str) 
     for layer in problem.layers() {
         if let Some(v) = violations(&layer, placement.layer(layer.index()))
             .into_iter()
-            .next()
+            .find(|v| relevant(v))
         {
             return Err(EplbError::InvalidPlacement(format!(
                 "{what}, layer {}: {v} (a {} placement of {} slots holding every expert is needed)",

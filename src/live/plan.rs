@@ -126,7 +126,12 @@ impl TransferPlan {
         expert_bytes: u64,
         live: &LiveGpus,
     ) -> Result<Self> {
-        super::check_shape(problem, current, "the current placement")?;
+        if live.all_live() {
+            super::check_shape(problem, current, "the current placement")?;
+        } else {
+            // Failed GPUs' slots hold nothing to send: only the dimensions must fit.
+            super::check_dims(problem, current, "the current placement")?;
+        }
         if new.num_layers() != problem.num_layers() {
             return Err(crate::EplbError::InvalidPlacement(format!(
                 "the new placement has {} layers but the loads have {}",

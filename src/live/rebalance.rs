@@ -195,7 +195,9 @@ impl Rebalance {
 ///
 /// # Errors
 /// [`EplbError::InvalidPlacement`] when `current` does not fit `problem` (shape, unknown or
-/// missing experts, group rules); [`EplbError::InvalidBudget`] for a negative or non-finite
+/// missing experts, group rules; with failed GPUs in `options.live`, only the shape and the
+/// expert ids are checked, since the failed GPUs' slots are dropped and experts that only
+/// lived there are reloaded); [`EplbError::InvalidBudget`] for a negative or non-finite
 /// `min_gain`; the fresh strategy's error.
 pub fn rebalance(
     problem: &Problem,
@@ -204,10 +206,13 @@ pub fn rebalance(
     options: &RebalanceOptions,
 ) -> Result<Rebalance> {
     options.check()?;
-    super::check_current(problem, current)?;
     if let Some(live) = options.live.as_ref().filter(|l| !l.all_live()) {
+        // The failed GPUs' slots are dropped: only the live part must be a placement (after
+        // the reloads), which the rebalance on the live cluster checks.
+        super::check_dims(problem, current, "the current placement")?;
         return rebalance_live(problem, current, fresh, options, live);
     }
+    super::check_current(problem, current)?;
     let cluster = problem.cluster();
     let live = LiveGpus::all(cluster.gpus);
     let solution = match fresh {
