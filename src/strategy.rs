@@ -106,6 +106,22 @@ pub trait PlacementStrategy: Send + Sync {
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution>;
 }
 
+/// A borrowed strategy is a strategy, so a `&dyn PlacementStrategy` can be wrapped (e.g. in
+/// [`DistinctReplicas`](crate::strategies::DistinctReplicas)).
+impl<T: PlacementStrategy + ?Sized> PlacementStrategy for &T {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn description(&self) -> &str {
+        (**self).description()
+    }
+
+    fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
+        (**self).solve_layer(layer)
+    }
+}
+
 /// A boxed strategy is a strategy, so run-time choices (e.g. [`by_name`]) plug into generic
 /// compositions such as [`Hierarchical`]:
 ///

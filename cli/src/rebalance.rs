@@ -5,16 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
+use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::read_placement_with_empty;
 use eplb::live::{
     rebalance, CurrentPlacement, LayerPlan, LayerRebalance, LiveCluster, LiveGpus, MoveBudget,
     Rebalance, RebalanceOptions, TransferPlan,
 };
+use eplb::objective::Objective;
 use eplb::strategies::Registry;
-use eplb::{evaluate, EplbError, Placement, PlacementStrategy};
+use eplb::{EplbError, Placement, PlacementStrategy};
 use serde_json::json;
 
-use super::place::{render, DocumentExtras, Format};
+use super::place::{render, DocumentExtras, Format, ObjectiveArg};
 use super::report::{load, num, pct, table};
 use super::{
     strategy_spec, write_output, Global, LoadedProblem, ProblemArgs, SearchArgs, TopologyArgs,
@@ -109,6 +111,16 @@ pub(crate) struct RebalanceArgs {
     /// The layer drawn by --plot (index into the loads).
     #[arg(long, value_name = "L", default_value_t = 0)]
     plot_layer: usize,
+    /// What the rebalance minimises per layer: the max GPU load of the summed loads (mean),
+    /// or, for per-step loads ([steps][layers][experts]), the sum over steps of each step's
+    /// max GPU load or the worst step's; the budgeted search's choices and the report use it.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Mean)]
+    objective: ObjectiveArg,
+    /// No GPU holds two replicas of one expert (vllm-ascend rejects such tables): the search
+    /// never adds one, the fresh placement is separated, and a current placement that has some
+    /// is separated first (those swaps are forced, like host reloads).
+    #[arg(long)]
+    distinct_replicas: bool,
 }
 
 /// Reads the current placement for `loaded`'s problem, whose GPUs may be dead (`-1` slots):
@@ -163,6 +175,15 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
     if let Some(live) = &live {
         options = options.with_live(live.clone());
     }
+    let objective = Objective::from(args.objective);
+    match &loaded.steps {
+        Some(steps) => options = options.with_steps(objective, steps.clone()),
+        None if objective.is_per_step() => {
+            return Err(EplbError::ObjectiveNeedsSteps { objective });
+        }
+        None => {}
+    }
+    options = options.with_distinct_replicas(args.distinct_replicas);
     let result = rebalance(problem, &current, Some(strategy.as_ref()), &options)?;
     let all = LiveGpus::all(problem.cluster().gpus);
     let mask = live.as_ref().unwrap_or(&all);
@@ -176,7 +197,10 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
     // Judged on the live cluster the rebalance used (its policy may have fallen back).
     let evaluation = match &result.live {
         Some(cluster) => cluster.evaluate(problem, &result.placement)?,
-        None => evaluate(problem, &result.placement, &[])?,
+        None => {
+            let requirements = Requirements::new().with_distinct_replicas(args.distinct_replicas);
+            evaluate_with(problem, &result.placement, &[], requirements)?
+        }
     };
     if let Some(reason) = result.live.as_ref().and_then(|l| l.fallback.as_ref()) {
         global.notice(reason);
@@ -287,12 +311,17 @@ fn document(
             row
         })
         .collect();
-    json!({
+    let mut doc = json!({
         "layers": layers,
         "update_order": result.update_order.iter().map(|l| first_layer + l).collect::<Vec<_>>(),
         "transfers": plan.transfers(),
         "bytes": plan.bytes(),
-    })
+    });
+    if result.objective.is_per_step() {
+        // `old_max` and `new_max` are this objective's values.
+        doc["objective"] = json!(result.objective.name());
+    }
+    doc
 }
 
 /// The per-layer table with totals.
@@ -301,10 +330,16 @@ fn summary_table(
     plan: &TransferPlan,
     first_layer: usize,
 ) -> comfy_table::Table {
+    let (old_name, new_name) = if result.objective.is_per_step() {
+        let name = result.objective.name();
+        (format!("old {name}"), format!("new {name}"))
+    } else {
+        ("old max".to_string(), "new max".to_string())
+    };
     let mut t = table(&[
         "layer",
-        "old max",
-        "new max",
+        &old_name,
+        &new_name,
         "gain",
         "transfers",
         "cross-node",

@@ -57,10 +57,37 @@ impl SearchResult {
         LayerPlacement::from_phy2log(phy2log)
     }
 
+    /// `value` of the placement at every point of the curve (after 0, 1, ... steps).
+    pub(crate) fn values(
+        &self,
+        start: &LayerPlacement,
+        mut value: impl FnMut(&LayerPlacement) -> crate::Result<f64>,
+    ) -> crate::Result<Vec<f64>> {
+        let mut phy2log = start.phy2log().to_vec();
+        let mut values = vec![value(start)?];
+        for writes in &self.steps {
+            for &(slot, e) in writes {
+                phy2log[slot] = e;
+            }
+            values.push(value(&LayerPlacement::from_phy2log(phy2log.clone()))?);
+        }
+        Ok(values)
+    }
+
     /// Steps taken.
     pub(crate) fn steps(&self) -> usize {
         self.steps.len()
     }
+}
+
+/// Whether a GPU may hold two replicas of one expert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replicas {
+    /// It may (the default).
+    MayShareGpu,
+    /// It may not (`--distinct-replicas`): no step adds a replica of an expert to a GPU that
+    /// holds one (the start must be distinct).
+    Distinct,
 }
 
 /// Steps at most per slot of the layer (a count, so the search is deterministic).
@@ -127,6 +154,8 @@ struct Search<'a> {
     /// The node of each GPU.
     node: Vec<usize>,
     live: &'a LiveGpus,
+    /// No step adds a second replica of an expert to a GPU.
+    distinct: bool,
     transfers: usize,
     /// Scratch: new load of touched GPUs, stamped.
     stamp: Vec<u64>,
@@ -149,8 +178,10 @@ pub(crate) fn search(
     current: &LayerPlacement,
     budget: usize,
     live: &LiveGpus,
+    replicas: Replicas,
 ) -> SearchResult {
     let mut s = Search::new(layer, current, live);
+    s.distinct = replicas == Replicas::Distinct;
     let mut curve = vec![CurvePoint {
         transfers: s.transfers,
         max_load: s.max(),
@@ -212,6 +243,7 @@ impl<'a> Search<'a> {
             home,
             node: (0..cluster.gpus).map(|g| node_of(cluster, g)).collect(),
             live,
+            distinct: false,
             transfers: 0,
             stamp: vec![0; cluster.gpus],
             now: 0,
@@ -288,10 +320,11 @@ impl<'a> Search<'a> {
         self.refresh();
     }
 
-    /// True when `expert` may go to `gpu` (live, and on its group's node under the
-    /// hierarchical policy).
+    /// True when `expert` may go to `gpu` (live, on its group's node under the hierarchical
+    /// policy, and not holding it already with distinct replicas).
     fn allowed(&self, expert: usize, gpu: usize) -> bool {
         self.live.is_live(gpu)
+            && !(self.distinct && self.on[gpu * self.experts + expert] > 0)
             && self
                 .home
                 .as_ref()

@@ -4,16 +4,19 @@
 use serde::Serialize;
 
 use super::align::align_layer;
-use super::budget::{search, CurvePoint, SearchResult};
+use super::budget::{search, CurvePoint, Replicas, SearchResult};
 use super::failed::{reload_missing, LiveCluster, LiveGpus};
 use super::holdings::{count_transfers, TransferCount};
 use crate::bounds::lower_bounds;
 use crate::error::{EplbError, Result};
 use crate::evaluate::max_gpu_load;
+use crate::objective::{optimise, region_gpus, step_report, Objective, StepLoads};
 use crate::placement::{LayerPlacement, Placement};
 use crate::problem::{LayerProblem, Problem};
 use crate::runner::{solve, SolveOptions};
+use crate::strategies::distinct::{check_distinct_possible, DistinctReplicas};
 use crate::strategy::PlacementStrategy;
+use eplb_solvers::scenarios::separate_copies;
 
 /// Bytes of one expert's weights by default: DeepSeek-V3 in FP8, three `7168 x 2048`
 /// matrices (about 44 MB).
@@ -55,6 +58,21 @@ pub struct RebalanceOptions {
     pub solve: SolveOptions,
     /// The live GPUs, when some failed (`None`: all alive).
     pub live: Option<LiveGpus>,
+    /// The per-step objective, with the per-step loads it judges ([`RebalanceOptions::with_steps`];
+    /// `None`: `objective`).
+    pub steps: Option<StepObjective>,
+    /// No GPU holds two replicas of one expert ([`RebalanceOptions::with_distinct_replicas`]).
+    pub distinct_replicas: bool,
+}
+
+/// A per-step objective and the per-step loads (`[steps][layers][experts]`) it is judged on:
+/// what a [`rebalance`] minimises instead of the max GPU load of the problem's loads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepObjective {
+    /// The objective ([`Objective::Mean`] judges the problem's loads, as without steps).
+    pub objective: Objective,
+    /// The loads of every step, of the problem's shape.
+    pub steps: StepLoads,
 }
 
 impl RebalanceOptions {
@@ -68,7 +86,74 @@ impl RebalanceOptions {
             objective: max_gpu_load,
             solve: SolveOptions::new(),
             live: None,
+            steps: None,
+            distinct_replicas: false,
         }
+    }
+
+    /// The options judging layers by `objective` over the per-step loads `steps` (a per-step
+    /// objective is what the budgeted search's choices minimise and what the report shows;
+    /// see [`rebalance`]).
+    #[must_use]
+    pub fn with_steps(self, objective: Objective, steps: StepLoads) -> Self {
+        Self {
+            steps: Some(StepObjective { objective, steps }),
+            ..self
+        }
+    }
+
+    /// The options with distinct replicas: no GPU of the new placement holds two replicas of
+    /// one expert (see [`rebalance`]).
+    #[must_use]
+    pub fn with_distinct_replicas(self, distinct_replicas: bool) -> Self {
+        Self {
+            distinct_replicas,
+            ..self
+        }
+    }
+
+    /// The per-step objective, if one judges the layers.
+    fn per_step(&self) -> Option<&StepObjective> {
+        self.steps.as_ref().filter(|s| s.objective.is_per_step())
+    }
+
+    /// The value of `placement` on `layer` under the options' objective (lower is better).
+    fn value(&self, layer: &LayerProblem<'_>, placement: &LayerPlacement) -> Result<f64> {
+        match self.per_step() {
+            Some(s) => Ok(step_report(layer, &s.steps, placement)?.value(s.objective)),
+            None => Ok((self.objective)(layer, placement)),
+        }
+    }
+
+    /// A lower bound on the options' objective for any placement of `layer` (the
+    /// evaluator's combinatorial bounds: of the layer's loads, or of every step's loads
+    /// and of their sum for a per-step objective).
+    fn lower_bound(&self, layer: &LayerProblem<'_>) -> Result<f64> {
+        let Some(s) = self.per_step() else {
+            return Ok(lower_bounds(layer).best());
+        };
+        let bound = |loads: &[f64]| -> Result<f64> {
+            let step = LayerProblem::new(layer.index(), loads, layer.cluster(), layer.policy())?;
+            Ok(lower_bounds(&step).best())
+        };
+        let per_step = (0..s.steps.num_steps())
+            .map(|k| bound(s.steps.step(k).layer(layer.index())))
+            .collect::<Result<Vec<f64>>>()?;
+        Ok(match s.objective {
+            // Each step's max is at least its own bound; and the sum over steps of each
+            // step's max is at least the max over GPUs of the summed loads.
+            Objective::SumOfStepMax => {
+                let total: Vec<f64> = (0..layer.num_experts())
+                    .map(|e| {
+                        (0..s.steps.num_steps())
+                            .map(|k| s.steps.step(k).layer(layer.index())[e])
+                            .sum()
+                    })
+                    .collect();
+                per_step.iter().sum::<f64>().max(bound(&total)?)
+            }
+            Objective::WorstStep | Objective::Mean => per_step.into_iter().fold(0.0, f64::max),
+        })
     }
 
     /// The options with failed GPUs: only `live` GPUs hold replicas.
@@ -101,7 +186,7 @@ impl RebalanceOptions {
         Self { solve, ..self }
     }
 
-    fn check(&self) -> Result<()> {
+    fn check(&self, problem: &Problem) -> Result<()> {
         if !(self.min_gain.is_finite() && self.min_gain >= 0.0) {
             return Err(EplbError::InvalidBudget(format!(
                 "minimum gain {} is not a fraction >= 0 (e.g. 0.02 for 2%)",
@@ -112,6 +197,14 @@ impl RebalanceOptions {
             return Err(EplbError::InvalidBudget(
                 "a byte budget needs an expert size >= 1 byte".into(),
             ));
+        }
+        if let Some(s) = self.per_step() {
+            s.steps.check_fits(problem)?;
+        }
+        if self.distinct_replicas {
+            problem
+                .layers()
+                .try_for_each(|l| check_distinct_possible(&l))?;
         }
         Ok(())
     }
@@ -142,9 +235,12 @@ pub struct LayerRebalance {
     pub new_max: f64,
     /// `(old_max - new_max) / old_max` (0 when `old_max` is 0).
     pub gain: f64,
-    /// A certified lower bound on the max GPU load of any placement of the layer, with any
-    /// budget (the evaluator's combinatorial bounds; a budget only raises the optimum), so
-    /// `new_max / lower_bound - 1` bounds how far the answer is from the budgeted optimum.
+    /// A certified lower bound on the objective (the max GPU load by default) of any
+    /// placement of the layer, with any budget (the evaluator's combinatorial bounds; a
+    /// budget only raises the optimum), so `new_max / lower_bound - 1` bounds how far the
+    /// answer is from the budgeted optimum. Per-step objectives: `sum-of-step-max` is at
+    /// least the sum of every step's bound and the bound of the summed loads, `worst-step`
+    /// at least every step's bound.
     pub lower_bound: f64,
     /// Transfers and cross-node transfers of the new placement.
     #[serde(flatten)]
@@ -156,6 +252,10 @@ pub struct LayerRebalance {
     /// The fresh placement's point (its transfers after alignment, its max load), when a
     /// fresh strategy was given.
     pub fresh: Option<CurvePoint>,
+    /// With a per-step objective: its value at every point of `curve` (whose `max_load` is
+    /// the max GPU load of the problem's loads), then at `fresh`'s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective_values: Option<Vec<f64>>,
 }
 
 /// The result of [`rebalance`].
@@ -172,6 +272,9 @@ pub struct Rebalance {
     /// With failed GPUs: the live cluster the placement was made on (its policy, whether it
     /// fell back to global, `-1` output for dead slots).
     pub live: Option<LiveCluster>,
+    /// The objective of `old_max` and `new_max` in the layer reports ([`Objective::Mean`]:
+    /// the options' `objective`, the max GPU load by default).
+    pub objective: Objective,
 }
 
 impl Rebalance {
@@ -193,19 +296,31 @@ impl Rebalance {
 /// `fresh` followed by `align`. A byte budget over all layers goes, step by step, to the
 /// layer whose next point on its trade-off curve gains the most per transfer.
 ///
+/// With a per-step objective ([`RebalanceOptions::with_steps`]) every choice is judged by it:
+/// the search's steps are proposed on the problem's loads, and the point of its curve (or
+/// the fresh placement, after the per-step swap search [`optimise`]) with the lowest
+/// objective within the budget wins; the layer reports give the objective's values. With
+/// distinct replicas ([`RebalanceOptions::with_distinct_replicas`]) no search step puts a
+/// second replica of an expert on a GPU, the fresh placement is [`DistinctReplicas`], and a
+/// current placement that is not distinct is separated first (those swaps are forced, like
+/// host reloads: the layer reports count transfers from the separated placement, a
+/// [`TransferPlan`](super::TransferPlan) from the real one).
+///
 /// # Errors
 /// [`EplbError::InvalidPlacement`] when `current` does not fit `problem` (shape, unknown or
 /// missing experts, group rules; with failed GPUs in `options.live`, only the shape and the
 /// expert ids are checked, since the failed GPUs' slots are dropped and experts that only
 /// lived there are reloaded); [`EplbError::InvalidBudget`] for a negative or non-finite
-/// `min_gain`; the fresh strategy's error.
+/// `min_gain`; [`EplbError::InvalidStepLoads`] for per-step loads of another shape;
+/// [`EplbError::DistinctReplicasImpossible`] when a GPU has more slots than experts may go on
+/// it; the fresh strategy's error.
 pub fn rebalance(
     problem: &Problem,
     current: &Placement,
     fresh: Option<&dyn PlacementStrategy>,
     options: &RebalanceOptions,
 ) -> Result<Rebalance> {
-    options.check()?;
+    options.check(problem)?;
     if let Some(live) = options.live.as_ref().filter(|l| !l.all_live()) {
         // The failed GPUs' slots are dropped: only the live part must be a placement (after
         // the reloads), which the rebalance on the live cluster checks.
@@ -213,11 +328,38 @@ pub fn rebalance(
         return rebalance_live(problem, current, fresh, options, live);
     }
     super::check_current(problem, current)?;
+    if options.distinct_replicas {
+        if let Some(separated) = separate(problem, current)? {
+            // Not distinct: the separated placement is where the rebalance starts (its
+            // swaps are forced, like host reloads; the plan counts them from `current`).
+            return rebalance(problem, &separated, fresh, options);
+        }
+    }
     let cluster = problem.cluster();
     let live = LiveGpus::all(cluster.gpus);
     let solution = match fresh {
+        Some(strategy) if options.distinct_replicas => Some(solve(
+            problem,
+            &DistinctReplicas::new(strategy),
+            &options.solve,
+        )?),
         Some(strategy) => Some(solve(problem, strategy, &options.solve)?),
         None => None,
+    };
+    let fresh_placement = match (solution, options.per_step()) {
+        (Some(s), Some(step)) => Some(optimise(
+            problem,
+            &step.steps,
+            &s.placement,
+            step.objective,
+            options.distinct_replicas,
+        )?),
+        (s, _) => s.map(|s| s.placement),
+    };
+    let replicas = if options.distinct_replicas {
+        Replicas::Distinct
+    } else {
+        Replicas::MayShareGpu
     };
     let per_layer_cap = match options.budget {
         MoveBudget::PerLayer(k) => k,
@@ -228,27 +370,41 @@ pub fn rebalance(
         search: SearchResult,
         fresh: Option<LayerPlacement>,
         fresh_point: Option<CurvePoint>,
+        /// Per-step objective only: its value at every curve point, then at the fresh one.
+        values: Option<Vec<f64>>,
     }
     let work: Vec<Work> = problem
         .layers()
-        .map(|layer| {
+        .map(|layer| -> Result<Work> {
             let l = layer.index();
             let cur = current.layer(l);
-            let aligned = solution
+            let aligned = fresh_placement
                 .as_ref()
-                .map(|s| align_layer(cluster, problem.policy(), cur, s.placement.layer(l)));
+                .map(|s| align_layer(cluster, problem.policy(), cur, s.layer(l)));
             let fresh_point = aligned.as_ref().map(|a| CurvePoint {
                 transfers: count_transfers(cluster, cur, a).transfers,
                 max_load: max_gpu_load(&layer, a),
             });
-            Work {
-                old: (options.objective)(&layer, cur),
-                search: search(&layer, cur, per_layer_cap, &live),
+            let search = search(&layer, cur, per_layer_cap, &live, replicas);
+            let values = match options.per_step() {
+                Some(_) => {
+                    let mut values = search.values(cur, |p| options.value(&layer, p))?;
+                    if let Some(a) = &aligned {
+                        values.push(options.value(&layer, a)?);
+                    }
+                    Some(values)
+                }
+                None => None,
+            };
+            Ok(Work {
+                old: options.value(&layer, cur)?,
+                search,
                 fresh: aligned,
                 fresh_point,
-            }
+                values,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     // Per layer: how many search steps to take, or the fresh placement.
     let picks: Vec<Pick> = match options.budget {
@@ -257,7 +413,7 @@ pub fn rebalance(
             allocate(
                 &work
                     .iter()
-                    .map(|w| options_of(&w.search.curve, w.fresh_point))
+                    .map(|w| options_of(&w.search.curve, w.fresh_point, w.values.as_deref()))
                     .collect::<Vec<_>>(),
                 total,
             )
@@ -265,23 +421,33 @@ pub fn rebalance(
         _ => problem
             .layers()
             .zip(&work)
-            .map(|(layer, w)| {
+            .map(|(layer, w)| -> Result<Pick> {
+                if let Some(values) = &w.values {
+                    // Per-step: the best point within the cap (fewer transfers on ties).
+                    let best = options_of(&w.search.curve, w.fresh_point, Some(values))
+                        .into_iter()
+                        .filter(|&(t, _, _)| t <= per_layer_cap)
+                        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+                    return Ok(best.map_or(Pick::Steps(0), |(_, _, pick)| pick));
+                }
                 let better = |fresh: &LayerPlacement, point: &CurvePoint| {
                     point.transfers <= per_layer_cap
                         && (options.objective)(&layer, fresh)
                             < (options.objective)(&layer, &w.search.placement)
                 };
-                if w.fresh
-                    .as_ref()
-                    .zip(w.fresh_point.as_ref())
-                    .is_some_and(|(f, p)| better(f, p))
-                {
-                    Pick::Fresh
-                } else {
-                    Pick::Steps(w.search.steps())
-                }
+                Ok(
+                    if w.fresh
+                        .as_ref()
+                        .zip(w.fresh_point.as_ref())
+                        .is_some_and(|(f, p)| better(f, p))
+                    {
+                        Pick::Fresh
+                    } else {
+                        Pick::Steps(w.search.steps())
+                    },
+                )
             })
-            .collect(),
+            .collect::<Result<_>>()?,
     };
 
     // A zero budget is the documented "keep everything", not "every move that is free".
@@ -308,7 +474,7 @@ pub fn rebalance(
                 Choice::Search,
             ),
         };
-        let value = (options.objective)(&layer, &candidate);
+        let value = options.value(&layer, &candidate)?;
         let gain = if w.old > 0.0 {
             (w.old - value) / w.old
         } else {
@@ -325,11 +491,12 @@ pub fn rebalance(
             old_max: w.old,
             new_max: value,
             gain,
-            lower_bound: lower_bounds(&layer).best(),
+            lower_bound: options.lower_bound(&layer)?,
             count: count_transfers(cluster, cur, &placement),
             choice,
             curve: w.search.curve,
             fresh: w.fresh_point,
+            objective_values: w.values,
         });
         placements.push(placement);
     }
@@ -349,6 +516,7 @@ pub fn rebalance(
         layers,
         update_order,
         live: None,
+        objective: options.per_step().map_or(Objective::Mean, |s| s.objective),
     })
 }
 
@@ -403,16 +571,43 @@ enum Pick {
     Fresh,
 }
 
-/// A layer's options for the byte budget: `(transfers, max load, pick)`, the current
-/// placement first.
-fn options_of(curve: &[CurvePoint], fresh: Option<CurvePoint>) -> Vec<(usize, f64, Pick)> {
+/// A layer's options: `(transfers, value, pick)`, the current placement first; the value is
+/// the max load, or the objective's `values` (one per curve point, then the fresh one's).
+fn options_of(
+    curve: &[CurvePoint],
+    fresh: Option<CurvePoint>,
+    values: Option<&[f64]>,
+) -> Vec<(usize, f64, Pick)> {
+    let value = |i: usize, p: &CurvePoint| values.map_or(p.max_load, |v| v[i]);
     let mut out: Vec<(usize, f64, Pick)> = curve
         .iter()
         .enumerate()
-        .map(|(k, p)| (p.transfers, p.max_load, Pick::Steps(k)))
+        .map(|(k, p)| (p.transfers, value(k, p), Pick::Steps(k)))
         .collect();
-    out.extend(fresh.map(|p| (p.transfers, p.max_load, Pick::Fresh)));
+    out.extend(fresh.map(|p| (p.transfers, value(curve.len(), &p), Pick::Fresh)));
     out
+}
+
+/// `current` with no two replicas of one expert on a GPU, when it has some (`None` when it is
+/// distinct already): every surplus replica swapped away as
+/// [`DistinctReplicas`] separates a strategy's answer.
+fn separate(problem: &Problem, current: &Placement) -> Result<Option<Placement>> {
+    let mut changed = false;
+    let layers = problem
+        .layers()
+        .map(|layer| -> Result<LayerPlacement> {
+            let cur = current.layer(layer.index());
+            let mut slots = cur.phy2log().to_vec();
+            let per_gpu = layer.cluster().slots_per_gpu();
+            let done = separate_copies(layer.loads(), &mut slots, per_gpu, region_gpus(&layer))?;
+            if done.swaps + done.recounts == 0 {
+                return Ok(cur.clone());
+            }
+            changed = true;
+            Ok(LayerPlacement::from_phy2log(slots))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(changed.then(|| Placement::new(problem.num_experts(), layers)))
 }
 
 /// Spends `total` transfers over the layers: repeatedly the upgrade (from a layer's chosen
