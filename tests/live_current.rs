@@ -62,17 +62,18 @@ fn a_newly_failed_sole_holder_is_reloaded_from_host_memory() {
 #[test]
 fn a_current_placement_with_dead_gpus_rebalances_under_a_hierarchical_policy() {
     // 8 experts in 2 groups, 2 nodes of 2 GPUs x 3 slots; GPU 3 is dead in the current
-    // placement (its slots hold the filler, expert 0, which breaks the group rule there).
+    // placement (made under the global fallback; its slots hold the filler, expert 0, off
+    // group 0's node).
     let loads = Loads::from_rows(&[vec![8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]]).unwrap();
     let cluster = Cluster::new(12, 4).with_nodes(2).with_groups(2);
     let problem = Problem::new(loads, cluster, PolicyChoice::Hierarchical).unwrap();
     let placement =
-        Placement::from_phy2log(8, vec![vec![0, 1, 2, 3, 0, 1, 4, 5, 6, 0, 0, 0]]).unwrap();
+        Placement::from_phy2log(8, vec![vec![0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0]]).unwrap();
     let current = CurrentPlacement::new(&cluster, placement, &[9, 10, 11]).unwrap();
     assert_eq!(current.dead_gpus(), vec![3]);
-    // Its whole-cluster check fails (expert 7 is missing, the filler is off its node) ...
+    // Its whole-cluster check fails (groups split over the nodes) ...
     assert!(eplb::live::check_current(&problem, &current.placement).is_err());
-    // ... but with GPU 3 failed, the live part is what counts (expert 7 is reloaded).
+    // ... but with GPU 3 failed, the live part is what counts.
     let live = LiveGpus::with_failed(4, &[3]).unwrap();
     current.check_failed(Some(&live)).unwrap();
     let options = RebalanceOptions::new(MoveBudget::PerLayer(2)).with_live(live.clone());
@@ -86,11 +87,12 @@ fn a_current_placement_with_dead_gpus_rebalances_under_a_hierarchical_policy() {
     assert!(layer
         .moves
         .iter()
-        .any(|m| m.expert == 7 && m.from_gpu.is_none()));
-    assert!(layer
-        .moves
-        .iter()
         .all(|m| m.to_gpu != 3 && m.from_gpu != Some(3)));
+    assert_eq!(layer.host_reloads, 0);
+    // An expert held by no GPU at all (not even a failed one) cannot be reloaded by guess.
+    let lost = Placement::from_phy2log(8, vec![vec![0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0]]).unwrap();
+    let err = rebalance(&problem, &lost, None, &options).unwrap_err();
+    assert!(err.to_string().contains("expert 7"), "{err}");
     // A dead GPU of the current placement that is not among the failed ones is an error.
     let err = current.check_failed(None).unwrap_err();
     assert!(matches!(err, EplbError::InvalidFailedGpus(_)), "{err}");

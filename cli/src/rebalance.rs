@@ -125,7 +125,7 @@ pub(crate) struct RebalanceArgs {
 
 /// Reads the current placement for `loaded`'s problem, whose GPUs may be dead (`-1` slots):
 /// those must be among the `failed` GPUs. Without failed GPUs the whole placement is checked;
-/// with them, its dimensions (the rebalance or alignment on the live GPUs checks the rest).
+/// with them, the rebalance or alignment on the live GPUs checks it.
 pub(crate) fn read_current(
     path: &Path,
     loaded: &LoadedProblem,

@@ -269,6 +269,7 @@ def rebalance(
     expert_bytes: int = DEFAULT_EXPERT_BYTES,
     min_gain: float = 0.0,
     failed_gpus: Optional[Any] = None,
+    distinct_replicas: bool = False,
     strategy: Optional[str] = "refine",
     policy: str = "auto",
     sub_strategy: Optional[str] = None,
@@ -305,6 +306,9 @@ def rebalance(
         failed_gpus: GPU ids that failed: the new placement uses only the others (their
             slots are ``-1`` in ``phy2log``); experts only they held are reloaded from host
             memory (``from_gpu=None`` in the plan).
+        distinct_replicas: no GPU of the new placement holds two replicas of one expert
+            (vllm-ascend rejects such tables); a current placement that has some is separated
+            first.
         strategy: the fresh placement's strategy (see :func:`eplb.strategies`); ``None``
             for the search alone (fast: no placement from scratch).
         policy: ``"auto"``, ``"hierarchical"`` or ``"global"``.
@@ -337,6 +341,7 @@ def rebalance(
         mip_gap=mip_gap, threads=threads, max_moves=count(max_moves, "max_moves"),
         max_bytes=count(max_bytes, "max_bytes"), expert_bytes=count(expert_bytes, "expert_bytes"),
         min_gain=min_gain, failed_gpus=gpu_ids(failed_gpus, "failed_gpus"),
+        distinct_replicas=bool(distinct_replicas),
     )
     phy2log, log2phy, logcnt = to_caller(arrays, tensor)
     rows = [

@@ -231,7 +231,7 @@ type RebalanceAnswer<'py> = (
 #[pyo3(signature = (
     weight, current, num_replicas, num_gpus, num_nodes, num_groups, *, policy, strategy,
     sub_strategy=None, time_limit=None, mip_gap=None, threads=None, max_moves=None,
-    max_bytes=None, expert_bytes, min_gain, failed_gpus=None
+    max_bytes=None, expert_bytes, min_gain, failed_gpus=None, distinct_replicas=false
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rebalance<'py>(
@@ -253,6 +253,7 @@ pub(crate) fn rebalance<'py>(
     expert_bytes: u64,
     min_gain: f64,
     failed_gpus: Option<Vec<usize>>,
+    distinct_replicas: bool,
 ) -> PyResult<RebalanceAnswer<'py>> {
     let problem = problem_of(
         weight,
@@ -268,7 +269,8 @@ pub(crate) fn rebalance<'py>(
     let mut options = RebalanceOptions::new(budget_of(max_moves, max_bytes)?)
         .with_min_gain(min_gain)
         .with_expert_bytes(expert_bytes)
-        .with_solve_options(options_of(time_limit, mip_gap, threads)?);
+        .with_solve_options(options_of(time_limit, mip_gap, threads)?)
+        .with_distinct_replicas(distinct_replicas);
     if let Some(mask) = &live {
         options = options.with_live(mask.clone());
     }

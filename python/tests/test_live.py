@@ -319,3 +319,15 @@ def test_a_newly_failed_gpu_given_as_minus_one_is_a_clear_error():
     holes[:, dead * S:(dead + 1) * S] = -1
     with pytest.raises(ValueError, match="current placement, layer 0"):
         eplb.rebalance(w, holes, R, G, N, P, failed_gpus=[dead], policy="global")
+
+
+def test_rebalance_with_distinct_replicas_never_colocates():
+    w = loads(19)
+    current = greedy(w)  # greedy co-locates replicas of hot experts
+    assert any(len(set(row[g * S:(g + 1) * S])) < S for row in current for g in range(P))
+    r = eplb.rebalance(w, current, R, G, N, P, max_moves=4, distinct_replicas=True)
+    for row in r.phy2log:
+        for g in range(P):
+            assert len(set(row[g * S:(g + 1) * S].tolist())) == S
+    for x in r.layers:
+        check_plan(current, r.phy2log, x.plan)

@@ -62,7 +62,7 @@ pub fn align(problem: &Problem, current: &Placement, new: &Placement) -> Result<
 ///
 /// # Errors
 /// As [`align`] on the live cluster (`new`'s live part must be a placement there; `current`
-/// only needs the right dimensions), and [`LiveGpus::live_cluster`](super::LiveGpus::live_cluster)'s errors.
+/// must have the right dimensions and hold every expert somewhere), and [`LiveGpus::live_cluster`](super::LiveGpus::live_cluster)'s errors.
 pub fn align_live(
     problem: &Problem,
     current: &Placement,
@@ -72,7 +72,7 @@ pub fn align_live(
     if live.all_live() {
         return align(problem, current, new);
     }
-    super::check_dims(problem, current, "the current placement")?;
+    super::check_with_failed(problem, current, "the current placement")?;
     let cluster = live.live_cluster(problem)?;
     let sub = cluster.problem(problem)?;
     let (current, new) = (cluster.restrict_all(current), cluster.restrict_all(new));

@@ -95,14 +95,22 @@ pub(crate) fn check_shape(problem: &Problem, placement: &Placement, what: &str) 
     check_with(problem, placement, what, |_| true)
 }
 
-/// Checks a placement's dimensions only: layer count, expert count, slot count, expert ids
-/// in range (a placement some of whose GPUs failed: their slots need not hold anything
-/// feasible).
-pub(crate) fn check_dims(problem: &Problem, placement: &Placement, what: &str) -> Result<()> {
+/// Checks a current placement some of whose GPUs failed: layer, expert and slot counts,
+/// expert ids in range, every expert held somewhere (a newly failed GPU's replicas count:
+/// they are reloaded from host memory; slots of GPUs dead in the placement hold a filler).
+/// The group rules are not checked: a dead GPU's filler need not keep them, and the live
+/// part is checked on the live cluster.
+pub(crate) fn check_with_failed(
+    problem: &Problem,
+    placement: &Placement,
+    what: &str,
+) -> Result<()> {
     check_with(problem, placement, what, |v| {
         matches!(
             v,
-            Violation::WrongSlotCount { .. } | Violation::ExpertOutOfRange { .. }
+            Violation::WrongSlotCount { .. }
+                | Violation::ExpertOutOfRange { .. }
+                | Violation::MissingExpert { .. }
         )
     })
 }

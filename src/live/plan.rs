@@ -129,8 +129,8 @@ impl TransferPlan {
         if live.all_live() {
             super::check_shape(problem, current, "the current placement")?;
         } else {
-            // Failed GPUs' slots hold nothing to send: only the dimensions must fit.
-            super::check_dims(problem, current, "the current placement")?;
+            // Failed GPUs' slots hold nothing to send: their group rules do not matter.
+            super::check_with_failed(problem, current, "the current placement")?;
         }
         if new.num_layers() != problem.num_layers() {
             return Err(crate::EplbError::InvalidPlacement(format!(

@@ -308,9 +308,9 @@ impl Rebalance {
 ///
 /// # Errors
 /// [`EplbError::InvalidPlacement`] when `current` does not fit `problem` (shape, unknown or
-/// missing experts, group rules; with failed GPUs in `options.live`, only the shape and the
-/// expert ids are checked, since the failed GPUs' slots are dropped and experts that only
-/// lived there are reloaded); [`EplbError::InvalidBudget`] for a negative or non-finite
+/// missing experts, group rules; with failed GPUs in `options.live`, the group rules are
+/// checked on the live GPUs only, since the failed GPUs' slots are dropped and experts that
+/// only lived there are reloaded); [`EplbError::InvalidBudget`] for a negative or non-finite
 /// `min_gain`; [`EplbError::InvalidStepLoads`] for per-step loads of another shape;
 /// [`EplbError::DistinctReplicasImpossible`] when a GPU has more slots than experts may go on
 /// it; the fresh strategy's error.
@@ -322,9 +322,9 @@ pub fn rebalance(
 ) -> Result<Rebalance> {
     options.check(problem)?;
     if let Some(live) = options.live.as_ref().filter(|l| !l.all_live()) {
-        // The failed GPUs' slots are dropped: only the live part must be a placement (after
-        // the reloads), which the rebalance on the live cluster checks.
-        super::check_dims(problem, current, "the current placement")?;
+        // The failed GPUs' slots are dropped: the live part (after the reloads) is checked
+        // on the live cluster.
+        super::check_with_failed(problem, current, "the current placement")?;
         return rebalance_live(problem, current, fresh, options, live);
     }
     super::check_current(problem, current)?;

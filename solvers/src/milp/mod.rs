@@ -83,6 +83,7 @@
 
 mod assignment;
 mod backend;
+mod budgeted;
 mod local;
 mod microlp;
 mod patterns;
@@ -107,6 +108,7 @@ use crate::packing::{
 use assignment::*;
 pub use backend::Backend;
 use backend::*;
+pub use budgeted::{BudgetedMilp, BudgetedPacking};
 pub use steps::{ScenarioMilp, ScenarioPacking};
 
 /// The MILP engine: a backend and the limits of one solve (see the [module docs](self)).
