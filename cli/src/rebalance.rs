@@ -8,8 +8,8 @@ use clap::Args;
 use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::read_placement_with_empty;
 use eplb::live::{
-    rebalance, CurrentPlacement, LayerPlan, LayerRebalance, LiveCluster, LiveGpus, MoveBudget,
-    Rebalance, RebalanceOptions, TransferPlan,
+    rebalance, CurrentPlacement, ExactBudget, LayerPlan, LayerRebalance, LiveCluster, LiveGpus,
+    MoveBudget, Rebalance, RebalanceOptions, TransferPlan,
 };
 use eplb::objective::Objective;
 use eplb::strategies::Registry;
@@ -121,6 +121,14 @@ pub(crate) struct RebalanceArgs {
     /// is separated first (those swaps are forced, like host reloads).
     #[arg(long)]
     distinct_replicas: bool,
+    /// Exact budgeted mode: every layer's answer goes on to a MILP that minimises the max GPU
+    /// load within the layer's --max-moves (started from the heuristic's answer, so never
+    /// worse; --time-limit per layer, --mip-gap). The lower bound is the combinatorial one
+    /// (valid with any budget) and `optimal` is claimed only when the max load meets it.
+    /// Needs --max-moves or no budget, and --objective mean; pure-Rust backend: small layers
+    /// only (DeepSeek-size layers need the `highs` feature).
+    #[arg(long)]
+    exact: bool,
 }
 
 /// Reads the current placement for `loaded`'s problem, whose GPUs may be dead (`-1` slots):
@@ -184,6 +192,13 @@ pub(crate) fn run(args: &RebalanceArgs, global: Global) -> Result<ExitCode, Eplb
         None => {}
     }
     options = options.with_distinct_replicas(args.distinct_replicas);
+    if args.exact {
+        options = options.with_exact(
+            ExactBudget::default()
+                .with_time_limit(args.search.time_limit)
+                .with_gap(args.search.mip_gap),
+        );
+    }
     let result = rebalance(problem, &current, Some(strategy.as_ref()), &options)?;
     let all = LiveGpus::all(problem.cluster().gpus);
     let mask = live.as_ref().unwrap_or(&all);
@@ -303,6 +318,7 @@ fn document(
                 "new_max": r.new_max,
                 "gain": r.gain,
                 "choice": r.choice,
+                "optimal": r.optimal,
             });
             if let (Some(row), serde_json::Value::Object(more)) = (row.as_object_mut(), extra(r, p))
             {

@@ -58,6 +58,7 @@
 mod align;
 mod budget;
 mod current;
+mod exact;
 mod failed;
 mod holdings;
 mod plan;
@@ -66,6 +67,7 @@ mod rebalance;
 pub use align::{align, align_layer, align_live};
 pub use budget::CurvePoint;
 pub use current::CurrentPlacement;
+pub use exact::ExactBudget;
 pub use failed::{
     evaluate_live, place_on_live, LiveCluster, LiveGpus, LivePlacement, DEAD_SLOT_FILLER,
 };

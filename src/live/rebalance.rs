@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::align::align_layer;
 use super::budget::{search, CurvePoint, Replicas, SearchResult};
+use super::exact::{improve_layer, ExactBudget};
 use super::failed::{reload_missing, LiveCluster, LiveGpus};
 use super::holdings::{count_transfers, TransferCount};
 use crate::bounds::lower_bounds;
@@ -63,6 +64,8 @@ pub struct RebalanceOptions {
     pub steps: Option<StepObjective>,
     /// No GPU holds two replicas of one expert ([`RebalanceOptions::with_distinct_replicas`]).
     pub distinct_replicas: bool,
+    /// The exact budgeted mode, when asked ([`RebalanceOptions::with_exact`]).
+    pub exact: Option<ExactBudget>,
 }
 
 /// A per-step objective and the per-step loads (`[steps][layers][experts]`) it is judged on:
@@ -88,6 +91,18 @@ impl RebalanceOptions {
             live: None,
             steps: None,
             distinct_replicas: false,
+            exact: None,
+        }
+    }
+
+    /// The options with the exact budgeted mode: every layer's answer goes on to the budgeted
+    /// MILP ([`ExactBudget`]), which keeps it unless it finds a lower max load within the
+    /// layer's budget. Needs a per-layer budget or none, and the max-load objective.
+    #[must_use]
+    pub fn with_exact(self, exact: ExactBudget) -> Self {
+        Self {
+            exact: Some(exact),
+            ..self
         }
     }
 
@@ -201,6 +216,19 @@ impl RebalanceOptions {
         if let Some(s) = self.per_step() {
             s.steps.check_fits(problem)?;
         }
+        if self.exact.is_some() {
+            if matches!(self.budget, MoveBudget::TotalBytes(_)) {
+                return Err(EplbError::InvalidBudget(
+                    "the exact mode needs a per-layer budget (--max-moves) or none, not a byte budget over all layers".into(),
+                ));
+            }
+            if let Some(s) = self.per_step() {
+                return Err(EplbError::InvalidBudget(format!(
+                    "the exact mode minimises the max GPU load; it cannot minimise the per-step objective `{}` (use the heuristic, or --objective mean)",
+                    s.objective
+                )));
+            }
+        }
         if self.distinct_replicas {
             problem
                 .layers()
@@ -221,6 +249,8 @@ pub enum Choice {
     Search,
     /// The fresh placement of the strategy, aligned to the current one.
     Fresh,
+    /// The exact budgeted mode's MILP, which improved on the heuristic's answer.
+    Exact,
 }
 
 /// What the rebalance did to one layer.
@@ -242,6 +272,8 @@ pub struct LayerRebalance {
     /// least the sum of every step's bound and the bound of the summed loads, `worst-step`
     /// at least every step's bound.
     pub lower_bound: f64,
+    /// True when `new_max` meets `lower_bound`: no placement within any budget is better.
+    pub optimal: bool,
     /// Transfers and cross-node transfers of the new placement.
     #[serde(flatten)]
     pub count: TransferCount,
@@ -466,7 +498,7 @@ pub fn rebalance(
     for ((layer, w), pick) in problem.layers().zip(work).zip(picks) {
         let l = layer.index();
         let cur = current.layer(l);
-        let (candidate, choice) = match pick {
+        let (mut candidate, mut choice) = match pick {
             Pick::Fresh => (w.fresh.expect("picked only when solved"), Choice::Fresh),
             Pick::Steps(0) => (cur.clone(), Choice::Current),
             Pick::Steps(k) => (
@@ -474,6 +506,24 @@ pub fn rebalance(
                 Choice::Search,
             ),
         };
+        if let Some(exact) = options.exact.as_ref().filter(|_| !zero) {
+            if let Some(better) = improve_layer(
+                &layer,
+                cur,
+                &candidate,
+                per_layer_cap.min(cluster.replicas),
+                options.distinct_replicas,
+                exact,
+            )? {
+                // Checked here as for every candidate: the evaluator's max load, the budget.
+                let better = align_layer(cluster, problem.policy(), cur, &better);
+                if count_transfers(cluster, cur, &better).transfers <= per_layer_cap
+                    && max_gpu_load(&layer, &better) < max_gpu_load(&layer, &candidate)
+                {
+                    (candidate, choice) = (better, Choice::Exact);
+                }
+            }
+        }
         let value = options.value(&layer, &candidate)?;
         let gain = if w.old > 0.0 {
             (w.old - value) / w.old
@@ -486,12 +536,14 @@ pub fn rebalance(
         } else {
             (candidate, choice, value, gain)
         };
+        let lower_bound = options.lower_bound(&layer)?;
         layers.push(LayerRebalance {
             layer: l,
             old_max: w.old,
             new_max: value,
             gain,
-            lower_bound: options.lower_bound(&layer)?,
+            lower_bound,
+            optimal: value <= lower_bound,
             count: count_transfers(cluster, cur, &placement),
             choice,
             curve: w.search.curve,

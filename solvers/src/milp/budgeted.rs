@@ -1,5 +1,5 @@
 //! The budgeted MILP: the lowest peak reachable from a current packing with at most `K`
-//! *new* (item, bin) pairs ([`BudgetedMilp`]).
+//! *new* copies, on bins that did not hold their item ([`BudgetedMilp`]).
 
 use std::time::Instant;
 
@@ -16,8 +16,8 @@ const COUNT_RADIUS: usize = 2;
 
 /// The budgeted packing solver: from a start packing, choose every item's copy count and the
 /// bins of its copies so that the heaviest bin is as light as possible, while at most `K`
-/// (item, bin) pairs are *new* — pairs where the bin held no copy of the item in the
-/// `held` packing (a weight transfer, in the live-rebalancing vocabulary of the caller).
+/// copies are *new* — on a bin that held no copy of their item in the `held` packing (a
+/// weight transfer, in the live-rebalancing vocabulary of the caller).
 ///
 /// The model (weights scaled by the mean bin load):
 ///
@@ -25,12 +25,11 @@ const COUNT_RADIUS: usize = 2;
 ///   count and at least `ceil(w[i] / U)` with `U` the start's peak), one per item;
 /// - integers `x[i][k][j]` (copies of item `i` on bin `j` when it has `k`; at most 1 with
 ///   distinct copies; only on the bins of the item's region), `sum_j x[i][k][j] = k z[i][k]`;
-/// - binaries `y[i][j]` for the pairs `held` lacks, `sum_k x[i][k][j] <= s y[i][j]`, and
-///   `sum y <= K`;
+/// - the copies on the (item, bin) pairs `held` lacks sum to at most `K`;
 /// - every bin holds `s` copies and carries at most `T`, minimised.
 ///
 /// The start is the solver's starting solution; the answer is checked in integers (bin sizes,
-/// new pairs, distinctness) and its peak recomputed exactly as an evaluator sums bins, and it
+/// new copies, distinctness) and its peak recomputed exactly as an evaluator sums bins, and it
 /// replaces the start only when that peak is lower. No bound of the floating-point solver is
 /// reported: the caller's combinatorial bounds of the problem without a budget hold for it.
 ///
@@ -41,10 +40,10 @@ const COUNT_RADIUS: usize = 2;
 /// let (weights, start) = ([6.0, 2.0, 2.0], [0, 1, 2, 2]);
 /// let milp = BudgetedMilp::new(Backend::MicroLp);
 /// let none = milp.solve(&weights, &start, &held, 2, 0, None, false)?;
-/// assert_eq!((none.value, none.improved), (8.0, false)); // no new pair: nothing can move
-/// // One new pair: a copy of item 0 on bin 1 instead of a copy of item 2: {3, 2}, {3, 2}.
+/// assert_eq!((none.value, none.improved), (8.0, false)); // no new copy: nothing can move
+/// // One new copy: of item 0, on bin 1, instead of a copy of item 2: {3, 2}, {3, 2}.
 /// let one = milp.solve(&weights, &start, &held, 2, 1, None, false)?;
-/// assert_eq!((one.value, one.new_pairs), (5.0, 1));
+/// assert_eq!((one.value, one.new_copies), (5.0, 1));
 /// # Ok::<(), eplb_solvers::SolverError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -63,8 +62,9 @@ pub struct BudgetedPacking {
     pub slots: Vec<usize>,
     /// The peak of `slots` (never above the start's).
     pub value: f64,
-    /// New (item, bin) pairs of `slots` (at most the budget, unless the start had more).
-    pub new_pairs: usize,
+    /// Copies of `slots` on a bin that held no copy of their item (at most the budget, unless
+    /// the start had more).
+    pub new_copies: usize,
     /// True when the solver's answer replaced the start.
     pub improved: bool,
 }
@@ -99,7 +99,7 @@ impl BudgetedMilp {
     }
 
     /// Solves from `start` (item per slot, bins of `per_bin` slots) with at most `budget` new
-    /// pairs against `held[j][i]` (bin `j` held item `i`; a start with more new pairs than
+    /// copies against `held[j][i]` (bin `j` held item `i`; a start with more new copies than
     /// the budget may keep them). `regions`, when given, is the region of every item:
     /// `regions[i] = r` keeps item `i`'s copies on the bins `r * b .. (r + 1) * b`, with `b`
     /// bins per region and `b * (max r + 1) = bins`. With `distinct` no bin takes two copies
@@ -169,17 +169,18 @@ impl BudgetedMilp {
             ));
         }
         let counts: Vec<usize> = on_bin.iter().map(|b| b.iter().sum()).collect();
-        let new_pairs_of = |on: &[Vec<usize>]| -> usize {
+        let new_copies_of = |on: &[Vec<usize>]| -> usize {
             (0..items)
                 .flat_map(|i| (0..bins).map(move |j| (i, j)))
-                .filter(|&(i, j)| on[i][j] > 0 && !held[j][i])
-                .count()
+                .filter(|&(i, j)| !held[j][i])
+                .map(|(i, j)| on[i][j])
+                .sum()
         };
-        let start_pairs = new_pairs_of(&on_bin);
+        let start_new = new_copies_of(&on_bin);
         let keep = || BudgetedPacking {
             slots: start.to_vec(),
             value: start_value,
-            new_pairs: start_pairs,
+            new_copies: start_new,
             improved: false,
         };
         let scale = weights.iter().sum::<f64>() / bins as f64;
@@ -260,21 +261,13 @@ impl BudgetedMilp {
         }
         let mut transfers = Expression::default();
         for (i, pairs) in on_pair.into_iter().enumerate() {
-            let region = region_of(i);
             for (j, on) in pairs.into_iter().enumerate() {
-                if held[j][i] || j / region_bins != region {
-                    continue;
+                if !held[j][i] {
+                    transfers += on;
                 }
-                let (y, _) = add(
-                    &mut vars,
-                    variable().binary(),
-                    if on_bin[i][j] > 0 { 1.0 } else { 0.0 },
-                );
-                constraints.push(on.leq(Expression::from(y) * per_bin as f64));
-                transfers.add_mul(1.0, y);
             }
         }
-        constraints.push(transfers.leq(budget.max(start_pairs) as f64));
+        constraints.push(transfers.leq(budget.max(start_new) as f64));
         for (slots, load) in bin_slots.into_iter().zip(bin_loads) {
             constraints.push(slots.eq(per_bin as f64));
             constraints.push(load.leq(peak));
@@ -307,8 +300,8 @@ impl BudgetedMilp {
         let Some(slots) = slots_with_counts(&copies, start, per_bin) else {
             return Ok(keep());
         };
-        let new_pairs = new_pairs_of(&copies);
-        if new_pairs > budget.max(start_pairs)
+        let new_copies = new_copies_of(&copies);
+        if new_copies > budget.max(start_new)
             || (distinct && copies.iter().flatten().any(|&c| c > 1))
         {
             return Ok(keep());
@@ -318,7 +311,7 @@ impl BudgetedMilp {
             Ok(BudgetedPacking {
                 slots,
                 value,
-                new_pairs,
+                new_copies,
                 improved: true,
             })
         } else {
