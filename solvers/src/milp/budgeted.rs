@@ -143,7 +143,7 @@ impl BudgetedMilp {
             }
             Some(r) => {
                 let count = r.iter().max().map_or(1, |&m| m + 1);
-                if bins % count != 0 {
+                if !bins.is_multiple_of(count) {
                     return Err(SolverError::InvalidModel(format!(
                         "{count} regions do not split {bins} bins evenly"
                     )));
