@@ -33,13 +33,18 @@ use crate::problem::{Cluster, Policy, Problem};
 pub fn align(problem: &Problem, current: &Placement, new: &Placement) -> Result<Placement> {
     super::check_shape(problem, current, "the current placement")?;
     super::check_shape(problem, new, "the new placement")?;
+    Ok(align_all(problem, current, new))
+}
+
+/// [`align_layer`] for every layer (shapes checked by the caller).
+fn align_all(problem: &Problem, current: &Placement, new: &Placement) -> Placement {
     let layers = current
         .layers()
         .iter()
         .zip(new.layers())
         .map(|(c, n)| align_layer(problem.cluster(), problem.policy(), c, n))
         .collect();
-    Ok(Placement::new(problem.num_experts(), layers))
+    Placement::new(problem.num_experts(), layers)
 }
 
 /// [`align`] when only the `live` GPUs hold replicas (`new` placed on them, as
@@ -77,13 +82,7 @@ pub fn align_live(
     let sub = cluster.problem(problem)?;
     let (current, new) = (cluster.restrict_all(current), cluster.restrict_all(new));
     super::check_shape(&sub, &new, "the new placement")?;
-    let layers = current
-        .layers()
-        .iter()
-        .zip(new.layers())
-        .map(|(c, n)| align_layer(sub.cluster(), sub.policy(), c, n))
-        .collect();
-    Ok(cluster.expand_all(&Placement::new(problem.num_experts(), layers)))
+    Ok(cluster.expand_all(&align_all(&sub, &current, &new)))
 }
 
 /// Aligns one layer: `new` relabelled to need the fewest transfers from `current` under
