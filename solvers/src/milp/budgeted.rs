@@ -21,7 +21,7 @@ const COUNT_RADIUS: usize = 2;
 ///
 /// The model (weights scaled by the mean bin load):
 ///
-/// - binaries `z[i][k]` ("item `i` has `k` copies", `k` within [`COUNT_RADIUS`] of the start's
+/// - binaries `z[i][k]` ("item `i` has `k` copies", `k` within 2 of the start's
 ///   count and at least `ceil(w[i] / U)` with `U` the start's peak), one per item;
 /// - integers `x[i][k][j]` (copies of item `i` on bin `j` when it has `k`; at most 1 with
 ///   distinct copies; only on the bins of the item's region), `sum_j x[i][k][j] = k z[i][k]`;
