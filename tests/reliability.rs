@@ -117,3 +117,82 @@ mod certificates {
         }
     }
 }
+
+/// The optimum of a layer with one expert per group on two single-GPU nodes (each node takes
+/// half of the groups; a GPU's load is the sum of its experts' loads, however they are copied):
+/// the best split of `loads` into two halves, by dynamic programming over (count, sum).
+fn best_halves(loads: &[u64]) -> u64 {
+    let total: u64 = loads.iter().sum();
+    let half = loads.len() / 2;
+    let mut reach = vec![vec![false; total as usize + 1]; half + 1];
+    reach[0][0] = true;
+    for &w in loads {
+        for k in (1..=half).rev() {
+            for s in (w as usize..=total as usize).rev() {
+                if reach[k - 1][s - w as usize] {
+                    reach[k][s] = true;
+                }
+            }
+        }
+    }
+    (0..=total as usize)
+        .filter(|&s| reach[half][s])
+        .map(|s| (s as u64).max(total - s as u64))
+        .min()
+        .expect("a split")
+}
+
+/// Defect 8, second half: under the hierarchical policy with more group splits than the
+/// search lists (32 groups on 2 nodes), a search stopped before its first packing reported
+/// the bound of the one split it had scored, as if it held for every split — 8542 against an
+/// optimum of 8529, with `time_limit` and a zero gap (the fallback placement met the invalid
+/// bound). Every claimed bound must stay at or below the optimum, and a `time_limit` layer
+/// never shows a zero gap.
+#[test]
+fn exact_bounds_hold_at_short_limits_with_many_group_splits() {
+    let instances: [&[u64]; 2] = [
+        &[
+            610, 807, 268, 399, 465, 825, 452, 414, 713, 650, 514, 776, 127, 170, 684, 976, 320,
+            460, 933, 491, 338, 995, 726, 584, 479, 532, 86, 218, 868, 225, 174, 778,
+        ],
+        &[
+            297, 872, 118, 739, 655, 94, 361, 901, 510, 43, 777, 268, 634, 190, 815, 452, 999, 71,
+            583, 326, 707, 148, 960, 415, 237, 869, 552, 13, 688, 341, 924, 76,
+        ],
+    ];
+    for loads in instances {
+        let optimum = best_halves(loads) as f64;
+        let row: Vec<f64> = loads.iter().map(|&w| w as f64).collect();
+        let experts = row.len();
+        let cluster = Cluster::new(experts + 2, 2)
+            .with_nodes(2)
+            .with_groups(experts);
+        let problem = Problem::new(
+            Loads::from_rows(&[row]).unwrap(),
+            cluster,
+            PolicyChoice::Hierarchical,
+        )
+        .unwrap();
+        for millis in [0, 1, 2, 5, 10, 20, 50] {
+            let options = SolveOptions::new()
+                .with_threads(Some(1))
+                .with_time_limit(Some(Duration::from_millis(millis)));
+            let solution = eplb::solve(&problem, &Exact::default(), &options).unwrap();
+            let outcome = &solution.layers[0];
+            let load =
+                evaluate_layer(&problem.layer(0), solution.placement.layer(0), None).max_load;
+            let bound = outcome.lower_bound.expect("exact reports a bound");
+            assert!(
+                bound <= optimum,
+                "{millis} ms: bound {bound} above the optimum {optimum}"
+            );
+            if outcome.status != SolveStatus::Optimal {
+                assert!(
+                    bound < load,
+                    "{millis} ms: {:?} with bound {bound} = load {load}",
+                    outcome.status
+                );
+            }
+        }
+    }
+}

@@ -31,7 +31,9 @@ use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 /// 4. applies the **never-worse rule**: the answer is never worse than [`Greedy`]'s nor the
 ///    seed's, as judged by the evaluator's [`max_gpu_load`];
 /// 5. maps the engine's [`StopReason`] to a [`SolveStatus`] (`Optimal`, `GapReached`,
-///    `TimeLimit`), with the engine's lower bound (never above the returned load).
+///    `TimeLimit`), with the engine's lower bound (never above the returned load); a load that
+///    meets the bound is `Optimal` whatever stopped the engine, so `TimeLimit` never comes
+///    with a zero gap.
 ///
 /// # Complexity
 /// The seed's and greedy's cost plus the engine's, which is exponential in the worst case and
@@ -153,8 +155,11 @@ where
                 (placement, load) = (fallback, fallback_load);
             }
         }
+        // A fallback that meets the engine's proved bound is optimal: a limit never comes with
+        // a zero gap.
         let status = match packing.stop {
             StopReason::Optimal => SolveStatus::Optimal,
+            _ if load <= packing.lower_bound => SolveStatus::Optimal,
             StopReason::GapReached => SolveStatus::GapReached,
             _ => SolveStatus::TimeLimit,
         };
@@ -163,5 +168,81 @@ where
             status,
             lower_bound: Some(packing.lower_bound.min(load)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eplb_solvers::packing::CertifiedPacking;
+    use eplb_solvers::SolverError;
+
+    use super::*;
+    use crate::{Cluster, Loads, PolicyChoice, Problem};
+
+    /// An engine stopped by its limit at once: the trivial packing, with the bound it was
+    /// built with (`known`, the true optimum in the test).
+    #[derive(Clone)]
+    struct StoppedAtOnce {
+        known: f64,
+    }
+
+    impl ExactEngine for StoppedAtOnce {
+        fn solve(
+            &self,
+            problem: &PackingProblem,
+        ) -> std::result::Result<CertifiedPacking, SolverError> {
+            let slots = problem.trivial_packing();
+            let value = problem.peak_of_slots(&slots);
+            Ok(CertifiedPacking {
+                slots,
+                value,
+                lower_bound: self.known.min(value),
+                stop: StopReason::LimitReached,
+            })
+        }
+    }
+
+    impl WithDeadline for StoppedAtOnce {
+        fn with_deadline(self, _: Option<Instant>) -> Self {
+            self
+        }
+    }
+    impl WithGap for StoppedAtOnce {
+        fn with_gap(self, _: f64) -> Self {
+            self
+        }
+    }
+    impl WithStart for StoppedAtOnce {
+        fn with_start(self, _: Vec<usize>) -> Self {
+            self
+        }
+    }
+    impl WithThreads for StoppedAtOnce {
+        fn with_threads(self, _: Option<usize>) -> Self {
+            self
+        }
+    }
+
+    /// Issue 15, defect 8: when the engine stops at its limit and the never-worse rule picks
+    /// greedy's placement, which meets the engine's bound, the layer was reported `time_limit`
+    /// with a zero gap. The bound proves that placement optimal.
+    #[test]
+    fn a_fallback_meeting_the_engines_bound_is_optimal() {
+        // Loads (4, 4, 1, 1) on 2 GPUs x 2 slots: greedy reaches the optimum 5.0 ({4, 1} twice)
+        // and the trivial packing ({4, 4}, {1, 1}) does not.
+        let loads = Loads::from_rows(&[vec![4.0, 4.0, 1.0, 1.0]]).unwrap();
+        let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global).unwrap();
+        let layer = problem.layer(0);
+        let strategy = Certified::from_engine("stopped", "stopped", StoppedAtOnce { known: 5.0 });
+        let solution = strategy.solve_layer(&layer).unwrap();
+        assert_eq!(max_gpu_load(&layer, &solution.placement), 5.0);
+        assert_eq!(solution.lower_bound, Some(5.0));
+        assert_eq!(solution.status, SolveStatus::Optimal);
+        // A bound below the load leaves the limit's status.
+        let weaker = Certified::from_engine("stopped", "stopped", StoppedAtOnce { known: 4.5 });
+        assert_eq!(
+            weaker.solve_layer(&layer).unwrap().status,
+            SolveStatus::TimeLimit
+        );
     }
 }
