@@ -14,7 +14,9 @@
 //!   minimum over all ways to split groups into nodes of the largest such node value, found by
 //!   branch and bound over the splits ([`BalancedSplit::search`], the same search the
 //!   hierarchical strategies use to choose their split), falling back to a weaker closed form
-//!   when the search would be too large.
+//!   when the search would be too large. Which of the two was reported is
+//!   [`LowerBounds::node_kind`]: a search cut short by its work budget says so
+//!   ([`NodeBoundKind::ClosedForm`]), and `eplb place` / `eplb check` print a notice.
 
 use eplb_solvers::apportion::min_max_share;
 use serde::Serialize;
@@ -42,6 +44,22 @@ pub struct LowerBounds {
     pub replication: f64,
     /// The node-level bound of the hierarchical policy (`None` under the global policy).
     pub node: Option<f64>,
+    /// How `node` was found (`None` under the global policy).
+    pub node_kind: Option<NodeBoundKind>,
+}
+
+/// How the hierarchical node bound of [`LowerBounds::node`] was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NodeBoundKind {
+    /// The split search finished: the smallest largest node value over all splits of the
+    /// groups into nodes (the strongest node bound).
+    BestSplit,
+    /// The split search was cut short by its work budget: the closed form (the heaviest
+    /// group with the lightest others, and each group's own `T_rep`) is reported instead —
+    /// valid, but weaker.
+    ClosedForm,
 }
 
 impl LowerBounds {
@@ -77,11 +95,13 @@ pub fn lower_bounds(layer: &LayerProblem<'_>) -> LowerBounds {
     LowerBounds {
         average,
         replication,
-        node,
+        node: node.map(|(value, _)| value),
+        node_kind: node.map(|(_, kind)| kind),
     }
 }
 
-fn node_bound(layer: &LayerProblem<'_>) -> f64 {
+/// The node bound and how it was found.
+fn node_bound(layer: &LayerProblem<'_>) -> (f64, NodeBoundKind) {
     let c = layer.cluster();
     let child = ChildCapacity {
         groups: c.groups / c.nodes,
@@ -104,8 +124,8 @@ fn node_bound(layer: &LayerProblem<'_>) -> f64 {
             value,
             complete: true,
             ..
-        }) => value.max(fallback),
-        _ => fallback,
+        }) => (value.max(fallback), NodeBoundKind::BestSplit),
+        _ => (fallback, NodeBoundKind::ClosedForm),
     }
 }
 

@@ -196,3 +196,54 @@ fn exact_bounds_hold_at_short_limits_with_many_group_splits() {
         }
     }
 }
+
+/// Defect 6: the evaluator's hierarchical node bound has a work budget; a search cut short by
+/// it used to fall back to the weaker closed form without a word. The bounds, the layer's
+/// JSON and the summary now say which bound was reported.
+#[test]
+fn a_node_bound_cut_short_says_so() {
+    use eplb::bounds::{lower_bounds, NodeBoundKind};
+    use eplb::formats::deepseek::PlacementDocument;
+    use eplb::strategies::Greedy;
+
+    // 64 groups of 16 experts on 2 nodes (the shape): C(63, 31) splits, far beyond the
+    // budget. 8 groups on 2 nodes: 35 splits, searched to the end.
+    for (groups, kind) in [
+        (64, NodeBoundKind::ClosedForm),
+        (8, NodeBoundKind::BestSplit),
+    ] {
+        let experts = groups * 16;
+        let row: Vec<f64> = (0..experts)
+            .map(|e| ((e * 7919) % 1013 + 1) as f64)
+            .collect();
+        let cluster = Cluster::new(experts + 64, 16)
+            .with_nodes(2)
+            .with_groups(groups);
+        let problem = Problem::new(
+            Loads::from_rows(&[row]).unwrap(),
+            cluster,
+            PolicyChoice::Hierarchical,
+        )
+        .unwrap();
+        let bounds = lower_bounds(&problem.layer(0));
+        assert_eq!(bounds.node_kind, Some(kind), "{groups} groups");
+        let solution = eplb::solve(&problem, &Greedy, &SolveOptions::new()).unwrap();
+        let evaluation = eplb::evaluate(&problem, &solution.placement, &[]).unwrap();
+        let cut_short = usize::from(kind == NodeBoundKind::ClosedForm);
+        assert_eq!(evaluation.summary.node_bounds_cut_short, cut_short);
+        let document = PlacementDocument::new(
+            &problem,
+            &solution.placement,
+            &evaluation,
+            Some(&solution),
+            false,
+        )
+        .unwrap();
+        let json = serde_json::to_value(&document).unwrap();
+        let reported = json["layers"][0].get("node_bound");
+        match kind {
+            NodeBoundKind::ClosedForm => assert_eq!(reported, Some(&"closed_form".into())),
+            _ => assert_eq!(reported, None, "only a bound cut short is flagged"),
+        }
+    }
+}
