@@ -118,6 +118,16 @@ mod certificates {
     }
 }
 
+/// One layer of `row` on `replicas` slots over `gpus` GPUs on 2 nodes, `groups` expert groups,
+/// under the hierarchical policy.
+fn on_two_nodes(row: Vec<f64>, replicas: usize, gpus: usize, groups: usize) -> Problem {
+    let cluster = Cluster::new(replicas, gpus)
+        .with_nodes(2)
+        .with_groups(groups);
+    let loads = Loads::from_rows(&[row]).unwrap();
+    Problem::new(loads, cluster, PolicyChoice::Hierarchical).unwrap()
+}
+
 /// The optimum of a layer with one expert per group on two single-GPU nodes (each node takes
 /// half of the groups; a GPU's load is the sum of its experts' loads, however they are copied):
 /// the best split of `loads` into two halves, by dynamic programming over (count, sum).
@@ -164,15 +174,7 @@ fn exact_bounds_hold_at_short_limits_with_many_group_splits() {
         let optimum = best_halves(loads) as f64;
         let row: Vec<f64> = loads.iter().map(|&w| w as f64).collect();
         let experts = row.len();
-        let cluster = Cluster::new(experts + 2, 2)
-            .with_nodes(2)
-            .with_groups(experts);
-        let problem = Problem::new(
-            Loads::from_rows(&[row]).unwrap(),
-            cluster,
-            PolicyChoice::Hierarchical,
-        )
-        .unwrap();
+        let problem = on_two_nodes(row, experts + 2, 2, experts);
         for millis in [0, 1, 2, 5, 10, 20, 50] {
             let options = SolveOptions::new()
                 .with_threads(Some(1))
@@ -216,15 +218,7 @@ fn a_node_bound_cut_short_says_so() {
         let row: Vec<f64> = (0..experts)
             .map(|e| ((e * 7919) % 1013 + 1) as f64)
             .collect();
-        let cluster = Cluster::new(experts + 64, 16)
-            .with_nodes(2)
-            .with_groups(groups);
-        let problem = Problem::new(
-            Loads::from_rows(&[row]).unwrap(),
-            cluster,
-            PolicyChoice::Hierarchical,
-        )
-        .unwrap();
+        let problem = on_two_nodes(row, experts + 64, 16, groups);
         let bounds = lower_bounds(&problem.layer(0));
         assert_eq!(bounds.node_kind, Some(kind), "{groups} groups");
         let solution = eplb::solve(&problem, &Greedy, &SolveOptions::new()).unwrap();

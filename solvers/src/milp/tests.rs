@@ -102,6 +102,15 @@ fn a_backend_failure_ends_the_run_like_a_limit() {
     assert!(backend::failure_as_limit(invalid).is_err());
 }
 
+/// A backend run that proved an optimum of 1 (one column at 1).
+fn optimal_run() -> RawOutcome {
+    RawOutcome {
+        values: Some(vec![1.0]),
+        status: RawStatus::Optimal,
+        dual_bound: Some(1.0),
+    }
+}
+
 #[test]
 fn a_backend_run_that_overruns_its_deadline_is_abandoned_as_stopped() {
     // A run that would answer "optimal" only after 30 s: at a 20 ms deadline the caller gets a
@@ -111,11 +120,7 @@ fn a_backend_run_that_overruns_its_deadline_is_abandoned_as_stopped() {
     let deadline = Some(Instant::now() + Duration::from_millis(20));
     let outcome = backend::run_gated(&GATE, deadline, || {
         std::thread::sleep(Duration::from_secs(30));
-        Ok(RawOutcome {
-            values: Some(vec![1.0]),
-            status: RawStatus::Optimal,
-            dual_bound: Some(1.0),
-        })
+        Ok(optimal_run())
     })
     .unwrap();
     assert_eq!(outcome.status, RawStatus::Stopped);
@@ -158,18 +163,8 @@ fn abandoned_backend_runs_are_capped() {
     );
     // Once the abandoned run ends, a waiting run gets its room and its answer.
     release.send(()).unwrap();
-    let third = backend::run_gated(
-        &GATE,
-        Some(Instant::now() + Duration::from_secs(60)),
-        || {
-            Ok(RawOutcome {
-                values: Some(vec![1.0]),
-                status: RawStatus::Optimal,
-                dual_bound: Some(1.0),
-            })
-        },
-    )
-    .unwrap();
+    let later = Some(Instant::now() + Duration::from_secs(60));
+    let third = backend::run_gated(&GATE, later, || Ok(optimal_run())).unwrap();
     assert_eq!(third.status, RawStatus::Optimal);
     assert_eq!(GATE.alive(), 0);
 }
