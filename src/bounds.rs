@@ -71,6 +71,27 @@ impl LowerBounds {
     }
 }
 
+/// The [strongest bound](LowerBounds::best) of a layer lowered by the largest rounding error
+/// of its `f64` arithmetic, so that it is never above the exact optimum: each bound sums at
+/// most `E` loads and divides once (relative error below `(E + 1) * 2^-53`), so
+/// `best * (1 - (E + 2) * f64::EPSILON)`, rounded down once more, is provably valid. This is
+/// the bound a certificate may build on (the [`Certified`](crate::strategies::Certified)
+/// adapter hands it to its engine); the evaluator reports [`lower_bounds`] as computed.
+///
+/// ```
+/// use eplb::{bounds::{lower_bounds, proven_lower_bound}, Cluster, Loads, PolicyChoice, Problem};
+/// // One expert of load 1 on 5 GPUs: the average 1/5 rounds *up* to the f64 `0.2`.
+/// let loads = Loads::from_rows(&[vec![1.0]]).unwrap();
+/// let p = Problem::new(loads, Cluster::new(5, 5), PolicyChoice::Global).unwrap();
+/// assert_eq!(lower_bounds(&p.layer(0)).best(), 0.2);
+/// assert!(proven_lower_bound(&p.layer(0)) < 0.2);
+/// ```
+pub fn proven_lower_bound(layer: &LayerProblem<'_>) -> f64 {
+    let terms = layer.num_experts() as f64 + 2.0;
+    let lowered = lower_bounds(layer).best() * (1.0 - terms * f64::EPSILON);
+    lowered.next_down().max(0.0)
+}
+
 /// Computes the lower bounds of a layer.
 ///
 /// ```

@@ -241,3 +241,19 @@ fn a_node_bound_cut_short_says_so() {
         }
     }
 }
+
+/// Defect 8: a certificate's bound must never be above the exact optimum. One expert of load 1
+/// on 5 GPUs has the optimum 1/5 exactly, but the combinatorial average bound, computed in
+/// `f64`, rounds it *up* to `0.2`; handed to the exact engine as its known bound, it became the
+/// claimed bound. The certificate now builds on the bound lowered by its rounding error.
+#[test]
+fn a_claimed_bound_is_never_above_the_exact_optimum() {
+    let loads = Loads::from_rows(&[vec![1.0]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(5, 5), PolicyChoice::Global).unwrap();
+    let solution = eplb::solve(&problem, &Exact::default(), &SolveOptions::new()).unwrap();
+    let outcome = &solution.layers[0];
+    let bound = outcome.lower_bound.expect("exact reports a bound");
+    // 1/5 lies strictly between the f64 below 0.2 and 0.2 itself.
+    assert!(bound < 0.2, "bound {bound} above the exact optimum 1/5");
+    assert_eq!(outcome.status, SolveStatus::Optimal);
+}
