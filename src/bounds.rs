@@ -71,12 +71,17 @@ impl LowerBounds {
     }
 }
 
-/// The [strongest bound](LowerBounds::best) of a layer lowered by the largest rounding error
-/// of its `f64` arithmetic, so that it is never above the exact optimum: each bound sums at
-/// most `E` loads and divides once (relative error below `(E + 1) * 2^-53`), so
-/// `best * (1 - (E + 2) * f64::EPSILON)`, rounded down once more, is provably valid. This is
-/// the bound a certificate may build on (the [`Certified`](crate::strategies::Certified)
-/// adapter hands it to its engine); the evaluator reports [`lower_bounds`] as computed.
+/// The [strongest bound](LowerBounds::best) of a layer, never above the exact optimum: the
+/// bound as computed when it is certainly exact, else lowered by the largest rounding error of
+/// its `f64` arithmetic. Every bound is a sum of at most `E` loads divided by an integer
+/// `k <= R`: the relative error is below `(E + 1) * 2^-53`, so
+/// `best * (1 - (E + 2) * f64::EPSILON)`, rounded down once more, is valid. It is certainly
+/// exact when the loads are integers summing to at most `2^32` on at most `2^20` slots and the
+/// bound is an integer: the sums are then exact, and a quotient that is not an integer lies at
+/// least `1 / R` from every integer, farther than rounding a value below `2^32` moves it.
+/// This is the bound a certificate may build on (the
+/// [`Certified`](crate::strategies::Certified) adapter hands it to its engine); the evaluator
+/// reports [`lower_bounds`] as computed.
 ///
 /// ```
 /// use eplb::{bounds::{lower_bounds, proven_lower_bound}, Cluster, Loads, PolicyChoice, Problem};
@@ -85,12 +90,31 @@ impl LowerBounds {
 /// let p = Problem::new(loads, Cluster::new(5, 5), PolicyChoice::Global).unwrap();
 /// assert_eq!(lower_bounds(&p.layer(0)).best(), 0.2);
 /// assert!(proven_lower_bound(&p.layer(0)) < 0.2);
+/// // Integer loads and an integral bound: exact as computed ((3 + 5) / 2 = 4).
+/// let loads = Loads::from_rows(&[vec![3.0, 5.0]]).unwrap();
+/// let p = Problem::new(loads, Cluster::new(2, 2), PolicyChoice::Global).unwrap();
+/// assert_eq!(proven_lower_bound(&p.layer(0)), 5.0);
 /// ```
 pub fn proven_lower_bound(layer: &LayerProblem<'_>) -> f64 {
+    let best = lower_bounds(layer).best();
+    let integral = |x: f64| x.fract() == 0.0;
+    let exact = best.fract() == 0.0
+        && layer.loads().iter().all(|&w| integral(w))
+        && layer.total_load() <= EXACT_TOTAL
+        && layer.cluster().replicas <= EXACT_SLOTS;
+    if exact {
+        return best;
+    }
     let terms = layer.num_experts() as f64 + 2.0;
-    let lowered = lower_bounds(layer).best() * (1.0 - terms * f64::EPSILON);
+    let lowered = best * (1.0 - terms * f64::EPSILON);
     lowered.next_down().max(0.0)
 }
+
+/// Totals up to which [`proven_lower_bound`] knows integral bounds of integer loads are exact.
+const EXACT_TOTAL: f64 = 4_294_967_296.0;
+
+/// Slots up to which [`proven_lower_bound`] knows integral bounds of integer loads are exact.
+const EXACT_SLOTS: usize = 1 << 20;
 
 /// Computes the lower bounds of a layer.
 ///

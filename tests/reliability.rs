@@ -257,3 +257,30 @@ fn a_claimed_bound_is_never_above_the_exact_optimum() {
     assert!(bound < 0.2, "bound {bound} above the exact optimum 1/5");
     assert_eq!(outcome.status, SolveStatus::Optimal);
 }
+
+/// Defect 8: a layer stopped by its limit whose load meets a bound that is exact (integer
+/// loads, integral bound: the node bound 4298 of this instance, found by the evaluator's split
+/// search that the engine had no time to finish) must be `optimal`, not `time_limit` with a
+/// zero gap — the certificate's known bound is lowered for rounding only when it may be
+/// inexact.
+#[test]
+fn an_exact_known_bound_met_by_the_load_is_optimal() {
+    let row = vec![
+        928.0, 840.0, 93.0, 963.0, 142.0, 55.0, 356.0, 535.0, 974.0, 267.0, 904.0, 528.0, 990.0,
+        520.0, 49.0, 450.0,
+    ];
+    let problem = on_two_nodes(row, 18, 2, 16);
+    for millis in [0, 1, 10] {
+        let options = SolveOptions::new()
+            .with_threads(Some(1))
+            .with_time_limit(Some(Duration::from_millis(millis)));
+        let solution = eplb::solve(&problem, &Exact::default(), &options).unwrap();
+        let report = eplb::evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
+        let (layer, outcome) = (&report.layers[0], &solution.layers[0]);
+        if layer.gap == 0.0 {
+            assert_eq!(outcome.status, SolveStatus::Optimal, "{millis} ms");
+        } else {
+            assert_ne!(outcome.status, SolveStatus::Optimal, "{millis} ms");
+        }
+    }
+}
