@@ -14,7 +14,9 @@
 //!   minimum over all ways to split groups into nodes of the largest such node value, found by
 //!   branch and bound over the splits ([`BalancedSplit::search`], the same search the
 //!   hierarchical strategies use to choose their split), falling back to a weaker closed form
-//!   when the search would be too large.
+//!   when the search would be too large. Which of the two was reported is
+//!   [`LowerBounds::node_kind`]: a search cut short by its work budget says so
+//!   ([`NodeBoundKind::ClosedForm`]), and `eplb place` / `eplb check` print a notice.
 
 use eplb_solvers::apportion::min_max_share;
 use serde::Serialize;
@@ -42,6 +44,22 @@ pub struct LowerBounds {
     pub replication: f64,
     /// The node-level bound of the hierarchical policy (`None` under the global policy).
     pub node: Option<f64>,
+    /// How `node` was found (`None` under the global policy).
+    pub node_kind: Option<NodeBoundKind>,
+}
+
+/// How the hierarchical node bound of [`LowerBounds::node`] was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NodeBoundKind {
+    /// The split search finished: the smallest largest node value over all splits of the
+    /// groups into nodes (the strongest node bound).
+    BestSplit,
+    /// The split search was cut short by its work budget: the closed form (the heaviest
+    /// group with the lightest others, and each group's own `T_rep`) is reported instead —
+    /// valid, but weaker.
+    ClosedForm,
 }
 
 impl LowerBounds {
@@ -52,6 +70,51 @@ impl LowerBounds {
             .max(self.node.unwrap_or(0.0))
     }
 }
+
+/// The [strongest bound](LowerBounds::best) of a layer, never above the exact optimum: the
+/// bound as computed when it is certainly exact, else lowered by the largest rounding error of
+/// its `f64` arithmetic. Every bound is a sum of at most `E` loads divided by an integer
+/// `k <= R`: the relative error is below `(E + 1) * 2^-53`, so
+/// `best * (1 - (E + 2) * f64::EPSILON)`, rounded down once more, is valid. It is certainly
+/// exact when the loads are integers summing to at most `2^32` on at most `2^20` slots and the
+/// bound is an integer: the sums are then exact, and a quotient that is not an integer lies at
+/// least `1 / R` from every integer, farther than rounding a value below `2^32` moves it.
+/// This is the bound a certificate may build on (the
+/// [`Certified`](crate::strategies::Certified) adapter hands it to its engine); the evaluator
+/// reports [`lower_bounds`] as computed.
+///
+/// ```
+/// use eplb::{bounds::{lower_bounds, proven_lower_bound}, Cluster, Loads, PolicyChoice, Problem};
+/// // One expert of load 1 on 5 GPUs: the average 1/5 rounds *up* to the f64 `0.2`.
+/// let loads = Loads::from_rows(&[vec![1.0]]).unwrap();
+/// let p = Problem::new(loads, Cluster::new(5, 5), PolicyChoice::Global).unwrap();
+/// assert_eq!(lower_bounds(&p.layer(0)).best(), 0.2);
+/// assert!(proven_lower_bound(&p.layer(0)) < 0.2);
+/// // Integer loads and an integral bound: exact as computed ((3 + 5) / 2 = 4).
+/// let loads = Loads::from_rows(&[vec![3.0, 5.0]]).unwrap();
+/// let p = Problem::new(loads, Cluster::new(2, 2), PolicyChoice::Global).unwrap();
+/// assert_eq!(proven_lower_bound(&p.layer(0)), 5.0);
+/// ```
+pub fn proven_lower_bound(layer: &LayerProblem<'_>) -> f64 {
+    let best = lower_bounds(layer).best();
+    let integral = |x: f64| x.fract() == 0.0;
+    let exact = best.fract() == 0.0
+        && layer.loads().iter().all(|&w| integral(w))
+        && layer.total_load() <= EXACT_TOTAL
+        && layer.cluster().replicas <= EXACT_SLOTS;
+    if exact {
+        return best;
+    }
+    let terms = layer.num_experts() as f64 + 2.0;
+    let lowered = best * (1.0 - terms * f64::EPSILON);
+    lowered.next_down().max(0.0)
+}
+
+/// Totals up to which [`proven_lower_bound`] knows integral bounds of integer loads are exact.
+const EXACT_TOTAL: f64 = 4_294_967_296.0;
+
+/// Slots up to which [`proven_lower_bound`] knows integral bounds of integer loads are exact.
+const EXACT_SLOTS: usize = 1 << 20;
 
 /// Computes the lower bounds of a layer.
 ///
@@ -77,11 +140,13 @@ pub fn lower_bounds(layer: &LayerProblem<'_>) -> LowerBounds {
     LowerBounds {
         average,
         replication,
-        node,
+        node: node.map(|(value, _)| value),
+        node_kind: node.map(|(_, kind)| kind),
     }
 }
 
-fn node_bound(layer: &LayerProblem<'_>) -> f64 {
+/// The node bound and how it was found.
+fn node_bound(layer: &LayerProblem<'_>) -> (f64, NodeBoundKind) {
     let c = layer.cluster();
     let child = ChildCapacity {
         groups: c.groups / c.nodes,
@@ -104,8 +169,8 @@ fn node_bound(layer: &LayerProblem<'_>) -> f64 {
             value,
             complete: true,
             ..
-        }) => value.max(fallback),
-        _ => fallback,
+        }) => (value.max(fallback), NodeBoundKind::BestSplit),
+        _ => (fallback, NodeBoundKind::ClosedForm),
     }
 }
 

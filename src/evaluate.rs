@@ -12,7 +12,7 @@
 use eplb_solvers::loads::bin_load;
 use serde::Serialize;
 
-use crate::bounds::{lower_bounds, LowerBounds};
+use crate::bounds::{lower_bounds, LowerBounds, NodeBoundKind};
 use crate::error::{EplbError, Result};
 use crate::placement::{LayerPlacement, Placement};
 use crate::problem::{LayerProblem, Policy, Problem};
@@ -260,6 +260,11 @@ pub struct Summary {
     /// Refuted claims over all layers (not serialised when zero).
     #[serde(skip_serializing_if = "is_zero")]
     pub claim_violations: usize,
+    /// Layers whose hierarchical node bound's split search was cut short by its work budget,
+    /// so that the weaker closed-form node bound went into their `lower_bound`
+    /// ([`NodeBoundKind::ClosedForm`]; not serialised when zero).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub node_bounds_cut_short: usize,
     /// Largest GPU load of any layer.
     pub max_load: f64,
     /// Sum over layers of the max GPU load: the time of one step through all layers.
@@ -614,6 +619,10 @@ fn summarise(layers: &[LayerReport]) -> Summary {
         feasible_layers: layers.iter().filter(|l| l.violations.is_empty()).count(),
         violations: layers.iter().map(|l| l.violations.len()).sum(),
         claim_violations: layers.iter().map(|l| l.claim_violations.len()).sum(),
+        node_bounds_cut_short: layers
+            .iter()
+            .filter(|l| l.bounds.node_kind == Some(NodeBoundKind::ClosedForm))
+            .count(),
         max_load: layers.iter().map(|l| l.max_load).fold(0.0, f64::max),
         sum_max_load,
         balancedness: ratio(sum(|l| l.mean_load), sum_max_load),

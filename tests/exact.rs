@@ -360,17 +360,22 @@ impl PlacementStrategy for Fixed {
     }
 }
 
-/// An engine that ignores its start and returns the trivial packing.
+/// An engine that ignores its start and returns the trivial packing, stopped by its limit,
+/// with the bound `known` (the test's knowledge, e.g. the true optimum; never above the
+/// packing's value).
 #[derive(Debug, Clone, Default)]
-struct BadEngine;
+struct BadEngine {
+    known: f64,
+}
 
 impl ExactEngine for BadEngine {
     fn solve(&self, problem: &PackingProblem) -> Result<CertifiedPacking, SolverError> {
         let slots = problem.trivial_packing();
+        let value = problem.peak_of_slots(&slots);
         Ok(CertifiedPacking {
-            value: problem.peak_of_slots(&slots),
+            value,
             slots,
-            lower_bound: 0.0,
+            lower_bound: self.known.min(value),
             stop: StopReason::LimitReached,
         })
     }
@@ -410,7 +415,8 @@ fn the_adapter_never_returns_worse_than_its_seed_or_greedy() {
         let load_of = |s: &dyn PlacementStrategy| {
             evaluate_layer(&layer, &s.solve_layer(&layer).unwrap().placement, None).max_load
         };
-        let bad = Certified::from_engine("bad", "returns the trivial packing", BadEngine);
+        let bad =
+            Certified::from_engine("bad", "returns the trivial packing", BadEngine::default());
         let seed = Refine::default();
         let seeded = bad.clone().with_seed(seed);
         assert!(load_of(&seeded) <= load_of(&seed));
@@ -420,4 +426,25 @@ fn the_adapter_never_returns_worse_than_its_seed_or_greedy() {
             SolveStatus::TimeLimit
         );
     }
+}
+
+/// Issue 15, defect 8: when the engine stops at its limit and the never-worse rule picks
+/// greedy's placement, which meets the engine's bound, the layer was reported `time_limit`
+/// with a zero gap. The bound proves that placement optimal.
+#[test]
+fn a_fallback_meeting_the_engines_bound_is_optimal() {
+    // Loads (4, 4, 1, 1) on 2 GPUs x 2 slots: greedy reaches the optimum 5.0 ({4, 1} twice),
+    // the trivial packing ({4, 4}, {1, 1}) does not.
+    let loads = Loads::from_rows(&[vec![4.0, 4.0, 1.0, 1.0]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global).unwrap();
+    let layer = problem.layer(0);
+    let stopped = |known| Certified::from_engine("stopped", "stopped", BadEngine { known });
+    let solution = stopped(5.0).solve_layer(&layer).unwrap();
+    let load = evaluate_layer(&layer, &solution.placement, None).max_load;
+    assert_eq!(load, 5.0);
+    assert_eq!(solution.lower_bound, Some(5.0));
+    assert_eq!(solution.status, SolveStatus::Optimal);
+    // A bound below the load leaves the limit's status.
+    let weaker = stopped(4.5).solve_layer(&layer).unwrap();
+    assert_eq!(weaker.status, SolveStatus::TimeLimit);
 }

@@ -2,13 +2,16 @@
 //! loads in JSON, CSV and NumPy `.npy`; placements in DeepSeek JSON, SGLang JSON and
 //! TensorRT-LLM YAML; topology files. Every input must give a clean error or a valid result:
 //! never a panic (a failed case) or an abort (the run dies). The command line's fuzz test
-//! (`cli/tests/fuzz_args.rs`) runs the same readers under an address-space cap.
+//! (`cli/tests/fuzz_args.rs`) runs the same readers under an address-space cap; here every reader
+//! is held to the memory cap of [`MEMORY_PER_INPUT_BYTE`] by a counting allocator.
 //!
 //! The corpus (`tests/corpus/`) holds a valid file of every format and the inputs that broke
 //! the parsers before (each named for its defect); it is replayed as an ordinary test and is
 //! the seed of the mutations. Add a file there to keep a new case. It runs on stable Rust, in
 //! the style of `cargo fuzz` targets replayed on their corpus.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use eplb::formats::limits::MAX_LOAD;
@@ -18,6 +21,90 @@ use eplb::formats::{
 };
 use eplb::topology::Topology;
 use proptest::prelude::*;
+
+/// The memory cap of the readers (README, "Guarantees and limits"): reading one input never
+/// holds more than `MEMORY_PER_INPUT_BYTE` bytes per input byte plus `MEMORY_CONSTANT` at once
+/// (JSON is parsed into a tree first, about 32 bytes a number and doubling vectors: a reader
+/// that allocates by a size a file merely states breaks this at once).
+const MEMORY_PER_INPUT_BYTE: usize = 64;
+/// See [`MEMORY_PER_INPUT_BYTE`]: 1 MiB.
+const MEMORY_CONSTANT: usize = 1 << 20;
+
+/// The system allocator, counting the bytes each thread holds and their peak (the parsers run
+/// on the calling thread; the test threads run in parallel, so the counts are per thread).
+struct Counting;
+
+thread_local! {
+    static HELD: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    // `try_with`: a thread's counters may be gone while it is torn down.
+    let _ = HELD.try_with(|held| {
+        let now = held.get() + delta;
+        held.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; counting allocates
+// nothing. (The test binary's only `unsafe`: a global allocator cannot be written without it.)
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        count(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            count(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and returns its result with the most bytes it held at once (on this thread, above
+/// what the thread held before).
+fn peak_bytes<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = HELD.with(Cell::get);
+    PEAK.with(|peak| peak.set(base));
+    let out = f();
+    let peak = PEAK.with(Cell::get);
+    (out, (peak - base).max(0) as usize)
+}
+
+/// Asserts the memory cap for one reader on `input` bytes.
+fn within_cap<T>(reader: &str, input: usize, f: impl FnOnce() -> T) -> T {
+    let (out, peak) = peak_bytes(f);
+    let cap = MEMORY_PER_INPUT_BYTE * input + MEMORY_CONSTANT;
+    assert!(
+        peak <= cap,
+        "{reader} held {peak} bytes reading {input} bytes (cap {cap})"
+    );
+    out
+}
 
 /// Experts, layers and first model layer the placement readers are asked for.
 const EXPERTS: usize = 4;
@@ -39,8 +126,10 @@ fn valid_loads(file: &LoadsFile) {
 }
 
 /// Every parser on `bytes`: each answers with an error (with a message) or a valid result.
+/// Every reader runs within the memory cap ([`MEMORY_PER_INPUT_BYTE`]).
 fn every_parser(bytes: &[u8]) {
     let path = Path::new("fuzz");
+    let n = bytes.len();
     let text = String::from_utf8_lossy(bytes);
     let error = |e: eplb::EplbError| assert!(!e.to_string().is_empty());
     for options in [
@@ -49,25 +138,31 @@ fn every_parser(bytes: &[u8]) {
             keep_zero_layers: true,
         },
     ] {
-        match loads_from_json(path, &text, options) {
+        match within_cap("loads JSON", n, || loads_from_json(path, &text, options)) {
             Ok(f) => valid_loads(&f),
             Err(e) => error(e),
         }
     }
-    match loads_from_csv(path, &text) {
+    match within_cap("loads CSV", n, || loads_from_csv(path, &text)) {
         Ok(f) => valid_loads(&f),
         Err(e) => error(e),
     }
-    match loads_from_npy(path, bytes) {
+    match within_cap("loads NPY", n, || loads_from_npy(path, bytes)) {
         Ok(f) => valid_loads(&f),
         Err(e) => error(e),
     }
     let placements = [
-        placement_from_json(path, &text, EXPERTS),
-        placement_from_yaml(path, &text, EXPERTS, LAYERS, FIRST_LAYER),
-        serde_json::from_str::<serde_json::Value>(&text)
-            .map_err(|e| eplb::EplbError::InvalidPlacement(e.to_string()))
-            .and_then(|v| sglang::placement_from_value(path, &v, EXPERTS, LAYERS, FIRST_LAYER)),
+        within_cap("DeepSeek placement", n, || {
+            placement_from_json(path, &text, EXPERTS)
+        }),
+        within_cap("TensorRT-LLM placement", n, || {
+            placement_from_yaml(path, &text, EXPERTS, LAYERS, FIRST_LAYER)
+        }),
+        within_cap("SGLang placement", n, || {
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| eplb::EplbError::InvalidPlacement(e.to_string()))
+                .and_then(|v| sglang::placement_from_value(path, &v, EXPERTS, LAYERS, FIRST_LAYER))
+        }),
     ];
     // A placement read is judged by the evaluator (ids out of range are its violations).
     for placement in placements {
@@ -75,7 +170,7 @@ fn every_parser(bytes: &[u8]) {
             error(e);
         }
     }
-    match Topology::from_json_str(&text) {
+    match within_cap("topology", n, || Topology::from_json_str(&text)) {
         Ok(t) => assert!(t.num_gpus() >= 1),
         Err(e) => error(e),
     }
@@ -238,4 +333,49 @@ fn topology_sizes_are_checked_before_anything_is_built() {
         let e = Topology::from_json_str(text).unwrap_err().to_string();
         assert!(!e.is_empty());
     }
+}
+
+/// The memory cap on large valid inputs (where it is tightest: every byte is data) and on a
+/// reader that would allocate by a stated size.
+#[test]
+fn readers_stay_within_the_memory_cap_on_large_inputs() {
+    let path = Path::new("big");
+    // 64 layers x 4096 experts of one-digit loads: 2 input bytes a number.
+    let row = vec!["7"; 4096].join(",");
+    let rows: Vec<String> = (0..64).map(|_| format!("[{row}]")).collect();
+    let json = format!("[{}]", rows.join(","));
+    let csv: String = (0..64).map(|_| format!("{row}\n")).collect();
+    let f = within_cap("loads JSON", json.len(), || {
+        loads_from_json(path, &json, ReadOptions::default())
+    })
+    .unwrap();
+    assert_eq!((f.loads.num_layers(), f.loads.num_experts()), (64, 4096));
+    let f = within_cap("loads CSV", csv.len(), || loads_from_csv(path, &csv)).unwrap();
+    assert_eq!((f.loads.num_layers(), f.loads.num_experts()), (64, 4096));
+    let ids = vec!["1"; 4096].join(",");
+    let placement = format!(
+        "{{\"phy2log\": [{}]}}",
+        vec![format!("[{ids}]"); 64].join(",")
+    );
+    within_cap("DeepSeek placement", placement.len(), || {
+        placement_from_json(path, &placement, EXPERTS)
+    })
+    .unwrap();
+    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for name in ["esft-vanilla-lite_esft-law.json", "eplb_reference.json"] {
+        let text = std::fs::read_to_string(traces.join(name)).unwrap();
+        let _ = within_cap(name, text.len(), || {
+            loads_from_json(path, &text, ReadOptions::default())
+        });
+    }
+}
+
+/// The cap bites: a reader that reserved memory for a size a 16-byte header claims fails it.
+#[test]
+#[should_panic(expected = "held")]
+fn a_reader_allocating_by_a_stated_size_breaks_the_cap() {
+    let header = b"rows: 1000000000";
+    within_cap("by-claim reader", header.len(), || {
+        Vec::<f64>::with_capacity(1 << 20)
+    });
 }

@@ -117,3 +117,170 @@ mod certificates {
         }
     }
 }
+
+/// One layer of `row` on `replicas` slots over `gpus` GPUs on 2 nodes, `groups` expert groups,
+/// under the hierarchical policy.
+fn on_two_nodes(row: Vec<f64>, replicas: usize, gpus: usize, groups: usize) -> Problem {
+    let cluster = Cluster::new(replicas, gpus)
+        .with_nodes(2)
+        .with_groups(groups);
+    let loads = Loads::from_rows(&[row]).unwrap();
+    Problem::new(loads, cluster, PolicyChoice::Hierarchical).unwrap()
+}
+
+/// The optimum of a layer with one expert per group on two single-GPU nodes (each node takes
+/// half of the groups; a GPU's load is the sum of its experts' loads, however they are copied):
+/// the best split of `loads` into two halves, by dynamic programming over (count, sum).
+fn best_halves(loads: &[u64]) -> u64 {
+    let total: u64 = loads.iter().sum();
+    let half = loads.len() / 2;
+    let mut reach = vec![vec![false; total as usize + 1]; half + 1];
+    reach[0][0] = true;
+    for &w in loads {
+        for k in (1..=half).rev() {
+            for s in (w as usize..=total as usize).rev() {
+                if reach[k - 1][s - w as usize] {
+                    reach[k][s] = true;
+                }
+            }
+        }
+    }
+    (0..=total as usize)
+        .filter(|&s| reach[half][s])
+        .map(|s| (s as u64).max(total - s as u64))
+        .min()
+        .expect("a split")
+}
+
+/// Defect 8, second half: under the hierarchical policy with more group splits than the
+/// search lists (32 groups on 2 nodes), a search stopped before its first packing reported
+/// the bound of the one split it had scored, as if it held for every split — 8542 against an
+/// optimum of 8529, with `time_limit` and a zero gap (the fallback placement met the invalid
+/// bound). Every claimed bound must stay at or below the optimum, and a `time_limit` layer
+/// never shows a zero gap.
+#[test]
+fn exact_bounds_hold_at_short_limits_with_many_group_splits() {
+    let instances: [&[u64]; 2] = [
+        &[
+            610, 807, 268, 399, 465, 825, 452, 414, 713, 650, 514, 776, 127, 170, 684, 976, 320,
+            460, 933, 491, 338, 995, 726, 584, 479, 532, 86, 218, 868, 225, 174, 778,
+        ],
+        &[
+            297, 872, 118, 739, 655, 94, 361, 901, 510, 43, 777, 268, 634, 190, 815, 452, 999, 71,
+            583, 326, 707, 148, 960, 415, 237, 869, 552, 13, 688, 341, 924, 76,
+        ],
+    ];
+    for loads in instances {
+        let optimum = best_halves(loads) as f64;
+        let row: Vec<f64> = loads.iter().map(|&w| w as f64).collect();
+        let experts = row.len();
+        let problem = on_two_nodes(row, experts + 2, 2, experts);
+        for millis in [0, 1, 2, 5, 10, 20, 50] {
+            let options = SolveOptions::new()
+                .with_threads(Some(1))
+                .with_time_limit(Some(Duration::from_millis(millis)));
+            let solution = eplb::solve(&problem, &Exact::default(), &options).unwrap();
+            let outcome = &solution.layers[0];
+            let load =
+                evaluate_layer(&problem.layer(0), solution.placement.layer(0), None).max_load;
+            let bound = outcome.lower_bound.expect("exact reports a bound");
+            assert!(
+                bound <= optimum,
+                "{millis} ms: bound {bound} above the optimum {optimum}"
+            );
+            if outcome.status != SolveStatus::Optimal {
+                assert!(
+                    bound < load,
+                    "{millis} ms: {:?} with bound {bound} = load {load}",
+                    outcome.status
+                );
+            }
+        }
+    }
+}
+
+/// Defect 6: the evaluator's hierarchical node bound has a work budget; a search cut short by
+/// it used to fall back to the weaker closed form without a word. The bounds, the layer's
+/// JSON and the summary now say which bound was reported.
+#[test]
+fn a_node_bound_cut_short_says_so() {
+    use eplb::bounds::{lower_bounds, NodeBoundKind};
+    use eplb::formats::deepseek::PlacementDocument;
+    use eplb::strategies::Greedy;
+
+    // 64 groups of 16 experts on 2 nodes (the shape): C(63, 31) splits, far beyond the
+    // budget. 8 groups on 2 nodes: 35 splits, searched to the end.
+    for (groups, kind) in [
+        (64, NodeBoundKind::ClosedForm),
+        (8, NodeBoundKind::BestSplit),
+    ] {
+        let experts = groups * 16;
+        let row: Vec<f64> = (0..experts)
+            .map(|e| ((e * 7919) % 1013 + 1) as f64)
+            .collect();
+        let problem = on_two_nodes(row, experts + 64, 16, groups);
+        let bounds = lower_bounds(&problem.layer(0));
+        assert_eq!(bounds.node_kind, Some(kind), "{groups} groups");
+        let solution = eplb::solve(&problem, &Greedy, &SolveOptions::new()).unwrap();
+        let evaluation = eplb::evaluate(&problem, &solution.placement, &[]).unwrap();
+        let cut_short = usize::from(kind == NodeBoundKind::ClosedForm);
+        assert_eq!(evaluation.summary.node_bounds_cut_short, cut_short);
+        let document = PlacementDocument::new(
+            &problem,
+            &solution.placement,
+            &evaluation,
+            Some(&solution),
+            false,
+        )
+        .unwrap();
+        let json = serde_json::to_value(&document).unwrap();
+        let reported = json["layers"][0].get("node_bound");
+        match kind {
+            NodeBoundKind::ClosedForm => assert_eq!(reported, Some(&"closed_form".into())),
+            _ => assert_eq!(reported, None, "only a bound cut short is flagged"),
+        }
+    }
+}
+
+/// Defect 8: a certificate's bound must never be above the exact optimum. One expert of load 1
+/// on 5 GPUs has the optimum 1/5 exactly, but the combinatorial average bound, computed in
+/// `f64`, rounds it *up* to `0.2`; handed to the exact engine as its known bound, it became the
+/// claimed bound. The certificate now builds on the bound lowered by its rounding error.
+#[test]
+fn a_claimed_bound_is_never_above_the_exact_optimum() {
+    let loads = Loads::from_rows(&[vec![1.0]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(5, 5), PolicyChoice::Global).unwrap();
+    let solution = eplb::solve(&problem, &Exact::default(), &SolveOptions::new()).unwrap();
+    let outcome = &solution.layers[0];
+    let bound = outcome.lower_bound.expect("exact reports a bound");
+    // 1/5 lies strictly between the f64 below 0.2 and 0.2 itself.
+    assert!(bound < 0.2, "bound {bound} above the exact optimum 1/5");
+    assert_eq!(outcome.status, SolveStatus::Optimal);
+}
+
+/// Defect 8: a layer stopped by its limit whose load meets a bound that is exact (integer
+/// loads, integral bound: the node bound 4298 of this instance, found by the evaluator's split
+/// search that the engine had no time to finish) must be `optimal`, not `time_limit` with a
+/// zero gap — the certificate's known bound is lowered for rounding only when it may be
+/// inexact.
+#[test]
+fn an_exact_known_bound_met_by_the_load_is_optimal() {
+    let row = vec![
+        928.0, 840.0, 93.0, 963.0, 142.0, 55.0, 356.0, 535.0, 974.0, 267.0, 904.0, 528.0, 990.0,
+        520.0, 49.0, 450.0,
+    ];
+    let problem = on_two_nodes(row, 18, 2, 16);
+    for millis in [0, 1, 10] {
+        let options = SolveOptions::new()
+            .with_threads(Some(1))
+            .with_time_limit(Some(Duration::from_millis(millis)));
+        let solution = eplb::solve(&problem, &Exact::default(), &options).unwrap();
+        let report = eplb::evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
+        let (layer, outcome) = (&report.layers[0], &solution.layers[0]);
+        if layer.gap == 0.0 {
+            assert_eq!(outcome.status, SolveStatus::Optimal, "{millis} ms");
+        } else {
+            assert_ne!(outcome.status, SolveStatus::Optimal, "{millis} ms");
+        }
+    }
+}

@@ -36,6 +36,9 @@ pub(crate) fn run(args: &CheckArgs, global: Global) -> Result<ExitCode, EplbErro
     )?;
     let requirements = Requirements::new().with_distinct_replicas(args.distinct_replicas);
     let evaluation = evaluate_with(problem, &placement, &[], requirements)?;
+    if let Some(notice) = super::report::cut_short_bounds_notice(&evaluation) {
+        global.notice(&notice);
+    }
     let steps = loaded
         .steps
         .as_ref()

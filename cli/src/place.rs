@@ -178,6 +178,9 @@ pub(crate) fn run(args: &PlaceArgs, global: Global) -> Result<ExitCode, EplbErro
         &solution.claims(),
         requirements,
     )?;
+    if let Some(notice) = super::report::cut_short_bounds_notice(&evaluation) {
+        global.notice(&notice);
+    }
     let step_evaluation = loaded
         .steps
         .as_ref()

@@ -161,3 +161,15 @@ pub(crate) const COMPARISON_HEADER: [&str; 6] = [
     "proven optimal",
     "time",
 ];
+
+/// The notice for layers whose node bound's split search was cut short by its work budget
+/// (`None` when there are none): their `lower_bound` holds the weaker closed-form node bound.
+pub(crate) fn cut_short_bounds_notice(evaluation: &Evaluation) -> Option<String> {
+    let n = evaluation.summary.node_bounds_cut_short;
+    (n > 0).then(|| {
+        format!(
+            "{n} of {} layers: the node bound's split search was cut short by its work budget, so their lower bound uses the weaker closed-form node bound (valid; `node_bound: closed_form` in JSON)",
+            evaluation.summary.layers
+        )
+    })
+}

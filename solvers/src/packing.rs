@@ -337,9 +337,11 @@ pub enum StopReason {
 
 impl StopReason {
     /// The reason for a search that proved (`proven`) or did not prove its packing of `value`
-    /// optimal, with `lower_bound` proved and the relative `gap` requested (`0`: none).
+    /// optimal, with `lower_bound` proved and the relative `gap` requested (`0`: none). A
+    /// packing that meets its proved bound is optimal whatever the search says (a limit never
+    /// comes with a zero gap).
     pub(crate) fn judge(proven: bool, value: f64, lower_bound: f64, gap: f64) -> Self {
-        if proven {
+        if proven || value <= lower_bound {
             StopReason::Optimal
         } else if gap > 0.0 && value <= lower_bound * (1.0 + gap) {
             StopReason::GapReached
@@ -409,4 +411,26 @@ pub trait WithThreads {
     /// The engine using at most `threads` threads (`None`: its default).
     #[must_use]
     fn with_threads(self, threads: Option<usize>) -> Self;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StopReason;
+
+    /// Issue 15, defect 8: a search stopped by its deadline whose packing meets its proved
+    /// bound was reported as `LimitReached` with a zero gap; the bound proves it optimal.
+    #[test]
+    fn a_packing_meeting_its_bound_is_optimal_whatever_stopped_the_search() {
+        assert_eq!(StopReason::judge(false, 4.0, 4.0, 0.0), StopReason::Optimal);
+        assert_eq!(StopReason::judge(false, 4.0, 4.0, 0.1), StopReason::Optimal);
+        assert_eq!(
+            StopReason::judge(false, 4.0, 3.9, 0.1),
+            StopReason::GapReached
+        );
+        assert_eq!(
+            StopReason::judge(false, 4.0, 3.9, 0.0),
+            StopReason::LimitReached
+        );
+        assert_eq!(StopReason::judge(true, 4.0, 3.9, 0.0), StopReason::Optimal);
+    }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{format_error, parse_error, parse_json, phy2log_rows, EmptySlots};
+use crate::bounds::NodeBoundKind;
 use crate::error::Result;
 use crate::evaluate::{Evaluation, Summary, Violation};
 use crate::objective::{StepEvaluation, StepSummary};
@@ -55,6 +56,11 @@ pub struct LayerMetrics {
     pub lower_bound: f64,
     /// `(max - bound) / bound`.
     pub gap: f64,
+    /// Present only when the hierarchical node bound's split search was cut short by its work
+    /// budget: then `closed_form`, the weaker (valid) node bound that went into `lower_bound`
+    /// instead ([`NodeBoundKind`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_bound: Option<NodeBoundKind>,
     /// The strategy's claim (absent for placements made elsewhere).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<SolveStatus>,
@@ -132,6 +138,10 @@ impl PlacementDocument {
                 imbalance: r.imbalance,
                 lower_bound: r.lower_bound,
                 gap: r.gap,
+                node_bound: r
+                    .bounds
+                    .node_kind
+                    .filter(|&k| k == NodeBoundKind::ClosedForm),
                 status: solution.map(|s| s.layers[l].status),
                 solve_ms: solution.map(|s| s.layers[l].elapsed.as_secs_f64() * 1e3),
                 colocated_replicas: r.colocated_replicas,

@@ -9,7 +9,7 @@ use eplb_solvers::packing::{
     ExactEngine, PackingProblem, Regions, StopReason, WithDeadline, WithGap, WithStart, WithThreads,
 };
 
-use crate::bounds::lower_bounds;
+use crate::bounds::proven_lower_bound;
 use crate::error::Result;
 use crate::evaluate::max_gpu_load;
 use crate::placement::LayerPlacement;
@@ -24,14 +24,17 @@ use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 ///    hands its placement to the engine as the starting solution;
 /// 2. builds the [`PackingProblem`] (GPUs are bins, slots per GPU the bin size, experts the
 ///    items; under the hierarchical policy nodes are regions and expert groups are groups),
-///    with the [combinatorial lower bound](crate::bounds) as its known bound;
+///    with the [combinatorial lower bound](crate::bounds), lowered by its rounding error
+///    ([`proven_lower_bound`]), as its known bound;
 /// 3. gives the engine the layer's [budget](crate::LayerBudget), set by the runner from its
 ///    [`SolveOptions`](crate::SolveOptions): the deadline (without one,
 ///    [`Certified::DEFAULT_TIME_LIMIT`] from the start of the layer), the gap and the threads;
 /// 4. applies the **never-worse rule**: the answer is never worse than [`Greedy`]'s nor the
 ///    seed's, as judged by the evaluator's [`max_gpu_load`];
 /// 5. maps the engine's [`StopReason`] to a [`SolveStatus`] (`Optimal`, `GapReached`,
-///    `TimeLimit`), with the engine's lower bound (never above the returned load).
+///    `TimeLimit`), with the engine's lower bound (never above the returned load); a load that
+///    meets the bound is `Optimal` whatever stopped the engine, so `TimeLimit` never comes
+///    with a zero gap.
 ///
 /// # Complexity
 /// The seed's and greedy's cost plus the engine's, which is exponential in the worst case and
@@ -124,7 +127,7 @@ where
             _ => None,
         };
         let mut problem = PackingProblem::new(layer.loads().to_vec(), c.gpus, c.slots_per_gpu())?
-            .with_lower_bound(lower_bounds(layer).best())?;
+            .with_lower_bound(proven_lower_bound(layer))?;
         if layer.policy() == Policy::Hierarchical {
             problem = problem.with_regions(Regions {
                 regions: c.nodes,
@@ -153,8 +156,11 @@ where
                 (placement, load) = (fallback, fallback_load);
             }
         }
+        // A fallback that meets the engine's proved bound is optimal: a limit never comes with
+        // a zero gap.
         let status = match packing.stop {
             StopReason::Optimal => SolveStatus::Optimal,
+            _ if load <= packing.lower_bound => SolveStatus::Optimal,
             StopReason::GapReached => SolveStatus::GapReached,
             _ => SolveStatus::TimeLimit,
         };

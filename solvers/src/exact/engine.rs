@@ -20,8 +20,9 @@ use crate::packing::{
 /// longer claims optimality (its stop reason is at best [`StopReason::GapReached`]).
 ///
 /// With regions, there may be at most 64 groups. The search runs on one thread
-/// ([`WithThreads`] is accepted and ignored). A known lower bound of the problem strengthens
-/// the certificate only.
+/// ([`WithThreads`] is accepted and ignored). A known lower bound of the problem (it must be
+/// valid: the caller proves it) strengthens the reported bound, and a packing that meets it is
+/// optimal; it does not steer the search.
 ///
 /// # Complexity
 /// Exponential in the worst case (the problem is strongly NP-hard); bounded by the deadline,

@@ -397,9 +397,15 @@ pub(super) fn solve(
         budget = next_budget(budget, u64::MAX);
     };
     let Some((masks, packs)) = best else {
+        // The splits' bounds are a bound on the optimum only when every split was scored
+        // (otherwise the optimum may lie in a split never seen: only the flat bound holds).
+        let lower_bound = match open_lb {
+            Some(open) if exhaustive => open.max(global_lb),
+            _ => global_lb,
+        };
         return Outcome {
             best: None,
-            lower_bound: open_lb.unwrap_or(global_lb).max(global_lb),
+            lower_bound,
             proven: false,
         };
     };

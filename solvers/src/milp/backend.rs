@@ -1,5 +1,7 @@
 //! The backends: which solver runs a model, and the model handed to it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use good_lp::{Constraint, Expression, ProblemVariables, Variable};
@@ -118,33 +120,134 @@ impl RawOutcome {
 }
 
 /// Runs `solve` so that the caller gets an answer by `deadline` (plus [`GRACE`]): a backend
-/// that checks its clock only between simplex runs (microlp) may overrun its own time limit by
-/// the length of one run, so it runs on a thread of its own and, when it has not answered in
-/// time, the run ends like a limit (no solution, no bound) and the thread is left to finish
-/// its current simplex run and stop at its own time limit. Without a deadline it runs here.
+/// that checks its clock only now and then (microlp: every 1000 simplex pivots and between
+/// branch-and-bound nodes) may overrun its own time limit, so it runs on a thread of its own
+/// and, when it has not answered in time, the run ends like a limit (no solution, no bound) and
+/// the thread is *abandoned*: left to stop at its own time limit (set to the same deadline).
+/// At most [`ABANDONED_LIMIT`] abandoned runs are alive in the process at once: a new run
+/// first waits (until its deadline) for one of them to end, so abandoned threads never take
+/// more than that many cores. Without a deadline it runs here.
 pub(super) fn run_until(
+    deadline: Option<Instant>,
+    solve: impl FnOnce() -> Result<RawOutcome, SolverError> + Send + 'static,
+) -> Result<RawOutcome, SolverError> {
+    run_gated(&ABANDONED, deadline, solve)
+}
+
+/// [`run_until`] with the abandoned runs counted by `gate`.
+pub(super) fn run_gated(
+    gate: &'static Abandoned,
     deadline: Option<Instant>,
     solve: impl FnOnce() -> Result<RawOutcome, SolverError> + Send + 'static,
 ) -> Result<RawOutcome, SolverError> {
     let Some(deadline) = deadline else {
         return solve();
     };
+    if !gate.wait_for_room(deadline) {
+        // The abandoned runs held the cores until the deadline: no answer, like a limit.
+        return Ok(RawOutcome::stopped());
+    }
+    let run = Arc::new(RunState::default());
     let (send, receive) = std::sync::mpsc::channel();
+    let thread_run = Arc::clone(&run);
     let spawned = std::thread::Builder::new()
         .name("eplb-microlp".into())
         .spawn(move || {
+            let outcome = solve();
+            gate.finish(&thread_run);
             // The receiver may be gone (the caller stopped waiting): nothing to do then.
-            let _ = send.send(solve());
+            let _ = send.send(outcome);
         });
     if spawned.is_err() {
         // No thread to run it on: no answer, like a limit.
         return Ok(RawOutcome::stopped());
     }
     let wait = deadline.saturating_duration_since(Instant::now()) + GRACE;
-    receive
-        .recv_timeout(wait)
-        .unwrap_or(Ok(RawOutcome::stopped()))
+    receive.recv_timeout(wait).unwrap_or_else(|_| {
+        gate.abandon(&run);
+        Ok(RawOutcome::stopped())
+    })
 }
 
 /// How long past the deadline a backend run may take to deliver its answer.
 const GRACE: Duration = Duration::from_millis(5);
+
+/// How many abandoned backend runs may be alive in the process at once (see [`run_until`]).
+pub(super) const ABANDONED_LIMIT: usize = 2;
+
+/// The process's abandoned backend runs.
+static ABANDONED: Abandoned = Abandoned::new(ABANDONED_LIMIT);
+
+/// Whether one run has ended and whether its caller stopped waiting for it (both changed only
+/// under the [`Abandoned`] lock, so that a run is counted exactly when it is abandoned alive).
+#[derive(Default)]
+pub(super) struct RunState {
+    done: AtomicBool,
+    abandoned: AtomicBool,
+}
+
+/// Counts the backend runs whose callers stopped waiting and that are still running, and lets
+/// new runs wait for room.
+pub(super) struct Abandoned {
+    alive: Mutex<usize>,
+    ended: Condvar,
+    limit: usize,
+}
+
+impl Abandoned {
+    /// A gate letting at most `limit` abandoned runs be alive.
+    pub(super) const fn new(limit: usize) -> Self {
+        Self {
+            alive: Mutex::new(0),
+            ended: Condvar::new(),
+            limit,
+        }
+    }
+
+    /// The abandoned runs alive now.
+    #[cfg(test)]
+    pub(super) fn alive(&self) -> usize {
+        *self.lock()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        // The count stays valid whatever panicked while holding the lock.
+        self.alive.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until fewer than `limit` abandoned runs are alive; false when `deadline` passed
+    /// first.
+    fn wait_for_room(&self, deadline: Instant) -> bool {
+        let mut alive = self.lock();
+        while *alive >= self.limit {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            alive = match self.ended.wait_timeout(alive, left) {
+                Ok((guard, _)) => guard,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        true
+    }
+
+    /// The caller stopped waiting for `run`: counted while it is still running.
+    fn abandon(&self, run: &RunState) {
+        let mut alive = self.lock();
+        if !run.done.load(Ordering::Relaxed) {
+            run.abandoned.store(true, Ordering::Relaxed);
+            *alive += 1;
+        }
+    }
+
+    /// `run` has ended: no longer counted, and a waiting run may start.
+    fn finish(&self, run: &RunState) {
+        let mut alive = self.lock();
+        run.done.store(true, Ordering::Relaxed);
+        if run.abandoned.load(Ordering::Relaxed) {
+            *alive -= 1;
+            self.ended.notify_all();
+        }
+    }
+}

@@ -28,10 +28,6 @@ pub(super) fn run(
     if let Some(start) = start {
         problem = problem.with_initial_solution(columns.iter().copied().zip(start));
     }
-    if let Some(deadline) = deadline {
-        let limit = deadline.saturating_duration_since(Instant::now());
-        problem = problem.with_time_limit(limit.as_secs_f64());
-    }
     if let Some(gap) = gap {
         problem = problem
             .with_mip_gap(gap as f32)
@@ -39,6 +35,12 @@ pub(super) fn run(
     }
     for c in constraints {
         problem.add_constraint(c);
+    }
+    // Last, so that microlp's clock (started when it solves) stops at the layer's deadline,
+    // not the model's building time later.
+    if let Some(deadline) = deadline {
+        let limit = deadline.saturating_duration_since(Instant::now());
+        problem = problem.with_time_limit(limit.as_secs_f64());
     }
     match problem.solve() {
         Ok(solution) => {

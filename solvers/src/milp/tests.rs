@@ -102,18 +102,25 @@ fn a_backend_failure_ends_the_run_like_a_limit() {
     assert!(backend::failure_as_limit(invalid).is_err());
 }
 
+/// A backend run that proved an optimum of 1 (one column at 1).
+fn optimal_run() -> RawOutcome {
+    RawOutcome {
+        values: Some(vec![1.0]),
+        status: RawStatus::Optimal,
+        dual_bound: Some(1.0),
+    }
+}
+
 #[test]
 fn a_backend_run_that_overruns_its_deadline_is_abandoned_as_stopped() {
     // A run that would answer "optimal" only after 30 s: at a 20 ms deadline the caller gets a
     // stopped run (no solution, no bound) instead of waiting.
+    // (Its own gate: the 30 s run stays abandoned, and must not hold up the other tests.)
+    static GATE: backend::Abandoned = backend::Abandoned::new(1);
     let deadline = Some(Instant::now() + Duration::from_millis(20));
-    let outcome = backend::run_until(deadline, || {
+    let outcome = backend::run_gated(&GATE, deadline, || {
         std::thread::sleep(Duration::from_secs(30));
-        Ok(RawOutcome {
-            values: Some(vec![1.0]),
-            status: RawStatus::Optimal,
-            dual_bound: Some(1.0),
-        })
+        Ok(optimal_run())
     })
     .unwrap();
     assert_eq!(outcome.status, RawStatus::Stopped);
@@ -121,6 +128,45 @@ fn a_backend_run_that_overruns_its_deadline_is_abandoned_as_stopped() {
     // Without a deadline the run is waited for.
     let outcome = backend::run_until(None, || Ok(RawOutcome::stopped())).unwrap();
     assert_eq!(outcome.status, RawStatus::Stopped);
+}
+
+/// Issue 15: a microlp run abandoned at its layer's deadline ran on for up to seconds (microlp
+/// checks its clock every 1000 pivots), and every later layer could abandon one more, so
+/// abandoned threads piled up and took the cores. The gate keeps at most its limit of them
+/// alive: a new run waits for room until its own deadline.
+#[test]
+fn abandoned_backend_runs_are_capped() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    static GATE: backend::Abandoned = backend::Abandoned::new(1);
+    static SECOND_RAN: AtomicBool = AtomicBool::new(false);
+    let soon = || Some(Instant::now() + Duration::from_millis(10));
+    // A run that ends only when released: abandoned at its deadline, still alive.
+    let (release, released) = mpsc::channel::<()>();
+    let first = backend::run_gated(&GATE, soon(), move || {
+        let _ = released.recv();
+        Ok(RawOutcome::stopped())
+    })
+    .unwrap();
+    assert_eq!(first.status, RawStatus::Stopped);
+    assert_eq!(GATE.alive(), 1);
+    // The gate is full until the next deadline: the next run does not start at all.
+    let second = backend::run_gated(&GATE, soon(), || {
+        SECOND_RAN.store(true, Ordering::SeqCst);
+        Ok(RawOutcome::stopped())
+    })
+    .unwrap();
+    assert_eq!(second.status, RawStatus::Stopped);
+    assert!(
+        !SECOND_RAN.load(Ordering::SeqCst),
+        "a run started past the cap"
+    );
+    // Once the abandoned run ends, a waiting run gets its room and its answer.
+    release.send(()).unwrap();
+    let later = Some(Instant::now() + Duration::from_secs(60));
+    let third = backend::run_gated(&GATE, later, || Ok(optimal_run())).unwrap();
+    assert_eq!(third.status, RawStatus::Optimal);
+    assert_eq!(GATE.alive(), 0);
 }
 
 /// The issue's instance (45 loads, 2 GPUs of 25 slots): the backend's optimum 10403844.5 is
