@@ -8,7 +8,7 @@ use super::budget::{search, CurvePoint, Replicas, SearchResult};
 use super::exact::{improve_layer, ExactBudget};
 use super::failed::{reload_missing, LiveCluster, LiveGpus};
 use super::holdings::{count_transfers, TransferCount};
-use crate::bounds::lower_bounds;
+use crate::bounds::proven_lower_bound;
 use crate::error::{EplbError, Result};
 use crate::evaluate::max_gpu_load;
 use crate::objective::{optimise, region_gpus, step_report, Objective, StepLoads};
@@ -141,15 +141,15 @@ impl RebalanceOptions {
     }
 
     /// A lower bound on the options' objective for any placement of `layer` (the
-    /// evaluator's combinatorial bounds: of the layer's loads, or of every step's loads
-    /// and of their sum for a per-step objective).
+    /// combinatorial bounds, [lowered for rounding](proven_lower_bound): of the layer's loads,
+    /// or of every step's loads and of their sum for a per-step objective).
     fn lower_bound(&self, layer: &LayerProblem<'_>) -> Result<f64> {
         let Some(s) = self.per_step() else {
-            return Ok(lower_bounds(layer).best());
+            return Ok(proven_lower_bound(layer));
         };
         let bound = |loads: &[f64]| -> Result<f64> {
             let step = LayerProblem::new(layer.index(), loads, layer.cluster(), layer.policy())?;
-            Ok(lower_bounds(&step).best())
+            Ok(proven_lower_bound(&step))
         };
         let per_step = (0..s.steps.num_steps())
             .map(|k| bound(s.steps.step(k).layer(layer.index())))
@@ -165,7 +165,12 @@ impl RebalanceOptions {
                             .sum()
                     })
                     .collect();
-                per_step.iter().sum::<f64>().max(bound(&total)?)
+                // The f64 sum of k bounds is within (k - 1) roundings of the exact sum: lowered by
+                // that, it stays below.
+                let k = per_step.len() as f64;
+                let sum = per_step.iter().sum::<f64>();
+                let steps_sum = (sum * (1.0 - k * f64::EPSILON)).next_down().max(0.0);
+                steps_sum.max(bound(&total)?)
             }
             Objective::WorstStep | Objective::Mean => per_step.into_iter().fold(0.0, f64::max),
         })
