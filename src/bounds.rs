@@ -63,25 +63,38 @@ pub enum NodeBoundKind {
 }
 
 impl LowerBounds {
-    /// The strongest of the bounds.
+    /// The strongest of the bounds, as computed in `f64` (it may sit an ulp above the exact
+    /// value; [`proven_best`](Self::proven_best) never does).
     pub fn best(&self) -> f64 {
         self.average
             .max(self.replication)
             .max(self.node.unwrap_or(0.0))
     }
+
+    /// The [strongest bound](Self::best) of `layer` (whose bounds these are), never above the
+    /// exact optimum: as computed when it is certainly exact, else lowered by the largest
+    /// rounding error of its `f64` arithmetic. Every bound is a sum of at most `E` loads
+    /// divided by an integer `k <= R`: the relative error is below `(E + 1) * 2^-53`, so
+    /// `best * (1 - (E + 2) * f64::EPSILON)`, rounded down once more, is valid. It is
+    /// certainly exact when the loads are integers summing to at most `2^53` (the sums are
+    /// then exact) and the quotient is too far from every other `f64` to have been rounded
+    /// (for example an integer or a half on up to `2^20` slots below `2^32`; on the
+    /// DeepSeek-V3 traces, every bound).
+    pub fn proven_best(&self, layer: &LayerProblem<'_>) -> f64 {
+        let best = self.best();
+        if certainly_exact(best, layer) {
+            return best;
+        }
+        let terms = layer.num_experts() as f64 + 2.0;
+        let lowered = best * (1.0 - terms * f64::EPSILON);
+        lowered.next_down().max(0.0)
+    }
 }
 
-/// The [strongest bound](LowerBounds::best) of a layer, never above the exact optimum: the
-/// bound as computed when it is certainly exact, else lowered by the largest rounding error of
-/// its `f64` arithmetic. Every bound is a sum of at most `E` loads divided by an integer
-/// `k <= R`: the relative error is below `(E + 1) * 2^-53`, so
-/// `best * (1 - (E + 2) * f64::EPSILON)`, rounded down once more, is valid. It is certainly
-/// exact when the loads are integers summing to at most `2^32` on at most `2^20` slots and the
-/// bound is an integer: the sums are then exact, and a quotient that is not an integer lies at
-/// least `1 / R` from every integer, farther than rounding a value below `2^32` moves it.
-/// This is the bound a certificate may build on (the
-/// [`Certified`](crate::strategies::Certified) adapter hands it to its engine); the evaluator
-/// reports [`lower_bounds`] as computed.
+/// The [strongest bound](LowerBounds::best) of a layer, never above the exact optimum (see
+/// [`LowerBounds::proven_best`]). This is the bound a certificate may build on (the
+/// [`Certified`](crate::strategies::Certified) adapter hands it to its engine) and the
+/// evaluator's reported `lower_bound`.
 ///
 /// ```
 /// use eplb::{bounds::{lower_bounds, proven_lower_bound}, Cluster, Loads, PolicyChoice, Problem};
@@ -90,31 +103,49 @@ impl LowerBounds {
 /// let p = Problem::new(loads, Cluster::new(5, 5), PolicyChoice::Global).unwrap();
 /// assert_eq!(lower_bounds(&p.layer(0)).best(), 0.2);
 /// assert!(proven_lower_bound(&p.layer(0)) < 0.2);
-/// // Integer loads and an integral bound: exact as computed ((3 + 5) / 2 = 4).
+/// // Integer loads: a bound with a short binary fraction is exact as computed
+/// // ((3 + 5) / 2 = 4 is beaten by the unsplittable 5; 9 / 2 = 4.5 on two GPUs).
 /// let loads = Loads::from_rows(&[vec![3.0, 5.0]]).unwrap();
 /// let p = Problem::new(loads, Cluster::new(2, 2), PolicyChoice::Global).unwrap();
 /// assert_eq!(proven_lower_bound(&p.layer(0)), 5.0);
+/// let loads = Loads::from_rows(&[vec![4.0, 5.0]]).unwrap();
+/// let p = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global).unwrap();
+/// assert_eq!(proven_lower_bound(&p.layer(0)), 4.5);
 /// ```
 pub fn proven_lower_bound(layer: &LayerProblem<'_>) -> f64 {
-    let best = lower_bounds(layer).best();
-    let integral = |x: f64| x.fract() == 0.0;
-    let exact = best.fract() == 0.0
-        && layer.loads().iter().all(|&w| integral(w))
-        && layer.total_load() <= EXACT_TOTAL
-        && layer.cluster().replicas <= EXACT_SLOTS;
-    if exact {
-        return best;
-    }
-    let terms = layer.num_experts() as f64 + 2.0;
-    let lowered = best * (1.0 - terms * f64::EPSILON);
-    lowered.next_down().max(0.0)
+    lower_bounds(layer).proven_best(layer)
 }
 
-/// Totals up to which [`proven_lower_bound`] knows integral bounds of integer loads are exact.
-const EXACT_TOTAL: f64 = 4_294_967_296.0;
+/// Totals up to which sums of integer loads are exact in `f64`.
+const EXACT_TOTAL: f64 = 9_007_199_254_740_992.0; // 2^53
 
-/// Slots up to which [`proven_lower_bound`] knows integral bounds of integer loads are exact.
-const EXACT_SLOTS: usize = 1 << 20;
+/// True when `bound`, computed in `f64` as one correctly rounded quotient `S / k` of an exact
+/// integer `S` by an integer `1 <= k <= R`, certainly equals `S / k`. With `d` the fewest binary
+/// digits after the point that `bound` needs, a quotient that differs from `bound` lies at
+/// least `1 / (k 2^d) >= 1 / (R 2^d)` from it; a correctly rounded one lies within half the
+/// spacing of `f64`s at `bound`; so when `1 / (R 2^d)` exceeds that spacing (a factor two of
+/// margin for computing it), the two are equal.
+fn certainly_exact(bound: f64, layer: &LayerProblem<'_>) -> bool {
+    if bound == 0.0 {
+        return true;
+    }
+    let integral_loads = layer.loads().iter().all(|&w| w.fract() == 0.0);
+    if !bound.is_finite() || !integral_loads || layer.total_load() > EXACT_TOTAL {
+        return false;
+    }
+    let mut digits = 0;
+    let mut scaled = bound;
+    while scaled.fract() != 0.0 {
+        if digits == 64 {
+            return false;
+        }
+        scaled *= 2.0;
+        digits += 1;
+    }
+    let spacing = bound.next_up() - bound;
+    let distance = 1.0 / (layer.cluster().replicas as f64 * 2f64.powi(digits));
+    distance > spacing
+}
 
 /// Computes the lower bounds of a layer.
 ///

@@ -234,7 +234,8 @@ pub struct LayerReport {
     /// serialised when empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub claim_violations: Vec<ClaimViolation>,
-    /// The best valid bound: the largest of `bounds` and `claimed_bound`.
+    /// The best valid bound: the largest of `bounds` (as [proven](LowerBounds::proven_best):
+    /// never above the exact optimum, even by an ulp of rounding) and `claimed_bound`.
     pub lower_bound: f64,
     /// `(max_load - lower_bound) / lower_bound`: how far from optimal at most.
     pub gap: f64,
@@ -465,7 +466,8 @@ pub fn evaluate_layer(
     let max_load = gpu_loads.iter().copied().fold(0.0, f64::max);
     let mean_load = gpu_loads.iter().sum::<f64>() / cluster.gpus as f64;
     let bounds = lower_bounds(layer);
-    let lower_bound = bounds.best().max(claimed_bound.unwrap_or(0.0));
+    // Never above the exact optimum, even by an ulp of rounding.
+    let lower_bound = bounds.proven_best(layer).max(claimed_bound.unwrap_or(0.0));
     // An infeasible placement's load refutes nothing (missing experts carry no load).
     let claim_violations = claimed_bound
         .filter(|&bound| violations.is_empty() && exceeds(bound, max_load))

@@ -284,3 +284,28 @@ fn an_exact_known_bound_met_by_the_load_is_optimal() {
         }
     }
 }
+
+/// Defect 1/8: the evaluator's reported bound must never be above a load achieved, not even by
+/// an ulp of rounding. On these decimal loads (24 experts, 26 slots, 2 GPUs) `refine` reaches
+/// the average exactly; the average computed in `f64` rounded *up* to 20.400000000000002 while
+/// the placement's GPU sums came to 20.4, so the report showed a negative gap. The evaluator now
+/// reports the bound lowered for rounding whenever it may be inexact.
+#[test]
+fn the_evaluators_bound_is_never_above_an_achieved_load() {
+    let row = vec![
+        1.7, 3.0, 2.2, 0.2, 1.4, 2.3, 2.3, 2.9, 1.7, 2.7, 2.6, 2.6, 2.9, 0.4, 0.8, 0.2, 2.4, 1.6,
+        0.7, 2.7, 1.3, 0.2, 1.5, 0.5,
+    ];
+    let loads = Loads::from_rows(&[row]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(26, 2), PolicyChoice::Global).unwrap();
+    let solution = eplb::solve(&problem, &Refine::default(), &SolveOptions::new()).unwrap();
+    let report = eplb::evaluate(&problem, &solution.placement, &solution.claims()).unwrap();
+    let layer = &report.layers[0];
+    assert!(
+        layer.lower_bound <= layer.max_load && layer.gap >= 0.0,
+        "bound {} above the load {} (gap {})",
+        layer.lower_bound,
+        layer.max_load,
+        layer.gap
+    );
+}
