@@ -297,3 +297,23 @@ fn npy_shapes_written_unusually_that_overflow_are_refused() {
         assert!(message.contains("big.npy"), "{dims}: {message}");
     }
 }
+
+#[test]
+fn npy_empty_dimensions_are_refused_before_anything_is_sized_by_the_others() {
+    // `(2^62, 0)` holds no values, so it needs no data: the other dimension is then not bounded
+    // by the file and sized the rows before (a capacity overflow, found by the parser fuzz test).
+    let p = Path::new("empty.npy");
+    for shape in [
+        vec![4_611_686_018_427_387_904, 0],
+        vec![0, 4_611_686_018_427_387_904],
+        vec![3, 0, 5],
+        vec![0, 0],
+    ] {
+        let bytes = npy("<f8", false, &shape, &[]);
+        let message = loads_from_npy(p, &bytes).unwrap_err().to_string();
+        assert!(
+            message.contains("empty.npy") && message.contains("at least 1"),
+            "{shape:?}: {message}"
+        );
+    }
+}

@@ -58,6 +58,14 @@ pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
             format!("array of shape {shape:?}: expected 2-D [layers][experts] or 3-D [steps][layers][experts]"),
         ));
     }
+    // An empty dimension holds no loads, and the others are then not bounded by the data
+    // (`(2^62, 0)` needs 0 bytes): refused before anything is sized by them.
+    if shape.contains(&0) {
+        return Err(format_error(
+            path,
+            format!("array of shape {shape:?} is empty: every dimension must be at least 1 (at least one layer and one expert)"),
+        ));
+    }
     let fortran = npy.order() == Order::Fortran;
     let dtype = npy.dtype();
     let DType::Plain(ty) = &dtype else {
