@@ -78,8 +78,8 @@ impl LowerBounds {
     /// `best * (1 - (E + 2) * f64::EPSILON)`, rounded down once more, is valid. It is
     /// certainly exact when the loads are integers summing to at most `2^53` (the sums are
     /// then exact) and the quotient is too far from every other `f64` to have been rounded
-    /// (for example an integer or a half on up to `2^20` slots below `2^32`; on the
-    /// DeepSeek-V3 traces, every bound).
+    /// (for example an integer or a half on up to `2^20` slots below `2^32`; not a
+    /// replication bound such as `w / 3`, whose quotient is not an `f64`).
     pub fn proven_best(&self, layer: &LayerProblem<'_>) -> f64 {
         let best = self.best();
         if certainly_exact(best, layer) {
