@@ -977,9 +977,9 @@ mod tests {
             let expected = bin_load(slots.iter().map(|&e| s.loads[e] / cnt[e] as f64));
             assert_eq!(load.to_bits(), expected.to_bits(), "GPU {g}");
         }
-        for e in 0..e_count {
-            assert_eq!(s.pr[e], s.loads[e] / cnt[e] as f64);
-            assert_eq!(s.pr_plus[e], s.loads[e] / (cnt[e] + 1) as f64);
+        for (e, &c) in cnt.iter().enumerate() {
+            assert_eq!(s.pr[e], s.loads[e] / c as f64);
+            assert_eq!(s.pr_plus[e], s.loads[e] / (c + 1) as f64);
         }
         let mut by_plus = s.by_plus.clone();
         by_plus.sort_by(|&a, &b| s.pr_plus[a].total_cmp(&s.pr_plus[b]).then(a.cmp(&b)));
