@@ -986,19 +986,26 @@ mod tests {
         assert_eq!(s.by_plus, by_plus);
     }
 
+    /// A random global layer (loads, cluster) and current placement: up to 16 experts on up
+    /// to 15 GPUs (more than [`PARTNERS`] + 1) of 3 to 5 slots.
+    fn random_case(rng: &mut Lcg) -> (Vec<f64>, Cluster, LayerPlacement) {
+        loop {
+            let (experts, gpus, per_gpu) = (6 + rng.next(10), 2 + rng.next(14), 3 + rng.next(3));
+            let cluster = Cluster::new(gpus * per_gpu, gpus);
+            if cluster.replicas >= experts {
+                let loads = (0..experts).map(|_| rng.next(1000) as f64 / 7.0).collect();
+                return (loads, cluster, placement(rng, experts, cluster.replicas));
+            }
+        }
+    }
+
     #[test]
     fn every_step_leaves_the_state_a_recount_would_give() {
         let mut rng = Lcg(7);
         for case in 0..60 {
-            let (experts, gpus, per_gpu) = (6 + rng.next(8), 2 + rng.next(5), 3 + rng.next(3));
-            let cluster = Cluster::new(gpus * per_gpu, gpus);
-            if cluster.replicas < experts {
-                continue;
-            }
-            let loads: Vec<f64> = (0..experts).map(|_| rng.next(1000) as f64 / 7.0).collect();
+            let (loads, cluster, current) = random_case(&mut rng);
             let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
-            let current = placement(&mut rng, experts, cluster.replicas);
-            let live = LiveGpus::all(gpus);
+            let live = LiveGpus::all(cluster.gpus);
             for rule in [TieBreak::Peak, TieBreak::Squares] {
                 let mut s = Search::new(&layer, &current, &live);
                 s.rule = rule;
@@ -1021,15 +1028,9 @@ mod tests {
     fn the_kept_search_is_never_worse_than_the_first_rule() {
         let mut rng = Lcg(11);
         for _ in 0..60 {
-            let (experts, gpus, per_gpu) = (6 + rng.next(10), 2 + rng.next(6), 3 + rng.next(3));
-            let cluster = Cluster::new(gpus * per_gpu, gpus);
-            if cluster.replicas < experts {
-                continue;
-            }
-            let loads: Vec<f64> = (0..experts).map(|_| (1 + rng.next(999)) as f64).collect();
+            let (loads, cluster, current) = random_case(&mut rng);
             let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
-            let current = placement(&mut rng, experts, cluster.replicas);
-            let live = LiveGpus::all(gpus);
+            let live = LiveGpus::all(cluster.gpus);
             let budget = 1 + rng.next(8);
             let kept = search(&layer, &current, budget, &live, Replicas::MayShareGpu);
             let first = search_with(
