@@ -6,7 +6,7 @@
 use pathfinding::kuhn_munkres::kuhn_munkres_min;
 use pathfinding::matrix::Matrix;
 
-use super::holdings::{experts_bound, node_of, Holdings};
+use super::holdings::{experts_bound, node_of, Holders};
 use crate::error::Result;
 use crate::placement::{LayerPlacement, Placement};
 use crate::problem::{Cluster, Policy, Problem};
@@ -115,21 +115,31 @@ pub fn align_layer(
     new: &LayerPlacement,
 ) -> LayerPlacement {
     let experts = experts_bound(current, new);
-    let held = Holdings::new(cluster, experts, current);
     let s = cluster.slots_per_gpu();
     let new_gpu = |g: usize| &new.phy2log()[g * s..(g + 1) * s];
-    // Weighted cost of new GPU g on physical GPU h: transfers first, cross-node second.
+    // Weighted cost of new GPU g on physical GPU h: transfers first, cross-node second. It is
+    // `S (weight + 1)` less `weight` per replica of g that h held and 1 per replica that h's
+    // node held: those counts come from the holders of each replica's expert, not from a scan
+    // of every (g, h) pair.
     let weight = (cluster.replicas + 1) as i64;
+    let holders = Holders::new(cluster, experts, current);
+    let (p, nodes) = (cluster.gpus, cluster.nodes);
+    let mut on_gpu = vec![0i64; p * p];
+    let mut on_node = vec![0i64; p * nodes];
+    for g in 0..p {
+        for &e in new_gpu(g).iter().filter(|&&e| e < experts) {
+            for &h in &holders.gpus[e] {
+                on_gpu[g * p + h] += 1;
+            }
+            for &n in &holders.nodes[e] {
+                on_node[g * nodes + n] += 1;
+            }
+        }
+    }
+    let full = s as i64 * (weight + 1);
+    let node = |h: usize| node_of(cluster, h);
     let cost = |g: usize, h: usize| -> i64 {
-        let node = node_of(cluster, h);
-        new_gpu(g)
-            .iter()
-            .map(|&e| {
-                let transfer = i64::from(!held.gpu_holds(h, e));
-                let cross = i64::from(!held.node_holds(node, e));
-                transfer * weight + cross
-            })
-            .sum()
+        full - weight * on_gpu[g * p + h] - on_node[g * nodes + node(h)]
     };
     // target[g] = the physical GPU that takes new GPU g's replicas.
     let target = match (policy, cluster.gpus_per_node()) {

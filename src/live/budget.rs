@@ -93,13 +93,31 @@ pub(crate) enum Replicas {
 /// Steps at most per slot of the layer (a count, so the search is deterministic).
 const STEPS_PER_SLOT: usize = 4;
 
+/// The GPUs a step may trade replicas with (replace elsewhere, swap): the lightest this many
+/// besides the busiest one. Light GPUs are where load can go; a count, not a time, caps the
+/// work (on the seven pairs of DeepSeek-V3 traces of the README, R = 288 and P = 32, global
+/// policy: all 31 GPUs made the search about three times slower for 391 layers within 1% of
+/// `refine` instead of 387 of 406).
+const PARTNERS: usize = 8;
+
 /// A relative drop of the max smaller than this is no drop (float noise).
 const MIN_RELATIVE_DROP: f64 = 1e-12;
 
 /// Slack, relative to the max, added to every bound before pruning: the bounds add the same
 /// loads in another order than the exact evaluation, and pruning must never drop a step the
 /// exact evaluation would choose.
-const SLACK: f64 = 1e-9;
+const SLACK: f64 = 1e-10;
+
+/// Scores closer than this, relative to the max, tie (the first step found wins): ten times
+/// [`SLACK`], so a bound within its slack of the best step's score proves a tie, and the
+/// search skips the many steps that tie without evaluating them.
+const TIE: f64 = 1e-9;
+
+/// True when `score` beats `best` by more than `tol`: a larger first part, or a tying first
+/// part and a larger second part.
+fn beats(score: (f64, f64), best: (f64, f64), tol: f64) -> bool {
+    score.0 > best.0 + tol || (score.0 >= best.0 - tol && score.1 > best.1 + tol)
+}
 
 /// What a step costing `cost` transfers is charged when gains are compared per transfer:
 /// steps that cost nothing (or give transfers back) are charged a twentieth.
@@ -111,21 +129,61 @@ fn price(cost: isize) -> f64 {
 /// `best` (branch and bound: skipping it never changes the step chosen).
 fn promising(best: &Option<Candidate>, bound: f64, cost: isize) -> bool {
     best.as_ref()
-        .is_none_or(|b| bound / price(cost) >= b.score.0)
+        .is_none_or(|b| bound / price(cost) >= b.score.0 - b.tol)
 }
 
-/// False when a step costing `cost`, whose touched GPUs' peak is at least `peak` (up to
-/// [`SLACK`]) and that leaves a GPU of load `untouched` as it is, cannot beat `best`: its
-/// score is at most `((max - untouched) / price, (max - peak) / price)`, compared as
-/// [`Search::offer`] compares scores (the first part with the same float operations).
-fn can_beat(best: &Option<Candidate>, max: f64, peak: f64, untouched: f64, cost: isize) -> bool {
+/// What is known of a step before it is evaluated: bounds on its score.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    /// The max load now.
+    max: f64,
+    /// At most the touched GPUs' new peak.
+    peak: f64,
+    /// The load of a GPU the step leaves as it is: the new max is at least this.
+    untouched: f64,
+    /// At least the drop of the sum of the touched GPUs' squared loads.
+    squares: f64,
+}
+
+/// False when a step costing `cost` with the bounds `bound` (up to [`SLACK`]) cannot beat
+/// `best`: its score is at most `((max - max(peak, untouched)) / price, (max - peak) / price)`
+/// ([`TieBreak::Peak`]) or `(.., squares / max / price)` ([`TieBreak::Squares`]), compared
+/// as [`Search::offer`] compares scores.
+fn can_beat(best: &Option<Candidate>, rule: TieBreak, bound: Bound, cost: isize) -> bool {
     let Some(b) = best else {
         return true;
     };
+    let Bound {
+        max,
+        peak,
+        untouched,
+        squares,
+    } = bound;
     let price = price(cost);
-    let loose = max - peak + max * SLACK;
-    loose / price >= b.score.0 && ((max - untouched) / price, loose / price) > b.score
+    let slack = max * SLACK;
+    let loose = (max - peak + slack) / price;
+    let first = loose.min((max - untouched + slack) / price);
+    let second = match rule {
+        TieBreak::Peak => loose,
+        TieBreak::Squares => (squares / max + slack) / price,
+    };
+    beats((first, second), b.score, b.tol)
 }
+
+/// How steps whose drop of the max per transfer ties are told apart (the second part of a
+/// step's score).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TieBreak {
+    /// The largest drop of the touched GPUs' peak per transfer.
+    Peak,
+    /// The largest drop of the sum of the squared loads of the touched GPUs per transfer: the
+    /// step that evens out the loads the most, which leaves room for the next steps.
+    Squares,
+}
+
+/// Relative distance to the proven lower bound above which a layer is searched a second
+/// time with the other tie-break ([`TieBreak::Squares`]), and the better search is kept.
+const SECOND_SEARCH_ABOVE_BOUND: f64 = 0.003;
 
 /// The local search state of one layer.
 struct Search<'a> {
@@ -139,6 +197,8 @@ struct Search<'a> {
     on: Vec<u32>,
     /// `held[g * E + e]`: `g` held `e` in the current placement.
     held: Vec<bool>,
+    /// The current placement's slots.
+    start: &'a [usize],
     /// GPUs holding each expert now.
     holders: Vec<Vec<usize>>,
     load: Vec<f64>,
@@ -149,6 +209,8 @@ struct Search<'a> {
     pr_minus: Vec<f64>,
     /// The experts by `pr_plus`, smallest first: the cheapest to give a replica.
     by_plus: Vec<usize>,
+    /// Per expert, [`Search::set_relief`]'s bound ([`TieBreak::Squares`] only).
+    relief: Vec<f64>,
     /// The node each expert may live on (hierarchical policy), else `None`.
     home: Option<Vec<usize>>,
     /// The node of each GPU.
@@ -156,6 +218,8 @@ struct Search<'a> {
     live: &'a LiveGpus,
     /// No step adds a second replica of an expert to a GPU.
     distinct: bool,
+    /// How ties of the drop of the max are told apart.
+    rule: TieBreak,
     transfers: usize,
     /// Scratch: new load of touched GPUs, stamped.
     stamp: Vec<u64>,
@@ -169,10 +233,17 @@ struct Search<'a> {
 struct Candidate {
     writes: Vec<(usize, usize)>,
     score: (f64, f64),
+    /// Scores closer than this tie ([`TIE`] times the max).
+    tol: f64,
 }
 
 /// Runs the search on `layer` from `current` with at most `budget` transfers (counted from
 /// `current`), placing only on `live` GPUs. `current` must be feasible for the layer.
+///
+/// The search runs with the [`TieBreak::Peak`] rule; when it ends more than
+/// [`SECOND_SEARCH_ABOVE_BOUND`] above the layer's proven lower bound, it runs again with
+/// [`TieBreak::Squares`], and the one with the lower max load (then fewer transfers, then the
+/// first) is kept: each rule wins on layers where the other wastes transfers.
 pub(crate) fn search(
     layer: &LayerProblem<'_>,
     current: &LayerPlacement,
@@ -180,8 +251,39 @@ pub(crate) fn search(
     live: &LiveGpus,
     replicas: Replicas,
 ) -> SearchResult {
+    let first = search_with(layer, current, budget, live, replicas, TieBreak::Peak);
+    let end = |r: &SearchResult| {
+        *r.curve
+            .last()
+            .expect("the curve starts with the current point")
+    };
+    let bound = crate::bounds::proven_lower_bound(layer);
+    if end(&first).max_load <= bound * (1.0 + SECOND_SEARCH_ABOVE_BOUND) {
+        return first;
+    }
+    let second = search_with(layer, current, budget, live, replicas, TieBreak::Squares);
+    let key = |r: &SearchResult| (end(r).max_load, end(r).transfers);
+    if key(&second).0 < key(&first).0
+        || (key(&second).0 == key(&first).0 && key(&second).1 < key(&first).1)
+    {
+        second
+    } else {
+        first
+    }
+}
+
+/// One search with the tie-break `rule`.
+fn search_with(
+    layer: &LayerProblem<'_>,
+    current: &LayerPlacement,
+    budget: usize,
+    live: &LiveGpus,
+    replicas: Replicas,
+    rule: TieBreak,
+) -> SearchResult {
     let mut s = Search::new(layer, current, live);
     s.distinct = replicas == Replicas::Distinct;
+    s.rule = rule;
     let mut curve = vec![CurvePoint {
         transfers: s.transfers,
         max_load: s.max(),
@@ -207,7 +309,7 @@ pub(crate) fn search(
 }
 
 impl<'a> Search<'a> {
-    fn new(layer: &LayerProblem<'a>, current: &LayerPlacement, live: &'a LiveGpus) -> Self {
+    fn new(layer: &LayerProblem<'a>, current: &'a LayerPlacement, live: &'a LiveGpus) -> Self {
         let cluster = layer.cluster();
         let experts = layer.num_experts();
         let slots = cluster.slots_per_gpu();
@@ -234,16 +336,19 @@ impl<'a> Search<'a> {
             cnt: vec![0; experts],
             on: vec![0; cluster.gpus * experts],
             held,
+            start: current.phy2log(),
             holders: vec![Vec::new(); experts],
             load: vec![0.0; cluster.gpus],
             pr: vec![0.0; experts],
             pr_plus: vec![0.0; experts],
             pr_minus: vec![0.0; experts],
             by_plus: (0..experts).collect(),
+            relief: vec![0.0; experts],
             home,
             node: (0..cluster.gpus).map(|g| node_of(cluster, g)).collect(),
             live,
             distinct: false,
+            rule: TieBreak::Peak,
             transfers: 0,
             stamp: vec![0; cluster.gpus],
             now: 0,
@@ -255,21 +360,10 @@ impl<'a> Search<'a> {
         s
     }
 
-    /// Recomputes counts, holders, loads (summed in slot order as the evaluator does) and
-    /// transfers from `phy`.
+    /// Computes counts, holders, loads (summed in slot order as the evaluator does) and
+    /// transfers from `phy` (once; [`Search::apply`] keeps them up to date).
     fn refresh(&mut self) {
         let e_count = self.experts;
-        // Clear what the last state set (touching only its entries keeps a step O(R)).
-        for list in &mut self.holders {
-            list.clear();
-        }
-        self.cnt.iter_mut().for_each(|c| *c = 0);
-        for g in 0..self.cluster.gpus {
-            for slot in g * self.slots..(g + 1) * self.slots {
-                self.on[g * e_count + self.phy[slot]] = 0;
-            }
-        }
-        self.transfers = 0;
         for (slot, &e) in self.phy.iter().enumerate() {
             let g = slot / self.slots;
             if !self.live.is_live(g) {
@@ -283,25 +377,13 @@ impl<'a> Search<'a> {
             self.transfers += usize::from(!self.held[g * e_count + e]);
         }
         for e in 0..e_count {
-            let (w, c) = (self.loads[e], self.cnt[e]);
-            self.pr[e] = w / c as f64;
-            self.pr_plus[e] = w / (c + 1) as f64;
-            self.pr_minus[e] = if c >= 2 {
-                w / (c - 1) as f64
-            } else {
-                f64::INFINITY
-            };
+            self.set_shares(e);
         }
         let pr_plus = &self.pr_plus;
         self.by_plus
             .sort_by(|&a, &b| pr_plus[a].total_cmp(&pr_plus[b]).then(a.cmp(&b)));
         for g in 0..self.cluster.gpus {
-            let slots = &self.phy[g * self.slots..(g + 1) * self.slots];
-            self.load[g] = if self.live.is_live(g) {
-                bin_load(slots.iter().map(|&e| self.loads[e] / self.cnt[e] as f64))
-            } else {
-                0.0
-            };
+            self.load[g] = self.gpu_load(g);
         }
     }
 
@@ -309,15 +391,81 @@ impl<'a> Search<'a> {
         self.load.iter().copied().fold(0.0, f64::max)
     }
 
+    /// Takes a step, updating only what it touches: the written GPUs, the experts whose
+    /// count changed and their holders (loads summed in slot order as the evaluator does, so
+    /// the state equals [`Search::refresh`]'s).
     fn apply(&mut self, step: &Candidate) {
-        for &(slot, _) in &step.writes {
-            let g = slot / self.slots;
-            self.on[g * self.experts + self.phy[slot]] = 0;
+        let e_count = self.experts;
+        // (expert, count before) of every expert written or overwritten.
+        let mut recounted: Vec<(usize, usize)> = step
+            .writes
+            .iter()
+            .flat_map(|&(slot, new)| [self.phy[slot], new])
+            .map(|e| (e, self.cnt[e]))
+            .collect();
+        let mut gpus: Vec<usize> = Vec::with_capacity(8);
+        for &(slot, new) in &step.writes {
+            let (g, old) = (slot / self.slots, self.phy[slot]);
+            if old == new {
+                continue;
+            }
+            self.phy[slot] = new;
+            self.on[g * e_count + old] -= 1;
+            self.on[g * e_count + new] += 1;
+            if self.on[g * e_count + old] == 0 {
+                self.holders[old].retain(|&h| h != g);
+            }
+            if self.on[g * e_count + new] == 1 {
+                let at = self.holders[new].partition_point(|&h| h < g);
+                self.holders[new].insert(at, g);
+            }
+            self.cnt[old] -= 1;
+            self.cnt[new] += 1;
+            self.transfers = (self.transfers as isize + self.t(g, new) - self.t(g, old)) as usize;
+            gpus.push(g);
         }
-        for &(slot, e) in &step.writes {
-            self.phy[slot] = e;
+        recounted.sort_unstable();
+        recounted.dedup();
+        // Counts that changed back (a swap) change nothing else.
+        recounted.retain(|&(e, before)| self.cnt[e] != before);
+        for &(e, _) in &recounted {
+            self.set_shares(e);
+            gpus.extend_from_slice(&self.holders[e]);
+            let key = |v: usize| (self.pr_plus[v], v);
+            if let Some(at) = self.by_plus.iter().position(|&v| v == e) {
+                self.by_plus.remove(at);
+            }
+            let at = self
+                .by_plus
+                .partition_point(|&v| key(v).0.total_cmp(&key(e).0).then(v.cmp(&e)).is_lt());
+            self.by_plus.insert(at, e);
         }
-        self.refresh();
+        gpus.sort_unstable();
+        gpus.dedup();
+        for g in gpus {
+            self.load[g] = self.gpu_load(g);
+        }
+    }
+
+    /// The load per replica of `e` at its count, one more and one fewer.
+    fn set_shares(&mut self, e: usize) {
+        let (w, c) = (self.loads[e], self.cnt[e]);
+        self.pr[e] = w / c as f64;
+        self.pr_plus[e] = w / (c + 1) as f64;
+        self.pr_minus[e] = if c >= 2 {
+            w / (c - 1) as f64
+        } else {
+            f64::INFINITY
+        };
+    }
+
+    /// GPU `g`'s load, summed in slot order as the evaluator does (0 when it is dead).
+    fn gpu_load(&self, g: usize) -> f64 {
+        if !self.live.is_live(g) {
+            return 0.0;
+        }
+        let slots = &self.phy[g * self.slots..(g + 1) * self.slots];
+        bin_load(slots.iter().map(|&e| self.loads[e] / self.cnt[e] as f64))
     }
 
     /// True when `expert` may go to `gpu` (live, on its group's node under the hierarchical
@@ -376,7 +524,18 @@ impl<'a> Search<'a> {
             .iter()
             .find(|&&g| self.stamp[g] != self.now)
             .map_or(0.0, |&g| self.load[g]);
-        Some((max - peak.max(untouched), max - peak))
+        let second = match self.rule {
+            TieBreak::Peak => max - peak,
+            // Scaled by the max, as the peak's drop is.
+            TieBreak::Squares => {
+                self.touched
+                    .iter()
+                    .map(|&g| self.load[g] * self.load[g] - self.fresh[g] * self.fresh[g])
+                    .sum::<f64>()
+                    / max
+            }
+        };
+        Some((max - peak.max(untouched), second))
     }
 
     /// Keeps `candidate` if it beats `best` per transfer (see [`price`]).
@@ -389,10 +548,11 @@ impl<'a> Search<'a> {
     ) {
         let price = price(cost);
         let score = (gains.0 / price, gains.1 / price);
-        if best.as_ref().is_none_or(|b| score > b.score) {
+        if best.as_ref().is_none_or(|b| beats(score, b.score, b.tol)) {
             *best = Some(Candidate {
                 writes: writes.to_vec(),
                 score,
+                tol: self.load.iter().copied().fold(0.0, f64::max) * TIE,
             });
         }
     }
@@ -410,6 +570,10 @@ impl<'a> Search<'a> {
         }
         let room = budget as isize - self.transfers as isize;
         let mut best: Option<Candidate> = None;
+        if self.rule == TieBreak::Squares {
+            self.set_relief();
+        }
+        let relief_max = self.relief.iter().copied().fold(0.0, f64::max);
         let top_slots: Vec<usize> = (top * self.slots..(top + 1) * self.slots).collect();
 
         // The experts on the busiest GPU.
@@ -429,17 +593,77 @@ impl<'a> Search<'a> {
             for &y in &ys {
                 self.offer_replace_top(&mut best, (slot, x, y), base, max, room, &order);
             }
+            if self.x_rise(x, top, usize::MAX) >= max * (1.0 - MIN_RELATIVE_DROP) {
+                // A GPU holding `x` would reach the max, unless `y` lightens it: only the
+                // experts those GPUs hold can help.
+                for i in 0..self.holders[x].len() {
+                    let h = self.holders[x][i];
+                    for other in h * self.slots..(h + 1) * self.slots {
+                        let y = self.phy[other];
+                        if h != top && self.on[top * e_count + y] == 0 {
+                            self.offer_replace_top(
+                                &mut best,
+                                (slot, x, y),
+                                base,
+                                max,
+                                room,
+                                &order,
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
+            // What the busiest GPU held and gave away comes back for free.
+            for i in top * self.slots..(top + 1) * self.slots {
+                let y = self.start[i];
+                if self.on[top * e_count + y] == 0 {
+                    self.offer_replace_top(&mut best, (slot, x, y), base, max, room, &order);
+                }
+            }
+            // The others cost a transfer (less one when `x` came by one), cheapest first.
+            let cost = 1 - self.t(top, x);
+            let lt = self.load[top];
             for i in 0..self.by_plus.len() {
                 let y = self.by_plus[i];
-                if self.on[top * e_count + y] != 0 {
+                if self.on[top * e_count + y] != 0 || self.t(top, y) == 0 || !self.allowed(y, top) {
                     continue;
                 }
                 let top_new = base + self.pr_plus[y];
-                // `by_plus` is sorted: every later `y` leaves the busiest GPU busier.
-                if top_new >= max || !promising(&best, max - top_new + max * SLACK, -1) {
+                // `by_plus` is sorted: every later `y` leaves the busiest GPU busier, so its
+                // bound is lower.
+                let bound = Bound {
+                    max,
+                    peak: top_new,
+                    untouched: 0.0,
+                    squares: lt * lt - top_new * top_new + relief_max,
+                };
+                if top_new >= max || !can_beat(&best, self.rule, bound, cost) {
                     break;
                 }
                 self.offer_replace_top(&mut best, (slot, x, y), base, max, room, &order);
+            }
+        }
+        // The GPUs that trade with the busiest one below: the lightest [`PARTNERS`] it may
+        // trade with (under the hierarchical policy every expert it holds lives on its node),
+        // in index order.
+        let mut partners: Vec<usize> = order
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&h| h != top && (self.home.is_none() || self.node[h] == self.node[top]))
+            .take(PARTNERS)
+            .collect();
+        partners.sort_unstable();
+        // Per GPU `h`: the least a replica on `h` costs to take to the busiest GPU, less what
+        // it cost to bring to `h` (-1, 0 or 1), and whether `h` holds a replica that cost a
+        // transfer: lower bounds on the cost of the steps below, read before their loops.
+        let (mut swap_in, mut came_in) = (vec![1isize; p], vec![false; p]);
+        for &h in &partners {
+            for slot in h * self.slots..(h + 1) * self.slots {
+                let y = self.phy[slot];
+                swap_in[h] = swap_in[h].min(self.t(top, y) - self.t(h, y));
+                came_in[h] |= self.t(h, y) == 1;
             }
         }
         // Replace a replica elsewhere by an expert the busiest GPU holds.
@@ -458,7 +682,7 @@ impl<'a> Search<'a> {
             if !promising(&best, max - (self.load[top] - y_drop) + max * SLACK, -1) {
                 continue;
             }
-            for h in (0..p).filter(|&h| h != top) {
+            for &h in &partners {
                 if !self.allowed(y, h) {
                     continue;
                 }
@@ -467,6 +691,31 @@ impl<'a> Search<'a> {
                 let y_gain = (hy + 1.0) * self.pr_plus[y] - hy * self.pr[y];
                 let h_floor = self.load[h] - heaviest[h] + y_gain;
                 if h_floor >= max || !promising(&best, max - h_floor + max * SLACK, -1) {
+                    continue;
+                }
+                // The busiest GPU is at least as heavy as without `x`'s effect on it, `h` at
+                // least `h_floor`, every GPU but those two and `y`'s holders at least as heavy
+                // as now (`x`'s holders get heavier); the cost is at least what adding `y` to
+                // `h` costs, less one when `h` holds a replica that came by a transfer.
+                let (lt, lh) = (self.load[top], self.load[h]);
+                let (top_floor, h_floor) = (lt - y_drop, h_floor.max(0.0));
+                let untouched = order[1..]
+                    .iter()
+                    .find(|&&g| g != h && !self.holders[y].contains(&g))
+                    .map_or(0.0, |&g| self.load[g]);
+                let bound = Bound {
+                    max,
+                    peak: top_floor.max(h_floor),
+                    untouched,
+                    squares: lt * lt - top_floor * top_floor + lh * lh - h_floor * h_floor
+                        + self.relief[y],
+                };
+                if !can_beat(
+                    &best,
+                    self.rule,
+                    bound,
+                    self.t(h, y) - isize::from(came_in[h]),
+                ) {
                     continue;
                 }
                 for slot in h * self.slots..(h + 1) * self.slots {
@@ -491,8 +740,19 @@ impl<'a> Search<'a> {
                     if top_new >= max
                         || h_new >= max
                         || !promising(&best, max - peak + max * SLACK, cost)
-                        || !can_beat(&best, max, peak, self.untouched(&order, h, x, y), cost)
                     {
+                        continue;
+                    }
+                    let peak = peak.max(self.x_rise(x, h, y));
+                    let (lt, lh) = (self.load[top], self.load[h]);
+                    let bound = Bound {
+                        max,
+                        peak,
+                        untouched: self.untouched(&order, h, x, y),
+                        squares: lt * lt - top_new * top_new + lh * lh - h_new * h_new
+                            + self.relief[y],
+                    };
+                    if peak >= max || !can_beat(&best, self.rule, bound, cost) {
                         continue;
                     }
                     if let Some(gains) = self.replace(h, x, y, max, &order) {
@@ -505,9 +765,24 @@ impl<'a> Search<'a> {
         for &a in &top_slots {
             let x = self.phy[a];
             let px = self.pr[x];
-            for h in (0..p).filter(|&h| h != top) {
+            for &h in &partners {
                 // A swap leaves `h` busier than now (`y` is lighter than `x`).
                 if !self.allowed(x, h) || !promising(&best, max - self.load[h] + max * SLACK, -1) {
+                    continue;
+                }
+                // The two new loads add up to the old ones: the peak is at least their mean,
+                // the drop of the squares at most half the squared difference; the cost is at
+                // least what moving `x` costs plus `swap_in`.
+                let (lt, lh) = (self.load[top], self.load[h]);
+                let others = order[1..].iter().find(|&&g| g != h);
+                let bound = Bound {
+                    max,
+                    peak: 0.5 * (lt + lh),
+                    untouched: others.map_or(0.0, |&g| self.load[g]),
+                    squares: 0.5 * (lt - lh) * (lt - lh),
+                };
+                let cost = self.t(h, x) - self.t(top, x) + swap_in[h];
+                if !can_beat(&best, self.rule, bound, cost) {
                     continue;
                 }
                 for b in h * self.slots..(h + 1) * self.slots {
@@ -530,7 +805,15 @@ impl<'a> Search<'a> {
                     // The busiest GPU outside the two bounds the new max from below.
                     let others = order[1..].iter().find(|&&g| g != h);
                     let floor = others.map_or(0.0, |&g| self.load[g]);
-                    if !can_beat(&best, max, peak, floor, cost) {
+                    let (lt, lh) = (self.load[top], self.load[h]);
+                    let (top_new, h_new) = (lt - px + py, lh - py + px);
+                    let bound = Bound {
+                        max,
+                        peak,
+                        untouched: floor,
+                        squares: lt * lt - top_new * top_new + lh * lh - h_new * h_new,
+                    };
+                    if !can_beat(&best, self.rule, bound, cost) {
                         continue;
                     }
                     self.begin();
@@ -566,14 +849,50 @@ impl<'a> Search<'a> {
         }
         let ny = self.on[top * self.experts + y] as f64;
         let top_new = base + (ny + 1.0) * self.pr_plus[y] - ny * self.pr[y];
-        if top_new >= max
-            || !promising(best, max - top_new + max * SLACK, cost)
-            || !can_beat(best, max, top_new, self.untouched(order, top, x, y), cost)
-        {
+        if top_new >= max || !promising(best, max - top_new + max * SLACK, cost) {
+            return;
+        }
+        let peak = top_new.max(self.x_rise(x, top, y));
+        let bound = Bound {
+            max,
+            peak,
+            untouched: self.untouched(order, top, x, y),
+            squares: self.load[top] * self.load[top] - top_new * top_new + self.relief[y],
+        };
+        if peak >= max || !can_beat(best, self.rule, bound, cost) {
             return;
         }
         if let Some(gains) = self.replace(top, x, y, max, order) {
             self.offer(best, &[(slot, y)], cost, gains);
+        }
+    }
+
+    /// The largest new load of the GPUs other than `skip` that hold `x` but not `y`, when `x`
+    /// loses a replica: a lower bound on the touched peak of writing `y` over a replica of
+    /// `x` on `skip` (the GPUs holding `y` too get lighter as well, so they are left out).
+    /// (`y` out of range: every GPU holding `x`.)
+    fn x_rise(&self, x: usize, skip: usize, y: usize) -> f64 {
+        let d = self.pr_minus[x] - self.pr[x];
+        self.holders[x]
+            .iter()
+            .filter(|&&h| h != skip && (y >= self.experts || self.on[h * self.experts + y] == 0))
+            .map(|&h| self.load[h] + f64::from(self.on[h * self.experts + x]) * d)
+            .fold(0.0, f64::max)
+    }
+
+    /// Sets [`Search::relief`]: for every expert, the drop of the sum of its holders' squared
+    /// loads when it gains a replica (an upper bound on that part of a step's
+    /// [`TieBreak::Squares`] score, whatever else the step does to those GPUs).
+    fn set_relief(&mut self) {
+        for e in 0..self.experts {
+            let d = self.pr[e] - self.pr_plus[e];
+            self.relief[e] = self.holders[e]
+                .iter()
+                .map(|&h| {
+                    let (l, n) = (self.load[h], f64::from(self.on[h * self.experts + e]));
+                    l * l - (l - n * d) * (l - n * d)
+                })
+                .sum();
         }
     }
 
@@ -604,5 +923,134 @@ impl<'a> Search<'a> {
         self.recount(y, self.pr_plus[y] - self.pr[y]);
         self.touch(g, self.pr_plus[y]);
         self.judge(max, order)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::Cluster;
+
+    /// A deterministic pseudo-random sequence (no test dependency needed).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) % n as u64) as usize
+        }
+    }
+
+    /// A feasible placement: every expert once, the other slots random, shuffled.
+    fn placement(rng: &mut Lcg, experts: usize, slots: usize) -> LayerPlacement {
+        let mut phy: Vec<usize> = (0..experts).collect();
+        phy.extend((experts..slots).map(|_| rng.next(experts)));
+        for i in (1..phy.len()).rev() {
+            phy.swap(i, rng.next(i + 1));
+        }
+        LayerPlacement::from_phy2log(phy)
+    }
+
+    /// Checks every incremental field of `s` against a recount from its slots.
+    fn assert_matches_recount(s: &Search<'_>, held: &LayerPlacement) {
+        let (p, e_count) = (s.cluster.gpus, s.experts);
+        let mut cnt = vec![0; e_count];
+        let mut on = vec![0u32; p * e_count];
+        let mut holders = vec![Vec::new(); e_count];
+        let mut transfers = 0;
+        for (slot, &e) in s.phy.iter().enumerate() {
+            let g = slot / s.slots;
+            cnt[e] += 1;
+            on[g * e_count + e] += 1;
+            if holders[e].last() != Some(&g) {
+                holders[e].push(g);
+            }
+            let before = &held.phy2log()[g * s.slots..(g + 1) * s.slots];
+            transfers += usize::from(!before.contains(&e));
+        }
+        assert_eq!((&s.cnt, &s.on, &s.holders), (&cnt, &on, &holders));
+        assert_eq!(s.transfers, transfers);
+        for (g, &load) in s.load.iter().enumerate() {
+            let slots = &s.phy[g * s.slots..(g + 1) * s.slots];
+            let expected = bin_load(slots.iter().map(|&e| s.loads[e] / cnt[e] as f64));
+            assert_eq!(load.to_bits(), expected.to_bits(), "GPU {g}");
+        }
+        for (e, &c) in cnt.iter().enumerate() {
+            assert_eq!(s.pr[e], s.loads[e] / c as f64);
+            assert_eq!(s.pr_plus[e], s.loads[e] / (c + 1) as f64);
+        }
+        let mut by_plus = s.by_plus.clone();
+        by_plus.sort_by(|&a, &b| s.pr_plus[a].total_cmp(&s.pr_plus[b]).then(a.cmp(&b)));
+        assert_eq!(s.by_plus, by_plus);
+    }
+
+    /// A random global layer (loads, cluster) and current placement: up to 16 experts on up
+    /// to 15 GPUs (more than [`PARTNERS`] + 1) of 3 to 5 slots.
+    fn random_case(rng: &mut Lcg) -> (Vec<f64>, Cluster, LayerPlacement) {
+        loop {
+            let (experts, gpus, per_gpu) = (6 + rng.next(10), 2 + rng.next(14), 3 + rng.next(3));
+            let cluster = Cluster::new(gpus * per_gpu, gpus);
+            if cluster.replicas >= experts {
+                let loads = (0..experts).map(|_| rng.next(1000) as f64 / 7.0).collect();
+                return (loads, cluster, placement(rng, experts, cluster.replicas));
+            }
+        }
+    }
+
+    #[test]
+    fn every_step_leaves_the_state_a_recount_would_give() {
+        let mut rng = Lcg(7);
+        for case in 0..60 {
+            let (loads, cluster, current) = random_case(&mut rng);
+            let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
+            let live = LiveGpus::all(cluster.gpus);
+            for rule in [TieBreak::Peak, TieBreak::Squares] {
+                let mut s = Search::new(&layer, &current, &live);
+                s.rule = rule;
+                let budget = rng.next(6);
+                let mut steps = 0;
+                while let Some(step) = s.best_step(budget) {
+                    let before = s.max();
+                    s.apply(&step);
+                    assert_matches_recount(&s, &current);
+                    assert!(s.max() <= before, "case {case}: the max rose");
+                    assert!(s.transfers <= budget, "case {case}: over budget");
+                    steps += 1;
+                    assert!(steps <= STEPS_PER_SLOT * cluster.replicas);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_kept_search_is_never_worse_than_the_first_rule() {
+        let mut rng = Lcg(11);
+        for _ in 0..60 {
+            let (loads, cluster, current) = random_case(&mut rng);
+            let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
+            let live = LiveGpus::all(cluster.gpus);
+            let budget = 1 + rng.next(8);
+            let kept = search(&layer, &current, budget, &live, Replicas::MayShareGpu);
+            let first = search_with(
+                &layer,
+                &current,
+                budget,
+                &live,
+                Replicas::MayShareGpu,
+                TieBreak::Peak,
+            );
+            let end = |r: &SearchResult| *r.curve.last().unwrap();
+            assert!(end(&kept).max_load <= end(&first).max_load);
+            assert!(end(&kept).transfers <= budget);
+            // The placement is the curve's last point.
+            let replayed = kept.prefix(&current, kept.steps());
+            assert_eq!(replayed, kept.placement);
+            assert_eq!(
+                crate::evaluate::max_gpu_load(&layer, &replayed),
+                end(&kept).max_load
+            );
+        }
     }
 }

@@ -49,6 +49,41 @@ impl Holdings {
     }
 }
 
+/// The GPUs and the nodes that hold each expert in one layer's placement, each listed once
+/// in increasing order (ids `>= experts` are ignored).
+#[derive(Debug, Clone)]
+pub(crate) struct Holders {
+    /// `gpus[e]`: the GPUs holding `e`.
+    pub(crate) gpus: Vec<Vec<usize>>,
+    /// `nodes[e]`: the nodes holding `e`.
+    pub(crate) nodes: Vec<Vec<usize>>,
+}
+
+impl Holders {
+    /// The holders of every expert in `placement`.
+    pub(crate) fn new(cluster: &Cluster, experts: usize, placement: &LayerPlacement) -> Self {
+        let s = cluster.slots_per_gpu();
+        let mut gpus: Vec<Vec<usize>> = vec![Vec::new(); experts];
+        let mut nodes: Vec<Vec<usize>> = vec![Vec::new(); experts];
+        for (slot, &e) in placement.phy2log().iter().enumerate() {
+            let g = slot / s;
+            if e >= experts || g >= cluster.gpus {
+                continue;
+            }
+            // Slots come in GPU order, so a repeat is the last entry.
+            if gpus[e].last() != Some(&g) {
+                gpus[e].push(g);
+            }
+            let n = node_of(cluster, g);
+            if !nodes[e].contains(&n) {
+                let at = nodes[e].partition_point(|&m| m < n);
+                nodes[e].insert(at, n);
+            }
+        }
+        Self { gpus, nodes }
+    }
+}
+
 /// Transfers a new placement needs, from a current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct TransferCount {
