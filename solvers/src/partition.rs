@@ -266,21 +266,25 @@ fn fill_by_rounds(
     }
 }
 
-/// Merges the ascending, disjoint keys `a` and the (few) ascending keys `b` into `out`; once
-/// `b` runs out, the rest of `a` is copied as it is.
+/// Merges the ascending, disjoint keys `a` and `b` into `out`, without branches on the keys
+/// (which of the two comes next is as good as random: a branch would often be mispredicted).
 pub(crate) fn merge_into(a: &[u64], b: &[u64], out: &mut [u64]) {
-    debug_assert_eq!(out.len(), a.len() + b.len());
-    let (mut taken, mut next) = (0, 0);
-    for &key in b {
-        while let Some(&smaller) = a.get(taken).filter(|&&from_a| from_a < key) {
-            out[next] = smaller;
-            next += 1;
-            taken += 1;
-        }
-        out[next] = key;
-        next += 1;
+    assert_eq!(out.len(), a.len() + b.len(), "one output per key");
+    let (mut from_a, mut from_b) = (0, 0);
+    for slot in out.iter_mut() {
+        let (Some(&next_a), Some(&next_b)) = (a.get(from_a), b.get(from_b)) else {
+            // One side is used up: the rest of the other follows as it is.
+            let rest = &a[from_a..];
+            let rest = if rest.is_empty() { &b[from_b..] } else { rest };
+            let written = from_a + from_b;
+            out[written..].copy_from_slice(rest);
+            return;
+        };
+        let take_a = next_a < next_b;
+        *slot = if take_a { next_a } else { next_b };
+        from_a += usize::from(take_a);
+        from_b += usize::from(!take_a);
     }
-    out[next..].copy_from_slice(&a[taken..]);
 }
 
 /// The greedy loop of one segment with more than eight packs, run over its open packs keyed
