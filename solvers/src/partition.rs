@@ -63,7 +63,7 @@ impl LightestFirst {
         // Every slot is written: fit the length without clearing.
         self.by_slot.truncate(keys.len());
         self.by_slot.resize(keys.len(), 0);
-        if num_packs <= LOCKSTEP_MAX_PACKS {
+        if num_packs <= LOCKSTEP_MAX_PACKS && per_pack <= avx512::FILL_MAX_PER_PACK {
             self.fill_in_lockstep(segments, num_packs, per_pack, keys);
         } else {
             self.next_slot.clear();
@@ -142,40 +142,47 @@ fn fill_portable(
 
 /// Fills `L` segments of at most eight packs together (see [`fill_portable`]); `keys` and
 /// `by_slot` start at the first segment. Returns `L`, the number of segments filled.
+///
+/// A pack's key is `sum bits << 32 | pack << 24 | count` (`u64::MAX` once full), the layout
+/// of the AVX-512 kernel: the smallest key is the lightest pack, lowest index on ties, and it
+/// tells its slot and whether the pack is now full without a load (only the key chain runs
+/// from one item to the next).
 fn lockstep<const L: usize>(
     num_packs: usize,
     per_pack: usize,
     keys: &[u64],
     by_slot: &mut [u32],
 ) -> usize {
+    debug_assert!(per_pack <= avx512::FILL_MAX_PER_PACK);
     let per_segment = num_packs * per_pack;
     let mut open = [[u64::MAX; LOCKSTEP_MAX_PACKS]; L];
-    let mut next = [[0usize; LOCKSTEP_MAX_PACKS]; L];
-    for segment in 0..L {
-        for pack in 0..num_packs {
-            open[segment][pack] = pack as u64;
-            next[segment][pack] = segment * per_segment + pack * per_pack;
+    for segment in &mut open {
+        for (pack, key) in segment[..num_packs].iter_mut().enumerate() {
+            *key = (pack as u64) << PACK_SHIFT;
         }
     }
     for step in 0..per_segment {
-        for segment in 0..L {
+        for (segment, open) in open.iter_mut().enumerate() {
             let key = keys[segment * per_segment + step];
-            let lightest = tree_min(open[segment]);
-            let pack = (lightest & 7) as usize;
+            let lightest = tree_min(*open);
+            let pack = ((lightest >> PACK_SHIFT) & 7) as usize;
+            let count = (lightest & COUNT_BITS) as usize;
+            by_slot[segment * per_segment + pack * per_pack + count] = key as u32;
             let weight = f32::from_bits((lightest >> 32) as u32) + key_weight(key);
-            let slot = next[segment][pack];
-            by_slot[slot] = key as u32;
-            next[segment][pack] = slot + 1;
-            let full = slot + 1 == segment * per_segment + (pack + 1) * per_pack;
-            open[segment][pack] = if full {
+            open[pack] = if count + 1 == per_pack {
                 u64::MAX
             } else {
-                (u64::from(weight.to_bits()) << 32) | pack as u64
+                (u64::from(weight.to_bits()) << 32) | ((lightest & LOW_BITS) + 1)
             };
         }
     }
     L
 }
+
+/// Where the pack index sits in [`lockstep`]'s keys.
+const PACK_SHIFT: u32 = 24;
+/// The count bits of [`lockstep`]'s keys.
+const COUNT_BITS: u64 = (1 << PACK_SHIFT) - 1;
 
 /// Buffers of [`fill_by_rounds`], kept between calls.
 #[derive(Debug, Default, Clone)]
