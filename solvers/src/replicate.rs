@@ -23,7 +23,9 @@ use std::collections::BinaryHeap;
 use crate::error::{check_weights, SolverError};
 use crate::kernels::Kernels;
 use crate::key_sort::sort_keys;
-use crate::partition::{descending_key, descending_keys, ordered_bits, LightestFirst, LOW_BITS};
+use crate::partition::{
+    descending_key, descending_keys, merge_into, ordered_bits, LightestFirst, LOW_BITS,
+};
 
 /// What each slot holds: slot `pack * per_pack + position` of pack `pack`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -390,23 +392,6 @@ impl Shape {
     fn extra(self) -> usize {
         self.copies - self.items
     }
-}
-
-/// Merges the ascending, disjoint keys `a` and the (few) ascending keys `b` into `out`; once
-/// `b` runs out, the rest of `a` is copied as it is.
-fn merge_into(a: &[u64], b: &[u64], out: &mut [u64]) {
-    debug_assert_eq!(out.len(), a.len() + b.len());
-    let (mut taken, mut next) = (0, 0);
-    for &key in b {
-        while let Some(&smaller) = a.get(taken).filter(|&&from_a| from_a < key) {
-            out[next] = smaller;
-            next += 1;
-            taken += 1;
-        }
-        out[next] = key;
-        next += 1;
-    }
-    out[next..].copy_from_slice(&a[taken..]);
 }
 
 /// What the result reports as `item`'s owner: its label, or the item itself without labels.
