@@ -165,6 +165,29 @@ fn a_hot_gpu_needs_transfers_for_its_excess_load() {
 }
 
 #[test]
+fn the_budget_is_shared_between_gpus() {
+    // GPUs 0 and 1 alone hold two experts of load 5 each; GPUs 2 and 3 two of load 1. One
+    // transfer can relieve one of the hot GPUs only: the other keeps 10. The combinatorial
+    // bound is the mean, 6; pooling GPUs 0 and 1 gives (20 - 5) / 2 = 7.5.
+    let loads = Loads::from_rows(&[vec![5.0, 5.0, 5.0, 5.0, 1.0, 1.0, 1.0, 1.0]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(8, 4), PolicyChoice::Global).unwrap();
+    let current = Placement::from_phy2log(8, vec![(0..8).collect()]).unwrap();
+    let layer = problem.layer(0);
+    let bound = |k| budgeted_lower_bound(&layer, current.layer(0), k).unwrap();
+    assert_eq!(proven_lower_bound(&layer), 6.0);
+    // K = 1: 10 exactly (every max load below 10 needs a transfer on both hot GPUs).
+    assert_eq!(bound(1), 10.0);
+    // K = 2: each hot GPU moves one expert out: 5 each, below the mean: the mean.
+    assert_eq!(bound(2), 6.0);
+    let options = RebalanceOptions::new(MoveBudget::PerLayer(1))
+        .with_exact(ExactBudget::default().with_time_limit(Some(Duration::from_secs(10))));
+    let r = &rebalance(&problem, &current, None, &options)
+        .unwrap()
+        .layers[0];
+    assert_eq!((r.new_max, r.lower_bound, r.optimal), (10.0, 10.0, true));
+}
+
+#[test]
 fn a_current_placement_of_another_shape_is_refused() {
     let (problem, _) = hot_alone();
     let short = LayerPlacement::from_phy2log(vec![0, 1, 2]);

@@ -34,8 +34,18 @@ const BISECTION_STEPS: usize = 100;
 /// remainder once), so the greedy choice of the `K` largest gains computes it exactly. Nothing
 /// else is assumed: the group rules of the hierarchical policy, distinct replicas and slot
 /// counts only remove placements, so the bound holds under them too. The sets `G` tried are
-/// the `j` GPUs the current placement loads most under the new loads, `j = 1 .. P - 1`; the
-/// bound is the largest root over them and the combinatorial bound.
+/// the `j` GPUs the current placement loads most under the new loads, `j = 1 .. P - 1`.
+///
+/// A second argument shares the budget between GPUs: the experts GPU `g` alone holds (total
+/// `W_g`) leave it only through their own transfers, `t_g` of them moving at most
+/// `Rem_g(T, t_g)` (the same greedy sum, for `G = {g}`), so `t_g >= need_g(T)`, the fewest
+/// transfers with `W_g - Rem_g(T, t_g) <= T`; different GPUs' exclusive experts have
+/// different transfers, so `sum_g need_g(T) <= K`. Every `need_g` is non-increasing in `T`,
+/// so when the sum just left of `T` (the transfers that bring every `W_g` strictly below
+/// `T`) exceeds `K`, no max load below `T` is reachable: `T` is a lower bound. A bisection
+/// finds the largest such `T` it can.
+///
+/// The bound is the largest of the two and the combinatorial bound.
 ///
 /// # Rounding
 ///
@@ -45,7 +55,9 @@ const BISECTION_STEPS: usize = 100;
 /// next `f64` below it. Otherwise (or when no candidate checks) the value is the largest `T`
 /// the bisection found with `F(T)` above its worst rounding error (a margin of
 /// `16 (E + K + P + 8) f64::EPSILON` times the sizes involved), so `F(T) > 0` and `T` lies
-/// below the root.
+/// below the root. The GPU-by-GPU bound is judged exactly at the `f64` it reports (a dyadic
+/// rational) on integer loads; otherwise at `(1 + 1e-9)` times it, far beyond the rounding
+/// error of its sums.
 ///
 /// # Errors
 /// [`EplbError::InvalidPlacement`] when `current` has another number of slots than the
@@ -124,7 +136,26 @@ pub fn budgeted_lower_bound(
         }
     }
     let integral = loads.iter().all(|&w| w.fract() == 0.0) && layer.total_load() <= EXACT_TOTAL;
-    let mut best = unbudgeted;
+    // Per GPU: the loads of the experts it alone holds.
+    let mut exclusive: Vec<Vec<f64>> = vec![Vec::new(); gpus];
+    let mut holders = vec![(usize::MAX, 0usize); experts];
+    for (slot, &e) in slots.iter().enumerate() {
+        let g = slot / per_gpu;
+        if holders[e].0 != g {
+            holders[e] = (g, holders[e].1 + 1);
+        }
+    }
+    for (e, &(g, distinct_gpus)) in holders.iter().enumerate() {
+        // (Slots are grouped by GPU, so one GPU's slots count it once.)
+        if distinct_gpus == 1 && loads[e] > 0.0 {
+            exclusive[g].push(loads[e]);
+        }
+    }
+    let per_gpu_bound = ExclusiveBound {
+        exclusive: &exclusive,
+        budget,
+    };
+    let mut best = unbudgeted.max(per_gpu_bound.bound(unbudgeted, integral));
     let mut members: Vec<f64> = Vec::new();
     for j in 1..gpus {
         members.extend(joins[j - 1].iter().map(|&e| loads[e]).filter(|&w| w > 0.0));
@@ -268,6 +299,153 @@ impl SetBound<'_> {
         };
         let removable = removable.min(self.outside as i128 * s);
         k * total - removable - self.inside as i128 * s >= 0
+    }
+}
+
+/// The GPU-by-GPU bound: GPU `g` alone holds experts of total load `W_g`; the `t_g`
+/// transfers of those experts move at most `Rem_g(T, t_g)` of it elsewhere (the set bound's
+/// `Rem` for `G = {g}`), so `W_g - Rem_g(T, t_g) <= T` needs `t_g >= need_g(T)`, and the
+/// transfers of different GPUs' experts are different transfers: `sum_g need_g(T) <= K`.
+/// Every `need_g` is non-increasing in `T`, so every `T` where the sum just left of it
+/// exceeds `K` is at most the budgeted optimum.
+struct ExclusiveBound<'a> {
+    /// Per GPU, the loads of the experts only it holds.
+    exclusive: &'a [Vec<f64>],
+    budget: usize,
+}
+
+impl ExclusiveBound<'_> {
+    /// The largest `T` found (by bisection above `from`) where `sum_g need_g(T-) > K` holds
+    /// (`need_g` just left of `T`: every max load below `T` is out of reach),
+    /// or `from` when it fails there already: judged in exact integer arithmetic on integer
+    /// loads, else in `f64` at `T (1 + delta)` with `delta` far above the rounding error.
+    fn bound(&self, from: f64, integral: bool) -> f64 {
+        let delta = 1e-9;
+        let infeasible = |t: f64| -> bool {
+            match integral.then(|| self.exceeds_exactly(t)).flatten() {
+                Some(answer) => answer,
+                None => self.needs_f64(t * (1.0 + delta)) > self.budget as f64,
+            }
+        };
+        if !(from > 0.0) || !infeasible(from) {
+            return from;
+        }
+        let mut lo = from;
+        let mut hi = self
+            .exclusive
+            .iter()
+            .map(|x| x.iter().sum::<f64>())
+            .fold(from, f64::max)
+            * 2.0;
+        for _ in 0..BISECTION_STEPS {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if infeasible(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// `sum_g need_g(t)` in `f64`, strictly below `t` as [`need_exactly`].
+    fn needs_f64(&self, t: f64) -> f64 {
+        self.exclusive
+            .iter()
+            .map(|loads| {
+                let total: f64 = loads.iter().sum();
+                if total < t {
+                    return 0.0;
+                }
+                let excess = total - t;
+                let full: f64 = loads.iter().map(|&w| (w / t).floor()).sum();
+                if full * t > excess {
+                    return (excess / t).floor() + 1.0;
+                }
+                let mut rest: Vec<f64> = loads.iter().map(|&w| w - (w / t).floor() * t).collect();
+                rest.sort_by(|a, b| b.total_cmp(a));
+                let mut left = excess - full * t;
+                let mut n = full;
+                for r in rest {
+                    if left < 0.0 {
+                        break;
+                    }
+                    left -= r;
+                    n += 1.0;
+                }
+                n
+            })
+            .sum()
+    }
+
+    /// Whether `sum_g need_g(t-) > K` (see [`need_exactly`]), exactly (integer loads, `t` as the dyadic rational
+    /// `m / 2^d` it is; `None` when the scaled numbers would not fit `i128`).
+    fn exceeds_exactly(&self, t: f64) -> Option<bool> {
+        let (m, d) = dyadic(t)?;
+        let scale = |w: f64| -> Option<i128> { (w as i128).checked_shl(d) };
+        let mut needed: i128 = 0;
+        for loads in self.exclusive {
+            let scaled: Vec<i128> = loads.iter().map(|&w| scale(w)).collect::<Option<_>>()?;
+            needed += need_exactly(&scaled, m);
+            if needed > self.budget as i128 {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+}
+
+/// Fewest transfers that bring a GPU whose exclusive experts weigh `loads` strictly below
+/// `t` (integers, `t > 0`): all the full units worth `t` that are needed, then the largest
+/// remainders. This is `need_g` just left of `t`: when it exceeds the budget summed over the
+/// GPUs, every max load below `t` is out of reach, so `t` itself is a lower bound.
+fn need_exactly(loads: &[i128], t: i128) -> i128 {
+    let total: i128 = loads.iter().sum();
+    if total < t {
+        return 0;
+    }
+    let excess = total - t; // the units taken must move more than this
+    let full: i128 = loads.iter().map(|&w| w / t).sum();
+    if full * t > excess {
+        return excess / t + 1;
+    }
+    let mut rest: Vec<i128> = loads.iter().map(|&w| w % t).collect();
+    rest.sort_unstable_by(|a, b| b.cmp(a));
+    let mut left = excess - full * t;
+    let mut n = full;
+    for r in rest {
+        if left < 0 {
+            break;
+        }
+        left -= r;
+        n += 1;
+    }
+    n
+}
+
+/// A positive finite `t` as `m / 2^d` (integers, `d <= 64`), when it is one.
+fn dyadic(t: f64) -> Option<(i128, u32)> {
+    if !(t.is_finite() && t > 0.0) {
+        return None;
+    }
+    let bits = t.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = (bits & ((1 << 52) - 1)) as i128;
+    let (mantissa, power) = if exponent == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), exponent - 1075)
+    };
+    if power >= 0 {
+        // t = mantissa * 2^power, an integer (below 2^75 for the loads it is compared with).
+        let m = mantissa.checked_shl(u32::try_from(power).ok().filter(|&p| p <= 64)?)?;
+        Some((m, 0))
+    } else {
+        let d = u32::try_from(-power).ok().filter(|&d| d <= 64)?;
+        Some((mantissa, d))
     }
 }
 
