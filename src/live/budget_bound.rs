@@ -351,37 +351,15 @@ impl ExclusiveBound<'_> {
         lo
     }
 
-    /// `sum_g need_g(t)` in `f64`, strictly below `t` as [`need_exactly`].
+    /// `sum_g need_g(t-)` in `f64` ([`need_below`]).
     fn needs_f64(&self, t: f64) -> f64 {
         self.exclusive
             .iter()
-            .map(|loads| {
-                let total: f64 = loads.iter().sum();
-                if total < t {
-                    return 0.0;
-                }
-                let excess = total - t;
-                let full: f64 = loads.iter().map(|&w| (w / t).floor()).sum();
-                if full * t > excess {
-                    return (excess / t).floor() + 1.0;
-                }
-                let mut rest: Vec<f64> = loads.iter().map(|&w| w - (w / t).floor() * t).collect();
-                rest.sort_by(|a, b| b.total_cmp(a));
-                let mut left = excess - full * t;
-                let mut n = full;
-                for r in rest {
-                    if left < 0.0 {
-                        break;
-                    }
-                    left -= r;
-                    n += 1.0;
-                }
-                n
-            })
+            .map(|loads| need_below(loads, t))
             .sum()
     }
 
-    /// Whether `sum_g need_g(t-) > K` (see [`need_exactly`]), exactly (integer loads, `t` as the dyadic rational
+    /// Whether `sum_g need_g(t-) > K` (see [`need_below`]), exactly (integer loads, `t` as the dyadic rational
     /// `m / 2^d` it is; `None` when the scaled numbers would not fit `i128`).
     fn exceeds_exactly(&self, t: f64) -> Option<bool> {
         let (m, d) = dyadic(t)?;
@@ -389,7 +367,7 @@ impl ExclusiveBound<'_> {
         let mut needed: i128 = 0;
         for loads in self.exclusive {
             let scaled: Vec<i128> = loads.iter().map(|&w| scale(w)).collect::<Option<_>>()?;
-            needed += need_exactly(&scaled, m);
+            needed += need_below(&scaled, m);
             if needed > self.budget as i128 {
                 return Some(true);
             }
@@ -398,30 +376,62 @@ impl ExclusiveBound<'_> {
     }
 }
 
+/// The numbers [`need_below`] counts in: exact integers (loads scaled to a common
+/// denominator) or `f64`.
+trait Amount:
+    Copy
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::iter::Sum
+{
+    const ZERO: Self;
+    const ONE: Self;
+    /// `floor(w / t)` for `w >= 0`, `t > 0`.
+    fn units(w: Self, t: Self) -> Self;
+}
+
+impl Amount for i128 {
+    const ZERO: Self = 0;
+    const ONE: Self = 1;
+    fn units(w: Self, t: Self) -> Self {
+        w / t
+    }
+}
+
+impl Amount for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn units(w: Self, t: Self) -> Self {
+        (w / t).floor()
+    }
+}
+
 /// Fewest transfers that bring a GPU whose exclusive experts weigh `loads` strictly below
-/// `t` (integers, `t > 0`): all the full units worth `t` that are needed, then the largest
-/// remainders. This is `need_g` just left of `t`: when it exceeds the budget summed over the
-/// GPUs, every max load below `t` is out of reach, so `t` itself is a lower bound.
-fn need_exactly(loads: &[i128], t: i128) -> i128 {
-    let total: i128 = loads.iter().sum();
+/// `t > 0`: the full units worth `t` that are needed, then the largest remainders. This is
+/// `need_g` just left of `t`: when it exceeds the budget summed over the GPUs, every max load
+/// below `t` is out of reach, so `t` itself is a lower bound.
+fn need_below<A: Amount>(loads: &[A], t: A) -> A {
+    let total: A = loads.iter().copied().sum();
     if total < t {
-        return 0;
+        return A::ZERO;
     }
     let excess = total - t; // the units taken must move more than this
-    let full: i128 = loads.iter().map(|&w| w / t).sum();
+    let full: A = loads.iter().map(|&w| A::units(w, t)).sum();
     if full * t > excess {
-        return excess / t + 1;
+        return A::units(excess, t) + A::ONE;
     }
-    let mut rest: Vec<i128> = loads.iter().map(|&w| w % t).collect();
-    rest.sort_unstable_by(|a, b| b.cmp(a));
+    let mut rest: Vec<A> = loads.iter().map(|&w| w - A::units(w, t) * t).collect();
+    rest.sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
     let mut left = excess - full * t;
     let mut n = full;
     for r in rest {
-        if left < 0 {
+        if left < A::ZERO {
             break;
         }
-        left -= r;
-        n += 1;
+        left = left - r;
+        n = n + A::ONE;
     }
     n
 }
