@@ -66,8 +66,8 @@ const BISECTION_STEPS: usize = 100;
 /// ```
 /// use eplb::live::budgeted_lower_bound;
 /// use eplb::{bounds::proven_lower_bound, Cluster, LayerPlacement, Loads, PolicyChoice, Problem};
-/// // Expert 0 (load 6) alone on GPU 0, the others elsewhere; 4 GPUs x 2 slots.
-/// let loads = Loads::from_rows(&[vec![6.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]])?;
+/// // Expert 0 (load 6) fills GPU 0, the others are elsewhere; 4 GPUs x 2 slots.
+/// let loads = Loads::from_rows(&[vec![6.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])?;
 /// let problem = Problem::new(loads, Cluster::new(8, 4), PolicyChoice::Global)?;
 /// let layer = problem.layer(0);
 /// let current = LayerPlacement::from_phy2log(vec![0, 0, 1, 2, 3, 4, 5, 6]);
