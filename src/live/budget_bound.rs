@@ -327,7 +327,7 @@ impl ExclusiveBound<'_> {
                 None => self.needs_f64(t * (1.0 + delta)) > self.budget as f64,
             }
         };
-        if !(from > 0.0) || !infeasible(from) {
+        if from.is_nan() || from <= 0.0 || !infeasible(from) {
             return from;
         }
         let mut lo = from;
