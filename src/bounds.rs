@@ -117,7 +117,7 @@ pub fn proven_lower_bound(layer: &LayerProblem<'_>) -> f64 {
 }
 
 /// Totals up to which sums of integer loads are exact in `f64`.
-const EXACT_TOTAL: f64 = 9_007_199_254_740_992.0; // 2^53
+pub(crate) const EXACT_TOTAL: f64 = 9_007_199_254_740_992.0; // 2^53
 
 /// True when `bound`, computed in `f64` as one correctly rounded quotient `S / k` of an exact
 /// integer `S` by an integer `1 <= k <= R`, certainly equals `S / k`. With `d` the fewest binary

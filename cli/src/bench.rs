@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use eplb::live::{rebalance, TransferPlan};
+use eplb::live::{rebalance, LiveGpus, TransferPlan};
 use eplb::{solve, EplbError};
 
 use super::{Global, ProblemArgs, StrategyArgs};
@@ -35,14 +35,24 @@ pub(crate) struct BenchArgs {
     no_fresh: bool,
     #[command(flatten)]
     budget: super::rebalance::BudgetArgs,
+    /// With --current: GPUs that failed, as `rebalance --failed-gpus` (the rebalance places on
+    /// the others; a GPU whose slots are -1 in the current placement must be listed).
+    #[command(flatten)]
+    failed: super::rebalance::FailedArgs,
 }
 
 pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbError> {
     let loaded = args.problem.load(global)?;
+    let live = args.failed.live(loaded.problem.cluster())?;
+    if live.is_some() && args.current.is_none() {
+        return Err(EplbError::InvalidFailedGpus(
+            "--failed-gpus needs --current: bench times a rebalance on the live GPUs (time `place --failed-gpus` with a shell timer)".into(),
+        ));
+    }
     let current = args
         .current
         .as_ref()
-        .map(|path| super::rebalance::read_current(path, &loaded, None))
+        .map(|path| super::rebalance::read_current(path, &loaded, live.as_ref()))
         .transpose()?;
     let problem = loaded.problem;
     let strategy = args.strategy.build(problem.cluster())?;
@@ -50,7 +60,12 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
         .strategy
         .search
         .solve_options(Some(args.threads.max(1)));
-    let rebalance_options = args.budget.options(options.clone());
+    let mut rebalance_options = args.budget.options(options.clone());
+    if let Some(live) = &live {
+        rebalance_options = rebalance_options.with_live(live.clone());
+    }
+    let all = LiveGpus::all(problem.cluster().gpus);
+    let mask = live.as_ref().unwrap_or(&all);
     let fresh = (!args.no_fresh).then_some(strategy.as_ref());
     let run_once = || -> Result<(), EplbError> {
         match &current {
@@ -59,11 +74,12 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
             }
             Some(current) => {
                 let result = rebalance(&problem, current, fresh, &rebalance_options)?;
-                let plan = TransferPlan::new(
+                let plan = TransferPlan::with_live(
                     &problem,
                     current,
                     &result.placement,
                     rebalance_options.expert_bytes,
+                    mask,
                 )?;
                 std::hint::black_box((result, plan));
             }
@@ -85,7 +101,7 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     } else {
         (ns[ns.len() / 2 - 1] + ns[ns.len() / 2]) / 2
     };
-    let out = serde_json::json!({
+    let mut out = serde_json::json!({
         "strategy": strategy.name(),
         "rebalance": current.is_some().then_some(if args.no_fresh { "search" } else { "fresh+search" }),
         "policy": problem.policy(),
@@ -99,6 +115,9 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
         "max_ns": ns[ns.len() - 1],
         "mean_ns": ns.iter().sum::<u64>() / ns.len() as u64,
     });
+    if let Some(live) = &live {
+        out["failed_gpus"] = serde_json::json!(live.failed());
+    }
     out!("{out}");
     Ok(ExitCode::SUCCESS)
 }

@@ -122,11 +122,12 @@ pub(crate) struct RebalanceArgs {
     #[arg(long)]
     distinct_replicas: bool,
     /// Exact budgeted mode: every layer's answer goes on to a MILP that minimises the max GPU
-    /// load within the layer's --max-moves (started from the heuristic's answer, so never
-    /// worse; --time-limit per layer, --mip-gap). The lower bound is the combinatorial one
-    /// (valid with any budget) and `optimal` is claimed only when the max load meets it.
-    /// Needs --max-moves or no budget, and --objective mean; pure-Rust backend: small layers
-    /// only (DeepSeek-size layers need the `highs` feature).
+    /// load within the layer's transfers (--max-moves, or what --max-bytes allocated to the
+    /// layer), started from the heuristic's answer, so never worse; --time-limit per layer,
+    /// --mip-gap. The lower bound is the budgeted problem's (at least the combinatorial one,
+    /// stronger when the budget binds) and `optimal` is claimed only when the max load meets
+    /// it. Needs --objective mean (per-step objectives are refused); pure-Rust backend: small
+    /// layers only (DeepSeek-size layers need the `highs` feature).
     #[arg(long)]
     exact: bool,
 }

@@ -70,13 +70,29 @@ fn exact_improves_on_the_heuristic_and_claims_optimal_only_when_proven() {
 }
 
 #[test]
-fn exact_refuses_a_byte_budget_and_a_per_step_objective() {
+fn exact_spends_a_byte_budget_and_refuses_a_per_step_objective() {
     let dir = tempfile::tempdir().unwrap();
     let (loads, current) = case(dir.path());
-    rebalance(&loads, &current, &["--exact", "--max-bytes", "100"])
+    // One expert's bytes: the allocation gives the layer one transfer, which the exact mode
+    // spends on the mean load.
+    let assert = rebalance(&loads, &current, &["--exact", "--max-bytes", "100"])
+        .args([
+            "--expert-bytes",
+            "100",
+            "--strategy",
+            "greedy",
+            "--time-limit",
+            "60",
+        ])
+        .arg("--json")
         .assert()
-        .failure()
-        .stderr(predicate::str::contains("per-layer budget"));
+        .success();
+    let out: Value = serde_json::from_slice(&assert.get_output().stdout).unwrap();
+    let layer = &out["layers"][0];
+    assert_eq!(
+        (layer["new_max"].as_f64(), layer["transfers"].as_u64()),
+        (Some(28.0), Some(1))
+    );
     let steps = write(
         dir.path(),
         "steps.json",
@@ -88,4 +104,39 @@ fn exact_refuses_a_byte_budget_and_a_per_step_objective() {
         .stderr(predicate::str::contains(
             "cannot minimise the per-step objective",
         ));
+}
+
+#[test]
+fn exact_reports_the_budgeted_bound_and_proves_a_tight_budget_optimal() {
+    // Expert 0 (load 6) fills GPU 0; with no transfer GPU 0 keeps all of it.
+    let dir = tempfile::tempdir().unwrap();
+    let loads = write(dir.path(), "loads.json", "[[6, 1, 1, 1, 1, 1, 1]]");
+    let current = write(
+        dir.path(),
+        "current.json",
+        r#"{"phy2log": [[0, 0, 1, 2, 3, 4, 5, 6]]}"#,
+    );
+    let run = |extra: &[&str]| -> Value {
+        let assert = eplb()
+            .args(["rebalance", "--replicas", "8", "--gpus", "4", "--loads"])
+            .arg(&loads)
+            .arg("--current")
+            .arg(&current)
+            .args(["--max-moves", "0", "--json"])
+            .args(extra)
+            .assert()
+            .success();
+        serde_json::from_slice(&assert.get_output().stdout).unwrap()
+    };
+    let plain = &run(&[])["layers"][0];
+    assert_eq!(
+        (plain["lower_bound"].as_f64(), plain["optimal"].as_bool()),
+        (Some(3.0), Some(false))
+    );
+    let exact = &run(&["--exact"])["layers"][0];
+    assert_eq!(exact["new_max"], 6.0);
+    assert_eq!(
+        (exact["lower_bound"].as_f64(), exact["optimal"].as_bool()),
+        (Some(6.0), Some(true))
+    );
 }

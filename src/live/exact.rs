@@ -15,10 +15,12 @@ use crate::problem::{LayerProblem, Policy};
 /// Per layer, a MILP minimises the max GPU load over copy counts and copy positions with at
 /// most the layer's budget of transfers (replicas on a GPU that did not hold their expert),
 /// started from the heuristic's answer, so it is never worse. Its answer's max load is the
-/// evaluator's; the layer's lower bound stays the combinatorial one of the problem without a
-/// budget (valid for the budgeted problem: a budget only raises the optimum), and a layer is
-/// proven optimal only when its max load meets that bound. The MILP searches copy counts
-/// within 2 of the start's (a neighbourhood: no claim rests on it). The pure-Rust backend
+/// evaluator's; the layer's lower bound is the budgeted problem's
+/// ([`budgeted_lower_bound`](super::budgeted_lower_bound): at least the combinatorial bound,
+/// stronger when the budget binds), and a layer is proven optimal only when its max load
+/// meets that bound. With a byte budget over all layers, each layer's budget is the transfers
+/// the allocation gave it. The MILP searches copy counts within 2 of the start's (a
+/// neighbourhood: no claim rests on it, and its own dual bound is not reported). The pure-Rust backend
 /// handles small layers only; DeepSeek-size layers need HiGHS (cargo feature `highs`).
 ///
 /// ```

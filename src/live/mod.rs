@@ -57,6 +57,7 @@
 
 mod align;
 mod budget;
+mod budget_bound;
 mod current;
 mod exact;
 mod failed;
@@ -66,6 +67,7 @@ mod rebalance;
 
 pub use align::{align, align_layer, align_live};
 pub use budget::CurvePoint;
+pub use budget_bound::budgeted_lower_bound;
 pub use current::CurrentPlacement;
 pub use exact::ExactBudget;
 pub use failed::{

@@ -97,7 +97,9 @@ impl RebalanceOptions {
 
     /// The options with the exact budgeted mode: every layer's answer goes on to the budgeted
     /// MILP ([`ExactBudget`]), which keeps it unless it finds a lower max load within the
-    /// layer's budget. Needs a per-layer budget or none, and the max-load objective.
+    /// layer's budget (per layer, or the transfers a byte budget allocated to the layer), and
+    /// reports the budgeted problem's lower bound ([`super::budgeted_lower_bound`]). Needs the
+    /// max-load objective.
     #[must_use]
     pub fn with_exact(self, exact: ExactBudget) -> Self {
         Self {
@@ -222,11 +224,6 @@ impl RebalanceOptions {
             s.steps.check_fits(problem)?;
         }
         if self.exact.is_some() {
-            if matches!(self.budget, MoveBudget::TotalBytes(_)) {
-                return Err(EplbError::InvalidBudget(
-                    "the exact mode needs a per-layer budget (--max-moves) or none, not a byte budget over all layers".into(),
-                ));
-            }
             if let Some(s) = self.per_step() {
                 return Err(EplbError::InvalidBudget(format!(
                     "the exact mode minimises the max GPU load; it cannot minimise the per-step objective `{}` (use the heuristic, or --objective mean)",
@@ -273,7 +270,9 @@ pub struct LayerRebalance {
     /// A certified lower bound on the objective (the max GPU load by default) of any
     /// placement of the layer, with any budget (the evaluator's combinatorial bounds; a
     /// budget only raises the optimum), so `new_max / lower_bound - 1` bounds how far the
-    /// answer is from the budgeted optimum. Per-step objectives: `sum-of-step-max` is at
+    /// answer is from the budgeted optimum. In the exact mode with a budget, the stronger
+    /// bound of the budgeted problem ([`super::budgeted_lower_bound`], for the layer's
+    /// transfers). Per-step objectives: `sum-of-step-max` is at
     /// least the sum of every step's bound and the bound of the summed loads, `worst-step`
     /// at least every step's bound.
     pub lower_bound: f64,
@@ -511,18 +510,24 @@ pub fn rebalance(
                 Choice::Search,
             ),
         };
+        // The transfers this layer may spend: its per-layer cap, or what the byte budget's
+        // allocation gave it.
+        let layer_budget = match options.budget {
+            MoveBudget::TotalBytes(_) => count_transfers(cluster, cur, &candidate).transfers,
+            _ => per_layer_cap.min(cluster.replicas),
+        };
         if let Some(exact) = options.exact.as_ref().filter(|_| !zero) {
             if let Some(better) = improve_layer(
                 &layer,
                 cur,
                 &candidate,
-                per_layer_cap.min(cluster.replicas),
+                layer_budget,
                 options.distinct_replicas,
                 exact,
             )? {
                 // Checked here as for every candidate: the evaluator's max load, the budget.
                 let better = align_layer(cluster, problem.policy(), cur, &better);
-                if count_transfers(cluster, cur, &better).transfers <= per_layer_cap
+                if count_transfers(cluster, cur, &better).transfers <= layer_budget
                     && max_gpu_load(&layer, &better) < max_gpu_load(&layer, &candidate)
                 {
                     (candidate, choice) = (better, Choice::Exact);
@@ -541,7 +546,12 @@ pub fn rebalance(
         } else {
             (candidate, choice, value, gain)
         };
-        let lower_bound = options.lower_bound(&layer)?;
+        let mut lower_bound = options.lower_bound(&layer)?;
+        if options.exact.is_some() && options.budget != MoveBudget::Unlimited {
+            // The budgeted problem's own bound (at least the combinatorial one).
+            let budget = if zero { 0 } else { layer_budget };
+            lower_bound = lower_bound.max(super::budgeted_lower_bound(&layer, cur, budget)?);
+        }
         layers.push(LayerRebalance {
             layer: l,
             old_max: w.old,

@@ -65,6 +65,32 @@ pub fn enumerable(problem: &Problem) -> bool {
 /// [`TooLarge`] when the layer has more than [`BRUTE_FORCE_LIMIT`] candidate placements
 /// (checked before anything is enumerated).
 pub fn brute_force(layer: &LayerProblem<'_>) -> Result<Optimum, TooLarge> {
+    brute_force_where(layer, &|_| true)
+        .map(|best| best.expect("a validated problem has a feasible placement"))
+}
+
+/// The optimum of `layer` over the feasible placements `accept` keeps (`None` when it keeps
+/// none): the oracle of a problem with an extra constraint, such as a transfer budget from a
+/// current placement. Every GPU's slots are visited in one order only (non-decreasing ids), so
+/// `accept` must not depend on the order of slots inside a GPU.
+///
+/// ```
+/// use eplb::testing::brute_force_where;
+/// use eplb::{Cluster, Loads, PolicyChoice, Problem};
+/// // (3, 3, 2) on 2 GPUs x 2 slots, but expert 2 may have one replica only: 4.5.
+/// let loads = Loads::from_rows(&[vec![3.0, 3.0, 2.0]])?;
+/// let problem = Problem::new(loads, Cluster::new(4, 2), PolicyChoice::Global)?;
+/// let one = |p: &eplb::LayerPlacement| p.phy2log().iter().filter(|&&e| e == 2).count() == 1;
+/// assert_eq!(brute_force_where(&problem.layer(0), &one).unwrap().unwrap().max_load, 4.5);
+/// # Ok::<(), eplb::EplbError>(())
+/// ```
+///
+/// # Errors
+/// [`TooLarge`] as [`brute_force`].
+pub fn brute_force_where(
+    layer: &LayerProblem<'_>,
+    accept: &dyn Fn(&LayerPlacement) -> bool,
+) -> Result<Option<Optimum>, TooLarge> {
     let count = candidates(layer.num_experts(), layer.cluster());
     if count > BRUTE_FORCE_LIMIT {
         return Err(TooLarge {
@@ -79,11 +105,10 @@ pub fn brute_force(layer: &LayerProblem<'_>) -> Result<Optimum, TooLarge> {
         copies: vec![0; layer.num_experts()],
         missing: layer.num_experts(),
         best: None,
+        accept,
     };
     search.fill(0);
-    Ok(search
-        .best
-        .expect("a validated problem has a feasible placement"))
+    Ok(search.best)
 }
 
 /// The state of the enumeration.
@@ -97,6 +122,8 @@ struct Search<'l, 'a> {
     /// Experts without a replica yet.
     missing: usize,
     best: Option<Optimum>,
+    /// The extra constraint.
+    accept: &'l dyn Fn(&LayerPlacement) -> bool,
 }
 
 impl Search<'_, '_> {
@@ -126,7 +153,7 @@ impl Search<'_, '_> {
     /// Keeps the complete candidate if the evaluator finds it feasible and better.
     fn judge(&mut self) {
         let placement = LayerPlacement::from_phy2log(self.slots.clone());
-        if !violations(self.layer, &placement).is_empty() {
+        if !violations(self.layer, &placement).is_empty() || !(self.accept)(&placement) {
             return;
         }
         let max_load = max_gpu_load(self.layer, &placement);

@@ -32,7 +32,9 @@ pub mod generate;
 pub mod steps;
 mod zoo;
 
-pub use brute_force::{brute_force, enumerable, Optimum, TooLarge, BRUTE_FORCE_LIMIT};
+pub use brute_force::{
+    brute_force, brute_force_where, enumerable, Optimum, TooLarge, BRUTE_FORCE_LIMIT,
+};
 pub use check::{check_strategies, check_strategy, CheckOptions, ConformanceFailure, Property};
 pub use zoo::{with_compositions, Named};
 

@@ -2,7 +2,12 @@
 //! the `refine` placement of one trace, new loads = another), the transfers of vLLM's rule
 //! (a fresh `refine` placement, experts staying on their GPU keep their slot) against the
 //! optimal relabelling (`align`), the budgeted rebalance at 10% and 20% of the slots against
-//! an unconstrained `refine`, and the transfer rounds against their lower bound.
+//! an unconstrained `refine`, and the transfer rounds against their lower bound; the timing
+//! of `align` and of the heuristic search; the budgeted problem's lower bound
+//! (`budgeted_lower_bound`) against the combinatorial one at a tight budget (2% of the slots)
+//! and at the pair's budget; the per-step objective `sum-of-step-max` (steps: the old and the
+//! new trace) against the mean objective's placement; failed GPUs against `refine` on the
+//! live GPUs alone, budgeted and not.
 //!
 //! ```text
 //! cargo run --release -p eplb-lab --bin live-report [DATA_DIR]  # default ../shared/data
@@ -15,14 +20,16 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use eplb::bounds::proven_lower_bound;
 use eplb::evaluate::max_gpu_load;
 use eplb::formats::read_loads;
 use eplb::live::{
-    align, count_transfers, evaluate_live, place_on_live, rebalance, LiveGpus, MoveBudget,
-    RebalanceOptions, TransferPlan,
+    align, budgeted_lower_bound, count_transfers, evaluate_live, place_on_live, rebalance,
+    LiveGpus, MoveBudget, RebalanceOptions, TransferPlan,
 };
+use eplb::objective::{evaluate_steps, Objective, StepLoads};
 use eplb::strategies::Refine;
-use eplb::{solve, Cluster, Loads, PolicyChoice, Problem, SolveOptions};
+use eplb::{solve, Cluster, Loads, Placement, PolicyChoice, Problem, SolveOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).map_or_else(
@@ -59,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         println!("\n== policy {policy:?}, R=288 P=32 ==");
         println!(
-            "{:<46} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>7} {:>9}",
+            "{:<46} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>7} {:>8} {:>9}",
             "current -> new",
             "vllm%",
             "align%",
@@ -70,8 +77,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "notworse",
             "meanGap",
             "rounds",
+            "align_ms",
             "search_ms"
         );
+        let mut bounds_rows = Vec::new();
+        let mut steps_rows = Vec::new();
         for (from, to, pct) in pairs {
             let old = Problem::new(trace(from)?, cluster, policy)?;
             let new = Problem::new(trace(to)?, cluster, policy)?;
@@ -81,7 +91,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let current = solve(&old, &Refine::default(), &one)?.placement;
             let fresh = solve(&new, &Refine::default(), &one)?.placement;
+            let t = Instant::now();
             let aligned = align(&new, &current, &fresh)?;
+            let align_ms = t.elapsed().as_secs_f64() * 1e3;
             let (mut vllm, mut opt, mut vx, mut ox) = (0, 0, 0, 0);
             for l in 0..new.num_layers() {
                 let v = count_transfers(new.cluster(), current.layer(l), fresh.layer(l));
@@ -115,13 +127,133 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .filter(|p| p.rounds == p.rounds_lower_bound)
                 .count();
             let n = new.num_layers();
-            println!("{:<46} {:>5.1}% {:>5.1}% {:>6} {:>6} {:>6} {:>5}/{:<2} {:>5}/{:<2} {:>7.3}% {:>4}/{:<2} {:>9.2}",
+            println!("{:<46} {:>5.1}% {:>5.1}% {:>6} {:>6} {:>6} {:>5}/{:<2} {:>5}/{:<2} {:>7.3}% {:>4}/{:<2} {:>8.2} {:>9.2}",
                 format!("{from} -> {to}"), 100.0 * vllm as f64 / slots, 100.0 * opt as f64 / slots, vx, ox,
-                format!("{k}"), within, n, not_worse, n, 100.0 * gap / n as f64, rounds_ok, n, search_ms);
+                format!("{k}"), within, n, not_worse, n, 100.0 * gap / n as f64, rounds_ok, n, align_ms, search_ms);
+            for budget in [cluster.replicas / 50, k] {
+                bounds_rows.push(bound_row(
+                    &new,
+                    &current,
+                    budget,
+                    &one,
+                    &format!("{from} -> {to}"),
+                )?);
+            }
+            steps_rows.push(steps_row(
+                &old,
+                &new,
+                &current,
+                k,
+                &one,
+                &format!("{from} -> {to}"),
+            )?);
         }
+        println!(
+            "\n-- lower bounds of the budgeted problem (heuristic search, no fresh placement) --"
+        );
+        println!(
+            "{:<46} {:>6} {:>9} {:>11} {:>11} {:>9} {:>9}",
+            "current -> new",
+            "budget",
+            "stronger",
+            "gap(comb)",
+            "gap(budg)",
+            "opt(comb)",
+            "opt(budg)"
+        );
+        bounds_rows.iter().for_each(|r| println!("{r}"));
+        println!("\n-- per-step objective (steps: old trace, new trace): sum of step max, rebalanced for it vs for the mean --");
+        println!(
+            "{:<46} {:>6} {:>14} {:>10} {:>10}",
+            "current -> new", "budget", "never above", "mean chg", "worst chg"
+        );
+        steps_rows.iter().for_each(|r| println!("{r}"));
     }
     failed_gpus(&dir, &trace, &one)?;
     Ok(())
+}
+
+/// One row of the bounds table: at `budget` transfers per layer, the layers whose budgeted
+/// bound is above the combinatorial one, the mean gap of the heuristic's max load to each
+/// bound, and the layers each bound proves optimal.
+fn bound_row(
+    new: &Problem,
+    current: &Placement,
+    budget: usize,
+    one: &SolveOptions,
+    name: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let options =
+        RebalanceOptions::new(MoveBudget::PerLayer(budget)).with_solve_options(one.clone());
+    let result = rebalance(new, current, None, &options)?;
+    let (mut stronger, mut gap_c, mut gap_b, mut opt_c, mut opt_b) = (0, 0.0, 0.0, 0, 0);
+    for (layer, r) in new.layers().zip(&result.layers) {
+        let comb = proven_lower_bound(&layer);
+        let budg = budgeted_lower_bound(&layer, current.layer(layer.index()), budget)?;
+        assert!(
+            budg <= r.new_max,
+            "the budgeted bound is above a placement within the budget"
+        );
+        stronger += usize::from(budg > comb);
+        gap_c += (r.new_max - comb) / comb;
+        gap_b += (r.new_max - budg) / budg;
+        opt_c += usize::from(r.new_max <= comb);
+        opt_b += usize::from(r.new_max <= budg);
+    }
+    let n = new.num_layers();
+    Ok(format!(
+        "{name:<46} {budget:>6} {stronger:>6}/{n:<2} {:>10.3}% {:>10.3}% {opt_c:>6}/{n:<2} {opt_b:>6}/{n:<2}",
+        100.0 * gap_c / n as f64,
+        100.0 * gap_b / n as f64
+    ))
+}
+
+/// One row of the per-step table: steps = the old and the new trace; the rebalance at `budget`
+/// (with `refine` as the fresh candidate) for the mean loads and for `sum-of-step-max`; the
+/// layers whose sum of step max is not above the mean objective's placement's, and the mean
+/// and worst relative change of it.
+fn steps_row(
+    old: &Problem,
+    new: &Problem,
+    current: &Placement,
+    budget: usize,
+    one: &SolveOptions,
+    name: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let rows = |p: &Problem| -> Result<Loads, Box<dyn std::error::Error>> {
+        let rows: Vec<Vec<f64>> = p.layers().map(|l| l.loads().to_vec()).collect();
+        Ok(Loads::from_rows(&rows)?)
+    };
+    let steps = StepLoads::new(vec![rows(old)?, rows(new)?])?;
+    let total = Problem::new(steps.total(), *new.cluster(), policy_choice(new))?;
+    let base = RebalanceOptions::new(MoveBudget::PerLayer(budget)).with_solve_options(one.clone());
+    let refine = Refine::default();
+    let mean = rebalance(&total, current, Some(&refine), &base)?;
+    let per_step = base.with_steps(Objective::SumOfStepMax, steps.clone());
+    let stepped = rebalance(&total, current, Some(&refine), &per_step)?;
+    let a = evaluate_steps(&total, &steps, &mean.placement)?;
+    let b = evaluate_steps(&total, &steps, &stepped.placement)?;
+    let (mut never_above, mut change, mut worst) = (0, 0.0, f64::NEG_INFINITY);
+    for (x, y) in a.layers.iter().zip(&b.layers) {
+        let (x, y) = (x.sum_step_max, y.sum_step_max);
+        never_above += usize::from(y <= x);
+        change += (y - x) / x;
+        worst = worst.max((y - x) / x);
+    }
+    let n = total.num_layers();
+    Ok(format!(
+        "{name:<46} {budget:>6} {never_above:>10}/{n:<3} {:>9.3}% {:>9.3}%",
+        100.0 * change / n as f64,
+        100.0 * worst
+    ))
+}
+
+/// The policy choice that gives `problem`'s policy.
+fn policy_choice(problem: &Problem) -> PolicyChoice {
+    match problem.policy() {
+        eplb::Policy::Hierarchical => PolicyChoice::Hierarchical,
+        eplb::Policy::Global => PolicyChoice::Global,
+    }
 }
 
 /// Reads a DeepSeek-V3 trace by its short name.
