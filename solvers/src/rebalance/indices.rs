@@ -44,6 +44,9 @@ impl CopyPacker {
         );
         self.pairs_stale.clear();
         self.pairs_stale.resize(self.bins, true);
+        self.moved.clear();
+        self.is_moved.clear();
+        self.is_moved.resize(self.bins, false);
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
         self.on_top.clear();
@@ -53,32 +56,43 @@ impl CopyPacker {
         }
         self.by_load.clear();
         self.by_load.extend(0..self.bins);
-        self.by_load_stale = true;
     }
 
-    /// Sorts `by_load` (insertion sort: a move changes few loads), lower bin first on ties.
+    /// Brings `by_load` up to date: the bins by ascending load, lower bin first on ties (a
+    /// total order, so the result does not depend on how it is reached). A move changes few
+    /// loads: those bins are taken out and put back at their place by binary search, `O(P)`
+    /// cheap moves instead of a pass of comparisons over all `P` bins; when most bins
+    /// changed (the first call, a count move of a widely copied item), a full sort.
     pub(super) fn sort_by_load(&mut self) {
-        if !std::mem::take(&mut self.by_load_stale) {
+        if self.moved.is_empty() {
             return;
         }
-        let (order, load) = (&mut self.by_load, &self.load);
-        let after = |a: usize, b: usize| load[a] > load[b] || (load[a] == load[b] && a > b);
-        for i in 1..order.len() {
-            let x = order[i];
-            let mut j = i;
-            while j > 0 && after(order[j - 1], x) {
-                order[j] = order[j - 1];
-                j -= 1;
+        let load = &self.load;
+        let order = |a: &usize, b: &usize| load[*a].total_cmp(&load[*b]).then(a.cmp(b));
+        if self.moved.len() * 8 > self.bins {
+            self.by_load.sort_unstable_by(order);
+        } else {
+            let is_moved = &self.is_moved;
+            self.by_load.retain(|&b| !is_moved[b]);
+            for &b in &self.moved {
+                let at = self.by_load.partition_point(|x| order(x, &b).is_lt());
+                self.by_load.insert(at, b);
             }
-            order[j] = x;
         }
+        for &b in &self.moved {
+            self.is_moved[b] = false;
+        }
+        self.moved.clear();
     }
 
     /// Recomputes bin `b`'s load (its copies summed in position order) and sorted order after
     /// its content changed (its pairs are sorted again when next needed).
     pub(super) fn refresh_bin(&mut self, b: usize) {
         self.pairs_stale[b] = true;
-        self.by_load_stale = true;
+        if !self.is_moved[b] {
+            self.is_moved[b] = true;
+            self.moved.push(b);
+        }
         let k = self.per_bin;
         let slots = b * k..(b + 1) * k;
         self.load[b] = bin_load(self.at[slots.clone()].iter().copied());
@@ -116,14 +130,15 @@ impl CopyPacker {
         insertion_sort(list, |x, y| x.sum > y.sum);
     }
 
-    pub(super) fn heaviest(&self) -> usize {
-        let mut best = 0;
-        for b in 1..self.bins {
-            if self.load[b] > self.load[best] {
-                best = b;
-            }
-        }
-        best
+    /// The heaviest bin, the lowest on ties (the first of the last run of equal loads in
+    /// `by_load`).
+    pub(super) fn heaviest(&mut self) -> usize {
+        self.sort_by_load();
+        let order = &self.by_load;
+        let last = order[order.len() - 1];
+        let peak = self.load[last];
+        let first = order.partition_point(|&b| self.load[b] < peak);
+        order[first]
     }
 }
 

@@ -151,3 +151,53 @@ proptest! {
         prop_assert!(peak(&w, &improved, bins) >= mean * (1.0 - ROUNDING));
     }
 }
+
+/// The bins by ascending load, lower bin first on ties, and the heaviest bin (the lowest on
+/// ties), computed from scratch.
+fn naive_order(p: &CopyPacker) -> (Vec<usize>, usize) {
+    let mut order: Vec<usize> = (0..p.bins).collect();
+    order.sort_by(|&a, &b| p.load[a].total_cmp(&p.load[b]).then(a.cmp(&b)));
+    let top = (0..p.bins).fold(0, |t, b| if p.load[b] > p.load[t] { b } else { t });
+    (order, top)
+}
+
+proptest! {
+    /// The load order kept up to date move by move (bins taken out and put back, or sorted
+    /// again when most changed) is the order a full sort gives, and the heaviest bin read from
+    /// it is the one a scan finds.
+    #[test]
+    fn the_incremental_load_order_is_the_sorted_order(
+        weights in proptest::collection::vec(0u32..50, 2..100),
+        bins in 1usize..33,
+        per_bin in 1usize..4,
+        moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..40),
+    ) {
+        // Up to 32 bins: a move that changes two loads is put back in place (the full sort
+        // runs when more than one bin in 8 changed).
+        let n = bins * per_bin;
+        prop_assume!(weights.len() <= n);
+        let extra = n - weights.len();
+        let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
+        let mut counts = vec![1; w.len()];
+        for e in 0..extra {
+            counts[e % w.len()] += 1;
+        }
+        let mut p = CopyPacker::default();
+        p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
+        for (a, b, count) in moves {
+            let (a, b) = (a as usize % n, b as usize % n);
+            if count {
+                if p.counts[p.item[a]] < 2 || p.item[a] == p.item[b] {
+                    continue;
+                }
+                p.apply(Move::Count { pos: a, to: p.item[b] });
+            } else {
+                p.apply(Move::Swap { a, b });
+            }
+            let top = p.heaviest();
+            let (order, naive_top) = naive_order(&p);
+            prop_assert_eq!(&p.by_load, &order);
+            prop_assert_eq!(top, naive_top);
+        }
+    }
+}
