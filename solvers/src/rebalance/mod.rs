@@ -229,6 +229,9 @@ pub struct CopyPacker {
     moved: Vec<usize>,
     /// Per bin, whether it is in `moved`.
     is_moved: Vec<bool>,
+    /// Every copy's weight, ascending (the values of `at` sorted; swaps keep this multiset,
+    /// a count move changes it and rebuilds it).
+    copy_weights: Vec<f64>,
     /// Per bin, its pairs of positions sorted by weight (ascending), `k (k-1) / 2` entries.
     pairs: Vec<PairEntry>,
     /// Per bin, whether its copies changed since its `pairs` were sorted.

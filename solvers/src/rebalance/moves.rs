@@ -28,12 +28,22 @@ impl CopyPacker {
         if pairs {
             self.refresh_pairs(top);
         }
+        // A best swap moves at least this much off `top`, and must move less than
+        // `peak - lb` (with many equal copy weights, often no bin has such room: the search
+        // then ends at the first bin without it instead of visiting all).
+        let least = if pairs || fix {
+            0.0
+        } else {
+            self.least_swap_transfer(top)
+        };
         let mut evaluations = 0;
         for i in 0..self.bins {
             let b = self.by_load[i];
             let lb = self.load[b];
             // Bins come by ascending load: no later bin can do better.
-            if (fix && lb + (peak - goal) > goal) || (!fix && (peak + lb) * 0.5 >= best) {
+            if (fix && lb + (peak - goal) > goal)
+                || (!fix && ((peak + lb) * 0.5 >= best || peak - lb <= least))
+            {
                 break;
             }
             if b == top {
@@ -289,6 +299,7 @@ impl CopyPacker {
                         self.at[q] = share;
                     }
                 }
+                self.sort_copy_weights();
                 // Refresh every bin holding a copy of either item (once each).
                 for item in [from, to] {
                     for p in 0..self.positions[item].len() {
