@@ -31,7 +31,7 @@ impl CopyPacker {
                 .iter()
                 .map(|&i| self.weights[i] / self.counts[i] as f64),
         );
-        self.sort_copy_weights();
+        self.copy_weights_stale = true;
         self.load.clear();
         self.load.resize(self.bins, 0.0);
         self.singles.clear();
@@ -114,22 +114,25 @@ impl CopyPacker {
         insertion_sort(list, |x, y| x.sum > y.sum || (x.sum == y.sum && x.a > y.a));
     }
 
-    /// Sorts every copy's weight into `copy_weights` (after `at` changed other than by
-    /// exchanges).
-    pub(super) fn sort_copy_weights(&mut self) {
-        self.copy_weights.clone_from(&self.at);
-        self.copy_weights.sort_unstable_by(f64::total_cmp);
-    }
-
     /// The smallest positive weight difference between a copy of bin `b` and any copy:
-    /// for each copy of `b`, its weight minus the next lower copy weight anywhere
+    /// for each copy of `b`, its weight minus the next lower copy weight of any item
     /// (`f64::INFINITY` when no copy is lighter than any of `b`'s). A swap of one copy moves
     /// at least this much off `b`, so a bin `c` with `load[b] - load[c] <= ` it has no swap
     /// that lowers `b` without lifting `c` to `b`'s former load.
     ///
     /// Exact in floating point: for copy weights `y <= p < x`, `x - y >= x - p` (rounding is
     /// monotone), so no swap's transfer `x - y` is smaller than the value returned.
-    pub(super) fn least_swap_transfer(&self, b: usize) -> f64 {
+    pub(super) fn least_swap_transfer(&mut self, b: usize) -> f64 {
+        if std::mem::take(&mut self.copy_weights_stale) {
+            self.copy_weights.clear();
+            self.copy_weights.extend(
+                self.weights
+                    .iter()
+                    .zip(&self.counts)
+                    .map(|(&w, &c)| w / c as f64),
+            );
+            self.copy_weights.sort_unstable_by(f64::total_cmp);
+        }
         let k = self.per_bin;
         let all = &self.copy_weights;
         self.singles[b * k..(b + 1) * k]

@@ -229,9 +229,11 @@ pub struct CopyPacker {
     moved: Vec<usize>,
     /// Per bin, whether it is in `moved`.
     is_moved: Vec<bool>,
-    /// Every copy's weight, ascending (the values of `at` sorted; swaps keep this multiset,
-    /// a count move changes it and rebuilds it).
+    /// Every item's copy weight `w_i / c_i`, ascending (swaps keep it, a count move updates
+    /// two entries), sorted when first needed after `copy_weights_stale` is set.
     copy_weights: Vec<f64>,
+    /// Whether `copy_weights` must be sorted again.
+    copy_weights_stale: bool,
     /// Per bin, its pairs of positions sorted by weight (ascending), `k (k-1) / 2` entries.
     pairs: Vec<PairEntry>,
     /// Per bin, whether its copies changed since its `pairs` were sorted.

@@ -235,7 +235,7 @@ proptest! {
     #[test]
     fn the_pruned_best_swap_search_is_the_full_one(
         weights in proptest::collection::vec(1u32..40, 2..12),
-        bins in 2usize..40,
+        bins in 2usize..100,
         per_bin in 2usize..9,
         moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..30),
     ) {
@@ -256,6 +256,12 @@ proptest! {
                 p.apply(Move::Swap { a, b });
             }
             let top = p.heaviest();
+            // The item copy weights kept move by move are those of the current counts.
+            let mut shares: Vec<f64> = w.iter().zip(&p.counts).map(|(&w, &c)| w / c as f64).collect();
+            shares.sort_by(f64::total_cmp);
+            if !p.copy_weights_stale {
+                prop_assert_eq!(&p.copy_weights, &shares);
+            }
             let least = p.least_swap_transfer(top);
             let k = p.per_bin;
             for x in &p.at[top * k..(top + 1) * k] {
