@@ -6,12 +6,12 @@ use super::*;
 /// Bins at least for which a best-swap search works out the least transfer of a swap (see
 /// [`CopyPacker::least_swap_transfer`]) to skip the bins without room for it; any number in
 /// the unit tests, so that they check the early stop on small instances.
-const LEAST_BINS: usize = if cfg!(test) { 0 } else { 128 };
+const LEAST_BINS: usize = if cfg!(test) { 1 } else { 128 };
 
 /// Copies per item at least (on average) for which a best-swap search works out the least
 /// transfer of a swap (with fewer, the copy weights are too many distinct values for it to
 /// skip bins); any number in the unit tests.
-const LEAST_COPIES: usize = if cfg!(test) { 0 } else { 8 };
+const LEAST_COPIES: usize = if cfg!(test) { 1 } else { 8 };
 
 impl CopyPacker {
     /// An exchange of one copy (`pairs == false`) or two copies of `top` with as many
