@@ -152,6 +152,41 @@ proptest! {
     }
 }
 
+/// A packer holding the differencing's packing (no local search) of `weights` in `bins` bins
+/// of `per_bin` copies, the extra copies given to the items in turn.
+fn constructed(weights: &[f64], bins: usize, per_bin: usize) -> CopyPacker {
+    let mut counts = vec![1; weights.len()];
+    for e in 0..bins * per_bin - weights.len() {
+        counts[e % weights.len()] += 1;
+    }
+    let mut p = CopyPacker::default();
+    let limits = PackLimits {
+        max_moves: 0,
+        ..PackLimits::default()
+    };
+    p.pack(weights, &counts, bins, limits).unwrap();
+    p
+}
+
+/// Applies a swap of the copies at positions `a` and `b` (modulo the copies), or with
+/// `count` a count move of the copy at `a` to the item at `b`; returns `false` (and applies
+/// nothing) for a count move that would take an item's last copy or keep the item.
+fn random_move(p: &mut CopyPacker, a: u16, b: u16, count: bool) -> bool {
+    let n = p.item.len();
+    let (a, b) = (a as usize % n, b as usize % n);
+    if !count {
+        p.apply(Move::Swap { a, b });
+    } else if p.counts[p.item[a]] >= 2 && p.item[a] != p.item[b] {
+        p.apply(Move::Count {
+            pos: a,
+            to: p.item[b],
+        });
+    } else {
+        return false;
+    }
+    true
+}
+
 /// The bins by ascending load, lower bin first on ties, and the heaviest bin (the lowest on
 /// ties), computed from scratch.
 fn naive_order(p: &CopyPacker) -> (Vec<usize>, usize) {
@@ -176,23 +211,11 @@ proptest! {
         // runs when more than one bin in 8 changed).
         let n = bins * per_bin;
         prop_assume!(weights.len() <= n);
-        let extra = n - weights.len();
         let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
-        let mut counts = vec![1; w.len()];
-        for e in 0..extra {
-            counts[e % w.len()] += 1;
-        }
-        let mut p = CopyPacker::default();
-        p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
+        let mut p = constructed(&w, bins, per_bin);
         for (a, b, count) in moves {
-            let (a, b) = (a as usize % n, b as usize % n);
-            if count {
-                if p.counts[p.item[a]] < 2 || p.item[a] == p.item[b] {
-                    continue;
-                }
-                p.apply(Move::Count { pos: a, to: p.item[b] });
-            } else {
-                p.apply(Move::Swap { a, b });
+            if !random_move(&mut p, a, b, count) {
+                continue;
             }
             let top = p.heaviest();
             p.sort_by_load();
@@ -230,8 +253,8 @@ fn naive_best_swap(p: &CopyPacker, top: usize) -> Option<f64> {
 proptest! {
     /// With many equal copy weights (few items, many copies each), the best-swap search that
     /// stops at the first bin without room for the least transfer finds a move exactly when
-    /// one exists, as good as the best of all (up to rounding); and no copy of the heaviest bin is closer
-    /// than that least transfer above any lighter copy.
+    /// one exists, as good as the best of all (up to rounding); and no copy of the heaviest
+    /// bin is closer than that least transfer above any lighter copy.
     #[test]
     fn the_pruned_best_swap_search_is_the_full_one(
         weights in proptest::collection::vec(1u32..40, 2..12),
@@ -242,22 +265,15 @@ proptest! {
         let n = bins * per_bin;
         prop_assume!(weights.len() <= n);
         let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) * 10.0).collect();
-        let mut counts = vec![1; w.len()];
-        for e in 0..n - w.len() {
-            counts[e % w.len()] += 1;
-        }
-        let mut p = CopyPacker::default();
-        p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
+        let mut p = constructed(&w, bins, per_bin);
         for (a, b, count) in moves {
-            let (a, b) = (a as usize % n, b as usize % n);
-            if count && p.counts[p.item[a]] >= 2 && p.item[a] != p.item[b] {
-                p.apply(Move::Count { pos: a, to: p.item[b] });
-            } else {
-                p.apply(Move::Swap { a, b });
+            if !random_move(&mut p, a, b, count) {
+                continue;
             }
             let top = p.heaviest();
             // The item copy weights kept move by move are those of the current counts.
-            let mut shares: Vec<f64> = w.iter().zip(&p.counts).map(|(&w, &c)| w / c as f64).collect();
+            let mut shares: Vec<f64> =
+                w.iter().zip(&p.counts).map(|(&w, &c)| w / c as f64).collect();
             shares.sort_by(f64::total_cmp);
             if !p.copy_weights_stale {
                 prop_assert_eq!(&p.copy_weights, &shares);
