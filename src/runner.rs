@@ -1,6 +1,7 @@
 //! The runner: solves every layer of a [`Problem`] with a strategy, in parallel and
 //! deterministically, and times each layer.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,9 @@ use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SolveOptions {
     /// Worker threads over the layers: `None` uses rayon's global pool (all cores), `Some(1)`
-    /// runs on the calling thread. The answer does not depend on it.
+    /// runs on the calling thread, `Some(n)` the calling thread and `n - 1` helpers, woken
+    /// only when the layers left are worth it (see [`solve`]). The answer does not depend on
+    /// it.
     pub threads: Option<usize>,
     /// Wall-time limit per layer for the strategies that search (`exact`, `ilp`), counted
     /// from the layer's start; `None`: the strategy's default (10 s for those two).
@@ -148,7 +151,10 @@ impl Solution {
 /// Solves every layer of `problem` with `strategy`.
 ///
 /// Layers are independent and solved in parallel; results are collected in layer order, so the
-/// output is the same for every thread count.
+/// output is the same for every thread count. With `threads: Some(n)` the calling thread
+/// solves the first layer alone and wakes `n - 1` helper threads only if that layer's time,
+/// times the layers left, reaches a millisecond: waking a thread costs more than a short solve
+/// (`greedy` over a whole trace), so more threads are not slower than one there.
 ///
 /// # Errors
 /// The first (lowest-layer) error a strategy returned, as [`EplbError::StrategyFailed`] (its
@@ -190,7 +196,8 @@ pub fn solve_observed(
     let results: Vec<Result<(LayerSolution, Duration)>> = match options.threads {
         Some(1) => (0..layers).map(one).collect(),
         None => (0..layers).into_par_iter().map(one).collect(),
-        Some(n) => pool_of(n)?.install(|| (0..layers).into_par_iter().map(one).collect()),
+        Some(0) => pool_of(0)?.install(|| (0..layers).into_par_iter().map(one).collect()),
+        Some(n) => shared_layers(layers, n, &one)?,
     };
     let mut placements = Vec::with_capacity(layers);
     let mut outcomes = Vec::with_capacity(layers);
@@ -209,6 +216,63 @@ pub fn solve_observed(
         layers: outcomes,
         elapsed: start.elapsed(),
     })
+}
+
+/// Remaining work (estimated from the first layer's time) below which helper threads are not
+/// woken: waking a sleeping thread and waiting for it at the end costs tens of microseconds on
+/// an idle machine and up to a scheduler time slice (milliseconds) on a busy one, more than
+/// `greedy` spends on a whole 58-layer trace.
+const HANDOFF_WORTH: Duration = Duration::from_millis(1);
+
+/// Every layer's `one(layer)`, in layer order, with `threads` threads: the calling thread and
+/// `threads - 1` helpers of a kept pool take the next unsolved layer from a shared counter
+/// until none is left (self-scheduling: a slow or late helper only takes fewer layers).
+///
+/// The calling thread solves the first layer alone; helpers are woken only when that layer's
+/// time, times the layers left, reaches [`HANDOFF_WORTH`]. So a short solve never waits for a
+/// thread to wake up, and more threads are never much slower than one. The schedule depends
+/// on timing, the results do not: each layer's result is its own and they are returned in
+/// layer order.
+fn shared_layers<T: Send>(
+    layers: usize,
+    threads: usize,
+    one: &(dyn Fn(usize) -> T + Sync),
+) -> Result<Vec<T>> {
+    if layers == 0 {
+        return Ok(Vec::new());
+    }
+    let start = Instant::now();
+    let first = one(0);
+    let left = u32::try_from(layers - 1).unwrap_or(u32::MAX);
+    if start.elapsed().saturating_mul(left) < HANDOFF_WORTH {
+        return Ok(std::iter::once(first).chain((1..layers).map(one)).collect());
+    }
+    let helpers = pool_of(threads - 1)?;
+    let next = AtomicUsize::new(1);
+    let solved = Mutex::new(vec![(0, first)]);
+    let work = || {
+        let mut mine = Vec::new();
+        loop {
+            let layer = next.fetch_add(1, Ordering::Relaxed);
+            if layer >= layers {
+                break;
+            }
+            mine.push((layer, one(layer)));
+        }
+        solved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .append(&mut mine);
+    };
+    helpers.in_place_scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|_| work());
+        }
+        work();
+    });
+    let mut solved = solved.into_inner().unwrap_or_else(PoisonError::into_inner);
+    solved.sort_unstable_by_key(|&(layer, _)| layer);
+    Ok(solved.into_iter().map(|(_, result)| result).collect())
 }
 
 /// The worker pool of `threads` threads, built once per thread count and kept for the

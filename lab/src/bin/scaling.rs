@@ -5,7 +5,12 @@
 //! ```text
 //! cargo run --release -p eplb-lab --bin scaling                       # table only
 //! cargo run --release -p eplb-lab --bin scaling -- docs/scaling.png   # and the plot
+//! cargo run --release -p eplb-lab --bin scaling -- --grid             # the whole grid
 //! ```
+//!
+//! `--grid` sweeps every shape users run: E in 64..1024, P in 8..512, R/P from 2 to 9 (R at
+//! least E), global and hierarchical (8 GPUs per node, max(N, 8) groups), one solve per
+//! shape and strategy, and prints the shapes where `refine` took more than 50 ms.
 //!
 //! Each cell is the median of 5 solves (the strategies interleaved), so that a busy machine
 //! shows up as spread, not as a wrong ratio. The criterion group `cargo bench --bench
@@ -81,8 +86,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median milliseconds of `greedy` and `refine` on `shape` (interleaved repetitions).
-fn time(shape: Shape) -> Result<(f64, f64), eplb::EplbError> {
+/// The 64-layer (or `shape.layers`) synthetic problem of `shape`: hierarchical when it has
+/// several nodes.
+fn problem(shape: Shape) -> Result<Problem, eplb::EplbError> {
     let loads = lognormal_loads(shape.layers, shape.experts, 0.8, 1_000_000, 7);
     let cluster = Cluster::new(shape.replicas, shape.gpus)
         .with_nodes(shape.nodes)
@@ -92,7 +98,12 @@ fn time(shape: Shape) -> Result<(f64, f64), eplb::EplbError> {
     } else {
         PolicyChoice::Global
     };
-    let problem = Problem::new(loads, cluster, policy)?;
+    Problem::new(loads, cluster, policy)
+}
+
+/// Median milliseconds of `greedy` and `refine` on `shape` (interleaved repetitions).
+fn time(shape: Shape) -> Result<(f64, f64), eplb::EplbError> {
+    let problem = problem(shape)?;
     let options = SolveOptions::new().with_threads(Some(1));
     let refine = Refine::default();
     let strategies: [&dyn PlacementStrategy; 2] = [&Greedy, &refine];
@@ -175,23 +186,87 @@ fn plot(path: &Path, rows: &[(Shape, f64, f64)]) -> Result<(), String> {
     root.present().map_err(|e| e.to_string())
 }
 
+/// Every shape of the grid (see the module docs).
+fn grid() -> Vec<Shape> {
+    let mut v = Vec::new();
+    for experts in [64, 128, 256, 384, 512, 1024] {
+        for gpus in [8, 16, 32, 64, 128, 256, 512] {
+            for per_gpu in 2..=9 {
+                let replicas = gpus * per_gpu;
+                if replicas < experts {
+                    continue;
+                }
+                v.push(global("grid", experts, replicas, gpus));
+                let nodes = (gpus / 8).max(2);
+                let groups = nodes.max(8);
+                if experts % groups == 0 {
+                    v.push(Shape {
+                        nodes,
+                        groups,
+                        ..global("grid", experts, replicas, gpus)
+                    });
+                }
+            }
+        }
+    }
+    v
+}
+
+/// One solve of `strategy` on `shape`, milliseconds.
+fn once(shape: Shape, strategy: &dyn PlacementStrategy) -> Result<f64, eplb::EplbError> {
+    let problem = problem(shape)?;
+    let options = SolveOptions::new().with_threads(Some(1));
+    let start = Instant::now();
+    std::hint::black_box(solve(&problem, strategy, &options)?);
+    Ok(start.elapsed().as_secs_f64() * 1e3)
+}
+
+fn print_row(shape: Shape, g: f64, r: f64) {
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {} | {g:.2} | {r:.2} |",
+        shape.axis,
+        shape.layers,
+        shape.experts,
+        shape.replicas,
+        shape.gpus,
+        shape.nodes,
+        shape.groups
+    );
+}
+
+/// The grid sweep: one solve of each strategy per shape; prints every shape where `refine`
+/// took more than 50 ms, slowest first.
+fn sweep_grid() -> Result<(), Box<dyn std::error::Error>> {
+    let refine = Refine::default();
+    let mut rows = Vec::new();
+    for shape in grid() {
+        rows.push((shape, once(shape, &Greedy)?, once(shape, &refine)?));
+    }
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let slow = rows.iter().filter(|r| r.2 > 50.0).count();
+    println!(
+        "{} shapes, {slow} where refine took more than 50 ms (one solve each):",
+        rows.len()
+    );
+    println!("| axis | layers | E | R | P | N | G | greedy ms | refine ms |");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for &(shape, g, r) in rows.iter().take(slow.max(5)) {
+        print_row(shape, g, r);
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args().nth(1);
+    if out.as_deref() == Some("--grid") {
+        return sweep_grid();
+    }
     println!("| axis | layers | E | R | P | N | G | greedy ms | refine ms |");
     println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     let mut rows = Vec::new();
     for shape in shapes() {
         let (g, r) = time(shape)?;
-        println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {g:.2} | {r:.2} |",
-            shape.axis,
-            shape.layers,
-            shape.experts,
-            shape.replicas,
-            shape.gpus,
-            shape.nodes,
-            shape.groups
-        );
+        print_row(shape, g, r);
         rows.push((shape, g, r));
     }
     if let Some(path) = out {

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Bins at most for which the load order is kept by insertion sort (a hierarchical node's 8
+/// GPUs, for example).
+const SMALL_ORDER: usize = 16;
+
 impl CopyPacker {
     /// Rebuilds positions, copy weights, loads and sorted orders from `item` and `counts`.
     pub(super) fn index(&mut self) {
@@ -27,6 +31,7 @@ impl CopyPacker {
                 .iter()
                 .map(|&i| self.weights[i] / self.counts[i] as f64),
         );
+        self.copy_weights_stale = true;
         self.load.clear();
         self.load.resize(self.bins, 0.0);
         self.singles.clear();
@@ -44,6 +49,9 @@ impl CopyPacker {
         );
         self.pairs_stale.clear();
         self.pairs_stale.resize(self.bins, true);
+        self.moved.clear();
+        self.is_moved.clear();
+        self.is_moved.resize(self.bins, false);
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
         self.on_top.clear();
@@ -53,32 +61,48 @@ impl CopyPacker {
         }
         self.by_load.clear();
         self.by_load.extend(0..self.bins);
-        self.by_load_stale = true;
     }
 
-    /// Sorts `by_load` (insertion sort: a move changes few loads), lower bin first on ties.
+    /// Brings `by_load` up to date: the bins by ascending load, lower bin first on ties (a
+    /// total order, so the result does not depend on how it is reached). A move changes few
+    /// loads: those bins are taken out and put back at their place by binary search, `O(P)`
+    /// cheap moves instead of a pass of comparisons over all `P` bins; when more than one bin
+    /// in 8 changed (the first call, after a balancing sweep, a count move of a widely copied
+    /// item), a full sort. Up to [`SMALL_ORDER`] bins, an insertion sort (the cheapest there).
     pub(super) fn sort_by_load(&mut self) {
-        if !std::mem::take(&mut self.by_load_stale) {
+        if self.moved.is_empty() {
             return;
         }
-        let (order, load) = (&mut self.by_load, &self.load);
-        let after = |a: usize, b: usize| load[a] > load[b] || (load[a] == load[b] && a > b);
-        for i in 1..order.len() {
-            let x = order[i];
-            let mut j = i;
-            while j > 0 && after(order[j - 1], x) {
-                order[j] = order[j - 1];
-                j -= 1;
+        let load = &self.load;
+        let order = |a: &usize, b: &usize| load[*a].total_cmp(&load[*b]).then(a.cmp(b));
+        if self.bins <= SMALL_ORDER {
+            let after =
+                |a: &usize, b: &usize| load[*a] > load[*b] || (load[*a] == load[*b] && a > b);
+            insertion_sort(&mut self.by_load, after);
+        } else if self.moved.len() * 8 > self.bins {
+            self.by_load.sort_unstable_by(order);
+        } else {
+            let is_moved = &self.is_moved;
+            self.by_load.retain(|&b| !is_moved[b]);
+            for &b in &self.moved {
+                let at = self.by_load.partition_point(|x| order(x, &b).is_lt());
+                self.by_load.insert(at, b);
             }
-            order[j] = x;
         }
+        for &b in &self.moved {
+            self.is_moved[b] = false;
+        }
+        self.moved.clear();
     }
 
     /// Recomputes bin `b`'s load (its copies summed in position order) and sorted order after
     /// its content changed (its pairs are sorted again when next needed).
     pub(super) fn refresh_bin(&mut self, b: usize) {
         self.pairs_stale[b] = true;
-        self.by_load_stale = true;
+        if !self.is_moved[b] {
+            self.is_moved[b] = true;
+            self.moved.push(b);
+        }
         let k = self.per_bin;
         let slots = b * k..(b + 1) * k;
         self.load[b] = bin_load(self.at[slots.clone()].iter().copied());
@@ -88,6 +112,38 @@ impl CopyPacker {
             e.sum = self.at[e.a as usize];
         }
         insertion_sort(list, |x, y| x.sum > y.sum || (x.sum == y.sum && x.a > y.a));
+    }
+
+    /// The smallest positive weight difference between a copy of bin `b` and any copy:
+    /// for each copy of `b`, its weight minus the next lower copy weight of any item
+    /// (`f64::INFINITY` when no copy is lighter than any of `b`'s). A swap of one copy moves
+    /// at least this much off `b`, so a bin `c` with `load[b] - load[c] <= ` it has no swap
+    /// that lowers `b` without lifting `c` to `b`'s former load.
+    ///
+    /// Exact in floating point: for copy weights `y <= p < x`, `x - y >= x - p` (rounding is
+    /// monotone), so no swap's transfer `x - y` is smaller than the value returned.
+    pub(super) fn least_swap_transfer(&mut self, b: usize) -> f64 {
+        if std::mem::take(&mut self.copy_weights_stale) {
+            self.copy_weights.clear();
+            self.copy_weights.extend(
+                self.weights
+                    .iter()
+                    .zip(&self.counts)
+                    .map(|(&w, &c)| w / c as f64),
+            );
+            self.copy_weights.sort_unstable_by(f64::total_cmp);
+        }
+        let k = self.per_bin;
+        let all = &self.copy_weights;
+        self.singles[b * k..(b + 1) * k]
+            .iter()
+            .map(|x| {
+                let below = all.partition_point(|&w| w < x.sum);
+                below
+                    .checked_sub(1)
+                    .map_or(f64::INFINITY, |i| x.sum - all[i])
+            })
+            .fold(f64::INFINITY, f64::min)
     }
 
     /// Brings bin `b`'s sorted pair list up to date: with the bin's copies sorted, the pairs
@@ -116,14 +172,25 @@ impl CopyPacker {
         insertion_sort(list, |x, y| x.sum > y.sum);
     }
 
-    pub(super) fn heaviest(&self) -> usize {
-        let mut best = 0;
-        for b in 1..self.bins {
-            if self.load[b] > self.load[best] {
-                best = b;
+    /// The heaviest bin, the lowest on ties (the first of the last run of equal loads in
+    /// `by_load`; a scan for up to [`SMALL_ORDER`] bins).
+    pub(super) fn heaviest(&mut self) -> usize {
+        if self.bins <= SMALL_ORDER {
+            // A scan: cheaper than keeping the order for few bins.
+            let mut best = 0;
+            for b in 1..self.bins {
+                if self.load[b] > self.load[best] {
+                    best = b;
+                }
             }
+            return best;
         }
-        best
+        self.sort_by_load();
+        let order = &self.by_load;
+        let last = order[order.len() - 1];
+        let peak = self.load[last];
+        let first = order.partition_point(|&b| self.load[b] < peak);
+        order[first]
     }
 }
 
@@ -146,10 +213,7 @@ pub(super) fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
 
 /// Sorts `list` stably so that no entry comes `after` the next one (insertion sort: fast on
 /// nearly sorted lists).
-pub(super) fn insertion_sort(
-    list: &mut [PairEntry],
-    after: impl Fn(&PairEntry, &PairEntry) -> bool,
-) {
+pub(super) fn insertion_sort<T: Copy>(list: &mut [T], after: impl Fn(&T, &T) -> bool) {
     for i in 1..list.len() {
         let x = list[i];
         let mut j = i;

@@ -50,7 +50,8 @@
 //! by summing their copies in position order, so they equal an evaluator's sums), every bin's
 //! copies sorted by weight, and, lazily, every bin's pairs sorted by weight (rebuilt from the
 //! sorted copies when the bin changed: generated in nearly sorted order, then
-//! insertion-sorted). Bins are visited by ascending load (re-sorted only after a move). A
+//! insertion-sorted). Bins are kept in ascending load order (the bins a move changed are taken
+//! out and put back by binary search) and the heaviest bin is read from its end. A
 //! goal-directed search wants a transfer `d` in `[peak - goal, goal - load[b]]`; it stops at
 //! the first bin (the one with the most room) that has one and at the first bin whose room is
 //! too small. A best-move search wants `d`
@@ -219,12 +220,20 @@ pub struct CopyPacker {
     per_bin: usize,
     /// Per bin, its copies sorted by weight (ascending), as entries with `a == b`.
     singles: Vec<PairEntry>,
-    /// The bins by load, ascending (brought up to date before each exchange search).
+    /// The bins by load, ascending, lower bin first on ties (brought up to date before each
+    /// exchange search and each look for the heaviest bin).
     by_load: Vec<usize>,
     /// `by_load` as a balancing sweep started (sweep scratch).
     sweep_order: Vec<usize>,
-    /// Whether a load changed since `by_load` was sorted.
-    by_load_stale: bool,
+    /// The bins whose load changed since `by_load` was sorted (each once).
+    moved: Vec<usize>,
+    /// Per bin, whether it is in `moved`.
+    is_moved: Vec<bool>,
+    /// Every item's copy weight `w_i / c_i`, ascending (swaps keep it, a count move updates
+    /// two entries), sorted when first needed after `copy_weights_stale` is set.
+    copy_weights: Vec<f64>,
+    /// Whether `copy_weights` must be sorted again.
+    copy_weights_stale: bool,
     /// Per bin, its pairs of positions sorted by weight (ascending), `k (k-1) / 2` entries.
     pairs: Vec<PairEntry>,
     /// Per bin, whether its copies changed since its `pairs` were sorted.
@@ -426,7 +435,8 @@ impl CopyPacker {
             self.stats.kicks += 1;
             self.apply(m);
             self.descend(limits.max_moves);
-            if self.load[self.heaviest()] < peak - peak.abs() * ROUNDING {
+            let top = self.heaviest();
+            if self.load[top] < peak - peak.abs() * ROUNDING {
                 kept = true;
                 break;
             }

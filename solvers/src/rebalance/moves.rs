@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// Bins at least for which a best-swap search works out the least transfer of a swap (see
+/// [`CopyPacker::least_swap_transfer`]) to skip the bins without room for it; any number in
+/// the unit tests, so that they check the early stop on small instances.
+const LEAST_BINS: usize = if cfg!(test) { 1 } else { 128 };
+
+/// Copies per item at least (on average) for which a best-swap search works out the least
+/// transfer of a swap (with fewer, the copy weights are too many distinct values for it to
+/// skip bins); any number in the unit tests.
+const LEAST_COPIES: usize = if cfg!(test) { 1 } else { 8 };
+
 impl CopyPacker {
     /// An exchange of one copy (`pairs == false`) or two copies of `top` with as many
     /// copies of another bin.
@@ -28,8 +38,25 @@ impl CopyPacker {
         if pairs {
             self.refresh_pairs(top);
         }
+        // A best swap moves at least `least` off `top` and must move less than `peak - lb`:
+        // the bins from the first (by ascending load) without that room on have none (with
+        // many equal copy weights, often no bin has it, and the search would visit all).
+        // Worked out only for many bins and many copies per item (otherwise the binary
+        // searches cost more than they save: measured in instructions, +8% at R=288 P=144
+        // with 256 items, +3% at E=1024 R=1536 P=512).
+        let mut end = self.bins;
+        if !pairs
+            && !fix
+            && self.bins >= LEAST_BINS
+            && self.at.len() >= LEAST_COPIES * self.weights.len()
+        {
+            let least = self.least_swap_transfer(top);
+            end = self
+                .by_load
+                .partition_point(|&b| peak - self.load[b] > least);
+        }
         let mut evaluations = 0;
-        for i in 0..self.bins {
+        for i in 0..end {
             let b = self.by_load[i];
             let lb = self.load[b];
             // Bins come by ascending load: no later bin can do better.
@@ -275,9 +302,15 @@ impl CopyPacker {
             Move::Count { pos, to } => {
                 self.stats.count_moves += 1;
                 let from = self.item[pos];
+                let share = |p: &Self, i: usize| p.weights[i] / p.counts[i] as f64;
+                let before = [share(self, from), share(self, to)];
                 self.item[pos] = to;
                 self.counts[from] -= 1;
                 self.counts[to] += 1;
+                if !self.copy_weights_stale {
+                    let after = [share(self, from), share(self, to)];
+                    update_sorted(&mut self.copy_weights, before, after);
+                }
                 replace_remove(&mut self.positions[from], pos);
                 self.positions[to].push(pos);
                 for item in [from, to] {
@@ -374,6 +407,19 @@ pub(super) fn exchange(pairs: bool, x: &PairEntry, y: &PairEntry) -> Move {
             a: x.a as usize,
             b: y.a as usize,
         }
+    }
+}
+
+/// Replaces the values `old` by the values `new` in the ascending list `sorted`, keeping it
+/// sorted (each old value is present: it was put there).
+fn update_sorted(sorted: &mut Vec<f64>, old: [f64; 2], new: [f64; 2]) {
+    for v in old {
+        let i = sorted.partition_point(|&w| w < v);
+        sorted.remove(i);
+    }
+    for v in new {
+        let i = sorted.partition_point(|&w| w < v);
+        sorted.insert(i, v);
     }
 }
 
