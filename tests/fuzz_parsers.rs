@@ -202,6 +202,32 @@ fn the_corpus_replays_cleanly() {
     }
 }
 
+/// Every byte of each `.npy` file of the corpus set to values that change what a header
+/// states (a version, a length, a digit, a quote, the end of a dict): the reader stays within
+/// the memory cap and answers with a valid matrix or an error.
+#[test]
+fn every_byte_of_the_npy_files_set_to_edge_values() {
+    for (path, original) in corpus() {
+        if path.extension().is_none_or(|e| e != "npy") {
+            continue;
+        }
+        for i in 0..original.len() {
+            for value in [
+                0u8, 1, 2, 3, 0x7f, 0xff, b'0', b'9', b'\'', b'}', b')', b',',
+            ] {
+                let mut bytes = original.clone();
+                bytes[i] = value;
+                match within_cap("loads NPY", bytes.len(), || {
+                    loads_from_npy(Path::new("f"), &bytes)
+                }) {
+                    Ok(f) => valid_loads(&f),
+                    Err(e) => assert!(!e.to_string().is_empty()),
+                }
+            }
+        }
+    }
+}
+
 /// The files of the corpus that must be refused, with what the message must name.
 #[test]
 fn the_corpus_regressions_are_refused_by_name() {
@@ -214,6 +240,11 @@ fn the_corpus_regressions_are_refused_by_name() {
         let e = loads_from_npy(p, &read(name)).unwrap_err().to_string();
         assert!(e.contains("shape"), "{e}");
     }
+    // Version 2 reads a 4-byte header length: 662 MB stated in a 192-byte file.
+    let e = loads_from_npy(p, &read("npy_header_length_huge.npy"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("header states 662372470 bytes"), "{e}");
     let e = loads_from_json(p, &text("first_layer_max.json"), opts).unwrap_err();
     assert!(e.to_string().contains("first_model_layer"), "{e}");
     let e = loads_from_json(p, &text("loads_nan.json"), opts).unwrap_err();

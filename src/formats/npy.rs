@@ -26,6 +26,20 @@ pub fn read_loads_npy(path: &Path) -> Result<LoadsFile> {
 /// # Errors
 /// As [`read_loads_npy`].
 pub fn loads_from_npy(path: &Path, bytes: &[u8]) -> Result<LoadsFile> {
+    // npyz reserves the header's stated length before reading it: a length beyond the file
+    // (a 4-byte length of 662 MB in a 192-byte file) is refused before npyz sees it.
+    if let Some(header) = header_bytes(bytes) {
+        let available = bytes.len().saturating_sub(header.start);
+        if header.len > available {
+            return Err(format_error(
+                path,
+                format!(
+                    "the .npy header states {} bytes but only {available} follow its prefix: the header length must fit in the file",
+                    header.len
+                ),
+            ));
+        }
+    }
     if let Some(shape) = header_shape(bytes) {
         // The npyz reader multiplies the dimensions unchecked: refuse a product that overflows
         // before it sees the header.
@@ -164,25 +178,41 @@ fn widen_u64(v: Vec<u64>) -> Vec<f64> {
     v.into_iter().map(|x| x as f64).collect()
 }
 
+/// Where a `.npy` header starts and how long its prefix says it is (version 1: a 2-byte
+/// length; later versions: 4 bytes), when `bytes` start with the magic string.
+struct HeaderBytes {
+    /// Offset of the header's first byte.
+    start: usize,
+    /// The header's length as the prefix states it.
+    len: usize,
+}
+
+fn header_bytes(bytes: &[u8]) -> Option<HeaderBytes> {
+    let rest = bytes.strip_prefix(b"\x93NUMPY")?;
+    let (&major, rest) = rest.split_first()?;
+    let rest = rest.get(1..)?;
+    let (len, width) = if major == 1 {
+        (
+            usize::from(u16::from_le_bytes([*rest.first()?, *rest.get(1)?])),
+            2,
+        )
+    } else {
+        let b = rest.get(..4)?;
+        (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 4)
+    };
+    Some(HeaderBytes {
+        start: 8 + width,
+        len,
+    })
+}
+
 /// The dimensions in the `shape` of an `.npy` header, when the header has the documented
 /// layout (magic, version, length, then a dict with `'shape': (d, ...)`); `None` otherwise
 /// (the full reader then says what is wrong).
 fn header_shape(bytes: &[u8]) -> Option<Vec<u64>> {
-    let rest = bytes.strip_prefix(b"\x93NUMPY")?;
-    let (&major, rest) = rest.split_first()?;
-    let rest = rest.get(1..)?;
-    let (len, rest) = if major == 1 {
-        (
-            usize::from(u16::from_le_bytes([*rest.first()?, *rest.get(1)?])),
-            rest.get(2..)?,
-        )
-    } else {
-        let b = rest.get(..4)?;
-        (
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
-            rest.get(4..)?,
-        )
-    };
+    let header = header_bytes(bytes)?;
+    let rest = bytes.get(header.start..)?;
+    let len = header.len;
     let header = std::str::from_utf8(rest.get(..len.min(rest.len()))?).ok()?;
     let after = &header[header.find("shape")?..];
     let open = after.find('(')?;
