@@ -510,13 +510,15 @@ pub fn rebalance(
                 Choice::Search,
             ),
         };
-        // The transfers this layer may spend: its per-layer cap, or what the byte budget's
-        // allocation gave it.
-        let layer_budget = match options.budget {
+        // The transfers this layer may spend (the exact mode alone asks): its per-layer cap,
+        // or what the byte budget's allocation gave it.
+        let layer_budget = options.exact.as_ref().map(|_| match options.budget {
             MoveBudget::TotalBytes(_) => count_transfers(cluster, cur, &candidate).transfers,
             _ => per_layer_cap.min(cluster.replicas),
-        };
-        if let Some(exact) = options.exact.as_ref().filter(|_| !zero) {
+        });
+        if let Some((exact, layer_budget)) =
+            options.exact.as_ref().zip(layer_budget).filter(|_| !zero)
+        {
             if let Some(better) = improve_layer(
                 &layer,
                 cur,
@@ -547,7 +549,8 @@ pub fn rebalance(
             (candidate, choice, value, gain)
         };
         let mut lower_bound = options.lower_bound(&layer)?;
-        if options.exact.is_some() && options.budget != MoveBudget::Unlimited {
+        if let Some(layer_budget) = layer_budget.filter(|_| options.budget != MoveBudget::Unlimited)
+        {
             // The budgeted problem's own bound (at least the combinatorial one).
             let budget = if zero { 0 } else { layer_budget };
             lower_bound = lower_bound.max(super::budgeted_lower_bound(&layer, cur, budget)?);
