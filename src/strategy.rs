@@ -106,45 +106,64 @@ pub trait PlacementStrategy: Send + Sync {
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution>;
 }
 
-/// A borrowed strategy is a strategy, so a `&dyn PlacementStrategy` can be wrapped (e.g. in
-/// [`DistinctReplicas`](crate::strategies::DistinctReplicas)).
-impl<T: PlacementStrategy + ?Sized> PlacementStrategy for &T {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
+/// Implements [`PlacementStrategy`] for a pointer type by forwarding to the strategy it
+/// points to.
+macro_rules! forward_strategy {
+    ($(#[$doc:meta])* $pointer:ty) => {
+        $(#[$doc])*
+        impl<T: PlacementStrategy + ?Sized> PlacementStrategy for $pointer {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
 
-    fn description(&self) -> &str {
-        (**self).description()
-    }
+            fn description(&self) -> &str {
+                (**self).description()
+            }
 
-    fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-        (**self).solve_layer(layer)
-    }
+            fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
+                (**self).solve_layer(layer)
+            }
+        }
+    };
 }
 
-/// A boxed strategy is a strategy, so run-time choices (e.g. [`by_name`]) plug into generic
-/// compositions such as [`Hierarchical`]:
-///
-/// ```
-/// use eplb::strategies::{by_name, BalancedSplit, Hierarchical};
-/// let leaf = by_name("refine")?;
-/// let h = Hierarchical::two_level(BalancedSplit::default(), leaf);
-/// # let _ = h;
-/// # Ok::<(), eplb::EplbError>(())
-/// ```
-///
-/// [`by_name`]: crate::strategies::by_name
-/// [`Hierarchical`]: crate::strategies::Hierarchical
-impl<T: PlacementStrategy + ?Sized> PlacementStrategy for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
+forward_strategy!(
+    /// A borrowed strategy is a strategy, so a `&dyn PlacementStrategy` can be wrapped (e.g.
+    /// in [`DistinctReplicas`](crate::strategies::DistinctReplicas)).
+    &T
+);
 
-    fn description(&self) -> &str {
-        (**self).description()
-    }
+forward_strategy!(
+    /// A boxed strategy is a strategy, so run-time choices (e.g. [`by_name`]) plug into
+    /// generic compositions such as [`Hierarchical`]:
+    ///
+    /// ```
+    /// use eplb::strategies::{by_name, BalancedSplit, Hierarchical};
+    /// let leaf = by_name("refine")?;
+    /// let h = Hierarchical::two_level(BalancedSplit::default(), leaf);
+    /// # let _ = h;
+    /// # Ok::<(), eplb::EplbError>(())
+    /// ```
+    ///
+    /// [`by_name`]: crate::strategies::by_name
+    /// [`Hierarchical`]: crate::strategies::Hierarchical
+    Box<T>
+);
 
-    fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-        (**self).solve_layer(layer)
-    }
-}
+forward_strategy!(
+    /// A shared strategy is a strategy, so one strategy held in an [`Arc`](std::sync::Arc)
+    /// serves several owners (e.g. a serving loop's threads) without a wrapper:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use eplb::strategies::Refine;
+    /// use eplb::{Cluster, Loads, PlacementStrategy, PolicyChoice, Problem};
+    /// let shared: Arc<dyn PlacementStrategy> = Arc::new(Refine::default());
+    /// let loads = Loads::from_rows(&[vec![8.0, 1.0, 1.0, 2.0]])?;
+    /// let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global)?;
+    /// let solution = eplb::solve(&problem, &shared, &Default::default())?;
+    /// assert_eq!(solution.placement.layers().len(), 1);
+    /// # Ok::<(), eplb::EplbError>(())
+    /// ```
+    std::sync::Arc<T>
+);
