@@ -15,7 +15,7 @@ pub(super) fn assignment(
     seed: Option<&[Vec<usize>]>,
     lower: f64,
     upper: f64,
-    ctx: &Ctx,
+    ctx: &Settings,
 ) -> Result<Found, SolverError> {
     let scale = problem.weights.iter().sum::<f64>() / problem.bins as f64;
     let seed = seed.filter(|s| problem.max_load(s) <= upper);
@@ -40,7 +40,7 @@ pub(super) fn assignment(
         ctx.backend == Backend::MicroLp,
         window,
     );
-    let raw = run(model, ctx, ctx.mip_gap)?;
+    let raw = run(model, ctx, ctx.gap)?;
     let dual = raw
         .dual_bound
         .filter(|b| b.is_finite())

@@ -76,8 +76,12 @@ pub(super) struct LpModel {
     pub(super) start: Option<Vec<f64>>,
 }
 
-/// Runs `model` on the context's backend with the time left.
-pub(super) fn run(model: LpModel, ctx: &Ctx, gap: Option<f64>) -> Result<RawOutcome, SolverError> {
+/// Runs `model` on the settings' backend with the time left, at relative gap `gap`.
+pub(super) fn run(
+    model: LpModel,
+    ctx: &Settings,
+    gap: Option<f64>,
+) -> Result<RawOutcome, SolverError> {
     let time_left = ctx.time_left();
     let ctx_deadline = ctx.deadline;
     // Only a deadline that has passed skips a run (a margin would stop a layer before its

@@ -6,7 +6,7 @@ use std::time::Instant;
 use good_lp::{variable, Expression, ProblemVariables};
 
 use super::backend::{run, LpModel};
-use super::{Backend, Ctx};
+use super::{Backend, Settings};
 use crate::error::SolverError;
 use crate::scenarios::{goal_value, ScenarioGoal};
 
@@ -48,10 +48,7 @@ const COUNT_RADIUS: usize = 2;
 /// ```
 #[derive(Debug, Clone)]
 pub struct BudgetedMilp {
-    backend: Backend,
-    deadline: Option<Instant>,
-    gap: Option<f64>,
-    threads: Option<usize>,
+    settings: Settings,
 }
 
 /// What [`BudgetedMilp::solve`] found.
@@ -73,29 +70,29 @@ impl BudgetedMilp {
     /// A solver on `backend`, without deadline, gap or thread setting.
     pub fn new(backend: Backend) -> Self {
         Self {
-            backend,
-            deadline: None,
-            gap: None,
-            threads: None,
+            settings: Settings::new(backend),
         }
     }
 
     /// Stops at `deadline` with the best packing found.
     #[must_use]
-    pub fn with_deadline(self, deadline: Option<Instant>) -> Self {
-        Self { deadline, ..self }
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.settings.deadline = deadline;
+        self
     }
 
     /// Stops within the relative gap `gap` (the solver's own, an effort setting only).
     #[must_use]
-    pub fn with_gap(self, gap: Option<f64>) -> Self {
-        Self { gap, ..self }
+    pub fn with_gap(mut self, gap: Option<f64>) -> Self {
+        self.settings.gap = gap;
+        self
     }
 
     /// Threads the backend may use (HiGHS only).
     #[must_use]
-    pub fn with_threads(self, threads: Option<usize>) -> Self {
-        Self { threads, ..self }
+    pub fn with_threads(mut self, threads: Option<usize>) -> Self {
+        self.settings.threads = threads;
+        self
     }
 
     /// Solves from `start` (item per slot, bins of `per_bin` slots) with at most `budget` new
@@ -129,11 +126,7 @@ impl BudgetedMilp {
                 "held must be [{bins} bins][{items} items]"
             )));
         }
-        if let Some(gap) = self.gap.filter(|g| !g.is_finite() || *g < 0.0) {
-            return Err(SolverError::InvalidModel(format!(
-                "MIP gap {gap} must be a finite number >= 0"
-            )));
-        }
+        self.settings.check_gap()?;
         let region_bins = match regions {
             Some(r) if r.len() != items => {
                 return Err(SolverError::InvalidModel(format!(
@@ -279,13 +272,7 @@ impl BudgetedMilp {
             columns,
             start: Some(start_values),
         };
-        let ctx = Ctx {
-            backend: self.backend,
-            mip_gap: self.gap,
-            threads: self.threads,
-            deadline: self.deadline,
-        };
-        let outcome = run(model, &ctx, self.gap)?;
+        let outcome = run(model, &self.settings, self.settings.gap)?;
         let Some(values) = outcome.values else {
             return Ok(keep());
         };

@@ -122,10 +122,7 @@ pub use steps::{ScenarioMilp, ScenarioPacking};
 /// counts left per item), one column per bin pattern for the pattern model.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Milp {
-    backend: Backend,
-    deadline: Option<Instant>,
-    gap: Option<f64>,
-    threads: Option<usize>,
+    settings: Settings,
     start: Option<Vec<usize>>,
 }
 
@@ -133,30 +130,29 @@ impl Milp {
     /// The engine on `backend`, without limits or start.
     pub fn new(backend: Backend) -> Self {
         Self {
-            backend,
-            ..Self::default()
+            settings: Settings::new(backend),
+            start: None,
         }
     }
 
     /// The backend in use.
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.settings.backend
     }
 }
 
 impl WithDeadline for Milp {
-    fn with_deadline(self, deadline: Option<Instant>) -> Self {
-        Self { deadline, ..self }
+    fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.settings.deadline = deadline;
+        self
     }
 }
 
 impl WithGap for Milp {
     /// The solver may stop at this relative gap (`0`: prove optimality).
-    fn with_gap(self, gap: f64) -> Self {
-        Self {
-            gap: Some(gap),
-            ..self
-        }
+    fn with_gap(mut self, gap: f64) -> Self {
+        self.settings.gap = Some(gap);
+        self
     }
 }
 
@@ -171,8 +167,9 @@ impl WithStart for Milp {
 
 impl WithThreads for Milp {
     /// Threads for HiGHS (the pure-Rust backend runs on one).
-    fn with_threads(self, threads: Option<usize>) -> Self {
-        Self { threads, ..self }
+    fn with_threads(mut self, threads: Option<usize>) -> Self {
+        self.settings.threads = threads;
+        self
     }
 }
 
@@ -183,17 +180,38 @@ const MAX_FULL_COLUMNS: usize = 60_000;
 /// How far copy counts may move from the seed's in the neighbourhood search.
 const NEIGHBOURHOOD: usize = 2;
 
-/// What the searches share: the backend, the limits and the deadline.
-struct Ctx {
+/// The settings of one MILP solve, shared by the engines of this module ([`Milp`],
+/// [`BudgetedMilp`], [`ScenarioMilp`]) and every search they run: the backend, the relative gap
+/// the solver may stop at, the backend's threads and the deadline.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Settings {
     backend: Backend,
-    mip_gap: Option<f64>,
+    gap: Option<f64>,
     /// Threads for the backend (only HiGHS takes them).
     #[cfg_attr(not(feature = "highs"), allow(dead_code))]
     threads: Option<usize>,
     deadline: Option<Instant>,
 }
 
-impl Ctx {
+impl Settings {
+    /// `backend` without gap, threads or deadline.
+    fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            ..Self::default()
+        }
+    }
+
+    /// Refuses a gap that is not a finite number `>= 0`.
+    fn check_gap(&self) -> Result<(), SolverError> {
+        match self.gap {
+            Some(gap) if !gap.is_finite() || gap < 0.0 => Err(SolverError::InvalidModel(format!(
+                "MIP gap {gap} must be a finite number >= 0"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Time left before the deadline (`None`: no deadline).
     fn time_left(&self) -> Option<Duration> {
         self.deadline
@@ -236,7 +254,8 @@ impl ExactEngine for Milp {
     /// [`SolverError::InvalidModel`] for an invalid start or gap,
     /// [`SolverError::Backend`] when the solver fails.
     fn solve(&self, problem: &PackingProblem) -> Result<CertifiedPacking, SolverError> {
-        let deadline = self.deadline;
+        let ctx = &self.settings;
+        let deadline = ctx.deadline;
         let start = match &self.start {
             Some(s) => s.clone(),
             None => problem.trivial_packing(),
@@ -245,19 +264,7 @@ impl ExactEngine for Milp {
             .check_slots(&start)
             .map_err(|m| SolverError::InvalidModel(format!("invalid incumbent: {m}")))?;
         let incumbent = problem.copies_of(&start);
-        if let Some(gap) = self.gap {
-            if !gap.is_finite() || gap < 0.0 {
-                return Err(SolverError::InvalidModel(format!(
-                    "MIP gap {gap} must be a finite number >= 0"
-                )));
-            }
-        }
-        let ctx = Ctx {
-            backend: self.backend,
-            mip_gap: self.gap,
-            threads: self.threads,
-            deadline,
-        };
+        ctx.check_gap()?;
         let mut improved = incumbent;
         local::improve(problem, &mut improved, deadline);
         let incumbent_load = problem.max_load(&improved);
@@ -276,14 +283,14 @@ impl ExactEngine for Milp {
         }
         let found = match problem.regions {
             Some(r) if r.regions > 1 => {
-                match regions::solve(problem, &improved, incumbent_load, &ctx)? {
+                match regions::solve(problem, &improved, incumbent_load, ctx)? {
                     Some(found) => found,
                     None => assignment(
                         problem,
                         Some(&improved),
                         problem.lower_bound,
                         incumbent_load,
-                        &ctx,
+                        ctx,
                     )?,
                 }
             }
@@ -294,7 +301,7 @@ impl ExactEngine for Milp {
                 problem.lower_bound,
                 incumbent_load,
                 Some(&improved),
-                &ctx,
+                ctx,
             )?,
         };
         let copies = match found.best {
@@ -309,7 +316,7 @@ impl ExactEngine for Milp {
         Ok(verify::certify(
             problem,
             &copies,
-            self.gap.unwrap_or(0.0),
+            ctx.gap.unwrap_or(0.0),
             deadline,
         ))
     }
@@ -325,7 +332,7 @@ fn flat(
     lower: f64,
     upper: f64,
     seed: Option<&[Vec<usize>]>,
-    ctx: &Ctx,
+    ctx: &Settings,
 ) -> Result<Found, SolverError> {
     let scale = weights.iter().sum::<f64>() / bins as f64;
     if scale == 0.0 {

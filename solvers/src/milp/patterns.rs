@@ -13,7 +13,7 @@
 //! The optimum is the smallest pattern load whose model is feasible: a binary search over
 //! the sorted pattern loads, each infeasible probe raising the proven bound.
 
-use super::{Ctx, Found, LpModel, PackingProblem, RawStatus, DUAL_BOUND_SHAVE, STRICT};
+use super::{Found, LpModel, PackingProblem, RawStatus, Settings, DUAL_BOUND_SHAVE, STRICT};
 use crate::error::SolverError;
 use crate::tolerance::ROUNDING;
 use good_lp::{variable, Expression, ProblemVariables};
@@ -188,7 +188,12 @@ impl Patterns {
 
     /// Binary search over the pattern loads for the smallest feasible one, above `lower`
     /// (a proven bound) and below `upper`.
-    pub(super) fn search(&self, lower: f64, upper: f64, ctx: &Ctx) -> Result<Found, SolverError> {
+    pub(super) fn search(
+        &self,
+        lower: f64,
+        upper: f64,
+        ctx: &Settings,
+    ) -> Result<Found, SolverError> {
         let lower_scaled = lower / self.scale;
         let mut levels: Vec<f64> = Vec::new();
         for &(_, load) in &self.patterns {
@@ -201,7 +206,7 @@ impl Patterns {
         }
         let (mut lo, mut hi) = (0usize, levels.len());
         let mut best = None;
-        let gap = ctx.mip_gap.unwrap_or(0.0);
+        let gap = ctx.gap.unwrap_or(0.0);
         while lo < hi {
             if ctx.expired() {
                 break;
@@ -247,7 +252,7 @@ impl Patterns {
     }
 
     /// Is there a solution using only patterns of load at most `level`?
-    fn probe(&self, level: f64, ctx: &Ctx) -> Result<Probe, SolverError> {
+    fn probe(&self, level: f64, ctx: &Settings) -> Result<Probe, SolverError> {
         let chosen: Vec<usize> = (0..self.patterns.len())
             .take_while(|&p| self.patterns[p].1 <= level * (1.0 + ROUNDING))
             .collect();

@@ -21,7 +21,7 @@ use crate::error::SolverError;
 use crate::rebalance::{CopyPacker, PackLimits};
 use crate::split::partition::{combinations, min_max_partition};
 
-use super::{flat, Ctx, Found, PackingProblem, STRICT};
+use super::{flat, Found, PackingProblem, Settings, STRICT};
 
 /// Group sets (of `groups / r` groups) at most for the decomposition.
 const MAX_SETS: usize = 5_000;
@@ -55,7 +55,7 @@ pub(super) fn solve(
     problem: &PackingProblem,
     incumbent: &[Vec<usize>],
     incumbent_load: f64,
-    ctx: &Ctx,
+    ctx: &Settings,
 ) -> Result<Option<Found>, SolverError> {
     let Some(r) = problem.regions else {
         return Ok(None);
@@ -128,7 +128,7 @@ pub(super) fn solve(
         if bound >= best_load * (1.0 - STRICT) {
             break bound;
         }
-        if let Some(gap) = ctx.mip_gap {
+        if let Some(gap) = ctx.gap {
             if best_load <= bound * (1.0 + gap) {
                 break bound;
             }
@@ -265,7 +265,7 @@ impl Decomposition<'_> {
 
     /// Solves one group set as a problem without regions, looking for a solution below
     /// `cutoff` (and below its own best), before the deadline.
-    fn solve_set(&mut self, mask: u64, cutoff: f64, ctx: &Ctx) -> Result<(), SolverError> {
+    fn solve_set(&mut self, mask: u64, cutoff: f64, ctx: &Settings) -> Result<(), SolverError> {
         let bins = self.bins;
         let slots = self.problem.slots_per_bin;
         let problem = self.problem;

@@ -5,7 +5,7 @@ use std::time::Instant;
 use good_lp::{variable, Expression, ProblemVariables, Variable};
 
 use super::backend::{run, LpModel};
-use super::{Backend, Ctx};
+use super::{Backend, Settings};
 use crate::error::SolverError;
 use crate::scenarios::{check_regions, goal_value, ScenarioGoal};
 
@@ -40,10 +40,7 @@ use crate::scenarios::{check_regions, goal_value, ScenarioGoal};
 /// ```
 #[derive(Debug, Clone)]
 pub struct ScenarioMilp {
-    backend: Backend,
-    deadline: Option<Instant>,
-    gap: Option<f64>,
-    threads: Option<usize>,
+    settings: Settings,
 }
 
 /// What [`ScenarioMilp::solve`] found.
@@ -67,29 +64,29 @@ impl ScenarioMilp {
     /// A solver on `backend`, without deadline, gap or thread setting.
     pub fn new(backend: Backend) -> Self {
         Self {
-            backend,
-            deadline: None,
-            gap: None,
-            threads: None,
+            settings: Settings::new(backend),
         }
     }
 
     /// Stops at `deadline` with the best packing found.
     #[must_use]
-    pub fn with_deadline(self, deadline: Option<Instant>) -> Self {
-        Self { deadline, ..self }
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.settings.deadline = deadline;
+        self
     }
 
     /// Stops within the relative gap `gap`.
     #[must_use]
-    pub fn with_gap(self, gap: Option<f64>) -> Self {
-        Self { gap, ..self }
+    pub fn with_gap(mut self, gap: Option<f64>) -> Self {
+        self.settings.gap = gap;
+        self
     }
 
     /// Threads the backend may use (HiGHS only).
     #[must_use]
-    pub fn with_threads(self, threads: Option<usize>) -> Self {
-        Self { threads, ..self }
+    pub fn with_threads(mut self, threads: Option<usize>) -> Self {
+        self.settings.threads = threads;
+        self
     }
 
     /// Solves from `start` (item per slot, bins of `per_bin` slots, regions of `region_bins`
@@ -111,11 +108,7 @@ impl ScenarioMilp {
         let start_value = goal_value(weights, start, per_bin, goal)?;
         let bins = start.len() / per_bin;
         check_regions(bins, region_bins)?;
-        if let Some(gap) = self.gap.filter(|g| !g.is_finite() || *g < 0.0) {
-            return Err(SolverError::InvalidModel(format!(
-                "MIP gap {gap} must be a finite number >= 0"
-            )));
-        }
+        self.settings.check_gap()?;
         let items = weights[0].len();
         let regions = bins / region_bins;
         // Copies per item and region, and on each bin.
@@ -232,13 +225,7 @@ impl ScenarioMilp {
             columns,
             start: Some(start_values),
         };
-        let ctx = Ctx {
-            backend: self.backend,
-            mip_gap: self.gap,
-            threads: self.threads,
-            deadline: self.deadline,
-        };
-        let outcome = run(model, &ctx, self.gap)?;
+        let outcome = run(model, &self.settings, self.settings.gap)?;
         // The solver's dual bound only ends its own search (see `ScenarioPacking::lower_bound`).
         let bound = floor;
         let Some(values) = outcome.values else {
