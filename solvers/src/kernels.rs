@@ -11,6 +11,9 @@ use std::sync::LazyLock;
 
 /// The greedy engines' kernel choice.
 ///
+/// On x86-64, [`Kernels::Auto`] runs the AVX-512 kernels where the processor has AVX-512F, the
+/// AVX2 kernels where it has AVX2 only, and the portable code elsewhere.
+///
 /// ```
 /// use eplb_solvers::{kernels::Kernels, replicate::ReplicaPacker};
 /// let mut auto = ReplicaPacker::default();
@@ -22,8 +25,8 @@ use std::sync::LazyLock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Kernels {
-    /// The AVX-512 kernels where the processor has AVX-512F (detected at run time, once),
-    /// the portable code elsewhere.
+    /// The widest vector kernels the processor has (AVX-512F, else AVX2; detected at run
+    /// time, once), the portable code elsewhere.
     #[default]
     Auto,
     /// The portable code on every processor.
@@ -31,9 +34,36 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// Whether this choice runs the vector kernels on this processor.
+    /// Whether this choice runs vector kernels (AVX-512 or AVX2) on this processor.
     pub fn vector(self) -> bool {
-        static DETECTED: LazyLock<bool> = LazyLock::new(crate::avx512::detected);
-        self == Kernels::Auto && *DETECTED
+        self.isa() != Isa::Portable
     }
+
+    /// The instruction set whose kernels this choice runs on this processor.
+    pub(crate) fn isa(self) -> Isa {
+        static DETECTED: LazyLock<Isa> = LazyLock::new(|| {
+            if crate::avx512::detected() {
+                Isa::Avx512
+            } else if crate::avx2::detected() {
+                Isa::Avx2
+            } else {
+                Isa::Portable
+            }
+        });
+        match self {
+            Kernels::Auto => *DETECTED,
+            Kernels::Portable => Isa::Portable,
+        }
+    }
+}
+
+/// Which kernels run: those of one instruction set, or the portable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// The portable code.
+    Portable,
+    /// The AVX2 kernels ([`avx2`](crate::avx2)).
+    Avx2,
+    /// The AVX-512 kernels ([`avx512`](crate::avx512)).
+    Avx512,
 }

@@ -4,11 +4,11 @@
 //! heaviest pack as light as possible. The problem is NP-hard in general; this module holds the
 //! greedy engine DeepSeek's `eplb.py` uses (`balanced_packing`).
 
-use crate::avx512;
 use crate::error::{check_weights, SolverError};
-use crate::kernels::Kernels;
+use crate::kernels::{Isa, Kernels};
 use crate::key_sort::sort_keys;
 use crate::min_queue::{tree_min, with_min_queue, MinQueue, QueueBuffer, QueueLoop};
+use crate::{avx2, avx512};
 
 /// Which pack each item went to, and its position inside that pack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,8 +91,8 @@ impl LightestFirst {
 
     /// At most eight packs per segment: the segments take their steps together, so that
     /// their dependency chains (find the lightest pack, add, update) overlap. With AVX-512F,
-    /// eight segments at a time, one per vector lane ([`avx512::fill_lightest_first`]);
-    /// otherwise [`fill_portable`].
+    /// eight segments at a time, one per vector lane ([`avx512::fill_lightest_first`]); with
+    /// AVX2, four ([`avx2::fill_lightest_first`]); otherwise [`fill_portable`].
     fn fill_in_lockstep(
         &mut self,
         segments: usize,
@@ -100,18 +100,30 @@ impl LightestFirst {
         per_pack: usize,
         keys: &[u64],
     ) {
-        if num_packs <= avx512::FILL_MAX_PACKS
-            && (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack)
-            && self.kernels.vector()
-        {
-            let batch = avx512::FILL_LANES * num_packs * per_pack;
-            for (keys, by_slot) in keys.chunks(batch).zip(self.by_slot.chunks_mut(batch)) {
-                let lanes = keys.len() / (num_packs * per_pack);
-                avx512::fill_lightest_first(lanes, num_packs, per_pack, keys, by_slot);
-            }
-            return;
+        let per_segment = num_packs * per_pack;
+        let (lanes, kernel): (usize, fn(usize, usize, usize, &[u64], &mut [u32])) =
+            match self.kernels.isa() {
+                Isa::Avx512
+                    if num_packs <= avx512::FILL_MAX_PACKS
+                        && (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack) =>
+                {
+                    (avx512::FILL_LANES, avx512::fill_lightest_first)
+                }
+                Isa::Avx2
+                    if num_packs <= avx2::FILL_MAX_PACKS
+                        && (1..=avx2::FILL_MAX_PER_PACK).contains(&per_pack) =>
+                {
+                    (avx2::FILL_LANES, avx2::fill_lightest_first)
+                }
+                _ => {
+                    fill_portable(segments, num_packs, per_pack, keys, &mut self.by_slot);
+                    return;
+                }
+            };
+        let batch = lanes * per_segment;
+        for (keys, by_slot) in keys.chunks(batch).zip(self.by_slot.chunks_mut(batch)) {
+            kernel(keys.len() / per_segment, num_packs, per_pack, keys, by_slot);
         }
-        fill_portable(segments, num_packs, per_pack, keys, &mut self.by_slot);
     }
 }
 
@@ -120,7 +132,7 @@ const LOCKSTEP_MAX_PACKS: usize = 8;
 
 /// The portable lockstep fill: segments are taken four (then two, then one) at a time, each
 /// over its own branch-free, unrolled scan of eight keys.
-fn fill_portable(
+pub(crate) fn fill_portable(
     segments: usize,
     num_packs: usize,
     per_pack: usize,
