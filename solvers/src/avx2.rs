@@ -46,8 +46,8 @@ pub(crate) const FILL_LANES: usize = 4;
 /// Most packs per instance [`fill_lightest_first`] handles (one register per pack).
 pub(crate) const FILL_MAX_PACKS: usize = 8;
 
-/// Largest pack size [`fill_lightest_first`] handles (its count field has 24 bits).
-pub(crate) const FILL_MAX_PER_PACK: usize = (1 << 24) - 1;
+/// Largest pack size [`fill_lightest_first`] handles (its countdown field has 8 bits).
+pub(crate) const FILL_MAX_PER_PACK: usize = 256;
 
 /// Off x86-64 [`detected`] is `false`, so the kernels are never called; these stand-ins keep
 /// the callers free of target conditions.
@@ -293,8 +293,10 @@ mod x86 {
     /// and writes each copy's low 32 key bits to its slot in `by_slot[s * per_instance..]`.
     ///
     /// Pack `p` of every instance lives in register `p`, lane `s`, as the key `sum bits << 32
-    /// | p << 24 | count` (`i64::MAX` once full), so one vertical minimum over the registers
-    /// finds every instance's lightest pack at once.
+    /// | slot << 8 | left` (`i64::MAX` once full), where `slot = p * per_pack + count` is the
+    /// slot its next copy takes and `left = per_pack - 1 - count` the copies it takes after
+    /// that: one vertical minimum over the registers finds every instance's lightest pack at
+    /// once (on equal sums the lowest slot, so the lowest pack), and its key names the slot.
     ///
     /// # Panics
     /// When the processor lacks AVX2, the shape exceeds [`FILL_LANES`], [`FILL_MAX_PACKS`] or
@@ -327,17 +329,20 @@ mod x86 {
         keys: &[u64],
         by_slot: &mut [u32],
     ) {
-        const COUNT: i64 = (1 << 24) - 1;
+        const SLOT: i64 = 0xff_ffff << 8;
+        const LEFT: i64 = 0xff;
         const SUM: i64 = !((1 << 32) - 1);
         let per_instance = num_packs * per_pack;
         let full = _mm256_set1_epi64x(i64::MAX);
-        let count_mask = _mm256_set1_epi64x(COUNT);
+        let slot_mask = _mm256_set1_epi64x(SLOT);
+        let left_mask = _mm256_set1_epi64x(LEFT);
         let sum_mask = _mm256_set1_epi64x(SUM);
-        let one = _mm256_set1_epi64x(1);
-        let last = _mm256_set1_epi64x(per_pack as i64 - 1);
+        let zero = _mm256_set1_epi64x(0);
+        // One slot further, one copy fewer left.
+        let step_on = _mm256_set1_epi64x((1 << 8) - 1);
         let mut open: [__m256i; FILL_MAX_PACKS] = std::array::from_fn(|p| {
             if p < num_packs {
-                _mm256_set1_epi64x((p as i64) << 24)
+                _mm256_set1_epi64x(((p * per_pack) << 8 | (per_pack - 1)) as i64)
             } else {
                 full
             }
@@ -356,29 +361,28 @@ mod x86 {
                 min_max(min_max(ab, cd).0, min_max(ef, gh).0).0
             };
             // The copy's weight bits sit inverted in the key's high half. The sums are added
-            // with the low halves (pack and count bits) cleared, so that no lane computes
-            // with them as floats; the blend takes the sums from the high halves and the
-            // counts, one more, from the low halves.
+            // with the low halves (slot and countdown) cleared, so that no lane computes with
+            // them as floats; the blend takes the sums from the high halves and the next slot
+            // and countdown from the low halves.
             let weight = _mm256_andnot_si256(key, sum_mask);
             let summed = _mm256_castps_si256(_mm256_add_ps(
                 _mm256_castsi256_ps(_mm256_and_si256(lightest, sum_mask)),
                 _mm256_castsi256_ps(weight),
             ));
             let counted =
-                _mm256_blend_epi32::<0b1010_1010>(_mm256_add_epi64(lightest, one), summed);
-            let now_full = _mm256_cmpeq_epi64(_mm256_and_si256(lightest, count_mask), last);
+                _mm256_blend_epi32::<0b1010_1010>(_mm256_add_epi64(lightest, step_on), summed);
+            let now_full = _mm256_cmpeq_epi64(_mm256_and_si256(lightest, left_mask), zero);
             let updated = _mm256_blendv_epi8(counted, full, now_full);
             for pack in &mut open {
                 let chosen = _mm256_cmpeq_epi64(*pack, lightest);
                 *pack = _mm256_blendv_epi8(*pack, updated, chosen);
             }
-            let mut chosen = [0u64; FILL_LANES];
-            // SAFETY: `chosen` holds four lanes (32 bytes); unaligned stores are allowed.
-            unsafe { _mm256_storeu_si256(chosen.as_mut_ptr().cast(), lightest) };
-            for (s, &pack_key) in chosen.iter().enumerate().take(lanes) {
-                let pack = (pack_key >> 24) as usize & 0xff;
-                let count = (pack_key & COUNT as u64) as usize;
-                by_slot[s * per_instance + pack * per_pack + count] = lane_keys[s] as u32;
+            let mut slots = [0u64; FILL_LANES];
+            let slot = _mm256_and_si256(lightest, slot_mask);
+            // SAFETY: `slots` holds four lanes (32 bytes); unaligned stores are allowed.
+            unsafe { _mm256_storeu_si256(slots.as_mut_ptr().cast(), slot) };
+            for s in 0..lanes {
+                by_slot[first[s] + (slots[s] >> 8) as usize] = lane_keys[s] as u32;
             }
         }
     }

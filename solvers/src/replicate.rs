@@ -23,6 +23,7 @@ use std::collections::BinaryHeap;
 use crate::error::{check_weights, SolverError};
 use crate::kernels::Kernels;
 use crate::key_sort::sort_keys;
+use crate::min_queue::{ChunkedQueue, MinQueue};
 use crate::partition::{
     descending_key, descending_keys, merge_into, ordered_bits, LightestFirst, LOW_BITS,
 };
@@ -251,18 +252,29 @@ impl ReplicaPacker {
 
     /// The apportionment of every segment: `copies - n` extras, one at a time, to the
     /// candidate with the largest share. Candidates are the first `min(extra, n)` entries of
-    /// the segment's sorted `order`.
+    /// the segment's sorted `order`. Up to 64 candidates (and fewer than 2^26 items) sit in a
+    /// [`ChunkedQueue`] ([`SmallHandOut`]), more in a binary heap.
     fn hand_out(&mut self, weights: &[f32], shape: Shape) {
         let extra = shape.extra();
         if extra == 0 {
             return;
         }
+        let candidates = extra.min(shape.items);
+        if candidates <= 64 && weights.len() <= SmallHandOut::MAX_ITEMS {
+            match candidates {
+                0..=8 => self.hand_out_small::<1>(weights, shape),
+                9..=16 => self.hand_out_small::<2>(weights, shape),
+                17..=32 => self.hand_out_small::<4>(weights, shape),
+                _ => self.hand_out_small::<8>(weights, shape),
+            }
+            return;
+        }
         let share_key = |share: f32, item: usize| -> u64 {
             (u64::from(ordered_bits(share)) << 32) | u64::from(u32::MAX - item as u32)
         };
-        let candidates = extra.min(shape.items);
         let mut keys = std::mem::take(&mut self.heap);
-        for order in self.order.chunks_exact(shape.items) {
+        let (order, mut extras) = self.order_and_extras();
+        for order in order.chunks_exact(shape.items) {
             keys.clear();
             keys.extend(order[..candidates].iter().map(|&key| {
                 let item = (key & LOW_BITS) as usize;
@@ -272,15 +284,48 @@ impl ReplicaPacker {
             for _ in 0..extra {
                 let mut top = heap.peek_mut().expect("one heap entry per candidate");
                 let item = (u32::MAX - (*top & LOW_BITS) as u32) as usize;
-                let count = self.counts[item];
-                self.extra_owner.push(item);
-                self.extra_rank.push(count);
-                self.counts[item] = count + 1;
-                *top = share_key(weights[item] / (count + 1) as f32, item);
+                *top = share_key(weights[item] / extras.hand_one(item) as f32, item);
             }
             keys = heap.into_vec();
         }
         self.heap = keys;
+    }
+
+    /// The sorted items and the hand-out's records, borrowed together.
+    fn order_and_extras(&mut self) -> (&[u64], Extras<'_>) {
+        let extras = Extras {
+            counts: &mut self.counts,
+            owner: &mut self.extra_owner,
+            rank: &mut self.extra_rank,
+        };
+        (&self.order, extras)
+    }
+
+    /// [`ReplicaPacker::hand_out`] for at most `8 * B` candidates per segment.
+    fn hand_out_small<const B: usize>(&mut self, weights: &[f32], shape: Shape) {
+        let candidates = shape.extra().min(shape.items);
+        let (order, mut extras) = self.order_and_extras();
+        for order in order.chunks_exact(shape.items) {
+            let mut queue = ChunkedQueue::<B, { SmallHandOut::POSITION }>::new(
+                order[..candidates]
+                    .iter()
+                    .enumerate()
+                    .map(|(position, &key)| {
+                        let item = (key & LOW_BITS) as usize;
+                        SmallHandOut::key(weights[item], item, position)
+                    }),
+            );
+            for _ in 0..shape.extra() {
+                let top = queue.smallest();
+                let item = SmallHandOut::item(top);
+                let share = weights[item] / extras.hand_one(item) as f32;
+                queue.replace_smallest(SmallHandOut::key(
+                    share,
+                    item,
+                    (top & SmallHandOut::POSITION) as usize,
+                ));
+            }
+        }
     }
 
     /// One copy per pack: copy `c` of a segment (originals, then extras) fills its slot `c`.
@@ -371,6 +416,44 @@ impl ReplicaPacker {
             *owner = self.phy_owner[phy as usize];
             *rank = self.phy_rank[phy as usize];
         }
+    }
+}
+
+/// The copy counts and extra copies being handed out.
+struct Extras<'a> {
+    counts: &'a mut [usize],
+    owner: &'a mut Vec<usize>,
+    rank: &'a mut Vec<usize>,
+}
+
+impl Extras<'_> {
+    /// Records one more copy of `item`; returns its new copy count.
+    fn hand_one(&mut self, item: usize) -> usize {
+        let count = self.counts[item];
+        self.owner.push(item);
+        self.rank.push(count);
+        self.counts[item] = count + 1;
+        count + 1
+    }
+}
+
+/// The keys of [`ReplicaPacker::hand_out_small`]'s queue: `!share bits << 32 | item << 6 |
+/// position`, so that the smallest key is the largest share, the lowest item on ties, and it
+/// names its candidate's position (its entry in the queue).
+struct SmallHandOut;
+
+impl SmallHandOut {
+    /// The position bits (at most 64 candidates).
+    const POSITION: u64 = 63;
+    /// Items must fit in the 26 bits between the share and the position.
+    const MAX_ITEMS: usize = 1 << 26;
+
+    fn key(share: f32, item: usize, position: usize) -> u64 {
+        (u64::from(!ordered_bits(share)) << 32) | ((item as u64) << 6) | position as u64
+    }
+
+    fn item(key: u64) -> usize {
+        ((key & LOW_BITS) >> 6) as usize
     }
 }
 
@@ -547,6 +630,26 @@ mod tests {
                 let copies = (w.len() + extra).div_ceil(packs) * packs;
                 let got = packer.greedy(&w, copies, packs).unwrap();
                 prop_assert_eq!(got, &two_steps(&w, copies, packs));
+            }
+        }
+
+        /// More than 64 candidates for extra copies (the binary heap rather than the small
+        /// queue of up to 64), with and without segments, equal the two-step reference.
+        #[test]
+        fn many_candidates_equal_apportion_then_pack(
+            items in 65usize..100,
+            extra in 65usize..120,
+            packs in 1usize..5,
+            raw in proptest::collection::vec(0u32..12, 60),
+        ) {
+            let (w, copies) = segment_case(2, items, extra, packs, &raw);
+            let mut packer = ReplicaPacker::default();
+            for s in 0..2 {
+                let one = &w[s * items..(s + 1) * items];
+                prop_assert_eq!(
+                    packer.greedy(one, copies, packs).unwrap(),
+                    &two_steps(one, copies, packs)
+                );
             }
         }
 
