@@ -125,6 +125,29 @@ mod x86 {
         }
     }
 
+    /// [`bitonic`] over 16 registers, ordered to need fewer at a time: each half is sorted on
+    /// its own (eight registers and their temporaries fit in the sixteen the processor has),
+    /// the upper half is reversed (a sorted run followed by a reversed one is what the
+    /// network's last merge takes) and the two are merged.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn bitonic_by_halves(regs: &mut [__m256i; 16]) {
+        let mut low: [__m256i; 8] = regs[..8].try_into().expect("eight registers");
+        let mut high: [__m256i; 8] = regs[8..].try_into().expect("eight registers");
+        bitonic(&mut low);
+        bitonic(&mut high);
+        for (r, reg) in high.iter().rev().enumerate() {
+            regs[8 + r] = _mm256_permute4x64_epi64::<0b00_01_10_11>(*reg);
+        }
+        regs[..8].copy_from_slice(&low);
+        merge_step::<16, 64, 32>(regs);
+        merge_step::<16, 64, 16>(regs);
+        merge_step::<16, 64, 8>(regs);
+        merge_step::<16, 64, 4>(regs);
+        merge_step::<16, 64, 2>(regs);
+        merge_step::<16, 64, 1>(regs);
+    }
+
     /// The top bit: flipping it turns unsigned order into signed order and back.
     const TOP: i64 = i64::MIN;
 
@@ -148,7 +171,11 @@ mod x86 {
             };
             *reg = _mm256_xor_si256(loaded, flip);
         }
-        bitonic(&mut regs);
+        if let Ok(sixteen) = <&mut [__m256i; 16]>::try_from(&mut regs[..]) {
+            bitonic_by_halves(sixteen);
+        } else {
+            bitonic(&mut regs);
+        }
         for (reg, chunk) in regs.iter().zip(keys.chunks_mut(4)) {
             let sorted = _mm256_xor_si256(*reg, flip);
             if let Ok(lanes) = <&mut [u64; 4]>::try_from(&mut *chunk) {

@@ -91,6 +91,7 @@ pub(crate) struct ChunkedQueue<const B: usize, const INDEX: u64 = LOW_BITS> {
 
 impl<const B: usize, const INDEX: u64> ChunkedQueue<B, INDEX> {
     /// The queue of `keys` (at most `8 * B`; key `i` with `i` in its `INDEX` bits).
+    #[inline]
     pub(crate) fn new(keys: impl Iterator<Item = u64>) -> Self {
         let mut chunks = [[u64::MAX; 8]; B];
         for (i, key) in keys.take(8 * B).enumerate() {
