@@ -401,10 +401,17 @@ impl ReplicaPacker {
         // the extras.
         let items = shape.segments * shape.items;
         self.phy_owner.clear();
-        self.phy_owner
-            .extend((0..items).map(|item| label(labels, item)));
-        self.phy_owner
-            .extend(self.extra_owner.iter().map(|&item| label(labels, item)));
+        match labels {
+            Some(labels) => {
+                self.phy_owner.extend_from_slice(&labels[..items]);
+                self.phy_owner
+                    .extend(self.extra_owner.iter().map(|&item| labels[item]));
+            }
+            None => {
+                self.phy_owner.extend(0..items);
+                self.phy_owner.extend_from_slice(&self.extra_owner);
+            }
+        }
         self.phy_rank.clear();
         self.phy_rank.resize(items, 0);
         self.phy_rank.extend_from_slice(&self.extra_rank);
