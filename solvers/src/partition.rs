@@ -285,7 +285,7 @@ fn fill_by_rounds(
     }
 }
 
-/// Merges the ascending, disjoint keys `a` and `b` into `out`, without branches on the keys
+/// Merges the ascending keys `a` and `b` into `out`, without branches on the keys
 /// (which of the two comes next is as good as random: a branch would often be mispredicted).
 pub(crate) fn merge_into(a: &[u64], b: &[u64], out: &mut [u64]) {
     assert_eq!(out.len(), a.len() + b.len(), "one output per key");
@@ -565,6 +565,23 @@ mod tests {
             let weights: Vec<f32> = seed.iter().take(n).map(|&x| x as f32 / 4.0).collect();
             let mut p = BalancedPartitioner::default();
             prop_assert_eq!(p.greedy(&weights, packs).unwrap(), &naive_greedy(&weights, packs));
+        }
+
+        /// Merging two sorted runs gives their sorted concatenation, for every pair of
+        /// lengths (either run empty), with duplicates within and across the runs and the
+        /// extreme keys `0` and `u64::MAX` (the AVX2 sort merges runs with duplicates).
+        #[test]
+        fn merge_sorts_the_concatenation(
+            mut a in proptest::collection::vec(prop_oneof![0u64..6, Just(u64::MAX), any::<u64>()], 0..40),
+            mut b in proptest::collection::vec(prop_oneof![0u64..6, Just(u64::MAX), any::<u64>()], 0..40),
+        ) {
+            a.sort_unstable();
+            b.sort_unstable();
+            let mut expected = [a.clone(), b.clone()].concat();
+            expected.sort_unstable();
+            let mut out = vec![7; a.len() + b.len()];
+            merge_into(&a, &b, &mut out);
+            prop_assert_eq!(out, expected);
         }
 
         /// Many packs (the round-by-round fill and its hand-over to the min-queue), long
