@@ -3,7 +3,7 @@
 //!
 //! The greedy sorts one short slice per node and layer (64 keys per node for DeepSeek-V3's
 //! hierarchical policy, 256 for its global one), where it spent a quarter of its time with a
-//! comparison sort. On x86-64 processors with AVX-512F, slices of up to [`SORT_MAX`] keys
+//! comparison sort. On x86-64 processors with AVX-512F, slices of up to [`avx512::SORT_MAX`] keys
 //! are sorted instead by a bitonic network in 512-bit registers ([`avx512::sort`]): no
 //! branches, and (up to 64 keys) no memory traffic between the load and the store. With AVX2
 //! only, [`avx2::sort`] does the same in 256-bit registers, up to 64 keys at a time (runs of

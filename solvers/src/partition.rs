@@ -101,31 +101,34 @@ impl LightestFirst {
         keys: &[u64],
     ) {
         let per_segment = num_packs * per_pack;
-        let (lanes, kernel): (usize, fn(usize, usize, usize, &[u64], &mut [u32])) =
-            match self.kernels.isa() {
-                Isa::Avx512
-                    if num_packs <= avx512::FILL_MAX_PACKS
-                        && (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack) =>
-                {
-                    (avx512::FILL_LANES, avx512::fill_lightest_first)
-                }
-                Isa::Avx2
-                    if num_packs <= avx2::FILL_MAX_PACKS
-                        && (1..=avx2::FILL_MAX_PER_PACK).contains(&per_pack) =>
-                {
-                    (avx2::FILL_LANES, avx2::fill_lightest_first)
-                }
-                _ => {
-                    fill_portable(segments, num_packs, per_pack, keys, &mut self.by_slot);
-                    return;
-                }
-            };
+        let (lanes, kernel): (usize, FillKernel) = match self.kernels.isa() {
+            Isa::Avx512
+                if num_packs <= avx512::FILL_MAX_PACKS
+                    && (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack) =>
+            {
+                (avx512::FILL_LANES, avx512::fill_lightest_first)
+            }
+            Isa::Avx2
+                if num_packs <= avx2::FILL_MAX_PACKS
+                    && (1..=avx2::FILL_MAX_PER_PACK).contains(&per_pack) =>
+            {
+                (avx2::FILL_LANES, avx2::fill_lightest_first)
+            }
+            _ => {
+                fill_portable(segments, num_packs, per_pack, keys, &mut self.by_slot);
+                return;
+            }
+        };
         let batch = lanes * per_segment;
         for (keys, by_slot) in keys.chunks(batch).zip(self.by_slot.chunks_mut(batch)) {
             kernel(keys.len() / per_segment, num_packs, per_pack, keys, by_slot);
         }
     }
 }
+
+/// A vector lockstep fill: `(lanes, num_packs, per_pack, keys, by_slot)`, as
+/// [`avx512::fill_lightest_first`] and [`avx2::fill_lightest_first`].
+type FillKernel = fn(usize, usize, usize, &[u64], &mut [u32]);
 
 /// Most packs per segment the lockstep fills take (one unrolled scan of eight keys).
 const LOCKSTEP_MAX_PACKS: usize = 8;
