@@ -22,6 +22,8 @@ pub(crate) use elsewhere::{fill_lightest_first, sort};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{fill_lightest_first, sort};
 
+use crate::kernels::FillLimits;
+
 /// Whether the processor has AVX2 (the kernels' precondition).
 pub(crate) fn detected() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -49,6 +51,13 @@ pub(crate) const FILL_MAX_PACKS: usize = 8;
 /// Largest pack size [`fill_lightest_first`] handles (its countdown field has 8 bits).
 pub(crate) const FILL_MAX_PER_PACK: usize = 256;
 
+/// The shapes [`fill_lightest_first`] takes.
+pub(crate) const FILL: FillLimits = FillLimits {
+    lanes: FILL_LANES,
+    packs: FILL_MAX_PACKS,
+    per_pack: FILL_MAX_PER_PACK,
+};
+
 /// Off x86-64 [`detected`] is `false`, so the kernels are never called; these stand-ins keep
 /// the callers free of target conditions.
 #[cfg(not(target_arch = "x86_64"))]
@@ -72,7 +81,7 @@ mod x86 {
         _mm256_xor_si256,
     };
 
-    use super::{detected, FILL_LANES, FILL_MAX_PACKS, FILL_MAX_PER_PACK, RUN, SORT_MAX};
+    use super::{detected, FILL, FILL_LANES, FILL_MAX_PACKS, RUN, SORT_MAX};
     use crate::partition::merge_into;
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
@@ -197,36 +206,14 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn bitonic<const R: usize>(regs: &mut [__m256i; R]) {
-        macro_rules! steps {
-            ($(($k:literal, $j:literal)),*) => {
-                $(if $k <= 4 * R {
+        macro_rules! step {
+            ($k:literal, $j:literal) => {
+                if $k <= 4 * R {
                     merge_step::<R, $k, $j>(regs);
-                })*
+                }
             };
         }
-        steps!(
-            (2, 1),
-            (4, 2),
-            (4, 1),
-            (8, 4),
-            (8, 2),
-            (8, 1),
-            (16, 8),
-            (16, 4),
-            (16, 2),
-            (16, 1),
-            (32, 16),
-            (32, 8),
-            (32, 4),
-            (32, 2),
-            (32, 1),
-            (64, 32),
-            (64, 16),
-            (64, 8),
-            (64, 4),
-            (64, 2),
-            (64, 1)
-        );
+        crate::kernels::bitonic_steps!(step);
     }
 
     /// `(min, max)` of two registers, lane by lane (signed).
@@ -312,12 +299,9 @@ mod x86 {
         masks
     }
 
-    /// Lightest-first packing of `lanes` instances at once, bit-exact with the portable loop
-    /// of [`LightestFirst`](crate::partition): instance `s` packs the copies whose
-    /// [`descending_key`](crate::partition)s are `keys[s * per_instance..][..per_instance]`
-    /// (in that order, `per_instance = num_packs * per_pack`) into its `num_packs` packs,
-    /// each copy to the lightest pack that is not full (lowest pack on ties, sums in `f32`),
-    /// and writes each copy's low 32 key bits to its slot in `by_slot[s * per_instance..]`.
+    /// The contract of the AVX-512 kernel of the same name (instance `s` of `lanes` packs
+    /// `keys[s * per_instance..][..per_instance]` lightest-first and writes its slots in
+    /// `by_slot[s * per_instance..]`, bit-exact with the portable loop), four lanes at a time.
     ///
     /// Pack `p` of every instance lives in register `p`, lane `s`, as the key `sum bits << 32
     /// | slot << 8 | left` (`i64::MAX` once full), where `slot = p * per_pack + count` is the
@@ -335,15 +319,7 @@ mod x86 {
         keys: &[u64],
         by_slot: &mut [u32],
     ) {
-        let per_instance = num_packs * per_pack;
-        assert!(
-            detected()
-                && (1..=FILL_LANES).contains(&lanes)
-                && (1..=FILL_MAX_PACKS).contains(&num_packs)
-                && (1..=FILL_MAX_PER_PACK).contains(&per_pack)
-                && keys.len() >= lanes * per_instance
-                && by_slot.len() >= lanes * per_instance
-        );
+        assert!(detected() && FILL.fits(lanes, num_packs, per_pack, keys.len(), by_slot.len()));
         // SAFETY: AVX2 is there (asserted above).
         unsafe { fill_lanes(lanes, num_packs, per_pack, keys, by_slot) }
     }

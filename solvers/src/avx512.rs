@@ -17,6 +17,8 @@ pub(crate) use elsewhere::{fill_lightest_first, sort};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{fill_lightest_first, sort};
 
+use crate::kernels::FillLimits;
+
 /// Whether the processor has AVX-512F (the kernels' precondition).
 pub(crate) fn detected() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -40,6 +42,13 @@ pub(crate) const FILL_MAX_PACKS: usize = 8;
 
 /// Largest pack size [`fill_lightest_first`] handles (its count field has 24 bits).
 pub(crate) const FILL_MAX_PER_PACK: usize = (1 << 24) - 1;
+
+/// The shapes [`fill_lightest_first`] takes.
+pub(crate) const FILL: FillLimits = FillLimits {
+    lanes: FILL_LANES,
+    packs: FILL_MAX_PACKS,
+    per_pack: FILL_MAX_PER_PACK,
+};
 
 /// Off x86-64 [`available`] is `false`, so the kernels are never called; these stand-ins
 /// keep the callers free of target conditions.
@@ -66,7 +75,7 @@ mod x86 {
         _MM_PERM_BADC,
     };
 
-    use super::{detected, FILL_LANES, FILL_MAX_PACKS, FILL_MAX_PER_PACK, SORT_MAX};
+    use super::{detected, FILL, FILL_MAX_PACKS, SORT_MAX};
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
     ///
@@ -121,51 +130,14 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn bitonic<const R: usize>(regs: &mut [__m512i; R]) {
-        macro_rules! steps {
-            ($(($k:literal, $j:literal)),*) => {
-                $(if $k <= 8 * R {
+        macro_rules! step {
+            ($k:literal, $j:literal) => {
+                if $k <= 8 * R {
                     merge_step::<R, $k, $j>(regs);
-                })*
+                }
             };
         }
-        steps!(
-            (2, 1),
-            (4, 2),
-            (4, 1),
-            (8, 4),
-            (8, 2),
-            (8, 1),
-            (16, 8),
-            (16, 4),
-            (16, 2),
-            (16, 1),
-            (32, 16),
-            (32, 8),
-            (32, 4),
-            (32, 2),
-            (32, 1),
-            (64, 32),
-            (64, 16),
-            (64, 8),
-            (64, 4),
-            (64, 2),
-            (64, 1),
-            (128, 64),
-            (128, 32),
-            (128, 16),
-            (128, 8),
-            (128, 4),
-            (128, 2),
-            (128, 1),
-            (256, 128),
-            (256, 64),
-            (256, 32),
-            (256, 16),
-            (256, 8),
-            (256, 4),
-            (256, 2),
-            (256, 1)
-        );
+        crate::kernels::bitonic_steps!(step);
     }
 
     /// One step of [`bitonic`]: distances of eight and more pair whole registers, shorter
@@ -239,17 +211,9 @@ mod x86 {
         keys: &[u64],
         by_slot: &mut [u32],
     ) {
-        let per_instance = num_packs * per_pack;
-        assert!(
-            detected()
-                && (1..=FILL_LANES).contains(&lanes)
-                && (1..=FILL_MAX_PACKS).contains(&num_packs)
-                && (1..=FILL_MAX_PER_PACK).contains(&per_pack)
-                && keys.len() >= lanes * per_instance
-                && by_slot.len() >= lanes * per_instance
-        );
+        assert!(detected() && FILL.fits(lanes, num_packs, per_pack, keys.len(), by_slot.len()));
         // SAFETY: AVX-512F is there, and every gathered or scattered index is below
-        // `lanes * per_instance`, inside both slices (asserted above).
+        // `lanes * num_packs * per_pack`, inside both slices (asserted above).
         unsafe { fill_lanes(lanes, num_packs, per_pack, keys, by_slot) }
     }
 

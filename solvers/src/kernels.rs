@@ -67,3 +67,81 @@ pub(crate) enum Isa {
     /// The AVX-512 kernels ([`avx512`](crate::avx512)).
     Avx512,
 }
+
+/// The shapes a vector kernel's lockstep fill takes: at most `lanes` instances at once, each
+/// of at most `packs` packs of at most `per_pack` copies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FillLimits {
+    pub(crate) lanes: usize,
+    pub(crate) packs: usize,
+    pub(crate) per_pack: usize,
+}
+
+impl FillLimits {
+    /// Whether instances of `num_packs` packs of `per_pack` copies fit.
+    pub(crate) fn admits(self, num_packs: usize, per_pack: usize) -> bool {
+        (1..=self.packs).contains(&num_packs) && (1..=self.per_pack).contains(&per_pack)
+    }
+
+    /// Whether `lanes` such instances fit at once, their `keys` and `slots` (slice lengths)
+    /// holding every copy.
+    pub(crate) fn fits(
+        self,
+        lanes: usize,
+        num_packs: usize,
+        per_pack: usize,
+        keys: usize,
+        slots: usize,
+    ) -> bool {
+        let copies = lanes * num_packs * per_pack;
+        (1..=self.lanes).contains(&lanes)
+            && self.admits(num_packs, per_pack)
+            && keys >= copies
+            && slots >= copies
+    }
+}
+
+/// Calls `$step!(k, j)` for every merge step of a bitonic sort of up to 256 keys, in order: for
+/// every run length `k = 2, 4, ..., 256`, the distances `j = k / 2, ..., 1` (the vector sorts
+/// skip the steps beyond their keys).
+macro_rules! bitonic_steps {
+    ($step:ident) => {
+        $step!(2, 1);
+        $step!(4, 2);
+        $step!(4, 1);
+        $step!(8, 4);
+        $step!(8, 2);
+        $step!(8, 1);
+        $step!(16, 8);
+        $step!(16, 4);
+        $step!(16, 2);
+        $step!(16, 1);
+        $step!(32, 16);
+        $step!(32, 8);
+        $step!(32, 4);
+        $step!(32, 2);
+        $step!(32, 1);
+        $step!(64, 32);
+        $step!(64, 16);
+        $step!(64, 8);
+        $step!(64, 4);
+        $step!(64, 2);
+        $step!(64, 1);
+        $step!(128, 64);
+        $step!(128, 32);
+        $step!(128, 16);
+        $step!(128, 8);
+        $step!(128, 4);
+        $step!(128, 2);
+        $step!(128, 1);
+        $step!(256, 128);
+        $step!(256, 64);
+        $step!(256, 32);
+        $step!(256, 16);
+        $step!(256, 8);
+        $step!(256, 4);
+        $step!(256, 2);
+        $step!(256, 1);
+    };
+}
+pub(crate) use bitonic_steps;

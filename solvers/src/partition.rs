@@ -102,16 +102,10 @@ impl LightestFirst {
     ) {
         let per_segment = num_packs * per_pack;
         let (lanes, kernel): (usize, FillKernel) = match self.kernels.isa() {
-            Isa::Avx512
-                if num_packs <= avx512::FILL_MAX_PACKS
-                    && (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack) =>
-            {
+            Isa::Avx512 if avx512::FILL.admits(num_packs, per_pack) => {
                 (avx512::FILL_LANES, avx512::fill_lightest_first)
             }
-            Isa::Avx2
-                if num_packs <= avx2::FILL_MAX_PACKS
-                    && (1..=avx2::FILL_MAX_PER_PACK).contains(&per_pack) =>
-            {
+            Isa::Avx2 if avx2::FILL.admits(num_packs, per_pack) => {
                 (avx2::FILL_LANES, avx2::fill_lightest_first)
             }
             _ => {
