@@ -261,11 +261,18 @@ impl ReplicaPacker {
         }
         let candidates = extra.min(shape.items);
         if candidates <= 64 && weights.len() <= SmallHandOut::MAX_ITEMS {
-            match candidates {
-                0..=8 => self.hand_out_small::<1>(weights, shape),
-                9..=16 => self.hand_out_small::<2>(weights, shape),
-                17..=32 => self.hand_out_small::<4>(weights, shape),
-                _ => self.hand_out_small::<8>(weights, shape),
+            // Several segments take their steps together, up to four at a time, so that their
+            // chains (find the largest share, divide, update) overlap.
+            let lockstep = shape.segments > 1;
+            match (candidates, lockstep) {
+                (0..=8, false) => self.hand_out_small::<1, 1>(weights, shape),
+                (9..=16, false) => self.hand_out_small::<2, 1>(weights, shape),
+                (17..=32, false) => self.hand_out_small::<4, 1>(weights, shape),
+                (_, false) => self.hand_out_small::<8, 1>(weights, shape),
+                (0..=8, true) => self.hand_out_small::<1, 4>(weights, shape),
+                (9..=16, true) => self.hand_out_small::<2, 4>(weights, shape),
+                (17..=32, true) => self.hand_out_small::<4, 4>(weights, shape),
+                (_, true) => self.hand_out_small::<8, 4>(weights, shape),
             }
             return;
         }
@@ -273,26 +280,30 @@ impl ReplicaPacker {
             (u64::from(ordered_bits(share)) << 32) | u64::from(u32::MAX - item as u32)
         };
         let mut keys = std::mem::take(&mut self.heap);
-        let (order, mut extras) = self.order_and_extras();
-        for order in order.chunks_exact(shape.items) {
+        let (order, mut extras) = self.order_and_extras(shape);
+        for (s, order) in order.chunks_exact(shape.items).enumerate() {
             keys.clear();
             keys.extend(order[..candidates].iter().map(|&key| {
                 let item = (key & LOW_BITS) as usize;
                 share_key(weights[item], item)
             }));
             let mut heap = BinaryHeap::from(keys);
-            for _ in 0..extra {
+            for t in s * extra..(s + 1) * extra {
                 let mut top = heap.peek_mut().expect("one heap entry per candidate");
                 let item = (u32::MAX - (*top & LOW_BITS) as u32) as usize;
-                *top = share_key(weights[item] / extras.hand_one(item) as f32, item);
+                *top = share_key(weights[item] / extras.hand(t, item) as f32, item);
             }
             keys = heap.into_vec();
         }
         self.heap = keys;
     }
 
-    /// The sorted items and the hand-out's records, borrowed together.
-    fn order_and_extras(&mut self) -> (&[u64], Extras<'_>) {
+    /// The sorted items and the hand-out's records (sized for every segment's extras, each
+    /// written by [`Extras::hand`]), borrowed together.
+    fn order_and_extras(&mut self, shape: Shape) -> (&[u64], Extras<'_>) {
+        let extras_total = shape.segments * shape.extra();
+        fit(&mut self.extra_owner, extras_total);
+        fit(&mut self.extra_rank, extras_total);
         let extras = Extras {
             counts: &mut self.counts,
             owner: &mut self.extra_owner,
@@ -301,12 +312,14 @@ impl ReplicaPacker {
         (&self.order, extras)
     }
 
-    /// [`ReplicaPacker::hand_out`] for at most `8 * B` candidates per segment.
-    fn hand_out_small<const B: usize>(&mut self, weights: &[f32], shape: Shape) {
-        let candidates = shape.extra().min(shape.items);
-        let (order, mut extras) = self.order_and_extras();
-        for order in order.chunks_exact(shape.items) {
-            let mut queue = ChunkedQueue::<B, { SmallHandOut::POSITION }>::new(
+    /// [`ReplicaPacker::hand_out`] for at most `8 * B` candidates per segment, `L` segments
+    /// in lockstep.
+    fn hand_out_small<const B: usize, const L: usize>(&mut self, weights: &[f32], shape: Shape) {
+        let extra = shape.extra();
+        let candidates = extra.min(shape.items);
+        let (order, mut extras) = self.order_and_extras(shape);
+        let queue_of = |order: &[u64]| {
+            ChunkedQueue::<B, { SmallHandOut::POSITION }>::new(
                 order[..candidates]
                     .iter()
                     .enumerate()
@@ -314,16 +327,29 @@ impl ReplicaPacker {
                         let item = (key & LOW_BITS) as usize;
                         SmallHandOut::key(weights[item], item, position)
                     }),
-            );
-            for _ in 0..shape.extra() {
-                let top = queue.smallest();
-                let item = SmallHandOut::item(top);
-                let share = weights[item] / extras.hand_one(item) as f32;
-                queue.replace_smallest(SmallHandOut::key(
-                    share,
-                    item,
-                    (top & SmallHandOut::POSITION) as usize,
-                ));
+            )
+        };
+        for (group, orders) in order.chunks(L * shape.items).enumerate() {
+            let live = orders.len() / shape.items;
+            let mut queues: [_; L] = std::array::from_fn(|s| {
+                // Missing segments (a last, short group) get an empty queue, never used.
+                orders
+                    .chunks_exact(shape.items)
+                    .nth(s)
+                    .map_or_else(|| ChunkedQueue::new(std::iter::empty()), queue_of)
+            });
+            for step in 0..extra {
+                for (s, queue) in queues[..live].iter_mut().enumerate() {
+                    let top = queue.smallest();
+                    let item = SmallHandOut::item(top);
+                    let t = (group * L + s) * extra + step;
+                    let share = weights[item] / extras.hand(t, item) as f32;
+                    queue.replace_smallest(SmallHandOut::key(
+                        share,
+                        item,
+                        (top & SmallHandOut::POSITION) as usize,
+                    ));
+                }
             }
         }
     }
@@ -434,11 +460,12 @@ struct Extras<'a> {
 }
 
 impl Extras<'_> {
-    /// Records one more copy of `item`; returns its new copy count.
-    fn hand_one(&mut self, item: usize) -> usize {
+    /// Records extra copy `t` (over all segments) as one more copy of `item`; returns the
+    /// item's new copy count.
+    fn hand(&mut self, t: usize, item: usize) -> usize {
         let count = self.counts[item];
-        self.owner.push(item);
-        self.rank.push(count);
+        self.owner[t] = item;
+        self.rank[t] = count;
         self.counts[item] = count + 1;
         count + 1
     }
