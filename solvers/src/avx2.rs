@@ -310,8 +310,7 @@ mod x86 {
     /// once (on equal sums the lowest slot, so the lowest pack), and its key names the slot.
     ///
     /// # Panics
-    /// When the processor lacks AVX2, the shape exceeds [`FILL_LANES`], [`FILL_MAX_PACKS`] or
-    /// [`FILL_MAX_PER_PACK`], or a slice is too short.
+    /// When the processor lacks AVX2, the shape exceeds [`FILL`], or a slice is too short.
     pub(crate) fn fill_lightest_first(
         lanes: usize,
         num_packs: usize,

@@ -202,8 +202,8 @@ mod x86 {
     /// finds every instance's lightest pack at once.
     ///
     /// # Panics
-    /// When the processor lacks AVX-512F, the shape exceeds [`FILL_LANES`],
-    /// [`FILL_MAX_PACKS`] or [`FILL_MAX_PER_PACK`], or a slice is too short.
+    /// When the processor lacks AVX-512F, the shape exceeds [`FILL`], or a slice is too
+    /// short.
     pub(crate) fn fill_lightest_first(
         lanes: usize,
         num_packs: usize,
