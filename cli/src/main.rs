@@ -408,7 +408,7 @@ impl SearchArgs {
 }
 
 /// The environment variable that makes the greedy engines run their portable code instead of
-/// the AVX-512 kernels (to test or time it on a processor that has them). The command line is
+/// their vector kernels, AVX-512 or AVX2 (to test or time it on a processor that has them). The command line is
 /// the one place that reads it; the library takes the choice as an argument.
 const DISABLE_AVX512_VAR: &str = "EPLB_DISABLE_AVX512";
 

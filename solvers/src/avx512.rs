@@ -8,7 +8,7 @@
 //!   instances at once, one instance per 64-bit lane, for
 //!   [`LightestFirst`](crate::partition).
 //!
-//! This is the only module with `unsafe` code. On other architectures [`detected`] is
+//! This module and [`avx2`](crate::avx2) are the only ones with `unsafe` code. On other architectures [`detected`] is
 //! `false` and the kernels are never called. Callers run them only when their
 //! [`Kernels`](crate::kernels::Kernels) choice says so ([`Kernels::vector`](crate::kernels::Kernels::vector)).
 
@@ -16,6 +16,8 @@
 pub(crate) use elsewhere::{fill_lightest_first, sort};
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{fill_lightest_first, sort};
+
+use crate::kernels::FillLimits;
 
 /// Whether the processor has AVX-512F (the kernels' precondition).
 pub(crate) fn detected() -> bool {
@@ -40,6 +42,13 @@ pub(crate) const FILL_MAX_PACKS: usize = 8;
 
 /// Largest pack size [`fill_lightest_first`] handles (its count field has 24 bits).
 pub(crate) const FILL_MAX_PER_PACK: usize = (1 << 24) - 1;
+
+/// The shapes [`fill_lightest_first`] takes.
+pub(crate) const FILL: FillLimits = FillLimits {
+    lanes: FILL_LANES,
+    packs: FILL_MAX_PACKS,
+    per_pack: FILL_MAX_PER_PACK,
+};
 
 /// Off x86-64 [`available`] is `false`, so the kernels are never called; these stand-ins
 /// keep the callers free of target conditions.
@@ -66,7 +75,7 @@ mod x86 {
         _MM_PERM_BADC,
     };
 
-    use super::{detected, FILL_LANES, FILL_MAX_PACKS, FILL_MAX_PER_PACK, SORT_MAX};
+    use super::{detected, FILL, FILL_MAX_PACKS, SORT_MAX};
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
     ///
@@ -121,51 +130,14 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn bitonic<const R: usize>(regs: &mut [__m512i; R]) {
-        macro_rules! steps {
-            ($(($k:literal, $j:literal)),*) => {
-                $(if $k <= 8 * R {
+        macro_rules! step {
+            ($k:literal, $j:literal) => {
+                if $k <= 8 * R {
                     merge_step::<R, $k, $j>(regs);
-                })*
+                }
             };
         }
-        steps!(
-            (2, 1),
-            (4, 2),
-            (4, 1),
-            (8, 4),
-            (8, 2),
-            (8, 1),
-            (16, 8),
-            (16, 4),
-            (16, 2),
-            (16, 1),
-            (32, 16),
-            (32, 8),
-            (32, 4),
-            (32, 2),
-            (32, 1),
-            (64, 32),
-            (64, 16),
-            (64, 8),
-            (64, 4),
-            (64, 2),
-            (64, 1),
-            (128, 64),
-            (128, 32),
-            (128, 16),
-            (128, 8),
-            (128, 4),
-            (128, 2),
-            (128, 1),
-            (256, 128),
-            (256, 64),
-            (256, 32),
-            (256, 16),
-            (256, 8),
-            (256, 4),
-            (256, 2),
-            (256, 1)
-        );
+        crate::kernels::bitonic_steps!(step);
     }
 
     /// One step of [`bitonic`]: distances of eight and more pair whole registers, shorter
@@ -230,8 +202,8 @@ mod x86 {
     /// finds every instance's lightest pack at once.
     ///
     /// # Panics
-    /// When the processor lacks AVX-512F, the shape exceeds [`FILL_LANES`],
-    /// [`FILL_MAX_PACKS`] or [`FILL_MAX_PER_PACK`], or a slice is too short.
+    /// When the processor lacks AVX-512F, the shape exceeds [`FILL`], or a slice is too
+    /// short.
     pub(crate) fn fill_lightest_first(
         lanes: usize,
         num_packs: usize,
@@ -239,17 +211,9 @@ mod x86 {
         keys: &[u64],
         by_slot: &mut [u32],
     ) {
-        let per_instance = num_packs * per_pack;
-        assert!(
-            detected()
-                && (1..=FILL_LANES).contains(&lanes)
-                && (1..=FILL_MAX_PACKS).contains(&num_packs)
-                && (1..=FILL_MAX_PER_PACK).contains(&per_pack)
-                && keys.len() >= lanes * per_instance
-                && by_slot.len() >= lanes * per_instance
-        );
+        assert!(detected() && FILL.fits(lanes, num_packs, per_pack, keys.len(), by_slot.len()));
         // SAFETY: AVX-512F is there, and every gathered or scattered index is below
-        // `lanes * per_instance`, inside both slices (asserted above).
+        // `lanes * num_packs * per_pack`, inside both slices (asserted above).
         unsafe { fill_lanes(lanes, num_packs, per_pack, keys, by_slot) }
     }
 
@@ -340,18 +304,18 @@ mod x86 {
 mod tests {
     use super::*;
 
-    use crate::kernels::Kernels;
+    use crate::kernels::{Isa, Kernels};
 
     /// `Auto` runs the kernels exactly where the processor has them and `Portable` never;
     /// under `EPLB_REQUIRE_AVX512` (as CI runs the tests on a processor with AVX-512F) they
     /// must run, so that their comparisons with the portable code are not skipped.
     #[test]
     fn the_choice_turns_the_kernels_on_or_off() {
-        assert_eq!(Kernels::Auto.vector(), detected());
+        assert_eq!(Kernels::Auto.isa() == Isa::Avx512, detected());
         assert!(!Kernels::Portable.vector());
         if std::env::var_os("EPLB_REQUIRE_AVX512").is_some() {
             assert!(
-                Kernels::Auto.vector(),
+                Kernels::Auto.isa() == Isa::Avx512,
                 "EPLB_REQUIRE_AVX512 is set, but the processor has no AVX-512F"
             );
         }

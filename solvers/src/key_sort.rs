@@ -3,26 +3,28 @@
 //!
 //! The greedy sorts one short slice per node and layer (64 keys per node for DeepSeek-V3's
 //! hierarchical policy, 256 for its global one), where it spent a quarter of its time with a
-//! comparison sort. On x86-64 processors with AVX-512F, slices of up to [`SORT_MAX`] keys
+//! comparison sort. On x86-64 processors with AVX-512F, slices of up to [`avx512::SORT_MAX`] keys
 //! are sorted instead by a bitonic network in 512-bit registers ([`avx512::sort`]): no
-//! branches, and (up to 64 keys) no memory traffic between the load and the store.
-//! Elsewhere, and for longer slices, [`slice::sort_unstable`] does the work. The keys the
+//! branches, and (up to 64 keys) no memory traffic between the load and the store. With AVX2
+//! only, [`avx2::sort`] does the same in 256-bit registers, up to 64 keys at a time (runs of
+//! 64 merged without branches). Elsewhere, and for longer slices, [`slice::sort_unstable`]
+//! does the work. The keys the
 //! engines sort are unique (the item's index sits in the low bits), so every correct sort
 //! gives the same order and the answer does not depend on the processor; a property test
 //! checks the network against `sort_unstable`.
 
-use crate::avx512::{self, SORT_MAX};
-use crate::kernels::Kernels;
+use crate::kernels::{Isa, Kernels};
+use crate::{avx2, avx512};
 
-/// Sorts `keys` ascending: with the register network when `kernels` runs the vector kernels
-/// here and the slice holds at most [`SORT_MAX`] keys, with [`slice::sort_unstable`]
-/// otherwise.
+/// Sorts `keys` ascending: with a register network when `kernels` runs vector kernels here
+/// and the slice is short enough for them ([`avx512::SORT_MAX`], [`avx2::SORT_MAX`]), with
+/// [`slice::sort_unstable`] otherwise.
 pub(crate) fn sort_keys(keys: &mut [u64], kernels: Kernels) {
-    if keys.len() <= SORT_MAX && kernels.vector() {
-        avx512::sort(keys);
-        return;
+    match kernels.isa() {
+        Isa::Avx512 if keys.len() <= avx512::SORT_MAX => avx512::sort(keys),
+        Isa::Avx2 if keys.len() <= avx2::SORT_MAX => avx2::sort(keys),
+        _ => keys.sort_unstable(),
     }
-    keys.sort_unstable();
 }
 
 #[cfg(test)]
@@ -31,15 +33,21 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The network (when the processor has it) and the fallback both sort like
-        /// `sort_unstable`, for every length up to the network's limit and beyond, with
-        /// duplicates and keys equal to the padding.
+        /// The networks (those the processor has) and the fallback all sort like
+        /// `sort_unstable`, for every length up to the networks' limit and beyond, with
+        /// duplicates and keys equal to the padding or on either side of the top bit.
         #[test]
         fn sorts_like_sort_unstable(
             keys in prop_oneof![
                 proptest::collection::vec(any::<u64>(), 0..300),
                 proptest::collection::vec(
-                    prop_oneof![0u64..4, Just(u64::MAX), Just(u64::MAX - 1), Just(1 << 63)],
+                    prop_oneof![
+                        0u64..4,
+                        Just(u64::MAX),
+                        Just(u64::MAX - 1),
+                        Just(1 << 63),
+                        Just(i64::MAX as u64),
+                    ],
                     0..270,
                 ),
             ],
@@ -49,9 +57,14 @@ mod tests {
             let mut got = keys.clone();
             sort_keys(&mut got, Kernels::Portable);
             prop_assert_eq!(&got, &expected);
-            if keys.len() <= SORT_MAX && Kernels::Auto.vector() {
-                let mut network = keys;
+            if keys.len() <= avx512::SORT_MAX && avx512::detected() {
+                let mut network = keys.clone();
                 avx512::sort(&mut network);
+                prop_assert_eq!(&network, &expected);
+            }
+            if keys.len() <= avx2::SORT_MAX && avx2::detected() {
+                let mut network = keys;
+                avx2::sort(&mut network);
                 prop_assert_eq!(network, expected);
             }
         }

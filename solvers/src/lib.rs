@@ -57,8 +57,8 @@
 //! The greedy variants reproduce DeepSeek's `eplb.py` bit for bit: they compute in `f32` in the
 //! same order and break ties the same way (stable descending sort, lowest index first).
 //!
-//! On x86-64 processors with AVX-512F, the greedy's short sorts and its lightest-first packing
-//! loop run as vector kernels, detected at run time; the answers are the same as the portable
+//! On x86-64 processors with AVX-512F or AVX2, the greedy's short sorts and its lightest-first
+//! packing loop run as vector kernels, detected at run time; the answers are the same as the portable
 //! code's, which runs everywhere else and wherever the caller chooses
 //! [`Kernels::Portable`](kernels::Kernels) (this crate reads no environment variable).
 //!
@@ -74,7 +74,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod apportion;
-// The one module with `unsafe` code (the workspace denies it everywhere else).
+// The two modules with `unsafe` code (the workspace denies it everywhere else).
+#[allow(unsafe_code)]
+mod avx2;
 #[allow(unsafe_code)]
 mod avx512;
 pub mod error;

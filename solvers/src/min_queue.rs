@@ -81,15 +81,18 @@ pub(crate) fn tree_min<const N: usize>(mut keys: [u64; N]) -> u64 {
 }
 
 /// Up to `8 * B` keys in `B` chunks of eight, with each chunk's smallest key cached: finding
-/// the smallest scans the `B` chunk minima, an update rescans one chunk.
-struct ChunkedQueue<const B: usize> {
+/// the smallest scans the `B` chunk minima, an update rescans one chunk. Key `i` carries `i`
+/// in the bits of `INDEX` (the low 32 by default; the low bits of any mask `2^k - 1`).
+pub(crate) struct ChunkedQueue<const B: usize, const INDEX: u64 = LOW_BITS> {
     chunks: [[u64; 8]; B],
     chunk_min: [u64; B],
     smallest: usize,
 }
 
-impl<const B: usize> ChunkedQueue<B> {
-    fn new(keys: impl Iterator<Item = u64>) -> Self {
+impl<const B: usize, const INDEX: u64> ChunkedQueue<B, INDEX> {
+    /// The queue of `keys` (at most `8 * B`; key `i` with `i` in its `INDEX` bits).
+    #[inline]
+    pub(crate) fn new(keys: impl Iterator<Item = u64>) -> Self {
         let mut chunks = [[u64::MAX; 8]; B];
         for (i, key) in keys.take(8 * B).enumerate() {
             chunks[i / 8][i % 8] = key;
@@ -103,10 +106,10 @@ impl<const B: usize> ChunkedQueue<B> {
     }
 }
 
-impl<const B: usize> MinQueue for ChunkedQueue<B> {
+impl<const B: usize, const INDEX: u64> MinQueue for ChunkedQueue<B, INDEX> {
     fn smallest(&mut self) -> u64 {
         let best = tree_min(self.chunk_min);
-        self.smallest = (best & LOW_BITS) as usize;
+        self.smallest = (best & INDEX) as usize;
         best
     }
 

@@ -4,11 +4,11 @@
 //! heaviest pack as light as possible. The problem is NP-hard in general; this module holds the
 //! greedy engine DeepSeek's `eplb.py` uses (`balanced_packing`).
 
-use crate::avx512;
 use crate::error::{check_weights, SolverError};
-use crate::kernels::Kernels;
+use crate::kernels::{Isa, Kernels};
 use crate::key_sort::sort_keys;
 use crate::min_queue::{tree_min, with_min_queue, MinQueue, QueueBuffer, QueueLoop};
+use crate::{avx2, avx512};
 
 /// Which pack each item went to, and its position inside that pack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,8 +91,8 @@ impl LightestFirst {
 
     /// At most eight packs per segment: the segments take their steps together, so that
     /// their dependency chains (find the lightest pack, add, update) overlap. With AVX-512F,
-    /// eight segments at a time, one per vector lane ([`avx512::fill_lightest_first`]);
-    /// otherwise [`fill_portable`].
+    /// eight segments at a time, one per vector lane ([`avx512::fill_lightest_first`]); with
+    /// AVX2, four ([`avx2::fill_lightest_first`]); otherwise [`fill_portable`].
     fn fill_in_lockstep(
         &mut self,
         segments: usize,
@@ -100,27 +100,36 @@ impl LightestFirst {
         per_pack: usize,
         keys: &[u64],
     ) {
-        if num_packs <= avx512::FILL_MAX_PACKS
-            && (1..=avx512::FILL_MAX_PER_PACK).contains(&per_pack)
-            && self.kernels.vector()
-        {
-            let batch = avx512::FILL_LANES * num_packs * per_pack;
-            for (keys, by_slot) in keys.chunks(batch).zip(self.by_slot.chunks_mut(batch)) {
-                let lanes = keys.len() / (num_packs * per_pack);
-                avx512::fill_lightest_first(lanes, num_packs, per_pack, keys, by_slot);
+        let per_segment = num_packs * per_pack;
+        let (lanes, kernel): (usize, FillKernel) = match self.kernels.isa() {
+            Isa::Avx512 if avx512::FILL.admits(num_packs, per_pack) => {
+                (avx512::FILL_LANES, avx512::fill_lightest_first)
             }
-            return;
+            Isa::Avx2 if avx2::FILL.admits(num_packs, per_pack) => {
+                (avx2::FILL_LANES, avx2::fill_lightest_first)
+            }
+            _ => {
+                fill_portable(segments, num_packs, per_pack, keys, &mut self.by_slot);
+                return;
+            }
+        };
+        let batch = lanes * per_segment;
+        for (keys, by_slot) in keys.chunks(batch).zip(self.by_slot.chunks_mut(batch)) {
+            kernel(keys.len() / per_segment, num_packs, per_pack, keys, by_slot);
         }
-        fill_portable(segments, num_packs, per_pack, keys, &mut self.by_slot);
     }
 }
+
+/// A vector lockstep fill: `(lanes, num_packs, per_pack, keys, by_slot)`, as
+/// [`avx512::fill_lightest_first`] and [`avx2::fill_lightest_first`].
+type FillKernel = fn(usize, usize, usize, &[u64], &mut [u32]);
 
 /// Most packs per segment the lockstep fills take (one unrolled scan of eight keys).
 const LOCKSTEP_MAX_PACKS: usize = 8;
 
 /// The portable lockstep fill: segments are taken four (then two, then one) at a time, each
 /// over its own branch-free, unrolled scan of eight keys.
-fn fill_portable(
+pub(crate) fn fill_portable(
     segments: usize,
     num_packs: usize,
     per_pack: usize,
@@ -273,7 +282,7 @@ fn fill_by_rounds(
     }
 }
 
-/// Merges the ascending, disjoint keys `a` and `b` into `out`, without branches on the keys
+/// Merges the ascending keys `a` and `b` into `out`, without branches on the keys
 /// (which of the two comes next is as good as random: a branch would often be mispredicted).
 pub(crate) fn merge_into(a: &[u64], b: &[u64], out: &mut [u64]) {
     assert_eq!(out.len(), a.len() + b.len(), "one output per key");
@@ -553,6 +562,23 @@ mod tests {
             let weights: Vec<f32> = seed.iter().take(n).map(|&x| x as f32 / 4.0).collect();
             let mut p = BalancedPartitioner::default();
             prop_assert_eq!(p.greedy(&weights, packs).unwrap(), &naive_greedy(&weights, packs));
+        }
+
+        /// Merging two sorted runs gives their sorted concatenation, for every pair of
+        /// lengths (either run empty), with duplicates within and across the runs and the
+        /// extreme keys `0` and `u64::MAX` (the AVX2 sort merges runs with duplicates).
+        #[test]
+        fn merge_sorts_the_concatenation(
+            mut a in proptest::collection::vec(prop_oneof![0u64..6, Just(u64::MAX), any::<u64>()], 0..40),
+            mut b in proptest::collection::vec(prop_oneof![0u64..6, Just(u64::MAX), any::<u64>()], 0..40),
+        ) {
+            a.sort_unstable();
+            b.sort_unstable();
+            let mut expected = [a.clone(), b.clone()].concat();
+            expected.sort_unstable();
+            let mut out = vec![7; a.len() + b.len()];
+            merge_into(&a, &b, &mut out);
+            prop_assert_eq!(out, expected);
         }
 
         /// Many packs (the round-by-round fill and its hand-over to the min-queue), long

@@ -23,6 +23,7 @@ use std::collections::BinaryHeap;
 use crate::error::{check_weights, SolverError};
 use crate::kernels::Kernels;
 use crate::key_sort::sort_keys;
+use crate::min_queue::{ChunkedQueue, MinQueue};
 use crate::partition::{
     descending_key, descending_keys, merge_into, ordered_bits, LightestFirst, LOW_BITS,
 };
@@ -251,36 +252,106 @@ impl ReplicaPacker {
 
     /// The apportionment of every segment: `copies - n` extras, one at a time, to the
     /// candidate with the largest share. Candidates are the first `min(extra, n)` entries of
-    /// the segment's sorted `order`.
+    /// the segment's sorted `order`. Up to 64 candidates (and fewer than 2^26 items) sit in a
+    /// [`ChunkedQueue`] ([`SmallHandOut`]), more in a binary heap.
     fn hand_out(&mut self, weights: &[f32], shape: Shape) {
         let extra = shape.extra();
         if extra == 0 {
             return;
         }
+        let candidates = extra.min(shape.items);
+        if candidates <= 64 && weights.len() <= SmallHandOut::MAX_ITEMS {
+            // Several segments take their steps together, up to four at a time, so that their
+            // chains (find the largest share, divide, update) overlap.
+            let lockstep = shape.segments > 1;
+            match (candidates, lockstep) {
+                (0..=8, false) => self.hand_out_small::<1, 1>(weights, shape),
+                (9..=16, false) => self.hand_out_small::<2, 1>(weights, shape),
+                (17..=32, false) => self.hand_out_small::<4, 1>(weights, shape),
+                (_, false) => self.hand_out_small::<8, 1>(weights, shape),
+                (0..=8, true) => self.hand_out_small::<1, 4>(weights, shape),
+                (9..=16, true) => self.hand_out_small::<2, 4>(weights, shape),
+                (17..=32, true) => self.hand_out_small::<4, 4>(weights, shape),
+                (_, true) => self.hand_out_small::<8, 4>(weights, shape),
+            }
+            return;
+        }
         let share_key = |share: f32, item: usize| -> u64 {
             (u64::from(ordered_bits(share)) << 32) | u64::from(u32::MAX - item as u32)
         };
-        let candidates = extra.min(shape.items);
         let mut keys = std::mem::take(&mut self.heap);
-        for order in self.order.chunks_exact(shape.items) {
+        let (order, mut extras) = self.order_and_extras(shape);
+        for (s, order) in order.chunks_exact(shape.items).enumerate() {
             keys.clear();
             keys.extend(order[..candidates].iter().map(|&key| {
                 let item = (key & LOW_BITS) as usize;
                 share_key(weights[item], item)
             }));
             let mut heap = BinaryHeap::from(keys);
-            for _ in 0..extra {
+            for t in s * extra..(s + 1) * extra {
                 let mut top = heap.peek_mut().expect("one heap entry per candidate");
                 let item = (u32::MAX - (*top & LOW_BITS) as u32) as usize;
-                let count = self.counts[item];
-                self.extra_owner.push(item);
-                self.extra_rank.push(count);
-                self.counts[item] = count + 1;
-                *top = share_key(weights[item] / (count + 1) as f32, item);
+                *top = share_key(weights[item] / extras.hand(t, item) as f32, item);
             }
             keys = heap.into_vec();
         }
         self.heap = keys;
+    }
+
+    /// The sorted items and the hand-out's records (sized for every segment's extras, each
+    /// written by [`Extras::hand`]), borrowed together.
+    fn order_and_extras(&mut self, shape: Shape) -> (&[u64], Extras<'_>) {
+        let extras_total = shape.segments * shape.extra();
+        fit(&mut self.extra_owner, extras_total);
+        fit(&mut self.extra_rank, extras_total);
+        let extras = Extras {
+            counts: &mut self.counts,
+            owner: &mut self.extra_owner,
+            rank: &mut self.extra_rank,
+        };
+        (&self.order, extras)
+    }
+
+    /// [`ReplicaPacker::hand_out`] for at most `8 * B` candidates per segment, `L` segments
+    /// in lockstep.
+    fn hand_out_small<const B: usize, const L: usize>(&mut self, weights: &[f32], shape: Shape) {
+        let extra = shape.extra();
+        let candidates = extra.min(shape.items);
+        let (order, mut extras) = self.order_and_extras(shape);
+        let queue_of = |order: &[u64]| {
+            ChunkedQueue::<B, { SmallHandOut::POSITION }>::new(
+                order[..candidates]
+                    .iter()
+                    .enumerate()
+                    .map(|(position, &key)| {
+                        let item = (key & LOW_BITS) as usize;
+                        SmallHandOut::key(weights[item], item, position)
+                    }),
+            )
+        };
+        for (group, orders) in order.chunks(L * shape.items).enumerate() {
+            let live = orders.len() / shape.items;
+            let mut queues: [_; L] = std::array::from_fn(|s| {
+                // Missing segments (a last, short group) get an empty queue, never used.
+                orders
+                    .chunks_exact(shape.items)
+                    .nth(s)
+                    .map_or_else(|| ChunkedQueue::new(std::iter::empty()), queue_of)
+            });
+            for step in 0..extra {
+                for (s, queue) in queues[..live].iter_mut().enumerate() {
+                    let top = queue.smallest();
+                    let item = SmallHandOut::item(top);
+                    let t = (group * L + s) * extra + step;
+                    let share = weights[item] / extras.hand(t, item) as f32;
+                    queue.replace_smallest(SmallHandOut::key(
+                        share,
+                        item,
+                        (top & SmallHandOut::POSITION) as usize,
+                    ));
+                }
+            }
+        }
     }
 
     /// One copy per pack: copy `c` of a segment (originals, then extras) fills its slot `c`.
@@ -356,10 +427,17 @@ impl ReplicaPacker {
         // the extras.
         let items = shape.segments * shape.items;
         self.phy_owner.clear();
-        self.phy_owner
-            .extend((0..items).map(|item| label(labels, item)));
-        self.phy_owner
-            .extend(self.extra_owner.iter().map(|&item| label(labels, item)));
+        match labels {
+            Some(labels) => {
+                self.phy_owner.extend_from_slice(&labels[..items]);
+                self.phy_owner
+                    .extend(self.extra_owner.iter().map(|&item| labels[item]));
+            }
+            None => {
+                self.phy_owner.extend(0..items);
+                self.phy_owner.extend_from_slice(&self.extra_owner);
+            }
+        }
         self.phy_rank.clear();
         self.phy_rank.resize(items, 0);
         self.phy_rank.extend_from_slice(&self.extra_rank);
@@ -371,6 +449,45 @@ impl ReplicaPacker {
             *owner = self.phy_owner[phy as usize];
             *rank = self.phy_rank[phy as usize];
         }
+    }
+}
+
+/// The copy counts and extra copies being handed out.
+struct Extras<'a> {
+    counts: &'a mut [usize],
+    owner: &'a mut Vec<usize>,
+    rank: &'a mut Vec<usize>,
+}
+
+impl Extras<'_> {
+    /// Records extra copy `t` (over all segments) as one more copy of `item`; returns the
+    /// item's new copy count.
+    fn hand(&mut self, t: usize, item: usize) -> usize {
+        let count = self.counts[item];
+        self.owner[t] = item;
+        self.rank[t] = count;
+        self.counts[item] = count + 1;
+        count + 1
+    }
+}
+
+/// The keys of [`ReplicaPacker::hand_out_small`]'s queue: `!share bits << 32 | item << 6 |
+/// position`, so that the smallest key is the largest share, the lowest item on ties, and it
+/// names its candidate's position (its entry in the queue).
+struct SmallHandOut;
+
+impl SmallHandOut {
+    /// The position bits (at most 64 candidates).
+    const POSITION: u64 = 63;
+    /// Items must fit in the 26 bits between the share and the position.
+    const MAX_ITEMS: usize = 1 << 26;
+
+    fn key(share: f32, item: usize, position: usize) -> u64 {
+        (u64::from(!ordered_bits(share)) << 32) | ((item as u64) << 6) | position as u64
+    }
+
+    fn item(key: u64) -> usize {
+        ((key & LOW_BITS) >> 6) as usize
     }
 }
 
@@ -547,6 +664,26 @@ mod tests {
                 let copies = (w.len() + extra).div_ceil(packs) * packs;
                 let got = packer.greedy(&w, copies, packs).unwrap();
                 prop_assert_eq!(got, &two_steps(&w, copies, packs));
+            }
+        }
+
+        /// More than 64 candidates for extra copies (the binary heap rather than the small
+        /// queue of up to 64), with and without segments, equal the two-step reference.
+        #[test]
+        fn many_candidates_equal_apportion_then_pack(
+            items in 65usize..100,
+            extra in 65usize..120,
+            packs in 1usize..5,
+            raw in proptest::collection::vec(0u32..12, 60),
+        ) {
+            let (w, copies) = segment_case(2, items, extra, packs, &raw);
+            let mut packer = ReplicaPacker::default();
+            for s in 0..2 {
+                let one = &w[s * items..(s + 1) * items];
+                prop_assert_eq!(
+                    packer.greedy(one, copies, packs).unwrap(),
+                    &two_steps(one, copies, packs)
+                );
             }
         }
 
