@@ -825,7 +825,7 @@ impl<'a> Search<'a> {
                 }
                 for slot in h * self.slots..(h + 1) * self.slots {
                     let x = self.phy[slot];
-                    if x == y || self.cnt[x] < 2 || !self.first_on_gpu(slot) {
+                    if x == y || self.cnt[x] < 2 {
                         continue;
                     }
                     let cost = self.t(h, y) - self.t(h, x);
@@ -845,6 +845,7 @@ impl<'a> Search<'a> {
                     if top_new >= max
                         || h_new >= max
                         || !promising(&best, max - peak + max * SLACK, cost)
+                        || !self.first_on_gpu(slot)
                     {
                         continue;
                     }
@@ -895,7 +896,7 @@ impl<'a> Search<'a> {
                 }
                 for b in h * self.slots..(h + 1) * self.slots {
                     let y = self.phy[b];
-                    if x == y || !self.allowed(y, top) || !self.first_on_gpu(b) {
+                    if x == y || !self.allowed(y, top) {
                         continue;
                     }
                     let cost = self.t(top, y) + self.t(h, x) - self.t(top, x) - self.t(h, y);
@@ -907,7 +908,7 @@ impl<'a> Search<'a> {
                         continue;
                     }
                     let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
-                    if !promising(&best, max - peak + max * SLACK, cost) {
+                    if !promising(&best, max - peak + max * SLACK, cost) || !self.first_on_gpu(b) {
                         continue;
                     }
                     // The busiest GPU outside the two bounds the new max from below.
