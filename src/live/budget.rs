@@ -78,6 +78,14 @@ impl SearchResult {
     pub(crate) fn steps(&self) -> usize {
         self.steps.len()
     }
+
+    /// The curve's last point: where the search ended.
+    fn end(&self) -> CurvePoint {
+        *self
+            .curve
+            .last()
+            .expect("the curve starts with the current point")
+    }
 }
 
 /// Whether a GPU may hold two replicas of one expert.
@@ -262,7 +270,8 @@ struct Variant {
 ///    layers still near or past 1% above the bound, where a wider choice of moves finds a
 ///    lower max (on the seven pairs of DeepSeek-V3 traces of the README, global policy:
 ///    prefill_in512 -> prefill_in2000out100 from 45 to 51 of 58 layers within 1% of
-///    `refine`, decode_in1000out1000 -> decode_in1800out100 from 54 to 58).
+///    `refine`, decode_in1000out1000 -> decode_in1800out100 from 54 to 58; the restarts of
+///    [`RESTART_PARTS`] follow).
 const ROUNDS: [(f64, &[Variant]); 3] = [
     (
         f64::NEG_INFINITY,
@@ -298,12 +307,22 @@ const ROUNDS: [(f64, &[Variant]); 3] = [
 /// use (`refine` ends within 0.01% of the bound on the DeepSeek-V3 traces).
 const WIDE_SEARCH_ABOVE_BOUND: f64 = 0.009;
 
+/// How many equal parts the best search is cut into for restarts: after the last round of
+/// [`ROUNDS`], a layer still above [`WIDE_SEARCH_ABOVE_BOUND`] is searched again from the
+/// best search's placement after 1/4, 2/4 and 3/4 of its steps, with each variant of that
+/// round (only when that round ran variants of its own: under the global policy with more
+/// than [`PARTNERS`] + 1 live GPUs). The steady descent spends transfers on the busiest GPU
+/// of the moment; continuing from an earlier point with another choice of moves spends the
+/// rest where the final max gains more (global policy, seven pairs of the README:
+/// prefill_in512 -> prefill_in2000out100 from 51 to 54 of 58 layers within 1% of `refine`).
+const RESTART_PARTS: usize = 4;
+
 /// Runs the search on `layer` from `current` with at most `budget` transfers (counted from
 /// `current`), placing only on `live` GPUs. `current` must be feasible for the layer.
 ///
 /// The searches of [`ROUNDS`] run while the best one so far ends above the round's threshold
-/// over the layer's proven lower bound; the one with the lowest max load (then the fewest
-/// transfers, then the first) is kept.
+/// over the layer's proven lower bound, then the restarts of [`RESTART_PARTS`]; the one with
+/// the lowest max load (then the fewest transfers, then the first) is kept.
 pub(crate) fn search(
     layer: &LayerProblem<'_>,
     current: &LayerPlacement,
@@ -311,12 +330,8 @@ pub(crate) fn search(
     live: &LiveGpus,
     replicas: Replicas,
 ) -> SearchResult {
-    let end = |r: &SearchResult| {
-        *r.curve
-            .last()
-            .expect("the curve starts with the current point")
-    };
     let bound = crate::bounds::proven_lower_bound(layer);
+    let above = |r: &SearchResult, threshold: f64| r.end().max_load > bound * (1.0 + threshold);
     // The most GPUs that may trade with a busiest one: its node's under the hierarchical
     // policy, every live GPU under the global one. A variant asking for more runs as one
     // with that many, and one that ran already is not run again.
@@ -325,13 +340,15 @@ pub(crate) fn search(
         (Policy::Hierarchical, Some(q)) => q,
         _ => (0..cluster.gpus).filter(|&g| live.is_live(g)).count(),
     };
+    let run = |variant: Variant, prefix: &[Vec<(usize, usize)>]| {
+        search_with(layer, current, budget, live, replicas, variant, prefix)
+    };
     let mut ran: Vec<Variant> = Vec::new();
+    // The variants the last round ran (its own, not ones run before).
+    let mut last_round: Vec<Variant> = Vec::new();
     let mut kept: Option<SearchResult> = None;
-    for (above, variants) in ROUNDS {
-        if kept
-            .as_ref()
-            .is_some_and(|r| end(r).max_load <= bound * (1.0 + above))
-        {
+    for (round, &(threshold, variants)) in ROUNDS.iter().enumerate() {
+        if kept.as_ref().is_some_and(|r| !above(r, threshold)) {
             break;
         }
         for &variant in variants {
@@ -343,20 +360,40 @@ pub(crate) fn search(
                 continue;
             }
             ran.push(variant);
-            let next = search_with(layer, current, budget, live, replicas, variant);
-            let better = kept.as_ref().is_none_or(|r| {
-                let (a, b) = (end(&next), end(r));
-                a.max_load < b.max_load || (a.max_load == b.max_load && a.transfers < b.transfers)
-            });
-            if better {
-                kept = Some(next);
+            if round + 1 == ROUNDS.len() {
+                last_round.push(variant);
+            }
+            keep_better(&mut kept, run(variant, &[]));
+        }
+    }
+    let mut kept = kept.expect("the first round always runs");
+    if above(&kept, WIDE_SEARCH_ABOVE_BOUND) && !last_round.is_empty() {
+        let steps = kept.steps.clone();
+        for part in 1..RESTART_PARTS {
+            let prefix = &steps[..steps.len() * part / RESTART_PARTS];
+            for &variant in &last_round {
+                let mut best = Some(kept);
+                keep_better(&mut best, run(variant, prefix));
+                kept = best.expect("kept");
             }
         }
     }
-    kept.expect("the first round always runs")
+    kept
 }
 
-/// One search run as `variant` says.
+/// Replaces `kept` by `next` when `next` ends lower (or as low with fewer transfers).
+fn keep_better(kept: &mut Option<SearchResult>, next: SearchResult) {
+    let better = kept.as_ref().is_none_or(|r| {
+        let (a, b) = (next.end(), r.end());
+        a.max_load < b.max_load || (a.max_load == b.max_load && a.transfers < b.transfers)
+    });
+    if better {
+        *kept = Some(next);
+    }
+}
+
+/// One search run as `variant` says, after replaying the steps `prefix` (steps of another
+/// search from `current` within `budget`; empty: from `current`).
 fn search_with(
     layer: &LayerProblem<'_>,
     current: &LayerPlacement,
@@ -364,6 +401,7 @@ fn search_with(
     live: &LiveGpus,
     replicas: Replicas,
     variant: Variant,
+    prefix: &[Vec<(usize, usize)>],
 ) -> SearchResult {
     let mut s = Search::new(layer, current, live);
     s.distinct = replicas == Replicas::Distinct;
@@ -374,6 +412,18 @@ fn search_with(
         max_load: s.max(),
     }];
     let mut steps = Vec::new();
+    for writes in prefix {
+        s.apply(&Candidate {
+            writes: writes.clone(),
+            score: (0.0, 0.0),
+            tol: 0.0,
+        });
+        curve.push(CurvePoint {
+            transfers: s.transfers,
+            max_load: s.max(),
+        });
+        steps.push(writes.clone());
+    }
     let limit = STEPS_PER_SLOT * layer.cluster().replicas;
     while steps.len() < limit {
         let Some(best) = s.best_step(budget) else {
@@ -1163,6 +1213,7 @@ mod tests {
                         &live,
                         Replicas::MayShareGpu,
                         variant,
+                        &[],
                     );
                     assert!(end(&kept).max_load <= end(&other).max_load, "{variant:?}");
                 }
@@ -1177,5 +1228,61 @@ mod tests {
             );
         }
         assert!(wide_rounds > 0, "no case exercised the wide round");
+    }
+
+    /// A restart replays its prefix exactly (the same curve and steps as the search it came
+    /// from), then searches on: within the budget, the max never rising, its placement the
+    /// replay of all its steps, and the incremental state a recount's.
+    #[test]
+    fn a_restart_replays_its_prefix_then_searches_on() {
+        let mut rng = Lcg(13);
+        for _ in 0..60 {
+            let (loads, cluster, current) = random_case(&mut rng);
+            let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
+            let live = LiveGpus::all(cluster.gpus);
+            let budget = 1 + rng.next(8);
+            let (first, wide) = (ROUNDS[0].1[0], ROUNDS[2].1[0]);
+            let base = search_with(
+                &layer,
+                &current,
+                budget,
+                &live,
+                Replicas::MayShareGpu,
+                first,
+                &[],
+            );
+            let k = rng.next(base.steps() + 1);
+            let restart = search_with(
+                &layer,
+                &current,
+                budget,
+                &live,
+                Replicas::MayShareGpu,
+                wide,
+                &base.steps[..k],
+            );
+            assert_eq!(&restart.curve[..=k], &base.curve[..=k]);
+            assert_eq!(&restart.steps[..k], &base.steps[..k]);
+            for pair in restart.curve.windows(2) {
+                assert!(pair[1].max_load <= pair[0].max_load);
+                assert!(pair[1].transfers <= budget);
+            }
+            let replayed = restart.prefix(&current, restart.steps());
+            assert_eq!(replayed, restart.placement);
+            assert_eq!(
+                crate::evaluate::max_gpu_load(&layer, &replayed),
+                restart.end().max_load
+            );
+            // The state after the replay is the one a recount gives.
+            let mut s = Search::new(&layer, &current, &live);
+            for writes in &base.steps[..k] {
+                s.apply(&Candidate {
+                    writes: writes.clone(),
+                    score: (0.0, 0.0),
+                    tol: 0.0,
+                });
+            }
+            assert_matches_recount(&s, &current);
+        }
     }
 }
