@@ -16,6 +16,10 @@
 //! those, the one with the largest drop of the max per transfer (then the largest drop of the
 //! touched GPUs' peak per transfer), first found on ties. Work is capped by a step count,
 //! never by time, so the answer is deterministic.
+//!
+//! A layer is searched in rounds ([`ROUNDS`]), each only while the best search so far ends
+//! above a threshold over the layer's lower bound: another tie-break, then more partners,
+//! then restarts from points along the best search ([`RESTART_PARTS`]); the best is kept.
 
 use eplb_solvers::loads::bin_load;
 use serde::Serialize;
