@@ -422,11 +422,7 @@ fn search_with(
     }];
     let mut steps = Vec::new();
     for writes in prefix {
-        s.apply(&Candidate {
-            writes: writes.clone(),
-            score: (0.0, 0.0),
-            tol: 0.0,
-        });
+        s.apply(writes);
         curve.push(CurvePoint {
             transfers: s.transfers,
             max_load: s.max(),
@@ -438,7 +434,7 @@ fn search_with(
         let Some(best) = s.best_step(budget) else {
             break;
         };
-        s.apply(&best);
+        s.apply(&best.writes);
         curve.push(CurvePoint {
             transfers: s.transfers,
             max_load: s.max(),
@@ -541,17 +537,16 @@ impl<'a> Search<'a> {
     /// Takes a step, updating only what it touches: the written GPUs, the experts whose
     /// count changed and their holders (loads summed in slot order as the evaluator does, so
     /// the state equals [`Search::refresh`]'s).
-    fn apply(&mut self, step: &Candidate) {
+    fn apply(&mut self, writes: &[(usize, usize)]) {
         let e_count = self.experts;
         // (expert, count before) of every expert written or overwritten.
-        let mut recounted: Vec<(usize, usize)> = step
-            .writes
+        let mut recounted: Vec<(usize, usize)> = writes
             .iter()
             .flat_map(|&(slot, new)| [self.phy[slot], new])
             .map(|e| (e, self.cnt[e]))
             .collect();
         let mut gpus: Vec<usize> = Vec::with_capacity(8);
-        for &(slot, new) in &step.writes {
+        for &(slot, new) in writes {
             let (g, old) = (slot / self.slots, self.phy[slot]);
             if old == new {
                 continue;
@@ -1183,7 +1178,7 @@ mod tests {
                     let mut steps = 0;
                     while let Some(step) = s.best_step(budget) {
                         let before = s.max();
-                        s.apply(&step);
+                        s.apply(&step.writes);
                         assert_matches_recount(&s, &current);
                         assert!(s.max() <= before, "case {case}: the max rose");
                         assert!(s.transfers <= budget, "case {case}: over budget");
@@ -1285,11 +1280,7 @@ mod tests {
             // The state after the replay is the one a recount gives.
             let mut s = Search::new(&layer, &current, &live);
             for writes in &base.steps[..k] {
-                s.apply(&Candidate {
-                    writes: writes.clone(),
-                    score: (0.0, 0.0),
-                    tol: 0.0,
-                });
+                s.apply(writes);
             }
             assert_matches_recount(&s, &current);
         }
