@@ -92,7 +92,9 @@ pub fn align_live(
 /// Both placements must have `cluster.replicas` slots (the caller checks; [`align`] does).
 ///
 /// Three nested assignment problems, each solved exactly with Kuhn–Munkres
-/// ([`pathfinding::kuhn_munkres::kuhn_munkres_min`]):
+/// ([`pathfinding::kuhn_munkres::kuhn_munkres_min`]), unless every new GPU's cheapest
+/// physical GPU is its own (no relabelling beats the identity then: the answer of a search
+/// that changed a few slots):
 ///
 /// 1. GPUs to GPUs: the cost of putting new GPU `g`'s replicas on physical GPU `h` is the
 ///    number of them `h` did not hold, times `R + 1`, plus the number the node of `h` did not
@@ -107,7 +109,8 @@ pub fn align_live(
 ///
 /// # Complexity
 /// `O(P^3 + P^2 S)` for the global policy, `O(N^2 Q^3 + N^3 + P^2 S)` for the hierarchical
-/// one (`Q = P / N`, `S = R / P`).
+/// one (`Q = P / N`, `S = R / P`); `O(P^2 + R H)` when the identity is optimal (`H` the most
+/// GPUs holding one expert).
 pub fn align_layer(
     cluster: &Cluster,
     policy: Policy,
@@ -142,11 +145,15 @@ pub fn align_layer(
         full - weight * on_gpu[g * p + h] - on_node[g * nodes + node(h)]
     };
     // target[g] = the physical GPU that takes new GPU g's replicas.
-    let target = match (policy, cluster.gpus_per_node()) {
-        (Policy::Hierarchical, Some(q)) if cluster.nodes > 1 => {
-            hierarchical_targets(cluster.nodes, q, &cost)
+    let target = if identity_is_optimal(p, &cost) {
+        (0..p).collect()
+    } else {
+        match (policy, cluster.gpus_per_node()) {
+            (Policy::Hierarchical, Some(q)) if cluster.nodes > 1 => {
+                hierarchical_targets(cluster.nodes, q, &cost)
+            }
+            _ => square_assignment(cluster.gpus, cost),
         }
-        _ => square_assignment(cluster.gpus, cost),
     };
     let mut phy2log = vec![0; cluster.replicas];
     for (g, &h) in target.iter().enumerate() {
@@ -157,6 +164,18 @@ pub fn align_layer(
         );
     }
     LayerPlacement::from_phy2log(phy2log)
+}
+
+/// True when every row's smallest cost is on the diagonal: then the identity is an optimal
+/// assignment of the `n x n` cost matrix (no assignment costs less than the sum of the row
+/// minima), under either policy (it keeps every GPU on its node). This is the common case
+/// when `new` is the current placement changed in a few slots (the budgeted search's
+/// answer), and checking it costs `n^2` lookups instead of Kuhn–Munkres' `n^3`.
+fn identity_is_optimal(n: usize, cost: &impl Fn(usize, usize) -> i64) -> bool {
+    (0..n).all(|g| {
+        let own = cost(g, g);
+        (0..n).all(|h| cost(g, h) >= own)
+    })
 }
 
 /// The optimal assignment of an `n x n` cost matrix: `result[row] = column`.

@@ -16,6 +16,10 @@
 //! those, the one with the largest drop of the max per transfer (then the largest drop of the
 //! touched GPUs' peak per transfer), first found on ties. Work is capped by a step count,
 //! never by time, so the answer is deterministic.
+//!
+//! A layer is searched in rounds ([`ROUNDS`]), each only while the best search so far ends
+//! above a threshold over the layer's lower bound: another tie-break, then more partners,
+//! then restarts from points along the best search ([`RESTART_PARTS`]); the best is kept.
 
 use eplb_solvers::loads::bin_load;
 use serde::Serialize;
@@ -77,6 +81,14 @@ impl SearchResult {
     /// Steps taken.
     pub(crate) fn steps(&self) -> usize {
         self.steps.len()
+    }
+
+    /// The curve's last point: where the search ended.
+    fn end(&self) -> CurvePoint {
+        *self
+            .curve
+            .last()
+            .expect("the curve starts with the current point")
     }
 }
 
@@ -221,6 +233,12 @@ struct Search<'a> {
     /// How ties of the drop of the max are told apart.
     rule: TieBreak,
     transfers: usize,
+    /// The lightest this many GPUs trade with the busiest one ([`PARTNERS`] by default).
+    partners: usize,
+    /// The max load when the current [`Search::best_step`] started.
+    max_now: f64,
+    /// Scratch of [`Search::best_step`]: the live GPUs, busiest first.
+    order: Vec<usize>,
     /// Scratch: new load of touched GPUs, stamped.
     stamp: Vec<u64>,
     now: u64,
@@ -237,13 +255,83 @@ struct Candidate {
     tol: f64,
 }
 
+/// One way to run the search: the tie-break and how many GPUs trade with the busiest one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Variant {
+    /// How ties of the drop of the max are told apart.
+    rule: TieBreak,
+    /// The lightest this many GPUs trade with the busiest one.
+    partners: usize,
+}
+
+/// The searches [`search`] runs, in rounds: a round runs only when the best search so far
+/// ends more than its threshold (relative) above the layer's proven lower bound.
+///
+/// 1. [`TieBreak::Peak`] with [`PARTNERS`] partners, always;
+/// 2. [`TieBreak::Squares`] with [`PARTNERS`] partners, above [`SECOND_SEARCH_ABOVE_BOUND`]:
+///    each rule wins on layers where the other wastes transfers;
+/// 3. both rules with [`WIDE_PARTNERS`] partners, above [`WIDE_SEARCH_ABOVE_BOUND`]: the
+///    few layers still near or past 1% above the bound, where a wider choice of moves finds
+///    a lower max; the restarts of [`RESTART_PARTS`] follow.
+const ROUNDS: [(f64, &[Variant]); 3] = [
+    (
+        f64::NEG_INFINITY,
+        &[Variant {
+            rule: TieBreak::Peak,
+            partners: PARTNERS,
+        }],
+    ),
+    (
+        SECOND_SEARCH_ABOVE_BOUND,
+        &[Variant {
+            rule: TieBreak::Squares,
+            partners: PARTNERS,
+        }],
+    ),
+    (
+        WIDE_SEARCH_ABOVE_BOUND,
+        &[
+            Variant {
+                rule: TieBreak::Squares,
+                partners: WIDE_PARTNERS,
+            },
+            Variant {
+                rule: TieBreak::Peak,
+                partners: WIDE_PARTNERS,
+            },
+        ],
+    ),
+];
+
+/// The partners of the wide round (round 3 of [`ROUNDS`]) and of the restarts: twice
+/// [`PARTNERS`]. Measured on the seven pairs of DeepSeek-V3 traces of the README (global
+/// policy, R = 288, P = 32), layers of prefill_in512 -> prefill_in2000out100 within 1% of
+/// `refine` with rounds 3 and restarts: 56/58 with 16 partners, 53 with 12, 53 with 20, 55
+/// with 24, 54 with all 31 (which also took the most time); without them 45.
+const WIDE_PARTNERS: usize = 16;
+
+/// Relative distance to the proven lower bound above which a layer is searched with
+/// [`WIDE_PARTNERS`] partners (round 3 of [`ROUNDS`]): just under 1%, the mark the README's targets
+/// use (`refine` ends within 0.01% of the bound on the DeepSeek-V3 traces).
+const WIDE_SEARCH_ABOVE_BOUND: f64 = 0.009;
+
+/// How many equal parts the best search is cut into for restarts: after the last round of
+/// [`ROUNDS`], a layer still above [`WIDE_SEARCH_ABOVE_BOUND`] is searched again from the
+/// best search's placement after 1/4, 2/4 and 3/4 of its steps, with each variant of that
+/// round (only when that round ran variants of its own: under the global policy with more
+/// than [`PARTNERS`] + 1 live GPUs). The steady descent spends transfers on the busiest GPU
+/// of the moment; continuing from an earlier point with another choice of moves spends the
+/// rest where the final max gains more (global policy, the seven pairs of the README, with
+/// all 31 GPUs as wide partners: prefill_in512 -> prefill_in2000out100 from 51 to 54 of 58
+/// layers within 1% of `refine`).
+const RESTART_PARTS: usize = 4;
+
 /// Runs the search on `layer` from `current` with at most `budget` transfers (counted from
 /// `current`), placing only on `live` GPUs. `current` must be feasible for the layer.
 ///
-/// The search runs with the [`TieBreak::Peak`] rule; when it ends more than
-/// [`SECOND_SEARCH_ABOVE_BOUND`] above the layer's proven lower bound, it runs again with
-/// [`TieBreak::Squares`], and the one with the lower max load (then fewer transfers, then the
-/// first) is kept: each rule wins on layers where the other wastes transfers.
+/// The searches of [`ROUNDS`] run while the best one so far ends above the round's threshold
+/// over the layer's proven lower bound, then the restarts of [`RESTART_PARTS`]; the one with
+/// the lowest max load (then the fewest transfers, then the first) is kept.
 pub(crate) fn search(
     layer: &LayerProblem<'_>,
     current: &LayerPlacement,
@@ -251,50 +339,102 @@ pub(crate) fn search(
     live: &LiveGpus,
     replicas: Replicas,
 ) -> SearchResult {
-    let first = search_with(layer, current, budget, live, replicas, TieBreak::Peak);
-    let end = |r: &SearchResult| {
-        *r.curve
-            .last()
-            .expect("the curve starts with the current point")
-    };
     let bound = crate::bounds::proven_lower_bound(layer);
-    if end(&first).max_load <= bound * (1.0 + SECOND_SEARCH_ABOVE_BOUND) {
-        return first;
+    let above = |r: &SearchResult, threshold: f64| r.end().max_load > bound * (1.0 + threshold);
+    // The most GPUs that may trade with a busiest one: its node's under the hierarchical
+    // policy, every live GPU under the global one. A variant asking for more runs as one
+    // with that many, and one that ran already is not run again.
+    let cluster = layer.cluster();
+    let scope = match (layer.policy(), cluster.gpus_per_node()) {
+        (Policy::Hierarchical, Some(q)) => q,
+        _ => (0..cluster.gpus).filter(|&g| live.is_live(g)).count(),
+    };
+    let run = |variant: Variant, prefix: &[Vec<(usize, usize)>]| {
+        search_with(layer, current, budget, live, replicas, variant, prefix)
+    };
+    let mut ran: Vec<Variant> = Vec::new();
+    // The variants the last round ran (its own, not ones run before).
+    let mut last_round: Vec<Variant> = Vec::new();
+    let mut kept: Option<SearchResult> = None;
+    for (round, &(threshold, variants)) in ROUNDS.iter().enumerate() {
+        if kept.as_ref().is_some_and(|r| !above(r, threshold)) {
+            break;
+        }
+        for &variant in variants {
+            let variant = Variant {
+                partners: variant.partners.min(scope.saturating_sub(1)),
+                ..variant
+            };
+            if ran.contains(&variant) {
+                continue;
+            }
+            ran.push(variant);
+            if round + 1 == ROUNDS.len() {
+                last_round.push(variant);
+            }
+            keep_better(&mut kept, run(variant, &[]));
+        }
     }
-    let second = search_with(layer, current, budget, live, replicas, TieBreak::Squares);
-    let key = |r: &SearchResult| (end(r).max_load, end(r).transfers);
-    if key(&second).0 < key(&first).0
-        || (key(&second).0 == key(&first).0 && key(&second).1 < key(&first).1)
-    {
-        second
-    } else {
-        first
+    let mut kept = kept.expect("the first round always runs");
+    if above(&kept, WIDE_SEARCH_ABOVE_BOUND) && !last_round.is_empty() {
+        let steps = kept.steps.clone();
+        for part in 1..RESTART_PARTS {
+            let prefix = &steps[..steps.len() * part / RESTART_PARTS];
+            for &variant in &last_round {
+                let mut best = Some(kept);
+                keep_better(&mut best, run(variant, prefix));
+                kept = best.expect("kept");
+            }
+        }
+    }
+    kept
+}
+
+/// Replaces `kept` by `next` when `next` ends lower (or as low with fewer transfers).
+fn keep_better(kept: &mut Option<SearchResult>, next: SearchResult) {
+    let better = kept.as_ref().is_none_or(|r| {
+        let (a, b) = (next.end(), r.end());
+        a.max_load < b.max_load || (a.max_load == b.max_load && a.transfers < b.transfers)
+    });
+    if better {
+        *kept = Some(next);
     }
 }
 
-/// One search with the tie-break `rule`.
+/// One search run as `variant` says, after replaying the steps `prefix` (steps of another
+/// search from `current` within `budget`; empty: from `current`).
 fn search_with(
     layer: &LayerProblem<'_>,
     current: &LayerPlacement,
     budget: usize,
     live: &LiveGpus,
     replicas: Replicas,
-    rule: TieBreak,
+    variant: Variant,
+    prefix: &[Vec<(usize, usize)>],
 ) -> SearchResult {
     let mut s = Search::new(layer, current, live);
     s.distinct = replicas == Replicas::Distinct;
-    s.rule = rule;
+    s.rule = variant.rule;
+    s.partners = variant.partners;
     let mut curve = vec![CurvePoint {
         transfers: s.transfers,
         max_load: s.max(),
     }];
     let mut steps = Vec::new();
+    for writes in prefix {
+        s.apply(writes);
+        curve.push(CurvePoint {
+            transfers: s.transfers,
+            max_load: s.max(),
+        });
+        steps.push(writes.clone());
+    }
     let limit = STEPS_PER_SLOT * layer.cluster().replicas;
     while steps.len() < limit {
         let Some(best) = s.best_step(budget) else {
             break;
         };
-        s.apply(&best);
+        s.apply(&best.writes);
         curve.push(CurvePoint {
             transfers: s.transfers,
             max_load: s.max(),
@@ -350,6 +490,9 @@ impl<'a> Search<'a> {
             distinct: false,
             rule: TieBreak::Peak,
             transfers: 0,
+            max_now: 0.0,
+            partners: PARTNERS,
+            order: Vec::with_capacity(cluster.gpus),
             stamp: vec![0; cluster.gpus],
             now: 0,
             touched: Vec::new(),
@@ -394,17 +537,16 @@ impl<'a> Search<'a> {
     /// Takes a step, updating only what it touches: the written GPUs, the experts whose
     /// count changed and their holders (loads summed in slot order as the evaluator does, so
     /// the state equals [`Search::refresh`]'s).
-    fn apply(&mut self, step: &Candidate) {
+    fn apply(&mut self, writes: &[(usize, usize)]) {
         let e_count = self.experts;
         // (expert, count before) of every expert written or overwritten.
-        let mut recounted: Vec<(usize, usize)> = step
-            .writes
+        let mut recounted: Vec<(usize, usize)> = writes
             .iter()
             .flat_map(|&(slot, new)| [self.phy[slot], new])
             .map(|e| (e, self.cnt[e]))
             .collect();
         let mut gpus: Vec<usize> = Vec::with_capacity(8);
-        for &(slot, new) in &step.writes {
+        for &(slot, new) in writes {
             let (g, old) = (slot / self.slots, self.phy[slot]);
             if old == new {
                 continue;
@@ -477,6 +619,19 @@ impl<'a> Search<'a> {
                 .home
                 .as_ref()
                 .is_none_or(|home| home[expert] == self.node[gpu])
+    }
+
+    /// True when no earlier slot of `slot`'s GPU holds its expert: a step on a later replica
+    /// of the same expert on the same GPU has the same score, and the first step found wins
+    /// ties, so the candidate loops skip it.
+    fn first_on_gpu(&self, slot: usize) -> bool {
+        let first = slot - slot % self.slots;
+        !self.phy[first..slot].contains(&self.phy[slot])
+    }
+
+    /// True when GPU `g` holds a replica of `e` now.
+    fn holds(&self, g: usize, e: usize) -> bool {
+        self.on[g * self.experts + e] > 0
     }
 
     /// 1 when a replica of `e` on `g` is a transfer.
@@ -552,7 +707,7 @@ impl<'a> Search<'a> {
             *best = Some(Candidate {
                 writes: writes.to_vec(),
                 score,
-                tol: self.load.iter().copied().fold(0.0, f64::max) * TIE,
+                tol: self.max_now * TIE,
             });
         }
     }
@@ -560,14 +715,25 @@ impl<'a> Search<'a> {
     /// The best step within `budget` transfers, if one lowers the max.
     fn best_step(&mut self, budget: usize) -> Option<Candidate> {
         let p = self.cluster.gpus;
-        let e_count = self.experts;
-        let mut order: Vec<usize> = (0..p).filter(|&g| self.live.is_live(g)).collect();
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend((0..p).filter(|&g| self.live.is_live(g)));
         order.sort_by(|&a, &b| self.load[b].total_cmp(&self.load[a]).then(a.cmp(&b)));
+        let best = self.best_step_from(budget, &order);
+        self.order = order;
+        best
+    }
+
+    /// [`Search::best_step`] with the live GPUs sorted busiest first (`order`).
+    fn best_step_from(&mut self, budget: usize, order: &[usize]) -> Option<Candidate> {
+        let p = self.cluster.gpus;
+        let e_count = self.experts;
         let top = *order.first()?;
         let max = self.load[top];
         if max <= 0.0 {
             return None;
         }
+        self.max_now = max;
         let room = budget as isize - self.transfers as isize;
         let mut best: Option<Candidate> = None;
         if self.rule == TieBreak::Squares {
@@ -585,13 +751,13 @@ impl<'a> Search<'a> {
         // drop can still beat the best step at the lowest price.
         for &slot in &top_slots {
             let x = self.phy[slot];
-            if self.cnt[x] < 2 {
+            if self.cnt[x] < 2 || !self.first_on_gpu(slot) {
                 continue;
             }
             let nx = self.on[top * e_count + x] as f64;
             let base = self.load[top] + (nx - 1.0) * self.pr_minus[x] - nx * self.pr[x];
             for &y in &ys {
-                self.offer_replace_top(&mut best, (slot, x, y), base, max, room, &order);
+                self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
             }
             if self.x_rise(x, top, usize::MAX) >= max * (1.0 - MIN_RELATIVE_DROP) {
                 // A GPU holding `x` would reach the max, unless `y` lightens it: only the
@@ -601,14 +767,7 @@ impl<'a> Search<'a> {
                     for other in h * self.slots..(h + 1) * self.slots {
                         let y = self.phy[other];
                         if h != top && self.on[top * e_count + y] == 0 {
-                            self.offer_replace_top(
-                                &mut best,
-                                (slot, x, y),
-                                base,
-                                max,
-                                room,
-                                &order,
-                            );
+                            self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
                         }
                     }
                 }
@@ -618,7 +777,7 @@ impl<'a> Search<'a> {
             for i in top * self.slots..(top + 1) * self.slots {
                 let y = self.start[i];
                 if self.on[top * e_count + y] == 0 {
-                    self.offer_replace_top(&mut best, (slot, x, y), base, max, room, &order);
+                    self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
                 }
             }
             // The others cost a transfer (less one when `x` came by one), cheapest first.
@@ -641,10 +800,10 @@ impl<'a> Search<'a> {
                 if top_new >= max || !can_beat(&best, self.rule, bound, cost) {
                     break;
                 }
-                self.offer_replace_top(&mut best, (slot, x, y), base, max, room, &order);
+                self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
             }
         }
-        // The GPUs that trade with the busiest one below: the lightest [`PARTNERS`] it may
+        // The GPUs that trade with the busiest one below: the lightest `partners` it may
         // trade with (under the hierarchical policy every expert it holds lives on its node),
         // in index order.
         let mut partners: Vec<usize> = order
@@ -652,7 +811,7 @@ impl<'a> Search<'a> {
             .rev()
             .copied()
             .filter(|&h| h != top && (self.home.is_none() || self.node[h] == self.node[top]))
-            .take(PARTNERS)
+            .take(self.partners)
             .collect();
         partners.sort_unstable();
         // Per GPU `h`: the least a replica on `h` costs to take to the busiest GPU, less what
@@ -701,7 +860,7 @@ impl<'a> Search<'a> {
                 let (top_floor, h_floor) = (lt - y_drop, h_floor.max(0.0));
                 let untouched = order[1..]
                     .iter()
-                    .find(|&&g| g != h && !self.holders[y].contains(&g))
+                    .find(|&&g| g != h && !self.holds(g, y))
                     .map_or(0.0, |&g| self.load[g]);
                 let bound = Bound {
                     max,
@@ -740,6 +899,7 @@ impl<'a> Search<'a> {
                     if top_new >= max
                         || h_new >= max
                         || !promising(&best, max - peak + max * SLACK, cost)
+                        || !self.first_on_gpu(slot)
                     {
                         continue;
                     }
@@ -748,14 +908,14 @@ impl<'a> Search<'a> {
                     let bound = Bound {
                         max,
                         peak,
-                        untouched: self.untouched(&order, h, x, y),
+                        untouched: self.untouched(order, h, x, y),
                         squares: lt * lt - top_new * top_new + lh * lh - h_new * h_new
                             + self.relief[y],
                     };
                     if peak >= max || !can_beat(&best, self.rule, bound, cost) {
                         continue;
                     }
-                    if let Some(gains) = self.replace(h, x, y, max, &order) {
+                    if let Some(gains) = self.replace(h, x, y, max, order) {
                         self.offer(&mut best, &[(slot, y)], cost, gains);
                     }
                 }
@@ -763,6 +923,9 @@ impl<'a> Search<'a> {
         }
         // Swap a replica of the busiest GPU with one elsewhere.
         for &a in &top_slots {
+            if !self.first_on_gpu(a) {
+                continue;
+            }
             let x = self.phy[a];
             let px = self.pr[x];
             for &h in &partners {
@@ -799,7 +962,7 @@ impl<'a> Search<'a> {
                         continue;
                     }
                     let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
-                    if !promising(&best, max - peak + max * SLACK, cost) {
+                    if !promising(&best, max - peak + max * SLACK, cost) || !self.first_on_gpu(b) {
                         continue;
                     }
                     // The busiest GPU outside the two bounds the new max from below.
@@ -819,7 +982,7 @@ impl<'a> Search<'a> {
                     self.begin();
                     self.touch(top, py - px);
                     self.touch(h, px - py);
-                    if let Some(gains) = self.judge(max, &order) {
+                    if let Some(gains) = self.judge(max, order) {
                         self.offer(&mut best, &[(a, y), (b, x)], cost, gains);
                     }
                 }
@@ -902,7 +1065,7 @@ impl<'a> Search<'a> {
     fn untouched(&self, order: &[usize], g: usize, x: usize, y: usize) -> f64 {
         order
             .iter()
-            .find(|&&h| h != g && !self.holders[x].contains(&h) && !self.holders[y].contains(&h))
+            .find(|&&h| h != g && !self.holds(h, x) && !self.holds(h, y))
             .map_or(0.0, |&h| self.load[h])
     }
 
@@ -1006,43 +1169,59 @@ mod tests {
             let (loads, cluster, current) = random_case(&mut rng);
             let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
             let live = LiveGpus::all(cluster.gpus);
-            for rule in [TieBreak::Peak, TieBreak::Squares] {
-                let mut s = Search::new(&layer, &current, &live);
-                s.rule = rule;
-                let budget = rng.next(6);
-                let mut steps = 0;
-                while let Some(step) = s.best_step(budget) {
-                    let before = s.max();
-                    s.apply(&step);
-                    assert_matches_recount(&s, &current);
-                    assert!(s.max() <= before, "case {case}: the max rose");
-                    assert!(s.transfers <= budget, "case {case}: over budget");
-                    steps += 1;
-                    assert!(steps <= STEPS_PER_SLOT * cluster.replicas);
+            for (_, variants) in ROUNDS {
+                for &variant in variants {
+                    let mut s = Search::new(&layer, &current, &live);
+                    s.rule = variant.rule;
+                    s.partners = variant.partners;
+                    let budget = rng.next(6);
+                    let mut steps = 0;
+                    while let Some(step) = s.best_step(budget) {
+                        let before = s.max();
+                        s.apply(&step.writes);
+                        assert_matches_recount(&s, &current);
+                        assert!(s.max() <= before, "case {case}: the max rose");
+                        assert!(s.transfers <= budget, "case {case}: over budget");
+                        steps += 1;
+                        assert!(steps <= STEPS_PER_SLOT * cluster.replicas);
+                    }
                 }
             }
         }
     }
 
+    /// The kept search is never worse than the first round's, nor than any later round's
+    /// search when it ends above that round's threshold (the round then ran).
     #[test]
-    fn the_kept_search_is_never_worse_than_the_first_rule() {
+    fn the_kept_search_is_never_worse_than_the_rounds_that_ran() {
         let mut rng = Lcg(11);
-        for _ in 0..60 {
+        let mut wide_rounds = 0;
+        for _ in 0..80 {
             let (loads, cluster, current) = random_case(&mut rng);
             let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
             let live = LiveGpus::all(cluster.gpus);
             let budget = 1 + rng.next(8);
             let kept = search(&layer, &current, budget, &live, Replicas::MayShareGpu);
-            let first = search_with(
-                &layer,
-                &current,
-                budget,
-                &live,
-                Replicas::MayShareGpu,
-                TieBreak::Peak,
-            );
             let end = |r: &SearchResult| *r.curve.last().unwrap();
-            assert!(end(&kept).max_load <= end(&first).max_load);
+            let bound = crate::bounds::proven_lower_bound(&layer);
+            for (above, variants) in ROUNDS {
+                if end(&kept).max_load <= bound * (1.0 + above) {
+                    continue;
+                }
+                wide_rounds += usize::from(above == WIDE_SEARCH_ABOVE_BOUND);
+                for &variant in variants {
+                    let other = search_with(
+                        &layer,
+                        &current,
+                        budget,
+                        &live,
+                        Replicas::MayShareGpu,
+                        variant,
+                        &[],
+                    );
+                    assert!(end(&kept).max_load <= end(&other).max_load, "{variant:?}");
+                }
+            }
             assert!(end(&kept).transfers <= budget);
             // The placement is the curve's last point.
             let replayed = kept.prefix(&current, kept.steps());
@@ -1051,6 +1230,59 @@ mod tests {
                 crate::evaluate::max_gpu_load(&layer, &replayed),
                 end(&kept).max_load
             );
+        }
+        assert!(wide_rounds > 0, "no case exercised the wide round");
+    }
+
+    /// A restart replays its prefix exactly (the same curve and steps as the search it came
+    /// from), then searches on: within the budget, the max never rising, its placement the
+    /// replay of all its steps, and the incremental state a recount's.
+    #[test]
+    fn a_restart_replays_its_prefix_then_searches_on() {
+        let mut rng = Lcg(13);
+        for _ in 0..60 {
+            let (loads, cluster, current) = random_case(&mut rng);
+            let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
+            let live = LiveGpus::all(cluster.gpus);
+            let budget = 1 + rng.next(8);
+            let (first, wide) = (ROUNDS[0].1[0], ROUNDS[2].1[0]);
+            let base = search_with(
+                &layer,
+                &current,
+                budget,
+                &live,
+                Replicas::MayShareGpu,
+                first,
+                &[],
+            );
+            let k = rng.next(base.steps() + 1);
+            let restart = search_with(
+                &layer,
+                &current,
+                budget,
+                &live,
+                Replicas::MayShareGpu,
+                wide,
+                &base.steps[..k],
+            );
+            assert_eq!(&restart.curve[..=k], &base.curve[..=k]);
+            assert_eq!(&restart.steps[..k], &base.steps[..k]);
+            for pair in restart.curve.windows(2) {
+                assert!(pair[1].max_load <= pair[0].max_load);
+                assert!(pair[1].transfers <= budget);
+            }
+            let replayed = restart.prefix(&current, restart.steps());
+            assert_eq!(replayed, restart.placement);
+            assert_eq!(
+                crate::evaluate::max_gpu_load(&layer, &replayed),
+                restart.end().max_load
+            );
+            // The state after the replay is the one a recount gives.
+            let mut s = Search::new(&layer, &current, &live);
+            for writes in &base.steps[..k] {
+                s.apply(writes);
+            }
+            assert_matches_recount(&s, &current);
         }
     }
 }
