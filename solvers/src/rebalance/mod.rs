@@ -171,7 +171,7 @@ pub struct PackStats {
 }
 
 /// A candidate move.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Move {
     /// Exchange the copies at two positions.
     Swap { a: usize, b: usize },
@@ -245,6 +245,9 @@ pub struct CopyPacker {
     on_top: Vec<usize>,
     /// Items with at least two copies (count-move search scratch).
     multi: Vec<usize>,
+    /// Per bin, whether it holds a copy of the item a count move gives a copy to (count-move
+    /// search scratch).
+    marked: Vec<bool>,
     /// The search stops at or below this load.
     stop_at: f64,
     stats: PackStats,
@@ -426,7 +429,10 @@ impl CopyPacker {
         let peak = self.load[top];
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
-        self.count_moves(top, |worst, m| candidates.push((worst, m)));
+        self.count_moves(top, f64::INFINITY, |worst, m| {
+            candidates.push((worst, m));
+            f64::INFINITY
+        });
         candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
         self.saved_item.clone_from(&self.item);
         self.saved_counts.clone_from(&self.counts);

@@ -302,3 +302,51 @@ proptest! {
         }
     }
 }
+
+/// The best count move of the heaviest bin without the bounds that leave moves out: every
+/// move offered, the first with the lowest `worst` below the peak kept.
+fn full_best_count_move(p: &mut CopyPacker, top: usize) -> Option<Move> {
+    let peak = p.load[top];
+    let mut best = peak - peak.abs() * ROUNDING;
+    let mut found = None;
+    p.count_moves(top, f64::INFINITY, |worst, m| {
+        if worst < best {
+            best = worst;
+            found = Some(m);
+        }
+        f64::INFINITY
+    });
+    found
+}
+
+proptest! {
+    /// The count-move search that leaves out moves by bounds (a bin of the item losing a copy
+    /// already at the best load found, or the bin of the moved copy) finds the same move as
+    /// the search that evaluates every move, on packings with few and with many copies per
+    /// item, after random swaps and count moves.
+    #[test]
+    fn the_bounded_count_move_search_is_the_full_one(
+        weights in proptest::collection::vec(0u32..40, 2..16),
+        bins in 2usize..40,
+        per_bin in 1usize..10,
+        moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..30),
+    ) {
+        let n = bins * per_bin;
+        prop_assume!(weights.len() <= n);
+        let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) * 10.0).collect();
+        let mut p = constructed(&w, bins, per_bin);
+        for (a, b, count) in moves {
+            if !random_move(&mut p, a, b, count) {
+                continue;
+            }
+            let top = p.heaviest();
+            let before = p.stats.evaluations;
+            let want = full_best_count_move(&mut p, top);
+            let full = p.stats.evaluations - before;
+            let got = p.best_count_move(top);
+            prop_assert_eq!(got, want);
+            // The full search evaluated at least as many moves.
+            prop_assert!(p.stats.evaluations - before - full <= full);
+        }
+    }
+}
