@@ -25,7 +25,7 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   GPU: single swaps, pair swaps and replica-count moves (take a replica from one expert and
 ///   give it to another). The search stops as soon as the busiest GPU is within `7e-5`
 ///   (0.007%, relative) of the lower bound `max(sum/P, T_rep)`, or `3.5e-4` (0.035%) with
-///   fewer than 8 slots per GPU (see [`PackLimits::gap_for`]). See
+///   fewer than 8 slots per GPU or 128 GPUs or more (see [`PackLimits::gap_for`]). See
 ///   [`eplb_solvers::rebalance`].
 /// - **Hierarchical policy**: the groups-to-nodes split minimises the node-level bound (the
 ///   same objective as [`BalancedSplit`], searched by branch and bound over the group sets

@@ -145,7 +145,7 @@ proptest! {
         let mean = total / bins as f64;
         if reached {
             let largest = w.iter().zip(&counts).map(|(&x, &c)| x / c as f64).fold(mean, f64::max);
-            prop_assert!(peak(&w, &improved, bins) <= largest * (1.0 + PackLimits::default().gap_for(n / bins)));
+            prop_assert!(peak(&w, &improved, bins) <= largest * (1.0 + PackLimits::default().gap_for(bins, n / bins)));
         }
         // The mean bin is a lower bound on any packing.
         prop_assert!(peak(&w, &improved, bins) >= mean * (1.0 - ROUNDING));
