@@ -67,6 +67,11 @@ use crate::error::{check_weights, SolverError};
 use crate::loads::{bin_load, peak};
 use crate::tolerance::ROUNDING;
 
+/// Bins at least for which the local search keeps two copies per bin paired heaviest with
+/// lightest ([`WIDE_BINS`]; any number in the unit tests, so that they check it on small
+/// instances).
+const PAIRED_BINS: usize = if cfg!(test) { 1 } else { WIDE_BINS };
+
 /// Limits of the local search (counts and loads only: results never depend on time).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PackLimits {
@@ -266,6 +271,10 @@ pub struct CopyPacker {
     marked: Vec<bool>,
     /// The search stops at or below this load.
     stop_at: f64,
+    /// Whether the local search keeps the copies paired heaviest with lightest (two copies
+    /// per bin, [`WIDE_BINS`] bins or more, no outer target; see
+    /// [`CopyPacker::descend_paired`]).
+    paired: bool,
     stats: PackStats,
     // Construction scratch.
     keys: Vec<u64>,
@@ -342,13 +351,14 @@ impl CopyPacker {
         self.stats = PackStats::default();
         let goal = self.goal().max(limits.target);
         self.stop_at = goal * (1.0 + limits.gap_for(self.bins, self.per_bin));
+        self.paired = self.per_bin == 2 && self.bins >= PAIRED_BINS && limits.target <= 0.0;
         self.construct();
         self.index();
         // Sweeps only where the packing answers to its own bound (no outer `target`): in a
         // node of a larger problem (refine's hierarchical nodes) they steer the descent to
         // worse local optima (measured on DeepSeek-V3, R=320 P=64 N=8: worst layer's gap to
         // the node bound 0.16% -> 0.39%) and save nothing measurable.
-        if limits.max_moves > 0 && limits.target <= 0.0 {
+        if limits.max_moves > 0 && limits.target <= 0.0 && !self.paired {
             for _ in 0..BALANCE_SWEEPS {
                 if self.balance_sweep() == 0 {
                     break;
@@ -415,6 +425,9 @@ impl CopyPacker {
     /// Applies the best improving move until the goal is reached, none is left or `max_moves`
     /// were applied.
     fn descend(&mut self, max_moves: usize) {
+        if self.paired {
+            return self.descend_paired(max_moves);
+        }
         for _ in 0..max_moves {
             let top = self.heaviest();
             if self.load[top] <= self.stop_at {
@@ -431,6 +444,34 @@ impl CopyPacker {
                 .or_else(|| self.best_count_move(top));
             match m {
                 Some(m) => self.apply(m),
+                None => return,
+            }
+        }
+        let top = self.heaviest();
+        self.stats.reached_goal = self.load[top] <= self.stop_at;
+    }
+
+    /// [`CopyPacker::descend`] for bins of two copies: the copies paired heaviest with
+    /// lightest (the differencing's packing with two rows), which for the current copy
+    /// weights is a packing with the lightest heaviest bin (exchange argument: with copies
+    /// `a >= b` and `c >= d`, the pairs `(a, d), (c, b)` are never heavier at the top than
+    /// `(a, c), (b, d)`); so no swap can lower the peak, and the only moves are count moves,
+    /// each followed by pairing the copies again.
+    fn descend_paired(&mut self, max_moves: usize) {
+        self.construct();
+        self.index();
+        for _ in 0..max_moves {
+            let top = self.heaviest();
+            if self.load[top] <= self.stop_at {
+                self.stats.reached_goal = true;
+                return;
+            }
+            match self.best_count_move(top) {
+                Some(m) => {
+                    self.apply(m);
+                    self.construct();
+                    self.index();
+                }
                 None => return,
             }
         }

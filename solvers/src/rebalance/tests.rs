@@ -350,3 +350,46 @@ proptest! {
         }
     }
 }
+
+/// The lightest heaviest pair over every way to pair the copies `copies` (an even number):
+/// the first copy with each other one in turn, the rest paired recursively.
+fn best_pairing(copies: &[f64]) -> f64 {
+    if copies.is_empty() {
+        return 0.0;
+    }
+    (1..copies.len())
+        .map(|j| {
+            let mut rest = copies[1..].to_vec();
+            rest.remove(j - 1);
+            (copies[0] + copies[j]).max(best_pairing(&rest))
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+proptest! {
+    /// With two copies per bin the construction pairs the copies heaviest with lightest, and
+    /// no pairing of the same copies has a lighter heaviest bin (brute force over all
+    /// pairings of up to 10 copies); the local search (which keeps that pairing and moves
+    /// only counts) never raises the peak and keeps every item a copy.
+    #[test]
+    fn two_copies_per_bin_are_paired_optimally(
+        weights in proptest::collection::vec(0u32..100, 1..10),
+        bins in 1usize..6,
+    ) {
+        let n = 2 * bins;
+        prop_assume!(weights.len() <= n);
+        let w: Vec<f64> = weights.iter().map(|&x| f64::from(x)).collect();
+        let p = constructed(&w, bins, 2);
+        let copies: Vec<f64> = p.at.clone();
+        let built = peak(&w, &p.item, bins);
+        prop_assert_eq!(built, best_pairing(&copies));
+        let counts = p.counts.clone();
+        let mut q = CopyPacker::default();
+        let items = q.pack(&w, &counts, bins, PackLimits::default()).unwrap();
+        prop_assert!(q.paired);
+        prop_assert!(peak(&w, &items, bins) <= built);
+        for i in 0..w.len() {
+            prop_assert!(items.contains(&i));
+        }
+    }
+}
