@@ -187,6 +187,27 @@ fn random_move(p: &mut CopyPacker, a: u16, b: u16, count: bool) -> bool {
     true
 }
 
+/// Random moves `(a, b, count)` (see [`random_move`]) applied one by one to the
+/// differencing's packing of `weights` (times 10) in `bins` bins of `per_bin` copies, `check`
+/// called with the packer and its heaviest bin after each (`weights.len()` at most the copies).
+fn after_random_moves(
+    weights: &[u32],
+    bins: usize,
+    per_bin: usize,
+    moves: &[(u16, u16, bool)],
+    mut check: impl FnMut(&mut CopyPacker, &[f64], usize) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) * 10.0).collect();
+    let mut p = constructed(&w, bins, per_bin);
+    for &(a, b, count) in moves {
+        if random_move(&mut p, a, b, count) {
+            let top = p.heaviest();
+            check(&mut p, &w, top)?;
+        }
+    }
+    Ok(())
+}
+
 /// The bins by ascending load, lower bin first on ties, and the heaviest bin (the lowest on
 /// ties), computed from scratch.
 fn naive_order(p: &CopyPacker) -> (Vec<usize>, usize) {
@@ -262,15 +283,8 @@ proptest! {
         per_bin in 2usize..9,
         moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..30),
     ) {
-        let n = bins * per_bin;
-        prop_assume!(weights.len() <= n);
-        let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) * 10.0).collect();
-        let mut p = constructed(&w, bins, per_bin);
-        for (a, b, count) in moves {
-            if !random_move(&mut p, a, b, count) {
-                continue;
-            }
-            let top = p.heaviest();
+        prop_assume!(weights.len() <= bins * per_bin);
+        after_random_moves(&weights, bins, per_bin, &moves, |p, w, top| {
             // The item copy weights kept move by move are those of the current counts.
             let mut shares: Vec<f64> =
                 w.iter().zip(&p.counts).map(|(&w, &c)| w / c as f64).collect();
@@ -285,7 +299,7 @@ proptest! {
                     prop_assert!(x - y >= least);
                 }
             }
-            let want = naive_best_swap(&p, top);
+            let want = naive_best_swap(p, top);
             let got = p.exchange_move(top, false, false).map(|m| match m {
                 Move::Swap { a, b } => {
                     let d = p.at[a] - p.at[b];
@@ -299,7 +313,8 @@ proptest! {
             if let (Some(got), Some(want)) = (got, want) {
                 prop_assert!((got - want).abs() <= want * 1e-12, "{} vs {}", got, want);
             }
-        }
+            Ok(())
+        })?;
     }
 }
 
@@ -331,23 +346,17 @@ proptest! {
         per_bin in 1usize..10,
         moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..30),
     ) {
-        let n = bins * per_bin;
-        prop_assume!(weights.len() <= n);
-        let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) * 10.0).collect();
-        let mut p = constructed(&w, bins, per_bin);
-        for (a, b, count) in moves {
-            if !random_move(&mut p, a, b, count) {
-                continue;
-            }
-            let top = p.heaviest();
+        prop_assume!(weights.len() <= bins * per_bin);
+        after_random_moves(&weights, bins, per_bin, &moves, |p, _, top| {
             let before = p.stats.evaluations;
-            let want = full_best_count_move(&mut p, top);
+            let want = full_best_count_move(p, top);
             let full = p.stats.evaluations - before;
             let got = p.best_count_move(top);
             prop_assert_eq!(got, want);
             // The full search evaluated at least as many moves.
             prop_assert!(p.stats.evaluations - before - full <= full);
-        }
+            Ok(())
+        })?;
     }
 }
 
