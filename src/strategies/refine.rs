@@ -25,8 +25,10 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   GPU: single swaps, pair swaps and replica-count moves (take a replica from one expert and
 ///   give it to another). The search stops as soon as the busiest GPU is within `7e-5`
 ///   (0.007%, relative) of the lower bound `max(sum/P, T_rep)`, or `3.5e-4` (0.035%) with
-///   fewer than 8 slots per GPU (see [`PackLimits::gap_for`]). See
-///   [`eplb_solvers::rebalance`].
+///   fewer than 8 slots per GPU or 128 GPUs or more (see [`PackLimits::gap_for`]); with
+///   128 GPUs or more also when the busiest GPU stalls (lowered by less than 0.002% of the
+///   bound over `P/4` moves), and with 2 slots per GPU there the copies stay paired heaviest
+///   with lightest and only replica counts move. See [`eplb_solvers::rebalance`].
 /// - **Hierarchical policy**: the groups-to-nodes split minimises the node-level bound (the
 ///   same objective as [`BalancedSplit`], searched by branch and bound over the group sets
 ///   with each node's `T_rep` computed from its groups' heaviest experts only), then each

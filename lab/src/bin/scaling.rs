@@ -6,6 +6,7 @@
 //! cargo run --release -p eplb-lab --bin scaling                       # table only
 //! cargo run --release -p eplb-lab --bin scaling -- docs/scaling.png   # and the plot
 //! cargo run --release -p eplb-lab --bin scaling -- --grid             # the whole grid
+//! cargo run --release -p eplb-lab --bin scaling -- --shape E R P [N G]  # one shape, quality
 //! ```
 //!
 //! `--grid` sweeps every shape users run: E in 64..1024, P in 8..512, R/P from 2 to 9 (R at
@@ -256,10 +257,58 @@ fn sweep_grid() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Gap of a layer's largest GPU load to the evaluator's lower bound, `max / bound - 1`.
+fn gaps(problem: &Problem, strategy: &dyn PlacementStrategy) -> Result<Vec<f64>, eplb::EplbError> {
+    let options = SolveOptions::new().with_threads(Some(1));
+    let solution = solve(problem, strategy, &options)?;
+    let report = eplb::evaluate(problem, &solution.placement, &[])?;
+    Ok(report
+        .layers
+        .iter()
+        .map(|l| l.max_load / l.lower_bound - 1.0)
+        .collect())
+}
+
+/// One shape in detail: the times of `greedy` and `refine` (medians of 5) and each one's gap
+/// to the lower bound, mean and max over the layers, in percent.
+fn one_shape(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
+    let &[experts, replicas, gpus, ..] = args else {
+        return Err("--shape needs E R P [N G]".into());
+    };
+    let (nodes, groups) = match args {
+        [_, _, _, n, g] => (*n, *g),
+        _ => (1, 1),
+    };
+    let shape = Shape {
+        nodes,
+        groups,
+        ..global("shape", experts, replicas, gpus)
+    };
+    let problem = problem(shape)?;
+    let (g, r) = time(shape)?;
+    let stats = |v: &[f64]| {
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        (mean * 100.0, v.iter().copied().fold(0.0, f64::max) * 100.0)
+    };
+    let (gm, gx) = stats(&gaps(&problem, &Greedy)?);
+    let (rm, rx) = stats(&gaps(&problem, &Refine::default())?);
+    println!(
+        "E={experts} R={replicas} P={gpus} N={nodes} G={groups}: greedy {g:.2} ms, gap mean {gm:.4}% max {gx:.4}%; refine {r:.2} ms, gap mean {rm:.4}% max {rx:.4}%"
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args().nth(1);
     if out.as_deref() == Some("--grid") {
         return sweep_grid();
+    }
+    if out.as_deref() == Some("--shape") {
+        let args = std::env::args()
+            .skip(2)
+            .map(|a| a.parse::<usize>())
+            .collect::<Result<Vec<_>, _>>()?;
+        return one_shape(&args);
     }
     println!("| axis | layers | E | R | P | N | G | greedy ms | refine ms |");
     println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|");

@@ -54,6 +54,8 @@ impl CopyPacker {
         self.is_moved.resize(self.bins, false);
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
+        self.marked.clear();
+        self.marked.resize(self.bins, false);
         self.on_top.clear();
         self.on_top.resize(items, 0);
         for b in 0..self.bins {

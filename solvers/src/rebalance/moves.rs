@@ -23,8 +23,7 @@ impl CopyPacker {
     /// larger load of the two).
     pub(super) fn exchange_move(&mut self, top: usize, pairs: bool, fix: bool) -> Option<Move> {
         let k = self.per_bin;
-        // Pair swaps for 2 to 64 copies per bin (the pair lists cost O(k^2) per bin).
-        if pairs && !(2..=64).contains(&k) {
+        if pairs && !pair_swaps(k) {
             return None;
         }
         self.stats.searches += 1;
@@ -117,7 +116,7 @@ impl CopyPacker {
         let mut order = std::mem::take(&mut self.sweep_order);
         order.clone_from(&self.by_load);
         let (m, k) = (self.bins, self.per_bin);
-        let kinds: &[bool] = if (2..=64).contains(&k) {
+        let kinds: &[bool] = if pair_swaps(k) {
             &[false, true]
         } else {
             &[false]
@@ -165,11 +164,12 @@ impl CopyPacker {
         let peak = self.load[top];
         let mut best = peak - peak.abs() * ROUNDING;
         let mut found = None;
-        self.count_moves(top, |worst, m| {
+        self.count_moves(top, best, |worst, m| {
             if worst < best {
                 best = worst;
                 found = Some(m);
             }
+            best
         });
         found
     }
@@ -177,7 +177,17 @@ impl CopyPacker {
     /// Calls `offer(worst, move)` for the count moves that lower `top`, with `worst` the
     /// largest load the move leaves on the bins it touches: a copy on `top` changes owner,
     /// or an item with a copy on `top` gains a copy elsewhere.
-    pub(super) fn count_moves(&mut self, top: usize, mut offer: impl FnMut(f64, Move)) {
+    ///
+    /// Moves whose `worst` is at least `limit` may be left out (`f64::INFINITY`: none is);
+    /// `offer` returns the limit from then on. They are left out by bounds that hold in
+    /// floating point (see [`CopyPacker::rising_bins`]), so the moves offered below the limit
+    /// are exactly those a search without the bounds offers there, in the same order.
+    pub(super) fn count_moves(
+        &mut self,
+        top: usize,
+        mut limit: f64,
+        mut offer: impl FnMut(f64, Move) -> f64,
+    ) {
         self.stats.searches += 1;
         let k = self.per_bin;
         let slots = top * k..(top + 1) * k;
@@ -202,13 +212,23 @@ impl CopyPacker {
             // + (its copies of `to` shrinking); the first part must already be negative
             // unless `to` is on `top`.
             let base = share - from_gain * (self.on_top[from] - 1) as f64;
+            // `from`'s other bins rise by `from_gain` unless they hold a copy of `to`.
+            let rising = self.rising_bins(from, top);
             for to in 0..self.weights.len() {
                 if to == from || (self.on_top[to] == 0 && self.grown[to] >= base) {
                     continue;
                 }
+                if rising.bins_at_limit(from_gain, limit) > 0
+                    && [rising.first, rising.second]
+                        .iter()
+                        .filter(|r| r.load + from_gain >= limit)
+                        .any(|r| !self.holds(r.bin, to))
+                {
+                    continue;
+                }
                 evaluations += 1;
                 if let Some(worst) = self.count_effect(pos, to, top) {
-                    offer(worst, Move::Count { pos, to });
+                    limit = offer(worst, Move::Count { pos, to });
                 }
             }
         }
@@ -222,27 +242,98 @@ impl CopyPacker {
             {
                 continue;
             }
+            for p in 0..self.positions[to].len() {
+                let b = self.positions[to][p] / k;
+                self.marked[b] = true;
+            }
             for f in 0..self.multi.len() {
                 let from = self.multi[f];
                 if from == to {
                     continue;
                 }
+                let (cf, wf) = (self.counts[from], self.weights[from]);
+                let share = wf / cf as f64;
+                let from_gain = wf / (cf - 1) as f64 - share;
+                let change = self.grown[to] - share;
+                // `from`'s bins other than `top` and those holding `to` (marked) rise by
+                // `from_gain` unless the moved copy is theirs: with two at the limit, any
+                // choice of copy leaves one there.
+                let rising = self.rising_bins_unmarked(from, top);
+                let at_limit = rising.bins_at_limit(from_gain, limit);
+                if at_limit >= 2 {
+                    continue;
+                }
                 for p in 0..self.positions[from].len() {
                     let pos = self.positions[from][p];
-                    if pos / k == top {
+                    let b = pos / k;
+                    if b == top
+                        || (at_limit == 1 && b != rising.first.bin)
+                        || (!self.marked[b] && self.load[b] + change >= limit)
+                    {
                         continue;
                     }
                     evaluations += 1;
                     if let Some(worst) = self.count_effect(pos, to, top) {
-                        offer(worst, Move::Count { pos, to });
+                        limit = offer(worst, Move::Count { pos, to });
                     }
                 }
+            }
+            for p in 0..self.positions[to].len() {
+                let b = self.positions[to][p] / k;
+                self.marked[b] = false;
             }
         }
         for pos in slots {
             self.on_top[self.item[pos]] = 0;
         }
         self.stats.evaluations += evaluations;
+    }
+
+    /// The two heaviest bins other than `top` holding a copy of `item`.
+    pub(super) fn rising_bins(&self, item: usize, top: usize) -> Rising {
+        self.heaviest_two(item, |b| b != top)
+    }
+
+    /// The two heaviest bins other than `top` and the marked bins holding a copy of `item`.
+    fn rising_bins_unmarked(&self, item: usize, top: usize) -> Rising {
+        self.heaviest_two(item, |b| b != top && !self.marked[b])
+    }
+
+    /// The two heaviest distinct bins passing `keep` that hold a copy of `item` (bin
+    /// `usize::MAX` and load `-inf` where there are fewer).
+    fn heaviest_two(&self, item: usize, keep: impl Fn(usize) -> bool) -> Rising {
+        let k = self.per_bin;
+        let none = BinLoad {
+            bin: usize::MAX,
+            load: f64::NEG_INFINITY,
+        };
+        let mut r = Rising {
+            first: none,
+            second: none,
+        };
+        for &p in &self.positions[item] {
+            let b = p / k;
+            if !keep(b) || b == r.first.bin || b == r.second.bin {
+                continue;
+            }
+            let here = BinLoad {
+                bin: b,
+                load: self.load[b],
+            };
+            if here.load > r.first.load {
+                r.second = r.first;
+                r.first = here;
+            } else if here.load > r.second.load {
+                r.second = here;
+            }
+        }
+        r
+    }
+
+    /// Whether bin `b` holds a copy of `item`.
+    fn holds(&self, b: usize, item: usize) -> bool {
+        let k = self.per_bin;
+        self.positions[item].iter().any(|&p| p / k == b)
     }
 
     /// The largest load on the bins a count move touches, if it lowers `top`.
@@ -393,6 +484,41 @@ fn best_exchange(
         }
     }
     found
+}
+
+/// Whether bins of `k` copies have pair swaps: 3 to 64 copies (the pair lists cost `O(k^2)`
+/// per bin). With 2 copies a pair is the whole bin, and exchanging two whole bins never
+/// lowers the heavier without lifting the other to its load: the exchange's transfer is the
+/// two loads' difference itself (`x + y` sums the two copies as the bin's load does), never
+/// below it, so the searches would visit every bin for nothing.
+fn pair_swaps(k: usize) -> bool {
+    (3..=64).contains(&k)
+}
+
+/// A bin and its load.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BinLoad {
+    pub(super) bin: usize,
+    pub(super) load: f64,
+}
+
+/// The two heaviest bins holding copies of an item that a count move taking a copy from the
+/// item lifts by its gain `g = w / (c - 1) - w / c` (those not holding the copy moved).
+///
+/// In floating point a bin's change is a sum of such gains (`>= g`, adding non-negative
+/// terms never lowers a rounded sum), and its new load `load + change >= load + g` (rounding
+/// is monotone): a bin with `load + g >= limit` is left at the limit or above.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rising {
+    pub(super) first: BinLoad,
+    pub(super) second: BinLoad,
+}
+
+impl Rising {
+    /// How many of the two bins a gain of `gain` lifts to `limit` or above.
+    pub(super) fn bins_at_limit(&self, gain: f64, limit: f64) -> usize {
+        usize::from(self.first.load + gain >= limit) + usize::from(self.second.load + gain >= limit)
+    }
 }
 
 /// The exchange of entry `x` of the heaviest bin with entry `y` of another.

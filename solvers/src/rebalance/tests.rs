@@ -145,7 +145,7 @@ proptest! {
         let mean = total / bins as f64;
         if reached {
             let largest = w.iter().zip(&counts).map(|(&x, &c)| x / c as f64).fold(mean, f64::max);
-            prop_assert!(peak(&w, &improved, bins) <= largest * (1.0 + PackLimits::default().gap_for(n / bins)));
+            prop_assert!(peak(&w, &improved, bins) <= largest * (1.0 + PackLimits::default().gap_for(bins, n / bins)));
         }
         // The mean bin is a lower bound on any packing.
         prop_assert!(peak(&w, &improved, bins) >= mean * (1.0 - ROUNDING));
@@ -185,6 +185,27 @@ fn random_move(p: &mut CopyPacker, a: u16, b: u16, count: bool) -> bool {
         return false;
     }
     true
+}
+
+/// Random moves `(a, b, count)` (see [`random_move`]) applied one by one to the
+/// differencing's packing of `weights` (times 10) in `bins` bins of `per_bin` copies, `check`
+/// called with the packer and its heaviest bin after each (`weights.len()` at most the copies).
+fn after_random_moves(
+    weights: &[u32],
+    bins: usize,
+    per_bin: usize,
+    moves: &[(u16, u16, bool)],
+    mut check: impl FnMut(&mut CopyPacker, &[f64], usize) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) * 10.0).collect();
+    let mut p = constructed(&w, bins, per_bin);
+    for &(a, b, count) in moves {
+        if random_move(&mut p, a, b, count) {
+            let top = p.heaviest();
+            check(&mut p, &w, top)?;
+        }
+    }
+    Ok(())
 }
 
 /// The bins by ascending load, lower bin first on ties, and the heaviest bin (the lowest on
@@ -262,15 +283,8 @@ proptest! {
         per_bin in 2usize..9,
         moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..30),
     ) {
-        let n = bins * per_bin;
-        prop_assume!(weights.len() <= n);
-        let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) * 10.0).collect();
-        let mut p = constructed(&w, bins, per_bin);
-        for (a, b, count) in moves {
-            if !random_move(&mut p, a, b, count) {
-                continue;
-            }
-            let top = p.heaviest();
+        prop_assume!(weights.len() <= bins * per_bin);
+        after_random_moves(&weights, bins, per_bin, &moves, |p, w, top| {
             // The item copy weights kept move by move are those of the current counts.
             let mut shares: Vec<f64> =
                 w.iter().zip(&p.counts).map(|(&w, &c)| w / c as f64).collect();
@@ -285,7 +299,7 @@ proptest! {
                     prop_assert!(x - y >= least);
                 }
             }
-            let want = naive_best_swap(&p, top);
+            let want = naive_best_swap(p, top);
             let got = p.exchange_move(top, false, false).map(|m| match m {
                 Move::Swap { a, b } => {
                     let d = p.at[a] - p.at[b];
@@ -299,6 +313,92 @@ proptest! {
             if let (Some(got), Some(want)) = (got, want) {
                 prop_assert!((got - want).abs() <= want * 1e-12, "{} vs {}", got, want);
             }
+            Ok(())
+        })?;
+    }
+}
+
+/// The best count move of the heaviest bin without the bounds that leave moves out: every
+/// move offered, the first with the lowest `worst` below the peak kept.
+fn full_best_count_move(p: &mut CopyPacker, top: usize) -> Option<Move> {
+    let peak = p.load[top];
+    let mut best = peak - peak.abs() * ROUNDING;
+    let mut found = None;
+    p.count_moves(top, f64::INFINITY, |worst, m| {
+        if worst < best {
+            best = worst;
+            found = Some(m);
+        }
+        f64::INFINITY
+    });
+    found
+}
+
+proptest! {
+    /// The count-move search that leaves out moves by bounds (a bin of the item losing a copy
+    /// already at the best load found, or the bin of the moved copy) finds the same move as
+    /// the search that evaluates every move, on packings with few and with many copies per
+    /// item, after random swaps and count moves.
+    #[test]
+    fn the_bounded_count_move_search_is_the_full_one(
+        weights in proptest::collection::vec(0u32..40, 2..16),
+        bins in 2usize..40,
+        per_bin in 1usize..10,
+        moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..30),
+    ) {
+        prop_assume!(weights.len() <= bins * per_bin);
+        after_random_moves(&weights, bins, per_bin, &moves, |p, _, top| {
+            let before = p.stats.evaluations;
+            let want = full_best_count_move(p, top);
+            let full = p.stats.evaluations - before;
+            let got = p.best_count_move(top);
+            prop_assert_eq!(got, want);
+            // The full search evaluated at least as many moves.
+            prop_assert!(p.stats.evaluations - before - full <= full);
+            Ok(())
+        })?;
+    }
+}
+
+/// The lightest heaviest pair over every way to pair the copies `copies` (an even number):
+/// the first copy with each other one in turn, the rest paired recursively.
+fn best_pairing(copies: &[f64]) -> f64 {
+    if copies.is_empty() {
+        return 0.0;
+    }
+    (1..copies.len())
+        .map(|j| {
+            let mut rest = copies[1..].to_vec();
+            rest.remove(j - 1);
+            (copies[0] + copies[j]).max(best_pairing(&rest))
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+proptest! {
+    /// With two copies per bin the construction pairs the copies heaviest with lightest, and
+    /// no pairing of the same copies has a lighter heaviest bin (brute force over all
+    /// pairings of up to 10 copies); the local search (which keeps that pairing and moves
+    /// only counts) never raises the peak and keeps every item a copy.
+    #[test]
+    fn two_copies_per_bin_are_paired_optimally(
+        weights in proptest::collection::vec(0u32..100, 1..10),
+        bins in 1usize..6,
+    ) {
+        let n = 2 * bins;
+        prop_assume!(weights.len() <= n);
+        let w: Vec<f64> = weights.iter().map(|&x| f64::from(x)).collect();
+        let p = constructed(&w, bins, 2);
+        let copies: Vec<f64> = p.at.clone();
+        let built = peak(&w, &p.item, bins);
+        prop_assert_eq!(built, best_pairing(&copies));
+        let counts = p.counts.clone();
+        let mut q = CopyPacker::default();
+        let items = q.pack(&w, &counts, bins, PackLimits::default()).unwrap();
+        prop_assert!(q.paired);
+        prop_assert!(peak(&w, &items, bins) <= built);
+        for i in 0..w.len() {
+            prop_assert!(items.contains(&i));
         }
     }
 }
