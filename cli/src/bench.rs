@@ -104,6 +104,7 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     let mut out = serde_json::json!({
         "strategy": strategy.name(),
         "rebalance": current.is_some().then_some(if args.no_fresh { "search" } else { "fresh+search" }),
+        "effort": current.is_some().then_some(rebalance_options.effort),
         "policy": problem.policy(),
         "layers": problem.num_layers(),
         "experts": problem.num_experts(),

@@ -9,7 +9,7 @@ use eplb::evaluate::{evaluate_with, Requirements};
 use eplb::formats::read_placement_with_empty;
 use eplb::live::{
     rebalance, CurrentPlacement, ExactBudget, LayerPlan, LayerRebalance, LiveCluster, LiveGpus,
-    MoveBudget, Rebalance, RebalanceOptions, TransferPlan,
+    MoveBudget, Rebalance, RebalanceOptions, SearchEffort, TransferPlan,
 };
 use eplb::objective::Objective;
 use eplb::strategies::Registry;
@@ -45,6 +45,29 @@ pub(crate) struct BudgetArgs {
     /// this fraction (e.g. 0.02).
     #[arg(long, value_name = "X", default_value_t = 0.0, value_parser = fraction)]
     min_gain: f64,
+    /// How much the budgeted search searches: `thorough` searches on the layers the quick
+    /// rounds leave about 1% or more above their bound (lower max loads there, several times
+    /// the time on those layers); `quick` stops after those rounds.
+    #[arg(long, value_enum, default_value_t = EffortArg::Thorough)]
+    effort: EffortArg,
+}
+
+/// `--effort`: the budgeted search's [`SearchEffort`].
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub(crate) enum EffortArg {
+    /// The first two rounds of the search (its time set by the budget and the cluster).
+    Quick,
+    /// The quick rounds, then more searching on the layers they leave high.
+    Thorough,
+}
+
+impl From<EffortArg> for SearchEffort {
+    fn from(arg: EffortArg) -> Self {
+        match arg {
+            EffortArg::Quick => SearchEffort::Quick,
+            EffortArg::Thorough => SearchEffort::Thorough,
+        }
+    }
 }
 
 fn fraction(text: &str) -> Result<f64, String> {
@@ -63,6 +86,7 @@ impl BudgetArgs {
             .with_min_gain(self.min_gain)
             .with_expert_bytes(self.expert_bytes)
             .with_solve_options(solve)
+            .with_effort(self.effort.into())
     }
 }
 

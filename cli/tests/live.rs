@@ -173,6 +173,40 @@ fn failed_gpus_are_minus_one_in_phy2log_and_expert_zero_for_sglang() {
 }
 
 #[test]
+fn the_thorough_effort_is_never_higher_than_the_quick_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = current(dir.path());
+    let report = |effort: &str| -> Value {
+        let flags = [
+            "--json",
+            "--max-moves",
+            "4",
+            "--policy",
+            "global",
+            "--effort",
+            effort,
+        ];
+        let out = from_current("rebalance", &current, &flags)
+            .assert()
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    };
+    let (quick, thorough) = (report("quick"), report("thorough"));
+    let layers = |r: &Value| r["layers"].as_array().unwrap().clone();
+    let field = |l: &Value, name: &str| l[name].as_f64().unwrap();
+    for (q, t) in layers(&quick).iter().zip(&layers(&thorough)) {
+        assert!(field(t, "new_max") <= field(q, "new_max"), "{q} {t}");
+        assert!(field(q, "new_max") <= field(q, "old_max"));
+        assert!(q["transfers"].as_u64().unwrap() <= 4);
+        assert!(t["transfers"].as_u64().unwrap() <= 4);
+    }
+    from_current("rebalance", &current, &["--effort", "fast"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("quick").and(predicate::str::contains("thorough")));
+}
+
+#[test]
 fn bad_input_is_an_error_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let current = current(dir.path());
@@ -224,5 +258,10 @@ fn bench_times_a_rebalance() {
     let out = from_current("bench", &current, &flags).assert().success();
     let line: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(line["rebalance"], "search");
+    assert_eq!(line["effort"], "thorough");
     assert!(line["median_ns"].as_u64().unwrap() > 0);
+    let quick = [&flags[..], &["--effort", "quick"]].concat();
+    let out = from_current("bench", &current, &quick).assert().success();
+    let line: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(line["effort"], "quick");
 }

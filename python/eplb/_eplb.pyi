@@ -89,6 +89,7 @@ def rebalance(
     min_gain: float,
     failed_gpus: Optional[List[int]] = None,
     distinct_replicas: bool = False,
+    effort: str = "thorough",
 ) -> Tuple[_Arrays, List[Dict[str, Any]], List[int], List[int], str, Optional[str]]:
     """The budgeted rebalance of ``current`` for the loads ``weight`` (GIL released):
     DeepSeek's arrays (failed GPUs' slots ``-1``), one dict per layer (with its ``plan``), the

@@ -270,6 +270,7 @@ def rebalance(
     min_gain: float = 0.0,
     failed_gpus: Optional[Any] = None,
     distinct_replicas: bool = False,
+    effort: str = "thorough",
     strategy: Optional[str] = "refine",
     policy: str = "auto",
     sub_strategy: Optional[str] = None,
@@ -309,6 +310,10 @@ def rebalance(
         distinct_replicas: no GPU of the new placement holds two replicas of one expert
             (vllm-ascend rejects such tables); a current placement that has some is separated
             first.
+        effort: how much the budgeted search searches: ``"thorough"`` searches on in the
+            layers its first rounds leave about 1% or more above their lower bound (lower max
+            loads there, several times the time on those layers); ``"quick"`` stops after
+            those rounds.
         strategy: the fresh placement's strategy (see :func:`eplb.strategies`); ``None``
             for the search alone (fast: no placement from scratch).
         policy: ``"auto"``, ``"hierarchical"`` or ``"global"``.
@@ -322,7 +327,8 @@ def rebalance(
 
     Raises:
         ValueError: counts that do not fit, a current placement of another shape or breaking
-            the rules, a bad budget, ``min_gain`` or GPU id (the message says which).
+            the rules, a bad budget, ``min_gain``, GPU id or ``effort`` (the message says
+            which).
         TypeError: inputs that are not arrays of numbers.
 
     >>> import eplb
@@ -341,7 +347,7 @@ def rebalance(
         mip_gap=mip_gap, threads=threads, max_moves=count(max_moves, "max_moves"),
         max_bytes=count(max_bytes, "max_bytes"), expert_bytes=count(expert_bytes, "expert_bytes"),
         min_gain=min_gain, failed_gpus=gpu_ids(failed_gpus, "failed_gpus"),
-        distinct_replicas=bool(distinct_replicas),
+        distinct_replicas=bool(distinct_replicas), effort=effort,
     )
     phy2log, log2phy, logcnt = to_caller(arrays, tensor)
     rows = [

@@ -4,7 +4,7 @@
 
 use eplb::live::{
     self, count_transfers, LayerPlan, LiveCluster, LiveGpus, MoveBudget, RebalanceOptions,
-    TransferPlan, DEAD_SLOT_FILLER,
+    SearchEffort, TransferPlan, DEAD_SLOT_FILLER,
 };
 use eplb::{EplbError, LayerPlacement, Placement, Problem};
 use numpy::{PyArray2, PyReadonlyArray2};
@@ -226,12 +226,24 @@ type RebalanceAnswer<'py> = (
     Option<String>,
 );
 
+/// The budgeted search's effort named `name`.
+fn effort_of(name: &str) -> PyResult<SearchEffort> {
+    match name {
+        "quick" => Ok(SearchEffort::Quick),
+        "thorough" => Ok(SearchEffort::Thorough),
+        other => Err(PyValueError::new_err(format!(
+            "unknown effort {other:?}: valid efforts are \"quick\" and \"thorough\""
+        ))),
+    }
+}
+
 /// [`eplb::live::rebalance`] of `current` for the loads `weight`, with its transfer plan.
 #[pyfunction]
 #[pyo3(signature = (
     weight, current, num_replicas, num_gpus, num_nodes, num_groups, *, policy, strategy,
     sub_strategy=None, time_limit=None, mip_gap=None, threads=None, max_moves=None,
-    max_bytes=None, expert_bytes, min_gain, failed_gpus=None, distinct_replicas=false
+    max_bytes=None, expert_bytes, min_gain, failed_gpus=None, distinct_replicas=false,
+    effort="thorough"
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rebalance<'py>(
@@ -254,6 +266,7 @@ pub(crate) fn rebalance<'py>(
     min_gain: f64,
     failed_gpus: Option<Vec<usize>>,
     distinct_replicas: bool,
+    effort: &str,
 ) -> PyResult<RebalanceAnswer<'py>> {
     let problem = problem_of(
         weight,
@@ -270,7 +283,8 @@ pub(crate) fn rebalance<'py>(
         .with_min_gain(min_gain)
         .with_expert_bytes(expert_bytes)
         .with_solve_options(options_of(time_limit, mip_gap, threads)?)
-        .with_distinct_replicas(distinct_replicas);
+        .with_distinct_replicas(distinct_replicas)
+        .with_effort(effort_of(effort)?);
     if let Some(mask) = &live {
         options = options.with_live(mask.clone());
     }

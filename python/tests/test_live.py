@@ -331,3 +331,17 @@ def test_rebalance_with_distinct_replicas_never_colocates():
             assert len(set(row[g * S:(g + 1) * S].tolist())) == S
     for x in r.layers:
         check_plan(current, r.phy2log, x.plan)
+
+
+def test_the_thorough_effort_is_never_higher_than_the_quick_one():
+    w = loads(23)
+    current = greedy(w)
+    run = lambda effort: eplb.rebalance(  # noqa: E731
+        w, current, R, G, N, P, max_moves=3, policy="global", strategy=None, effort=effort
+    )
+    quick, thorough = run("quick"), run("thorough")
+    for q, t in zip(quick.layers, thorough.layers):
+        assert t.new_max <= q.new_max <= q.old_max
+        assert q.transfers <= 3 and t.transfers <= 3
+    with pytest.raises(ValueError, match='valid efforts are "quick" and "thorough"'):
+        run("fast")

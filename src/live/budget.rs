@@ -255,6 +255,31 @@ struct Candidate {
     tol: f64,
 }
 
+/// How much searching a layer gets (see the module docs): the rounds of the search, and so
+/// the time a rebalance takes on layers that end far above their lower bound.
+///
+/// ```
+/// use eplb::live::{MoveBudget, RebalanceOptions, SearchEffort};
+/// let options = RebalanceOptions::new(MoveBudget::PerLayer(28)).with_effort(SearchEffort::Quick);
+/// assert_eq!(options.effort, SearchEffort::Quick);
+/// assert_eq!(RebalanceOptions::new(MoveBudget::Unlimited).effort, SearchEffort::Thorough);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SearchEffort {
+    /// The descent with the peak tie-break, then with the squares tie-break on layers more
+    /// than 0.3% above the bound: the search's first two rounds. Its time grows with the
+    /// budget and the GPUs, not with how hard a layer is.
+    Quick,
+    /// The quick rounds, then, on layers still about 1% or more above the bound, the wide
+    /// round and restarts from points along the best search: lower max loads on the layers
+    /// the quick search leaves high (on the README's pairs, up to 11 more of 58 layers within
+    /// 1% of `refine`), several times the quick search's time on those layers.
+    #[default]
+    Thorough,
+}
+
 /// One way to run the search: the tie-break and how many GPUs trade with the busiest one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Variant {
@@ -326,18 +351,28 @@ const WIDE_SEARCH_ABOVE_BOUND: f64 = 0.009;
 /// layers within 1% of `refine`).
 const RESTART_PARTS: usize = 4;
 
+/// The rounds of [`ROUNDS`] an effort runs (the restarts follow the last round only).
+const fn rounds(effort: SearchEffort) -> &'static [(f64, &'static [Variant])] {
+    match effort {
+        SearchEffort::Quick => ROUNDS.split_at(2).0,
+        SearchEffort::Thorough => &ROUNDS,
+    }
+}
+
 /// Runs the search on `layer` from `current` with at most `budget` transfers (counted from
 /// `current`), placing only on `live` GPUs. `current` must be feasible for the layer.
 ///
-/// The searches of [`ROUNDS`] run while the best one so far ends above the round's threshold
-/// over the layer's proven lower bound, then the restarts of [`RESTART_PARTS`]; the one with
-/// the lowest max load (then the fewest transfers, then the first) is kept.
+/// The searches of the `effort`'s [`ROUNDS`] run while the best one so far ends above the
+/// round's threshold over the layer's proven lower bound, then (after the last round) the
+/// restarts of [`RESTART_PARTS`]; the one with the lowest max load (then the fewest
+/// transfers, then the first) is kept.
 pub(crate) fn search(
     layer: &LayerProblem<'_>,
     current: &LayerPlacement,
     budget: usize,
     live: &LiveGpus,
     replicas: Replicas,
+    effort: SearchEffort,
 ) -> SearchResult {
     let bound = crate::bounds::proven_lower_bound(layer);
     let above = |r: &SearchResult, threshold: f64| r.end().max_load > bound * (1.0 + threshold);
@@ -356,7 +391,7 @@ pub(crate) fn search(
     // The variants the last round ran (its own, not ones run before).
     let mut last_round: Vec<Variant> = Vec::new();
     let mut kept: Option<SearchResult> = None;
-    for (round, &(threshold, variants)) in ROUNDS.iter().enumerate() {
+    for (round, &(threshold, variants)) in rounds(effort).iter().enumerate() {
         if kept.as_ref().is_some_and(|r| !above(r, threshold)) {
             break;
         }
@@ -1201,7 +1236,14 @@ mod tests {
             let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
             let live = LiveGpus::all(cluster.gpus);
             let budget = 1 + rng.next(8);
-            let kept = search(&layer, &current, budget, &live, Replicas::MayShareGpu);
+            let kept = search(
+                &layer,
+                &current,
+                budget,
+                &live,
+                Replicas::MayShareGpu,
+                SearchEffort::Thorough,
+            );
             let end = |r: &SearchResult| *r.curve.last().unwrap();
             let bound = crate::bounds::proven_lower_bound(&layer);
             for (above, variants) in ROUNDS {
@@ -1232,6 +1274,68 @@ mod tests {
             );
         }
         assert!(wide_rounds > 0, "no case exercised the wide round");
+    }
+
+    /// The quick effort is the first two rounds: its answer is the better of their two
+    /// searches (the second only when the first ends above its threshold), and the thorough
+    /// effort's answer is never worse; on layers the quick search leaves above the wide
+    /// round's threshold the thorough one searches on, and sometimes ends lower.
+    #[test]
+    fn the_quick_effort_keeps_the_first_two_rounds_and_the_thorough_one_is_never_worse() {
+        let mut rng = Lcg(17);
+        let mut lower_when_thorough = 0;
+        for _ in 0..80 {
+            let (loads, cluster, current) = random_case(&mut rng);
+            let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
+            let live = LiveGpus::all(cluster.gpus);
+            let budget = 1 + rng.next(8);
+            let run = |effort| {
+                search(
+                    &layer,
+                    &current,
+                    budget,
+                    &live,
+                    Replicas::MayShareGpu,
+                    effort,
+                )
+            };
+            let (quick, thorough) = (run(SearchEffort::Quick), run(SearchEffort::Thorough));
+            let end = |r: &SearchResult| *r.curve.last().unwrap();
+            let bound = crate::bounds::proven_lower_bound(&layer);
+            let scope = cluster.gpus - 1;
+            let variant = |round: usize| Variant {
+                partners: ROUNDS[round].1[0].partners.min(scope),
+                ..ROUNDS[round].1[0]
+            };
+            let by = |v: Variant| {
+                search_with(
+                    &layer,
+                    &current,
+                    budget,
+                    &live,
+                    Replicas::MayShareGpu,
+                    v,
+                    &[],
+                )
+            };
+            let mut expected = Some(by(variant(0)));
+            if end(expected.as_ref().unwrap()).max_load > bound * (1.0 + ROUNDS[1].0) {
+                keep_better(&mut expected, by(variant(1)));
+            }
+            let expected = expected.unwrap();
+            assert_eq!(end(&quick), end(&expected));
+            assert_eq!(quick.placement, expected.placement);
+            assert!(end(&thorough).max_load <= end(&quick).max_load);
+            assert!(end(&thorough).transfers <= budget);
+            if end(&quick).max_load <= bound * (1.0 + WIDE_SEARCH_ABOVE_BOUND) {
+                assert_eq!(thorough.placement, quick.placement);
+            }
+            lower_when_thorough += usize::from(end(&thorough).max_load < end(&quick).max_load);
+        }
+        assert!(
+            lower_when_thorough > 0,
+            "no case where the thorough effort ends lower"
+        );
     }
 
     /// A restart replays its prefix exactly (the same curve and steps as the search it came

@@ -66,7 +66,7 @@ mod plan;
 mod rebalance;
 
 pub use align::{align, align_layer, align_live};
-pub use budget::CurvePoint;
+pub use budget::{CurvePoint, SearchEffort};
 pub use budget_bound::budgeted_lower_bound;
 pub use current::CurrentPlacement;
 pub use exact::ExactBudget;

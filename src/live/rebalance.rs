@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::align::align_layer;
-use super::budget::{search, CurvePoint, Replicas, SearchResult};
+use super::budget::{search, CurvePoint, Replicas, SearchEffort, SearchResult};
 use super::exact::{improve_layer, ExactBudget};
 use super::failed::{reload_missing, LiveCluster, LiveGpus};
 use super::holdings::{count_transfers, TransferCount};
@@ -66,6 +66,8 @@ pub struct RebalanceOptions {
     pub distinct_replicas: bool,
     /// The exact budgeted mode, when asked ([`RebalanceOptions::with_exact`]).
     pub exact: Option<ExactBudget>,
+    /// How much the budgeted search searches ([`RebalanceOptions::with_effort`]).
+    pub effort: SearchEffort,
 }
 
 /// A per-step objective and the per-step loads (`[steps][layers][experts]`) it is judged on:
@@ -92,7 +94,16 @@ impl RebalanceOptions {
             steps: None,
             distinct_replicas: false,
             exact: None,
+            effort: SearchEffort::default(),
         }
+    }
+
+    /// The options with the budgeted search's `effort` ([`SearchEffort::Thorough`] by
+    /// default; [`SearchEffort::Quick`] bounds a rebalance's time by the budget and the
+    /// cluster rather than by how far the layers end above their bounds).
+    #[must_use]
+    pub fn with_effort(self, effort: SearchEffort) -> Self {
+        Self { effort, ..self }
     }
 
     /// The options with the exact budgeted mode: every layer's answer goes on to the budgeted
@@ -421,7 +432,7 @@ pub fn rebalance(
                 transfers: count_transfers(cluster, cur, a).transfers,
                 max_load: max_gpu_load(&layer, a),
             });
-            let search = search(&layer, cur, per_layer_cap, &live, replicas);
+            let search = search(&layer, cur, per_layer_cap, &live, replicas, options.effort);
             let values = match options.per_step() {
                 Some(_) => {
                     let mut values = search.values(cur, |p| options.value(&layer, p))?;
