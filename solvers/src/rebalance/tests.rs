@@ -406,7 +406,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
-    /// Wide packings ([`WIDE_BINS`] bins or more) search without the goal-directed pair swap
+    /// Wide packings ([`WIDE_BINS`] bins or more) back off the goal-directed pair-swap search
     /// (see `GOAL_PAIR_BINS`): still a packing of every item with every bin's cardinality,
     /// never above the differencing's peak, deterministic.
     #[test]
