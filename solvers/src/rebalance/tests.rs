@@ -402,3 +402,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Wide packings ([`WIDE_BINS`] bins or more) back off the goal-directed pair-swap search
+    /// (see `GOAL_PAIR_BINS`): still a packing of every item with every bin's cardinality,
+    /// never above the differencing's peak, deterministic.
+    #[test]
+    fn wide_packings_keep_the_invariants(
+        weights in proptest::collection::vec(1u32..10_000, 64..200),
+        bins in WIDE_BINS..WIDE_BINS + 40,
+        per_bin in 3usize..7,
+    ) {
+        let n = bins * per_bin;
+        prop_assume!(n >= weights.len());
+        let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
+        let mut counts = vec![1; w.len()];
+        for e in 0..n - w.len() {
+            counts[e % w.len()] += 1;
+        }
+        let mut p = CopyPacker::default();
+        let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
+        let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
+        prop_assert_eq!(improved.len(), n);
+        for i in 0..w.len() {
+            prop_assert!(improved.contains(&i), "item {} lost its last copy", i);
+        }
+        prop_assert!(peak(&w, &improved, bins) <= peak(&w, &built, bins) * (1.0 + ROUNDING));
+        prop_assert_eq!(&improved, &CopyPacker::default().pack(&w, &counts, bins, PackLimits::default()).unwrap());
+    }
+}
