@@ -40,7 +40,7 @@ pub(super) fn assignment(
         ctx.backend == Backend::MicroLp,
         window,
     );
-    let raw = run(model, ctx, ctx.gap)?;
+    let raw = run(model, ctx)?;
     let dual = raw
         .dual_bound
         .filter(|b| b.is_finite())

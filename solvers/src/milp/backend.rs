@@ -76,12 +76,9 @@ pub(super) struct LpModel {
     pub(super) start: Option<Vec<f64>>,
 }
 
-/// Runs `model` on the settings' backend with the time left, at relative gap `gap`.
-pub(super) fn run(
-    model: LpModel,
-    ctx: &Settings,
-    gap: Option<f64>,
-) -> Result<RawOutcome, SolverError> {
+/// Runs `model` on the settings' backend with the time left, at the settings' relative gap.
+pub(super) fn run(model: LpModel, ctx: &Settings) -> Result<RawOutcome, SolverError> {
+    let gap = ctx.gap;
     let time_left = ctx.time_left();
     let ctx_deadline = ctx.deadline;
     // Only a deadline that has passed skips a run (a margin would stop a layer before its

@@ -272,7 +272,7 @@ impl BudgetedMilp {
             columns,
             start: Some(start_values),
         };
-        let outcome = run(model, &self.settings, self.settings.gap)?;
+        let outcome = run(model, &self.settings)?;
         let Some(values) = outcome.values else {
             return Ok(keep());
         };

@@ -202,6 +202,15 @@ impl Settings {
         }
     }
 
+    /// The same settings without a gap (the pattern search's feasibility probes: a model with
+    /// no objective, where only a solution or a proof of infeasibility answers).
+    fn without_gap(&self) -> Self {
+        Self {
+            gap: None,
+            ..self.clone()
+        }
+    }
+
     /// Refuses a gap that is not a finite number `>= 0`.
     fn check_gap(&self) -> Result<(), SolverError> {
         match self.gap {

@@ -297,7 +297,7 @@ impl Patterns {
             columns,
             start: None,
         };
-        let raw = super::run(model, ctx, None)?;
+        let raw = super::run(model, &ctx.without_gap())?;
         match (raw.status, raw.values) {
             (RawStatus::Infeasible, _) => Ok(Probe::Infeasible),
             (_, Some(values)) => {

@@ -225,7 +225,7 @@ impl ScenarioMilp {
             columns,
             start: Some(start_values),
         };
-        let outcome = run(model, &self.settings, self.settings.gap)?;
+        let outcome = run(model, &self.settings)?;
         // The solver's dual bound only ends its own search (see `ScenarioPacking::lower_bound`).
         let bound = floor;
         let Some(values) = outcome.values else {
