@@ -178,8 +178,9 @@ impl Refine {
             target: 0.0,
             ..self.limits
         };
+        ws.counts.clear();
         ws.counts
-            .clone_from(&ws.apportioner.greedy_f64(layer.loads(), c.replicas)?.counts);
+            .extend_from_slice(ws.apportioner.counts_f64(layer.loads(), c.replicas)?);
         let phy2log = ws.packer.pack(layer.loads(), &ws.counts, c.gpus, limits)?;
         Ok(Packed {
             phy2log,
@@ -212,8 +213,9 @@ impl Refine {
             ws.node_loads.clear();
             ws.node_loads
                 .extend(ws.members.iter().map(|&e| layer.loads()[e]));
+            ws.counts.clear();
             ws.counts
-                .clone_from(&ws.apportioner.greedy_f64(&ws.node_loads, slots)?.counts);
+                .extend_from_slice(ws.apportioner.counts_f64(&ws.node_loads, slots)?);
             let items = ws
                 .packer
                 .pack(&ws.node_loads, &ws.counts, capacity.gpus, limits)?;
@@ -355,7 +357,7 @@ fn node_value(
         merged.truncate(extra + 1);
     }
     let copies = merged.len() + extra;
-    let counts = &apportioner.greedy_f64(merged, copies)?.counts;
+    let counts = apportioner.counts_f64(merged, copies)?;
     let rep = merged
         .iter()
         .zip(counts)
