@@ -27,8 +27,11 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   (0.007%, relative) of the lower bound `max(sum/P, T_rep)`, or `3.5e-4` (0.035%) with
 ///   fewer than 8 slots per GPU or 128 GPUs or more (see [`PackLimits::gap_for`]); with
 ///   128 GPUs or more also when the busiest GPU stalls (lowered by less than 0.002% of the
-///   bound over `P/4` moves), and with 2 slots per GPU there the copies stay paired heaviest
-///   with lightest and only replica counts move. See [`eplb_solvers::rebalance`].
+///   bound over `P/4` moves) or when the search has evaluated
+///   [`DEFAULT_WIDE_BUDGET`](eplb_solvers::rebalance::DEFAULT_WIDE_BUDGET) candidate moves
+///   (a bounded amount of work per layer, a count, so deterministic; `refine-deep` goes on
+///   from there without a budget), and with 2 slots per GPU there the copies stay paired
+///   heaviest with lightest and only replica counts move. See [`eplb_solvers::rebalance`].
 /// - **Hierarchical policy**: the groups-to-nodes split minimises the node-level bound (the
 ///   same objective as [`BalancedSplit`], searched by branch and bound over the group sets
 ///   with each node's `T_rep` computed from its groups' heaviest experts only), then each
