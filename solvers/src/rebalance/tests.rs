@@ -403,6 +403,17 @@ proptest! {
     }
 }
 
+/// Weights as `f64` and `n` copies handed out round robin (every item at least one; `n` at
+/// least the number of items).
+fn round_robin(weights: &[u32], n: usize) -> (Vec<f64>, Vec<usize>) {
+    let w: Vec<f64> = weights.iter().map(|&x| f64::from(x)).collect();
+    let mut counts = vec![1; w.len()];
+    for e in 0..n - w.len() {
+        counts[e % w.len()] += 1;
+    }
+    (w, counts)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
@@ -417,11 +428,7 @@ proptest! {
     ) {
         let n = bins * per_bin;
         prop_assume!(n >= weights.len());
-        let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
-        let mut counts = vec![1; w.len()];
-        for e in 0..n - w.len() {
-            counts[e % w.len()] += 1;
-        }
+        let (w, counts) = round_robin(&weights, n);
         let mut p = CopyPacker::default();
         let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
         let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
@@ -450,11 +457,7 @@ proptest! {
     ) {
         let n = bins * per_bin;
         prop_assume!(n >= weights.len());
-        let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
-        let mut counts = vec![1; w.len()];
-        for e in 0..n - w.len() {
-            counts[e % w.len()] += 1;
-        }
+        let (w, counts) = round_robin(&weights, n);
         let mut p = CopyPacker::default();
         let built = peak(&w, &p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap(), bins);
         let free = PackLimits { wide_budget: usize::MAX, ..PackLimits::default() };
