@@ -142,8 +142,8 @@ pub const WIDE_BINS: usize = 128;
 /// 0.84% (`greedy`: 2.52% / 3.06%, 2.3 times farther). Over the 126 global shapes of
 /// `scaling --grid-gaps` (128 to 512 bins, more copies than items) the mean gap rose on 74,
 /// fell on 11; `greedy` stays at least 1.7 times farther from the bound on the mean wherever
-/// the budget changed the result, at least 3 times on all but 8 of them (3 copies per bin
-/// with 64 to 384 items: 1.7 to 2.9 times; 2.4 to 5.9 times without the budget); shapes
+/// the budget changed the result, at least 3 times on all but 8 of them (3 or 4 copies per
+/// bin with 64 to 384 items: 1.7 to 2.9 times; 2.4 to 5.9 times without the budget); shapes
 /// whose search reaches the goal within the budget (most of those up to 256 bins, and
 /// E=1024 R=4096 P=512) keep their quality. It cuts the local search's instructions 10 to 15
 /// times at 3 to 5 copies per bin of 512 bins (E=384 R=2048 P=512: 3.91 to 0.31 billion per

@@ -53,8 +53,8 @@ const LEAST_COPIES: usize = if cfg!(test) { 1 } else { 8 };
 /// - the search ends once it has evaluated [`PackLimits::wide_budget`] candidate moves
 ///   (exchanges and count moves, the balancing sweeps' included): bounded work per packing,
 ///   for a stated give in quality (see [`DEFAULT_WIDE_BUDGET`]: at 3 to 5 copies per bin of
-///   512 bins the mean gap to the bound about doubles, and `greedy` stays 1.7 to 10 times
-///   farther from it);
+///   512 bins the mean gap to the bound about doubles, and `greedy` stays at least 1.7 times
+///   farther from it on the mean);
 /// - with 8 copies per item or more (many equal copy weights) a best-swap search skips the
 ///   bins without room for the least transfer of a swap (exact: the same moves);
 /// - the balancing sweeps look for swaps only, and with 3 copies per bin there are no pair
