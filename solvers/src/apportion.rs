@@ -101,6 +101,58 @@ impl Apportioner {
         greedy_into(weights, copies, &mut self.heap64, &mut self.result)?;
         Ok(&self.result)
     }
+
+    /// The counts of [`Apportioner::greedy_f64`], the same item for item, in
+    /// `O(n log n)` instead of `O(n + (k - n) log n)`: without the order of hand-out
+    /// ([`Apportionment::owner`] and [`Apportionment::rank`]).
+    ///
+    /// The greedy hands out the `k - n` extra copies to the largest keys `(w_i / c, item)`,
+    /// `c >= 1`, each item's keys non-increasing in `c`, so it takes the `k - n` largest
+    /// keys of all. Every key whose share is above `t = sum(w) / (k - n)` is among them when
+    /// there are at most `k - n` such keys (at most `sum(w) / t` in exact arithmetic; counted,
+    /// with the shares computed as the greedy computes them, not assumed): those are given
+    /// in one step, and the heap hands out the rest, at most about `n`.
+    ///
+    /// ```
+    /// use eplb_solvers::apportion::Apportioner;
+    /// let w = [30.0, 9.0, 1.0, 0.0];
+    /// let mut a = Apportioner::default();
+    /// let greedy = a.greedy_f64(&w, 40).unwrap().counts.clone();
+    /// assert_eq!(a.counts_f64(&w, 40).unwrap(), &greedy[..]);
+    /// assert_eq!(greedy.iter().sum::<usize>(), 40);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Apportioner::greedy_f32`].
+    pub fn counts_f64(&mut self, weights: &[f64], copies: usize) -> Result<&[usize], SolverError> {
+        let n = weights.len();
+        if copies < n || n == 0 || n > u32::MAX as usize {
+            return Err(SolverError::TooFewCopies { items: n, copies });
+        }
+        check_weights(weights)?;
+        let out = &mut self.result;
+        out.owner.clear();
+        out.rank.clear();
+        out.counts.clear();
+        out.counts.resize(n, 1);
+        let extra = copies - n;
+        let given = if extra > n {
+            give_above_mean(weights, &mut out.counts, extra).unwrap_or_else(|| {
+                out.counts.fill(1);
+                0
+            })
+        } else {
+            0
+        };
+        hand_out(
+            weights,
+            &mut out.counts,
+            extra - given,
+            &mut self.heap64,
+            |_, _| {},
+        );
+        Ok(&out.counts)
+    }
 }
 
 fn greedy_into<T: ShareFloat>(
@@ -123,24 +175,74 @@ fn greedy_into<T: ShareFloat>(
     if copies == n {
         return Ok(());
     }
+    let (owner, rank) = (&mut out.owner, &mut out.rank);
+    hand_out(weights, &mut out.counts, copies - n, heap_buf, |item, r| {
+        owner.push(item);
+        rank.push(r);
+    });
+    Ok(())
+}
+
+/// Hands out `picks` more copies, each to the item with the largest share `w / count` (the
+/// lowest index on ties), starting from `counts`; `on_pick(item, count before)` is called for
+/// each.
+fn hand_out<T: ShareFloat>(
+    weights: &[T],
+    counts: &mut [usize],
+    picks: usize,
+    heap_buf: &mut Vec<T::Key>,
+    mut on_pick: impl FnMut(usize, usize),
+) {
+    if picks == 0 {
+        return;
+    }
     heap_buf.clear();
     heap_buf.extend(
         weights
             .iter()
+            .zip(counts.iter())
             .enumerate()
-            .map(|(item, &w)| T::key(T::per_copy(w, 1), item)),
+            .map(|(item, (&w, &c))| T::key(T::per_copy(w, c), item)),
     );
     let mut heap = BinaryHeap::from(std::mem::take(heap_buf));
-    for _ in n..copies {
+    for _ in 0..picks {
         let mut top = heap.peek_mut().expect("heap holds one entry per item");
         let item = T::item(*top);
-        out.owner.push(item);
-        out.rank.push(out.counts[item]);
-        out.counts[item] += 1;
-        *top = T::key(T::per_copy(weights[item], out.counts[item]), item);
+        on_pick(item, counts[item]);
+        counts[item] += 1;
+        *top = T::key(T::per_copy(weights[item], counts[item]), item);
     }
     *heap_buf = heap.into_vec();
-    Ok(())
+}
+
+/// Gives each item of `weights` the copies whose shares are above `total / extra` in one step
+/// (see [`Apportioner::counts_f64`]): `counts[i] = 1 + #{c >= 1 : w_i / c > t}`, with the
+/// shares computed as the greedy computes them. Returns the copies given, or `None` (counts
+/// left at one each) when that is more than `extra`.
+fn give_above_mean(weights: &[f64], counts: &mut [usize], extra: usize) -> Option<usize> {
+    let total: f64 = weights.iter().sum();
+    let t = total / extra as f64;
+    if !(t > 0.0 && t.is_finite()) {
+        return None;
+    }
+    let mut given = 0usize;
+    for (count, &w) in counts.iter_mut().zip(weights) {
+        // `w / c` is non-increasing in `c`: the shares above `t` are those of `c = 1..=j`.
+        let guess = (w / t).floor();
+        if guess > extra as f64 {
+            return None;
+        }
+        let mut j = guess as usize;
+        while j > 0 && w / j as f64 <= t {
+            j -= 1;
+        }
+        while w / (j + 1) as f64 > t {
+            j += 1;
+        }
+        *count = 1 + j;
+        given += j;
+    }
+    (given <= extra).then_some(given)
 }
 
 /// The smallest achievable largest per-copy share `max_i w_i / c_i` over all apportionments of
@@ -160,10 +262,10 @@ fn greedy_into<T: ShareFloat>(
 /// As [`Apportioner::greedy_f64`].
 pub fn min_max_share(weights: &[f64], copies: usize) -> Result<f64, SolverError> {
     let mut engine = Apportioner::default();
-    let a = engine.greedy_f64(weights, copies)?;
+    let counts = engine.counts_f64(weights, copies)?;
     Ok(weights
         .iter()
-        .zip(&a.counts)
+        .zip(counts)
         .map(|(&w, &c)| w / c as f64)
         .fold(0.0, f64::max))
 }
@@ -335,5 +437,37 @@ mod tests {
                 prop_assert_eq!(ranks, (0..a.counts[item]).collect::<Vec<_>>());
             }
         }
+
+        /// The one-step hand-out above the mean share gives the greedy's counts exactly:
+        /// equal weights (ties at the threshold), zeros, spreads over many orders of magnitude,
+        /// and far more copies than items.
+        #[test]
+        fn counts_f64_are_the_greedy_counts(
+            weights in proptest::collection::vec(
+                prop_oneof![Just(0.0), Just(7.0), 0.0f64..1.0, 0.0f64..1e6, 1e-300f64..1e300],
+                1..40,
+            ),
+            extra in 0usize..2000,
+        ) {
+            let mut engine = Apportioner::default();
+            let copies = weights.len() + extra;
+            let greedy = engine.greedy_f64(&weights, copies).unwrap().counts.clone();
+            prop_assert_eq!(engine.counts_f64(&weights, copies).unwrap(), &greedy[..]);
+        }
+    }
+
+    #[test]
+    fn counts_f64_rejects_what_greedy_f64_rejects() {
+        let mut engine = Apportioner::default();
+        assert!(matches!(
+            engine.counts_f64(&[1.0, 2.0], 1),
+            Err(SolverError::TooFewCopies {
+                items: 2,
+                copies: 1
+            })
+        ));
+        assert!(engine.counts_f64(&[], 3).is_err());
+        assert!(engine.counts_f64(&[1.0, f64::NAN], 4).is_err());
+        assert!(engine.counts_f64(&[1.0, -1.0], 4).is_err());
     }
 }

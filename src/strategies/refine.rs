@@ -27,8 +27,11 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///   (0.007%, relative) of the lower bound `max(sum/P, T_rep)`, or `3.5e-4` (0.035%) with
 ///   fewer than 8 slots per GPU or 128 GPUs or more (see [`PackLimits::gap_for`]); with
 ///   128 GPUs or more also when the busiest GPU stalls (lowered by less than 0.002% of the
-///   bound over `P/4` moves), and with 2 slots per GPU there the copies stay paired heaviest
-///   with lightest and only replica counts move. See [`eplb_solvers::rebalance`].
+///   bound over `P/4` moves) or when the search has evaluated
+///   [`DEFAULT_WIDE_BUDGET`](eplb_solvers::rebalance::DEFAULT_WIDE_BUDGET) candidate moves
+///   (a bounded amount of work per layer, a count, so deterministic; `refine-deep` goes on
+///   from there without a budget), and with 2 slots per GPU there the copies stay paired
+///   heaviest with lightest and only replica counts move. See [`eplb_solvers::rebalance`].
 /// - **Hierarchical policy**: the groups-to-nodes split minimises the node-level bound (the
 ///   same objective as [`BalancedSplit`], searched by branch and bound over the group sets
 ///   with each node's `T_rep` computed from its groups' heaviest experts only), then each
@@ -178,8 +181,9 @@ impl Refine {
             target: 0.0,
             ..self.limits
         };
+        ws.counts.clear();
         ws.counts
-            .clone_from(&ws.apportioner.greedy_f64(layer.loads(), c.replicas)?.counts);
+            .extend_from_slice(ws.apportioner.counts_f64(layer.loads(), c.replicas)?);
         let phy2log = ws.packer.pack(layer.loads(), &ws.counts, c.gpus, limits)?;
         Ok(Packed {
             phy2log,
@@ -212,8 +216,9 @@ impl Refine {
             ws.node_loads.clear();
             ws.node_loads
                 .extend(ws.members.iter().map(|&e| layer.loads()[e]));
+            ws.counts.clear();
             ws.counts
-                .clone_from(&ws.apportioner.greedy_f64(&ws.node_loads, slots)?.counts);
+                .extend_from_slice(ws.apportioner.counts_f64(&ws.node_loads, slots)?);
             let items = ws
                 .packer
                 .pack(&ws.node_loads, &ws.counts, capacity.gpus, limits)?;
@@ -355,7 +360,7 @@ fn node_value(
         merged.truncate(extra + 1);
     }
     let copies = merged.len() + extra;
-    let counts = &apportioner.greedy_f64(merged, copies)?.counts;
+    let counts = apportioner.counts_f64(merged, copies)?;
     let rep = merged
         .iter()
         .zip(counts)

@@ -6,6 +6,7 @@
 //! cargo run --release -p eplb-lab --bin scaling                       # table only
 //! cargo run --release -p eplb-lab --bin scaling -- docs/scaling.png   # and the plot
 //! cargo run --release -p eplb-lab --bin scaling -- --grid             # the whole grid
+//! cargo run --release -p eplb-lab --bin scaling -- --grid-gaps        # its quality, P >= 128
 //! cargo run --release -p eplb-lab --bin scaling -- --shape E R P [N G]  # one shape, quality
 //! ```
 //!
@@ -257,6 +258,59 @@ fn sweep_grid() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Mean and worst of a layer's gaps, in percent.
+fn gap_stats(v: &[f64]) -> (f64, f64) {
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    (mean * 100.0, v.iter().copied().fold(0.0, f64::max) * 100.0)
+}
+
+/// The quality over the grid's global shapes with 128 GPUs or more and more replicas than
+/// experts (where `refine`'s search is wide, and there is a choice of counts): each shape's
+/// mean and worst gap of `greedy` and `refine` over the 64 layers, and how many times farther
+/// from the bound `greedy` is; prints them all, those where `refine` is least ahead (on the
+/// mean gap) first, and the least ratio on the worst layer.
+fn grid_gaps() -> Result<(), Box<dyn std::error::Error>> {
+    let refine = Refine::default();
+    let mut rows = Vec::new();
+    let wide = |s: &Shape| s.gpus >= 128 && s.nodes == 1 && s.replicas > s.experts;
+    for shape in grid().into_iter().filter(wide) {
+        let problem = problem(shape)?;
+        let (gm, gx) = gap_stats(&gaps(&problem, &Greedy)?);
+        let (rm, rx) = gap_stats(&gaps(&problem, &refine)?);
+        rows.push((shape, gm, gx, rm, rx));
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
+    rows.sort_by(|a, b| ratio(a.1, a.3).total_cmp(&ratio(b.1, b.3)));
+    println!(
+        "{} global shapes with 128 GPUs or more and R > E; greedy's mean gap / refine's, least first:",
+        rows.len()
+    );
+    println!("| E | R | P | N | greedy gap mean / worst | refine gap mean / worst | ratio mean / worst |");
+    println!("|--:|--:|--:|--:|--:|--:|--:|");
+    for &(s, gm, gx, rm, rx) in &rows {
+        println!(
+            "| {} | {} | {} | {} | {gm:.3}% / {gx:.3}% | {rm:.3}% / {rx:.3}% | {:.1} / {:.1} |",
+            s.experts,
+            s.replicas,
+            s.gpus,
+            s.nodes,
+            ratio(gm, rm),
+            ratio(gx, rx)
+        );
+    }
+    let worst = rows
+        .iter()
+        .map(|r| ratio(r.2, r.4))
+        .fold(f64::INFINITY, f64::min);
+    let below = |x: f64| rows.iter().filter(|r| ratio(r.1, r.3) < x).count();
+    println!(
+        "least ratio on the worst layer: {worst:.2}; shapes with a mean ratio below 2: {}, below 3: {}",
+        below(2.0),
+        below(3.0)
+    );
+    Ok(())
+}
+
 /// Gap of a layer's largest GPU load to the evaluator's lower bound, `max / bound - 1`.
 fn gaps(problem: &Problem, strategy: &dyn PlacementStrategy) -> Result<Vec<f64>, eplb::EplbError> {
     let options = SolveOptions::new().with_threads(Some(1));
@@ -286,12 +340,8 @@ fn one_shape(args: &[usize]) -> Result<(), Box<dyn std::error::Error>> {
     };
     let problem = problem(shape)?;
     let (g, r) = time(shape)?;
-    let stats = |v: &[f64]| {
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        (mean * 100.0, v.iter().copied().fold(0.0, f64::max) * 100.0)
-    };
-    let (gm, gx) = stats(&gaps(&problem, &Greedy)?);
-    let (rm, rx) = stats(&gaps(&problem, &Refine::default())?);
+    let (gm, gx) = gap_stats(&gaps(&problem, &Greedy)?);
+    let (rm, rx) = gap_stats(&gaps(&problem, &Refine::default())?);
     println!(
         "E={experts} R={replicas} P={gpus} N={nodes} G={groups}: greedy {g:.2} ms, gap mean {gm:.4}% max {gx:.4}%; refine {r:.2} ms, gap mean {rm:.4}% max {rx:.4}%"
     );
@@ -302,6 +352,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args().nth(1);
     if out.as_deref() == Some("--grid") {
         return sweep_grid();
+    }
+    if out.as_deref() == Some("--grid-gaps") {
+        return grid_gaps();
     }
     if out.as_deref() == Some("--shape") {
         let args = std::env::args()

@@ -82,13 +82,43 @@ impl CopyPacker {
                 |a: &usize, b: &usize| load[*a] > load[*b] || (load[*a] == load[*b] && a > b);
             insertion_sort(&mut self.by_load, after);
         } else if self.moved.len() * 8 > self.bins {
-            self.by_load.sort_unstable_by(order);
+            // Integer keys: a non-negative load's bits order like the load (`total_cmp`),
+            // (`+ 0.0` turns `-0.0` into `0.0`), the bin in the low half breaks ties; no indirection
+            // in the comparisons.
+            self.load_keys.clear();
+            self.load_keys.extend(
+                (0..self.bins).map(|b| (u128::from((load[b] + 0.0).to_bits()) << 64) | b as u128),
+            );
+            self.load_keys.sort_unstable();
+            self.by_load.clear();
+            self.by_load
+                .extend(self.load_keys.iter().map(|&key| key as u64 as usize));
+            debug_assert!(self.by_load.is_sorted_by(|a, b| order(a, b).is_lt()));
+            self.placed_load.clone_from(load);
         } else {
-            let is_moved = &self.is_moved;
-            self.by_load.retain(|&b| !is_moved[b]);
+            // Each moved bin is found by binary search under the load it was placed with,
+            // and moved to its new place by rotating the bins between (the others keep
+            // their order, so the order equals a full sort's).
+            let placed = &mut self.placed_load;
+            let order = &mut self.by_load;
             for &b in &self.moved {
-                let at = self.by_load.partition_point(|x| order(x, &b).is_lt());
-                self.by_load.insert(at, b);
+                let key = |x: usize| (placed[x], x);
+                let below = |x: usize, at: (f64, usize)| {
+                    let (l, i) = key(x);
+                    l.total_cmp(&at.0).then(i.cmp(&at.1)).is_lt()
+                };
+                let old = (placed[b], b);
+                let from = order.partition_point(|&x| below(x, old));
+                debug_assert_eq!(order[from], b);
+                let new = (load[b], b);
+                if from > 0 && !below(order[from - 1], new) {
+                    let to = order[..from].partition_point(|&x| below(x, new));
+                    order[to..=from].rotate_right(1);
+                } else {
+                    let after = order[from + 1..].partition_point(|&x| below(x, new));
+                    order[from..=from + after].rotate_left(1);
+                }
+                placed[b] = load[b];
             }
         }
         for &b in &self.moved {

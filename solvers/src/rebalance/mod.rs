@@ -15,7 +15,8 @@
 //!    the cardinality holds by construction.
 //! 2. **Balancing sweeps** (two at most): the bins above the goal, heaviest first, are
 //!    paired with the lightest bins (the `i`-th heaviest with the `i`-th lightest) and each
-//!    pair gets its best swap or pair swap. The pairs are disjoint, so a sweep lowers up to
+//!    pair gets its best swap or pair swap (swaps only from [`WIDE_BINS`] bins on: there the
+//!    pair lists cost more than they gain). The pairs are disjoint, so a sweep lowers up to
 //!    `m / 2` bins for the price of about one move search: the differencing leaves many bins
 //!    above the goal when bins hold few copies, and the local search below lowers one bin
 //!    per move.
@@ -40,9 +41,12 @@
 //! [`PackLimits::stop_gap`] ([`PackLimits::coarse_stop_gap`] for bins of fewer than
 //! [`COARSE_BINS`] copies or [`WIDE_BINS`] bins or more); otherwise when no move improves,
 //! after [`PackLimits::max_moves`] moves, or, with [`WIDE_BINS`] bins or more, when a quarter
-//! of the bins' worth of moves lowered the heaviest bin by less than 0.002% of the goal.
-//! With two copies per bin and [`WIDE_BINS`] bins or more the search keeps the copies paired
-//! heaviest with lightest and moves only counts (see `descend_paired`). With *kicks* ([`PackLimits::deep`]) the search then goes
+//! of the bins' worth of moves lowered the heaviest bin by less than 0.002% of the goal or
+//! when [`PackLimits::wide_budget`] candidate moves were evaluated. With two copies per bin
+//! and [`WIDE_BINS`] bins or more the search keeps the copies paired heaviest with lightest
+//! and moves only counts (see `descend_paired`). Everything a wide packing does differently
+//! is decided once per packing, in one policy value (`SearchPolicy`, in `wide.rs`). With
+//! *kicks* ([`PackLimits::deep`]) the search then goes
 //! on to the bound itself and escapes local optima: a count move that lowers the heaviest bin
 //! but lifts another above it is applied anyway, the search descends again, and the kick is
 //! kept only if the heaviest bin ends lower. Limits are counts, never time, so the result
@@ -71,11 +75,6 @@ use crate::error::{check_weights, SolverError};
 use crate::loads::{bin_load, peak};
 use crate::tolerance::ROUNDING;
 
-/// Bins at least for which the local search keeps two copies per bin paired heaviest with
-/// lightest ([`WIDE_BINS`]; any number in the unit tests, so that they check it on small
-/// instances).
-const PAIRED_BINS: usize = if cfg!(test) { 1 } else { WIDE_BINS };
-
 /// Limits of the local search (counts and loads only: results never depend on time).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PackLimits {
@@ -100,27 +99,11 @@ pub struct PackLimits {
     /// the larger of it and the packer's own lower bound. Useful when the packing is one part
     /// of a larger problem whose optimum is known to be at least `target`.
     pub target: f64,
+    /// Candidate moves (exchanges and count moves) a packing of [`WIDE_BINS`] bins or more
+    /// evaluates at most before its local search ends (`usize::MAX`: no budget; see
+    /// [`DEFAULT_WIDE_BUDGET`]).
+    pub wide_budget: usize,
 }
-
-/// The local search of a packing of [`WIDE_BINS`] bins or more stops when a quarter of the
-/// bins' worth of moves lowered the heaviest bin by less than this much of the goal (relative):
-/// it ends at a local optimum far above the goal there (at 5 copies per bin of 512 bins, about
-/// 0.09% above the bound after 1,600 moves per layer, the last 1,000 of them gaining 0.04%),
-/// each move searching up to all bins. Counts, not time: the result stays deterministic.
-const STALL_GAP: f64 = 2e-5;
-
-/// Bins at least for which the local search stops when it stalls ([`WIDE_BINS`]; any number
-/// in the unit tests, so that they check it on small instances).
-const STALL_BINS: usize = if cfg!(test) { 1 } else { WIDE_BINS };
-
-/// Bins below which each step of the local search first looks for a pair swap that brings the
-/// heaviest bin down to the goal. From [`WIDE_BINS`] on the search often stalls far above the
-/// goal, where that search almost never finds a move (at E=256 R=2560 P=512, 5 copies per bin:
-/// 2,911 of 51,457 searches) while reading about 33 bins' pair lists each; there it backs off
-/// instead: after a search that found nothing the next 1, 2, 4, ... steps (at most the stall
-/// window, `P/4`) skip it, and a search that finds a move resets the back-off. Counts, not
-/// time: deterministic.
-const GOAL_PAIR_BINS: usize = WIDE_BINS;
 
 /// Balancing sweeps between the differencing and the local search (see the
 /// [module docs](self)).
@@ -143,6 +126,32 @@ pub const COARSE_BINS: usize = 8;
 /// DeepSeek-V3's R=288 P=32); the coarse gap, the promise for few copies per bin, applies.
 pub const WIDE_BINS: usize = 128;
 
+/// The default [`PackLimits::wide_budget`]: candidate moves (exchanges and count moves, the
+/// balancing sweeps' included) a wide packing evaluates at most, about a third of a
+/// millisecond of search per packing on the build machine.
+///
+/// A wide packing's search lowers one bin per move, each move searching up to all bins, and
+/// most of its gain comes early. Measured on 64 layers of synthetic log-normal loads
+/// (`lognormal_loads(64, E, 0.8, 10^6, 7)`, mean / worst gap of the heaviest bin to the lower
+/// bound over the layers): at E=384 R=2048 P=512 (4 copies per bin) the differencing and the
+/// sweeps end 0.77% / 1.16% above the bound, about 36,000 evaluations reach 0.42% / 0.61%, and
+/// the full search 0.18% / 0.33% after 1,580 moves and 737,000 evaluations per layer (20
+/// times the work, 0.45 s of the 0.5 s `refine` took over the 64 layers). With this budget
+/// `refine` ends at 0.44% / 0.74% there (`greedy`: 1.82% / 2.45%, 4.1 times farther on the
+/// mean) and at E=256 R=1536 P=512 (3 copies per bin) at 1.11% / 1.74% instead of 0.56% /
+/// 0.84% (`greedy`: 2.52% / 3.06%, 2.3 times farther). Over the 126 global shapes of
+/// `scaling --grid-gaps` (128 to 512 bins, more copies than items) the mean gap rose on 74,
+/// fell on 11; `greedy` stays at least 1.7 times farther from the bound on the mean wherever
+/// the budget changed the result, at least 3 times on all but 8 of them (3 or 4 copies per
+/// bin with 64 to 384 items: 1.7 to 2.9 times; 2.4 to 5.9 times without the budget); shapes
+/// whose search reaches the goal within the budget (most of those up to 256 bins, and
+/// E=1024 R=4096 P=512) keep their quality. It cuts the local search's instructions 10 to 15
+/// times at 3 to 5 copies per bin of 512 bins (E=384 R=2048 P=512: 3.91 to 0.31 billion per
+/// 64 layers, `greedy`'s never-worse solve included). No quality is promised at these shapes;
+/// [`PackLimits::deep`] searches on without the budget. A count, never time: the result
+/// depends only on the input.
+pub const DEFAULT_WIDE_BUDGET: usize = 32_768;
+
 impl Default for PackLimits {
     /// Local search without kicks, stopping within `7e-5` (0.007%) of the lower bound, or
     /// `3.5e-4` (0.035%) for bins of fewer than [`COARSE_BINS`] copies: the fast setting.
@@ -161,6 +170,7 @@ impl Default for PackLimits {
             stop_gap: 7e-5,
             coarse_stop_gap: 3.5e-4,
             target: 0.0,
+            wide_budget: DEFAULT_WIDE_BUDGET,
         }
     }
 }
@@ -186,7 +196,8 @@ impl PackLimits {
     }
 
     /// Local search with up to 4 kicks of width 3: several times the work of the default,
-    /// for lower peaks.
+    /// for lower peaks. From where the default search stops (its [`PackLimits::wide_budget`]
+    /// included) it goes on to the bound without a budget.
     pub fn deep() -> Self {
         Self {
             max_kicks: 4,
@@ -268,6 +279,10 @@ pub struct CopyPacker {
     /// The bins by load, ascending, lower bin first on ties (brought up to date before each
     /// exchange search and each look for the heaviest bin).
     by_load: Vec<usize>,
+    /// Sort keys of a full sort of `by_load` (scratch).
+    load_keys: Vec<u128>,
+    /// Per bin, the load it had when last put in its place in `by_load` (the order's keys).
+    placed_load: Vec<f64>,
     /// `by_load` as a balancing sweep started (sweep scratch).
     sweep_order: Vec<usize>,
     /// The bins whose load changed since `by_load` was sorted (each once).
@@ -295,10 +310,8 @@ pub struct CopyPacker {
     marked: Vec<bool>,
     /// The search stops at or below this load.
     stop_at: f64,
-    /// Whether the local search keeps the copies paired heaviest with lightest (two copies
-    /// per bin, [`WIDE_BINS`] bins or more, no outer target; see
-    /// [`CopyPacker::descend_paired`]).
-    paired: bool,
+    /// How the local search runs at this packing's shape (see [`SearchPolicy`]).
+    policy: SearchPolicy,
     stats: PackStats,
     // Construction scratch.
     keys: Vec<u64>,
@@ -374,15 +387,15 @@ impl CopyPacker {
         self.per_bin = n / bins;
         self.stats = PackStats::default();
         let goal = self.goal().max(limits.target);
-        self.stop_at = goal * (1.0 + limits.gap_for(self.bins, self.per_bin));
-        self.paired = self.per_bin == 2 && self.bins >= PAIRED_BINS && limits.target <= 0.0;
+        self.policy = SearchPolicy::new(self.bins, self.per_bin, weights.len(), &limits);
+        self.stop_at = goal * (1.0 + self.policy.stop_gap);
         self.construct();
         self.index();
         // Sweeps only where the packing answers to its own bound (no outer `target`): in a
         // node of a larger problem (refine's hierarchical nodes) they steer the descent to
         // worse local optima (measured on DeepSeek-V3, R=320 P=64 N=8: worst layer's gap to
         // the node bound 0.16% -> 0.39%) and save nothing measurable.
-        if limits.max_moves > 0 && limits.target <= 0.0 && !self.paired {
+        if limits.max_moves > 0 && limits.target <= 0.0 && !self.policy.paired {
             for _ in 0..BALANCE_SWEEPS {
                 if self.balance_sweep() == 0 {
                     break;
@@ -391,9 +404,10 @@ impl CopyPacker {
         }
         self.descend(limits.max_moves);
         if limits.max_kicks > 0 {
-            // Deep: from where the fast setting stops, on to the bound itself, with kicks
-            // (so never worse than the fast setting).
+            // Deep: from where the fast setting stops, on to the bound itself, with kicks and
+            // no work budget (so never worse than the fast setting).
             self.stop_at = goal;
+            self.policy.budget = usize::MAX;
             self.descend(limits.max_moves);
             for _ in 0..limits.max_kicks {
                 if self.stats.reached_goal || !self.kick(limits) {
@@ -449,15 +463,11 @@ impl CopyPacker {
     /// Applies the best improving move until the goal is reached, none is left or `max_moves`
     /// were applied.
     fn descend(&mut self, max_moves: usize) {
-        if self.paired {
+        if self.policy.paired {
             return self.descend_paired(max_moves);
         }
-        // Wide packings stop when the peak stalls (see `STALL_GAP`).
-        let window = if self.bins >= STALL_BINS {
-            (self.bins / 4).max(1)
-        } else {
-            usize::MAX
-        };
+        // Wide packings stop when the peak stalls or the budget is spent.
+        let window = self.policy.stall_window;
         let mut checkpoint = f64::INFINITY;
         let (mut skip_goal, mut backoff) = (0usize, 1usize);
         for step in 0..max_moves {
@@ -466,16 +476,22 @@ impl CopyPacker {
                 self.stats.reached_goal = true;
                 return;
             }
+            if self.stats.evaluations >= self.policy.budget {
+                return;
+            }
             if step % window == 0 {
-                if checkpoint - self.load[top] < STALL_GAP * self.stop_at {
+                if self
+                    .policy
+                    .stalled(checkpoint, self.load[top], self.stop_at)
+                {
                     return;
                 }
                 checkpoint = self.load[top];
             }
             // A pair swap that brings the heaviest bin down to the goal (the most effective
-            // move near the goal; backed off from `GOAL_PAIR_BINS` bins on); otherwise the
-            // best swap, pair swap or count move that lowers it, cheapest first.
-            let to_goal = if self.bins < GOAL_PAIR_BINS {
+            // move near the goal; backed off in wide packings); otherwise the best swap, pair
+            // swap or count move that lowers it, cheapest first.
+            let to_goal = if !self.policy.goal_backoff {
                 self.exchange_move(top, true, true)
             } else if skip_goal > 0 {
                 skip_goal -= 1;
@@ -516,6 +532,9 @@ impl CopyPacker {
             let top = self.heaviest();
             if self.load[top] <= self.stop_at {
                 self.stats.reached_goal = true;
+                return;
+            }
+            if self.stats.evaluations >= self.policy.budget {
                 return;
             }
             match self.best_count_move(top) {
@@ -569,5 +588,7 @@ mod indices;
 mod moves;
 #[cfg(test)]
 mod tests;
+mod wide;
 
 use indices::*;
+use wide::SearchPolicy;

@@ -3,16 +3,6 @@
 
 use super::*;
 
-/// Bins at least for which a best-swap search works out the least transfer of a swap (see
-/// [`CopyPacker::least_swap_transfer`]) to skip the bins without room for it; any number in
-/// the unit tests, so that they check the early stop on small instances.
-const LEAST_BINS: usize = if cfg!(test) { 1 } else { 128 };
-
-/// Copies per item at least (on average) for which a best-swap search works out the least
-/// transfer of a swap (with fewer, the copy weights are too many distinct values for it to
-/// skip bins); any number in the unit tests.
-const LEAST_COPIES: usize = if cfg!(test) { 1 } else { 8 };
-
 impl CopyPacker {
     /// An exchange of one copy (`pairs == false`) or two copies of `top` with as many
     /// copies of another bin.
@@ -23,7 +13,7 @@ impl CopyPacker {
     /// larger load of the two).
     pub(super) fn exchange_move(&mut self, top: usize, pairs: bool, fix: bool) -> Option<Move> {
         let k = self.per_bin;
-        if pairs && !pair_swaps(k) {
+        if pairs && !self.policy.pair_swaps {
             return None;
         }
         self.stats.searches += 1;
@@ -44,11 +34,7 @@ impl CopyPacker {
         // searches cost more than they save: measured in instructions, +8% at R=288 P=144
         // with 256 items, +3% at E=1024 R=1536 P=512).
         let mut end = self.bins;
-        if !pairs
-            && !fix
-            && self.bins >= LEAST_BINS
-            && self.at.len() >= LEAST_COPIES * self.weights.len()
-        {
+        if !pairs && !fix && self.policy.least_transfer {
             let least = self.least_swap_transfer(top);
             end = self
                 .by_load
@@ -116,7 +102,7 @@ impl CopyPacker {
         let mut order = std::mem::take(&mut self.sweep_order);
         order.clone_from(&self.by_load);
         let (m, k) = (self.bins, self.per_bin);
-        let kinds: &[bool] = if pair_swaps(k) {
+        let kinds: &[bool] = if self.policy.pair_swaps && self.policy.sweep_pairs {
             &[false, true]
         } else {
             &[false]
@@ -484,15 +470,6 @@ fn best_exchange(
         }
     }
     found
-}
-
-/// Whether bins of `k` copies have pair swaps: 3 to 64 copies (the pair lists cost `O(k^2)`
-/// per bin). With 2 copies a pair is the whole bin, and exchanging two whole bins never
-/// lowers the heavier without lifting the other to its load: the exchange's transfer is the
-/// two loads' difference itself (`x + y` sums the two copies as the bin's load does), never
-/// below it, so the searches would visit every bin for nothing.
-fn pair_swaps(k: usize) -> bool {
-    (3..=64).contains(&k)
 }
 
 /// A bin and its load.

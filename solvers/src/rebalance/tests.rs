@@ -395,7 +395,7 @@ proptest! {
         let counts = p.counts.clone();
         let mut q = CopyPacker::default();
         let items = q.pack(&w, &counts, bins, PackLimits::default()).unwrap();
-        prop_assert!(q.paired);
+        prop_assert!(q.policy.paired);
         prop_assert!(peak(&w, &items, bins) <= built);
         for i in 0..w.len() {
             prop_assert!(items.contains(&i));
@@ -403,11 +403,22 @@ proptest! {
     }
 }
 
+/// Weights as `f64` and `n` copies handed out round robin (every item at least one; `n` at
+/// least the number of items).
+fn round_robin(weights: &[u32], n: usize) -> (Vec<f64>, Vec<usize>) {
+    let w: Vec<f64> = weights.iter().map(|&x| f64::from(x)).collect();
+    let mut counts = vec![1; w.len()];
+    for e in 0..n - w.len() {
+        counts[e % w.len()] += 1;
+    }
+    (w, counts)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(16))]
 
     /// Wide packings ([`WIDE_BINS`] bins or more) back off the goal-directed pair-swap search
-    /// (see `GOAL_PAIR_BINS`): still a packing of every item with every bin's cardinality,
+    /// (see `SearchPolicy::goal_backoff`): still a packing of every item with every bin's cardinality,
     /// never above the differencing's peak, deterministic.
     #[test]
     fn wide_packings_keep_the_invariants(
@@ -417,11 +428,7 @@ proptest! {
     ) {
         let n = bins * per_bin;
         prop_assume!(n >= weights.len());
-        let w: Vec<f64> = weights.iter().map(|&x| x as f64).collect();
-        let mut counts = vec![1; w.len()];
-        for e in 0..n - w.len() {
-            counts[e % w.len()] += 1;
-        }
+        let (w, counts) = round_robin(&weights, n);
         let mut p = CopyPacker::default();
         let built = p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap();
         let improved = p.pack(&w, &counts, bins, PackLimits::default()).unwrap();
@@ -431,5 +438,46 @@ proptest! {
         }
         prop_assert!(peak(&w, &improved, bins) <= peak(&w, &built, bins) * (1.0 + ROUNDING));
         prop_assert_eq!(&improved, &CopyPacker::default().pack(&w, &counts, bins, PackLimits::default()).unwrap());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// The work budget of wide packings only cuts the search short: the budgeted search is a
+    /// prefix of the unbudgeted one (never lower, never above the differencing's peak, fewer
+    /// evaluations when the budget acted), and `deep` goes on from where it stops (never
+    /// higher). Packings below [`WIDE_BINS`] bins ignore it.
+    #[test]
+    fn the_wide_budget_cuts_the_search_short(
+        weights in proptest::collection::vec(1u32..10_000, 64..200),
+        bins in WIDE_BINS - 8..WIDE_BINS + 40,
+        per_bin in 3usize..7,
+        budget in 0usize..3_000,
+    ) {
+        let n = bins * per_bin;
+        prop_assume!(n >= weights.len());
+        let (w, counts) = round_robin(&weights, n);
+        let mut p = CopyPacker::default();
+        let built = peak(&w, &p.pack(&w, &counts, bins, PackLimits { max_moves: 0, ..PackLimits::default() }).unwrap(), bins);
+        let free = PackLimits { wide_budget: usize::MAX, ..PackLimits::default() };
+        let unbounded = p.pack(&w, &counts, bins, free).unwrap();
+        let free_stats = p.stats();
+        let tight = PackLimits { wide_budget: budget, ..PackLimits::default() };
+        let bounded = p.pack(&w, &counts, bins, tight).unwrap();
+        let tight_stats = p.stats();
+        if bins < WIDE_BINS {
+            prop_assert_eq!(&bounded, &unbounded);
+        }
+        let (low, high) = (peak(&w, &unbounded, bins), peak(&w, &bounded, bins));
+        prop_assert!(low <= high * (1.0 + ROUNDING));
+        prop_assert!(high <= built * (1.0 + ROUNDING));
+        prop_assert!(tight_stats.evaluations <= free_stats.evaluations);
+        if free_stats.evaluations > tight_stats.evaluations {
+            // The budget acted: it was spent.
+            prop_assert!(tight_stats.evaluations >= budget);
+        }
+        let deep = p.pack(&w, &counts, bins, PackLimits { wide_budget: budget, ..PackLimits::deep() }).unwrap();
+        prop_assert!(peak(&w, &deep, bins) <= high * (1.0 + ROUNDING));
     }
 }
