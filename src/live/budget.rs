@@ -46,7 +46,38 @@ pub(crate) struct SearchResult {
     /// The curve: the starting point, then one point per step taken.
     pub(crate) curve: Vec<CurvePoint>,
     /// The slot writes of each step, to replay a prefix of the search.
-    steps: Vec<Vec<(usize, usize)>>,
+    steps: Vec<Writes>,
+}
+
+/// The slot writes of one step, `(slot, expert)`: one (a replacement) or two (a swap).
+/// A fixed-size value, so choosing and recording a step allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Writes {
+    slots: [(usize, usize); 2],
+    len: u8,
+}
+
+impl Writes {
+    /// One write: `expert` into `slot`.
+    fn one(slot: usize, expert: usize) -> Self {
+        Self {
+            slots: [(slot, expert), (0, 0)],
+            len: 1,
+        }
+    }
+
+    /// Two writes (a swap).
+    fn two(first: (usize, usize), second: (usize, usize)) -> Self {
+        Self {
+            slots: [first, second],
+            len: 2,
+        }
+    }
+
+    /// The writes, in order.
+    fn as_slice(&self) -> &[(usize, usize)] {
+        &self.slots[..usize::from(self.len)]
+    }
 }
 
 impl SearchResult {
@@ -54,7 +85,7 @@ impl SearchResult {
     pub(crate) fn prefix(&self, start: &LayerPlacement, steps: usize) -> LayerPlacement {
         let mut phy2log = start.phy2log().to_vec();
         for writes in self.steps.iter().take(steps) {
-            for &(slot, e) in writes {
+            for &(slot, e) in writes.as_slice() {
                 phy2log[slot] = e;
             }
         }
@@ -70,7 +101,7 @@ impl SearchResult {
         let mut phy2log = start.phy2log().to_vec();
         let mut values = vec![value(start)?];
         for writes in &self.steps {
-            for &(slot, e) in writes {
+            for &(slot, e) in writes.as_slice() {
                 phy2log[slot] = e;
             }
             values.push(value(&LayerPlacement::from_phy2log(phy2log.clone()))?);
@@ -244,12 +275,60 @@ struct Search<'a> {
     now: u64,
     touched: Vec<usize>,
     fresh: Vec<f64>,
+    /// `first[slot]`: no earlier slot of the slot's GPU holds its expert. A step on a later
+    /// replica of the same expert on the same GPU has the same score, and the first step
+    /// found wins ties, so the candidate loops skip it.
+    first: Vec<bool>,
+    /// Scratch of [`Search::best_step`] (reused, so a step allocates nothing): the experts
+    /// on the busiest GPU, the partners, what is read of them and of their slots.
+    ys: Vec<usize>,
+    partner_gpus: Vec<usize>,
+    partner_info: Vec<PartnerGpu>,
+    partner_slots: Vec<PartnerSlot>,
+    /// Scratch of [`Search::apply`]: (expert, count before) of the experts a step writes,
+    /// and the GPUs whose load it changes.
+    recounted: Vec<(usize, usize)>,
+    reloaded: Vec<usize>,
+}
+
+/// What a step reads of a GPU that trades with the busiest one, once per step.
+#[derive(Debug, Clone, Copy)]
+struct PartnerGpu {
+    gpu: usize,
+    /// The least a replica on the GPU costs to take to the busiest GPU, less what it cost
+    /// to bring to the GPU (-1, 0 or 1).
+    swap_in: isize,
+    /// The GPU holds a replica that came by a transfer.
+    came_in: bool,
+    /// The largest load per replica of its experts.
+    heaviest: f64,
+}
+
+/// What a step reads of one slot of a GPU `h` that trades with the busiest GPU `top`, once
+/// per step.
+#[derive(Debug, Clone, Copy)]
+struct PartnerSlot {
+    slot: usize,
+    expert: usize,
+    /// The expert's load per replica.
+    pr: f64,
+    /// 1 when a replica of the expert on `h` (on `top`) is a transfer.
+    t_h: isize,
+    t_top: isize,
+    /// No earlier slot of `h` holds the expert.
+    first: bool,
+    /// The expert has a replica to spare (at least two).
+    spare: bool,
+    /// With a spare: `top`'s load change when the expert loses a replica.
+    top_loss: f64,
+    /// With a spare: `h`'s load without this replica, the expert at its new count.
+    h_without: f64,
 }
 
 /// A candidate step.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Candidate {
-    writes: Vec<(usize, usize)>,
+    writes: Writes,
     score: (f64, f64),
     /// Scores closer than this tie ([`TIE`] times the max).
     tol: f64,
@@ -384,7 +463,7 @@ pub(crate) fn search(
         (Policy::Hierarchical, Some(q)) => q,
         _ => (0..cluster.gpus).filter(|&g| live.is_live(g)).count(),
     };
-    let run = |variant: Variant, prefix: &[Vec<(usize, usize)>]| {
+    let run = |variant: Variant, prefix: &[Writes]| {
         search_with(layer, current, budget, live, replicas, variant, prefix)
     };
     let mut ran: Vec<Variant> = Vec::new();
@@ -445,7 +524,7 @@ fn search_with(
     live: &LiveGpus,
     replicas: Replicas,
     variant: Variant,
-    prefix: &[Vec<(usize, usize)>],
+    prefix: &[Writes],
 ) -> SearchResult {
     let mut s = Search::new(layer, current, live);
     s.distinct = replicas == Replicas::Distinct;
@@ -457,19 +536,19 @@ fn search_with(
     }];
     let mut steps = Vec::new();
     for writes in prefix {
-        s.apply(writes);
+        s.apply(writes.as_slice());
         curve.push(CurvePoint {
             transfers: s.transfers,
             max_load: s.max(),
         });
-        steps.push(writes.clone());
+        steps.push(*writes);
     }
     let limit = STEPS_PER_SLOT * layer.cluster().replicas;
     while steps.len() < limit {
         let Some(best) = s.best_step(budget) else {
             break;
         };
-        s.apply(&best.writes);
+        s.apply(best.writes.as_slice());
         curve.push(CurvePoint {
             transfers: s.transfers,
             max_load: s.max(),
@@ -532,6 +611,13 @@ impl<'a> Search<'a> {
             now: 0,
             touched: Vec::new(),
             fresh: vec![0.0; cluster.gpus],
+            first: vec![false; phy.len()],
+            ys: Vec::with_capacity(slots),
+            partner_gpus: Vec::new(),
+            partner_info: Vec::new(),
+            partner_slots: Vec::new(),
+            recounted: Vec::with_capacity(4),
+            reloaded: Vec::with_capacity(16),
             phy,
         };
         s.refresh();
@@ -562,6 +648,15 @@ impl<'a> Search<'a> {
             .sort_by(|&a, &b| pr_plus[a].total_cmp(&pr_plus[b]).then(a.cmp(&b)));
         for g in 0..self.cluster.gpus {
             self.load[g] = self.gpu_load(g);
+            self.set_first(g);
+        }
+    }
+
+    /// Sets [`Search::first`] for GPU `g`'s slots.
+    fn set_first(&mut self, g: usize) {
+        let slots = g * self.slots..(g + 1) * self.slots;
+        for slot in slots.clone() {
+            self.first[slot] = !self.phy[slots.start..slot].contains(&self.phy[slot]);
         }
     }
 
@@ -575,12 +670,16 @@ impl<'a> Search<'a> {
     fn apply(&mut self, writes: &[(usize, usize)]) {
         let e_count = self.experts;
         // (expert, count before) of every expert written or overwritten.
-        let mut recounted: Vec<(usize, usize)> = writes
-            .iter()
-            .flat_map(|&(slot, new)| [self.phy[slot], new])
-            .map(|e| (e, self.cnt[e]))
-            .collect();
-        let mut gpus: Vec<usize> = Vec::with_capacity(8);
+        let mut recounted = std::mem::take(&mut self.recounted);
+        recounted.clear();
+        recounted.extend(
+            writes
+                .iter()
+                .flat_map(|&(slot, new)| [self.phy[slot], new])
+                .map(|e| (e, self.cnt[e])),
+        );
+        let mut gpus = std::mem::take(&mut self.reloaded);
+        gpus.clear();
         for &(slot, new) in writes {
             let (g, old) = (slot / self.slots, self.phy[slot]);
             if old == new {
@@ -600,6 +699,7 @@ impl<'a> Search<'a> {
             self.cnt[new] += 1;
             self.transfers = (self.transfers as isize + self.t(g, new) - self.t(g, old)) as usize;
             gpus.push(g);
+            self.set_first(g);
         }
         recounted.sort_unstable();
         recounted.dedup();
@@ -619,9 +719,11 @@ impl<'a> Search<'a> {
         }
         gpus.sort_unstable();
         gpus.dedup();
-        for g in gpus {
+        for &g in &gpus {
             self.load[g] = self.gpu_load(g);
         }
+        self.recounted = recounted;
+        self.reloaded = gpus;
     }
 
     /// The load per replica of `e` at its count, one more and one fewer.
@@ -654,14 +756,6 @@ impl<'a> Search<'a> {
                 .home
                 .as_ref()
                 .is_none_or(|home| home[expert] == self.node[gpu])
-    }
-
-    /// True when no earlier slot of `slot`'s GPU holds its expert: a step on a later replica
-    /// of the same expert on the same GPU has the same score, and the first step found wins
-    /// ties, so the candidate loops skip it.
-    fn first_on_gpu(&self, slot: usize) -> bool {
-        let first = slot - slot % self.slots;
-        !self.phy[first..slot].contains(&self.phy[slot])
     }
 
     /// True when GPU `g` holds a replica of `e` now.
@@ -732,7 +826,7 @@ impl<'a> Search<'a> {
     fn offer(
         &self,
         best: &mut Option<Candidate>,
-        writes: &[(usize, usize)],
+        writes: Writes,
         cost: isize,
         gains: (f64, f64),
     ) {
@@ -740,7 +834,7 @@ impl<'a> Search<'a> {
         let score = (gains.0 / price, gains.1 / price);
         if best.as_ref().is_none_or(|b| beats(score, b.score, b.tol)) {
             *best = Some(Candidate {
-                writes: writes.to_vec(),
+                writes,
                 score,
                 tol: self.max_now * TIE,
             });
@@ -761,7 +855,6 @@ impl<'a> Search<'a> {
 
     /// [`Search::best_step`] with the live GPUs sorted busiest first (`order`).
     fn best_step_from(&mut self, budget: usize, order: &[usize]) -> Option<Candidate> {
-        let p = self.cluster.gpus;
         let e_count = self.experts;
         let top = *order.first()?;
         let max = self.load[top];
@@ -775,18 +868,20 @@ impl<'a> Search<'a> {
             self.set_relief();
         }
         let relief_max = self.relief.iter().copied().fold(0.0, f64::max);
-        let top_slots: Vec<usize> = (top * self.slots..(top + 1) * self.slots).collect();
+        let top_slots = top * self.slots..(top + 1) * self.slots;
 
         // The experts on the busiest GPU.
-        let mut ys: Vec<usize> = top_slots.iter().map(|&s| self.phy[s]).collect();
+        let mut ys = std::mem::take(&mut self.ys);
+        ys.clear();
+        ys.extend(top_slots.clone().map(|s| self.phy[s]));
         ys.sort_unstable();
         ys.dedup();
         // Replace a replica on the busiest GPU: by an expert it holds, or by one it does not
         // hold, cheapest per replica first, while the busiest GPU's load still drops and the
         // drop can still beat the best step at the lowest price.
-        for &slot in &top_slots {
+        for slot in top_slots.clone() {
             let x = self.phy[slot];
-            if self.cnt[x] < 2 || !self.first_on_gpu(slot) {
+            if self.cnt[x] < 2 || !self.first[slot] {
                 continue;
             }
             let nx = self.on[top * e_count + x] as f64;
@@ -809,7 +904,7 @@ impl<'a> Search<'a> {
                 continue;
             }
             // What the busiest GPU held and gave away comes back for free.
-            for i in top * self.slots..(top + 1) * self.slots {
+            for i in top_slots.clone() {
                 let y = self.start[i];
                 if self.on[top * e_count + y] == 0 {
                     self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
@@ -840,35 +935,67 @@ impl<'a> Search<'a> {
         }
         // The GPUs that trade with the busiest one below: the lightest `partners` it may
         // trade with (under the hierarchical policy every expert it holds lives on its node),
-        // in index order.
-        let mut partners: Vec<usize> = order
-            .iter()
-            .rev()
-            .copied()
-            .filter(|&h| h != top && (self.home.is_none() || self.node[h] == self.node[top]))
-            .take(self.partners)
-            .collect();
+        // in index order, each with what the steps below read of its slots.
+        let mut partners = std::mem::take(&mut self.partner_gpus);
+        partners.clear();
+        partners.extend(
+            order
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&h| h != top && (self.home.is_none() || self.node[h] == self.node[top]))
+                .take(self.partners),
+        );
         partners.sort_unstable();
-        // Per GPU `h`: the least a replica on `h` costs to take to the busiest GPU, less what
-        // it cost to bring to `h` (-1, 0 or 1), and whether `h` holds a replica that cost a
-        // transfer: lower bounds on the cost of the steps below, read before their loops.
-        let (mut swap_in, mut came_in) = (vec![1isize; p], vec![false; p]);
+        let mut gpus = std::mem::take(&mut self.partner_info);
+        gpus.clear();
+        let mut cells = std::mem::take(&mut self.partner_slots);
+        cells.clear();
         for &h in &partners {
+            let mut info = PartnerGpu {
+                gpu: h,
+                swap_in: 1,
+                came_in: false,
+                heaviest: 0.0,
+            };
             for slot in h * self.slots..(h + 1) * self.slots {
-                let y = self.phy[slot];
-                swap_in[h] = swap_in[h].min(self.t(top, y) - self.t(h, y));
-                came_in[h] |= self.t(h, y) == 1;
+                let e = self.phy[slot];
+                let spare = self.cnt[e] >= 2;
+                let (t_h, t_top) = (self.t(h, e), self.t(top, e));
+                // Per GPU `h`: the least a replica on `h` costs to take to the busiest GPU,
+                // less what it cost to bring to `h` (-1, 0 or 1), and whether `h` holds a
+                // replica that cost a transfer: lower bounds on the cost of the steps below.
+                info.swap_in = info.swap_in.min(t_top - t_h);
+                info.came_in |= t_h == 1;
+                info.heaviest = info.heaviest.max(self.pr[e]);
+                let (hx, nx) = (
+                    self.on[h * e_count + e] as f64,
+                    self.on[top * e_count + e] as f64,
+                );
+                cells.push(PartnerSlot {
+                    slot,
+                    expert: e,
+                    pr: self.pr[e],
+                    t_h,
+                    t_top,
+                    first: self.first[slot],
+                    spare,
+                    // Only read for spare experts (`pr_minus` is infinite below two replicas).
+                    top_loss: if spare {
+                        nx * (self.pr_minus[e] - self.pr[e])
+                    } else {
+                        0.0
+                    },
+                    h_without: if spare {
+                        self.load[h] + (hx - 1.0) * self.pr_minus[e] - hx * self.pr[e]
+                    } else {
+                        0.0
+                    },
+                });
             }
+            gpus.push(info);
         }
         // Replace a replica elsewhere by an expert the busiest GPU holds.
-        let heaviest: Vec<f64> = (0..p)
-            .map(|h| {
-                self.phy[h * self.slots..(h + 1) * self.slots]
-                    .iter()
-                    .map(|&e| self.pr[e])
-                    .fold(0.0, f64::max)
-            })
-            .collect();
         for &y in &ys {
             let ny = self.on[top * e_count + y] as f64;
             let y_drop = ny * (self.pr[y] - self.pr_plus[y]);
@@ -876,14 +1003,18 @@ impl<'a> Search<'a> {
             if !promising(&best, max - (self.load[top] - y_drop) + max * SLACK, -1) {
                 continue;
             }
-            for &h in &partners {
+            let lt = self.load[top];
+            let top_base = lt - y_drop;
+            for (i, info) in gpus.iter().enumerate() {
+                let h = info.gpu;
                 if !self.allowed(y, h) {
                     continue;
                 }
                 // `h` gains its share of `y` and loses at most its heaviest replica.
                 let hy = self.on[h * e_count + y] as f64;
-                let y_gain = (hy + 1.0) * self.pr_plus[y] - hy * self.pr[y];
-                let h_floor = self.load[h] - heaviest[h] + y_gain;
+                let (y_plus, y_less) = ((hy + 1.0) * self.pr_plus[y], hy * self.pr[y]);
+                let y_gain = y_plus - y_less;
+                let h_floor = self.load[h] - info.heaviest + y_gain;
                 if h_floor >= max || !promising(&best, max - h_floor + max * SLACK, -1) {
                     continue;
                 }
@@ -891,8 +1022,8 @@ impl<'a> Search<'a> {
                 // least `h_floor`, every GPU but those two and `y`'s holders at least as heavy
                 // as now (`x`'s holders get heavier); the cost is at least what adding `y` to
                 // `h` costs, less one when `h` holds a replica that came by a transfer.
-                let (lt, lh) = (self.load[top], self.load[h]);
-                let (top_floor, h_floor) = (lt - y_drop, h_floor.max(0.0));
+                let lh = self.load[h];
+                let (top_floor, h_floor) = (top_base, h_floor.max(0.0));
                 let untouched = order[1..]
                     .iter()
                     .find(|&&g| g != h && !self.holds(g, y))
@@ -904,42 +1035,29 @@ impl<'a> Search<'a> {
                     squares: lt * lt - top_floor * top_floor + lh * lh - h_floor * h_floor
                         + self.relief[y],
                 };
-                if !can_beat(
-                    &best,
-                    self.rule,
-                    bound,
-                    self.t(h, y) - isize::from(came_in[h]),
-                ) {
+                let t_hy = self.t(h, y);
+                if !can_beat(&best, self.rule, bound, t_hy - isize::from(info.came_in)) {
                     continue;
                 }
-                for slot in h * self.slots..(h + 1) * self.slots {
-                    let x = self.phy[slot];
-                    if x == y || self.cnt[x] < 2 {
+                for cell in &cells[i * self.slots..(i + 1) * self.slots] {
+                    let x = cell.expert;
+                    if x == y || !cell.spare || !cell.first {
                         continue;
                     }
-                    let cost = self.t(h, y) - self.t(h, x);
+                    let cost = t_hy - cell.t_h;
                     if cost > room {
                         continue;
                     }
-                    let nx = self.on[top * e_count + x] as f64;
-                    let top_new = self.load[top] - y_drop + nx * (self.pr_minus[x] - self.pr[x]);
-                    let (hx, hy) = (
-                        self.on[h * e_count + x] as f64,
-                        self.on[h * e_count + y] as f64,
-                    );
-                    let h_new = self.load[h] + (hx - 1.0) * self.pr_minus[x] - hx * self.pr[x]
-                        + (hy + 1.0) * self.pr_plus[y]
-                        - hy * self.pr[y];
+                    let top_new = top_base + cell.top_loss;
+                    let h_new = cell.h_without + y_plus - y_less;
                     let peak = top_new.max(h_new);
                     if top_new >= max
                         || h_new >= max
                         || !promising(&best, max - peak + max * SLACK, cost)
-                        || !self.first_on_gpu(slot)
                     {
                         continue;
                     }
                     let peak = peak.max(self.x_rise(x, h, y));
-                    let (lt, lh) = (self.load[top], self.load[h]);
                     let bound = Bound {
                         max,
                         peak,
@@ -951,19 +1069,21 @@ impl<'a> Search<'a> {
                         continue;
                     }
                     if let Some(gains) = self.replace(h, x, y, max, order) {
-                        self.offer(&mut best, &[(slot, y)], cost, gains);
+                        self.offer(&mut best, Writes::one(cell.slot, y), cost, gains);
                     }
                 }
             }
         }
         // Swap a replica of the busiest GPU with one elsewhere.
-        for &a in &top_slots {
-            if !self.first_on_gpu(a) {
+        for a in top_slots {
+            if !self.first[a] {
                 continue;
             }
             let x = self.phy[a];
             let px = self.pr[x];
-            for &h in &partners {
+            let t_top_x = self.t(top, x);
+            for (i, info) in gpus.iter().enumerate() {
+                let h = info.gpu;
                 // A swap leaves `h` busier than now (`y` is lighter than `x`).
                 if !self.allowed(x, h) || !promising(&best, max - self.load[h] + max * SLACK, -1) {
                     continue;
@@ -972,39 +1092,37 @@ impl<'a> Search<'a> {
                 // the drop of the squares at most half the squared difference; the cost is at
                 // least what moving `x` costs plus `swap_in`.
                 let (lt, lh) = (self.load[top], self.load[h]);
-                let others = order[1..].iter().find(|&&g| g != h);
+                // The busiest GPU outside the two bounds the new max from below.
+                let floor = order[1..]
+                    .iter()
+                    .find(|&&g| g != h)
+                    .map_or(0.0, |&g| self.load[g]);
                 let bound = Bound {
                     max,
                     peak: 0.5 * (lt + lh),
-                    untouched: others.map_or(0.0, |&g| self.load[g]),
+                    untouched: floor,
                     squares: 0.5 * (lt - lh) * (lt - lh),
                 };
-                let cost = self.t(h, x) - self.t(top, x) + swap_in[h];
+                let t_hx = self.t(h, x);
+                let cost = t_hx - t_top_x + info.swap_in;
                 if !can_beat(&best, self.rule, bound, cost) {
                     continue;
                 }
-                for b in h * self.slots..(h + 1) * self.slots {
-                    let y = self.phy[b];
-                    if x == y || !self.allowed(y, top) {
+                for cell in &cells[i * self.slots..(i + 1) * self.slots] {
+                    let y = cell.expert;
+                    let py = cell.pr;
+                    if x == y || py >= px || !cell.first || !self.allowed(y, top) {
                         continue;
                     }
-                    let cost = self.t(top, y) + self.t(h, x) - self.t(top, x) - self.t(h, y);
+                    let cost = cell.t_top + t_hx - t_top_x - cell.t_h;
                     if cost > room {
                         continue;
                     }
-                    let py = self.pr[y];
-                    if py >= px {
-                        continue;
-                    }
-                    let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
-                    if !promising(&best, max - peak + max * SLACK, cost) || !self.first_on_gpu(b) {
-                        continue;
-                    }
-                    // The busiest GPU outside the two bounds the new max from below.
-                    let others = order[1..].iter().find(|&&g| g != h);
-                    let floor = others.map_or(0.0, |&g| self.load[g]);
-                    let (lt, lh) = (self.load[top], self.load[h]);
                     let (top_new, h_new) = (lt - px + py, lh - py + px);
+                    let peak = top_new.max(h_new);
+                    if !promising(&best, max - peak + max * SLACK, cost) {
+                        continue;
+                    }
                     let bound = Bound {
                         max,
                         peak,
@@ -1018,11 +1136,15 @@ impl<'a> Search<'a> {
                     self.touch(top, py - px);
                     self.touch(h, px - py);
                     if let Some(gains) = self.judge(max, order) {
-                        self.offer(&mut best, &[(a, y), (b, x)], cost, gains);
+                        self.offer(&mut best, Writes::two((a, y), (cell.slot, x)), cost, gains);
                     }
                 }
             }
         }
+        self.ys = ys;
+        self.partner_gpus = partners;
+        self.partner_info = gpus;
+        self.partner_slots = cells;
         best
     }
 
@@ -1061,7 +1183,7 @@ impl<'a> Search<'a> {
             return;
         }
         if let Some(gains) = self.replace(top, x, y, max, order) {
-            self.offer(best, &[(slot, y)], cost, gains);
+            self.offer(best, Writes::one(slot, y), cost, gains);
         }
     }
 
@@ -1169,6 +1291,10 @@ mod tests {
             transfers += usize::from(!before.contains(&e));
         }
         assert_eq!((&s.cnt, &s.on, &s.holders), (&cnt, &on, &holders));
+        for (slot, &e) in s.phy.iter().enumerate() {
+            let gpu_start = slot - slot % s.slots;
+            assert_eq!(s.first[slot], !s.phy[gpu_start..slot].contains(&e), "slot {slot}");
+        }
         assert_eq!(s.transfers, transfers);
         for (g, &load) in s.load.iter().enumerate() {
             let slots = &s.phy[g * s.slots..(g + 1) * s.slots];
@@ -1213,7 +1339,7 @@ mod tests {
                     let mut steps = 0;
                     while let Some(step) = s.best_step(budget) {
                         let before = s.max();
-                        s.apply(&step.writes);
+                        s.apply(step.writes.as_slice());
                         assert_matches_recount(&s, &current);
                         assert!(s.max() <= before, "case {case}: the max rose");
                         assert!(s.transfers <= budget, "case {case}: over budget");
@@ -1384,7 +1510,7 @@ mod tests {
             // The state after the replay is the one a recount gives.
             let mut s = Search::new(&layer, &current, &live);
             for writes in &base.steps[..k] {
-                s.apply(writes);
+                s.apply(writes.as_slice());
             }
             assert_matches_recount(&s, &current);
         }
