@@ -298,10 +298,12 @@ struct PartnerGpu {
     /// The least a replica on the GPU costs to take to the busiest GPU, less what it cost
     /// to bring to the GPU (-1, 0 or 1).
     swap_in: isize,
-    /// The GPU holds a replica that came by a transfer.
-    came_in: bool,
-    /// The largest load per replica of its experts.
-    heaviest: f64,
+    /// The least load the GPU has without one of its [movable](PartnerSlot::movable)
+    /// replicas (infinite without one).
+    least_without: f64,
+    /// 1 when a movable replica on the GPU came by a transfer (giving its slot away gives
+    /// the transfer back).
+    refund: isize,
 }
 
 /// What a step reads of one slot of a GPU `h` that trades with the busiest GPU `top`, once
@@ -317,8 +319,9 @@ struct PartnerSlot {
     t_top: isize,
     /// No earlier slot of `h` holds the expert.
     first: bool,
-    /// The expert has a replica to spare (at least two).
-    spare: bool,
+    /// The slot may give its replica away: the first on `h` of an expert with a replica to
+    /// spare (at least two).
+    movable: bool,
     /// With a spare: `top`'s load change when the expert loses a replica.
     top_loss: f64,
     /// With a spare: `h`'s load without this replica, the expert at its new count.
@@ -955,23 +958,35 @@ impl<'a> Search<'a> {
             let mut info = PartnerGpu {
                 gpu: h,
                 swap_in: 1,
-                came_in: false,
-                heaviest: 0.0,
+                least_without: f64::INFINITY,
+                refund: 0,
             };
             for slot in h * self.slots..(h + 1) * self.slots {
                 let e = self.phy[slot];
                 let spare = self.cnt[e] >= 2;
                 let (t_h, t_top) = (self.t(h, e), self.t(top, e));
                 // Per GPU `h`: the least a replica on `h` costs to take to the busiest GPU,
-                // less what it cost to bring to `h` (-1, 0 or 1), and whether `h` holds a
-                // replica that cost a transfer: lower bounds on the cost of the steps below.
+                // less what it cost to bring to `h` (-1, 0 or 1): a lower bound on the cost
+                // of the swaps below.
                 info.swap_in = info.swap_in.min(t_top - t_h);
-                info.came_in |= t_h == 1;
-                info.heaviest = info.heaviest.max(self.pr[e]);
                 let (hx, nx) = (
                     self.on[h * e_count + e] as f64,
                     self.on[top * e_count + e] as f64,
                 );
+                let movable = spare && self.first[slot];
+                // Only read for spare experts (`pr_minus` is infinite below two replicas).
+                let (top_loss, h_without) = if spare {
+                    (
+                        nx * (self.pr_minus[e] - self.pr[e]),
+                        self.load[h] + (hx - 1.0) * self.pr_minus[e] - hx * self.pr[e],
+                    )
+                } else {
+                    (0.0, 0.0)
+                };
+                if movable {
+                    info.least_without = info.least_without.min(h_without);
+                    info.refund = info.refund.max(t_h);
+                }
                 cells.push(PartnerSlot {
                     slot,
                     expert: e,
@@ -979,18 +994,9 @@ impl<'a> Search<'a> {
                     t_h,
                     t_top,
                     first: self.first[slot],
-                    spare,
-                    // Only read for spare experts (`pr_minus` is infinite below two replicas).
-                    top_loss: if spare {
-                        nx * (self.pr_minus[e] - self.pr[e])
-                    } else {
-                        0.0
-                    },
-                    h_without: if spare {
-                        self.load[h] + (hx - 1.0) * self.pr_minus[e] - hx * self.pr[e]
-                    } else {
-                        0.0
-                    },
+                    movable,
+                    top_loss,
+                    h_without,
                 });
             }
             gpus.push(info);
@@ -1010,18 +1016,18 @@ impl<'a> Search<'a> {
                 if !self.allowed(y, h) {
                     continue;
                 }
-                // `h` gains its share of `y` and loses at most its heaviest replica.
+                // `h` gains its share of `y` and loses one of its movable replicas: its new
+                // load is at least `h_floor` (the same sums as below, the least first).
                 let hy = self.on[h * e_count + y] as f64;
                 let (y_plus, y_less) = ((hy + 1.0) * self.pr_plus[y], hy * self.pr[y]);
-                let y_gain = y_plus - y_less;
-                let h_floor = self.load[h] - info.heaviest + y_gain;
+                let h_floor = info.least_without + y_plus - y_less;
                 if h_floor >= max || !promising(&best, max - h_floor + max * SLACK, -1) {
                     continue;
                 }
                 // The busiest GPU is at least as heavy as without `x`'s effect on it, `h` at
                 // least `h_floor`, every GPU but those two and `y`'s holders at least as heavy
                 // as now (`x`'s holders get heavier); the cost is at least what adding `y` to
-                // `h` costs, less one when `h` holds a replica that came by a transfer.
+                // `h` costs, less one when a movable replica on `h` came by a transfer.
                 let lh = self.load[h];
                 let (top_floor, h_floor) = (top_base, h_floor.max(0.0));
                 let untouched = order[1..]
@@ -1036,12 +1042,12 @@ impl<'a> Search<'a> {
                         + self.relief[y],
                 };
                 let t_hy = self.t(h, y);
-                if !can_beat(&best, self.rule, bound, t_hy - isize::from(info.came_in)) {
+                if !can_beat(&best, self.rule, bound, t_hy - info.refund) {
                     continue;
                 }
                 for cell in &cells[i * self.slots..(i + 1) * self.slots] {
                     let x = cell.expert;
-                    if x == y || !cell.spare || !cell.first {
+                    if x == y || !cell.movable {
                         continue;
                     }
                     let cost = t_hy - cell.t_h;
