@@ -474,10 +474,12 @@ pub(crate) fn search(
     let mut last_round: Vec<Variant> = Vec::new();
     let mut kept: Option<SearchResult> = None;
     for (round, &(threshold, variants)) in rounds(effort).iter().enumerate() {
-        if kept.as_ref().is_some_and(|r| !above(r, threshold)) {
-            break;
-        }
         for &variant in variants {
+            // A round (and every later one) stops as soon as the best search ends within its
+            // threshold.
+            if kept.as_ref().is_some_and(|r| !above(r, threshold)) {
+                break;
+            }
             let variant = Variant {
                 partners: variant.partners.min(scope.saturating_sub(1)),
                 ..variant
@@ -495,9 +497,13 @@ pub(crate) fn search(
     let mut kept = kept.expect("the first round always runs");
     if above(&kept, WIDE_SEARCH_ABOVE_BOUND) && !last_round.is_empty() {
         let steps = kept.steps.clone();
-        for part in 1..RESTART_PARTS {
+        'restarts: for part in 1..RESTART_PARTS {
             let prefix = &steps[..steps.len() * part / RESTART_PARTS];
             for &variant in &last_round {
+                // The restarts stop as soon as one ends within the last round's threshold.
+                if !above(&kept, WIDE_SEARCH_ABOVE_BOUND) {
+                    break 'restarts;
+                }
                 let mut best = Some(kept);
                 keep_better(&mut best, run(variant, prefix));
                 kept = best.expect("kept");
