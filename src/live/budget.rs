@@ -168,11 +168,21 @@ fn price(cost: isize) -> f64 {
     cost.max(0) as f64 + 0.05
 }
 
+/// `1 / price(cost)`, without a division for the usual costs: the bounds multiply by it (a
+/// bound moves by an ulp or so, far less than its [`SLACK`], so pruning stays safe).
+fn per_price(cost: isize) -> f64 {
+    const PER_PRICE: [f64; 3] = [1.0 / 0.05, 1.0 / 1.05, 1.0 / 2.05];
+    PER_PRICE
+        .get(cost.max(0) as usize)
+        .copied()
+        .unwrap_or_else(|| 1.0 / price(cost))
+}
+
 /// False when a step costing `cost` whose drop of the max is at most `bound` cannot beat
 /// `best` (branch and bound: skipping it never changes the step chosen).
 fn promising(best: &Option<Candidate>, bound: f64, cost: isize) -> bool {
     best.as_ref()
-        .is_none_or(|b| bound / price(cost) >= b.score.0 - b.tol)
+        .is_none_or(|b| bound * per_price(cost) >= b.score.0 - b.tol)
 }
 
 /// What is known of a step before it is evaluated: bounds on its score.
@@ -202,13 +212,13 @@ fn can_beat(best: &Option<Candidate>, rule: TieBreak, bound: Bound, cost: isize)
         untouched,
         squares,
     } = bound;
-    let price = price(cost);
+    let per_price = per_price(cost);
     let slack = max * SLACK;
-    let loose = (max - peak + slack) / price;
-    let first = loose.min((max - untouched + slack) / price);
+    let loose = (max - peak + slack) * per_price;
+    let first = loose.min((max - untouched + slack) * per_price);
     let second = match rule {
         TieBreak::Peak => loose,
-        TieBreak::Squares => (squares / max + slack) / price,
+        TieBreak::Squares => (squares / max + slack) * per_price,
     };
     beats((first, second), b.score, b.tol)
 }
