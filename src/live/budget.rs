@@ -864,9 +864,25 @@ impl<'a> Search<'a> {
     fn best_step(&mut self, budget: usize) -> Option<Candidate> {
         let p = self.cluster.gpus;
         let mut order = std::mem::take(&mut self.order);
-        order.clear();
-        order.extend((0..p).filter(|&g| self.live.is_live(g)));
-        order.sort_by(|&a, &b| self.load[b].total_cmp(&self.load[a]).then(a.cmp(&b)));
+        if order.is_empty() {
+            order.extend((0..p).filter(|&g| self.live.is_live(g)));
+        }
+        // The order of the last step, re-sorted: a step changes a few GPUs' loads, so an
+        // insertion sort moves only those (the order is total: the result is the same as
+        // any sort's).
+        let busier = |a: usize, b: usize| {
+            self.load[b]
+                .total_cmp(&self.load[a])
+                .then(a.cmp(&b))
+                .is_lt()
+        };
+        for i in 1..order.len() {
+            let mut j = i;
+            while j > 0 && busier(order[j], order[j - 1]) {
+                order.swap(j, j - 1);
+                j -= 1;
+            }
+        }
         let best = self.best_step_from(budget, &order);
         self.order = order;
         best
