@@ -1033,12 +1033,36 @@ impl<'a> Search<'a> {
             }
             gpus.push(info);
         }
+        self.offer_replace_elsewhere(&mut best, max, room, order, &ys, &gpus, &cells);
+        self.offer_swaps(&mut best, max, room, order, &gpus, &cells);
+        self.ys = ys;
+        self.partner_gpus = partners;
+        self.partner_info = gpus;
+        self.partner_slots = cells;
+        best
+    }
+
+    /// Offers every step that writes an expert `y` of the busiest GPU `order[0]` (`ys`)
+    /// over a movable replica of a partner (`gpus`, their slots `cells`).
+    #[allow(clippy::too_many_arguments)]
+    fn offer_replace_elsewhere(
+        &mut self,
+        best: &mut Option<Candidate>,
+        max: f64,
+        room: isize,
+        order: &[usize],
+        ys: &[usize],
+        gpus: &[PartnerGpu],
+        cells: &[PartnerSlot],
+    ) {
+        let top = order[0];
+        let e_count = self.experts;
         // Replace a replica elsewhere by an expert the busiest GPU holds.
-        for &y in &ys {
+        for &y in ys {
             let ny = self.on[top * e_count + y] as f64;
             let y_drop = ny * (self.pr[y] - self.pr_plus[y]);
             // Losing a replica elsewhere never makes the busiest GPU lighter.
-            if !promising(&best, max - (self.load[top] - y_drop) + max * SLACK, -1) {
+            if !promising(best, max - (self.load[top] - y_drop) + max * SLACK, -1) {
                 continue;
             }
             let lt = self.load[top];
@@ -1053,7 +1077,7 @@ impl<'a> Search<'a> {
                 let hy = self.on[h * e_count + y] as f64;
                 let (y_plus, y_less) = ((hy + 1.0) * self.pr_plus[y], hy * self.pr[y]);
                 let h_floor = info.least_without + y_plus - y_less;
-                if h_floor >= max || !promising(&best, max - h_floor + max * SLACK, -1) {
+                if h_floor >= max || !promising(best, max - h_floor + max * SLACK, -1) {
                     continue;
                 }
                 // The busiest GPU is at least as heavy as without `x`'s effect on it, `h` at
@@ -1074,7 +1098,7 @@ impl<'a> Search<'a> {
                         + self.relief[y],
                 };
                 let t_hy = self.t(h, y);
-                if !can_beat(&best, self.rule, bound, t_hy - info.refund) {
+                if !can_beat(best, self.rule, bound, t_hy - info.refund) {
                     continue;
                 }
                 for cell in &cells[i * self.slots..(i + 1) * self.slots] {
@@ -1091,7 +1115,7 @@ impl<'a> Search<'a> {
                     let peak = top_new.max(h_new);
                     if top_new >= max
                         || h_new >= max
-                        || !promising(&best, max - peak + max * SLACK, cost)
+                        || !promising(best, max - peak + max * SLACK, cost)
                     {
                         continue;
                     }
@@ -1103,17 +1127,31 @@ impl<'a> Search<'a> {
                         squares: lt * lt - top_new * top_new + lh * lh - h_new * h_new
                             + self.relief[y],
                     };
-                    if peak >= max || !can_beat(&best, self.rule, bound, cost) {
+                    if peak >= max || !can_beat(best, self.rule, bound, cost) {
                         continue;
                     }
                     if let Some(gains) = self.replace(h, x, y, max, order) {
-                        self.offer(&mut best, Writes::one(cell.slot, y), cost, gains);
+                        self.offer(best, Writes::one(cell.slot, y), cost, gains);
                     }
                 }
             }
         }
+    }
+
+    /// Offers every swap of a replica of the busiest GPU `order[0]` with one of a partner
+    /// (`gpus`, their slots `cells`).
+    fn offer_swaps(
+        &mut self,
+        best: &mut Option<Candidate>,
+        max: f64,
+        room: isize,
+        order: &[usize],
+        gpus: &[PartnerGpu],
+        cells: &[PartnerSlot],
+    ) {
+        let top = order[0];
         // Swap a replica of the busiest GPU with one elsewhere.
-        for a in top_slots {
+        for a in top * self.slots..(top + 1) * self.slots {
             if !self.first[a] {
                 continue;
             }
@@ -1123,7 +1161,7 @@ impl<'a> Search<'a> {
             for (i, info) in gpus.iter().enumerate() {
                 let h = info.gpu;
                 // A swap leaves `h` busier than now (`y` is lighter than `x`).
-                if !self.allowed(x, h) || !promising(&best, max - self.load[h] + max * SLACK, -1) {
+                if !self.allowed(x, h) || !promising(best, max - self.load[h] + max * SLACK, -1) {
                     continue;
                 }
                 // The two new loads add up to the old ones: the peak is at least their mean,
@@ -1143,7 +1181,7 @@ impl<'a> Search<'a> {
                 };
                 let t_hx = self.t(h, x);
                 let cost = t_hx - t_top_x + info.swap_in;
-                if !can_beat(&best, self.rule, bound, cost) {
+                if !can_beat(best, self.rule, bound, cost) {
                     continue;
                 }
                 for cell in &cells[i * self.slots..(i + 1) * self.slots] {
@@ -1158,7 +1196,7 @@ impl<'a> Search<'a> {
                     }
                     let (top_new, h_new) = (lt - px + py, lh - py + px);
                     let peak = top_new.max(h_new);
-                    if !promising(&best, max - peak + max * SLACK, cost) {
+                    if !promising(best, max - peak + max * SLACK, cost) {
                         continue;
                     }
                     let bound = Bound {
@@ -1167,23 +1205,18 @@ impl<'a> Search<'a> {
                         untouched: floor,
                         squares: lt * lt - top_new * top_new + lh * lh - h_new * h_new,
                     };
-                    if !can_beat(&best, self.rule, bound, cost) {
+                    if !can_beat(best, self.rule, bound, cost) {
                         continue;
                     }
                     self.begin();
                     self.touch(top, py - px);
                     self.touch(h, px - py);
                     if let Some(gains) = self.judge(max, order) {
-                        self.offer(&mut best, Writes::two((a, y), (cell.slot, x)), cost, gains);
+                        self.offer(best, Writes::two((a, y), (cell.slot, x)), cost, gains);
                     }
                 }
             }
         }
-        self.ys = ys;
-        self.partner_gpus = partners;
-        self.partner_info = gpus;
-        self.partner_slots = cells;
-        best
     }
 
     /// Offers writing `y` over the replica of `x` in `slot` of the busiest GPU (`order[0]`),
