@@ -264,6 +264,11 @@ struct Search<'a> {
     by_plus: Vec<usize>,
     /// Per expert, [`Search::set_relief`]'s bound ([`TieBreak::Squares`] only).
     relief: Vec<f64>,
+    /// The experts whose [`Search::relief`] a step may have changed (on a GPU whose load
+    /// changed, or written or overwritten), each once (`relief_stale[e]`): the next
+    /// [`Search::set_relief`] recomputes only those. All of them at the start.
+    relief_stale: Vec<bool>,
+    stale: Vec<usize>,
     /// The node each expert may live on (hierarchical policy), else `None`.
     home: Option<Vec<usize>>,
     /// The node of each GPU.
@@ -617,6 +622,8 @@ impl<'a> Search<'a> {
             pr_minus: vec![0.0; experts],
             by_plus: (0..experts).collect(),
             relief: vec![0.0; experts],
+            relief_stale: vec![true; experts],
+            stale: (0..experts).collect(),
             home,
             node: (0..cluster.gpus).map(|g| node_of(cluster, g)).collect(),
             live,
@@ -705,6 +712,8 @@ impl<'a> Search<'a> {
                 continue;
             }
             self.phy[slot] = new;
+            self.make_stale(old);
+            self.make_stale(new);
             self.on[g * e_count + old] -= 1;
             self.on[g * e_count + new] += 1;
             if self.on[g * e_count + old] == 0 {
@@ -740,6 +749,9 @@ impl<'a> Search<'a> {
         gpus.dedup();
         for &g in &gpus {
             self.load[g] = self.gpu_load(g);
+            for slot in g * self.slots..(g + 1) * self.slots {
+                self.make_stale(self.phy[slot]);
+            }
         }
         self.recounted = recounted;
         self.reloaded = gpus;
@@ -1275,7 +1287,9 @@ impl<'a> Search<'a> {
     /// loads when it gains a replica (an upper bound on that part of a step's
     /// [`TieBreak::Squares`] score, whatever else the step does to those GPUs).
     fn set_relief(&mut self) {
-        for e in 0..self.experts {
+        for i in 0..self.stale.len() {
+            let e = self.stale[i];
+            self.relief_stale[e] = false;
             let d = self.pr[e] - self.pr_plus[e];
             self.relief[e] = self.holders[e]
                 .iter()
@@ -1284,6 +1298,15 @@ impl<'a> Search<'a> {
                     l * l - (l - n * d) * (l - n * d)
                 })
                 .sum();
+        }
+        self.stale.clear();
+    }
+
+    /// Marks `e`'s [`Search::relief`] stale.
+    fn make_stale(&mut self, e: usize) {
+        if !self.relief_stale[e] {
+            self.relief_stale[e] = true;
+            self.stale.push(e);
         }
     }
 
@@ -1412,6 +1435,12 @@ mod tests {
                         let before = s.max();
                         s.apply(step.writes.as_slice());
                         assert_matches_recount(&s, &current);
+                        // The relief kept up to date by the stale experts is a full recount's.
+                        s.set_relief();
+                        let kept = s.relief.clone();
+                        s.stale = (0..s.experts).collect();
+                        s.set_relief();
+                        assert_eq!(kept, s.relief, "case {case}: relief");
                         assert!(s.max() <= before, "case {case}: the max rose");
                         assert!(s.transfers <= budget, "case {case}: over budget");
                         steps += 1;
