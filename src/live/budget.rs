@@ -300,6 +300,7 @@ struct Search<'a> {
     partner_gpus: Vec<usize>,
     partner_info: Vec<PartnerGpu>,
     partner_slots: Vec<PartnerSlot>,
+    movable_slots: Vec<PartnerSlot>,
     /// Scratch of [`Search::apply`]: (expert, count before) of the experts a step writes,
     /// and the GPUs whose load it changes.
     recounted: Vec<(usize, usize)>,
@@ -307,7 +308,7 @@ struct Search<'a> {
 }
 
 /// What a step reads of a GPU that trades with the busiest one, once per step.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct PartnerGpu {
     gpu: usize,
     /// The least a replica on the GPU costs to take to the busiest GPU, less what it cost
@@ -319,6 +320,9 @@ struct PartnerGpu {
     /// 1 when a movable replica on the GPU came by a transfer (giving its slot away gives
     /// the transfer back).
     refund: isize,
+    /// Where its movable slots are in the step's list of them, in slot order (most
+    /// experts have a single replica: few slots are movable).
+    movable: std::ops::Range<usize>,
 }
 
 /// What a step reads of one slot of a GPU `h` that trades with the busiest GPU `top`, once
@@ -334,9 +338,6 @@ struct PartnerSlot {
     t_top: isize,
     /// No earlier slot of `h` holds the expert.
     first: bool,
-    /// The slot may give its replica away: the first on `h` of an expert with a replica to
-    /// spare (at least two).
-    movable: bool,
     /// With a spare: `top`'s load change when the expert loses a replica.
     top_loss: f64,
     /// With a spare: `h`'s load without this replica, the expert at its new count.
@@ -642,6 +643,7 @@ impl<'a> Search<'a> {
             partner_gpus: Vec::new(),
             partner_info: Vec::new(),
             partner_slots: Vec::new(),
+            movable_slots: Vec::new(),
             recounted: Vec::with_capacity(4),
             reloaded: Vec::with_capacity(16),
             phy,
@@ -998,12 +1000,15 @@ impl<'a> Search<'a> {
         gpus.clear();
         let mut cells = std::mem::take(&mut self.partner_slots);
         cells.clear();
+        let mut moving = std::mem::take(&mut self.movable_slots);
+        moving.clear();
         for &h in &partners {
             let mut info = PartnerGpu {
                 gpu: h,
                 swap_in: 1,
                 least_without: f64::INFINITY,
                 refund: 0,
+                movable: moving.len()..moving.len(),
             };
             for slot in h * self.slots..(h + 1) * self.slots {
                 let e = self.phy[slot];
@@ -1027,35 +1032,39 @@ impl<'a> Search<'a> {
                 } else {
                     (0.0, 0.0)
                 };
-                if movable {
-                    info.least_without = info.least_without.min(h_without);
-                    info.refund = info.refund.max(t_h);
-                }
-                cells.push(PartnerSlot {
+                let cell = PartnerSlot {
                     slot,
                     expert: e,
                     pr: self.pr[e],
                     t_h,
                     t_top,
                     first: self.first[slot],
-                    movable,
                     top_loss,
                     h_without,
-                });
+                };
+                if movable {
+                    info.least_without = info.least_without.min(h_without);
+                    info.refund = info.refund.max(t_h);
+                    moving.push(cell);
+                }
+                cells.push(cell);
             }
+            info.movable.end = moving.len();
             gpus.push(info);
         }
-        self.offer_replace_elsewhere(&mut best, max, room, order, &ys, &gpus, &cells);
+        self.offer_replace_elsewhere(&mut best, max, room, order, &ys, &gpus, &moving);
         self.offer_swaps(&mut best, max, room, order, &gpus, &cells);
         self.ys = ys;
         self.partner_gpus = partners;
         self.partner_info = gpus;
         self.partner_slots = cells;
+        self.movable_slots = moving;
         best
     }
 
     /// Offers every step that writes an expert `y` of the busiest GPU `order[0]` (`ys`)
-    /// over a movable replica of a partner (`gpus`, their slots `cells`).
+    /// over a movable replica of a partner (`gpus`, their movable slots `movable`: the first
+    /// on their GPU of experts with a replica to spare).
     #[allow(clippy::too_many_arguments)]
     fn offer_replace_elsewhere(
         &mut self,
@@ -1065,7 +1074,7 @@ impl<'a> Search<'a> {
         order: &[usize],
         ys: &[usize],
         gpus: &[PartnerGpu],
-        cells: &[PartnerSlot],
+        movable: &[PartnerSlot],
     ) {
         let top = order[0];
         let e_count = self.experts;
@@ -1079,7 +1088,7 @@ impl<'a> Search<'a> {
             }
             let lt = self.load[top];
             let top_base = lt - y_drop;
-            for (i, info) in gpus.iter().enumerate() {
+            for info in gpus {
                 let h = info.gpu;
                 if !self.allowed(y, h) {
                     continue;
@@ -1113,9 +1122,9 @@ impl<'a> Search<'a> {
                 if !can_beat(best, self.rule, bound, t_hy - info.refund) {
                     continue;
                 }
-                for cell in &cells[i * self.slots..(i + 1) * self.slots] {
+                for cell in &movable[info.movable.clone()] {
                     let x = cell.expert;
-                    if x == y || !cell.movable {
+                    if x == y {
                         continue;
                     }
                     let cost = t_hy - cell.t_h;
