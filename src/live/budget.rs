@@ -856,13 +856,7 @@ impl<'a> Search<'a> {
     }
 
     /// Keeps `candidate` if it beats `best` per transfer (see [`price`]).
-    fn offer(
-        &self,
-        best: &mut Option<Candidate>,
-        writes: Writes,
-        cost: isize,
-        gains: (f64, f64),
-    ) {
+    fn offer(&self, best: &mut Option<Candidate>, writes: Writes, cost: isize, gains: (f64, f64)) {
         let price = price(cost);
         let score = (gains.0 / price, gains.1 / price);
         if best.as_ref().is_none_or(|b| beats(score, b.score, b.tol)) {
@@ -1396,7 +1390,11 @@ mod tests {
         assert_eq!((&s.cnt, &s.on, &s.holders), (&cnt, &on, &holders));
         for (slot, &e) in s.phy.iter().enumerate() {
             let gpu_start = slot - slot % s.slots;
-            assert_eq!(s.first[slot], !s.phy[gpu_start..slot].contains(&e), "slot {slot}");
+            assert_eq!(
+                s.first[slot],
+                !s.phy[gpu_start..slot].contains(&e),
+                "slot {slot}"
+            );
         }
         assert_eq!(s.transfers, transfers);
         for (g, &load) in s.load.iter().enumerate() {
