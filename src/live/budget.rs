@@ -47,6 +47,8 @@ pub(crate) struct SearchResult {
     pub(crate) curve: Vec<CurvePoint>,
     /// The slot writes of each step, to replay a prefix of the search.
     steps: Vec<Writes>,
+    /// The variant that took the steps after the replayed prefix.
+    variant: Variant,
 }
 
 /// The slot writes of one step, `(slot, expert)`: one (a replacement) or two (a swap).
@@ -512,10 +514,12 @@ pub(crate) fn search(
     }
     let mut kept = kept.expect("the first round always runs");
     if above(&kept, WIDE_SEARCH_ABOVE_BOUND) && !last_round.is_empty() {
-        let steps = kept.steps.clone();
+        let (steps, from) = (kept.steps.clone(), kept.variant);
         'restarts: for part in 1..RESTART_PARTS {
             let prefix = &steps[..steps.len() * part / RESTART_PARTS];
-            for &variant in &last_round {
+            // The variant that took these steps would take them again (the search is
+            // deterministic): only the others restart.
+            for &variant in last_round.iter().filter(|&&v| v != from) {
                 // The restarts stop as soon as one ends within the last round's threshold.
                 if !above(&kept, WIDE_SEARCH_ABOVE_BOUND) {
                     break 'restarts;
@@ -584,6 +588,7 @@ fn search_with(
         placement: LayerPlacement::from_phy2log(s.phy),
         curve,
         steps,
+        variant,
     }
 }
 
@@ -1569,6 +1574,35 @@ mod tests {
             lower_when_thorough > 0,
             "no case where the thorough effort ends lower"
         );
+    }
+
+    /// A search restarted with its own variant from a prefix of its own steps takes the same
+    /// steps again (the search is deterministic), so the restarts of [`search`] skip that
+    /// variant.
+    #[test]
+    fn a_search_restarted_from_its_own_prefix_takes_the_same_steps() {
+        let mut rng = Lcg(19);
+        for _ in 0..60 {
+            let (loads, cluster, current) = random_case(&mut rng);
+            let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
+            let live = LiveGpus::all(cluster.gpus);
+            let budget = 1 + rng.next(8);
+            let variant = ROUNDS[rng.next(ROUNDS.len())].1[0];
+            let run = |prefix: &[Writes]| {
+                search_with(
+                    &layer,
+                    &current,
+                    budget,
+                    &live,
+                    Replicas::MayShareGpu,
+                    variant,
+                    prefix,
+                )
+            };
+            let whole = run(&[]);
+            let k = rng.next(whole.steps() + 1);
+            assert_eq!(run(&whole.steps[..k]), whole);
+        }
     }
 
     /// A restart replays its prefix exactly (the same curve and steps as the search it came
