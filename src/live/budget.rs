@@ -19,7 +19,16 @@
 //!
 //! A layer is searched in rounds ([`ROUNDS`]), each only while the best search so far ends
 //! above a threshold over the layer's lower bound: another tie-break, then more partners,
-//! then restarts from points along the best search ([`RESTART_PARTS`]); the best is kept.
+//! then restarts from points along the best search ([`RESTART_PARTS`]); the best is kept. A
+//! round's searches and the restarts stop as soon as the best one ends within the threshold,
+//! and a restart never re-runs the variant that took the steps it restarts from (the search
+//! is deterministic: it would take them again).
+//!
+//! A step allocates nothing (its writes are a fixed-size [`Writes`], the scratch buffers are
+//! reused), reads each partner's slots once ([`PartnerSlot`]; the replacements elsewhere
+//! only the movable ones), keeps the busiest-first order and the squares tie-break's bound
+//! from the step before (re-sorted by insertion; recomputed for the experts it touched), and
+//! multiplies by the reciprocal of a step's price in the bounds.
 
 use eplb_solvers::loads::bin_load;
 use serde::Serialize;
