@@ -472,7 +472,8 @@ const fn rounds(effort: SearchEffort) -> &'static [(f64, &'static [Variant])] {
 /// `current`), placing only on `live` GPUs. `current` must be feasible for the layer.
 ///
 /// The searches of the `effort`'s [`ROUNDS`] run while the best one so far ends above the
-/// round's threshold over the layer's proven lower bound, then (after the last round) the
+/// round's threshold over `bound`, the layer's [proven lower
+/// bound](crate::bounds::proven_lower_bound), then (after the last round) the
 /// restarts of [`RESTART_PARTS`]; the one with the lowest max load (then the fewest
 /// transfers, then the first) is kept.
 pub(crate) fn search(
@@ -482,8 +483,8 @@ pub(crate) fn search(
     live: &LiveGpus,
     replicas: Replicas,
     effort: SearchEffort,
+    bound: f64,
 ) -> SearchResult {
-    let bound = crate::bounds::proven_lower_bound(layer);
     let above = |r: &SearchResult, threshold: f64| r.end().max_load > bound * (1.0 + threshold);
     // The most GPUs that may trade with a busiest one: its node's under the hierarchical
     // policy, every live GPU under the global one. A variant asking for more runs as one
@@ -1490,6 +1491,7 @@ mod tests {
                 &live,
                 Replicas::MayShareGpu,
                 SearchEffort::Thorough,
+                crate::bounds::proven_lower_bound(&layer),
             );
             let end = |r: &SearchResult| *r.curve.last().unwrap();
             let bound = crate::bounds::proven_lower_bound(&layer);
@@ -1544,6 +1546,7 @@ mod tests {
                     &live,
                     Replicas::MayShareGpu,
                     effort,
+                    crate::bounds::proven_lower_bound(&layer),
                 )
             };
             let (quick, thorough) = (run(SearchEffort::Quick), run(SearchEffort::Thorough));
