@@ -1385,6 +1385,19 @@ mod tests {
         LayerPlacement::from_phy2log(phy)
     }
 
+    /// [`search_with`] where replicas may share a GPU.
+    fn shared_run(
+        layer: &LayerProblem<'_>,
+        current: &LayerPlacement,
+        budget: usize,
+        live: &LiveGpus,
+        variant: Variant,
+        prefix: &[Writes],
+    ) -> SearchResult {
+        let replicas = Replicas::MayShareGpu;
+        search_with(layer, current, budget, live, replicas, variant, prefix)
+    }
+
     /// Checks every incremental field of `s` against a recount from its slots.
     fn assert_matches_recount(s: &Search<'_>, held: &LayerPlacement) {
         let (p, e_count) = (s.cluster.gpus, s.experts);
@@ -1557,17 +1570,7 @@ mod tests {
                 partners: ROUNDS[round].1[0].partners.min(scope),
                 ..ROUNDS[round].1[0]
             };
-            let by = |v: Variant| {
-                search_with(
-                    &layer,
-                    &current,
-                    budget,
-                    &live,
-                    Replicas::MayShareGpu,
-                    v,
-                    &[],
-                )
-            };
+            let by = |v: Variant| shared_run(&layer, &current, budget, &live, v, &[]);
             let mut expected = Some(by(variant(0)));
             if end(expected.as_ref().unwrap()).max_load > bound * (1.0 + ROUNDS[1].0) {
                 keep_better(&mut expected, by(variant(1)));
@@ -1588,38 +1591,11 @@ mod tests {
         );
     }
 
-    /// A search restarted with its own variant from a prefix of its own steps takes the same
-    /// steps again (the search is deterministic), so the restarts of [`search`] skip that
-    /// variant.
-    #[test]
-    fn a_search_restarted_from_its_own_prefix_takes_the_same_steps() {
-        let mut rng = Lcg(19);
-        for _ in 0..60 {
-            let (loads, cluster, current) = random_case(&mut rng);
-            let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
-            let live = LiveGpus::all(cluster.gpus);
-            let budget = 1 + rng.next(8);
-            let variant = ROUNDS[rng.next(ROUNDS.len())].1[0];
-            let run = |prefix: &[Writes]| {
-                search_with(
-                    &layer,
-                    &current,
-                    budget,
-                    &live,
-                    Replicas::MayShareGpu,
-                    variant,
-                    prefix,
-                )
-            };
-            let whole = run(&[]);
-            let k = rng.next(whole.steps() + 1);
-            assert_eq!(run(&whole.steps[..k]), whole);
-        }
-    }
-
     /// A restart replays its prefix exactly (the same curve and steps as the search it came
     /// from), then searches on: within the budget, the max never rising, its placement the
-    /// replay of all its steps, and the incremental state a recount's.
+    /// replay of all its steps, and the incremental state a recount's. Restarted with the
+    /// variant that took the prefix, it takes the same steps again (the search is
+    /// deterministic), so the restarts of [`search`] skip that variant.
     #[test]
     fn a_restart_replays_its_prefix_then_searches_on() {
         let mut rng = Lcg(13);
@@ -1629,25 +1605,13 @@ mod tests {
             let live = LiveGpus::all(cluster.gpus);
             let budget = 1 + rng.next(8);
             let (first, wide) = (ROUNDS[0].1[0], ROUNDS[2].1[0]);
-            let base = search_with(
-                &layer,
-                &current,
-                budget,
-                &live,
-                Replicas::MayShareGpu,
-                first,
-                &[],
-            );
+            let run = |v: Variant, prefix: &[Writes]| {
+                shared_run(&layer, &current, budget, &live, v, prefix)
+            };
+            let base = run(first, &[]);
             let k = rng.next(base.steps() + 1);
-            let restart = search_with(
-                &layer,
-                &current,
-                budget,
-                &live,
-                Replicas::MayShareGpu,
-                wide,
-                &base.steps[..k],
-            );
+            assert_eq!(run(first, &base.steps[..k]), base);
+            let restart = run(wide, &base.steps[..k]);
             assert_eq!(&restart.curve[..=k], &base.curve[..=k]);
             assert_eq!(&restart.steps[..k], &base.steps[..k]);
             for pair in restart.curve.windows(2) {
