@@ -1150,6 +1150,10 @@ impl<'a> Search<'a> {
                         continue;
                     }
                     let peak = peak.max(self.x_rise(x, h, y));
+                    // The peak alone first; the busiest untouched GPU only when it passes.
+                    if peak >= max || !promising(best, max - peak + max * SLACK, cost) {
+                        continue;
+                    }
                     let bound = Bound {
                         max,
                         peak,
@@ -1157,7 +1161,7 @@ impl<'a> Search<'a> {
                         squares: lt * lt - top_new * top_new + lh * lh - h_new * h_new
                             + self.relief[y],
                     };
-                    if peak >= max || !can_beat(best, self.rule, bound, cost) {
+                    if !can_beat(best, self.rule, bound, cost) {
                         continue;
                     }
                     if let Some(gains) = self.replace(h, x, y, max, order) {
@@ -1274,13 +1278,17 @@ impl<'a> Search<'a> {
             return;
         }
         let peak = top_new.max(self.x_rise(x, top, y));
+        // The peak alone first; the busiest untouched GPU only when it passes.
+        if peak >= max || !promising(best, max - peak + max * SLACK, cost) {
+            return;
+        }
         let bound = Bound {
             max,
             peak,
             untouched: self.untouched(order, top, x, y),
             squares: self.load[top] * self.load[top] - top_new * top_new + self.relief[y],
         };
-        if peak >= max || !can_beat(best, self.rule, bound, cost) {
+        if !can_beat(best, self.rule, bound, cost) {
             return;
         }
         if let Some(gains) = self.replace(top, x, y, max, order) {
