@@ -1,7 +1,14 @@
 //! Live rebalancing: `align` and the budgeted search (`rebalance` without a fresh placement)
 //! for all layers, one thread, current = the `refine` placement of one DeepSeek-V3 trace and
-//! new loads = another (from `../shared/data`, or synthetic log-normal stand-ins of the same
-//! shape when that folder is absent); R = 288, P = 32, both policies (4 nodes, 8 groups).
+//! new loads = another (from `../shared/data` or the folder `$EPLB_DATA`, or synthetic
+//! log-normal stand-ins of the same shape when neither has them); R = 288, P = 32, both
+//! policies (4 nodes, 8 groups).
+//!
+//! The group `live/target/...` times the speed target on its two reference pairs
+//! (prefill 1024 -> prefill 512, and the hard prefill 512 -> prefill 2000/100): `align` +
+//! the heuristic `rebalance` (the search, the alignment of its answers and the report) for
+//! all 58 layers at `--max-moves 28`, in the quality target's configuration (the default,
+//! thorough effort) and with the quick effort.
 //!
 //! `cargo bench --bench live`
 
@@ -12,13 +19,18 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use eplb::formats::read_loads;
-use eplb::live::{align, rebalance, MoveBudget, RebalanceOptions};
+use eplb::live::{align, rebalance, MoveBudget, RebalanceOptions, SearchEffort};
 use eplb::strategies::Refine;
-use eplb::{solve, Cluster, Loads, PolicyChoice, Problem, SolveOptions};
+use eplb::{solve, Cluster, Loads, Placement, PolicyChoice, Problem, SolveOptions};
 
+/// A DeepSeek-V3 trace from `$EPLB_DATA` (a folder; for a git worktree elsewhere) or
+/// `../shared/data`, else a synthetic stand-in.
 fn trace(name: &str, seed: u64) -> Loads {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../shared/data/deepseek-v3_sglang_{name}.json"));
+    let dir = std::env::var_os("EPLB_DATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+        Into::into,
+    );
+    let path = dir.join(format!("deepseek-v3_sglang_{name}.json"));
     read_loads(&path, Default::default())
         .map(|f| f.loads)
         .unwrap_or_else(|e| {
@@ -27,19 +39,28 @@ fn trace(name: &str, seed: u64) -> Loads {
         })
 }
 
+/// The problem of the new loads and the `refine` placement of the old ones (one thread).
+fn pair(old: &Loads, new: &Loads, policy: PolicyChoice) -> (Problem, Placement) {
+    let cluster = Cluster::new(288, 32).with_nodes(4).with_groups(8);
+    let before = Problem::new(old.clone(), cluster, policy).expect("valid shape");
+    let after = Problem::new(new.clone(), cluster, policy).expect("valid shape");
+    let one = SolveOptions::new().with_threads(Some(1));
+    let current = solve(&before, &Refine::default(), &one)
+        .expect("solves")
+        .placement;
+    (after, current)
+}
+
+const POLICIES: [(PolicyChoice, &str); 2] = [
+    (PolicyChoice::Global, "global"),
+    (PolicyChoice::Hierarchical, "hier"),
+];
+
 fn bench(c: &mut Criterion) {
     let (old, new) = (trace("prefill_in1024", 7), trace("prefill_in512", 8));
     let one = SolveOptions::new().with_threads(Some(1));
-    for (policy, label) in [
-        (PolicyChoice::Global, "global"),
-        (PolicyChoice::Hierarchical, "hier"),
-    ] {
-        let cluster = Cluster::new(288, 32).with_nodes(4).with_groups(8);
-        let before = Problem::new(old.clone(), cluster, policy).expect("valid shape");
-        let after = Problem::new(new.clone(), cluster, policy).expect("valid shape");
-        let current = solve(&before, &Refine::default(), &one)
-            .expect("solves")
-            .placement;
+    for (policy, label) in POLICIES {
+        let (after, current) = pair(&old, &new, policy);
         let fresh = solve(&after, &Refine::default(), &one)
             .expect("solves")
             .placement;
@@ -59,5 +80,32 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The speed target: `align` + the heuristic `rebalance` for all 58 layers (target: 10 ms
+/// on one core), both reference pairs, both policies, both efforts.
+fn target(c: &mut Criterion) {
+    let pairs = [
+        ("prefill_in1024", "prefill_in512", 7, 8),
+        ("prefill_in512", "prefill_in2000out100", 8, 9),
+    ];
+    for (from, to, old_seed, new_seed) in pairs {
+        let (old, new) = (trace(from, old_seed), trace(to, new_seed));
+        for (policy, label) in POLICIES {
+            let (after, current) = pair(&old, &new, policy);
+            let mut group = c.benchmark_group(format!("live/target/{label}/{from}-{to}"));
+            group.sample_size(10);
+            for (effort, name) in [
+                (SearchEffort::Thorough, "thorough"),
+                (SearchEffort::Quick, "quick"),
+            ] {
+                let options = RebalanceOptions::new(MoveBudget::PerLayer(28)).with_effort(effort);
+                group.bench_function(format!("align+rebalance-max-moves-28-{name}"), |b| {
+                    b.iter(|| rebalance(&after, &current, None, &options).expect("rebalances"))
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench, target);
 criterion_main!(benches);

@@ -19,7 +19,16 @@
 //!
 //! A layer is searched in rounds ([`ROUNDS`]), each only while the best search so far ends
 //! above a threshold over the layer's lower bound: another tie-break, then more partners,
-//! then restarts from points along the best search ([`RESTART_PARTS`]); the best is kept.
+//! then restarts from points along the best search ([`RESTART_PARTS`]); the best is kept. A
+//! round's searches and the restarts stop as soon as the best one ends within the threshold,
+//! and a restart never re-runs the variant that took the steps it restarts from (the search
+//! is deterministic: it would take them again).
+//!
+//! A step allocates nothing (its writes are a fixed-size [`Writes`], the scratch buffers are
+//! reused), reads each partner's slots once ([`PartnerSlot`]; the replacements elsewhere
+//! only the movable ones), keeps the busiest-first order and the squares tie-break's bound
+//! from the step before (re-sorted by insertion; recomputed for the experts it touched), and
+//! multiplies by the reciprocal of a step's price in the bounds.
 
 use eplb_solvers::loads::bin_load;
 use serde::Serialize;
@@ -46,7 +55,40 @@ pub(crate) struct SearchResult {
     /// The curve: the starting point, then one point per step taken.
     pub(crate) curve: Vec<CurvePoint>,
     /// The slot writes of each step, to replay a prefix of the search.
-    steps: Vec<Vec<(usize, usize)>>,
+    steps: Vec<Writes>,
+    /// The variant that took the steps after the replayed prefix.
+    variant: Variant,
+}
+
+/// The slot writes of one step, `(slot, expert)`: one (a replacement) or two (a swap).
+/// A fixed-size value, so choosing and recording a step allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Writes {
+    slots: [(usize, usize); 2],
+    len: u8,
+}
+
+impl Writes {
+    /// One write: `expert` into `slot`.
+    fn one(slot: usize, expert: usize) -> Self {
+        Self {
+            slots: [(slot, expert), (0, 0)],
+            len: 1,
+        }
+    }
+
+    /// Two writes (a swap).
+    fn two(first: (usize, usize), second: (usize, usize)) -> Self {
+        Self {
+            slots: [first, second],
+            len: 2,
+        }
+    }
+
+    /// The writes, in order.
+    fn as_slice(&self) -> &[(usize, usize)] {
+        &self.slots[..usize::from(self.len)]
+    }
 }
 
 impl SearchResult {
@@ -54,7 +96,7 @@ impl SearchResult {
     pub(crate) fn prefix(&self, start: &LayerPlacement, steps: usize) -> LayerPlacement {
         let mut phy2log = start.phy2log().to_vec();
         for writes in self.steps.iter().take(steps) {
-            for &(slot, e) in writes {
+            for &(slot, e) in writes.as_slice() {
                 phy2log[slot] = e;
             }
         }
@@ -70,7 +112,7 @@ impl SearchResult {
         let mut phy2log = start.phy2log().to_vec();
         let mut values = vec![value(start)?];
         for writes in &self.steps {
-            for &(slot, e) in writes {
+            for &(slot, e) in writes.as_slice() {
                 phy2log[slot] = e;
             }
             values.push(value(&LayerPlacement::from_phy2log(phy2log.clone()))?);
@@ -137,11 +179,21 @@ fn price(cost: isize) -> f64 {
     cost.max(0) as f64 + 0.05
 }
 
+/// `1 / price(cost)`, without a division for the usual costs: the bounds multiply by it (a
+/// bound moves by an ulp or so, far less than its [`SLACK`], so pruning stays safe).
+fn per_price(cost: isize) -> f64 {
+    const PER_PRICE: [f64; 3] = [1.0 / 0.05, 1.0 / 1.05, 1.0 / 2.05];
+    PER_PRICE
+        .get(cost.max(0) as usize)
+        .copied()
+        .unwrap_or_else(|| 1.0 / price(cost))
+}
+
 /// False when a step costing `cost` whose drop of the max is at most `bound` cannot beat
 /// `best` (branch and bound: skipping it never changes the step chosen).
 fn promising(best: &Option<Candidate>, bound: f64, cost: isize) -> bool {
     best.as_ref()
-        .is_none_or(|b| bound / price(cost) >= b.score.0 - b.tol)
+        .is_none_or(|b| bound * per_price(cost) >= b.score.0 - b.tol)
 }
 
 /// What is known of a step before it is evaluated: bounds on its score.
@@ -171,13 +223,13 @@ fn can_beat(best: &Option<Candidate>, rule: TieBreak, bound: Bound, cost: isize)
         untouched,
         squares,
     } = bound;
-    let price = price(cost);
+    let per_price = per_price(cost);
     let slack = max * SLACK;
-    let loose = (max - peak + slack) / price;
-    let first = loose.min((max - untouched + slack) / price);
+    let loose = (max - peak + slack) * per_price;
+    let first = loose.min((max - untouched + slack) * per_price);
     let second = match rule {
         TieBreak::Peak => loose,
-        TieBreak::Squares => (squares / max + slack) / price,
+        TieBreak::Squares => (squares / max + slack) * per_price,
     };
     beats((first, second), b.score, b.tol)
 }
@@ -223,6 +275,11 @@ struct Search<'a> {
     by_plus: Vec<usize>,
     /// Per expert, [`Search::set_relief`]'s bound ([`TieBreak::Squares`] only).
     relief: Vec<f64>,
+    /// The experts whose [`Search::relief`] a step may have changed (on a GPU whose load
+    /// changed, or written or overwritten), each once (`relief_stale[e]`): the next
+    /// [`Search::set_relief`] recomputes only those. All of them at the start.
+    relief_stale: Vec<bool>,
+    stale: Vec<usize>,
     /// The node each expert may live on (hierarchical policy), else `None`.
     home: Option<Vec<usize>>,
     /// The node of each GPU.
@@ -244,12 +301,64 @@ struct Search<'a> {
     now: u64,
     touched: Vec<usize>,
     fresh: Vec<f64>,
+    /// `first[slot]`: no earlier slot of the slot's GPU holds its expert. A step on a later
+    /// replica of the same expert on the same GPU has the same score, and the first step
+    /// found wins ties, so the candidate loops skip it.
+    first: Vec<bool>,
+    /// Scratch of [`Search::best_step`] (reused, so a step allocates nothing): the experts
+    /// on the busiest GPU, the partners, what is read of them and of their slots.
+    ys: Vec<usize>,
+    partner_gpus: Vec<usize>,
+    partner_info: Vec<PartnerGpu>,
+    partner_slots: Vec<PartnerSlot>,
+    movable_slots: Vec<PartnerSlot>,
+    /// Scratch of [`Search::apply`]: (expert, count before) of the experts a step writes,
+    /// and the GPUs whose load it changes.
+    recounted: Vec<(usize, usize)>,
+    reloaded: Vec<usize>,
+}
+
+/// What a step reads of a GPU that trades with the busiest one, once per step.
+#[derive(Debug, Clone)]
+struct PartnerGpu {
+    gpu: usize,
+    /// The least a replica on the GPU costs to take to the busiest GPU, less what it cost
+    /// to bring to the GPU (-1, 0 or 1).
+    swap_in: isize,
+    /// The least load the GPU has without one of its [movable](PartnerSlot::movable)
+    /// replicas (infinite without one).
+    least_without: f64,
+    /// 1 when a movable replica on the GPU came by a transfer (giving its slot away gives
+    /// the transfer back).
+    refund: isize,
+    /// Where its movable slots are in the step's list of them, in slot order (most
+    /// experts have a single replica: few slots are movable).
+    movable: std::ops::Range<usize>,
+}
+
+/// What a step reads of one slot of a GPU `h` that trades with the busiest GPU `top`, once
+/// per step.
+#[derive(Debug, Clone, Copy)]
+struct PartnerSlot {
+    slot: usize,
+    expert: usize,
+    /// The expert's load per replica.
+    pr: f64,
+    /// 1 when a replica of the expert on `h` (on `top`) is a transfer.
+    t_h: isize,
+    t_top: isize,
+    /// No earlier slot of `h` holds the expert.
+    first: bool,
+    /// With a spare: `top`'s load change when the expert loses a replica.
+    top_loss: f64,
+    /// With a spare: `h`'s load without this replica, the expert at its new count.
+    h_without: f64,
 }
 
 /// A candidate step.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Candidate {
-    writes: Vec<(usize, usize)>,
+    writes: Writes,
     score: (f64, f64),
     /// Scores closer than this tie ([`TIE`] times the max).
     tol: f64,
@@ -363,7 +472,8 @@ const fn rounds(effort: SearchEffort) -> &'static [(f64, &'static [Variant])] {
 /// `current`), placing only on `live` GPUs. `current` must be feasible for the layer.
 ///
 /// The searches of the `effort`'s [`ROUNDS`] run while the best one so far ends above the
-/// round's threshold over the layer's proven lower bound, then (after the last round) the
+/// round's threshold over `bound`, the layer's [proven lower
+/// bound](crate::bounds::proven_lower_bound), then (after the last round) the
 /// restarts of [`RESTART_PARTS`]; the one with the lowest max load (then the fewest
 /// transfers, then the first) is kept.
 pub(crate) fn search(
@@ -373,8 +483,8 @@ pub(crate) fn search(
     live: &LiveGpus,
     replicas: Replicas,
     effort: SearchEffort,
+    bound: f64,
 ) -> SearchResult {
-    let bound = crate::bounds::proven_lower_bound(layer);
     let above = |r: &SearchResult, threshold: f64| r.end().max_load > bound * (1.0 + threshold);
     // The most GPUs that may trade with a busiest one: its node's under the hierarchical
     // policy, every live GPU under the global one. A variant asking for more runs as one
@@ -384,7 +494,7 @@ pub(crate) fn search(
         (Policy::Hierarchical, Some(q)) => q,
         _ => (0..cluster.gpus).filter(|&g| live.is_live(g)).count(),
     };
-    let run = |variant: Variant, prefix: &[Vec<(usize, usize)>]| {
+    let run = |variant: Variant, prefix: &[Writes]| {
         search_with(layer, current, budget, live, replicas, variant, prefix)
     };
     let mut ran: Vec<Variant> = Vec::new();
@@ -392,10 +502,12 @@ pub(crate) fn search(
     let mut last_round: Vec<Variant> = Vec::new();
     let mut kept: Option<SearchResult> = None;
     for (round, &(threshold, variants)) in rounds(effort).iter().enumerate() {
-        if kept.as_ref().is_some_and(|r| !above(r, threshold)) {
-            break;
-        }
         for &variant in variants {
+            // A round (and every later one) stops as soon as the best search ends within its
+            // threshold.
+            if kept.as_ref().is_some_and(|r| !above(r, threshold)) {
+                break;
+            }
             let variant = Variant {
                 partners: variant.partners.min(scope.saturating_sub(1)),
                 ..variant
@@ -412,10 +524,16 @@ pub(crate) fn search(
     }
     let mut kept = kept.expect("the first round always runs");
     if above(&kept, WIDE_SEARCH_ABOVE_BOUND) && !last_round.is_empty() {
-        let steps = kept.steps.clone();
-        for part in 1..RESTART_PARTS {
+        let (steps, from) = (kept.steps.clone(), kept.variant);
+        'restarts: for part in 1..RESTART_PARTS {
             let prefix = &steps[..steps.len() * part / RESTART_PARTS];
-            for &variant in &last_round {
+            // The variant that took these steps would take them again (the search is
+            // deterministic): only the others restart.
+            for &variant in last_round.iter().filter(|&&v| v != from) {
+                // The restarts stop as soon as one ends within the last round's threshold.
+                if !above(&kept, WIDE_SEARCH_ABOVE_BOUND) {
+                    break 'restarts;
+                }
                 let mut best = Some(kept);
                 keep_better(&mut best, run(variant, prefix));
                 kept = best.expect("kept");
@@ -445,7 +563,7 @@ fn search_with(
     live: &LiveGpus,
     replicas: Replicas,
     variant: Variant,
-    prefix: &[Vec<(usize, usize)>],
+    prefix: &[Writes],
 ) -> SearchResult {
     let mut s = Search::new(layer, current, live);
     s.distinct = replicas == Replicas::Distinct;
@@ -457,19 +575,19 @@ fn search_with(
     }];
     let mut steps = Vec::new();
     for writes in prefix {
-        s.apply(writes);
+        s.apply(writes.as_slice());
         curve.push(CurvePoint {
             transfers: s.transfers,
             max_load: s.max(),
         });
-        steps.push(writes.clone());
+        steps.push(*writes);
     }
     let limit = STEPS_PER_SLOT * layer.cluster().replicas;
     while steps.len() < limit {
         let Some(best) = s.best_step(budget) else {
             break;
         };
-        s.apply(&best.writes);
+        s.apply(best.writes.as_slice());
         curve.push(CurvePoint {
             transfers: s.transfers,
             max_load: s.max(),
@@ -480,6 +598,7 @@ fn search_with(
         placement: LayerPlacement::from_phy2log(s.phy),
         curve,
         steps,
+        variant,
     }
 }
 
@@ -519,6 +638,8 @@ impl<'a> Search<'a> {
             pr_minus: vec![0.0; experts],
             by_plus: (0..experts).collect(),
             relief: vec![0.0; experts],
+            relief_stale: vec![true; experts],
+            stale: (0..experts).collect(),
             home,
             node: (0..cluster.gpus).map(|g| node_of(cluster, g)).collect(),
             live,
@@ -532,6 +653,14 @@ impl<'a> Search<'a> {
             now: 0,
             touched: Vec::new(),
             fresh: vec![0.0; cluster.gpus],
+            first: vec![false; phy.len()],
+            ys: Vec::with_capacity(slots),
+            partner_gpus: Vec::new(),
+            partner_info: Vec::new(),
+            partner_slots: Vec::new(),
+            movable_slots: Vec::new(),
+            recounted: Vec::with_capacity(4),
+            reloaded: Vec::with_capacity(16),
             phy,
         };
         s.refresh();
@@ -562,6 +691,15 @@ impl<'a> Search<'a> {
             .sort_by(|&a, &b| pr_plus[a].total_cmp(&pr_plus[b]).then(a.cmp(&b)));
         for g in 0..self.cluster.gpus {
             self.load[g] = self.gpu_load(g);
+            self.set_first(g);
+        }
+    }
+
+    /// Sets [`Search::first`] for GPU `g`'s slots.
+    fn set_first(&mut self, g: usize) {
+        let slots = g * self.slots..(g + 1) * self.slots;
+        for slot in slots.clone() {
+            self.first[slot] = !self.phy[slots.start..slot].contains(&self.phy[slot]);
         }
     }
 
@@ -575,18 +713,24 @@ impl<'a> Search<'a> {
     fn apply(&mut self, writes: &[(usize, usize)]) {
         let e_count = self.experts;
         // (expert, count before) of every expert written or overwritten.
-        let mut recounted: Vec<(usize, usize)> = writes
-            .iter()
-            .flat_map(|&(slot, new)| [self.phy[slot], new])
-            .map(|e| (e, self.cnt[e]))
-            .collect();
-        let mut gpus: Vec<usize> = Vec::with_capacity(8);
+        let mut recounted = std::mem::take(&mut self.recounted);
+        recounted.clear();
+        recounted.extend(
+            writes
+                .iter()
+                .flat_map(|&(slot, new)| [self.phy[slot], new])
+                .map(|e| (e, self.cnt[e])),
+        );
+        let mut gpus = std::mem::take(&mut self.reloaded);
+        gpus.clear();
         for &(slot, new) in writes {
             let (g, old) = (slot / self.slots, self.phy[slot]);
             if old == new {
                 continue;
             }
             self.phy[slot] = new;
+            self.make_stale(old);
+            self.make_stale(new);
             self.on[g * e_count + old] -= 1;
             self.on[g * e_count + new] += 1;
             if self.on[g * e_count + old] == 0 {
@@ -600,6 +744,7 @@ impl<'a> Search<'a> {
             self.cnt[new] += 1;
             self.transfers = (self.transfers as isize + self.t(g, new) - self.t(g, old)) as usize;
             gpus.push(g);
+            self.set_first(g);
         }
         recounted.sort_unstable();
         recounted.dedup();
@@ -619,9 +764,14 @@ impl<'a> Search<'a> {
         }
         gpus.sort_unstable();
         gpus.dedup();
-        for g in gpus {
+        for &g in &gpus {
             self.load[g] = self.gpu_load(g);
+            for slot in g * self.slots..(g + 1) * self.slots {
+                self.make_stale(self.phy[slot]);
+            }
         }
+        self.recounted = recounted;
+        self.reloaded = gpus;
     }
 
     /// The load per replica of `e` at its count, one more and one fewer.
@@ -654,14 +804,6 @@ impl<'a> Search<'a> {
                 .home
                 .as_ref()
                 .is_none_or(|home| home[expert] == self.node[gpu])
-    }
-
-    /// True when no earlier slot of `slot`'s GPU holds its expert: a step on a later replica
-    /// of the same expert on the same GPU has the same score, and the first step found wins
-    /// ties, so the candidate loops skip it.
-    fn first_on_gpu(&self, slot: usize) -> bool {
-        let first = slot - slot % self.slots;
-        !self.phy[first..slot].contains(&self.phy[slot])
     }
 
     /// True when GPU `g` holds a replica of `e` now.
@@ -729,18 +871,12 @@ impl<'a> Search<'a> {
     }
 
     /// Keeps `candidate` if it beats `best` per transfer (see [`price`]).
-    fn offer(
-        &self,
-        best: &mut Option<Candidate>,
-        writes: &[(usize, usize)],
-        cost: isize,
-        gains: (f64, f64),
-    ) {
+    fn offer(&self, best: &mut Option<Candidate>, writes: Writes, cost: isize, gains: (f64, f64)) {
         let price = price(cost);
         let score = (gains.0 / price, gains.1 / price);
         if best.as_ref().is_none_or(|b| beats(score, b.score, b.tol)) {
             *best = Some(Candidate {
-                writes: writes.to_vec(),
+                writes,
                 score,
                 tol: self.max_now * TIE,
             });
@@ -751,9 +887,25 @@ impl<'a> Search<'a> {
     fn best_step(&mut self, budget: usize) -> Option<Candidate> {
         let p = self.cluster.gpus;
         let mut order = std::mem::take(&mut self.order);
-        order.clear();
-        order.extend((0..p).filter(|&g| self.live.is_live(g)));
-        order.sort_by(|&a, &b| self.load[b].total_cmp(&self.load[a]).then(a.cmp(&b)));
+        if order.is_empty() {
+            order.extend((0..p).filter(|&g| self.live.is_live(g)));
+        }
+        // The order of the last step, re-sorted: a step changes a few GPUs' loads, so an
+        // insertion sort moves only those (the order is total: the result is the same as
+        // any sort's).
+        let busier = |a: usize, b: usize| {
+            self.load[b]
+                .total_cmp(&self.load[a])
+                .then(a.cmp(&b))
+                .is_lt()
+        };
+        for i in 1..order.len() {
+            let mut j = i;
+            while j > 0 && busier(order[j], order[j - 1]) {
+                order.swap(j, j - 1);
+                j -= 1;
+            }
+        }
         let best = self.best_step_from(budget, &order);
         self.order = order;
         best
@@ -761,7 +913,6 @@ impl<'a> Search<'a> {
 
     /// [`Search::best_step`] with the live GPUs sorted busiest first (`order`).
     fn best_step_from(&mut self, budget: usize, order: &[usize]) -> Option<Candidate> {
-        let p = self.cluster.gpus;
         let e_count = self.experts;
         let top = *order.first()?;
         let max = self.load[top];
@@ -775,18 +926,20 @@ impl<'a> Search<'a> {
             self.set_relief();
         }
         let relief_max = self.relief.iter().copied().fold(0.0, f64::max);
-        let top_slots: Vec<usize> = (top * self.slots..(top + 1) * self.slots).collect();
+        let top_slots = top * self.slots..(top + 1) * self.slots;
 
         // The experts on the busiest GPU.
-        let mut ys: Vec<usize> = top_slots.iter().map(|&s| self.phy[s]).collect();
+        let mut ys = std::mem::take(&mut self.ys);
+        ys.clear();
+        ys.extend(top_slots.clone().map(|s| self.phy[s]));
         ys.sort_unstable();
         ys.dedup();
         // Replace a replica on the busiest GPU: by an expert it holds, or by one it does not
         // hold, cheapest per replica first, while the busiest GPU's load still drops and the
         // drop can still beat the best step at the lowest price.
-        for &slot in &top_slots {
+        for slot in top_slots.clone() {
             let x = self.phy[slot];
-            if self.cnt[x] < 2 || !self.first_on_gpu(slot) {
+            if self.cnt[x] < 2 || !self.first[slot] {
                 continue;
             }
             let nx = self.on[top * e_count + x] as f64;
@@ -809,7 +962,7 @@ impl<'a> Search<'a> {
                 continue;
             }
             // What the busiest GPU held and gave away comes back for free.
-            for i in top * self.slots..(top + 1) * self.slots {
+            for i in top_slots.clone() {
                 let y = self.start[i];
                 if self.on[top * e_count + y] == 0 {
                     self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
@@ -840,59 +993,129 @@ impl<'a> Search<'a> {
         }
         // The GPUs that trade with the busiest one below: the lightest `partners` it may
         // trade with (under the hierarchical policy every expert it holds lives on its node),
-        // in index order.
-        let mut partners: Vec<usize> = order
-            .iter()
-            .rev()
-            .copied()
-            .filter(|&h| h != top && (self.home.is_none() || self.node[h] == self.node[top]))
-            .take(self.partners)
-            .collect();
+        // in index order, each with what the steps below read of its slots.
+        let mut partners = std::mem::take(&mut self.partner_gpus);
+        partners.clear();
+        partners.extend(
+            order
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&h| h != top && (self.home.is_none() || self.node[h] == self.node[top]))
+                .take(self.partners),
+        );
         partners.sort_unstable();
-        // Per GPU `h`: the least a replica on `h` costs to take to the busiest GPU, less what
-        // it cost to bring to `h` (-1, 0 or 1), and whether `h` holds a replica that cost a
-        // transfer: lower bounds on the cost of the steps below, read before their loops.
-        let (mut swap_in, mut came_in) = (vec![1isize; p], vec![false; p]);
+        let mut gpus = std::mem::take(&mut self.partner_info);
+        gpus.clear();
+        let mut cells = std::mem::take(&mut self.partner_slots);
+        cells.clear();
+        let mut moving = std::mem::take(&mut self.movable_slots);
+        moving.clear();
         for &h in &partners {
+            let mut info = PartnerGpu {
+                gpu: h,
+                swap_in: 1,
+                least_without: f64::INFINITY,
+                refund: 0,
+                movable: moving.len()..moving.len(),
+            };
             for slot in h * self.slots..(h + 1) * self.slots {
-                let y = self.phy[slot];
-                swap_in[h] = swap_in[h].min(self.t(top, y) - self.t(h, y));
-                came_in[h] |= self.t(h, y) == 1;
+                let e = self.phy[slot];
+                let spare = self.cnt[e] >= 2;
+                let (t_h, t_top) = (self.t(h, e), self.t(top, e));
+                // Per GPU `h`: the least a replica on `h` costs to take to the busiest GPU,
+                // less what it cost to bring to `h` (-1, 0 or 1): a lower bound on the cost
+                // of the swaps below.
+                info.swap_in = info.swap_in.min(t_top - t_h);
+                let (hx, nx) = (
+                    self.on[h * e_count + e] as f64,
+                    self.on[top * e_count + e] as f64,
+                );
+                let movable = spare && self.first[slot];
+                // Only read for spare experts (`pr_minus` is infinite below two replicas).
+                let (top_loss, h_without) = if spare {
+                    (
+                        nx * (self.pr_minus[e] - self.pr[e]),
+                        self.load[h] + (hx - 1.0) * self.pr_minus[e] - hx * self.pr[e],
+                    )
+                } else {
+                    (0.0, 0.0)
+                };
+                let cell = PartnerSlot {
+                    slot,
+                    expert: e,
+                    pr: self.pr[e],
+                    t_h,
+                    t_top,
+                    first: self.first[slot],
+                    top_loss,
+                    h_without,
+                };
+                if movable {
+                    info.least_without = info.least_without.min(h_without);
+                    info.refund = info.refund.max(t_h);
+                    moving.push(cell);
+                }
+                cells.push(cell);
             }
+            info.movable.end = moving.len();
+            gpus.push(info);
         }
+        self.offer_replace_elsewhere(&mut best, max, room, order, &ys, &gpus, &moving);
+        self.offer_swaps(&mut best, max, room, order, &gpus, &cells);
+        self.ys = ys;
+        self.partner_gpus = partners;
+        self.partner_info = gpus;
+        self.partner_slots = cells;
+        self.movable_slots = moving;
+        best
+    }
+
+    /// Offers every step that writes an expert `y` of the busiest GPU `order[0]` (`ys`)
+    /// over a movable replica of a partner (`gpus`, their movable slots `movable`: the first
+    /// on their GPU of experts with a replica to spare).
+    #[allow(clippy::too_many_arguments)]
+    fn offer_replace_elsewhere(
+        &mut self,
+        best: &mut Option<Candidate>,
+        max: f64,
+        room: isize,
+        order: &[usize],
+        ys: &[usize],
+        gpus: &[PartnerGpu],
+        movable: &[PartnerSlot],
+    ) {
+        let top = order[0];
+        let e_count = self.experts;
         // Replace a replica elsewhere by an expert the busiest GPU holds.
-        let heaviest: Vec<f64> = (0..p)
-            .map(|h| {
-                self.phy[h * self.slots..(h + 1) * self.slots]
-                    .iter()
-                    .map(|&e| self.pr[e])
-                    .fold(0.0, f64::max)
-            })
-            .collect();
-        for &y in &ys {
+        for &y in ys {
             let ny = self.on[top * e_count + y] as f64;
             let y_drop = ny * (self.pr[y] - self.pr_plus[y]);
             // Losing a replica elsewhere never makes the busiest GPU lighter.
-            if !promising(&best, max - (self.load[top] - y_drop) + max * SLACK, -1) {
+            if !promising(best, max - (self.load[top] - y_drop) + max * SLACK, -1) {
                 continue;
             }
-            for &h in &partners {
+            let lt = self.load[top];
+            let top_base = lt - y_drop;
+            for info in gpus {
+                let h = info.gpu;
                 if !self.allowed(y, h) {
                     continue;
                 }
-                // `h` gains its share of `y` and loses at most its heaviest replica.
+                // `h` gains its share of `y` and loses one of its movable replicas: its new
+                // load is at least `h_floor` (the same sums as below, the least first).
                 let hy = self.on[h * e_count + y] as f64;
-                let y_gain = (hy + 1.0) * self.pr_plus[y] - hy * self.pr[y];
-                let h_floor = self.load[h] - heaviest[h] + y_gain;
-                if h_floor >= max || !promising(&best, max - h_floor + max * SLACK, -1) {
+                let (y_plus, y_less) = ((hy + 1.0) * self.pr_plus[y], hy * self.pr[y]);
+                let h_floor = info.least_without + y_plus - y_less;
+                if h_floor >= max || !promising(best, max - h_floor + max * SLACK, -1) {
                     continue;
                 }
                 // The busiest GPU is at least as heavy as without `x`'s effect on it, `h` at
                 // least `h_floor`, every GPU but those two and `y`'s holders at least as heavy
                 // as now (`x`'s holders get heavier); the cost is at least what adding `y` to
-                // `h` costs, less one when `h` holds a replica that came by a transfer.
-                let (lt, lh) = (self.load[top], self.load[h]);
-                let (top_floor, h_floor) = (lt - y_drop, h_floor.max(0.0));
+                // `h` costs, less one when a movable replica on `h` came by a transfer.
+                let lh = self.load[h];
+                let (top_floor, h_floor) = (top_base, h_floor.max(0.0));
                 let untouched = order[1..]
                     .iter()
                     .find(|&&g| g != h && !self.holds(g, y))
@@ -904,42 +1127,33 @@ impl<'a> Search<'a> {
                     squares: lt * lt - top_floor * top_floor + lh * lh - h_floor * h_floor
                         + self.relief[y],
                 };
-                if !can_beat(
-                    &best,
-                    self.rule,
-                    bound,
-                    self.t(h, y) - isize::from(came_in[h]),
-                ) {
+                let t_hy = self.t(h, y);
+                if !can_beat(best, self.rule, bound, t_hy - info.refund) {
                     continue;
                 }
-                for slot in h * self.slots..(h + 1) * self.slots {
-                    let x = self.phy[slot];
-                    if x == y || self.cnt[x] < 2 {
+                for cell in &movable[info.movable.clone()] {
+                    let x = cell.expert;
+                    if x == y {
                         continue;
                     }
-                    let cost = self.t(h, y) - self.t(h, x);
+                    let cost = t_hy - cell.t_h;
                     if cost > room {
                         continue;
                     }
-                    let nx = self.on[top * e_count + x] as f64;
-                    let top_new = self.load[top] - y_drop + nx * (self.pr_minus[x] - self.pr[x]);
-                    let (hx, hy) = (
-                        self.on[h * e_count + x] as f64,
-                        self.on[h * e_count + y] as f64,
-                    );
-                    let h_new = self.load[h] + (hx - 1.0) * self.pr_minus[x] - hx * self.pr[x]
-                        + (hy + 1.0) * self.pr_plus[y]
-                        - hy * self.pr[y];
+                    let top_new = top_base + cell.top_loss;
+                    let h_new = cell.h_without + y_plus - y_less;
                     let peak = top_new.max(h_new);
                     if top_new >= max
                         || h_new >= max
-                        || !promising(&best, max - peak + max * SLACK, cost)
-                        || !self.first_on_gpu(slot)
+                        || !promising(best, max - peak + max * SLACK, cost)
                     {
                         continue;
                     }
                     let peak = peak.max(self.x_rise(x, h, y));
-                    let (lt, lh) = (self.load[top], self.load[h]);
+                    // The peak alone first; the busiest untouched GPU only when it passes.
+                    if peak >= max || !promising(best, max - peak + max * SLACK, cost) {
+                        continue;
+                    }
                     let bound = Bound {
                         max,
                         peak,
@@ -947,83 +1161,96 @@ impl<'a> Search<'a> {
                         squares: lt * lt - top_new * top_new + lh * lh - h_new * h_new
                             + self.relief[y],
                     };
-                    if peak >= max || !can_beat(&best, self.rule, bound, cost) {
+                    if !can_beat(best, self.rule, bound, cost) {
                         continue;
                     }
                     if let Some(gains) = self.replace(h, x, y, max, order) {
-                        self.offer(&mut best, &[(slot, y)], cost, gains);
+                        self.offer(best, Writes::one(cell.slot, y), cost, gains);
                     }
                 }
             }
         }
+    }
+
+    /// Offers every swap of a replica of the busiest GPU `order[0]` with one of a partner
+    /// (`gpus`, their slots `cells`).
+    fn offer_swaps(
+        &mut self,
+        best: &mut Option<Candidate>,
+        max: f64,
+        room: isize,
+        order: &[usize],
+        gpus: &[PartnerGpu],
+        cells: &[PartnerSlot],
+    ) {
+        let top = order[0];
         // Swap a replica of the busiest GPU with one elsewhere.
-        for &a in &top_slots {
-            if !self.first_on_gpu(a) {
+        for a in top * self.slots..(top + 1) * self.slots {
+            if !self.first[a] {
                 continue;
             }
             let x = self.phy[a];
             let px = self.pr[x];
-            for &h in &partners {
+            let t_top_x = self.t(top, x);
+            for (i, info) in gpus.iter().enumerate() {
+                let h = info.gpu;
                 // A swap leaves `h` busier than now (`y` is lighter than `x`).
-                if !self.allowed(x, h) || !promising(&best, max - self.load[h] + max * SLACK, -1) {
+                if !self.allowed(x, h) || !promising(best, max - self.load[h] + max * SLACK, -1) {
                     continue;
                 }
                 // The two new loads add up to the old ones: the peak is at least their mean,
                 // the drop of the squares at most half the squared difference; the cost is at
                 // least what moving `x` costs plus `swap_in`.
                 let (lt, lh) = (self.load[top], self.load[h]);
-                let others = order[1..].iter().find(|&&g| g != h);
+                // The busiest GPU outside the two bounds the new max from below.
+                let floor = order[1..]
+                    .iter()
+                    .find(|&&g| g != h)
+                    .map_or(0.0, |&g| self.load[g]);
                 let bound = Bound {
                     max,
                     peak: 0.5 * (lt + lh),
-                    untouched: others.map_or(0.0, |&g| self.load[g]),
+                    untouched: floor,
                     squares: 0.5 * (lt - lh) * (lt - lh),
                 };
-                let cost = self.t(h, x) - self.t(top, x) + swap_in[h];
-                if !can_beat(&best, self.rule, bound, cost) {
+                let t_hx = self.t(h, x);
+                let cost = t_hx - t_top_x + info.swap_in;
+                if !can_beat(best, self.rule, bound, cost) {
                     continue;
                 }
-                for b in h * self.slots..(h + 1) * self.slots {
-                    let y = self.phy[b];
-                    if x == y || !self.allowed(y, top) {
+                for cell in &cells[i * self.slots..(i + 1) * self.slots] {
+                    let y = cell.expert;
+                    let py = cell.pr;
+                    if x == y || py >= px || !cell.first || !self.allowed(y, top) {
                         continue;
                     }
-                    let cost = self.t(top, y) + self.t(h, x) - self.t(top, x) - self.t(h, y);
+                    let cost = cell.t_top + t_hx - t_top_x - cell.t_h;
                     if cost > room {
                         continue;
                     }
-                    let py = self.pr[y];
-                    if py >= px {
-                        continue;
-                    }
-                    let peak = (self.load[top] - px + py).max(self.load[h] - py + px);
-                    if !promising(&best, max - peak + max * SLACK, cost) || !self.first_on_gpu(b) {
-                        continue;
-                    }
-                    // The busiest GPU outside the two bounds the new max from below.
-                    let others = order[1..].iter().find(|&&g| g != h);
-                    let floor = others.map_or(0.0, |&g| self.load[g]);
-                    let (lt, lh) = (self.load[top], self.load[h]);
                     let (top_new, h_new) = (lt - px + py, lh - py + px);
+                    let peak = top_new.max(h_new);
+                    if !promising(best, max - peak + max * SLACK, cost) {
+                        continue;
+                    }
                     let bound = Bound {
                         max,
                         peak,
                         untouched: floor,
                         squares: lt * lt - top_new * top_new + lh * lh - h_new * h_new,
                     };
-                    if !can_beat(&best, self.rule, bound, cost) {
+                    if !can_beat(best, self.rule, bound, cost) {
                         continue;
                     }
                     self.begin();
                     self.touch(top, py - px);
                     self.touch(h, px - py);
                     if let Some(gains) = self.judge(max, order) {
-                        self.offer(&mut best, &[(a, y), (b, x)], cost, gains);
+                        self.offer(best, Writes::two((a, y), (cell.slot, x)), cost, gains);
                     }
                 }
             }
         }
-        best
     }
 
     /// Offers writing `y` over the replica of `x` in `slot` of the busiest GPU (`order[0]`),
@@ -1051,17 +1278,21 @@ impl<'a> Search<'a> {
             return;
         }
         let peak = top_new.max(self.x_rise(x, top, y));
+        // The peak alone first; the busiest untouched GPU only when it passes.
+        if peak >= max || !promising(best, max - peak + max * SLACK, cost) {
+            return;
+        }
         let bound = Bound {
             max,
             peak,
             untouched: self.untouched(order, top, x, y),
             squares: self.load[top] * self.load[top] - top_new * top_new + self.relief[y],
         };
-        if peak >= max || !can_beat(best, self.rule, bound, cost) {
+        if !can_beat(best, self.rule, bound, cost) {
             return;
         }
         if let Some(gains) = self.replace(top, x, y, max, order) {
-            self.offer(best, &[(slot, y)], cost, gains);
+            self.offer(best, Writes::one(slot, y), cost, gains);
         }
     }
 
@@ -1082,7 +1313,9 @@ impl<'a> Search<'a> {
     /// loads when it gains a replica (an upper bound on that part of a step's
     /// [`TieBreak::Squares`] score, whatever else the step does to those GPUs).
     fn set_relief(&mut self) {
-        for e in 0..self.experts {
+        for i in 0..self.stale.len() {
+            let e = self.stale[i];
+            self.relief_stale[e] = false;
             let d = self.pr[e] - self.pr_plus[e];
             self.relief[e] = self.holders[e]
                 .iter()
@@ -1091,6 +1324,15 @@ impl<'a> Search<'a> {
                     l * l - (l - n * d) * (l - n * d)
                 })
                 .sum();
+        }
+        self.stale.clear();
+    }
+
+    /// Marks `e`'s [`Search::relief`] stale.
+    fn make_stale(&mut self, e: usize) {
+        if !self.relief_stale[e] {
+            self.relief_stale[e] = true;
+            self.stale.push(e);
         }
     }
 
@@ -1151,6 +1393,19 @@ mod tests {
         LayerPlacement::from_phy2log(phy)
     }
 
+    /// [`search_with`] where replicas may share a GPU.
+    fn shared_run(
+        layer: &LayerProblem<'_>,
+        current: &LayerPlacement,
+        budget: usize,
+        live: &LiveGpus,
+        variant: Variant,
+        prefix: &[Writes],
+    ) -> SearchResult {
+        let replicas = Replicas::MayShareGpu;
+        search_with(layer, current, budget, live, replicas, variant, prefix)
+    }
+
     /// Checks every incremental field of `s` against a recount from its slots.
     fn assert_matches_recount(s: &Search<'_>, held: &LayerPlacement) {
         let (p, e_count) = (s.cluster.gpus, s.experts);
@@ -1169,6 +1424,14 @@ mod tests {
             transfers += usize::from(!before.contains(&e));
         }
         assert_eq!((&s.cnt, &s.on, &s.holders), (&cnt, &on, &holders));
+        for (slot, &e) in s.phy.iter().enumerate() {
+            let gpu_start = slot - slot % s.slots;
+            assert_eq!(
+                s.first[slot],
+                !s.phy[gpu_start..slot].contains(&e),
+                "slot {slot}"
+            );
+        }
         assert_eq!(s.transfers, transfers);
         for (g, &load) in s.load.iter().enumerate() {
             let slots = &s.phy[g * s.slots..(g + 1) * s.slots];
@@ -1213,8 +1476,14 @@ mod tests {
                     let mut steps = 0;
                     while let Some(step) = s.best_step(budget) {
                         let before = s.max();
-                        s.apply(&step.writes);
+                        s.apply(step.writes.as_slice());
                         assert_matches_recount(&s, &current);
+                        // The relief kept up to date by the stale experts is a full recount's.
+                        s.set_relief();
+                        let kept = s.relief.clone();
+                        s.stale = (0..s.experts).collect();
+                        s.set_relief();
+                        assert_eq!(kept, s.relief, "case {case}: relief");
                         assert!(s.max() <= before, "case {case}: the max rose");
                         assert!(s.transfers <= budget, "case {case}: over budget");
                         steps += 1;
@@ -1243,6 +1512,7 @@ mod tests {
                 &live,
                 Replicas::MayShareGpu,
                 SearchEffort::Thorough,
+                crate::bounds::proven_lower_bound(&layer),
             );
             let end = |r: &SearchResult| *r.curve.last().unwrap();
             let bound = crate::bounds::proven_lower_bound(&layer);
@@ -1297,6 +1567,7 @@ mod tests {
                     &live,
                     Replicas::MayShareGpu,
                     effort,
+                    crate::bounds::proven_lower_bound(&layer),
                 )
             };
             let (quick, thorough) = (run(SearchEffort::Quick), run(SearchEffort::Thorough));
@@ -1307,17 +1578,7 @@ mod tests {
                 partners: ROUNDS[round].1[0].partners.min(scope),
                 ..ROUNDS[round].1[0]
             };
-            let by = |v: Variant| {
-                search_with(
-                    &layer,
-                    &current,
-                    budget,
-                    &live,
-                    Replicas::MayShareGpu,
-                    v,
-                    &[],
-                )
-            };
+            let by = |v: Variant| shared_run(&layer, &current, budget, &live, v, &[]);
             let mut expected = Some(by(variant(0)));
             if end(expected.as_ref().unwrap()).max_load > bound * (1.0 + ROUNDS[1].0) {
                 keep_better(&mut expected, by(variant(1)));
@@ -1340,7 +1601,9 @@ mod tests {
 
     /// A restart replays its prefix exactly (the same curve and steps as the search it came
     /// from), then searches on: within the budget, the max never rising, its placement the
-    /// replay of all its steps, and the incremental state a recount's.
+    /// replay of all its steps, and the incremental state a recount's. Restarted with the
+    /// variant that took the prefix, it takes the same steps again (the search is
+    /// deterministic), so the restarts of [`search`] skip that variant.
     #[test]
     fn a_restart_replays_its_prefix_then_searches_on() {
         let mut rng = Lcg(13);
@@ -1350,25 +1613,13 @@ mod tests {
             let live = LiveGpus::all(cluster.gpus);
             let budget = 1 + rng.next(8);
             let (first, wide) = (ROUNDS[0].1[0], ROUNDS[2].1[0]);
-            let base = search_with(
-                &layer,
-                &current,
-                budget,
-                &live,
-                Replicas::MayShareGpu,
-                first,
-                &[],
-            );
+            let run = |v: Variant, prefix: &[Writes]| {
+                shared_run(&layer, &current, budget, &live, v, prefix)
+            };
+            let base = run(first, &[]);
             let k = rng.next(base.steps() + 1);
-            let restart = search_with(
-                &layer,
-                &current,
-                budget,
-                &live,
-                Replicas::MayShareGpu,
-                wide,
-                &base.steps[..k],
-            );
+            assert_eq!(run(first, &base.steps[..k]), base);
+            let restart = run(wide, &base.steps[..k]);
             assert_eq!(&restart.curve[..=k], &base.curve[..=k]);
             assert_eq!(&restart.steps[..k], &base.steps[..k]);
             for pair in restart.curve.windows(2) {
@@ -1384,7 +1635,7 @@ mod tests {
             // The state after the replay is the one a recount gives.
             let mut s = Search::new(&layer, &current, &live);
             for writes in &base.steps[..k] {
-                s.apply(writes);
+                s.apply(writes.as_slice());
             }
             assert_matches_recount(&s, &current);
         }

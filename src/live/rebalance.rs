@@ -155,10 +155,10 @@ impl RebalanceOptions {
 
     /// A lower bound on the options' objective for any placement of `layer` (the
     /// combinatorial bounds, [lowered for rounding](proven_lower_bound): of the layer's loads,
-    /// or of every step's loads and of their sum for a per-step objective).
-    fn lower_bound(&self, layer: &LayerProblem<'_>) -> Result<f64> {
+    /// `proven`, or of every step's loads and of their sum for a per-step objective).
+    fn lower_bound(&self, layer: &LayerProblem<'_>, proven: f64) -> Result<f64> {
         let Some(s) = self.per_step() else {
-            return Ok(proven_lower_bound(layer));
+            return Ok(proven);
         };
         let bound = |loads: &[f64]| -> Result<f64> {
             let step = LayerProblem::new(layer.index(), loads, layer.cluster(), layer.policy())?;
@@ -414,6 +414,8 @@ pub fn rebalance(
     };
     struct Work {
         old: f64,
+        /// The layer's proven lower bound (its loads' max GPU load).
+        bound: f64,
         search: SearchResult,
         fresh: Option<LayerPlacement>,
         fresh_point: Option<CurvePoint>,
@@ -432,7 +434,16 @@ pub fn rebalance(
                 transfers: count_transfers(cluster, cur, a).transfers,
                 max_load: max_gpu_load(&layer, a),
             });
-            let search = search(&layer, cur, per_layer_cap, &live, replicas, options.effort);
+            let bound = proven_lower_bound(&layer);
+            let search = search(
+                &layer,
+                cur,
+                per_layer_cap,
+                &live,
+                replicas,
+                options.effort,
+                bound,
+            );
             let values = match options.per_step() {
                 Some(_) => {
                     let mut values = search.values(cur, |p| options.value(&layer, p))?;
@@ -445,6 +456,7 @@ pub fn rebalance(
             };
             Ok(Work {
                 old: options.value(&layer, cur)?,
+                bound,
                 search,
                 fresh: aligned,
                 fresh_point,
@@ -559,7 +571,7 @@ pub fn rebalance(
         } else {
             (candidate, choice, value, gain)
         };
-        let mut lower_bound = options.lower_bound(&layer)?;
+        let mut lower_bound = options.lower_bound(&layer, w.bound)?;
         if let Some(layer_budget) = layer_budget.filter(|_| options.budget != MoveBudget::Unlimited)
         {
             // The budgeted problem's own bound (at least the combinatorial one).
