@@ -191,6 +191,83 @@ struct ReplicaTables {
     logcnt: Vec<i64>,
 }
 
+impl DeepSeekFlat {
+    /// The three tables of a placement held as layer-major `phy2log` and replica-rank
+    /// buffers of `slots` entries per layer (what a strategy that solves all layers at once
+    /// writes), without building a [`Placement`] first.
+    ///
+    /// # Errors
+    /// [`EplbError::InvalidPlacement`] when the buffers' lengths differ or are not a
+    /// multiple of `slots`, or a slot holds an expert id `>= experts`.
+    pub(crate) fn from_slots(
+        experts: usize,
+        slots: usize,
+        phy2log: &[usize],
+        rank: &[usize],
+    ) -> Result<Self> {
+        if slots == 0 || phy2log.len() != rank.len() || !phy2log.len().is_multiple_of(slots) {
+            return Err(EplbError::InvalidPlacement(format!(
+                "{} slots and {} replica ranks for layers of {slots} slots",
+                phy2log.len(),
+                rank.len()
+            )));
+        }
+        let tables = replica_tables(
+            experts,
+            phy2log.chunks_exact(slots).zip(rank.chunks_exact(slots)),
+        )?;
+        Ok(Self {
+            layers: phy2log.len() / slots,
+            slots,
+            experts,
+            width: tables.width,
+            // Ids are below `experts` (checked above), far below 2^63.
+            phy2log: phy2log.iter().map(|&e| e as i64).collect(),
+            log2phy: tables.log2phy,
+            logcnt: tables.logcnt,
+        })
+    }
+}
+
+/// `log2phy` and `logcnt` of `layers` (each its `phy2log` and replica ranks, which are
+/// `0..count` for every expert: [`LayerPlacement`]'s invariant) in flat buffers, and
+/// `log2phy`'s padded width (the largest replica count, one more than the largest rank).
+/// Each layer's rows are written while they are in cache: counted, padded and filled in.
+fn replica_tables<'a>(
+    experts: usize,
+    layers: impl ExactSizeIterator<Item = (&'a [usize], &'a [usize])> + Clone,
+) -> Result<ReplicaTables> {
+    let width = layers
+        .clone()
+        .flat_map(|(_, rank)| rank.iter().copied().max())
+        .max()
+        .map_or(0, |r| r + 1);
+    let mut logcnt = vec![0i64; layers.len() * experts];
+    // Padded layer by layer as the layer is filled in, rather than all at once ahead.
+    let mut log2phy = Vec::with_capacity(logcnt.len() * width);
+    for (l, (phy2log, rank)) in layers.enumerate() {
+        if let Some(slot) = phy2log.iter().position(|&e| e >= experts) {
+            return Err(EplbError::InvalidPlacement(format!(
+                "layer {l}, slot {slot} holds expert {}; ids must be < {experts}",
+                phy2log[slot]
+            )));
+        }
+        let counts = &mut logcnt[l * experts..(l + 1) * experts];
+        log2phy.resize((l + 1) * experts * width, -1);
+        let table = &mut log2phy[l * experts * width..];
+        // Counts and slots are far below 2^63.
+        for (slot, (&e, &r)) in phy2log.iter().zip(rank).enumerate() {
+            counts[e] += 1;
+            table[e * width + r] = slot as i64;
+        }
+    }
+    Ok(ReplicaTables {
+        width,
+        log2phy,
+        logcnt,
+    })
+}
+
 impl Placement {
     /// A placement from per-layer [`LayerPlacement`]s.
     pub fn new(num_experts: usize, layers: Vec<LayerPlacement>) -> Self {
@@ -362,34 +439,10 @@ impl Placement {
 
     /// `log2phy` and `logcnt` of every layer in flat buffers, and `log2phy`'s padded width.
     fn replica_tables(&self) -> Result<ReplicaTables> {
-        let e_count = self.num_experts;
-        let mut logcnt = Vec::with_capacity(self.layers.len() * e_count);
-        for (l, layer) in self.layers.iter().enumerate() {
-            if let Some(slot) = layer.phy2log.iter().position(|&e| e >= e_count) {
-                return Err(EplbError::InvalidPlacement(format!(
-                    "layer {l}, slot {slot} holds expert {}; ids must be < {e_count}",
-                    layer.phy2log[slot]
-                )));
-            }
-            // Counts and slots are far below 2^63.
-            logcnt.extend(layer.logcnt(e_count).into_iter().map(|c| c as i64));
-        }
-        let width = logcnt.iter().copied().max().map_or(0, |w| w as usize);
-        let mut log2phy = vec![-1i64; self.layers.len() * e_count * width];
-        for (layer, table) in self
-            .layers
-            .iter()
-            .zip(log2phy.chunks_mut((e_count * width).max(1)))
-        {
-            for (slot, (&e, &r)) in layer.phy2log.iter().zip(&layer.rank).enumerate() {
-                table[e * width + r] = slot as i64;
-            }
-        }
-        Ok(ReplicaTables {
-            width,
-            log2phy,
-            logcnt,
-        })
+        replica_tables(
+            self.num_experts,
+            self.layers.iter().map(|l| (&l.phy2log[..], &l.rank[..])),
+        )
     }
 
     /// Number of logical experts.
