@@ -184,88 +184,87 @@ pub struct DeepSeekFlat {
     pub logcnt: Vec<i64>,
 }
 
-/// `log2phy` and `logcnt` of all layers, flat; `width` is `log2phy`'s padded width.
-struct ReplicaTables {
-    width: usize,
-    log2phy: Vec<i64>,
-    logcnt: Vec<i64>,
+/// DeepSeek's flat tables, built one layer at a time (for the runner's placements and for
+/// strategies that solve layers in batches): `phy2log` and `logcnt` as each layer comes,
+/// `log2phy` at the end, once its width (the largest replica count) is known, each layer's
+/// rows written while they are in cache.
+pub(crate) struct FlatTables {
+    flat: DeepSeekFlat,
+    /// Every slot's replica rank, layer after layer.
+    rank: Vec<u32>,
+    /// Where each layer's slots start in `phy2log` and `rank` (layers of a [`Placement`]
+    /// need not have the same slot count for [`Placement::to_deepseek`]), then the end.
+    starts: Vec<usize>,
 }
 
-impl DeepSeekFlat {
-    /// The three tables of a placement held as layer-major `phy2log` and replica-rank
-    /// buffers of `slots` entries per layer (what a strategy that solves all layers at once
-    /// writes), without building a [`Placement`] first.
+impl FlatTables {
+    /// No layers yet, for `experts` experts and layers of `slots` slots, with room for
+    /// `layers` layers.
+    pub(crate) fn new(experts: usize, slots: usize, layers: usize) -> Self {
+        Self {
+            flat: DeepSeekFlat {
+                layers: 0,
+                slots,
+                experts,
+                width: 0,
+                phy2log: Vec::with_capacity(layers * slots),
+                log2phy: Vec::new(),
+                logcnt: Vec::with_capacity(layers * experts),
+            },
+            rank: Vec::with_capacity(layers * slots),
+            starts: vec![0],
+        }
+    }
+
+    /// Appends a layer: its `phy2log` and replica ranks (`0..count` for every expert, as
+    /// [`LayerPlacement`] keeps them).
     ///
     /// # Errors
-    /// [`EplbError::InvalidPlacement`] when the buffers' lengths differ or are not a
-    /// multiple of `slots`, or a slot holds an expert id `>= experts`.
-    pub(crate) fn from_slots(
-        experts: usize,
-        slots: usize,
-        phy2log: &[usize],
-        rank: &[usize],
-    ) -> Result<Self> {
-        if slots == 0 || phy2log.len() != rank.len() || !phy2log.len().is_multiple_of(slots) {
-            return Err(EplbError::InvalidPlacement(format!(
-                "{} slots and {} replica ranks for layers of {slots} slots",
-                phy2log.len(),
-                rank.len()
-            )));
-        }
-        let tables = replica_tables(
-            experts,
-            phy2log.chunks_exact(slots).zip(rank.chunks_exact(slots)),
-        )?;
-        Ok(Self {
-            layers: phy2log.len() / slots,
-            slots,
-            experts,
-            width: tables.width,
-            // Ids are below `experts` (checked above), far below 2^63.
-            phy2log: phy2log.iter().map(|&e| e as i64).collect(),
-            log2phy: tables.log2phy,
-            logcnt: tables.logcnt,
-        })
-    }
-}
-
-/// `log2phy` and `logcnt` of `layers` (each its `phy2log` and replica ranks, which are
-/// `0..count` for every expert: [`LayerPlacement`]'s invariant) in flat buffers, and
-/// `log2phy`'s padded width (the largest replica count, one more than the largest rank).
-/// Each layer's rows are written while they are in cache: counted, padded and filled in.
-fn replica_tables<'a>(
-    experts: usize,
-    layers: impl ExactSizeIterator<Item = (&'a [usize], &'a [usize])> + Clone,
-) -> Result<ReplicaTables> {
-    let width = layers
-        .clone()
-        .flat_map(|(_, rank)| rank.iter().copied().max())
-        .max()
-        .map_or(0, |r| r + 1);
-    let mut logcnt = vec![0i64; layers.len() * experts];
-    // Padded layer by layer as the layer is filled in, rather than all at once ahead.
-    let mut log2phy = Vec::with_capacity(logcnt.len() * width);
-    for (l, (phy2log, rank)) in layers.enumerate() {
+    /// [`EplbError::InvalidPlacement`] when a slot holds an expert id `>= experts`.
+    pub(crate) fn push_layer(&mut self, phy2log: &[usize], rank: &[usize]) -> Result<()> {
+        let experts = self.flat.experts;
+        let l = self.flat.layers;
+        debug_assert_eq!(phy2log.len(), rank.len());
         if let Some(slot) = phy2log.iter().position(|&e| e >= experts) {
             return Err(EplbError::InvalidPlacement(format!(
                 "layer {l}, slot {slot} holds expert {}; ids must be < {experts}",
                 phy2log[slot]
             )));
         }
-        let counts = &mut logcnt[l * experts..(l + 1) * experts];
-        log2phy.resize((l + 1) * experts * width, -1);
-        let table = &mut log2phy[l * experts * width..];
-        // Counts and slots are far below 2^63.
-        for (slot, (&e, &r)) in phy2log.iter().zip(rank).enumerate() {
+        // Counts, ids and ranks are below the slot count, far below 2^31.
+        self.flat.phy2log.extend(phy2log.iter().map(|&e| e as i64));
+        self.rank.extend(rank.iter().map(|&r| r as u32));
+        self.flat.logcnt.resize((l + 1) * experts, 0);
+        let counts = &mut self.flat.logcnt[l * experts..];
+        for &e in phy2log {
             counts[e] += 1;
-            table[e * width + r] = slot as i64;
         }
+        self.flat.layers += 1;
+        self.starts.push(self.rank.len());
+        Ok(())
     }
-    Ok(ReplicaTables {
-        width,
-        log2phy,
-        logcnt,
-    })
+
+    /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count.
+    pub(crate) fn finish(mut self) -> DeepSeekFlat {
+        let flat = &mut self.flat;
+        let experts = flat.experts;
+        let width = flat.logcnt.iter().copied().max().map_or(0, |w| w as usize);
+        flat.width = width;
+        flat.log2phy.reserve_exact(flat.logcnt.len() * width);
+        for (l, layer) in self.starts.windows(2).enumerate() {
+            flat.log2phy.resize((l + 1) * experts * width, -1);
+            let table = &mut flat.log2phy[l * experts * width..];
+            let layer = layer[0]..layer[1];
+            for (slot, (&e, &r)) in flat.phy2log[layer.clone()]
+                .iter()
+                .zip(&self.rank[layer])
+                .enumerate()
+            {
+                table[e as usize * width + r as usize] = slot as i64;
+            }
+        }
+        self.flat
+    }
 }
 
 impl Placement {
@@ -379,7 +378,7 @@ impl Placement {
     /// # Errors
     /// [`EplbError::InvalidPlacement`] when a slot holds an expert id `>= num_experts`.
     pub fn to_deepseek(&self) -> Result<DeepSeekArrays> {
-        let tables = self.replica_tables()?;
+        let tables = self.replica_tables(0)?;
         let (experts, width) = (self.num_experts, tables.width);
         // Index ranges, not `chunks`: a layer may have no experts or a zero width.
         let log2phy = (0..self.layers.len())
@@ -420,29 +419,16 @@ impl Placement {
                 self.layers[l].phy2log.len()
             )));
         }
-        let tables = self.replica_tables()?;
-        let phy2log = self
-            .layers
-            .iter()
-            .flat_map(|l| l.phy2log.iter().map(|&e| e as i64))
-            .collect();
-        Ok(DeepSeekFlat {
-            layers: self.layers.len(),
-            slots,
-            experts: self.num_experts,
-            width: tables.width,
-            phy2log,
-            log2phy: tables.log2phy,
-            logcnt: tables.logcnt,
-        })
+        self.replica_tables(slots)
     }
 
-    /// `log2phy` and `logcnt` of every layer in flat buffers, and `log2phy`'s padded width.
-    fn replica_tables(&self) -> Result<ReplicaTables> {
-        replica_tables(
-            self.num_experts,
-            self.layers.iter().map(|l| (&l.phy2log[..], &l.rank[..])),
-        )
+    /// The flat tables of every layer (`slots` per layer, as recorded in them).
+    fn replica_tables(&self, slots: usize) -> Result<DeepSeekFlat> {
+        let mut tables = FlatTables::new(self.num_experts, slots, self.layers.len());
+        for layer in &self.layers {
+            tables.push_layer(&layer.phy2log, &layer.rank)?;
+        }
+        Ok(tables.finish())
     }
 
     /// Number of logical experts.

@@ -132,6 +132,48 @@ fn shape(base: ProblemShape, slots: usize, layers: usize, loads: LoadProfile) ->
     shape
 }
 
+/// Many layers (several engine calls of a few layers each, the last one short), loads
+/// skewed so that the largest replica count is reached late and differs between layers.
+#[test]
+fn batches_of_layers_equal_layer_by_layer() {
+    let (experts, layers) = (48, 101);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let rows: Vec<Vec<f64>> = (0..layers)
+        .map(|l| {
+            (0..experts)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // Hotter experts in later layers: the widest log2phy row comes late.
+                    ((state % 50) * (1 + u64::from(state.is_multiple_of(7)) * l as u64)) as f64
+                })
+                .collect()
+        })
+        .collect();
+    let loads = Loads::from_rows(&rows).unwrap();
+    for (cluster, policy) in [
+        (Cluster::new(64, 8).with_nodes(2).with_groups(4), PolicyChoice::Hierarchical),
+        (Cluster::new(96, 16), PolicyChoice::Global),
+        (Cluster::new(48, 48), PolicyChoice::Global),
+    ] {
+        let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
+        for kernels in [Kernels::Auto, Kernels::Portable] {
+            let options = one_thread(kernels);
+            let tables = batched(&problem, &options);
+            assert_eq!(tables, by_layer(&problem, &options), "{cluster:?}");
+            let widths: Vec<i64> = tables
+                .logcnt
+                .chunks(experts)
+                .map(|c| *c.iter().max().unwrap())
+                .collect();
+            // With extra slots, the layers' widest rows differ (one slot each: all 1).
+            let varies = widths.iter().any(|&w| w != widths[0]);
+            assert_eq!(varies, cluster.replicas > experts, "{widths:?}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 

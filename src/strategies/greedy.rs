@@ -8,7 +8,7 @@ use eplb_solvers::replicate::ReplicaPacker;
 use eplb_solvers::kernels::Kernels;
 
 use crate::error::Result;
-use crate::placement::{DeepSeekFlat, LayerPlacement};
+use crate::placement::{DeepSeekFlat, FlatTables, LayerPlacement};
 use crate::problem::{Cluster, LayerProblem, Policy, Problem};
 use crate::runner::SolveOptions;
 use crate::strategy::{LayerSolution, PlacementStrategy};
@@ -210,28 +210,44 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
     ))
 }
 
-/// Every layer at once: all layers' nodes staged one after the other, one engine call for
-/// all of them (same shape: the layers' nodes are segments of one call), the slots written
-/// into the tables.
+/// Slots per engine call of [`solve_all`]: enough layers that the nodes of several layers
+/// fill the lockstep kernels' lanes, few enough that the engine's buffers stay in cache.
+const BATCH_SLOTS: usize = 2048;
+
+/// Every layer, in batches of layers: each batch's nodes staged one after the other and
+/// solved in one engine call (the layers' nodes have the same shape: they are segments of
+/// one call), the batch's slots written into the tables while they are in cache.
 fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<DeepSeekFlat> {
     let c = problem.cluster();
     let experts = problem.num_experts();
     let shape = NodeShape::of(c, problem.policy(), experts);
     let layers = problem.num_layers();
+    let batch = (BATCH_SLOTS / c.replicas).clamp(1, layers.max(1));
     ws.set_kernels(kernels);
-    fit(&mut ws.mlog2log, layers * experts);
-    fit(&mut ws.node_weights, layers * experts);
-    for (l, loads) in problem.loads().rows().enumerate() {
-        ws.stage(loads, shape, l * experts)?;
+    let mut tables = FlatTables::new(experts, c.replicas, layers);
+    for first in (0..layers).step_by(batch) {
+        let in_batch = batch.min(layers - first);
+        fit(&mut ws.mlog2log, in_batch * experts);
+        fit(&mut ws.node_weights, in_batch * experts);
+        for l in 0..in_batch {
+            ws.stage(problem.loads().layer(first + l), shape, l * experts)?;
+        }
+        let slots = ws.replicator.greedy_segments_labelled(
+            &ws.node_weights,
+            &ws.mlog2log,
+            in_batch * shape.nodes,
+            shape.slots_per_node,
+            shape.gpus_per_node,
+        )?;
+        for (phy2log, rank) in slots
+            .owner
+            .chunks_exact(c.replicas)
+            .zip(slots.rank.chunks_exact(c.replicas))
+        {
+            tables.push_layer(phy2log, rank)?;
+        }
     }
-    let slots = ws.replicator.greedy_segments_labelled(
-        &ws.node_weights,
-        &ws.mlog2log,
-        layers * shape.nodes,
-        shape.slots_per_node,
-        shape.gpus_per_node,
-    )?;
-    DeepSeekFlat::from_slots(experts, c.replicas, &slots.owner, &slots.rank)
+    Ok(tables.finish())
 }
 
 /// Gives `v` length `len` without touching the entries it keeps (the caller overwrites them).
