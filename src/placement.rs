@@ -225,31 +225,32 @@ impl FlatTables {
         let experts = self.flat.experts;
         let l = self.flat.layers;
         debug_assert_eq!(phy2log.len(), rank.len());
-        if let Some(slot) = phy2log.iter().position(|&e| e >= experts) {
-            return Err(EplbError::InvalidPlacement(format!(
-                "layer {l}, slot {slot} holds expert {}; ids must be < {experts}",
-                phy2log[slot]
-            )));
-        }
-        // Counts, ids and ranks are below the slot count, far below 2^31.
-        self.flat.phy2log.extend(phy2log.iter().map(|&e| e as i64));
-        self.rank.extend(rank.iter().map(|&r| r as u32));
         self.flat.logcnt.resize((l + 1) * experts, 0);
         let counts = &mut self.flat.logcnt[l * experts..];
-        for &e in phy2log {
-            counts[e] += 1;
+        for (slot, &e) in phy2log.iter().enumerate() {
+            let Some(count) = counts.get_mut(e) else {
+                // The caller drops the tables with the error.
+                return Err(EplbError::InvalidPlacement(format!(
+                    "layer {l}, slot {slot} holds expert {e}; ids must be < {experts}"
+                )));
+            };
+            *count += 1;
+            self.flat.width = self.flat.width.max(*count as usize);
         }
+        // Ids and ranks are below the slot count, far below 2^31.
+        self.flat.phy2log.extend(phy2log.iter().map(|&e| e as i64));
+        self.rank.extend(rank.iter().map(|&r| r as u32));
         self.flat.layers += 1;
         self.starts.push(self.rank.len());
         Ok(())
     }
 
-    /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count.
+    /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count
+    /// (`width`, kept up to date by [`FlatTables::push_layer`]).
     pub(crate) fn finish(mut self) -> DeepSeekFlat {
         let flat = &mut self.flat;
         let experts = flat.experts;
-        let width = flat.logcnt.iter().copied().max().map_or(0, |w| w as usize);
-        flat.width = width;
+        let width = flat.width;
         flat.log2phy.reserve_exact(flat.logcnt.len() * width);
         for (l, layer) in self.starts.windows(2).enumerate() {
             flat.log2phy.resize((l + 1) * experts * width, -1);

@@ -153,7 +153,10 @@ fn batches_of_layers_equal_layer_by_layer() {
         .collect();
     let loads = Loads::from_rows(&rows).unwrap();
     for (cluster, policy) in [
-        (Cluster::new(64, 8).with_nodes(2).with_groups(4), PolicyChoice::Hierarchical),
+        (
+            Cluster::new(64, 8).with_nodes(2).with_groups(4),
+            PolicyChoice::Hierarchical,
+        ),
         (Cluster::new(96, 16), PolicyChoice::Global),
         (Cluster::new(48, 48), PolicyChoice::Global),
     ] {

@@ -6,7 +6,7 @@
 
 use crate::error::{check_weights, SolverError};
 use crate::kernels::{Isa, Kernels};
-use crate::key_sort::sort_keys;
+use crate::key_sort::{merge_keys, sort_keys};
 use crate::min_queue::{tree_min, with_min_queue, MinQueue, QueueBuffer, QueueLoop};
 use crate::{avx2, avx512};
 
@@ -259,7 +259,7 @@ fn fill_by_rounds(
             let rest = &run[head..];
             spare.clear();
             spare.resize(rest.len() + pending.len(), 0);
-            merge_into(rest, pending, spare);
+            merge_keys(rest, pending, spare, kernels);
             std::mem::swap(run, spare);
             pending.clear();
             head = 0;
