@@ -48,8 +48,15 @@ const RUN: usize = 64;
 /// Most instances [`fill_lightest_first`] packs at once (one per lane).
 pub(crate) const FILL_LANES: usize = 4;
 
-/// Most packs per instance [`fill_lightest_first`] handles (one register per pack).
-pub(crate) const FILL_MAX_PACKS: usize = 8;
+/// Most packs per instance [`fill_lightest_first`] handles (one register per pack: up to
+/// eight stay in registers, more are read from the stack every step, which still beats the
+/// one-instance-at-a-time rounds of the portable code up to 32).
+pub(crate) const FILL_MAX_PACKS: usize = 32;
+
+/// Most packs per instance of the portable lockstep fill, which the kernel test compares
+/// against (more packs are compared with the rounds fill).
+#[cfg(test)]
+const PORTABLE_LOCKSTEP_PACKS: usize = 8;
 
 /// Largest pack size [`fill_lightest_first`] handles (its countdown field has 8 bits).
 pub(crate) const FILL_MAX_PER_PACK: usize = 256;
@@ -425,11 +432,18 @@ mod x86 {
     ) {
         assert!(detected() && FILL.fits(lanes, num_packs, per_pack, keys.len(), by_slot.len()));
         // SAFETY: AVX2 is there (asserted above).
-        unsafe { fill_lanes(lanes, num_packs, per_pack, keys, by_slot) }
+        unsafe {
+            match num_packs {
+                0..=8 => fill_lanes::<8>(lanes, num_packs, per_pack, keys, by_slot),
+                9..=16 => fill_lanes::<16>(lanes, num_packs, per_pack, keys, by_slot),
+                _ => fill_lanes::<FILL_MAX_PACKS>(lanes, num_packs, per_pack, keys, by_slot),
+            }
+        }
     }
 
+    /// [`fill_lightest_first`] with the packs in `P` registers (the missing ones full).
     #[target_feature(enable = "avx2")]
-    fn fill_lanes(
+    fn fill_lanes<const P: usize>(
         lanes: usize,
         num_packs: usize,
         per_pack: usize,
@@ -447,7 +461,7 @@ mod x86 {
         let zero = _mm256_set1_epi64x(0);
         // One slot further, one copy fewer left.
         let step_on = _mm256_set1_epi64x((1 << 8) - 1);
-        let mut open: [__m256i; FILL_MAX_PACKS] = std::array::from_fn(|p| {
+        let mut open: [__m256i; P] = std::array::from_fn(|p| {
             if p < num_packs {
                 _mm256_set1_epi64x(((p * per_pack) << 8 | (per_pack - 1)) as i64)
             } else {
@@ -461,11 +475,17 @@ mod x86 {
             let lane_keys: [u64; FILL_LANES] = std::array::from_fn(|s| keys[first[s] + step]);
             let [k0, k1, k2, k3] = lane_keys.map(|key| key as i64);
             let key = _mm256_setr_epi64x(k0, k1, k2, k3);
+            // A tree of minima (depth log2 P), not a chain.
             let lightest = {
-                let [a, b, c, d, e, f, g, h] = open;
-                let (ab, cd) = (min_max(a, b).0, min_max(c, d).0);
-                let (ef, gh) = (min_max(e, f).0, min_max(g, h).0);
-                min_max(min_max(ab, cd).0, min_max(ef, gh).0).0
+                let mut level = open;
+                let mut width = P;
+                while width > 1 {
+                    width /= 2;
+                    for i in 0..width {
+                        level[i] = min_max(level[2 * i], level[2 * i + 1]).0;
+                    }
+                }
+                level[0]
             };
             // The copy's weight bits sit inverted in the key's high half. The sums are added
             // with the low halves (slot and countdown) cleared, so that no lane computes with
@@ -501,7 +521,7 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::kernels::{Isa, Kernels};
-    use crate::partition::{descending_key, fill_portable};
+    use crate::partition::{descending_key, fill_portable, LightestFirst};
 
     /// `Auto` runs these kernels exactly where the processor has AVX2 and not AVX-512F, and
     /// `Portable` never.
@@ -515,6 +535,36 @@ mod tests {
     }
 
     proptest! {
+        /// With more than eight packs, the four-lane fill writes every slot as the portable
+        /// rounds fill does, one instance at a time.
+        #[test]
+        fn wide_fill_equals_the_rounds(
+            lanes in 1usize..=FILL_LANES,
+            num_packs in PORTABLE_LOCKSTEP_PACKS + 1..=FILL_MAX_PACKS,
+            per_pack in 1usize..7,
+            raw in proptest::collection::vec(
+                prop_oneof![
+                    4 => (0u32..8).prop_map(|k| k as f32 / 2.0),
+                    1 => Just(0.0f32),
+                    1 => Just(3.0e38f32),
+                    1 => (1u32..1_000_000).prop_map(|k| k as f32 * 1.0e-3),
+                ],
+                1..64,
+            ),
+        ) {
+            prop_assume!(detected());
+            let per_instance = num_packs * per_pack;
+            let keys: Vec<u64> = (0..lanes * per_instance)
+                .map(|i| descending_key(raw[(i * 7) % raw.len()], i))
+                .collect();
+            let mut rounds = LightestFirst::default();
+            rounds.kernels = Kernels::Portable;
+            let expected = rounds.assign(lanes, num_packs, per_pack, &keys).to_vec();
+            let mut got = vec![u32::MAX; keys.len()];
+            fill_lightest_first(lanes, num_packs, per_pack, &keys, &mut got);
+            prop_assert_eq!(got, expected);
+        }
+
         /// The vector merge writes what the portable merge writes, for runs of any length
         /// (either empty, not multiples of four), with repeated keys and keys equal to the
         /// padding or on either side of the top bit.
@@ -541,7 +591,7 @@ mod tests {
         #[test]
         fn fill_equals_the_portable_fill(
             lanes in 1usize..=FILL_LANES,
-            num_packs in 1usize..=FILL_MAX_PACKS,
+            num_packs in 1usize..=PORTABLE_LOCKSTEP_PACKS,
             per_pack in 1usize..12,
             raw in proptest::collection::vec(
                 prop_oneof![

@@ -63,7 +63,7 @@ impl LightestFirst {
         // Every slot is written: fit the length without clearing.
         self.by_slot.truncate(keys.len());
         self.by_slot.resize(keys.len(), 0);
-        if num_packs <= LOCKSTEP_MAX_PACKS && per_pack <= avx512::FILL_MAX_PER_PACK {
+        if self.fills_in_lockstep(num_packs, per_pack) {
             self.fill_in_lockstep(segments, num_packs, per_pack, keys);
         } else {
             self.next_slot.clear();
@@ -89,7 +89,15 @@ impl LightestFirst {
         &self.by_slot
     }
 
-    /// At most eight packs per segment: the segments take their steps together, so that
+    /// Whether segments of this shape are filled in lockstep: up to eight packs on every
+    /// path (the portable fill and the AVX-512 kernel), up to [`avx2::FILL_MAX_PACKS`] with
+    /// the AVX2 kernel; more, one segment at a time by rounds.
+    fn fills_in_lockstep(&self, num_packs: usize, per_pack: usize) -> bool {
+        (num_packs <= LOCKSTEP_MAX_PACKS && per_pack <= avx512::FILL_MAX_PER_PACK)
+            || (self.kernels.isa() == Isa::Avx2 && avx2::FILL.admits(num_packs, per_pack))
+    }
+
+    /// At most eight packs per segment (32 with AVX2): the segments take their steps together, so that
     /// their dependency chains (find the lightest pack, add, update) overlap. With AVX-512F,
     /// eight segments at a time, one per vector lane ([`avx512::fill_lightest_first`]); with
     /// AVX2, four ([`avx2::fill_lightest_first`]); otherwise [`fill_portable`].
