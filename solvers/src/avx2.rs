@@ -189,8 +189,9 @@ mod x86 {
         if !a.is_empty() && !b.is_empty() {
             (from_a, from_b) = (4, 4);
             loop {
-                // Ascending `next`, descending `kept`: a bitonic sequence of eight.
-                let mut regs = [next, _mm256_permute4x64_epi64::<0b00_01_10_11>(kept)];
+                // Ascending `kept`, descending `next`: a bitonic sequence of eight (the new
+                // block is the one reversed, off the chain from one step to the next).
+                let mut regs = [kept, _mm256_permute4x64_epi64::<0b00_01_10_11>(next)];
                 merge_step::<2, 8, 4>(&mut regs);
                 merge_step::<2, 8, 2>(&mut regs);
                 merge_step::<2, 8, 1>(&mut regs);
