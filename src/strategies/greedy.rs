@@ -222,7 +222,11 @@ fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<
     let experts = problem.num_experts();
     let shape = NodeShape::of(c, problem.policy(), experts);
     let layers = problem.num_layers();
-    let batch = (BATCH_SLOTS / c.replicas).clamp(1, layers.max(1));
+    // A multiple of four layers: one node per layer (the global policy) fills the four
+    // lanes of the AVX2 kernels.
+    let batch = (BATCH_SLOTS / c.replicas)
+        .next_multiple_of(4)
+        .clamp(4, layers.max(4));
     ws.set_kernels(kernels);
     let mut tables = FlatTables::new(experts, c.replicas, layers);
     for first in (0..layers).step_by(batch) {
