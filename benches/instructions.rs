@@ -22,9 +22,11 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
+use eplb::runner::solve_tables;
 use eplb::strategies::{Greedy, Refine};
 use eplb::{
-    solve, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem, Solution, SolveOptions,
+    solve, Cluster, DeepSeekFlat, Loads, PlacementStrategy, PolicyChoice, Problem, Solution,
+    SolveOptions,
 };
 use iai_callgrind::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 
@@ -88,7 +90,22 @@ fn all_layers(case: Case) -> Solution {
     black_box(solve(&case.problem, case.strategy.as_ref(), &one_core).expect("valid problem"))
 }
 
-library_benchmark_group!(name = dsv3_decode; benchmarks = all_layers);
+// What `eplb bench` times and `eplb.py`'s `rebalance_experts` returns: DeepSeek's three
+// tables of every layer (`greedy` on one thread: its batched path).
+#[library_benchmark]
+#[bench::greedy_hier_r288_p32(case(Greedy, 288, 32, 4))]
+#[bench::greedy_hier_r320_p64(case(Greedy, 320, 64, 8))]
+#[bench::greedy_global_r288_p32(case(Greedy, 288, 32, 1))]
+#[bench::greedy_global_r320_p64(case(Greedy, 320, 64, 1))]
+#[bench::greedy_global_r288_p144(case(Greedy, 288, 144, 1))]
+fn tables(case: Case) -> DeepSeekFlat {
+    let one_core = SolveOptions::new().with_threads(Some(1));
+    black_box(
+        solve_tables(&case.problem, case.strategy.as_ref(), &one_core).expect("valid problem"),
+    )
+}
+
+library_benchmark_group!(name = dsv3_decode; benchmarks = all_layers, tables);
 // The runner clears the environment: keep the trace folder.
 main!(
     config = LibraryBenchmarkConfig::default().pass_through_envs(["EPLB_DATA"]);

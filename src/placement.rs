@@ -184,11 +184,88 @@ pub struct DeepSeekFlat {
     pub logcnt: Vec<i64>,
 }
 
-/// `log2phy` and `logcnt` of all layers, flat; `width` is `log2phy`'s padded width.
-struct ReplicaTables {
-    width: usize,
-    log2phy: Vec<i64>,
-    logcnt: Vec<i64>,
+/// DeepSeek's flat tables, built one layer at a time (for the runner's placements and for
+/// strategies that solve layers in batches): `phy2log` and `logcnt` as each layer comes,
+/// `log2phy` at the end, once its width (the largest replica count) is known, each layer's
+/// rows written while they are in cache.
+pub(crate) struct FlatTables {
+    flat: DeepSeekFlat,
+    /// Every slot's replica rank, layer after layer.
+    rank: Vec<u32>,
+    /// Where each layer's slots start in `phy2log` and `rank` (layers of a [`Placement`]
+    /// need not have the same slot count for [`Placement::to_deepseek`]), then the end.
+    starts: Vec<usize>,
+}
+
+impl FlatTables {
+    /// No layers yet, for `experts` experts and layers of `slots` slots, with room for
+    /// `layers` layers.
+    pub(crate) fn new(experts: usize, slots: usize, layers: usize) -> Self {
+        Self {
+            flat: DeepSeekFlat {
+                layers: 0,
+                slots,
+                experts,
+                width: 0,
+                phy2log: Vec::with_capacity(layers * slots),
+                log2phy: Vec::new(),
+                logcnt: Vec::with_capacity(layers * experts),
+            },
+            rank: Vec::with_capacity(layers * slots),
+            starts: vec![0],
+        }
+    }
+
+    /// Appends a layer: its `phy2log` and replica ranks (`0..count` for every expert, as
+    /// [`LayerPlacement`] keeps them).
+    ///
+    /// # Errors
+    /// [`EplbError::InvalidPlacement`] when a slot holds an expert id `>= experts`.
+    pub(crate) fn push_layer(&mut self, phy2log: &[usize], rank: &[usize]) -> Result<()> {
+        let experts = self.flat.experts;
+        let l = self.flat.layers;
+        debug_assert_eq!(phy2log.len(), rank.len());
+        self.flat.logcnt.resize((l + 1) * experts, 0);
+        let counts = &mut self.flat.logcnt[l * experts..];
+        for (slot, &e) in phy2log.iter().enumerate() {
+            let Some(count) = counts.get_mut(e) else {
+                // The caller drops the tables with the error.
+                return Err(EplbError::InvalidPlacement(format!(
+                    "layer {l}, slot {slot} holds expert {e}; ids must be < {experts}"
+                )));
+            };
+            *count += 1;
+            self.flat.width = self.flat.width.max(*count as usize);
+        }
+        // Ids and ranks are below the slot count, far below 2^31.
+        self.flat.phy2log.extend(phy2log.iter().map(|&e| e as i64));
+        self.rank.extend(rank.iter().map(|&r| r as u32));
+        self.flat.layers += 1;
+        self.starts.push(self.rank.len());
+        Ok(())
+    }
+
+    /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count
+    /// (`width`, kept up to date by [`FlatTables::push_layer`]).
+    pub(crate) fn finish(mut self) -> DeepSeekFlat {
+        let flat = &mut self.flat;
+        let experts = flat.experts;
+        let width = flat.width;
+        flat.log2phy.reserve_exact(flat.logcnt.len() * width);
+        for (l, layer) in self.starts.windows(2).enumerate() {
+            flat.log2phy.resize((l + 1) * experts * width, -1);
+            let table = &mut flat.log2phy[l * experts * width..];
+            let layer = layer[0]..layer[1];
+            for (slot, (&e, &r)) in flat.phy2log[layer.clone()]
+                .iter()
+                .zip(&self.rank[layer])
+                .enumerate()
+            {
+                table[e as usize * width + r as usize] = slot as i64;
+            }
+        }
+        self.flat
+    }
 }
 
 impl Placement {
@@ -302,7 +379,7 @@ impl Placement {
     /// # Errors
     /// [`EplbError::InvalidPlacement`] when a slot holds an expert id `>= num_experts`.
     pub fn to_deepseek(&self) -> Result<DeepSeekArrays> {
-        let tables = self.replica_tables()?;
+        let tables = self.replica_tables(0)?;
         let (experts, width) = (self.num_experts, tables.width);
         // Index ranges, not `chunks`: a layer may have no experts or a zero width.
         let log2phy = (0..self.layers.len())
@@ -343,53 +420,16 @@ impl Placement {
                 self.layers[l].phy2log.len()
             )));
         }
-        let tables = self.replica_tables()?;
-        let phy2log = self
-            .layers
-            .iter()
-            .flat_map(|l| l.phy2log.iter().map(|&e| e as i64))
-            .collect();
-        Ok(DeepSeekFlat {
-            layers: self.layers.len(),
-            slots,
-            experts: self.num_experts,
-            width: tables.width,
-            phy2log,
-            log2phy: tables.log2phy,
-            logcnt: tables.logcnt,
-        })
+        self.replica_tables(slots)
     }
 
-    /// `log2phy` and `logcnt` of every layer in flat buffers, and `log2phy`'s padded width.
-    fn replica_tables(&self) -> Result<ReplicaTables> {
-        let e_count = self.num_experts;
-        let mut logcnt = Vec::with_capacity(self.layers.len() * e_count);
-        for (l, layer) in self.layers.iter().enumerate() {
-            if let Some(slot) = layer.phy2log.iter().position(|&e| e >= e_count) {
-                return Err(EplbError::InvalidPlacement(format!(
-                    "layer {l}, slot {slot} holds expert {}; ids must be < {e_count}",
-                    layer.phy2log[slot]
-                )));
-            }
-            // Counts and slots are far below 2^63.
-            logcnt.extend(layer.logcnt(e_count).into_iter().map(|c| c as i64));
+    /// The flat tables of every layer (`slots` per layer, as recorded in them).
+    fn replica_tables(&self, slots: usize) -> Result<DeepSeekFlat> {
+        let mut tables = FlatTables::new(self.num_experts, slots, self.layers.len());
+        for layer in &self.layers {
+            tables.push_layer(&layer.phy2log, &layer.rank)?;
         }
-        let width = logcnt.iter().copied().max().map_or(0, |w| w as usize);
-        let mut log2phy = vec![-1i64; self.layers.len() * e_count * width];
-        for (layer, table) in self
-            .layers
-            .iter()
-            .zip(log2phy.chunks_mut((e_count * width).max(1)))
-        {
-            for (slot, (&e, &r)) in layer.phy2log.iter().zip(&layer.rank).enumerate() {
-                table[e * width + r] = slot as i64;
-            }
-        }
-        Ok(ReplicaTables {
-            width,
-            log2phy,
-            logcnt,
-        })
+        Ok(tables.finish())
     }
 
     /// Number of logical experts.

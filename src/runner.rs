@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::error::{EplbError, Result};
 use crate::evaluate::Claim;
-use crate::placement::Placement;
+use crate::placement::{DeepSeekFlat, Placement};
 use crate::problem::{LayerBudget, Problem};
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 
@@ -166,6 +166,39 @@ pub fn solve(
     options: &SolveOptions,
 ) -> Result<Solution> {
     solve_observed(problem, strategy, options, &|_| {})
+}
+
+/// Solves every layer of `problem` into DeepSeek's three tables (`phy2log`, `log2phy`,
+/// `logcnt`), what `eplb.py`'s `rebalance_experts` returns: through the strategy's batched
+/// path when it has one ([`PlacementStrategy::solve_batch`]: `greedy` on one thread), else
+/// [`solve`] then [`Placement::to_deepseek_flat`]. The tables are the same either way.
+///
+/// ```
+/// use eplb::{strategies::Greedy, Cluster, Loads, PolicyChoice, Problem, SolveOptions};
+/// let loads = Loads::from_rows(&[vec![8.0, 1.0, 1.0, 2.0]])?;
+/// let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global)?;
+/// let tables = eplb::runner::solve_tables(&problem, &Greedy, &SolveOptions::new())?;
+/// // Expert 0 gets both extra slots (8 → 4 → 2.67); GPU 0 holds slots 0-2, GPU 1 slots 3-5.
+/// assert_eq!(tables.phy2log, vec![0, 0, 2, 0, 3, 1]);
+/// assert_eq!(tables.logcnt, vec![3, 1, 1, 1]);
+/// assert_eq!(tables.log2phy, vec![0, 3, 1, 5, -1, -1, 2, -1, -1, 4, -1, -1]);
+/// # Ok::<(), eplb::EplbError>(())
+/// ```
+///
+/// # Errors
+/// As [`solve`], and [`EplbError::InvalidPlacement`] when a strategy's placement holds an
+/// expert id out of range.
+pub fn solve_tables(
+    problem: &Problem,
+    strategy: &dyn PlacementStrategy,
+    options: &SolveOptions,
+) -> Result<DeepSeekFlat> {
+    match strategy.solve_batch(problem, options) {
+        Some(tables) => tables,
+        None => solve(problem, strategy, options)?
+            .placement
+            .to_deepseek_flat(),
+    }
 }
 
 /// [`solve`], calling `on_layer_done(layer)` as each layer finishes (from worker threads, in

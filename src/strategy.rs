@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::placement::LayerPlacement;
-use crate::problem::LayerProblem;
+use crate::placement::{DeepSeekFlat, LayerPlacement};
+use crate::problem::{LayerProblem, Problem};
+use crate::runner::SolveOptions;
 
 /// How much a strategy knows about the quality of its answer, and why an exact search
 /// stopped.
@@ -104,6 +105,34 @@ pub trait PlacementStrategy: Send + Sync {
     /// Whatever prevents the strategy from answering (an engine failure, a limit reached before
     /// any placement was found).
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution>;
+
+    /// Solves every layer of `problem` in one call, straight into DeepSeek's three tables,
+    /// for a strategy that has such a batched path (it may share work and buffers across
+    /// layers); `None`, the default, lets [`solve_tables`](crate::runner::solve_tables)
+    /// solve layer by layer with [`solve_layer`](Self::solve_layer). A batched answer must
+    /// equal the layer-by-layer one, table for table.
+    ///
+    /// ```
+    /// use eplb::{strategies::Greedy, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem};
+    /// let loads = Loads::from_rows(&[vec![8.0, 1.0, 1.0, 2.0], vec![1.0, 1.0, 9.0, 1.0]])?;
+    /// let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global)?;
+    /// let options = eplb::SolveOptions::new().with_threads(Some(1));
+    /// let batched = Greedy.solve_batch(&problem, &options).expect("greedy batches")?;
+    /// let by_layer = eplb::solve(&problem, &Greedy, &options)?.placement.to_deepseek_flat()?;
+    /// assert_eq!(batched, by_layer);
+    /// # Ok::<(), eplb::EplbError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`solve_tables`](crate::runner::solve_tables).
+    fn solve_batch(
+        &self,
+        problem: &Problem,
+        options: &SolveOptions,
+    ) -> Option<Result<DeepSeekFlat>> {
+        let _ = (problem, options);
+        None
+    }
 }
 
 /// Implements [`PlacementStrategy`] for a pointer type by forwarding to the strategy it
@@ -122,6 +151,14 @@ macro_rules! forward_strategy {
 
             fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
                 (**self).solve_layer(layer)
+            }
+
+            fn solve_batch(
+                &self,
+                problem: &Problem,
+                options: &SolveOptions,
+            ) -> Option<Result<DeepSeekFlat>> {
+                (**self).solve_batch(problem, options)
             }
         }
     };

@@ -1,4 +1,5 @@
-//! `eplb bench`: median wall time of one full multi-layer solve, in-process.
+//! `eplb bench`: median wall time of one full multi-layer solve into DeepSeek's three tables
+//! (`phy2log`, `log2phy`, `logcnt` of every layer, as `eplb.py` returns them), in-process.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +7,8 @@ use std::time::Instant;
 
 use clap::Args;
 use eplb::live::{rebalance, LiveGpus, TransferPlan};
-use eplb::{solve, EplbError};
+use eplb::runner::solve_tables;
+use eplb::EplbError;
 
 use super::{Global, ProblemArgs, StrategyArgs};
 
@@ -70,7 +72,9 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     let run_once = || -> Result<(), EplbError> {
         match &current {
             None => {
-                std::hint::black_box(solve(&problem, strategy.as_ref(), &options)?);
+                // What eplb.py's `rebalance_experts` returns: the three tables of every
+                // layer.
+                std::hint::black_box(solve_tables(&problem, strategy.as_ref(), &options)?);
             }
             Some(current) => {
                 let result = rebalance(&problem, current, fresh, &rebalance_options)?;

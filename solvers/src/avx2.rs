@@ -4,7 +4,10 @@
 //!
 //! - [`sort`]: a bitonic sorting network over up to 64 `u64` keys held in (up to 16) 256-bit
 //!   registers; longer slices (up to [`SORT_MAX`]) are sorted 64 keys at a time and the runs
-//!   merged without branches, for [`key_sort`](crate::key_sort);
+//!   merged by [`merge`], for [`key_sort`](crate::key_sort);
+//! - [`merge`]: two ascending runs merged four keys at a time (a bitonic merge of eight keys
+//!   in two registers, the next four taken from the run whose next key is smaller), without
+//!   branches on the keys, for `key_sort` and the greedy's merge of its copies;
 //! - [`fill_lightest_first`]: the lightest-first packing loop of up to four same-shape
 //!   instances at once, one instance per 64-bit lane, for
 //!   [`LightestFirst`](crate::partition).
@@ -18,9 +21,9 @@
 //! only when their [`Kernels`](crate::kernels::Kernels) choice says so.
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(crate) use elsewhere::{fill_lightest_first, sort};
+pub(crate) use elsewhere::{fill_lightest_first, merge, sort};
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{fill_lightest_first, sort};
+pub(crate) use x86::{fill_lightest_first, merge, sort};
 
 use crate::kernels::FillLimits;
 
@@ -45,8 +48,15 @@ const RUN: usize = 64;
 /// Most instances [`fill_lightest_first`] packs at once (one per lane).
 pub(crate) const FILL_LANES: usize = 4;
 
-/// Most packs per instance [`fill_lightest_first`] handles (one register per pack).
-pub(crate) const FILL_MAX_PACKS: usize = 8;
+/// Most packs per instance [`fill_lightest_first`] handles (one register per pack: up to
+/// eight stay in registers, more are read from the stack every step, which still beats the
+/// one-instance-at-a-time rounds of the portable code up to 32).
+pub(crate) const FILL_MAX_PACKS: usize = 32;
+
+/// Most packs per instance of the portable lockstep fill, which the kernel test compares
+/// against (more packs are compared with the rounds fill).
+#[cfg(test)]
+const PORTABLE_LOCKSTEP_PACKS: usize = 8;
 
 /// Largest pack size [`fill_lightest_first`] handles (its countdown field has 8 bits).
 pub(crate) const FILL_MAX_PER_PACK: usize = 256;
@@ -69,6 +79,10 @@ mod elsewhere {
     pub(crate) fn fill_lightest_first(_: usize, _: usize, _: usize, _: &[u64], _: &mut [u32]) {
         unreachable!("the AVX2 kernels exist on x86-64 only")
     }
+
+    pub(crate) fn merge(_: &[u64], _: &[u64], _: &mut [u64]) {
+        unreachable!("the AVX2 kernels exist on x86-64 only")
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -76,13 +90,12 @@ mod x86 {
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi64, _mm256_add_ps, _mm256_and_si256, _mm256_andnot_si256,
         _mm256_blend_epi32, _mm256_blendv_epi8, _mm256_castps_si256, _mm256_castsi256_ps,
-        _mm256_cmpeq_epi64, _mm256_cmpgt_epi64, _mm256_loadu_si256, _mm256_permute4x64_epi64,
-        _mm256_set1_epi64x, _mm256_setr_epi64x, _mm256_shuffle_epi32, _mm256_storeu_si256,
-        _mm256_xor_si256,
+        _mm256_cmpeq_epi64, _mm256_cmpgt_epi64, _mm256_loadu_si256, _mm256_maskload_epi64,
+        _mm256_permute4x64_epi64, _mm256_set1_epi64x, _mm256_setr_epi64x, _mm256_shuffle_epi32,
+        _mm256_storeu_si256, _mm256_xor_si256,
     };
 
     use super::{detected, FILL, FILL_LANES, FILL_MAX_PACKS, RUN, SORT_MAX};
-    use crate::partition::merge_into;
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
     ///
@@ -112,7 +125,8 @@ mod x86 {
             };
             for (from, to) in from.chunks(2 * width).zip(to.chunks_mut(2 * width)) {
                 let (a, b) = from.split_at(width.min(from.len()));
-                merge_into(a, b, to);
+                // SAFETY: as above.
+                unsafe { merge_runs(a, b, to) };
             }
             in_keys = !in_keys;
             width *= 2;
@@ -120,6 +134,105 @@ mod x86 {
         if !in_keys {
             keys.copy_from_slice(spare);
         }
+    }
+
+    /// Merges the ascending keys `a` and `b` into `out`, as
+    /// [`merge_into`](crate::partition::merge_into) does.
+    ///
+    /// # Panics
+    /// When `out` does not hold `a.len() + b.len()` keys or the processor lacks AVX2.
+    pub(crate) fn merge(a: &[u64], b: &[u64], out: &mut [u64]) {
+        assert!(out.len() == a.len() + b.len() && detected());
+        // SAFETY: the processor supports AVX2 (asserted above).
+        unsafe { merge_runs(a, b, out) };
+    }
+
+    /// Four keys of `keys` from `at` (top bits flipped), padded with the largest key past the
+    /// end. A short block is a masked load (no copy through memory, which would stall the
+    /// load behind four stores).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn block(keys: &[u64], at: usize) -> __m256i {
+        let left = keys.len().saturating_sub(at);
+        let loaded = if left >= 4 {
+            // SAFETY: keys `at..at + 4` exist (32 bytes); unaligned loads are allowed.
+            unsafe { _mm256_loadu_si256(keys.as_ptr().add(at).cast()) }
+        } else if left == 0 {
+            _mm256_set1_epi64x(-1)
+        } else {
+            let present = _mm256_cmpgt_epi64(
+                _mm256_set1_epi64x(left as i64),
+                _mm256_setr_epi64x(0, 1, 2, 3),
+            );
+            // SAFETY: only the lanes of keys `at..keys.len()` are read (the mask's).
+            let some = unsafe { _mm256_maskload_epi64(keys.as_ptr().add(at).cast(), present) };
+            _mm256_blendv_epi8(_mm256_set1_epi64x(-1), some, present)
+        };
+        _mm256_xor_si256(loaded, _mm256_set1_epi64x(TOP))
+    }
+
+    /// The merge of [`merge`]: while both runs have keys left, the four smallest keys not
+    /// yet written are among the eight in two registers (the four kept from the last step and
+    /// the next four of the run whose next key is smaller), so a bitonic merge of the eight
+    /// writes four and keeps four. A run's last block may be short: it reads past the end as
+    /// the largest key, which sorts after the real ones (or equals them). Once a run is used
+    /// up, the kept keys and the other run's rest are merged one at a time (the rest copied
+    /// once the kept ones are written).
+    #[target_feature(enable = "avx2")]
+    fn merge_runs(a: &[u64], b: &[u64], out: &mut [u64]) {
+        debug_assert_eq!(out.len(), a.len() + b.len());
+        let flip = _mm256_set1_epi64x(TOP);
+        let (mut from_a, mut from_b) = (0, 0);
+        let mut written = 0;
+        let mut kept = block(b, 0);
+        let mut next = block(a, 0);
+        if !a.is_empty() && !b.is_empty() {
+            (from_a, from_b) = (4, 4);
+            loop {
+                // Ascending `kept`, descending `next`: a bitonic sequence of eight (the new
+                // block is the one reversed, off the chain from one step to the next).
+                let mut regs = [kept, _mm256_permute4x64_epi64::<0b00_01_10_11>(next)];
+                merge_step::<2, 8, 4>(&mut regs);
+                merge_step::<2, 8, 2>(&mut regs);
+                merge_step::<2, 8, 1>(&mut regs);
+                let smallest = _mm256_xor_si256(regs[0], flip);
+                kept = regs[1];
+                if let Some(lanes) = out.get_mut(written..written + 4) {
+                    // SAFETY: `lanes` holds four keys; unaligned stores are allowed.
+                    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), smallest) };
+                    written += 4;
+                } else {
+                    let mut lanes = [0u64; 4];
+                    // SAFETY: as above.
+                    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), smallest) };
+                    let tail = &mut out[written..];
+                    tail.copy_from_slice(&lanes[..tail.len()]);
+                    return;
+                }
+                if from_a >= a.len() || from_b >= b.len() {
+                    break;
+                }
+                // The next four come from the run whose next key is smaller; both blocks are
+                // loaded and one kept, without a branch on the keys.
+                let take_a = a[from_a] <= b[from_b];
+                let choose = _mm256_set1_epi64x(-i64::from(take_a));
+                next = _mm256_blendv_epi8(block(b, from_b), block(a, from_a), choose);
+                from_a += 4 * usize::from(take_a);
+                from_b += 4 * usize::from(!take_a);
+            }
+        }
+        // The kept keys (their real ones first: padding sorts last) and the rest of the run
+        // that has keys left.
+        let rest = if from_a < a.len() {
+            &a[from_a..]
+        } else {
+            &b[from_b.min(b.len())..]
+        };
+        let mut lanes = [0u64; 4];
+        // SAFETY: `lanes` holds four keys; unaligned stores are allowed.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), _mm256_xor_si256(kept, flip)) };
+        let real = out.len() - written - rest.len();
+        crate::partition::merge_into(&lanes[..real], rest, &mut out[written..]);
     }
 
     /// Sorts at most [`RUN`] keys in registers.
@@ -320,11 +433,18 @@ mod x86 {
     ) {
         assert!(detected() && FILL.fits(lanes, num_packs, per_pack, keys.len(), by_slot.len()));
         // SAFETY: AVX2 is there (asserted above).
-        unsafe { fill_lanes(lanes, num_packs, per_pack, keys, by_slot) }
+        unsafe {
+            match num_packs {
+                0..=8 => fill_lanes::<8>(lanes, num_packs, per_pack, keys, by_slot),
+                9..=16 => fill_lanes::<16>(lanes, num_packs, per_pack, keys, by_slot),
+                _ => fill_lanes::<FILL_MAX_PACKS>(lanes, num_packs, per_pack, keys, by_slot),
+            }
+        }
     }
 
+    /// [`fill_lightest_first`] with the packs in `P` registers (the missing ones full).
     #[target_feature(enable = "avx2")]
-    fn fill_lanes(
+    fn fill_lanes<const P: usize>(
         lanes: usize,
         num_packs: usize,
         per_pack: usize,
@@ -342,7 +462,7 @@ mod x86 {
         let zero = _mm256_set1_epi64x(0);
         // One slot further, one copy fewer left.
         let step_on = _mm256_set1_epi64x((1 << 8) - 1);
-        let mut open: [__m256i; FILL_MAX_PACKS] = std::array::from_fn(|p| {
+        let mut open: [__m256i; P] = std::array::from_fn(|p| {
             if p < num_packs {
                 _mm256_set1_epi64x(((p * per_pack) << 8 | (per_pack - 1)) as i64)
             } else {
@@ -356,11 +476,17 @@ mod x86 {
             let lane_keys: [u64; FILL_LANES] = std::array::from_fn(|s| keys[first[s] + step]);
             let [k0, k1, k2, k3] = lane_keys.map(|key| key as i64);
             let key = _mm256_setr_epi64x(k0, k1, k2, k3);
+            // A tree of minima (depth log2 P), not a chain.
             let lightest = {
-                let [a, b, c, d, e, f, g, h] = open;
-                let (ab, cd) = (min_max(a, b).0, min_max(c, d).0);
-                let (ef, gh) = (min_max(e, f).0, min_max(g, h).0);
-                min_max(min_max(ab, cd).0, min_max(ef, gh).0).0
+                let mut level = open;
+                let mut width = P;
+                while width > 1 {
+                    width /= 2;
+                    for i in 0..width {
+                        level[i] = min_max(level[2 * i], level[2 * i + 1]).0;
+                    }
+                }
+                level[0]
             };
             // The copy's weight bits sit inverted in the key's high half. The sums are added
             // with the low halves (slot and countdown) cleared, so that no lane computes with
@@ -396,7 +522,7 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::kernels::{Isa, Kernels};
-    use crate::partition::{descending_key, fill_portable};
+    use crate::partition::{descending_key, fill_portable, LightestFirst};
 
     /// `Auto` runs these kernels exactly where the processor has AVX2 and not AVX-512F, and
     /// `Portable` never.
@@ -410,9 +536,30 @@ mod tests {
     }
 
     proptest! {
-        /// The four-lane fill writes every slot as the portable lockstep fill does, for one
-        /// to four instances (missing lanes idle), one to eight packs, on weights full of
-        /// ties and zeros, huge ones (sums rounding in `f32`) and in any arrival order.
+        /// The vector merge writes what the portable merge writes, for runs of any length
+        /// (either empty, not multiples of four), with repeated keys and keys equal to the
+        /// padding or on either side of the top bit.
+        #[test]
+        fn merge_equals_the_portable_merge(
+            mut a in proptest::collection::vec(
+                prop_oneof![any::<u64>(), Just(u64::MAX), Just(1 << 63), 0u64..6], 0..140),
+            mut b in proptest::collection::vec(
+                prop_oneof![any::<u64>(), Just(u64::MAX), Just(i64::MAX as u64), 0u64..6], 0..140),
+        ) {
+            prop_assume!(detected());
+            a.sort_unstable();
+            b.sort_unstable();
+            let mut expected = vec![0; a.len() + b.len()];
+            crate::partition::merge_into(&a, &b, &mut expected);
+            let mut got = vec![0; a.len() + b.len()];
+            merge(&a, &b, &mut got);
+            prop_assert_eq!(got, expected);
+        }
+
+        /// The four-lane fill writes every slot as the portable code does (the lockstep fill
+        /// up to eight packs, the rounds one instance at a time beyond), for one to four
+        /// instances (missing lanes idle), one to 32 packs, on weights full of ties and zeros,
+        /// huge ones (sums rounding in `f32`) and in any arrival order.
         #[test]
         fn fill_equals_the_portable_fill(
             lanes in 1usize..=FILL_LANES,
@@ -434,7 +581,13 @@ mod tests {
                 .map(|i| descending_key(raw[(i * 7) % raw.len()], i))
                 .collect();
             let mut expected = vec![u32::MAX; keys.len()];
-            fill_portable(lanes, num_packs, per_pack, &keys, &mut expected);
+            if num_packs <= PORTABLE_LOCKSTEP_PACKS {
+                fill_portable(lanes, num_packs, per_pack, &keys, &mut expected);
+            } else {
+                let mut rounds = LightestFirst::default();
+                rounds.kernels = Kernels::Portable;
+                expected.copy_from_slice(rounds.assign(lanes, num_packs, per_pack, &keys));
+            }
             let mut got = vec![u32::MAX; keys.len()];
             fill_lightest_first(lanes, num_packs, per_pack, &keys, &mut got);
             prop_assert_eq!(got, expected);

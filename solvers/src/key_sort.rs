@@ -14,6 +14,7 @@
 //! checks the network against `sort_unstable`.
 
 use crate::kernels::{Isa, Kernels};
+use crate::partition::merge_into;
 use crate::{avx2, avx512};
 
 /// Sorts `keys` ascending: with a register network when `kernels` runs vector kernels here
@@ -24,6 +25,16 @@ pub(crate) fn sort_keys(keys: &mut [u64], kernels: Kernels) {
         Isa::Avx512 if keys.len() <= avx512::SORT_MAX => avx512::sort(keys),
         Isa::Avx2 if keys.len() <= avx2::SORT_MAX => avx2::sort(keys),
         _ => keys.sort_unstable(),
+    }
+}
+
+/// Merges the ascending keys `a` and `b` into `out` (`a.len() + b.len()` keys): four at a
+/// time in registers ([`avx2::merge`]) when `kernels` runs the AVX2 kernels here, one at a
+/// time without branches on the keys ([`merge_into`]) otherwise.
+pub(crate) fn merge_keys(a: &[u64], b: &[u64], out: &mut [u64], kernels: Kernels) {
+    match kernels.isa() {
+        Isa::Avx2 => avx2::merge(a, b, out),
+        _ => merge_into(a, b, out),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::error::{check_weights, SolverError};
 use crate::kernels::{Isa, Kernels};
-use crate::key_sort::sort_keys;
+use crate::key_sort::{merge_keys, sort_keys};
 use crate::min_queue::{tree_min, with_min_queue, MinQueue, QueueBuffer, QueueLoop};
 use crate::{avx2, avx512};
 
@@ -63,13 +63,20 @@ impl LightestFirst {
         // Every slot is written: fit the length without clearing.
         self.by_slot.truncate(keys.len());
         self.by_slot.resize(keys.len(), 0);
-        if num_packs <= LOCKSTEP_MAX_PACKS && per_pack <= avx512::FILL_MAX_PER_PACK {
-            self.fill_in_lockstep(segments, num_packs, per_pack, keys);
-        } else {
+        let lockstep = self.segments_in_lockstep(segments, num_packs, per_pack);
+        if lockstep > 0 {
+            self.fill_in_lockstep(
+                lockstep,
+                num_packs,
+                per_pack,
+                &keys[..lockstep * per_segment],
+            );
+        }
+        if lockstep < segments {
             self.next_slot.clear();
             self.next_slot
                 .extend((0..segments * num_packs).map(|pack| pack * per_pack));
-            for (segment, keys) in keys.chunks_exact(per_segment).enumerate() {
+            for (segment, keys) in keys.chunks_exact(per_segment).enumerate().skip(lockstep) {
                 let fill = Fill {
                     next_slot: &mut self.next_slot,
                     by_slot: &mut self.by_slot,
@@ -89,7 +96,22 @@ impl LightestFirst {
         &self.by_slot
     }
 
-    /// At most eight packs per segment: the segments take their steps together, so that
+    /// How many of the first `segments` are filled in lockstep (the rest one at a time by
+    /// rounds): all of them with up to eight packs (the portable fill and the AVX-512
+    /// kernel); with nine to [`avx2::FILL_MAX_PACKS`] and the AVX2 kernel, whole groups of
+    /// [`avx2::FILL_LANES`] (a step scans every pack of every lane, so a group with idle
+    /// lanes would be slower than the rounds); none otherwise.
+    fn segments_in_lockstep(&self, segments: usize, num_packs: usize, per_pack: usize) -> usize {
+        if num_packs <= LOCKSTEP_MAX_PACKS && per_pack <= avx512::FILL_MAX_PER_PACK {
+            segments
+        } else if self.kernels.isa() == Isa::Avx2 && avx2::FILL.admits(num_packs, per_pack) {
+            segments - segments % avx2::FILL_LANES
+        } else {
+            0
+        }
+    }
+
+    /// At most eight packs per segment (32 with AVX2): the segments take their steps together, so that
     /// their dependency chains (find the lightest pack, add, update) overlap. With AVX-512F,
     /// eight segments at a time, one per vector lane ([`avx512::fill_lightest_first`]); with
     /// AVX2, four ([`avx2::fill_lightest_first`]); otherwise [`fill_portable`].
@@ -259,7 +281,7 @@ fn fill_by_rounds(
             let rest = &run[head..];
             spare.clear();
             spare.resize(rest.len() + pending.len(), 0);
-            merge_into(rest, pending, spare);
+            merge_keys(rest, pending, spare, kernels);
             std::mem::swap(run, spare);
             pending.clear();
             head = 0;

@@ -22,11 +22,9 @@ use std::collections::BinaryHeap;
 
 use crate::error::{check_weights, SolverError};
 use crate::kernels::Kernels;
-use crate::key_sort::sort_keys;
+use crate::key_sort::{merge_keys, sort_keys};
 use crate::min_queue::{ChunkedQueue, MinQueue};
-use crate::partition::{
-    descending_key, descending_keys, merge_into, ordered_bits, LightestFirst, LOW_BITS,
-};
+use crate::partition::{descending_key, descending_keys, ordered_bits, LightestFirst, LOW_BITS};
 
 /// What each slot holds: slot `pack * per_pack + position` of pack `pack`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -417,7 +415,7 @@ impl ReplicaPacker {
             debug_assert!(rest
                 .iter()
                 .all(|&key| counts[(key & LOW_BITS) as usize] == 1));
-            merge_into(rest, &self.copy_keys, merged);
+            merge_keys(rest, &self.copy_keys, merged, self.lpt.kernels);
         }
     }
 

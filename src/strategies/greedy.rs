@@ -5,9 +5,12 @@ use std::cell::RefCell;
 use eplb_solvers::partition::BalancedPartitioner;
 use eplb_solvers::replicate::ReplicaPacker;
 
+use eplb_solvers::kernels::Kernels;
+
 use crate::error::Result;
-use crate::placement::LayerPlacement;
-use crate::problem::{LayerProblem, Policy};
+use crate::placement::{DeepSeekFlat, FlatTables, LayerPlacement};
+use crate::problem::{Cluster, LayerProblem, Policy, Problem};
+use crate::runner::SolveOptions;
 use crate::strategy::{LayerSolution, PlacementStrategy};
 
 /// DeepSeek's EPLB (`rebalance_experts` of `eplb.py`), reproduced bit for bit (with a stable
@@ -75,66 +78,186 @@ impl PlacementStrategy for Greedy {
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
         WORKSPACE.with(|ws| solve(&mut ws.borrow_mut(), layer))
     }
+
+    /// On one thread (`threads: Some(1)`), every layer's nodes go to the engine in one call:
+    /// no per-layer allocation or assembly, the nodes of different layers fill the lockstep
+    /// kernels' lanes, and the engine's slots are written once into the three tables. With
+    /// more threads the runner solves layer by layer in parallel.
+    fn solve_batch(
+        &self,
+        problem: &Problem,
+        options: &SolveOptions,
+    ) -> Option<Result<DeepSeekFlat>> {
+        if options.threads != Some(1) {
+            return None;
+        }
+        let batched =
+            WORKSPACE.with(|ws| solve_all(&mut ws.borrow_mut(), problem, options.kernels));
+        // An engine error (a load too large for `f32`) is reported as the layer-by-layer run
+        // reports it: the lowest failing layer, named.
+        Some(batched.or_else(|_| solve_tables_by_layer(problem, self, options)))
+    }
 }
 
-fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
-    let c = layer.cluster();
-    let (groups, nodes) = match layer.policy() {
-        Policy::Hierarchical => (c.groups, c.nodes),
-        Policy::Global => (1, 1),
-    };
-    let experts = layer.num_experts();
-    let group_size = experts / groups;
-    let groups_per_node = groups / nodes;
-    let slots_per_node = c.replicas / nodes;
-    let gpus_per_node = c.gpus / nodes;
+/// The layer-by-layer tables (the runner's path without a batched one).
+fn solve_tables_by_layer(
+    problem: &Problem,
+    strategy: &Greedy,
+    options: &SolveOptions,
+) -> Result<DeepSeekFlat> {
+    crate::runner::solve(problem, strategy, options)?
+        .placement
+        .to_deepseek_flat()
+}
 
-    let Workspace {
-        partitioner,
-        replicator,
-        weights,
-        group_sums,
-        mlog2log,
-        node_weights,
-    } = ws;
-    let kernels = layer.budget().kernels;
-    partitioner.set_kernels(kernels);
-    replicator.set_kernels(kernels);
-    weights.clear();
-    weights.extend(layer.loads().iter().map(|&w| w as f32));
-    let slots = if groups == 1 {
-        // Global: one node holding every expert in id order.
-        replicator.greedy_segments(weights, 1, c.replicas, c.gpus)?
-    } else {
-        // Step 1: groups to nodes, by greedy packing of f32 group sums. Node-major
-        // ("meta-logical") order: node n holds meta ids n*E/N .. (n+1)*E/N, its groups in
-        // the order they were packed.
-        sum_groups(weights, groups, group_sums);
-        let packed = partitioner.greedy(group_sums, nodes)?;
-        mlog2log.resize(experts, 0);
-        node_weights.resize(experts, 0.0);
+/// How a layer splits into the engine's same-shape node sub-problems under its policy (the
+/// global policy: one node holding every expert in id order).
+#[derive(Debug, Clone, Copy)]
+struct NodeShape {
+    groups: usize,
+    nodes: usize,
+    experts: usize,
+    slots_per_node: usize,
+    gpus_per_node: usize,
+}
+
+impl NodeShape {
+    fn of(cluster: &Cluster, policy: Policy, experts: usize) -> Self {
+        let (groups, nodes) = match policy {
+            Policy::Hierarchical => (cluster.groups, cluster.nodes),
+            Policy::Global => (1, 1),
+        };
+        Self {
+            groups,
+            nodes,
+            experts,
+            slots_per_node: cluster.replicas / nodes,
+            gpus_per_node: cluster.gpus / nodes,
+        }
+    }
+}
+
+impl Workspace {
+    /// Writes one layer's node sub-problems at `base..base + E` of `node_weights` and
+    /// `mlog2log` (sized by the caller): step 1 of the hierarchical policy, groups packed to
+    /// nodes by greedy packing of their `f32` sums, laid out node-major ("meta-logical"
+    /// order: node `n` holds meta ids `n*E/N .. (n+1)*E/N`, its groups in the order they were
+    /// packed); under the global policy, the experts in id order.
+    fn stage(&mut self, loads: &[f64], shape: NodeShape, base: usize) -> Result<()> {
+        let items = base..base + shape.experts;
+        if shape.groups == 1 {
+            for (to, &w) in self.node_weights[items.clone()].iter_mut().zip(loads) {
+                *to = w as f32;
+            }
+            for (to, expert) in self.mlog2log[items].iter_mut().zip(0..) {
+                *to = expert;
+            }
+            return Ok(());
+        }
+        let group_size = shape.experts / shape.groups;
+        let groups_per_node = shape.groups / shape.nodes;
+        self.weights.clear();
+        self.weights.extend(loads.iter().map(|&w| w as f32));
+        sum_groups(&self.weights, shape.groups, &mut self.group_sums);
+        let packed = self.partitioner.greedy(&self.group_sums, shape.nodes)?;
+        let node_weights = &mut self.node_weights[items.clone()];
+        let mlog2log = &mut self.mlog2log[items];
         for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
             let meta = (node * groups_per_node + rank) * group_size..;
             let experts = g * group_size..(g + 1) * group_size;
-            node_weights[meta.clone()][..group_size].copy_from_slice(&weights[experts.clone()]);
+            node_weights[meta.clone()][..group_size]
+                .copy_from_slice(&self.weights[experts.clone()]);
             for (to, expert) in mlog2log[meta][..group_size].iter_mut().zip(experts) {
                 *to = expert;
             }
         }
+        Ok(())
+    }
+
+    fn set_kernels(&mut self, kernels: Kernels) {
+        self.partitioner.set_kernels(kernels);
+        self.replicator.set_kernels(kernels);
+    }
+}
+
+fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
+    let c = layer.cluster();
+    let shape = NodeShape::of(c, layer.policy(), layer.num_experts());
+    ws.set_kernels(layer.budget().kernels);
+    let slots = if shape.groups == 1 {
+        // Global: one node holding every expert in id order, owners its items.
+        ws.weights.clear();
+        ws.weights.extend(layer.loads().iter().map(|&w| w as f32));
+        ws.replicator
+            .greedy_segments(&ws.weights, 1, c.replicas, c.gpus)?
+    } else {
+        fit(&mut ws.mlog2log, shape.experts);
+        fit(&mut ws.node_weights, shape.experts);
+        ws.stage(layer.loads(), shape, 0)?;
         // Steps 2 and 3, for all nodes at once: replicate inside each node, then pack the
         // node's replicas onto its GPUs (slot order: node-major, then GPU-major inside the
         // node). Owners come back as expert ids.
-        replicator.greedy_segments_labelled(
-            node_weights,
-            mlog2log,
-            nodes,
-            slots_per_node,
-            gpus_per_node,
+        ws.replicator.greedy_segments_labelled(
+            &ws.node_weights,
+            &ws.mlog2log,
+            shape.nodes,
+            shape.slots_per_node,
+            shape.gpus_per_node,
         )?
     };
     Ok(LayerSolution::heuristic(
         LayerPlacement::from_trusted_parts(slots.owner.clone(), slots.rank.clone()),
     ))
+}
+
+/// Slots per engine call of [`solve_all`]: enough layers that the nodes of several layers
+/// fill the lockstep kernels' lanes, few enough that the engine's buffers stay in cache.
+const BATCH_SLOTS: usize = 2048;
+
+/// Every layer, in batches of layers: each batch's nodes staged one after the other and
+/// solved in one engine call (the layers' nodes have the same shape: they are segments of
+/// one call), the batch's slots written into the tables while they are in cache.
+fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<DeepSeekFlat> {
+    let c = problem.cluster();
+    let experts = problem.num_experts();
+    let shape = NodeShape::of(c, problem.policy(), experts);
+    let layers = problem.num_layers();
+    // A multiple of four layers: one node per layer (the global policy) fills the four
+    // lanes of the AVX2 kernels.
+    let batch = (BATCH_SLOTS / c.replicas)
+        .next_multiple_of(4)
+        .clamp(4, layers.max(4));
+    ws.set_kernels(kernels);
+    let mut tables = FlatTables::new(experts, c.replicas, layers);
+    for first in (0..layers).step_by(batch) {
+        let in_batch = batch.min(layers - first);
+        fit(&mut ws.mlog2log, in_batch * experts);
+        fit(&mut ws.node_weights, in_batch * experts);
+        for l in 0..in_batch {
+            ws.stage(problem.loads().layer(first + l), shape, l * experts)?;
+        }
+        let slots = ws.replicator.greedy_segments_labelled(
+            &ws.node_weights,
+            &ws.mlog2log,
+            in_batch * shape.nodes,
+            shape.slots_per_node,
+            shape.gpus_per_node,
+        )?;
+        for (phy2log, rank) in slots
+            .owner
+            .chunks_exact(c.replicas)
+            .zip(slots.rank.chunks_exact(c.replicas))
+        {
+            tables.push_layer(phy2log, rank)?;
+        }
+    }
+    Ok(tables.finish())
+}
+
+/// Gives `v` length `len` without touching the entries it keeps (the caller overwrites them).
+fn fit<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
+    v.truncate(len);
+    v.resize(len, T::default());
 }
 
 /// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does (the groups'

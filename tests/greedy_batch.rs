@@ -1,0 +1,204 @@
+//! `greedy`'s batched path (`PlacementStrategy::solve_batch`, every layer in one engine call
+//! straight into DeepSeek's three tables) against `eplb.py`'s golden tables and against the
+//! layer-by-layer path, table for table, with both kernel choices.
+
+use eplb::runner::solve_tables;
+use eplb::strategies::{by_name, Greedy, Refine};
+use eplb::testing::generate::{arb_problem_with, LoadProfile, ProblemShape};
+use eplb::{
+    solve, Cluster, DeepSeekFlat, EplbError, Kernels, Loads, PlacementStrategy, PolicyChoice,
+    Problem, SolveOptions,
+};
+use proptest::prelude::*;
+
+mod common;
+
+use common::{golden, golden_cases};
+
+/// One thread: the options under which `greedy` batches.
+fn one_thread(kernels: Kernels) -> SolveOptions {
+    SolveOptions::new()
+        .with_threads(Some(1))
+        .with_kernels(kernels)
+}
+
+/// The tables of the layer-by-layer path: the runner's placement, converted.
+fn by_layer(problem: &Problem, options: &SolveOptions) -> DeepSeekFlat {
+    solve(problem, &Greedy, options)
+        .unwrap()
+        .placement
+        .to_deepseek_flat()
+        .unwrap()
+}
+
+fn batched(problem: &Problem, options: &SolveOptions) -> DeepSeekFlat {
+    Greedy
+        .solve_batch(problem, options)
+        .expect("greedy batches on one thread")
+        .unwrap()
+}
+
+/// A golden matrix flattened row-major as `i64`.
+fn flat(v: &serde_json::Value) -> Vec<i64> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<i64>) {
+        match v {
+            serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            x => out.push(x.as_i64().expect("integer")),
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out
+}
+
+#[test]
+fn batched_tables_are_eplb_py_s() {
+    let g = golden();
+    let cases = g["cases"].as_array().unwrap();
+    let problems = golden_cases();
+    assert_eq!(problems.len(), 29);
+    for ((name, problem), case) in problems.iter().zip(cases) {
+        let expected = &case["expected"];
+        for kernels in [Kernels::Auto, Kernels::Portable] {
+            let tables = batched(problem, &one_thread(kernels));
+            assert_eq!(
+                tables.phy2log,
+                flat(&expected["phy2log"]),
+                "{name}: phy2log"
+            );
+            assert_eq!(
+                tables.log2phy,
+                flat(&expected["log2phy"]),
+                "{name}: log2phy"
+            );
+            assert_eq!(tables.logcnt, flat(&expected["logcnt"]), "{name}: logcnt");
+            let width = expected["log2phy"][0][0].as_array().unwrap().len();
+            assert_eq!(tables.width, width, "{name}: log2phy width");
+        }
+    }
+}
+
+#[test]
+fn only_one_thread_batches_and_the_runner_gives_the_same_tables_either_way() {
+    let loads = Loads::from_rows(&[
+        vec![9.0, 1.0, 4.0, 4.0, 0.0, 7.0, 2.0, 2.0],
+        vec![1.0, 1.0, 1.0, 30.0, 5.0, 5.0, 0.0, 3.0],
+    ])
+    .unwrap();
+    let cluster = Cluster::new(12, 4).with_nodes(2).with_groups(4);
+    let problem = Problem::new(loads, cluster, PolicyChoice::Hierarchical).unwrap();
+    let one = one_thread(Kernels::Auto);
+    assert!(Greedy
+        .solve_batch(&problem, &one.clone().with_threads(Some(2)))
+        .is_none());
+    assert!(Greedy
+        .solve_batch(&problem, &one.clone().with_threads(None))
+        .is_none());
+    // A strategy without a batched path, and pointers to greedy, which forward it.
+    assert!(Refine::default().solve_batch(&problem, &one).is_none());
+    let boxed = by_name("greedy").unwrap();
+    assert_eq!(
+        boxed.solve_batch(&problem, &one).unwrap().unwrap(),
+        batched(&problem, &one)
+    );
+    let expected = by_layer(&problem, &one);
+    for threads in [Some(1), Some(2), None] {
+        let options = one.clone().with_threads(threads);
+        assert_eq!(solve_tables(&problem, &Greedy, &options).unwrap(), expected);
+    }
+}
+
+#[test]
+fn a_load_too_large_for_f32_is_reported_as_layer_by_layer() {
+    // Finite in f64, infinite in f32: the engine refuses it; the batched path names the
+    // lowest failing layer as the runner does.
+    let loads = Loads::from_rows(&[vec![1.0, 2.0, 3.0, 4.0], vec![1.0, 1e300, 3.0, 4.0]]).unwrap();
+    let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global).unwrap();
+    let options = one_thread(Kernels::Auto);
+    let batch = Greedy.solve_batch(&problem, &options).unwrap().unwrap_err();
+    let layered = solve(&problem, &Greedy, &options).unwrap_err();
+    assert!(
+        matches!(batch, EplbError::StrategyFailed { layer: 1, .. }),
+        "{batch}"
+    );
+    assert_eq!(batch.to_string(), layered.to_string());
+}
+
+/// `base` with up to `slots` slots per GPU and `layers` layers, loads drawn by `loads`.
+fn shape(base: ProblemShape, slots: usize, layers: usize, loads: LoadProfile) -> ProblemShape {
+    let mut shape = base.loads(loads);
+    shape.max_slots_per_gpu = slots;
+    shape.max_layers = layers;
+    shape
+}
+
+/// Many layers (several engine calls of a few layers each, the last one short), loads
+/// skewed so that the largest replica count is reached late and differs between layers.
+#[test]
+fn batches_of_layers_equal_layer_by_layer() {
+    let (experts, layers) = (48, 101);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let rows: Vec<Vec<f64>> = (0..layers)
+        .map(|l| {
+            (0..experts)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // Hotter experts in later layers: the widest log2phy row comes late.
+                    ((state % 50) * (1 + u64::from(state.is_multiple_of(7)) * l as u64)) as f64
+                })
+                .collect()
+        })
+        .collect();
+    let loads = Loads::from_rows(&rows).unwrap();
+    for (cluster, policy) in [
+        (
+            Cluster::new(64, 8).with_nodes(2).with_groups(4),
+            PolicyChoice::Hierarchical,
+        ),
+        (Cluster::new(96, 16), PolicyChoice::Global),
+        (Cluster::new(48, 48), PolicyChoice::Global),
+    ] {
+        let problem = Problem::new(loads.clone(), cluster, policy).unwrap();
+        for kernels in [Kernels::Auto, Kernels::Portable] {
+            let options = one_thread(kernels);
+            let tables = batched(&problem, &options);
+            assert_eq!(tables, by_layer(&problem, &options), "{cluster:?}");
+            let widths: Vec<i64> = tables
+                .logcnt
+                .chunks(experts)
+                .map(|c| *c.iter().max().unwrap())
+                .collect();
+            // With extra slots, the layers' widest rows differ (one slot each: all 1).
+            let varies = widths.iter().any(|&w| w != widths[0]);
+            assert_eq!(varies, cluster.replicas > experts, "{widths:?}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// All layers in one engine call give the layer-by-layer tables, under both policies
+    /// (many nodes, few and many GPUs per node, one slot per GPU), with both kernel choices,
+    /// on loads full of ties.
+    #[test]
+    fn batched_equals_layer_by_layer(
+        problem in arb_problem_with(shape(ProblemShape::new(24, 12).nodes(6, 3), 6, 7, LoadProfile::Ties)),
+    ) {
+        for kernels in [Kernels::Auto, Kernels::Portable] {
+            let options = one_thread(kernels);
+            prop_assert_eq!(batched(&problem, &options), by_layer(&problem, &options));
+        }
+    }
+
+    /// The same on any load profile (zeros, huge integers, mixed magnitudes).
+    #[test]
+    fn batched_equals_layer_by_layer_on_any_loads(
+        problem in arb_problem_with(shape(ProblemShape::new(16, 8).nodes(4, 2), 4, 5, LoadProfile::Any)),
+    ) {
+        let options = one_thread(Kernels::Auto);
+        prop_assert_eq!(batched(&problem, &options), by_layer(&problem, &options));
+    }
+}
