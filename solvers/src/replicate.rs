@@ -213,8 +213,8 @@ impl ReplicaPacker {
             per_pack: copies / num_packs,
         };
         // Every slot is written below; only the lengths need fitting (no clearing).
-        fit(&mut self.result.owner, total_copies);
-        fit(&mut self.result.rank, total_copies);
+        self.result.owner.resize(total_copies, Default::default());
+        self.result.rank.resize(total_copies, Default::default());
         // Counts are all 1 between calls except for the items the last call replicated.
         for &item in &self.extra_owner {
             if let Some(count) = self.counts.get_mut(item) {
@@ -300,8 +300,8 @@ impl ReplicaPacker {
     /// written by [`Extras::hand`]), borrowed together.
     fn order_and_extras(&mut self, shape: Shape) -> (&[u64], Extras<'_>) {
         let extras_total = shape.segments * shape.extra();
-        fit(&mut self.extra_owner, extras_total);
-        fit(&mut self.extra_rank, extras_total);
+        self.extra_owner.resize(extras_total, Default::default());
+        self.extra_rank.resize(extras_total, Default::default());
         let extras = Extras {
             counts: &mut self.counts,
             owner: &mut self.extra_owner,
@@ -386,7 +386,8 @@ impl ReplicaPacker {
         let counts = &self.counts;
         let share = |item: usize| weights[item] / counts[item] as f32;
         let extra = shape.extra();
-        fit(&mut self.merged, shape.segments * shape.copies);
+        self.merged
+            .resize(shape.segments * shape.copies, Default::default());
         for (s, (order, merged)) in self
             .order
             .chunks_exact(shape.items)
@@ -512,12 +513,6 @@ impl Shape {
 /// What the result reports as `item`'s owner: its label, or the item itself without labels.
 fn label(labels: Option<&[usize]>, item: usize) -> usize {
     labels.map_or(item, |labels| labels[item])
-}
-
-/// Gives `v` length `len` without touching the entries it keeps (the caller overwrites them).
-fn fit(v: &mut Vec<impl Copy + Default>, len: usize) {
-    v.truncate(len);
-    v.resize(len, Default::default());
 }
 
 #[cfg(test)]

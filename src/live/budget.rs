@@ -1505,6 +1505,7 @@ mod tests {
             let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
             let live = LiveGpus::all(cluster.gpus);
             let budget = 1 + rng.next(8);
+            let bound = crate::bounds::proven_lower_bound(&layer);
             let kept = search(
                 &layer,
                 &current,
@@ -1512,10 +1513,9 @@ mod tests {
                 &live,
                 Replicas::MayShareGpu,
                 SearchEffort::Thorough,
-                crate::bounds::proven_lower_bound(&layer),
+                bound,
             );
             let end = |r: &SearchResult| *r.curve.last().unwrap();
-            let bound = crate::bounds::proven_lower_bound(&layer);
             for (above, variants) in ROUNDS {
                 if end(&kept).max_load <= bound * (1.0 + above) {
                     continue;

@@ -191,8 +191,8 @@ fn solve(ws: &mut Workspace, layer: &LayerProblem<'_>) -> Result<LayerSolution> 
         ws.replicator
             .greedy_segments(&ws.weights, 1, c.replicas, c.gpus)?
     } else {
-        fit(&mut ws.mlog2log, shape.experts);
-        fit(&mut ws.node_weights, shape.experts);
+        ws.mlog2log.resize(shape.experts, Default::default());
+        ws.node_weights.resize(shape.experts, Default::default());
         ws.stage(layer.loads(), shape, 0)?;
         // Steps 2 and 3, for all nodes at once: replicate inside each node, then pack the
         // node's replicas onto its GPUs (slot order: node-major, then GPU-major inside the
@@ -231,8 +231,9 @@ fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<
     let mut tables = FlatTables::new(experts, c.replicas, layers);
     for first in (0..layers).step_by(batch) {
         let in_batch = batch.min(layers - first);
-        fit(&mut ws.mlog2log, in_batch * experts);
-        fit(&mut ws.node_weights, in_batch * experts);
+        ws.mlog2log.resize(in_batch * experts, Default::default());
+        ws.node_weights
+            .resize(in_batch * experts, Default::default());
         for l in 0..in_batch {
             ws.stage(problem.loads().layer(first + l), shape, l * experts)?;
         }
@@ -252,12 +253,6 @@ fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<
         }
     }
     Ok(tables.finish())
-}
-
-/// Gives `v` length `len` without touching the entries it keeps (the caller overwrites them).
-fn fit<T: Copy + Default>(v: &mut Vec<T>, len: usize) {
-    v.truncate(len);
-    v.resize(len, T::default());
 }
 
 /// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does (the groups'

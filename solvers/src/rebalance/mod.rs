@@ -471,14 +471,9 @@ impl CopyPacker {
         let mut checkpoint = f64::INFINITY;
         let (mut skip_goal, mut backoff) = (0usize, 1usize);
         for step in 0..max_moves {
-            let top = self.heaviest();
-            if self.load[top] <= self.stop_at {
-                self.stats.reached_goal = true;
+            let Some(top) = self.next_top() else {
                 return;
-            }
-            if self.stats.evaluations >= self.policy.budget {
-                return;
-            }
+            };
             if step % window == 0 {
                 if self
                     .policy
@@ -519,6 +514,17 @@ impl CopyPacker {
         self.stats.reached_goal = self.load[top] <= self.stop_at;
     }
 
+    /// The heaviest bin for the next move of a descent, or `None` when the descent ends: the
+    /// heaviest bin is at the stop goal (recorded in the stats) or the work budget is spent.
+    fn next_top(&mut self) -> Option<usize> {
+        let top = self.heaviest();
+        if self.load[top] <= self.stop_at {
+            self.stats.reached_goal = true;
+            return None;
+        }
+        (self.stats.evaluations < self.policy.budget).then_some(top)
+    }
+
     /// [`CopyPacker::descend`] for bins of two copies: the copies paired heaviest with
     /// lightest (the differencing's packing with two rows), which for the current copy
     /// weights is a packing with the lightest heaviest bin (exchange argument: with copies
@@ -529,14 +535,9 @@ impl CopyPacker {
         self.construct();
         self.index();
         for _ in 0..max_moves {
-            let top = self.heaviest();
-            if self.load[top] <= self.stop_at {
-                self.stats.reached_goal = true;
+            let Some(top) = self.next_top() else {
                 return;
-            }
-            if self.stats.evaluations >= self.policy.budget {
-                return;
-            }
+            };
             match self.best_count_move(top) {
                 Some(m) => {
                     self.apply(m);
