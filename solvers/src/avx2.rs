@@ -1,5 +1,5 @@
-//! The engines' AVX2 kernels, used when the processor has AVX2 but not AVX-512F (detected at
-//! run time; every kernel has a portable counterpart that gives the same answer, and a
+//! The engines' AVX2 kernels, used when the processor has AVX2 but not AVX-512F ([`merge`]
+//! also with AVX-512F, which has no merge of its own; detected at run time; every kernel has a portable counterpart that gives the same answer, and a
 //! property test compares the two wherever the kernel runs):
 //!
 //! - [`sort`]: a bitonic sorting network over up to 64 `u64` keys held in (up to 16) 256-bit
