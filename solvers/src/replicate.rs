@@ -36,6 +36,30 @@ pub struct SlotAssignment {
     pub rank: Vec<usize>,
 }
 
+/// The slots of a solve by physical copy, without the per-slot owner and rank tables of
+/// [`SlotAssignment`]: callers that turn the slots into their own tables (DeepSeek's
+/// `phy2log`, `log2phy`, `logcnt`) read each slot's copy once. Physical copies are numbered
+/// as in DeepSeek: every item's original (its index), then the extra copies in hand-out order
+/// over all segments.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotCopies<'a> {
+    /// `copy[slot]`: the physical copy in the slot.
+    pub copy: &'a [u32],
+    /// `owner[copy]`: the copy's item (or its label).
+    pub owner: &'a [usize],
+    /// `rank[copy]`: which copy of its item it is (`0` for the original).
+    pub rank: &'a [usize],
+    /// `counts[item]`: the item's number of copies.
+    pub counts: &'a [usize],
+}
+
+/// What a solve writes: the per-slot tables, or the slots by physical copy only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Slots,
+    Copies,
+}
+
 /// Reusable replicate-then-pack engine: keeps its buffers between calls, so solving many
 /// small instances (one per layer and node) does not allocate.
 ///
@@ -68,6 +92,8 @@ pub struct ReplicaPacker {
     phy_owner: Vec<usize>,
     phy_rank: Vec<usize>,
     lpt: LightestFirst,
+    /// The slots' physical copies when one copy per pack skips the packing.
+    unsorted_copy: Vec<u32>,
     result: SlotAssignment,
 }
 
@@ -135,7 +161,8 @@ impl ReplicaPacker {
         copies: usize,
         num_packs: usize,
     ) -> Result<&SlotAssignment, SolverError> {
-        self.solve(weights, None, segments, copies, num_packs)
+        self.solve(weights, None, segments, copies, num_packs, Output::Slots)?;
+        Ok(&self.result)
     }
 
     /// [`ReplicaPacker::greedy_segments`] with `owner[slot]` reporting `labels[item]` instead
@@ -169,9 +196,70 @@ impl ReplicaPacker {
                 items: weights.len(),
             });
         }
-        self.solve(weights, Some(labels), segments, copies, num_packs)
+        self.solve(
+            weights,
+            Some(labels),
+            segments,
+            copies,
+            num_packs,
+            Output::Slots,
+        )?;
+        Ok(&self.result)
     }
 
+    /// [`ReplicaPacker::greedy_segments_labelled`] answered as the slots' physical copies
+    /// ([`SlotCopies`]), for callers that build their own tables from them: the same slots,
+    /// without writing an owner and a rank per slot.
+    ///
+    /// ```
+    /// use eplb_solvers::replicate::ReplicaPacker;
+    ///
+    /// let mut packer = ReplicaPacker::default();
+    /// let slots = packer
+    ///     .greedy_segments_copies(&[9.0, 4.0, 3.0, 2.0], &[40, 41, 42, 43], 1, 6, 2)
+    ///     .unwrap();
+    /// let owners: Vec<usize> = slots.copy.iter().map(|&c| slots.owner[c as usize]).collect();
+    /// assert_eq!(owners, vec![41, 40, 43, 40, 42, 40]);
+    /// assert_eq!(slots.counts, &[3, 1, 1, 1]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ReplicaPacker::greedy_segments_labelled`].
+    pub fn greedy_segments_copies(
+        &mut self,
+        weights: &[f32],
+        labels: &[usize],
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+    ) -> Result<SlotCopies<'_>, SolverError> {
+        if labels.len() != weights.len() {
+            return Err(SolverError::LabelCount {
+                labels: labels.len(),
+                items: weights.len(),
+            });
+        }
+        let per_pack = self.solve(
+            weights,
+            Some(labels),
+            segments,
+            copies,
+            num_packs,
+            Output::Copies,
+        )?;
+        Ok(SlotCopies {
+            copy: if per_pack == 1 {
+                &self.unsorted_copy
+            } else {
+                self.lpt.slots()
+            },
+            owner: &self.phy_owner,
+            rank: &self.phy_rank,
+            counts: &self.counts,
+        })
+    }
+
+    /// Solves, writing `output`; returns the copies per pack.
     fn solve(
         &mut self,
         weights: &[f32],
@@ -179,7 +267,8 @@ impl ReplicaPacker {
         segments: usize,
         copies: usize,
         num_packs: usize,
-    ) -> Result<&SlotAssignment, SolverError> {
+        output: Output,
+    ) -> Result<usize, SolverError> {
         if segments == 0 || !weights.len().is_multiple_of(segments) {
             return Err(SolverError::PacksDoNotDivide {
                 items: weights.len(),
@@ -212,9 +301,11 @@ impl ReplicaPacker {
             packs: num_packs,
             per_pack: copies / num_packs,
         };
-        // Every slot is written below; only the lengths need fitting (no clearing).
-        self.result.owner.resize(total_copies, Default::default());
-        self.result.rank.resize(total_copies, Default::default());
+        if output == Output::Slots {
+            // Every slot is written below; only the lengths need fitting (no clearing).
+            self.result.owner.resize(total_copies, Default::default());
+            self.result.rank.resize(total_copies, Default::default());
+        }
         // Counts are all 1 between calls except for the items the last call replicated.
         for &item in &self.extra_owner {
             if let Some(count) = self.counts.get_mut(item) {
@@ -235,8 +326,14 @@ impl ReplicaPacker {
                 }
             }
             self.hand_out(weights, shape);
-            self.place_unsorted(labels, shape);
-            return Ok(&self.result);
+            match output {
+                Output::Slots => self.place_unsorted(labels, shape),
+                Output::Copies => {
+                    self.copy_tables(labels, shape);
+                    self.unsorted_copies(shape);
+                }
+            }
+            return Ok(shape.per_pack);
         }
         let kernels = self.lpt.kernels;
         for order in self.order.chunks_exact_mut(n) {
@@ -244,8 +341,8 @@ impl ReplicaPacker {
         }
         self.hand_out(weights, shape);
         self.merge_copies(weights, shape);
-        self.pack(labels, shape);
-        Ok(&self.result)
+        self.pack(labels, shape, output);
+        Ok(shape.per_pack)
     }
 
     /// The apportionment of every segment: `copies - n` extras, one at a time, to the
@@ -377,6 +474,21 @@ impl ReplicaPacker {
         }
     }
 
+    /// One copy per pack: slot `c` of segment `s` holds its copy `c` (the originals, then the
+    /// extras), by physical id.
+    fn unsorted_copies(&mut self, shape: Shape) {
+        let extra = shape.extra();
+        let extras_base = shape.segments * shape.items;
+        self.unsorted_copy.clear();
+        for s in 0..shape.segments {
+            let originals = s * shape.items..(s + 1) * shape.items;
+            let extras = extras_base + s * extra..extras_base + (s + 1) * extra;
+            // Fewer than 2^32 copies (checked by `solve`).
+            self.unsorted_copy
+                .extend(originals.chain(extras).map(|copy| copy as u32));
+        }
+    }
+
     /// Every segment's copies in packing order (`merged`, segment-major): the sorted
     /// unreplicated items merged with the separately sorted copies of the replicated ones
     /// (originals included: their weight changed), all keyed by [`descending_key`] of (share,
@@ -420,10 +532,26 @@ impl ReplicaPacker {
         }
     }
 
-    /// Packs every segment's copies lightest-first and records each slot's owner and rank.
-    fn pack(&mut self, labels: Option<&[usize]>, shape: Shape) {
-        // Owner (or its label) and rank by physical id: items are their own originals, then
-        // the extras.
+    /// Packs every segment's copies lightest-first and, for [`Output::Slots`], records each
+    /// slot's owner and rank.
+    fn pack(&mut self, labels: Option<&[usize]>, shape: Shape, output: Output) {
+        self.copy_tables(labels, shape);
+        let by_slot = self
+            .lpt
+            .assign(shape.segments, shape.packs, shape.per_pack, &self.merged);
+        if output == Output::Copies {
+            return;
+        }
+        let SlotAssignment { owner, rank } = &mut self.result;
+        for ((&phy, owner), rank) in by_slot.iter().zip(owner).zip(rank) {
+            *owner = self.phy_owner[phy as usize];
+            *rank = self.phy_rank[phy as usize];
+        }
+    }
+
+    /// Owner (or its label) and rank by physical id: items are their own originals, then the
+    /// extras.
+    fn copy_tables(&mut self, labels: Option<&[usize]>, shape: Shape) {
         let items = shape.segments * shape.items;
         self.phy_owner.clear();
         match labels {
@@ -440,14 +568,6 @@ impl ReplicaPacker {
         self.phy_rank.clear();
         self.phy_rank.resize(items, 0);
         self.phy_rank.extend_from_slice(&self.extra_rank);
-        let by_slot = self
-            .lpt
-            .assign(shape.segments, shape.packs, shape.per_pack, &self.merged);
-        let SlotAssignment { owner, rank } = &mut self.result;
-        for ((&phy, owner), rank) in by_slot.iter().zip(owner).zip(rank) {
-            *owner = self.phy_owner[phy as usize];
-            *rank = self.phy_rank[phy as usize];
-        }
     }
 }
 
@@ -703,6 +823,18 @@ mod tests {
             let relabelled: Vec<usize> = got.owner.iter().map(|&o| labels[o]).collect();
             prop_assert_eq!(&labelled.owner, &relabelled);
             prop_assert_eq!(&labelled.rank, &got.rank);
+            // By physical copy: the same slots, and every item's count is its slots.
+            let by_copy = together
+                .greedy_segments_copies(&w, &labels, segments, copies, packs)
+                .unwrap();
+            let owners: Vec<usize> = by_copy.copy.iter().map(|&c| by_copy.owner[c as usize]).collect();
+            let ranks: Vec<usize> = by_copy.copy.iter().map(|&c| by_copy.rank[c as usize]).collect();
+            prop_assert_eq!(&owners, &relabelled);
+            prop_assert_eq!(&ranks, &got.rank);
+            prop_assert_eq!(by_copy.counts.len(), w.len());
+            for (item, &count) in by_copy.counts.iter().enumerate() {
+                prop_assert_eq!(count, got.owner.iter().filter(|&&o| o == item).count());
+            }
             let mut alone = ReplicaPacker::default();
             for s in 0..segments {
                 let one = alone.greedy(&w[s * items..(s + 1) * items], copies, packs).unwrap();
