@@ -24,7 +24,9 @@ use crate::error::{check_weights, SolverError};
 use crate::kernels::Kernels;
 use crate::key_sort::{merge_keys, sort_keys};
 use crate::min_queue::{ChunkedQueue, MinQueue};
-use crate::partition::{descending_key, descending_keys, ordered_bits, LightestFirst, LOW_BITS};
+use crate::partition::{
+    descending_key, descending_keys, key_weight, ordered_bits, LightestFirst, LOW_BITS,
+};
 
 /// What each slot holds: slot `pack * per_pack + position` of pack `pack`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub struct ReplicaPacker {
     counts: Vec<usize>,
     /// The apportionment heap: (share bits, inverted item) of the candidates.
     heap: Vec<u64>,
+    /// The segments whose hand-out runs over a queue (see [`ReplicaPacker::hand_out`]).
+    queued: Vec<usize>,
     /// Owner and copy rank of extra copy `t` (physical index `n + t`).
     extra_owner: Vec<usize>,
     extra_rank: Vec<usize>,
@@ -325,7 +329,7 @@ impl ReplicaPacker {
                     order.select_nth_unstable(extra - 1);
                 }
             }
-            self.hand_out(weights, shape);
+            self.hand_out(weights, shape, Candidates::Selected);
             match output {
                 Output::Slots => self.place_unsorted(labels, shape),
                 Output::Copies => {
@@ -339,7 +343,7 @@ impl ReplicaPacker {
         for order in self.order.chunks_exact_mut(n) {
             sort_keys(order, kernels);
         }
-        self.hand_out(weights, shape);
+        self.hand_out(weights, shape, Candidates::Sorted);
         self.merge_copies(weights, shape);
         self.pack(labels, shape, output);
         Ok(shape.per_pack)
@@ -347,27 +351,54 @@ impl ReplicaPacker {
 
     /// The apportionment of every segment: `copies - n` extras, one at a time, to the
     /// candidate with the largest share. Candidates are the first `min(extra, n)` entries of
-    /// the segment's sorted `order`. Up to 64 candidates (and fewer than 2^26 items) sit in a
-    /// [`ChunkedQueue`] ([`SmallHandOut`]), more in a binary heap.
-    fn hand_out(&mut self, weights: &[f32], shape: Shape) {
+    /// the segment's `order` (sorted, or only selected when `candidates` says so).
+    ///
+    /// With sorted candidates, a segment whose last candidate outweighs half the first (the
+    /// largest share any replicated item can have) gives one extra to each candidate in
+    /// order, without a queue ([`leading_extras`]). Otherwise up to 64 candidates (and fewer
+    /// than 2^26 items) sit in a [`ChunkedQueue`] ([`SmallHandOut`]), more in a binary heap.
+    fn hand_out(&mut self, weights: &[f32], shape: Shape, candidates_are: Candidates) {
         let extra = shape.extra();
         if extra == 0 {
             return;
         }
+        let mut queued = std::mem::take(&mut self.queued);
+        queued.clear();
+        {
+            let (order, mut extras) = self.order_and_extras(shape);
+            for (s, order) in order.chunks_exact(shape.items).enumerate() {
+                if candidates_are == Candidates::Sorted && leading_extras(order, extra) {
+                    for (t, &key) in (s * extra..).zip(&order[..extra]) {
+                        extras.hand(t, (key & LOW_BITS) as usize);
+                    }
+                } else {
+                    queued.push(s);
+                }
+            }
+        }
+        if !queued.is_empty() {
+            self.hand_out_queued(weights, shape, &queued);
+        }
+        self.queued = queued;
+    }
+
+    /// [`ReplicaPacker::hand_out`] over a queue, for the segments `queued`.
+    fn hand_out_queued(&mut self, weights: &[f32], shape: Shape, queued: &[usize]) {
+        let extra = shape.extra();
         let candidates = extra.min(shape.items);
         if candidates <= 64 && weights.len() <= SmallHandOut::MAX_ITEMS {
             // Several segments take their steps together, up to four at a time, so that their
             // chains (find the largest share, divide, update) overlap.
-            let lockstep = shape.segments > 1;
+            let lockstep = queued.len() > 1;
             match (candidates, lockstep) {
-                (0..=8, false) => self.hand_out_small::<1, 1>(weights, shape),
-                (9..=16, false) => self.hand_out_small::<2, 1>(weights, shape),
-                (17..=32, false) => self.hand_out_small::<4, 1>(weights, shape),
-                (_, false) => self.hand_out_small::<8, 1>(weights, shape),
-                (0..=8, true) => self.hand_out_small::<1, 4>(weights, shape),
-                (9..=16, true) => self.hand_out_small::<2, 4>(weights, shape),
-                (17..=32, true) => self.hand_out_small::<4, 4>(weights, shape),
-                (_, true) => self.hand_out_small::<8, 4>(weights, shape),
+                (0..=8, false) => self.hand_out_small::<1, 1>(weights, shape, queued),
+                (9..=16, false) => self.hand_out_small::<2, 1>(weights, shape, queued),
+                (17..=32, false) => self.hand_out_small::<4, 1>(weights, shape, queued),
+                (_, false) => self.hand_out_small::<8, 1>(weights, shape, queued),
+                (0..=8, true) => self.hand_out_small::<1, 4>(weights, shape, queued),
+                (9..=16, true) => self.hand_out_small::<2, 4>(weights, shape, queued),
+                (17..=32, true) => self.hand_out_small::<4, 4>(weights, shape, queued),
+                (_, true) => self.hand_out_small::<8, 4>(weights, shape, queued),
             }
             return;
         }
@@ -376,7 +407,8 @@ impl ReplicaPacker {
         };
         let mut keys = std::mem::take(&mut self.heap);
         let (order, mut extras) = self.order_and_extras(shape);
-        for (s, order) in order.chunks_exact(shape.items).enumerate() {
+        for &s in queued {
+            let order = &order[s * shape.items..(s + 1) * shape.items];
             keys.clear();
             keys.extend(order[..candidates].iter().map(|&key| {
                 let item = (key & LOW_BITS) as usize;
@@ -407,15 +439,20 @@ impl ReplicaPacker {
         (&self.order, extras)
     }
 
-    /// [`ReplicaPacker::hand_out`] for at most `8 * B` candidates per segment, `L` segments
-    /// in lockstep.
-    fn hand_out_small<const B: usize, const L: usize>(&mut self, weights: &[f32], shape: Shape) {
+    /// [`ReplicaPacker::hand_out`] for at most `8 * B` candidates per segment, the segments
+    /// `queued`, `L` at a time in lockstep.
+    fn hand_out_small<const B: usize, const L: usize>(
+        &mut self,
+        weights: &[f32],
+        shape: Shape,
+        queued: &[usize],
+    ) {
         let extra = shape.extra();
         let candidates = extra.min(shape.items);
         let (order, mut extras) = self.order_and_extras(shape);
-        let queue_of = |order: &[u64]| {
+        let queue_of = |s: usize| {
             ChunkedQueue::<B, { SmallHandOut::POSITION }>::new(
-                order[..candidates]
+                order[s * shape.items..][..candidates]
                     .iter()
                     .enumerate()
                     .map(|(position, &key)| {
@@ -424,20 +461,18 @@ impl ReplicaPacker {
                     }),
             )
         };
-        for (group, orders) in order.chunks(L * shape.items).enumerate() {
-            let live = orders.len() / shape.items;
-            let mut queues: [_; L] = std::array::from_fn(|s| {
+        for segments in queued.chunks(L) {
+            let mut queues: [_; L] = std::array::from_fn(|lane| {
                 // Missing segments (a last, short group) get an empty queue, never used.
-                orders
-                    .chunks_exact(shape.items)
-                    .nth(s)
-                    .map_or_else(|| ChunkedQueue::new(std::iter::empty()), queue_of)
+                segments
+                    .get(lane)
+                    .map_or_else(|| ChunkedQueue::new(std::iter::empty()), |&s| queue_of(s))
             });
             for step in 0..extra {
-                for (s, queue) in queues[..live].iter_mut().enumerate() {
+                for (&s, queue) in segments.iter().zip(&mut queues) {
                     let top = queue.smallest();
                     let item = SmallHandOut::item(top);
-                    let t = (group * L + s) * extra + step;
+                    let t = s * extra + step;
                     let share = weights[item] / extras.hand(t, item) as f32;
                     queue.replace_smallest(SmallHandOut::key(
                         share,
@@ -569,6 +604,27 @@ impl ReplicaPacker {
         self.phy_rank.resize(items, 0);
         self.phy_rank.extend_from_slice(&self.extra_rank);
     }
+}
+
+/// Whether a segment's candidates for extra copies (the first entries of its `order`) are
+/// sorted, or only selected (the smallest keys, in any order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Candidates {
+    Sorted,
+    Selected,
+}
+
+/// Whether the first `extra` (at least one) of a segment's sorted keys each get one extra
+/// copy, in order: when the last of them is heavier than half the first. Then at step `t`
+/// every replicated item (the first `t`) has a share of at most half the first weight
+/// (division is monotone), below item `t`'s weight, and item `t` is the heaviest unreplicated
+/// item with the lowest index among equal weights (the keys' order): it is the largest share.
+/// Zero weights never pass (`0 > 0` is false).
+fn leading_extras(order: &[u64], extra: usize) -> bool {
+    let Some(&last) = order.get(extra - 1) else {
+        return false;
+    };
+    key_weight(last) > key_weight(order[0]) / 2.0
 }
 
 /// The copy counts and extra copies being handed out.
@@ -777,6 +833,34 @@ mod tests {
                 let copies = (w.len() + extra).div_ceil(packs) * packs;
                 let got = packer.greedy(&w, copies, packs).unwrap();
                 prop_assert_eq!(got, &two_steps(&w, copies, packs));
+            }
+        }
+
+        /// Weights within a factor of two of each other, at most one extra per item: the
+        /// hand-out without a queue (every candidate heavier than half the heaviest) and its
+        /// boundary (the last candidate exactly half the first: the queue decides the ties),
+        /// equal to the two-step reference, alone and in segments.
+        #[test]
+        fn leading_extras_equal_apportion_then_pack(
+            segments in 1usize..6,
+            items in 2usize..40,
+            extra in 1usize..40,
+            packs in 1usize..5,
+            raw in proptest::collection::vec(10u32..=20, 200),
+        ) {
+            let extra = extra.min(items);
+            let (w, copies) = segment_case(segments, items, extra, packs, &raw);
+            let mut together = ReplicaPacker::default();
+            let got = together.greedy_segments(&w, segments, copies, packs).unwrap().clone();
+            let mut alone = ReplicaPacker::default();
+            for s in 0..segments {
+                let one = &w[s * items..(s + 1) * items];
+                let expected = two_steps(one, copies, packs);
+                prop_assert_eq!(alone.greedy(one, copies, packs).unwrap(), &expected);
+                let slots = s * copies..(s + 1) * copies;
+                let owners: Vec<usize> = expected.owner.iter().map(|&o| o + s * items).collect();
+                prop_assert_eq!(&got.owner[slots.clone()], &owners[..]);
+                prop_assert_eq!(&got.rank[slots], &expected.rank[..]);
             }
         }
 
