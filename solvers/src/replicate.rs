@@ -9,7 +9,7 @@
 //! which a property test checks. It is faster because:
 //!
 //! - only the `copies - n` heaviest items can receive an extra copy (an item gets its first
-//!   extra only after every item sorted before it got one), so the apportionment heap holds
+//!   extra only after every item sorted before it got one), so the apportionment queue holds
 //!   those candidates only, taken from the front of the sorted items;
 //! - the copies' packing order is the items' sorted order with the replicated items taken out,
 //!   merged with the (few, separately sorted) copies of the replicated items: one sort of `n`
@@ -18,12 +18,10 @@
 //!   in one call, running their lightest-first loops in lockstep so that the processor
 //!   overlaps their dependency chains.
 
-use std::collections::BinaryHeap;
-
 use crate::error::{check_weights, SolverError};
 use crate::kernels::Kernels;
 use crate::key_sort::{merge_keys, sort_keys};
-use crate::min_queue::{ChunkedQueue, MinQueue};
+use crate::min_queue::{ChunkedQueue, MinQueue, WinnerTree};
 use crate::partition::{
     descending_key, descending_keys, key_weight, ordered_bits, LightestFirst, LOW_BITS,
 };
@@ -81,8 +79,10 @@ pub struct ReplicaPacker {
     order: Vec<u64>,
     /// Copies per item.
     counts: Vec<usize>,
-    /// The apportionment heap: (share bits, inverted item) of the candidates.
-    heap: Vec<u64>,
+    /// The hand-out's winner tree for more than 64 candidates.
+    tree: WinnerTree,
+    /// `leaf_of[item]`: the item's leaf in `tree`.
+    leaf_of: Vec<usize>,
     /// The segments whose hand-out runs over a queue (see [`ReplicaPacker::hand_out`]).
     queued: Vec<usize>,
     /// Owner and copy rank of extra copy `t` (physical index `n + t`).
@@ -356,7 +356,8 @@ impl ReplicaPacker {
     /// With sorted candidates, a segment whose last candidate outweighs half the first (the
     /// largest share any replicated item can have) gives one extra to each candidate in
     /// order, without a queue ([`leading_extras`]). Otherwise up to 64 candidates (and fewer
-    /// than 2^26 items) sit in a [`ChunkedQueue`] ([`SmallHandOut`]), more in a binary heap.
+    /// than 2^26 items) sit in a [`ChunkedQueue`] ([`SmallHandOut`]), more in a
+    /// [`WinnerTree`].
     fn hand_out(&mut self, weights: &[f32], shape: Shape, candidates_are: Candidates) {
         let extra = shape.extra();
         if extra == 0 {
@@ -402,27 +403,27 @@ impl ReplicaPacker {
             }
             return;
         }
-        let share_key = |share: f32, item: usize| -> u64 {
-            (u64::from(ordered_bits(share)) << 32) | u64::from(u32::MAX - item as u32)
-        };
-        let mut keys = std::mem::take(&mut self.heap);
+        // More candidates: a winner tree of their keys (largest share first, lowest item on
+        // ties: the `descending_key`), each candidate's leaf found by its item.
+        let mut tree = std::mem::take(&mut self.tree);
+        let mut leaf_of = std::mem::take(&mut self.leaf_of);
+        leaf_of.resize(weights.len(), 0);
         let (order, mut extras) = self.order_and_extras(shape);
         for &s in queued {
-            let order = &order[s * shape.items..(s + 1) * shape.items];
-            keys.clear();
-            keys.extend(order[..candidates].iter().map(|&key| {
-                let item = (key & LOW_BITS) as usize;
-                share_key(weights[item], item)
-            }));
-            let mut heap = BinaryHeap::from(keys);
-            for t in s * extra..(s + 1) * extra {
-                let mut top = heap.peek_mut().expect("one heap entry per candidate");
-                let item = (u32::MAX - (*top & LOW_BITS) as u32) as usize;
-                *top = share_key(weights[item] / extras.hand(t, item) as f32, item);
+            let order = &order[s * shape.items..][..candidates];
+            for (leaf, &key) in order.iter().enumerate() {
+                leaf_of[(key & LOW_BITS) as usize] = leaf;
             }
-            keys = heap.into_vec();
+            // The sorted keys are the candidates' keys with one copy each.
+            tree.rebuild(order.iter().copied());
+            for t in s * extra..(s + 1) * extra {
+                let item = (tree.smallest() & LOW_BITS) as usize;
+                let share = weights[item] / extras.hand(t, item) as f32;
+                tree.replace(leaf_of[item], descending_key(share, item));
+            }
         }
-        self.heap = keys;
+        self.tree = tree;
+        self.leaf_of = leaf_of;
     }
 
     /// The sorted items and the hand-out's records (sized for every segment's extras, each
@@ -864,7 +865,7 @@ mod tests {
             }
         }
 
-        /// More than 64 candidates for extra copies (the binary heap rather than the small
+        /// More than 64 candidates for extra copies (the winner tree rather than the small
         /// queue of up to 64), with and without segments, equal the two-step reference.
         #[test]
         fn many_candidates_equal_apportion_then_pack(
