@@ -6,6 +6,9 @@
 //! [evaluator](mod@crate::evaluate) is what judges it.
 
 use std::collections::HashMap;
+use std::ops::Range;
+
+use eplb_solvers::replicate::SlotCopies;
 
 use serde::{Deserialize, Serialize};
 
@@ -245,8 +248,59 @@ impl FlatTables {
         Ok(())
     }
 
+    /// Appends a layer solved by [`ReplicaPacker`](eplb_solvers::replicate::ReplicaPacker):
+    /// the slots `slots` of `copies` (their owners are expert ids) and the items `items`,
+    /// which hold every expert of the layer once (their counts are `logcnt`). Each slot's
+    /// copy is read once; nothing is counted slot by slot.
+    ///
+    /// # Errors
+    /// [`EplbError::InvalidPlacement`] when an item's owner is not an expert id (`>=
+    /// experts`).
+    pub(crate) fn push_copies(
+        &mut self,
+        copies: &SlotCopies<'_>,
+        slots: Range<usize>,
+        items: Range<usize>,
+    ) -> Result<()> {
+        let experts = self.flat.experts;
+        let l = self.flat.layers;
+        debug_assert_eq!(items.len(), experts, "one item per expert");
+        self.flat.logcnt.resize((l + 1) * experts, 0);
+        let logcnt = &mut self.flat.logcnt[l * experts..];
+        let mut width = self.flat.width;
+        for item in items {
+            // Every copy's owner is its item's owner: checking the items checks every slot.
+            let e = copies.owner[item];
+            let Some(count) = logcnt.get_mut(e) else {
+                return Err(EplbError::InvalidPlacement(format!(
+                    "layer {l}, item {item} is expert {e}; ids must be < {experts}"
+                )));
+            };
+            let copies_of = copies.counts[item];
+            *count = copies_of as i64;
+            width = width.max(copies_of);
+        }
+        self.flat.width = width;
+        debug_assert_eq!(
+            logcnt.iter().sum::<i64>(),
+            slots.len() as i64,
+            "the items' counts cover the slots"
+        );
+        let slots = &copies.copy[slots];
+        // Ids and ranks are below the slot count, far below 2^31.
+        self.flat
+            .phy2log
+            .extend(slots.iter().map(|&copy| copies.owner[copy as usize] as i64));
+        self.rank
+            .extend(slots.iter().map(|&copy| copies.rank[copy as usize] as u32));
+        let end = self.rank.len();
+        self.flat.layers += 1;
+        self.starts.push(end);
+        Ok(())
+    }
+
     /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count
-    /// (`width`, kept up to date by [`FlatTables::push_layer`]).
+    /// (`width`, kept up to date as layers are pushed).
     pub(crate) fn finish(mut self) -> DeepSeekFlat {
         let flat = &mut self.flat;
         let experts = flat.experts;

@@ -1,6 +1,7 @@
-//! The engines' AVX2 kernels, used when the processor has AVX2 but not AVX-512F (detected at
-//! run time; every kernel has a portable counterpart that gives the same answer, and a
-//! property test compares the two wherever the kernel runs):
+//! The engines' AVX2 kernels, used when the processor has AVX2 but not AVX-512F ([`merge`]
+//! also with AVX-512F, which has no merge of its own; detected at run time; every kernel has
+//! a portable counterpart that gives the same answer, and a property test compares the two
+//! wherever the kernel runs):
 //!
 //! - [`sort`]: a bitonic sorting network over up to 64 `u64` keys held in (up to 16) 256-bit
 //!   registers; longer slices (up to [`SORT_MAX`]) are sorted 64 keys at a time and the runs

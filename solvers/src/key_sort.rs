@@ -29,11 +29,13 @@ pub(crate) fn sort_keys(keys: &mut [u64], kernels: Kernels) {
 }
 
 /// Merges the ascending keys `a` and `b` into `out` (`a.len() + b.len()` keys): four at a
-/// time in registers ([`avx2::merge`]) when `kernels` runs the AVX2 kernels here, one at a
-/// time without branches on the keys ([`merge_into`]) otherwise.
+/// time in registers ([`avx2::merge`]) when `kernels` runs the AVX2 or the AVX-512 kernels
+/// here (there is no AVX-512 merge: the AVX2 one runs), one at a time without branches on
+/// the keys ([`merge_into`]) otherwise.
 pub(crate) fn merge_keys(a: &[u64], b: &[u64], out: &mut [u64], kernels: Kernels) {
     match kernels.isa() {
-        Isa::Avx2 => avx2::merge(a, b, out),
+        // Processors with AVX-512F have AVX2: its merge beats the scalar one there too.
+        Isa::Avx2 | Isa::Avx512 if avx2::detected() => avx2::merge(a, b, out),
         _ => merge_into(a, b, out),
     }
 }

@@ -136,3 +136,76 @@ impl MinQueue for HeapQueue {
         self.0.pop();
     }
 }
+
+/// A winner tree over up to `2^k` keys (a tournament): every inner node holds the smaller of
+/// its children, so the root is the smallest key, and replacing a leaf replays only its path
+/// to the root, one load and one minimum per level without branches on the keys (a binary
+/// heap's sift-down branches on every comparison, and those branches are as good as random).
+/// Keeps its buffer between rebuilds.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct WinnerTree {
+    /// `nodes[1]` is the root, `nodes[k]` has children `2k` and `2k + 1`, leaf `i` is
+    /// `nodes[leaves + i]`; missing leaves are `u64::MAX`.
+    nodes: Vec<u64>,
+    leaves: usize,
+}
+
+impl WinnerTree {
+    /// Replaces the keys with `keys` (leaf `i` holds the `i`-th).
+    pub(crate) fn rebuild(&mut self, keys: impl ExactSizeIterator<Item = u64>) {
+        let leaves = keys.len().next_power_of_two();
+        self.nodes.clear();
+        self.nodes.resize(2 * leaves, u64::MAX);
+        for (leaf, key) in self.nodes[leaves..].iter_mut().zip(keys) {
+            *leaf = key;
+        }
+        for k in (1..leaves).rev() {
+            self.nodes[k] = self.nodes[2 * k].min(self.nodes[2 * k + 1]);
+        }
+        self.leaves = leaves;
+    }
+
+    /// The smallest key (`u64::MAX` when there are none).
+    pub(crate) fn smallest(&self) -> u64 {
+        self.nodes.get(1).copied().unwrap_or(u64::MAX)
+    }
+
+    /// Gives leaf `position` the key `key`.
+    pub(crate) fn replace(&mut self, position: usize, key: u64) {
+        let mut at = self.leaves + position;
+        self.nodes[at] = key;
+        let mut winner = key;
+        while at > 1 {
+            winner = winner.min(self.nodes[at ^ 1]);
+            at /= 2;
+            self.nodes[at] = winner;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// After any replacements the root is the smallest leaf, for every number of keys
+        /// (powers of two and not), with duplicates.
+        #[test]
+        fn the_winner_is_the_smallest_key(
+            keys in proptest::collection::vec(0u64..50, 1..70),
+            replacements in proptest::collection::vec((any::<prop::sample::Index>(), 0u64..50), 0..100),
+        ) {
+            let mut tree = WinnerTree::default();
+            tree.rebuild(keys.iter().copied());
+            let mut reference = keys.clone();
+            prop_assert_eq!(tree.smallest(), *reference.iter().min().unwrap());
+            for (at, key) in replacements {
+                let at = at.index(reference.len());
+                tree.replace(at, key);
+                reference[at] = key;
+                prop_assert_eq!(tree.smallest(), *reference.iter().min().unwrap());
+            }
+        }
+    }
+}

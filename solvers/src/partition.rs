@@ -96,6 +96,11 @@ impl LightestFirst {
         &self.by_slot
     }
 
+    /// The payloads by slot of the last [`LightestFirst::assign`].
+    pub(crate) fn slots(&self) -> &[u32] {
+        &self.by_slot
+    }
+
     /// How many of the first `segments` are filled in lockstep (the rest one at a time by
     /// rounds): all of them with up to eight packs (the portable fill and the AVX-512
     /// kernel); with nine to [`avx2::FILL_MAX_PACKS`] and the AVX2 kernel, whole groups of

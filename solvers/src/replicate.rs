@@ -9,7 +9,7 @@
 //! which a property test checks. It is faster because:
 //!
 //! - only the `copies - n` heaviest items can receive an extra copy (an item gets its first
-//!   extra only after every item sorted before it got one), so the apportionment heap holds
+//!   extra only after every item sorted before it got one), so the apportionment queue holds
 //!   those candidates only, taken from the front of the sorted items;
 //! - the copies' packing order is the items' sorted order with the replicated items taken out,
 //!   merged with the (few, separately sorted) copies of the replicated items: one sort of `n`
@@ -18,13 +18,13 @@
 //!   in one call, running their lightest-first loops in lockstep so that the processor
 //!   overlaps their dependency chains.
 
-use std::collections::BinaryHeap;
-
 use crate::error::{check_weights, SolverError};
 use crate::kernels::Kernels;
 use crate::key_sort::{merge_keys, sort_keys};
-use crate::min_queue::{ChunkedQueue, MinQueue};
-use crate::partition::{descending_key, descending_keys, ordered_bits, LightestFirst, LOW_BITS};
+use crate::min_queue::{ChunkedQueue, MinQueue, WinnerTree};
+use crate::partition::{
+    descending_key, descending_keys, key_weight, ordered_bits, LightestFirst, LOW_BITS,
+};
 
 /// What each slot holds: slot `pack * per_pack + position` of pack `pack`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +34,30 @@ pub struct SlotAssignment {
     /// `rank[slot]`: which copy of its item it is (`0` for the original, then in the order the
     /// extra copies were handed out).
     pub rank: Vec<usize>,
+}
+
+/// The slots of a solve by physical copy, without the per-slot owner and rank tables of
+/// [`SlotAssignment`]: callers that turn the slots into their own tables (DeepSeek's
+/// `phy2log`, `log2phy`, `logcnt`) read each slot's copy once. Physical copies are numbered
+/// as in DeepSeek: every item's original (its index), then the extra copies in hand-out order
+/// over all segments.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotCopies<'a> {
+    /// `copy[slot]`: the physical copy in the slot.
+    pub copy: &'a [u32],
+    /// `owner[copy]`: the copy's item (or its label).
+    pub owner: &'a [usize],
+    /// `rank[copy]`: which copy of its item it is (`0` for the original).
+    pub rank: &'a [usize],
+    /// `counts[item]`: the item's number of copies.
+    pub counts: &'a [usize],
+}
+
+/// What a solve writes: the per-slot tables, or the slots by physical copy only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Slots,
+    Copies,
 }
 
 /// Reusable replicate-then-pack engine: keeps its buffers between calls, so solving many
@@ -55,8 +79,12 @@ pub struct ReplicaPacker {
     order: Vec<u64>,
     /// Copies per item.
     counts: Vec<usize>,
-    /// The apportionment heap: (share bits, inverted item) of the candidates.
-    heap: Vec<u64>,
+    /// The hand-out's winner tree for more than 64 candidates.
+    tree: WinnerTree,
+    /// `leaf_of[item]`: the item's leaf in `tree`.
+    leaf_of: Vec<usize>,
+    /// The segments whose hand-out runs over a queue (see [`ReplicaPacker::hand_out`]).
+    queued: Vec<usize>,
     /// Owner and copy rank of extra copy `t` (physical index `n + t`).
     extra_owner: Vec<usize>,
     extra_rank: Vec<usize>,
@@ -68,6 +96,8 @@ pub struct ReplicaPacker {
     phy_owner: Vec<usize>,
     phy_rank: Vec<usize>,
     lpt: LightestFirst,
+    /// The slots' physical copies when one copy per pack skips the packing.
+    unsorted_copy: Vec<u32>,
     result: SlotAssignment,
 }
 
@@ -135,7 +165,8 @@ impl ReplicaPacker {
         copies: usize,
         num_packs: usize,
     ) -> Result<&SlotAssignment, SolverError> {
-        self.solve(weights, None, segments, copies, num_packs)
+        self.solve(weights, None, segments, copies, num_packs, Output::Slots)?;
+        Ok(&self.result)
     }
 
     /// [`ReplicaPacker::greedy_segments`] with `owner[slot]` reporting `labels[item]` instead
@@ -169,9 +200,70 @@ impl ReplicaPacker {
                 items: weights.len(),
             });
         }
-        self.solve(weights, Some(labels), segments, copies, num_packs)
+        self.solve(
+            weights,
+            Some(labels),
+            segments,
+            copies,
+            num_packs,
+            Output::Slots,
+        )?;
+        Ok(&self.result)
     }
 
+    /// [`ReplicaPacker::greedy_segments_labelled`] answered as the slots' physical copies
+    /// ([`SlotCopies`]), for callers that build their own tables from them: the same slots,
+    /// without writing an owner and a rank per slot.
+    ///
+    /// ```
+    /// use eplb_solvers::replicate::ReplicaPacker;
+    ///
+    /// let mut packer = ReplicaPacker::default();
+    /// let slots = packer
+    ///     .greedy_segments_copies(&[9.0, 4.0, 3.0, 2.0], &[40, 41, 42, 43], 1, 6, 2)
+    ///     .unwrap();
+    /// let owners: Vec<usize> = slots.copy.iter().map(|&c| slots.owner[c as usize]).collect();
+    /// assert_eq!(owners, vec![41, 40, 43, 40, 42, 40]);
+    /// assert_eq!(slots.counts, &[3, 1, 1, 1]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ReplicaPacker::greedy_segments_labelled`].
+    pub fn greedy_segments_copies(
+        &mut self,
+        weights: &[f32],
+        labels: &[usize],
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+    ) -> Result<SlotCopies<'_>, SolverError> {
+        if labels.len() != weights.len() {
+            return Err(SolverError::LabelCount {
+                labels: labels.len(),
+                items: weights.len(),
+            });
+        }
+        let per_pack = self.solve(
+            weights,
+            Some(labels),
+            segments,
+            copies,
+            num_packs,
+            Output::Copies,
+        )?;
+        Ok(SlotCopies {
+            copy: if per_pack == 1 {
+                &self.unsorted_copy
+            } else {
+                self.lpt.slots()
+            },
+            owner: &self.phy_owner,
+            rank: &self.phy_rank,
+            counts: &self.counts,
+        })
+    }
+
+    /// Solves, writing `output`; returns the copies per pack.
     fn solve(
         &mut self,
         weights: &[f32],
@@ -179,7 +271,8 @@ impl ReplicaPacker {
         segments: usize,
         copies: usize,
         num_packs: usize,
-    ) -> Result<&SlotAssignment, SolverError> {
+        output: Output,
+    ) -> Result<usize, SolverError> {
         if segments == 0 || !weights.len().is_multiple_of(segments) {
             return Err(SolverError::PacksDoNotDivide {
                 items: weights.len(),
@@ -212,9 +305,11 @@ impl ReplicaPacker {
             packs: num_packs,
             per_pack: copies / num_packs,
         };
-        // Every slot is written below; only the lengths need fitting (no clearing).
-        self.result.owner.resize(total_copies, Default::default());
-        self.result.rank.resize(total_copies, Default::default());
+        if output == Output::Slots {
+            // Every slot is written below; only the lengths need fitting (no clearing).
+            self.result.owner.resize(total_copies, Default::default());
+            self.result.rank.resize(total_copies, Default::default());
+        }
         // Counts are all 1 between calls except for the items the last call replicated.
         for &item in &self.extra_owner {
             if let Some(count) = self.counts.get_mut(item) {
@@ -234,66 +329,101 @@ impl ReplicaPacker {
                     order.select_nth_unstable(extra - 1);
                 }
             }
-            self.hand_out(weights, shape);
-            self.place_unsorted(labels, shape);
-            return Ok(&self.result);
+            self.hand_out(weights, shape, Candidates::Selected);
+            match output {
+                Output::Slots => self.place_unsorted(labels, shape),
+                Output::Copies => {
+                    self.copy_tables(labels, shape);
+                    self.unsorted_copies(shape);
+                }
+            }
+            return Ok(shape.per_pack);
         }
         let kernels = self.lpt.kernels;
         for order in self.order.chunks_exact_mut(n) {
             sort_keys(order, kernels);
         }
-        self.hand_out(weights, shape);
+        self.hand_out(weights, shape, Candidates::Sorted);
         self.merge_copies(weights, shape);
-        self.pack(labels, shape);
-        Ok(&self.result)
+        self.pack(labels, shape, output);
+        Ok(shape.per_pack)
     }
 
     /// The apportionment of every segment: `copies - n` extras, one at a time, to the
     /// candidate with the largest share. Candidates are the first `min(extra, n)` entries of
-    /// the segment's sorted `order`. Up to 64 candidates (and fewer than 2^26 items) sit in a
-    /// [`ChunkedQueue`] ([`SmallHandOut`]), more in a binary heap.
-    fn hand_out(&mut self, weights: &[f32], shape: Shape) {
+    /// the segment's `order` (sorted, or only selected when `candidates` says so).
+    ///
+    /// With sorted candidates, a segment whose last candidate outweighs half the first (the
+    /// largest share any replicated item can have) gives one extra to each candidate in
+    /// order, without a queue ([`leading_extras`]). Otherwise up to 64 candidates (and fewer
+    /// than 2^26 items) sit in a [`ChunkedQueue`] ([`SmallHandOut`]), more in a
+    /// [`WinnerTree`].
+    fn hand_out(&mut self, weights: &[f32], shape: Shape, candidates_are: Candidates) {
         let extra = shape.extra();
         if extra == 0 {
             return;
         }
+        let mut queued = std::mem::take(&mut self.queued);
+        queued.clear();
+        {
+            let (order, mut extras) = self.order_and_extras(shape);
+            for (s, order) in order.chunks_exact(shape.items).enumerate() {
+                if candidates_are == Candidates::Sorted && leading_extras(order, extra) {
+                    for (t, &key) in (s * extra..).zip(&order[..extra]) {
+                        extras.hand(t, (key & LOW_BITS) as usize);
+                    }
+                } else {
+                    queued.push(s);
+                }
+            }
+        }
+        if !queued.is_empty() {
+            self.hand_out_queued(weights, shape, &queued);
+        }
+        self.queued = queued;
+    }
+
+    /// [`ReplicaPacker::hand_out`] over a queue, for the segments `queued`.
+    fn hand_out_queued(&mut self, weights: &[f32], shape: Shape, queued: &[usize]) {
+        let extra = shape.extra();
         let candidates = extra.min(shape.items);
         if candidates <= 64 && weights.len() <= SmallHandOut::MAX_ITEMS {
             // Several segments take their steps together, up to four at a time, so that their
             // chains (find the largest share, divide, update) overlap.
-            let lockstep = shape.segments > 1;
+            let lockstep = queued.len() > 1;
             match (candidates, lockstep) {
-                (0..=8, false) => self.hand_out_small::<1, 1>(weights, shape),
-                (9..=16, false) => self.hand_out_small::<2, 1>(weights, shape),
-                (17..=32, false) => self.hand_out_small::<4, 1>(weights, shape),
-                (_, false) => self.hand_out_small::<8, 1>(weights, shape),
-                (0..=8, true) => self.hand_out_small::<1, 4>(weights, shape),
-                (9..=16, true) => self.hand_out_small::<2, 4>(weights, shape),
-                (17..=32, true) => self.hand_out_small::<4, 4>(weights, shape),
-                (_, true) => self.hand_out_small::<8, 4>(weights, shape),
+                (0..=8, false) => self.hand_out_small::<1, 1>(weights, shape, queued),
+                (9..=16, false) => self.hand_out_small::<2, 1>(weights, shape, queued),
+                (17..=32, false) => self.hand_out_small::<4, 1>(weights, shape, queued),
+                (_, false) => self.hand_out_small::<8, 1>(weights, shape, queued),
+                (0..=8, true) => self.hand_out_small::<1, 4>(weights, shape, queued),
+                (9..=16, true) => self.hand_out_small::<2, 4>(weights, shape, queued),
+                (17..=32, true) => self.hand_out_small::<4, 4>(weights, shape, queued),
+                (_, true) => self.hand_out_small::<8, 4>(weights, shape, queued),
             }
             return;
         }
-        let share_key = |share: f32, item: usize| -> u64 {
-            (u64::from(ordered_bits(share)) << 32) | u64::from(u32::MAX - item as u32)
-        };
-        let mut keys = std::mem::take(&mut self.heap);
+        // More candidates: a winner tree of their keys (largest share first, lowest item on
+        // ties: the `descending_key`), each candidate's leaf found by its item.
+        let mut tree = std::mem::take(&mut self.tree);
+        let mut leaf_of = std::mem::take(&mut self.leaf_of);
+        leaf_of.resize(weights.len(), 0);
         let (order, mut extras) = self.order_and_extras(shape);
-        for (s, order) in order.chunks_exact(shape.items).enumerate() {
-            keys.clear();
-            keys.extend(order[..candidates].iter().map(|&key| {
-                let item = (key & LOW_BITS) as usize;
-                share_key(weights[item], item)
-            }));
-            let mut heap = BinaryHeap::from(keys);
-            for t in s * extra..(s + 1) * extra {
-                let mut top = heap.peek_mut().expect("one heap entry per candidate");
-                let item = (u32::MAX - (*top & LOW_BITS) as u32) as usize;
-                *top = share_key(weights[item] / extras.hand(t, item) as f32, item);
+        for &s in queued {
+            let order = &order[s * shape.items..][..candidates];
+            for (leaf, &key) in order.iter().enumerate() {
+                leaf_of[(key & LOW_BITS) as usize] = leaf;
             }
-            keys = heap.into_vec();
+            // The sorted keys are the candidates' keys with one copy each.
+            tree.rebuild(order.iter().copied());
+            for t in s * extra..(s + 1) * extra {
+                let item = (tree.smallest() & LOW_BITS) as usize;
+                let share = weights[item] / extras.hand(t, item) as f32;
+                tree.replace(leaf_of[item], descending_key(share, item));
+            }
         }
-        self.heap = keys;
+        self.tree = tree;
+        self.leaf_of = leaf_of;
     }
 
     /// The sorted items and the hand-out's records (sized for every segment's extras, each
@@ -310,15 +440,20 @@ impl ReplicaPacker {
         (&self.order, extras)
     }
 
-    /// [`ReplicaPacker::hand_out`] for at most `8 * B` candidates per segment, `L` segments
-    /// in lockstep.
-    fn hand_out_small<const B: usize, const L: usize>(&mut self, weights: &[f32], shape: Shape) {
+    /// [`ReplicaPacker::hand_out`] for at most `8 * B` candidates per segment, the segments
+    /// `queued`, `L` at a time in lockstep.
+    fn hand_out_small<const B: usize, const L: usize>(
+        &mut self,
+        weights: &[f32],
+        shape: Shape,
+        queued: &[usize],
+    ) {
         let extra = shape.extra();
         let candidates = extra.min(shape.items);
         let (order, mut extras) = self.order_and_extras(shape);
-        let queue_of = |order: &[u64]| {
+        let queue_of = |s: usize| {
             ChunkedQueue::<B, { SmallHandOut::POSITION }>::new(
-                order[..candidates]
+                order[s * shape.items..][..candidates]
                     .iter()
                     .enumerate()
                     .map(|(position, &key)| {
@@ -327,20 +462,18 @@ impl ReplicaPacker {
                     }),
             )
         };
-        for (group, orders) in order.chunks(L * shape.items).enumerate() {
-            let live = orders.len() / shape.items;
-            let mut queues: [_; L] = std::array::from_fn(|s| {
+        for segments in queued.chunks(L) {
+            let mut queues: [_; L] = std::array::from_fn(|lane| {
                 // Missing segments (a last, short group) get an empty queue, never used.
-                orders
-                    .chunks_exact(shape.items)
-                    .nth(s)
-                    .map_or_else(|| ChunkedQueue::new(std::iter::empty()), queue_of)
+                segments
+                    .get(lane)
+                    .map_or_else(|| ChunkedQueue::new(std::iter::empty()), |&s| queue_of(s))
             });
             for step in 0..extra {
-                for (s, queue) in queues[..live].iter_mut().enumerate() {
+                for (&s, queue) in segments.iter().zip(&mut queues) {
                     let top = queue.smallest();
                     let item = SmallHandOut::item(top);
-                    let t = (group * L + s) * extra + step;
+                    let t = s * extra + step;
                     let share = weights[item] / extras.hand(t, item) as f32;
                     queue.replace_smallest(SmallHandOut::key(
                         share,
@@ -374,6 +507,21 @@ impl ReplicaPacker {
                 *slot = label(labels, item);
             }
             rank[shape.items..].copy_from_slice(&self.extra_rank[extras]);
+        }
+    }
+
+    /// One copy per pack: slot `c` of segment `s` holds its copy `c` (the originals, then the
+    /// extras), by physical id.
+    fn unsorted_copies(&mut self, shape: Shape) {
+        let extra = shape.extra();
+        let extras_base = shape.segments * shape.items;
+        self.unsorted_copy.clear();
+        for s in 0..shape.segments {
+            let originals = s * shape.items..(s + 1) * shape.items;
+            let extras = extras_base + s * extra..extras_base + (s + 1) * extra;
+            // Fewer than 2^32 copies (checked by `solve`).
+            self.unsorted_copy
+                .extend(originals.chain(extras).map(|copy| copy as u32));
         }
     }
 
@@ -420,10 +568,26 @@ impl ReplicaPacker {
         }
     }
 
-    /// Packs every segment's copies lightest-first and records each slot's owner and rank.
-    fn pack(&mut self, labels: Option<&[usize]>, shape: Shape) {
-        // Owner (or its label) and rank by physical id: items are their own originals, then
-        // the extras.
+    /// Packs every segment's copies lightest-first and, for [`Output::Slots`], records each
+    /// slot's owner and rank.
+    fn pack(&mut self, labels: Option<&[usize]>, shape: Shape, output: Output) {
+        self.copy_tables(labels, shape);
+        let by_slot = self
+            .lpt
+            .assign(shape.segments, shape.packs, shape.per_pack, &self.merged);
+        if output == Output::Copies {
+            return;
+        }
+        let SlotAssignment { owner, rank } = &mut self.result;
+        for ((&phy, owner), rank) in by_slot.iter().zip(owner).zip(rank) {
+            *owner = self.phy_owner[phy as usize];
+            *rank = self.phy_rank[phy as usize];
+        }
+    }
+
+    /// Owner (or its label) and rank by physical id: items are their own originals, then the
+    /// extras.
+    fn copy_tables(&mut self, labels: Option<&[usize]>, shape: Shape) {
         let items = shape.segments * shape.items;
         self.phy_owner.clear();
         match labels {
@@ -440,15 +604,28 @@ impl ReplicaPacker {
         self.phy_rank.clear();
         self.phy_rank.resize(items, 0);
         self.phy_rank.extend_from_slice(&self.extra_rank);
-        let by_slot = self
-            .lpt
-            .assign(shape.segments, shape.packs, shape.per_pack, &self.merged);
-        let SlotAssignment { owner, rank } = &mut self.result;
-        for ((&phy, owner), rank) in by_slot.iter().zip(owner).zip(rank) {
-            *owner = self.phy_owner[phy as usize];
-            *rank = self.phy_rank[phy as usize];
-        }
     }
+}
+
+/// Whether a segment's candidates for extra copies (the first entries of its `order`) are
+/// sorted, or only selected (the smallest keys, in any order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Candidates {
+    Sorted,
+    Selected,
+}
+
+/// Whether the first `extra` (at least one) of a segment's sorted keys each get one extra
+/// copy, in order: when the last of them is heavier than half the first. Then at step `t`
+/// every replicated item (the first `t`) has a share of at most half the first weight
+/// (division is monotone), below item `t`'s weight, and item `t` is the heaviest unreplicated
+/// item with the lowest index among equal weights (the keys' order): it is the largest share.
+/// Zero weights never pass (`0 > 0` is false).
+fn leading_extras(order: &[u64], extra: usize) -> bool {
+    let Some(&last) = order.get(extra - 1) else {
+        return false;
+    };
+    key_weight(last) > key_weight(order[0]) / 2.0
 }
 
 /// The copy counts and extra copies being handed out.
@@ -660,7 +837,35 @@ mod tests {
             }
         }
 
-        /// More than 64 candidates for extra copies (the binary heap rather than the small
+        /// Weights within a factor of two of each other, at most one extra per item: the
+        /// hand-out without a queue (every candidate heavier than half the heaviest) and its
+        /// boundary (the last candidate exactly half the first: the queue decides the ties),
+        /// equal to the two-step reference, alone and in segments.
+        #[test]
+        fn leading_extras_equal_apportion_then_pack(
+            segments in 1usize..6,
+            items in 2usize..40,
+            extra in 1usize..40,
+            packs in 1usize..5,
+            raw in proptest::collection::vec(10u32..=20, 200),
+        ) {
+            let extra = extra.min(items);
+            let (w, copies) = segment_case(segments, items, extra, packs, &raw);
+            let mut together = ReplicaPacker::default();
+            let got = together.greedy_segments(&w, segments, copies, packs).unwrap().clone();
+            let mut alone = ReplicaPacker::default();
+            for s in 0..segments {
+                let one = &w[s * items..(s + 1) * items];
+                let expected = two_steps(one, copies, packs);
+                prop_assert_eq!(alone.greedy(one, copies, packs).unwrap(), &expected);
+                let slots = s * copies..(s + 1) * copies;
+                let owners: Vec<usize> = expected.owner.iter().map(|&o| o + s * items).collect();
+                prop_assert_eq!(&got.owner[slots.clone()], &owners[..]);
+                prop_assert_eq!(&got.rank[slots], &expected.rank[..]);
+            }
+        }
+
+        /// More than 64 candidates for extra copies (the winner tree rather than the small
         /// queue of up to 64), with and without segments, equal the two-step reference.
         #[test]
         fn many_candidates_equal_apportion_then_pack(
@@ -703,6 +908,18 @@ mod tests {
             let relabelled: Vec<usize> = got.owner.iter().map(|&o| labels[o]).collect();
             prop_assert_eq!(&labelled.owner, &relabelled);
             prop_assert_eq!(&labelled.rank, &got.rank);
+            // By physical copy: the same slots, and every item's count is its slots.
+            let by_copy = together
+                .greedy_segments_copies(&w, &labels, segments, copies, packs)
+                .unwrap();
+            let owners: Vec<usize> = by_copy.copy.iter().map(|&c| by_copy.owner[c as usize]).collect();
+            let ranks: Vec<usize> = by_copy.copy.iter().map(|&c| by_copy.rank[c as usize]).collect();
+            prop_assert_eq!(&owners, &relabelled);
+            prop_assert_eq!(&ranks, &got.rank);
+            prop_assert_eq!(by_copy.counts.len(), w.len());
+            for (item, &count) in by_copy.counts.iter().enumerate() {
+                prop_assert_eq!(count, got.owner.iter().filter(|&&o| o == item).count());
+            }
             let mut alone = ReplicaPacker::default();
             for s in 0..segments {
                 let one = alone.greedy(&w[s * items..(s + 1) * items], copies, packs).unwrap();

@@ -237,19 +237,19 @@ fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<
         for l in 0..in_batch {
             ws.stage(problem.loads().layer(first + l), shape, l * experts)?;
         }
-        let slots = ws.replicator.greedy_segments_labelled(
+        let slots = ws.replicator.greedy_segments_copies(
             &ws.node_weights,
             &ws.mlog2log,
             in_batch * shape.nodes,
             shape.slots_per_node,
             shape.gpus_per_node,
         )?;
-        for (phy2log, rank) in slots
-            .owner
-            .chunks_exact(c.replicas)
-            .zip(slots.rank.chunks_exact(c.replicas))
-        {
-            tables.push_layer(phy2log, rank)?;
+        for l in 0..in_batch {
+            tables.push_copies(
+                &slots,
+                l * c.replicas..(l + 1) * c.replicas,
+                l * experts..(l + 1) * experts,
+            )?;
         }
     }
     Ok(tables.finish())
