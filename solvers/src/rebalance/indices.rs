@@ -61,8 +61,10 @@ impl CopyPacker {
         for b in 0..self.bins {
             self.refresh_bin(b);
         }
+        // The differencing leaves the bins heaviest first: reversed, they are nearly in order
+        // for the first `sort_by_load` (every bin is in `moved`: a full sort).
         self.by_load.clear();
-        self.by_load.extend(0..self.bins);
+        self.by_load.extend((0..self.bins).rev());
     }
 
     /// Brings `by_load` up to date: the bins by ascending load, lower bin first on ties (a
@@ -85,11 +87,19 @@ impl CopyPacker {
             // Integer keys: a non-negative load's bits order like the load (`total_cmp`),
             // (`+ 0.0` turns `-0.0` into `0.0`), the bin in the low half breaks ties; no indirection
             // in the comparisons.
+            // Keys in the current order, which is often nearly right (the differencing leaves
+            // the bins heaviest first, `index` lists them reversed): an insertion sort while it
+            // moves few keys, a full sort otherwise. The keys are distinct, so either gives the
+            // same order.
             self.load_keys.clear();
             self.load_keys.extend(
-                (0..self.bins).map(|b| (u128::from((load[b] + 0.0).to_bits()) << 64) | b as u128),
+                self.by_load
+                    .iter()
+                    .map(|&b| (u128::from((load[b] + 0.0).to_bits()) << 64) | b as u128),
             );
-            self.load_keys.sort_unstable();
+            if !insertion_sort_within(&mut self.load_keys, 2 * self.bins) {
+                self.load_keys.sort_unstable();
+            }
             self.by_load.clear();
             self.by_load
                 .extend(self.load_keys.iter().map(|&key| key as u64 as usize));
@@ -241,6 +251,27 @@ pub(super) fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
     debug_assert!(bits <= 40);
     let low = (1u64 << bits) - 1;
     (!(weight + 0.0).to_bits() & !low) | index as u64
+}
+
+/// Sorts `keys` ascending by insertion sort if that takes at most `budget` moves of a key by
+/// one place (fast on nearly sorted keys); otherwise stops early and returns `false`, leaving
+/// `keys` a permutation of what it was.
+pub(super) fn insertion_sort_within(keys: &mut [u128], mut budget: usize) -> bool {
+    for i in 1..keys.len() {
+        let x = keys[i];
+        let mut j = i;
+        while j > 0 && keys[j - 1] > x {
+            if budget == 0 {
+                keys[j] = x;
+                return false;
+            }
+            budget -= 1;
+            keys[j] = keys[j - 1];
+            j -= 1;
+        }
+        keys[j] = x;
+    }
+    true
 }
 
 /// Sorts `list` stably so that no entry comes `after` the next one (insertion sort: fast on

@@ -530,10 +530,10 @@ impl CopyPacker {
     /// weights is a packing with the lightest heaviest bin (exchange argument: with copies
     /// `a >= b` and `c >= d`, the pairs `(a, d), (c, b)` are never heavier at the top than
     /// `(a, c), (b, d)`); so no swap can lower the peak, and the only moves are count moves,
-    /// each followed by pairing the copies again.
+    /// each followed by pairing the copies again. The copies must be paired when it starts
+    /// (as [`CopyPacker::pack`]'s construction leaves them, and every descent here too; a kick
+    /// pairs them again after its count move).
     fn descend_paired(&mut self, max_moves: usize) {
-        self.construct();
-        self.index();
         for _ in 0..max_moves {
             let Some(top) = self.next_top() else {
                 return;
@@ -541,14 +541,20 @@ impl CopyPacker {
             match self.best_count_move(top) {
                 Some(m) => {
                     self.apply(m);
-                    self.construct();
-                    self.index();
+                    self.pair_up();
                 }
                 None => return,
             }
         }
         let top = self.heaviest();
         self.stats.reached_goal = self.load[top] <= self.stop_at;
+    }
+
+    /// Packs the copies of the current counts afresh (heaviest with lightest when bins hold
+    /// two copies) and rebuilds the search state.
+    fn pair_up(&mut self) {
+        self.construct();
+        self.index();
     }
 
     /// Tries the `kick_width` most promising non-improving count moves, each followed by a
@@ -569,6 +575,9 @@ impl CopyPacker {
         for &(_, m) in candidates.iter().take(limits.kick_width) {
             self.stats.kicks += 1;
             self.apply(m);
+            if self.policy.paired {
+                self.pair_up();
+            }
             self.descend(limits.max_moves);
             let top = self.heaviest();
             if self.load[top] < peak - peak.abs() * ROUNDING {

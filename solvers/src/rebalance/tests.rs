@@ -481,3 +481,30 @@ proptest! {
         prop_assert!(peak(&w, &deep, bins) <= high * (1.0 + ROUNDING));
     }
 }
+
+proptest! {
+    #[test]
+    fn the_budgeted_insertion_sort_sorts_or_says_it_did_not(
+        keys in proptest::collection::vec(0u128..64, 0..80),
+        budget in 0usize..200,
+    ) {
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        let mut got = keys.clone();
+        let done = insertion_sort_within(&mut got, budget);
+        if done {
+            prop_assert_eq!(&got, &sorted);
+        } else {
+            // Stopped early: still a permutation of the keys (and there were more than `budget`
+            // inversions to undo).
+            let mut again = got.clone();
+            again.sort_unstable();
+            prop_assert_eq!(&again, &sorted);
+            let inversions = (0..keys.len())
+                .flat_map(|i| (i + 1..keys.len()).map(move |j| (i, j)))
+                .filter(|&(i, j)| keys[i] > keys[j])
+                .count();
+            prop_assert!(inversions > budget);
+        }
+    }
+}
