@@ -189,10 +189,13 @@ impl CopyPacker {
     }
 
     /// Brings bin `b`'s sorted pair list up to date: with the bin's copies sorted, the pairs
-    /// of each copy with the lighter ones form sorted columns, and the columns of ever heavier
-    /// copies one after the other are nearly sorted (copy weights are spread out); an
-    /// insertion sort finishes the job in one step per pair out of order, far fewer than a
-    /// comparison sort of all pairs needs.
+    /// of copy `j` with the lighter copies `i < j` form a sorted column (rounding is monotone:
+    /// `s_i <= s_i'` gives `s_i + s_j <= s_i' + s_j`), and the list is the columns `j = 1, 2,
+    /// ...` merged one after the other, each into the sorted list of the ones before, from the
+    /// back (in place, no scratch); on equal weights the earlier column's pair comes first. So
+    /// the list is the stable sort by weight of the pairs listed column by column: `O(k^3)`
+    /// cheap steps at most, fewer than a sort of all pairs needs for the few copies per bin
+    /// that have pair swaps.
     pub(super) fn refresh_pairs(&mut self, b: usize) {
         if !std::mem::take(&mut self.pairs_stale[b]) {
             return;
@@ -201,17 +204,27 @@ impl CopyPacker {
         let per = k * (k - 1) / 2;
         let singles = &self.singles[b * k..(b + 1) * k];
         let list = &mut self.pairs[b * per..(b + 1) * per];
-        let mut pairs = list.iter_mut();
-        for (j, y) in singles.iter().enumerate() {
-            for (x, e) in singles[..j].iter().zip(&mut pairs) {
-                *e = PairEntry {
-                    sum: x.sum + y.sum,
-                    a: x.a,
-                    b: y.a,
-                };
+        let mut len = 0;
+        for (j, y) in singles.iter().enumerate().skip(1) {
+            // Merge column j (pairs (i, j), i < j, ascending) into list[..len].
+            let pair = |i: usize| PairEntry {
+                sum: singles[i].sum + y.sum,
+                a: singles[i].a,
+                b: y.a,
+            };
+            let mut acc = len;
+            for i in (0..j).rev() {
+                let c = pair(i);
+                // From the back: the column's pair goes after the list's on equal weights.
+                while acc > 0 && list[acc - 1].sum > c.sum {
+                    list[acc + i] = list[acc - 1];
+                    acc -= 1;
+                }
+                list[acc + i] = c;
             }
+            len += j;
         }
-        insertion_sort(list, |x, y| x.sum > y.sum);
+        debug_assert_eq!(len, per);
     }
 
     /// The heaviest bin, the lowest on ties (the first of the last run of equal loads in

@@ -508,3 +508,39 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn the_merged_pair_lists_are_the_stable_sort_of_the_pairs(
+        weights in proptest::collection::vec(0u32..12, 2..60),
+        bins in 1usize..9,
+        per_bin in 2usize..12,
+        moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 0..20),
+    ) {
+        // Small weights: many equal pair weights, so the order of ties is checked.
+        prop_assume!(weights.len() <= bins * per_bin);
+        after_random_moves(&weights, bins, per_bin, &moves, |p, _, _| {
+            let k = p.per_bin;
+            let per = k * (k - 1) / 2;
+            for b in 0..p.bins {
+                p.refresh_pairs(b);
+                // The pairs listed column by column (copy j with each lighter copy i < j, in
+                // the bin's sorted order), stably sorted by weight.
+                let singles = &p.singles[b * k..(b + 1) * k];
+                let mut naive = Vec::new();
+                for j in 0..k {
+                    for i in 0..j {
+                        naive.push((singles[i].sum + singles[j].sum, singles[i].a, singles[j].a));
+                    }
+                }
+                naive.sort_by(|x, y| x.0.total_cmp(&y.0));
+                let got: Vec<(f64, u32, u32)> = p.pairs[b * per..(b + 1) * per]
+                    .iter()
+                    .map(|e| (e.sum, e.a, e.b))
+                    .collect();
+                prop_assert_eq!(got, naive);
+            }
+            Ok(())
+        })?;
+    }
+}
