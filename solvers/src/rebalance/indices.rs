@@ -269,7 +269,7 @@ pub(super) fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
 /// Sorts `keys` ascending by insertion sort if that takes at most `budget` moves of a key by
 /// one place (fast on nearly sorted keys); otherwise stops early and returns `false`, leaving
 /// `keys` a permutation of what it was.
-pub(super) fn insertion_sort_within(keys: &mut [u128], mut budget: usize) -> bool {
+pub(super) fn insertion_sort_within<T: Ord + Copy>(keys: &mut [T], mut budget: usize) -> bool {
     for i in 1..keys.len() {
         let x = keys[i];
         let mut j = i;

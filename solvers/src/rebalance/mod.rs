@@ -315,6 +315,9 @@ pub struct CopyPacker {
     stats: PackStats,
     // Construction scratch.
     keys: Vec<u64>,
+    /// The items by descending copy weight at the last construction (where the next one's
+    /// sort starts).
+    item_order: Vec<usize>,
     merged: Vec<Subset>,
     copies: Vec<(f64, usize)>,
     next: Vec<usize>,

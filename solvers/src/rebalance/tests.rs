@@ -544,3 +544,38 @@ proptest! {
         })?;
     }
 }
+
+proptest! {
+    #[test]
+    fn the_pairing_construction_is_the_general_differencing(
+        weights in proptest::collection::vec(0u32..20, 1..40),
+        bins in 1usize..40,
+        extra in proptest::collection::vec(any::<u16>(), 0..80),
+    ) {
+        // Two copies per bin; the extra copies go to random items (small weights: many ties).
+        let n = weights.len();
+        prop_assume!(n <= 2 * bins && n + extra.len() >= 2 * bins);
+        let mut counts = vec![1usize; n];
+        for &e in &extra[..2 * bins - n] {
+            counts[e as usize % n] += 1;
+        }
+        let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) / 3.0).collect();
+        let mut p = CopyPacker {
+            weights: w,
+            counts,
+            bins,
+            per_bin: 2,
+            ..CopyPacker::default()
+        };
+        p.construct_general();
+        let general = p.item.clone();
+        p.construct_pairs();
+        prop_assert_eq!(&p.item, &general);
+        // Again from the order the last call left (the warm-started sort).
+        p.counts.swap(0, n - 1);
+        p.construct_general();
+        let general = p.item.clone();
+        p.construct_pairs();
+        prop_assert_eq!(&p.item, &general);
+    }
+}
