@@ -25,19 +25,22 @@ impl CopyPacker {
                 .zip(&self.counts)
                 .map(|(&w, &c)| w / (c + 1) as f64),
         );
-        self.at.clear();
-        self.at.extend(
-            self.item
+        // Each item's copy weight once, then by position.
+        self.shares.clear();
+        self.shares.extend(
+            self.weights
                 .iter()
-                .map(|&i| self.weights[i] / self.counts[i] as f64),
+                .zip(&self.counts)
+                .map(|(&w, &c)| w / c as f64),
         );
+        let shares = &self.shares;
+        self.at.clear();
+        self.at.extend(self.item.iter().map(|&i| shares[i]));
         self.copy_weights_stale = true;
-        self.load.clear();
-        self.load.resize(self.bins, 0.0);
         self.singles.clear();
         self.singles
-            .extend((0..self.item.len()).map(|pos| PairEntry {
-                sum: 0.0,
+            .extend(self.item.iter().enumerate().map(|(pos, &i)| PairEntry {
+                sum: shares[i],
                 a: pos as u32,
                 b: pos as u32,
             }));
@@ -49,18 +52,26 @@ impl CopyPacker {
         );
         self.pairs_stale.clear();
         self.pairs_stale.resize(self.bins, true);
-        self.moved.clear();
-        self.is_moved.clear();
-        self.is_moved.resize(self.bins, false);
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
         self.marked.clear();
         self.marked.resize(self.bins, false);
         self.on_top.clear();
         self.on_top.resize(items, 0);
-        for b in 0..self.bins {
-            self.refresh_bin(b);
+        // What `refresh_bin` does for every bin: loads and sorted copies; every bin moved.
+        self.load.clear();
+        self.load.extend(
+            self.at
+                .chunks_exact(k)
+                .map(|copies| bin_load(copies.iter().copied())),
+        );
+        for list in self.singles.chunks_exact_mut(k) {
+            insertion_sort(list, singles_after);
         }
+        self.moved.clear();
+        self.moved.extend(0..self.bins);
+        self.is_moved.clear();
+        self.is_moved.resize(self.bins, true);
         // The differencing leaves the bins heaviest first: reversed, they are nearly in order
         // for the first `sort_by_load` (every bin is in `moved`: a full sort).
         self.by_load.clear();
@@ -153,7 +164,7 @@ impl CopyPacker {
         for e in list.iter_mut() {
             e.sum = self.at[e.a as usize];
         }
-        insertion_sort(list, |x, y| x.sum > y.sum || (x.sum == y.sum && x.a > y.a));
+        insertion_sort(list, singles_after);
     }
 
     /// The smallest positive weight difference between a copy of bin `b` and any copy:
@@ -264,6 +275,11 @@ pub(super) fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
     debug_assert!(bits <= 40);
     let low = (1u64 << bits) - 1;
     (!(weight + 0.0).to_bits() & !low) | index as u64
+}
+
+/// The order of a bin's sorted copies: by weight, then position.
+fn singles_after(x: &PairEntry, y: &PairEntry) -> bool {
+    x.sum > y.sum || (x.sum == y.sum && x.a > y.a)
 }
 
 /// Sorts `keys` ascending by insertion sort if that takes at most `budget` moves of a key by
