@@ -13,8 +13,9 @@
 //!    (heaviest minus lightest bin) are merged by putting the heaviest bin of one together
 //!    with the lightest of the other, until one remains. Every bin gets one copy per row, so
 //!    the cardinality holds by construction.
-//! 2. **Balancing sweeps** (two at most): the bins above the goal, heaviest first, are
-//!    paired with the lightest bins (the `i`-th heaviest with the `i`-th lightest) and each
+//! 2. **Balancing sweeps** (two at most; six in wide packings of 7 copies per bin or more,
+//!    see `SearchPolicy`): the bins above the goal, heaviest first, are paired with the
+//!    lightest bins (the `i`-th heaviest with the `i`-th lightest) and each
 //!    pair gets its best swap or pair swap (swaps only from [`WIDE_BINS`] bins on: there the
 //!    pair lists cost more than they gain). The pairs are disjoint, so a sweep lowers up to
 //!    `m / 2` bins for the price of about one move search: the differencing leaves many bins
@@ -401,7 +402,7 @@ impl CopyPacker {
         // worse local optima (measured on DeepSeek-V3, R=320 P=64 N=8: worst layer's gap to
         // the node bound 0.16% -> 0.39%) and save nothing measurable.
         if limits.max_moves > 0 && limits.target <= 0.0 && !self.policy.paired {
-            for _ in 0..BALANCE_SWEEPS {
+            for _ in 0..self.policy.sweeps {
                 if self.balance_sweep() == 0 {
                     break;
                 }
