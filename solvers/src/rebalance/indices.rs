@@ -151,20 +151,49 @@ impl CopyPacker {
     /// Recomputes bin `b`'s load (its copies summed in position order) and sorted order after
     /// its content changed (its pairs are sorted again when next needed).
     pub(super) fn refresh_bin(&mut self, b: usize) {
+        self.refresh_load(b);
+        let k = self.per_bin;
+        // Insertion sort: the order is nearly sorted after a move.
+        let list = &mut self.singles[b * k..(b + 1) * k];
+        for e in list.iter_mut() {
+            e.sum = self.at[e.a as usize];
+        }
+        insertion_sort(list, singles_after);
+    }
+
+    /// [`CopyPacker::refresh_bin`] after only the copy at `pos` changed: its entry takes the
+    /// new weight and moves to its place (the others stay sorted; the order is total, so the
+    /// same order as a full sort).
+    pub(super) fn refresh_position(&mut self, pos: usize) {
+        let k = self.per_bin;
+        let b = pos / k;
+        self.refresh_load(b);
+        let list = &mut self.singles[b * k..(b + 1) * k];
+        let Some(mut i) = list.iter().position(|e| e.a as usize == pos) else {
+            debug_assert!(false, "every position has an entry in its bin");
+            return;
+        };
+        list[i].sum = self.at[pos];
+        while i > 0 && singles_after(&list[i - 1], &list[i]) {
+            list.swap(i - 1, i);
+            i -= 1;
+        }
+        while i + 1 < k && singles_after(&list[i], &list[i + 1]) {
+            list.swap(i, i + 1);
+            i += 1;
+        }
+    }
+
+    /// Bin `b`'s load (its copies summed in position order) after its content changed; marks
+    /// its place in the load order and its pairs out of date.
+    fn refresh_load(&mut self, b: usize) {
         self.pairs_stale[b] = true;
         if !self.is_moved[b] {
             self.is_moved[b] = true;
             self.moved.push(b);
         }
         let k = self.per_bin;
-        let slots = b * k..(b + 1) * k;
-        self.load[b] = bin_load(self.at[slots.clone()].iter().copied());
-        // Insertion sort: the order is nearly sorted after a move.
-        let list = &mut self.singles[slots];
-        for e in list.iter_mut() {
-            e.sum = self.at[e.a as usize];
-        }
-        insertion_sort(list, singles_after);
+        self.load[b] = bin_load(self.at[b * k..(b + 1) * k].iter().copied());
     }
 
     /// The smallest positive weight difference between a copy of bin `b` and any copy:

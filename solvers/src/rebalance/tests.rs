@@ -579,3 +579,28 @@ proptest! {
         prop_assert_eq!(&p.item, &general);
     }
 }
+
+proptest! {
+    #[test]
+    fn the_sorted_copies_and_loads_after_moves_are_a_rebuilds(
+        weights in proptest::collection::vec(0u32..12, 2..60),
+        bins in 1usize..9,
+        per_bin in 1usize..12,
+        moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..30),
+    ) {
+        // Swaps update one entry of each bin's sorted copies, count moves every entry of the
+        // bins they touch: either way the state is the one `index` builds from scratch.
+        prop_assume!(weights.len() <= bins * per_bin);
+        after_random_moves(&weights, bins, per_bin, &moves, |p, _, _| {
+            let mut fresh = p.clone();
+            fresh.index();
+            let entries = |q: &CopyPacker| -> Vec<(f64, u32)> {
+                q.singles.iter().map(|e| (e.sum, e.a)).collect()
+            };
+            prop_assert_eq!(entries(p), entries(&fresh));
+            prop_assert_eq!(&p.load, &fresh.load);
+            prop_assert_eq!(&p.at, &fresh.at);
+            Ok(())
+        })?;
+    }
+}
