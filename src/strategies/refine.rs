@@ -20,8 +20,9 @@ use crate::strategy::{LayerSolution, PlacementStrategy};
 ///
 /// - **Global policy**: the replica counts start from the min-max apportionment (greedy's
 ///   counts, in `f64`); the replicas are packed onto GPUs by balanced largest differencing
-///   (Karmarkar–Karp with `R/P` replicas per GPU), balanced by up to two sweeps that pair the
-///   busiest GPUs with the least busy ones, and improved by local search on the busiest
+///   (Karmarkar–Karp with `R/P` replicas per GPU), balanced by up to two sweeps (six with
+///   128 GPUs or more and 7 slots per GPU or more) that pair the busiest GPUs with the least
+///   busy ones, and improved by local search on the busiest
 ///   GPU: single swaps, pair swaps and replica-count moves (take a replica from one expert and
 ///   give it to another). The search stops as soon as the busiest GPU is within `7e-5`
 ///   (0.007%, relative) of the lower bound `max(sum/P, T_rep)`, or `3.5e-4` (0.035%) with

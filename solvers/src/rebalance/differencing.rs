@@ -3,25 +3,83 @@
 use super::*;
 
 impl CopyPacker {
-    /// Balanced largest differencing: see the module docs.
+    /// Balanced largest differencing: see the module docs. With two copies per bin,
+    /// [`CopyPacker::construct_pairs`] (the same packing, without the general merge's
+    /// bookkeeping).
     pub(super) fn construct(&mut self) {
-        let (m, k) = (self.bins, self.per_bin);
-        // Items by descending copy weight (integer keys, see `desc_key`).
-        let bits = index_bits(self.weights.len());
-        self.keys.clear();
-        for (item, (&w, &c)) in self.weights.iter().zip(&self.counts).enumerate() {
-            self.keys.push(desc_key(w / c as f64, item, bits));
+        if self.per_bin == 2 {
+            self.construct_pairs();
+        } else {
+            self.construct_general();
         }
-        self.keys.sort_unstable();
+    }
+
+    /// The copies by descending weight (`copies`): the items by descending copy weight
+    /// (integer keys, see `desc_key`), each item's copies together. The sort starts from the
+    /// order of the last call (after a count move two items' keys changed: an insertion sort
+    /// puts them in place); the keys are distinct, so the order does not depend on the start.
+    fn sorted_copies(&mut self) {
+        let n = self.weights.len();
+        let bits = index_bits(n);
+        let mask = (1u64 << bits) - 1;
+        if self.item_order.len() != n {
+            self.item_order.clear();
+            self.item_order.extend(0..n);
+        }
+        self.keys.clear();
+        for &item in &self.item_order {
+            let share = self.weights[item] / self.counts[item] as f64;
+            self.keys.push(desc_key(share, item, bits));
+        }
+        if !insertion_sort_within(&mut self.keys, 2 * n) {
+            self.keys.sort_unstable();
+        }
+        self.item_order.clear();
+        self.item_order
+            .extend(self.keys.iter().map(|&key| (key & mask) as usize));
         self.copies.clear();
-        for &key in &self.keys {
-            let item = (key & ((1 << bits) - 1)) as usize;
+        for &item in &self.item_order {
             let (s, c) = (
                 self.weights[item] / self.counts[item] as f64,
                 self.counts[item],
             );
             self.copies.extend(std::iter::repeat_n((s, item), c));
         }
+    }
+
+    /// [`CopyPacker::construct`] for two copies per bin: the differencing merges its two rows
+    /// (the heavier and the lighter half of the sorted copies) once, the `i`-th copy of the
+    /// row with the larger spread (the first on ties) with the `i`-th last of the other, and
+    /// orders the bins heaviest first (keys as in the merge, lower `i` first on ties). The
+    /// same packing, bit for bit (checked against the general merge in the tests).
+    pub(super) fn construct_pairs(&mut self) {
+        debug_assert_eq!(self.per_bin, 2);
+        let m = self.bins;
+        self.sorted_copies();
+        let c = &self.copies;
+        let spread = |r: usize| c[r * m].0 - c[r * m + m - 1].0;
+        let (a, b) = if spread(1) > spread(0) {
+            (m, 0)
+        } else {
+            (0, m)
+        };
+        let bits = index_bits(m);
+        self.keys.clear();
+        self.keys
+            .extend((0..m).map(|i| desc_key(c[a + i].0 + c[b + m - 1 - i].0, i, bits)));
+        self.keys.sort_unstable();
+        self.item.clear();
+        for &key in &self.keys {
+            let i = (key & ((1 << bits) - 1)) as usize;
+            self.item.push(c[a + i].1);
+            self.item.push(c[b + m - 1 - i].1);
+        }
+    }
+
+    /// The differencing for any number of copies per bin.
+    pub(super) fn construct_general(&mut self) {
+        let (m, k) = (self.bins, self.per_bin);
+        self.sorted_copies();
         let n = self.copies.len();
         self.next.clear();
         self.next.resize(n, usize::MAX);

@@ -25,19 +25,22 @@ impl CopyPacker {
                 .zip(&self.counts)
                 .map(|(&w, &c)| w / (c + 1) as f64),
         );
-        self.at.clear();
-        self.at.extend(
-            self.item
+        // Each item's copy weight once, then by position.
+        self.shares.clear();
+        self.shares.extend(
+            self.weights
                 .iter()
-                .map(|&i| self.weights[i] / self.counts[i] as f64),
+                .zip(&self.counts)
+                .map(|(&w, &c)| w / c as f64),
         );
+        let shares = &self.shares;
+        self.at.clear();
+        self.at.extend(self.item.iter().map(|&i| shares[i]));
         self.copy_weights_stale = true;
-        self.load.clear();
-        self.load.resize(self.bins, 0.0);
         self.singles.clear();
         self.singles
-            .extend((0..self.item.len()).map(|pos| PairEntry {
-                sum: 0.0,
+            .extend(self.item.iter().enumerate().map(|(pos, &i)| PairEntry {
+                sum: shares[i],
                 a: pos as u32,
                 b: pos as u32,
             }));
@@ -49,20 +52,30 @@ impl CopyPacker {
         );
         self.pairs_stale.clear();
         self.pairs_stale.resize(self.bins, true);
-        self.moved.clear();
-        self.is_moved.clear();
-        self.is_moved.resize(self.bins, false);
         self.delta.clear();
         self.delta.resize(self.bins, 0.0);
         self.marked.clear();
         self.marked.resize(self.bins, false);
         self.on_top.clear();
         self.on_top.resize(items, 0);
-        for b in 0..self.bins {
-            self.refresh_bin(b);
+        // What `refresh_bin` does for every bin: loads and sorted copies; every bin moved.
+        self.load.clear();
+        self.load.extend(
+            self.at
+                .chunks_exact(k)
+                .map(|copies| bin_load(copies.iter().copied())),
+        );
+        for list in self.singles.chunks_exact_mut(k) {
+            insertion_sort(list, singles_after);
         }
+        self.moved.clear();
+        self.moved.extend(0..self.bins);
+        self.is_moved.clear();
+        self.is_moved.resize(self.bins, true);
+        // The differencing leaves the bins heaviest first: reversed, they are nearly in order
+        // for the first `sort_by_load` (every bin is in `moved`: a full sort).
         self.by_load.clear();
-        self.by_load.extend(0..self.bins);
+        self.by_load.extend((0..self.bins).rev());
     }
 
     /// Brings `by_load` up to date: the bins by ascending load, lower bin first on ties (a
@@ -85,11 +98,19 @@ impl CopyPacker {
             // Integer keys: a non-negative load's bits order like the load (`total_cmp`),
             // (`+ 0.0` turns `-0.0` into `0.0`), the bin in the low half breaks ties; no indirection
             // in the comparisons.
+            // Keys in the current order, which is often nearly right (the differencing leaves
+            // the bins heaviest first, `index` lists them reversed): an insertion sort while it
+            // moves few keys, a full sort otherwise. The keys are distinct, so either gives the
+            // same order.
             self.load_keys.clear();
             self.load_keys.extend(
-                (0..self.bins).map(|b| (u128::from((load[b] + 0.0).to_bits()) << 64) | b as u128),
+                self.by_load
+                    .iter()
+                    .map(|&b| (u128::from((load[b] + 0.0).to_bits()) << 64) | b as u128),
             );
-            self.load_keys.sort_unstable();
+            if !insertion_sort_within(&mut self.load_keys, 2 * self.bins) {
+                self.load_keys.sort_unstable();
+            }
             self.by_load.clear();
             self.by_load
                 .extend(self.load_keys.iter().map(|&key| key as u64 as usize));
@@ -130,20 +151,49 @@ impl CopyPacker {
     /// Recomputes bin `b`'s load (its copies summed in position order) and sorted order after
     /// its content changed (its pairs are sorted again when next needed).
     pub(super) fn refresh_bin(&mut self, b: usize) {
+        self.refresh_load(b);
+        let k = self.per_bin;
+        // Insertion sort: the order is nearly sorted after a move.
+        let list = &mut self.singles[b * k..(b + 1) * k];
+        for e in list.iter_mut() {
+            e.sum = self.at[e.a as usize];
+        }
+        insertion_sort(list, singles_after);
+    }
+
+    /// [`CopyPacker::refresh_bin`] after only the copy at `pos` changed: its entry takes the
+    /// new weight and moves to its place (the others stay sorted; the order is total, so the
+    /// same order as a full sort).
+    pub(super) fn refresh_position(&mut self, pos: usize) {
+        let k = self.per_bin;
+        let b = pos / k;
+        self.refresh_load(b);
+        let list = &mut self.singles[b * k..(b + 1) * k];
+        let Some(mut i) = list.iter().position(|e| e.a as usize == pos) else {
+            debug_assert!(false, "every position has an entry in its bin");
+            return;
+        };
+        list[i].sum = self.at[pos];
+        while i > 0 && singles_after(&list[i - 1], &list[i]) {
+            list.swap(i - 1, i);
+            i -= 1;
+        }
+        while i + 1 < k && singles_after(&list[i], &list[i + 1]) {
+            list.swap(i, i + 1);
+            i += 1;
+        }
+    }
+
+    /// Bin `b`'s load (its copies summed in position order) after its content changed; marks
+    /// its place in the load order and its pairs out of date.
+    fn refresh_load(&mut self, b: usize) {
         self.pairs_stale[b] = true;
         if !self.is_moved[b] {
             self.is_moved[b] = true;
             self.moved.push(b);
         }
         let k = self.per_bin;
-        let slots = b * k..(b + 1) * k;
-        self.load[b] = bin_load(self.at[slots.clone()].iter().copied());
-        // Insertion sort: the order is nearly sorted after a move.
-        let list = &mut self.singles[slots];
-        for e in list.iter_mut() {
-            e.sum = self.at[e.a as usize];
-        }
-        insertion_sort(list, |x, y| x.sum > y.sum || (x.sum == y.sum && x.a > y.a));
+        self.load[b] = bin_load(self.at[b * k..(b + 1) * k].iter().copied());
     }
 
     /// The smallest positive weight difference between a copy of bin `b` and any copy:
@@ -179,10 +229,13 @@ impl CopyPacker {
     }
 
     /// Brings bin `b`'s sorted pair list up to date: with the bin's copies sorted, the pairs
-    /// of each copy with the lighter ones form sorted columns, and the columns of ever heavier
-    /// copies one after the other are nearly sorted (copy weights are spread out); an
-    /// insertion sort finishes the job in one step per pair out of order, far fewer than a
-    /// comparison sort of all pairs needs.
+    /// of copy `j` with the lighter copies `i < j` form a sorted column (rounding is monotone:
+    /// `s_i <= s_i'` gives `s_i + s_j <= s_i' + s_j`), and the list is the columns `j = 1, 2,
+    /// ...` merged one after the other, each into the sorted list of the ones before, from the
+    /// back (in place, no scratch); on equal weights the earlier column's pair comes first. So
+    /// the list is the stable sort by weight of the pairs listed column by column: `O(k^3)`
+    /// cheap steps at most, fewer than a sort of all pairs needs for the few copies per bin
+    /// that have pair swaps.
     pub(super) fn refresh_pairs(&mut self, b: usize) {
         if !std::mem::take(&mut self.pairs_stale[b]) {
             return;
@@ -191,17 +244,27 @@ impl CopyPacker {
         let per = k * (k - 1) / 2;
         let singles = &self.singles[b * k..(b + 1) * k];
         let list = &mut self.pairs[b * per..(b + 1) * per];
-        let mut pairs = list.iter_mut();
-        for (j, y) in singles.iter().enumerate() {
-            for (x, e) in singles[..j].iter().zip(&mut pairs) {
-                *e = PairEntry {
-                    sum: x.sum + y.sum,
-                    a: x.a,
-                    b: y.a,
-                };
+        let mut len = 0;
+        for (j, y) in singles.iter().enumerate().skip(1) {
+            // Merge column j (pairs (i, j), i < j, ascending) into list[..len].
+            let pair = |i: usize| PairEntry {
+                sum: singles[i].sum + y.sum,
+                a: singles[i].a,
+                b: y.a,
+            };
+            let mut acc = len;
+            for i in (0..j).rev() {
+                let c = pair(i);
+                // From the back: the column's pair goes after the list's on equal weights.
+                while acc > 0 && list[acc - 1].sum > c.sum {
+                    list[acc + i] = list[acc - 1];
+                    acc -= 1;
+                }
+                list[acc + i] = c;
             }
+            len += j;
         }
-        insertion_sort(list, |x, y| x.sum > y.sum);
+        debug_assert_eq!(len, per);
     }
 
     /// The heaviest bin, the lowest on ties (the first of the last run of equal loads in
@@ -241,6 +304,32 @@ pub(super) fn desc_key(weight: f64, index: usize, bits: u32) -> u64 {
     debug_assert!(bits <= 40);
     let low = (1u64 << bits) - 1;
     (!(weight + 0.0).to_bits() & !low) | index as u64
+}
+
+/// The order of a bin's sorted copies: by weight, then position.
+fn singles_after(x: &PairEntry, y: &PairEntry) -> bool {
+    x.sum > y.sum || (x.sum == y.sum && x.a > y.a)
+}
+
+/// Sorts `keys` ascending by insertion sort if that takes at most `budget` moves of a key by
+/// one place (fast on nearly sorted keys); otherwise stops early and returns `false`, leaving
+/// `keys` a permutation of what it was.
+pub(super) fn insertion_sort_within<T: Ord + Copy>(keys: &mut [T], mut budget: usize) -> bool {
+    for i in 1..keys.len() {
+        let x = keys[i];
+        let mut j = i;
+        while j > 0 && keys[j - 1] > x {
+            if budget == 0 {
+                keys[j] = x;
+                return false;
+            }
+            budget -= 1;
+            keys[j] = keys[j - 1];
+            j -= 1;
+        }
+        keys[j] = x;
+    }
+    true
 }
 
 /// Sorts `list` stably so that no entry comes `after` the next one (insertion sort: fast on

@@ -13,8 +13,9 @@
 //!    (heaviest minus lightest bin) are merged by putting the heaviest bin of one together
 //!    with the lightest of the other, until one remains. Every bin gets one copy per row, so
 //!    the cardinality holds by construction.
-//! 2. **Balancing sweeps** (two at most): the bins above the goal, heaviest first, are
-//!    paired with the lightest bins (the `i`-th heaviest with the `i`-th lightest) and each
+//! 2. **Balancing sweeps** (two at most; six in wide packings of 7 copies per bin or more,
+//!    see `SearchPolicy`): the bins above the goal, heaviest first, are paired with the
+//!    lightest bins (the `i`-th heaviest with the `i`-th lightest) and each
 //!    pair gets its best swap or pair swap (swaps only from [`WIDE_BINS`] bins on: there the
 //!    pair lists cost more than they gain). The pairs are disjoint, so a sweep lowers up to
 //!    `m / 2` bins for the price of about one move search: the differencing leaves many bins
@@ -267,6 +268,8 @@ pub struct CopyPacker {
     grown: Vec<f64>,
     /// `item[pos]`: the item whose copy sits at position `pos`.
     item: Vec<usize>,
+    /// Each item's copy weight `w_i / c_i` as `index` last computed it (scratch).
+    shares: Vec<f64>,
     /// `at[pos]`: the weight of the copy at `pos`.
     at: Vec<f64>,
     /// Positions of each item's copies.
@@ -315,6 +318,9 @@ pub struct CopyPacker {
     stats: PackStats,
     // Construction scratch.
     keys: Vec<u64>,
+    /// The items by descending copy weight at the last construction (where the next one's
+    /// sort starts).
+    item_order: Vec<usize>,
     merged: Vec<Subset>,
     copies: Vec<(f64, usize)>,
     next: Vec<usize>,
@@ -396,7 +402,7 @@ impl CopyPacker {
         // worse local optima (measured on DeepSeek-V3, R=320 P=64 N=8: worst layer's gap to
         // the node bound 0.16% -> 0.39%) and save nothing measurable.
         if limits.max_moves > 0 && limits.target <= 0.0 && !self.policy.paired {
-            for _ in 0..BALANCE_SWEEPS {
+            for _ in 0..self.policy.sweeps {
                 if self.balance_sweep() == 0 {
                     break;
                 }
@@ -530,10 +536,10 @@ impl CopyPacker {
     /// weights is a packing with the lightest heaviest bin (exchange argument: with copies
     /// `a >= b` and `c >= d`, the pairs `(a, d), (c, b)` are never heavier at the top than
     /// `(a, c), (b, d)`); so no swap can lower the peak, and the only moves are count moves,
-    /// each followed by pairing the copies again.
+    /// each followed by pairing the copies again. The copies must be paired when it starts
+    /// (as [`CopyPacker::pack`]'s construction leaves them, and every descent here too; a kick
+    /// pairs them again after its count move).
     fn descend_paired(&mut self, max_moves: usize) {
-        self.construct();
-        self.index();
         for _ in 0..max_moves {
             let Some(top) = self.next_top() else {
                 return;
@@ -541,14 +547,20 @@ impl CopyPacker {
             match self.best_count_move(top) {
                 Some(m) => {
                     self.apply(m);
-                    self.construct();
-                    self.index();
+                    self.pair_up();
                 }
                 None => return,
             }
         }
         let top = self.heaviest();
         self.stats.reached_goal = self.load[top] <= self.stop_at;
+    }
+
+    /// Packs the copies of the current counts afresh (heaviest with lightest when bins hold
+    /// two copies) and rebuilds the search state.
+    fn pair_up(&mut self) {
+        self.construct();
+        self.index();
     }
 
     /// Tries the `kick_width` most promising non-improving count moves, each followed by a
@@ -569,6 +581,9 @@ impl CopyPacker {
         for &(_, m) in candidates.iter().take(limits.kick_width) {
             self.stats.kicks += 1;
             self.apply(m);
+            if self.policy.paired {
+                self.pair_up();
+            }
             self.descend(limits.max_moves);
             let top = self.heaviest();
             if self.load[top] < peak - peak.abs() * ROUNDING {

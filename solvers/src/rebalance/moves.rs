@@ -366,15 +366,16 @@ impl CopyPacker {
             Move::Swap { a, b } => {
                 self.stats.swaps += 1;
                 self.exchange(a, b);
-                self.refresh_bin(a / k);
-                self.refresh_bin(b / k);
+                self.refresh_position(a);
+                self.refresh_position(b);
             }
             Move::PairSwap { a, b } => {
                 self.stats.pair_swaps += 1;
                 self.exchange(a.0, b.0);
                 self.exchange(a.1, b.1);
-                self.refresh_bin(a.0 / k);
-                self.refresh_bin(b.0 / k);
+                for p in [a.0, a.1, b.0, b.1] {
+                    self.refresh_position(p);
+                }
             }
             Move::Count { pos, to } => {
                 self.stats.count_moves += 1;

@@ -481,3 +481,126 @@ proptest! {
         prop_assert!(peak(&w, &deep, bins) <= high * (1.0 + ROUNDING));
     }
 }
+
+proptest! {
+    #[test]
+    fn the_budgeted_insertion_sort_sorts_or_says_it_did_not(
+        keys in proptest::collection::vec(0u128..64, 0..80),
+        budget in 0usize..200,
+    ) {
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        let mut got = keys.clone();
+        let done = insertion_sort_within(&mut got, budget);
+        if done {
+            prop_assert_eq!(&got, &sorted);
+        } else {
+            // Stopped early: still a permutation of the keys (and there were more than `budget`
+            // inversions to undo).
+            let mut again = got.clone();
+            again.sort_unstable();
+            prop_assert_eq!(&again, &sorted);
+            let inversions = (0..keys.len())
+                .flat_map(|i| (i + 1..keys.len()).map(move |j| (i, j)))
+                .filter(|&(i, j)| keys[i] > keys[j])
+                .count();
+            prop_assert!(inversions > budget);
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_merged_pair_lists_are_the_stable_sort_of_the_pairs(
+        weights in proptest::collection::vec(0u32..12, 2..60),
+        bins in 1usize..9,
+        per_bin in 2usize..12,
+        moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 0..20),
+    ) {
+        // Small weights: many equal pair weights, so the order of ties is checked.
+        prop_assume!(weights.len() <= bins * per_bin);
+        after_random_moves(&weights, bins, per_bin, &moves, |p, _, _| {
+            let k = p.per_bin;
+            let per = k * (k - 1) / 2;
+            for b in 0..p.bins {
+                p.refresh_pairs(b);
+                // The pairs listed column by column (copy j with each lighter copy i < j, in
+                // the bin's sorted order), stably sorted by weight.
+                let singles = &p.singles[b * k..(b + 1) * k];
+                let mut naive = Vec::new();
+                for j in 0..k {
+                    for i in 0..j {
+                        naive.push((singles[i].sum + singles[j].sum, singles[i].a, singles[j].a));
+                    }
+                }
+                naive.sort_by(|x, y| x.0.total_cmp(&y.0));
+                let got: Vec<(f64, u32, u32)> = p.pairs[b * per..(b + 1) * per]
+                    .iter()
+                    .map(|e| (e.sum, e.a, e.b))
+                    .collect();
+                prop_assert_eq!(got, naive);
+            }
+            Ok(())
+        })?;
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_pairing_construction_is_the_general_differencing(
+        weights in proptest::collection::vec(0u32..20, 1..40),
+        bins in 1usize..40,
+        extra in proptest::collection::vec(any::<u16>(), 0..80),
+    ) {
+        // Two copies per bin; the extra copies go to random items (small weights: many ties).
+        let n = weights.len();
+        prop_assume!(n <= 2 * bins && n + extra.len() >= 2 * bins);
+        let mut counts = vec![1usize; n];
+        for &e in &extra[..2 * bins - n] {
+            counts[e as usize % n] += 1;
+        }
+        let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) / 3.0).collect();
+        let mut p = CopyPacker {
+            weights: w,
+            counts,
+            bins,
+            per_bin: 2,
+            ..CopyPacker::default()
+        };
+        p.construct_general();
+        let general = p.item.clone();
+        p.construct_pairs();
+        prop_assert_eq!(&p.item, &general);
+        // Again from the order the last call left (the warm-started sort).
+        p.counts.swap(0, n - 1);
+        p.construct_general();
+        let general = p.item.clone();
+        p.construct_pairs();
+        prop_assert_eq!(&p.item, &general);
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_sorted_copies_and_loads_after_moves_are_a_rebuilds(
+        weights in proptest::collection::vec(0u32..12, 2..60),
+        bins in 1usize..9,
+        per_bin in 1usize..12,
+        moves in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>()), 1..30),
+    ) {
+        // Swaps update one entry of each bin's sorted copies, count moves every entry of the
+        // bins they touch: either way the state is the one `index` builds from scratch.
+        prop_assume!(weights.len() <= bins * per_bin);
+        after_random_moves(&weights, bins, per_bin, &moves, |p, _, _| {
+            let mut fresh = p.clone();
+            fresh.index();
+            let entries = |q: &CopyPacker| -> Vec<(f64, u32)> {
+                q.singles.iter().map(|e| (e.sum, e.a)).collect()
+            };
+            prop_assert_eq!(entries(p), entries(&fresh));
+            prop_assert_eq!(&p.load, &fresh.load);
+            prop_assert_eq!(&p.at, &fresh.at);
+            Ok(())
+        })?;
+    }
+}
