@@ -234,6 +234,23 @@ fn can_beat(best: &Option<Candidate>, rule: TieBreak, bound: Bound, cost: isize)
     beats((first, second), b.score, b.tol)
 }
 
+/// Bounds on every swap of a replica of load `px` on the busiest GPU (load `lt`) with a
+/// lighter one on a GPU of load `lh <= lt`: `(at most the touched peak, at least the drop of
+/// the two GPUs' squared loads)`. The two new loads add up to the old ones, so the peak is
+/// at least their mean, and at least `lt - px` (the other replica weighs something); the
+/// busiest GPU hands over a net `d` in `(0, px]`, and the drop of the squares, `2 d (lt - lh -
+/// d)`, is largest at `d = (lt - lh) / 2`, or at `d = px` when `px` is smaller.
+fn swap_bounds(lt: f64, lh: f64, px: f64) -> (f64, f64) {
+    let half = 0.5 * (lt - lh);
+    let peak = (0.5 * (lt + lh)).max(lt - px);
+    let squares = if px < half {
+        2.0 * px * (lt - lh - px)
+    } else {
+        half * (lt - lh)
+    };
+    (peak, squares)
+}
+
 /// How steps whose drop of the max per transfer ties are told apart (the second part of a
 /// step's score).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,6 +267,7 @@ enum TieBreak {
 const SECOND_SEARCH_ABOVE_BOUND: f64 = 0.003;
 
 /// The local search state of one layer.
+#[derive(Clone)]
 struct Search<'a> {
     loads: &'a [f64],
     cluster: &'a Cluster,
@@ -264,7 +282,7 @@ struct Search<'a> {
     /// The current placement's slots.
     start: &'a [usize],
     /// GPUs holding each expert now.
-    holders: Vec<Vec<usize>>,
+    holders: GpuLists,
     load: Vec<f64>,
     /// Load per replica of each expert at its count (`pr`), one more (`pr_plus`) and one
     /// fewer (`pr_minus`, infinite below two replicas): no division in the candidate loops.
@@ -316,6 +334,58 @@ struct Search<'a> {
     /// and the GPUs whose load it changes.
     recounted: Vec<(usize, usize)>,
     reloaded: Vec<usize>,
+}
+
+/// The GPUs holding each expert, in increasing order: one flat buffer of `gpus` entries per
+/// expert (an expert is on at most every GPU) and a length per expert, so a search state is
+/// built and cloned without an allocation per expert.
+#[derive(Debug, Clone)]
+struct GpuLists {
+    gpus: usize,
+    buf: Vec<usize>,
+    len: Vec<usize>,
+}
+
+impl GpuLists {
+    /// Empty lists for `experts` experts on `gpus` GPUs.
+    fn new(experts: usize, gpus: usize) -> Self {
+        Self {
+            gpus,
+            buf: vec![0; experts * gpus],
+            len: vec![0; experts],
+        }
+    }
+
+    /// The GPUs holding `e`.
+    fn of(&self, e: usize) -> &[usize] {
+        &self.buf[e * self.gpus..e * self.gpus + self.len[e]]
+    }
+
+    /// Appends `g` (larger than every GPU listed for `e`, and not listed).
+    fn push(&mut self, e: usize, g: usize) {
+        self.buf[e * self.gpus + self.len[e]] = g;
+        self.len[e] += 1;
+    }
+
+    /// Inserts `g` (not listed for `e`) in order.
+    fn insert(&mut self, e: usize, g: usize) {
+        let (start, len) = (e * self.gpus, self.len[e]);
+        let at = self.of(e).partition_point(|&h| h < g);
+        self.buf
+            .copy_within(start + at..start + len, start + at + 1);
+        self.buf[start + at] = g;
+        self.len[e] += 1;
+    }
+
+    /// Removes `g` from `e`'s list (if listed).
+    fn remove(&mut self, e: usize, g: usize) {
+        let (start, len) = (e * self.gpus, self.len[e]);
+        if let Some(at) = self.of(e).iter().position(|&h| h == g) {
+            self.buf
+                .copy_within(start + at + 1..start + len, start + at);
+            self.len[e] -= 1;
+        }
+    }
 }
 
 /// What a step reads of a GPU that trades with the busiest one, once per step.
@@ -494,9 +564,9 @@ pub(crate) fn search(
         (Policy::Hierarchical, Some(q)) => q,
         _ => (0..cluster.gpus).filter(|&g| live.is_live(g)).count(),
     };
-    let run = |variant: Variant, prefix: &[Writes]| {
-        search_with(layer, current, budget, live, replicas, variant, prefix)
-    };
+    // Every search starts from the same state: built once, cloned per search.
+    let base = Search::new(layer, current, live);
+    let run = |variant: Variant, prefix: &[Writes]| run(&base, budget, replicas, variant, prefix);
     let mut ran: Vec<Variant> = Vec::new();
     // The variants the last round ran (its own, not ones run before).
     let mut last_round: Vec<Variant> = Vec::new();
@@ -554,8 +624,8 @@ fn keep_better(kept: &mut Option<SearchResult>, next: SearchResult) {
     }
 }
 
-/// One search run as `variant` says, after replaying the steps `prefix` (steps of another
-/// search from `current` within `budget`; empty: from `current`).
+/// [`run`] from the state of `current`, built for the one search.
+#[cfg(test)]
 fn search_with(
     layer: &LayerProblem<'_>,
     current: &LayerPlacement,
@@ -565,7 +635,26 @@ fn search_with(
     variant: Variant,
     prefix: &[Writes],
 ) -> SearchResult {
-    let mut s = Search::new(layer, current, live);
+    run(
+        &Search::new(layer, current, live),
+        budget,
+        replicas,
+        variant,
+        prefix,
+    )
+}
+
+/// One search run as `variant` says from `base` (the state of the current placement,
+/// cloned), after replaying the steps `prefix` (steps of another search from the current
+/// placement within `budget`; empty: from the current placement).
+fn run(
+    base: &Search<'_>,
+    budget: usize,
+    replicas: Replicas,
+    variant: Variant,
+    prefix: &[Writes],
+) -> SearchResult {
+    let mut s = base.clone();
     s.distinct = replicas == Replicas::Distinct;
     s.rule = variant.rule;
     s.partners = variant.partners;
@@ -582,7 +671,7 @@ fn search_with(
         });
         steps.push(*writes);
     }
-    let limit = STEPS_PER_SLOT * layer.cluster().replicas;
+    let limit = STEPS_PER_SLOT * s.cluster.replicas;
     while steps.len() < limit {
         let Some(best) = s.best_step(budget) else {
             break;
@@ -631,7 +720,7 @@ impl<'a> Search<'a> {
             on: vec![0; cluster.gpus * experts],
             held,
             start: current.phy2log(),
-            holders: vec![Vec::new(); experts],
+            holders: GpuLists::new(experts, cluster.gpus),
             load: vec![0.0; cluster.gpus],
             pr: vec![0.0; experts],
             pr_plus: vec![0.0; experts],
@@ -678,8 +767,8 @@ impl<'a> Search<'a> {
             }
             self.cnt[e] += 1;
             self.on[g * e_count + e] += 1;
-            if self.holders[e].last() != Some(&g) {
-                self.holders[e].push(g);
+            if self.holders.of(e).last() != Some(&g) {
+                self.holders.push(e, g);
             }
             self.transfers += usize::from(!self.held[g * e_count + e]);
         }
@@ -734,11 +823,10 @@ impl<'a> Search<'a> {
             self.on[g * e_count + old] -= 1;
             self.on[g * e_count + new] += 1;
             if self.on[g * e_count + old] == 0 {
-                self.holders[old].retain(|&h| h != g);
+                self.holders.remove(old, g);
             }
             if self.on[g * e_count + new] == 1 {
-                let at = self.holders[new].partition_point(|&h| h < g);
-                self.holders[new].insert(at, g);
+                self.holders.insert(new, g);
             }
             self.cnt[old] -= 1;
             self.cnt[new] += 1;
@@ -752,7 +840,7 @@ impl<'a> Search<'a> {
         recounted.retain(|&(e, before)| self.cnt[e] != before);
         for &(e, _) in &recounted {
             self.set_shares(e);
-            gpus.extend_from_slice(&self.holders[e]);
+            gpus.extend_from_slice(self.holders.of(e));
             let key = |v: usize| (self.pr_plus[v], v);
             if let Some(at) = self.by_plus.iter().position(|&v| v == e) {
                 self.by_plus.remove(at);
@@ -834,8 +922,8 @@ impl<'a> Search<'a> {
 
     /// Touches every GPU holding `e` for a change of `d` in its load per replica.
     fn recount(&mut self, e: usize, d: f64) {
-        for i in 0..self.holders[e].len() {
-            let g = self.holders[e][i];
+        for i in 0..self.holders.of(e).len() {
+            let g = self.holders.of(e)[i];
             let n = self.on[g * self.experts + e] as f64;
             self.touch(g, n * d);
         }
@@ -925,7 +1013,11 @@ impl<'a> Search<'a> {
         if self.rule == TieBreak::Squares {
             self.set_relief();
         }
-        let relief_max = self.relief.iter().copied().fold(0.0, f64::max);
+        // Read by the squares tie-break's bounds alone.
+        let relief_max = match self.rule {
+            TieBreak::Squares => self.relief.iter().copied().fold(0.0, f64::max),
+            TieBreak::Peak => 0.0,
+        };
         let top_slots = top * self.slots..(top + 1) * self.slots;
 
         // The experts on the busiest GPU.
@@ -950,8 +1042,8 @@ impl<'a> Search<'a> {
             if self.x_rise(x, top, usize::MAX) >= max * (1.0 - MIN_RELATIVE_DROP) {
                 // A GPU holding `x` would reach the max, unless `y` lightens it: only the
                 // experts those GPUs hold can help.
-                for i in 0..self.holders[x].len() {
-                    let h = self.holders[x][i];
+                for i in 0..self.holders.of(x).len() {
+                    let h = self.holders.of(x)[i];
                     for other in h * self.slots..(h + 1) * self.slots {
                         let y = self.phy[other];
                         if h != top && self.on[top * e_count + y] == 0 {
@@ -1198,20 +1290,20 @@ impl<'a> Search<'a> {
                 if !self.allowed(x, h) || !promising(best, max - self.load[h] + max * SLACK, -1) {
                     continue;
                 }
-                // The two new loads add up to the old ones: the peak is at least their mean,
-                // the drop of the squares at most half the squared difference; the cost is at
-                // least what moving `x` costs plus `swap_in`.
+                // The peak and the drop of the squares as `swap_bounds` bounds them; the cost
+                // is at least what moving `x` costs plus `swap_in`.
                 let (lt, lh) = (self.load[top], self.load[h]);
                 // The busiest GPU outside the two bounds the new max from below.
                 let floor = order[1..]
                     .iter()
                     .find(|&&g| g != h)
                     .map_or(0.0, |&g| self.load[g]);
+                let (peak, squares) = swap_bounds(lt, lh, px);
                 let bound = Bound {
                     max,
-                    peak: 0.5 * (lt + lh),
+                    peak,
                     untouched: floor,
-                    squares: 0.5 * (lt - lh) * (lt - lh),
+                    squares,
                 };
                 let t_hx = self.t(h, x);
                 let cost = t_hx - t_top_x + info.swap_in;
@@ -1302,7 +1394,8 @@ impl<'a> Search<'a> {
     /// (`y` out of range: every GPU holding `x`.)
     fn x_rise(&self, x: usize, skip: usize, y: usize) -> f64 {
         let d = self.pr_minus[x] - self.pr[x];
-        self.holders[x]
+        self.holders
+            .of(x)
             .iter()
             .filter(|&&h| h != skip && (y >= self.experts || self.on[h * self.experts + y] == 0))
             .map(|&h| self.load[h] + f64::from(self.on[h * self.experts + x]) * d)
@@ -1317,7 +1410,9 @@ impl<'a> Search<'a> {
             let e = self.stale[i];
             self.relief_stale[e] = false;
             let d = self.pr[e] - self.pr_plus[e];
-            self.relief[e] = self.holders[e]
+            self.relief[e] = self
+                .holders
+                .of(e)
                 .iter()
                 .map(|&h| {
                     let (l, n) = (self.load[h], f64::from(self.on[h * self.experts + e]));
@@ -1423,7 +1518,8 @@ mod tests {
             let before = &held.phy2log()[g * s.slots..(g + 1) * s.slots];
             transfers += usize::from(!before.contains(&e));
         }
-        assert_eq!((&s.cnt, &s.on, &s.holders), (&cnt, &on, &holders));
+        let lists: Vec<Vec<usize>> = (0..e_count).map(|e| s.holders.of(e).to_vec()).collect();
+        assert_eq!((&s.cnt, &s.on, &lists), (&cnt, &on, &holders));
         for (slot, &e) in s.phy.iter().enumerate() {
             let gpu_start = slot - slot % s.slots;
             assert_eq!(
@@ -1458,6 +1554,33 @@ mod tests {
                 return (loads, cluster, placement(rng, experts, cluster.replicas));
             }
         }
+    }
+
+    /// The swap bounds hold for every swap: random loads, the swapped replicas' loads `py <
+    /// px` (as the search's swaps), the new loads computed as the search computes them.
+    #[test]
+    fn the_swap_bounds_hold_for_every_swap() {
+        let mut rng = Lcg(23);
+        let mut cut = 0;
+        for _ in 0..20_000 {
+            let unit = |rng: &mut Lcg| rng.next(1_000_000) as f64 / 997.0;
+            let (a, b) = (unit(&mut rng), unit(&mut rng));
+            let (lt, lh) = (a.max(b), a.min(b));
+            let px = unit(&mut rng).min(lt);
+            let py = px * rng.next(1000) as f64 / 1000.0;
+            let (top_new, h_new) = (lt - px + py, lh - py + px);
+            let peak = top_new.max(h_new);
+            let squares = lt * lt - top_new * top_new + lh * lh - h_new * h_new;
+            let (peak_floor, squares_cap) = swap_bounds(lt, lh, px);
+            let slack = lt * SLACK;
+            assert!(peak_floor <= peak + slack, "{lt} {lh} {px} {py}");
+            assert!(squares <= squares_cap + slack * lt, "{lt} {lh} {px} {py}");
+            // The tighter bounds do bind (the mean and half the squared difference alone
+            // are looser).
+            let half = 0.5 * (lt - lh);
+            cut += usize::from(peak_floor > 0.5 * (lt + lh) || squares_cap < half * (lt - lh));
+        }
+        assert!(cut > 0);
     }
 
     #[test]
