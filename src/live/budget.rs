@@ -481,7 +481,7 @@ struct Variant {
 /// 2. [`TieBreak::Squares`] with [`PARTNERS`] partners, above [`SECOND_SEARCH_ABOVE_BOUND`]:
 ///    each rule wins on layers where the other wastes transfers;
 /// 3. both rules with [`WIDE_PARTNERS`] partners, above [`WIDE_SEARCH_ABOVE_BOUND`]: the
-///    few layers still near or past 1% above the bound, where a wider choice of moves finds
+///    few layers still more than 1% above the bound, where a wider choice of moves finds
 ///    a lower max; the restarts of [`RESTART_PARTS`] follow.
 const ROUNDS: [(f64, &[Variant]); 3] = [
     (
