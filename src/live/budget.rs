@@ -423,12 +423,35 @@ struct PartnerSlot {
     /// 1 when a replica of the expert on `h` (on `top`) is a transfer.
     t_h: isize,
     t_top: isize,
-    /// No earlier slot of `h` holds the expert.
-    first: bool,
+    /// No earlier slot of `h` holds the expert, and the expert may go to `top`: a swap may
+    /// bring it there.
+    to_top: bool,
     /// With a spare: `top`'s load change when the expert loses a replica.
     top_loss: f64,
     /// With a spare: `h`'s load without this replica, the expert at its new count.
     h_without: f64,
+    /// Movable: [`Search::x_rise_off`] of the expert off `h` and `top` (else none).
+    rise: Rise,
+}
+
+/// A replica on the busiest GPU that a step may overwrite, with what every such step reads.
+#[derive(Debug, Clone, Copy)]
+struct Vacated {
+    slot: usize,
+    /// The expert in the slot (it has a replica to spare).
+    x: usize,
+    /// The busiest GPU's load without the replica, `x` at its new count.
+    base: f64,
+    /// [`Search::x_rise_off`] of `x` off the busiest GPU alone.
+    rise: Rise,
+}
+
+/// The largest new load of some GPUs holding an expert when it loses a replica, and the
+/// GPU with that load (`usize::MAX` when none is above 0).
+#[derive(Debug, Clone, Copy)]
+struct Rise {
+    load: f64,
+    at: usize,
 }
 
 /// A candidate step.
@@ -1044,11 +1067,16 @@ impl<'a> Search<'a> {
                 continue;
             }
             let nx = self.on[top * e_count + x] as f64;
-            let base = self.load[top] + (nx - 1.0) * self.pr_minus[x] - nx * self.pr[x];
+            let vacated = Vacated {
+                slot,
+                x,
+                base: self.load[top] + (nx - 1.0) * self.pr_minus[x] - nx * self.pr[x],
+                rise: self.x_rise_off(x, [top, top]),
+            };
             for &y in &ys {
-                self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
+                self.offer_replace_top(&mut best, vacated, y, max, room, order);
             }
-            if self.x_rise(x, top, usize::MAX) >= max * (1.0 - MIN_RELATIVE_DROP) {
+            if vacated.rise.load >= max * (1.0 - MIN_RELATIVE_DROP) {
                 // A GPU holding `x` would reach the max, unless `y` lightens it: only the
                 // experts those GPUs hold can help.
                 for i in 0..self.holders.of(x).len() {
@@ -1056,7 +1084,7 @@ impl<'a> Search<'a> {
                     for other in h * self.slots..(h + 1) * self.slots {
                         let y = self.phy[other];
                         if h != top && self.on[top * e_count + y] == 0 {
-                            self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
+                            self.offer_replace_top(&mut best, vacated, y, max, room, order);
                         }
                     }
                 }
@@ -1066,7 +1094,7 @@ impl<'a> Search<'a> {
             for i in top_slots.clone() {
                 let y = self.start[i];
                 if self.on[top * e_count + y] == 0 {
-                    self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
+                    self.offer_replace_top(&mut best, vacated, y, max, room, order);
                 }
             }
             // The others cost a transfer (less one when `x` came by one), cheapest first.
@@ -1077,7 +1105,7 @@ impl<'a> Search<'a> {
                 if self.on[top * e_count + y] != 0 || self.t(top, y) == 0 || !self.allowed(y, top) {
                     continue;
                 }
-                let top_new = base + self.pr_plus[y];
+                let top_new = vacated.base + self.pr_plus[y];
                 // `by_plus` is sorted: every later `y` leaves the busiest GPU busier, so its
                 // bound is lower.
                 let bound = Bound {
@@ -1089,7 +1117,7 @@ impl<'a> Search<'a> {
                 if top_new >= max || !can_beat(&best, self.rule, bound, cost) {
                     break;
                 }
-                self.offer_replace_top(&mut best, (slot, x, y), base, max, room, order);
+                self.offer_replace_top(&mut best, vacated, y, max, room, order);
             }
         }
         // The GPUs that trade with the busiest one below: the lightest `partners` it may
@@ -1148,9 +1176,17 @@ impl<'a> Search<'a> {
                     pr: self.pr[e],
                     t_h,
                     t_top,
-                    first: self.first[slot],
+                    to_top: self.first[slot] && self.allowed(e, top),
                     top_loss,
                     h_without,
+                    rise: if movable {
+                        self.x_rise_off(e, [h, top])
+                    } else {
+                        Rise {
+                            load: 0.0,
+                            at: usize::MAX,
+                        }
+                    },
                 };
                 if movable {
                     info.least_without = info.least_without.min(h_without);
@@ -1250,7 +1286,8 @@ impl<'a> Search<'a> {
                     {
                         continue;
                     }
-                    let peak = peak.max(self.x_rise(x, h, y));
+                    // `top` holds `y`, so `x_rise(x, h, y)` leaves it out as `cell.rise` does.
+                    let peak = peak.max(self.x_rise_from(cell.rise, x, h, y));
                     // The peak alone first; the busiest untouched GPU only when it passes.
                     if peak >= max || !promising(best, max - peak + max * SLACK, cost) {
                         continue;
@@ -1322,7 +1359,7 @@ impl<'a> Search<'a> {
                 for cell in &cells[i * self.slots..(i + 1) * self.slots] {
                     let y = cell.expert;
                     let py = cell.pr;
-                    if x == y || py >= px || !cell.first || !self.allowed(y, top) {
+                    if x == y || py >= px || !cell.to_top {
                         continue;
                     }
                     let cost = cell.t_top + t_hx - t_top_x - cell.t_h;
@@ -1354,18 +1391,24 @@ impl<'a> Search<'a> {
         }
     }
 
-    /// Offers writing `y` over the replica of `x` in `slot` of the busiest GPU (`order[0]`),
-    /// whose load without that replica (at `x`'s new count) is `base`.
+    /// Offers writing `y` over the replica of `vacated.x` in `vacated.slot` of the busiest
+    /// GPU (`order[0]`).
     fn offer_replace_top(
         &mut self,
         best: &mut Option<Candidate>,
-        (slot, x, y): (usize, usize, usize),
-        base: f64,
+        vacated: Vacated,
+        y: usize,
         max: f64,
         room: isize,
         order: &[usize],
     ) {
         let top = order[0];
+        let Vacated {
+            slot,
+            x,
+            base,
+            rise,
+        } = vacated;
         if y == x || !self.allowed(y, top) {
             return;
         }
@@ -1378,7 +1421,7 @@ impl<'a> Search<'a> {
         if top_new >= max || !promising(best, max - top_new + max * SLACK, cost) {
             return;
         }
-        let peak = top_new.max(self.x_rise(x, top, y));
+        let peak = top_new.max(self.x_rise_from(rise, x, top, y));
         // The peak alone first; the busiest untouched GPU only when it passes.
         if peak >= max || !promising(best, max - peak + max * SLACK, cost) {
             return;
@@ -1409,6 +1452,36 @@ impl<'a> Search<'a> {
             .filter(|&&h| h != skip && (y >= self.experts || self.on[h * self.experts + y] == 0))
             .map(|&h| self.load[h] + f64::from(self.on[h * self.experts + x]) * d)
             .fold(0.0, f64::max)
+    }
+
+    /// The largest new load of the GPUs other than `skip` that hold `x`, when `x` loses a
+    /// replica: at least [`Search::x_rise`] with the same GPU skipped and any `y` held by the
+    /// other one.
+    fn x_rise_off(&self, x: usize, skip: [usize; 2]) -> Rise {
+        let d = self.pr_minus[x] - self.pr[x];
+        let mut rise = Rise {
+            load: 0.0,
+            at: usize::MAX,
+        };
+        for &h in self.holders.of(x) {
+            let load = self.load[h] + f64::from(self.on[h * self.experts + x]) * d;
+            if !skip.contains(&h) && load > rise.load {
+                rise = Rise { load, at: h };
+            }
+        }
+        rise
+    }
+
+    /// [`Search::x_rise`]`(x, skip, y)` from `rise`, [`Search::x_rise_off`]`(x, [skip, ..])`
+    /// (the other GPU skipped holds `y`): the same value, read again only when the GPU
+    /// that reaches it holds `y` (the max of a set is the max of any subset holding its
+    /// largest element).
+    fn x_rise_from(&self, rise: Rise, x: usize, skip: usize, y: usize) -> f64 {
+        if rise.at == usize::MAX || self.on[rise.at * self.experts + y] == 0 {
+            rise.load
+        } else {
+            self.x_rise(x, skip, y)
+        }
     }
 
     /// Sets [`Search::relief`]: for every expert, the drop of the sum of its holders' squared
