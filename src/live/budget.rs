@@ -1286,7 +1286,7 @@ impl<'a> Search<'a> {
                     {
                         continue;
                     }
-                    // `top` holds `y`, so `x_rise(x, h, y)` leaves it out as `cell.rise` does.
+                    // (`cell.rise` leaves the busiest GPU out: `top_new` bounds its load.)
                     let peak = peak.max(self.x_rise_from(cell.rise, x, h, y));
                     // The peak alone first; the busiest untouched GPU only when it passes.
                     if peak >= max || !promising(best, max - peak + max * SLACK, cost) {
@@ -1440,23 +1440,29 @@ impl<'a> Search<'a> {
         }
     }
 
-    /// The largest new load of the GPUs other than `skip` that hold `x` but not `y`, when `x`
-    /// loses a replica: a lower bound on the touched peak of writing `y` over a replica of
-    /// `x` on `skip` (the GPUs holding `y` too get lighter as well, so they are left out).
-    /// (`y` out of range: every GPU holding `x`.)
+    /// The largest new load of the GPUs other than `skip` that hold `x`, when `x` loses a
+    /// replica and `y` gains one: the new loads of GPUs a step writing `y` over a replica of
+    /// `x` on `skip` touches, summed as [`Search::replace`] sums them (`x`'s change, then
+    /// `y`'s on the GPUs holding it too), so their max is a lower bound on the step's touched
+    /// peak.
     fn x_rise(&self, x: usize, skip: usize, y: usize) -> f64 {
-        let d = self.pr_minus[x] - self.pr[x];
+        let (dx, dy) = (self.pr_minus[x] - self.pr[x], self.pr_plus[y] - self.pr[y]);
         self.holders
             .of(x)
             .iter()
-            .filter(|&&h| h != skip && (y >= self.experts || self.on[h * self.experts + y] == 0))
-            .map(|&h| self.load[h] + f64::from(self.on[h * self.experts + x]) * d)
+            .filter(|&&h| h != skip)
+            .map(|&h| {
+                let load = self.load[h] + f64::from(self.on[h * self.experts + x]) * dx;
+                match self.on[h * self.experts + y] {
+                    0 => load,
+                    ny => load + f64::from(ny) * dy,
+                }
+            })
             .fold(0.0, f64::max)
     }
 
     /// The largest new load of the GPUs other than `skip` that hold `x`, when `x` loses a
-    /// replica: at least [`Search::x_rise`] with the same GPU skipped and any `y` held by the
-    /// other one.
+    /// replica (and the GPU reaching it).
     fn x_rise_off(&self, x: usize, skip: [usize; 2]) -> Rise {
         let d = self.pr_minus[x] - self.pr[x];
         let mut rise = Rise {
@@ -1472,10 +1478,11 @@ impl<'a> Search<'a> {
         rise
     }
 
-    /// [`Search::x_rise`]`(x, skip, y)` from `rise`, [`Search::x_rise_off`]`(x, [skip, ..])`
-    /// (the other GPU skipped holds `y`): the same value, read again only when the GPU
-    /// that reaches it holds `y` (the max of a set is the max of any subset holding its
-    /// largest element).
+    /// A lower bound on the touched peak of writing `y` over a replica of `x` on `skip`, from
+    /// `rise`, [`Search::x_rise_off`]`(x, [skip, ..])` (`y` held by the other GPU skipped or
+    /// not): `rise`'s load when the GPU reaching it does not hold `y` (that GPU's new load;
+    /// every other GPU holding `x` gets no heavier than with `x`'s change alone, `y`'s
+    /// holders lighter), else [`Search::x_rise`], read again.
     fn x_rise_from(&self, rise: Rise, x: usize, skip: usize, y: usize) -> f64 {
         if rise.at == usize::MAX || self.on[rise.at * self.experts + y] == 0 {
             rise.load
