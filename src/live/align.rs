@@ -131,10 +131,10 @@ pub fn align_layer(
     let mut on_node = vec![0i64; p * nodes];
     for g in 0..p {
         for &e in new_gpu(g).iter().filter(|&&e| e < experts) {
-            for &h in &holders.gpus[e] {
+            for &h in holders.gpus(e) {
                 on_gpu[g * p + h] += 1;
             }
-            for &n in &holders.nodes[e] {
+            for &n in holders.nodes(e) {
                 on_node[g * nodes + n] += 1;
             }
         }
@@ -156,11 +156,14 @@ pub fn align_layer(
         }
     };
     let mut phy2log = vec![0; cluster.replicas];
+    let (mut taken, mut filled) = (Vec::with_capacity(s), Vec::with_capacity(s));
     for (g, &h) in target.iter().enumerate() {
         keep_slots(
             new_gpu(g),
             &current.phy2log()[h * s..(h + 1) * s],
             &mut phy2log[h * s..(h + 1) * s],
+            &mut taken,
+            &mut filled,
         );
     }
     LayerPlacement::from_phy2log(phy2log)
@@ -209,18 +212,32 @@ fn hierarchical_targets(nodes: usize, q: usize, cost: &impl Fn(usize, usize) -> 
 
 /// Writes the replicas `incoming` into `out` (one GPU's slots) so that every slot whose old
 /// expert (`old`) is among them keeps it; the others fill the remaining slots in order.
-fn keep_slots(incoming: &[usize], old: &[usize], out: &mut [usize]) {
-    let mut left: Vec<Option<usize>> = incoming.iter().copied().map(Some).collect();
-    let mut filled = vec![false; out.len()];
+/// `taken` and `filled` are scratch (reused over the GPUs of a layer: nothing is allocated
+/// per GPU).
+fn keep_slots(
+    incoming: &[usize],
+    old: &[usize],
+    out: &mut [usize],
+    taken: &mut Vec<bool>,
+    filled: &mut Vec<bool>,
+) {
+    taken.clear();
+    taken.resize(incoming.len(), false);
+    filled.clear();
+    filled.resize(out.len(), false);
     for (slot, &e) in old.iter().enumerate() {
-        if let Some(entry) = left.iter_mut().find(|x| **x == Some(e)) {
-            *entry = None;
+        if let Some(i) = (0..incoming.len()).find(|&i| !taken[i] && incoming[i] == e) {
+            taken[i] = true;
             out[slot] = e;
             filled[slot] = true;
         }
     }
-    let mut rest = left.into_iter().flatten();
-    for (slot, done) in filled.iter().enumerate() {
+    let mut rest = incoming
+        .iter()
+        .zip(taken.iter())
+        .filter(|&(_, &t)| !t)
+        .map(|(&e, _)| e);
+    for (slot, &done) in filled.iter().enumerate() {
         if !done {
             out[slot] = rest.next().expect("as many replicas as slots");
         }

@@ -50,37 +50,85 @@ impl Holdings {
 }
 
 /// The GPUs and the nodes that hold each expert in one layer's placement, each listed once
-/// in increasing order (ids `>= experts` are ignored).
+/// in increasing order (ids `>= experts` are ignored): two flat lists cut by expert (no
+/// allocation per expert).
 #[derive(Debug, Clone)]
 pub(crate) struct Holders {
-    /// `gpus[e]`: the GPUs holding `e`.
-    pub(crate) gpus: Vec<Vec<usize>>,
-    /// `nodes[e]`: the nodes holding `e`.
-    pub(crate) nodes: Vec<Vec<usize>>,
+    /// `gpu_list[gpu_start[e]..gpu_start[e + 1]]`: the GPUs holding `e`.
+    gpu_start: Vec<usize>,
+    gpu_list: Vec<usize>,
+    /// `node_list[node_start[e]..node_start[e + 1]]`: the nodes holding `e`.
+    node_start: Vec<usize>,
+    node_list: Vec<usize>,
 }
 
 impl Holders {
     /// The holders of every expert in `placement`.
     pub(crate) fn new(cluster: &Cluster, experts: usize, placement: &LayerPlacement) -> Self {
         let s = cluster.slots_per_gpu();
-        let mut gpus: Vec<Vec<usize>> = vec![Vec::new(); experts];
-        let mut nodes: Vec<Vec<usize>> = vec![Vec::new(); experts];
-        for (slot, &e) in placement.phy2log().iter().enumerate() {
-            let g = slot / s;
-            if e >= experts || g >= cluster.gpus {
-                continue;
-            }
-            // Slots come in GPU order, so a repeat is the last entry.
-            if gpus[e].last() != Some(&g) {
-                gpus[e].push(g);
-            }
+        // The live entries (expert, GPU) in slot order: GPUs, and so nodes (`node_of` never
+        // decreases with the GPU), come in increasing order, so a repeat is the last entry
+        // of its expert.
+        let entries = || {
+            placement
+                .phy2log()
+                .iter()
+                .enumerate()
+                .map(move |(slot, &e)| (e, slot / s))
+                .filter(move |&(e, g)| e < experts && g < cluster.gpus)
+        };
+        let (mut last_gpu, mut last_node) = (vec![usize::MAX; experts], vec![usize::MAX; experts]);
+        let (mut gpu_start, mut node_start) = (vec![0; experts + 1], vec![0; experts + 1]);
+        for (e, g) in entries() {
             let n = node_of(cluster, g);
-            if !nodes[e].contains(&n) {
-                let at = nodes[e].partition_point(|&m| m < n);
-                nodes[e].insert(at, n);
+            if last_gpu[e] != g {
+                last_gpu[e] = g;
+                gpu_start[e + 1] += 1;
+            }
+            if last_node[e] != n {
+                last_node[e] = n;
+                node_start[e + 1] += 1;
             }
         }
-        Self { gpus, nodes }
+        for e in 0..experts {
+            gpu_start[e + 1] += gpu_start[e];
+            node_start[e + 1] += node_start[e];
+        }
+        let (mut gpu_list, mut node_list) =
+            (vec![0; gpu_start[experts]], vec![0; node_start[experts]]);
+        // Fill from each expert's start (its count so far in `next_*`).
+        let (mut next_gpu, mut next_node) = (gpu_start.clone(), node_start.clone());
+        last_gpu.fill(usize::MAX);
+        last_node.fill(usize::MAX);
+        for (e, g) in entries() {
+            let n = node_of(cluster, g);
+            if last_gpu[e] != g {
+                last_gpu[e] = g;
+                gpu_list[next_gpu[e]] = g;
+                next_gpu[e] += 1;
+            }
+            if last_node[e] != n {
+                last_node[e] = n;
+                node_list[next_node[e]] = n;
+                next_node[e] += 1;
+            }
+        }
+        Self {
+            gpu_start,
+            gpu_list,
+            node_start,
+            node_list,
+        }
+    }
+
+    /// The GPUs holding `e`, in increasing order.
+    pub(crate) fn gpus(&self, e: usize) -> &[usize] {
+        &self.gpu_list[self.gpu_start[e]..self.gpu_start[e + 1]]
+    }
+
+    /// The nodes holding `e`, in increasing order.
+    pub(crate) fn nodes(&self, e: usize) -> &[usize] {
+        &self.node_list[self.node_start[e]..self.node_start[e + 1]]
     }
 }
 
