@@ -194,12 +194,6 @@ impl ReplicaPacker {
         copies: usize,
         num_packs: usize,
     ) -> Result<&SlotAssignment, SolverError> {
-        if labels.len() != weights.len() {
-            return Err(SolverError::LabelCount {
-                labels: labels.len(),
-                items: weights.len(),
-            });
-        }
         self.solve(
             weights,
             Some(labels),
@@ -237,12 +231,6 @@ impl ReplicaPacker {
         copies: usize,
         num_packs: usize,
     ) -> Result<SlotCopies<'_>, SolverError> {
-        if labels.len() != weights.len() {
-            return Err(SolverError::LabelCount {
-                labels: labels.len(),
-                items: weights.len(),
-            });
-        }
         let per_pack = self.solve(
             weights,
             Some(labels),
@@ -273,6 +261,9 @@ impl ReplicaPacker {
         num_packs: usize,
         output: Output,
     ) -> Result<usize, SolverError> {
+        if let Some(labels) = labels {
+            check_labels(labels, weights)?;
+        }
         if segments == 0 || !weights.len().is_multiple_of(segments) {
             return Err(SolverError::PacksDoNotDivide {
                 items: weights.len(),
@@ -690,6 +681,18 @@ impl Shape {
 /// What the result reports as `item`'s owner: its label, or the item itself without labels.
 fn label(labels: Option<&[usize]>, item: usize) -> usize {
     labels.map_or(item, |labels| labels[item])
+}
+
+/// [`SolverError::LabelCount`] unless there is one label per weight.
+fn check_labels(labels: &[usize], weights: &[f32]) -> Result<(), SolverError> {
+    if labels.len() == weights.len() {
+        Ok(())
+    } else {
+        Err(SolverError::LabelCount {
+            labels: labels.len(),
+            items: weights.len(),
+        })
+    }
 }
 
 #[cfg(test)]

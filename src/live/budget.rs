@@ -1644,6 +1644,25 @@ mod tests {
 
     /// A random global layer (loads, cluster) and current placement: up to 16 experts on up
     /// to 15 GPUs (more than [`PARTNERS`] + 1) of 3 to 5 slots.
+    /// A fresh search from `current` for every variant of every round, as `run` sets it up.
+    fn variant_searches<'a>(
+        layer: &'a LayerProblem<'a>,
+        current: &'a LayerPlacement,
+        live: &'a LiveGpus,
+    ) -> Vec<Search<'a>> {
+        let base = Search::new(layer, current, live);
+        ROUNDS
+            .iter()
+            .flat_map(|(_, variants)| variants.iter())
+            .map(|variant| {
+                let mut s = base.clone();
+                s.rule = variant.rule;
+                s.partners = variant.partners;
+                s
+            })
+            .collect()
+    }
+
     fn random_case(rng: &mut Lcg) -> (Vec<f64>, Cluster, LayerPlacement) {
         loop {
             let (experts, gpus, per_gpu) = (6 + rng.next(10), 2 + rng.next(14), 3 + rng.next(3));
@@ -1693,32 +1712,27 @@ mod tests {
             let (loads, cluster, current) = random_case(&mut rng);
             let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
             let live = LiveGpus::all(cluster.gpus);
-            for (_, variants) in ROUNDS {
-                for &variant in variants {
-                    let mut s = Search::new(&layer, &current, &live);
-                    s.rule = variant.rule;
-                    s.partners = variant.partners;
-                    let budget = 1 + rng.next(8);
-                    loop {
-                        let mut full = s.clone();
-                        full.loose = true;
-                        let (now, reference) = (s.now, full.now);
-                        let (step, expected) = (s.best_step(budget), full.best_step(budget));
-                        // Every evaluation stamps once: the bounded scan evaluates fewer.
-                        skipped += (full.now - reference) - (s.now - now);
-                        let key = |c: &Option<Candidate>| {
-                            c.map(|c| {
-                                let writes = c.writes.as_slice().to_vec();
-                                (writes, c.score.0.to_bits(), c.score.1.to_bits())
-                            })
-                        };
-                        assert_eq!(key(&step), key(&expected), "case {case} step {steps}");
-                        let Some(step) = step else {
-                            break;
-                        };
-                        s.apply(step.writes.as_slice());
-                        steps += 1;
-                    }
+            for mut s in variant_searches(&layer, &current, &live) {
+                let budget = 1 + rng.next(8);
+                loop {
+                    let mut full = s.clone();
+                    full.loose = true;
+                    let (now, reference) = (s.now, full.now);
+                    let (step, expected) = (s.best_step(budget), full.best_step(budget));
+                    // Every evaluation stamps once: the bounded scan evaluates fewer.
+                    skipped += (full.now - reference) - (s.now - now);
+                    let key = |c: &Option<Candidate>| {
+                        c.map(|c| {
+                            let writes = c.writes.as_slice().to_vec();
+                            (writes, c.score.0.to_bits(), c.score.1.to_bits())
+                        })
+                    };
+                    assert_eq!(key(&step), key(&expected), "case {case} step {steps}");
+                    let Some(step) = step else {
+                        break;
+                    };
+                    s.apply(step.writes.as_slice());
+                    steps += 1;
                 }
             }
         }
@@ -1735,28 +1749,23 @@ mod tests {
             let (loads, cluster, current) = random_case(&mut rng);
             let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
             let live = LiveGpus::all(cluster.gpus);
-            for (_, variants) in ROUNDS {
-                for &variant in variants {
-                    let mut s = Search::new(&layer, &current, &live);
-                    s.rule = variant.rule;
-                    s.partners = variant.partners;
-                    let budget = rng.next(6);
-                    let mut steps = 0;
-                    while let Some(step) = s.best_step(budget) {
-                        let before = s.max();
-                        s.apply(step.writes.as_slice());
-                        assert_matches_recount(&s, &current);
-                        // The relief kept up to date by the stale experts is a full recount's.
-                        s.set_relief();
-                        let kept = s.relief.clone();
-                        s.stale = (0..s.experts).collect();
-                        s.set_relief();
-                        assert_eq!(kept, s.relief, "case {case}: relief");
-                        assert!(s.max() <= before, "case {case}: the max rose");
-                        assert!(s.transfers <= budget, "case {case}: over budget");
-                        steps += 1;
-                        assert!(steps <= STEPS_PER_SLOT * cluster.replicas);
-                    }
+            for mut s in variant_searches(&layer, &current, &live) {
+                let budget = rng.next(6);
+                let mut steps = 0;
+                while let Some(step) = s.best_step(budget) {
+                    let before = s.max();
+                    s.apply(step.writes.as_slice());
+                    assert_matches_recount(&s, &current);
+                    // The relief kept up to date by the stale experts is a full recount's.
+                    s.set_relief();
+                    let kept = s.relief.clone();
+                    s.stale = (0..s.experts).collect();
+                    s.set_relief();
+                    assert_eq!(kept, s.relief, "case {case}: relief");
+                    assert!(s.max() <= before, "case {case}: the max rose");
+                    assert!(s.transfers <= budget, "case {case}: over budget");
+                    steps += 1;
+                    assert!(steps <= STEPS_PER_SLOT * cluster.replicas);
                 }
             }
         }
