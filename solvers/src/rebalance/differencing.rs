@@ -15,14 +15,17 @@ impl CopyPacker {
     }
 
     /// The copies by descending weight (`copies`): the items by descending copy weight
-    /// (integer keys, see `desc_key`), each item's copies together. The sort starts from the
-    /// order of the last call (after a count move two items' keys changed: an insertion sort
-    /// puts them in place); the keys are distinct, so the order does not depend on the start.
+    /// (integer keys, see `desc_key`), each item's copies together. Within one packing the sort
+    /// starts from the order of the last call (after a count move two items' keys changed: an
+    /// insertion sort puts them in place); a packing's first sort is a full sort (the last
+    /// order is another packing's: another node, another layer). The keys are distinct, so the
+    /// order does not depend on the start.
     fn sorted_copies(&mut self) {
         let n = self.weights.len();
         let bits = index_bits(n);
         let mask = (1u64 << bits) - 1;
-        if self.item_order.len() != n {
+        let fresh = std::mem::take(&mut self.fresh_order);
+        if fresh || self.item_order.len() != n {
             self.item_order.clear();
             self.item_order.extend(0..n);
         }
@@ -31,8 +34,8 @@ impl CopyPacker {
             let share = self.weights[item] / self.counts[item] as f64;
             self.keys.push(desc_key(share, item, bits));
         }
-        if !insertion_sort_within(&mut self.keys, 2 * n) {
-            self.keys.sort_unstable();
+        if fresh || !insertion_sort_within(&mut self.keys, 2 * n) {
+            sort_keys(&mut self.keys, self.kernels);
         }
         self.item_order.clear();
         self.item_order
@@ -67,7 +70,7 @@ impl CopyPacker {
         self.keys.clear();
         self.keys
             .extend((0..m).map(|i| desc_key(c[a + i].0 + c[b + m - 1 - i].0, i, bits)));
-        self.keys.sort_unstable();
+        sort_keys(&mut self.keys, self.kernels);
         self.item.clear();
         for &key in &self.keys {
             let i = (key & ((1 << bits) - 1)) as usize;
@@ -127,7 +130,7 @@ impl CopyPacker {
                     .enumerate()
                     .map(|(i, s)| desc_key(s.sum, i, bits)),
             );
-            self.keys.sort_unstable();
+            sort_keys(&mut self.keys, self.kernels);
             self.merged.clear();
             self.merged.extend_from_slice(merged);
             for (s, &key) in merged.iter_mut().zip(&self.keys) {
