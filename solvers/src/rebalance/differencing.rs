@@ -25,14 +25,29 @@ impl CopyPacker {
         let bits = index_bits(n);
         let mask = (1u64 << bits) - 1;
         let fresh = std::mem::take(&mut self.fresh_order);
-        if fresh || self.item_order.len() != n {
-            self.item_order.clear();
-            self.item_order.extend(0..n);
-        }
+        // Each item's copy weight once (the keys and the copies take it from here).
+        self.shares.clear();
+        self.shares.extend(
+            self.weights
+                .iter()
+                .zip(&self.counts)
+                .map(|(&w, &c)| w / c as f64),
+        );
+        let shares = &self.shares;
         self.keys.clear();
-        for &item in &self.item_order {
-            let share = self.weights[item] / self.counts[item] as f64;
-            self.keys.push(desc_key(share, item, bits));
+        if fresh || self.item_order.len() != n {
+            self.keys.extend(
+                shares
+                    .iter()
+                    .enumerate()
+                    .map(|(item, &share)| desc_key(share, item, bits)),
+            );
+        } else {
+            self.keys.extend(
+                self.item_order
+                    .iter()
+                    .map(|&item| desc_key(shares[item], item, bits)),
+            );
         }
         if fresh || !insertion_sort_within(&mut self.keys, 2 * n) {
             sort_keys(&mut self.keys, self.kernels);
@@ -40,13 +55,14 @@ impl CopyPacker {
         self.item_order.clear();
         self.item_order
             .extend(self.keys.iter().map(|&key| (key & mask) as usize));
+        let total: usize = self.counts.iter().sum();
         self.copies.clear();
+        self.copies.resize(total, (0.0, 0));
+        let mut at = 0;
         for &item in &self.item_order {
-            let (s, c) = (
-                self.weights[item] / self.counts[item] as f64,
-                self.counts[item],
-            );
-            self.copies.extend(std::iter::repeat_n((s, item), c));
+            let c = self.counts[item];
+            self.copies[at..at + c].fill((shares[item], item));
+            at += c;
         }
     }
 

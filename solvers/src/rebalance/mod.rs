@@ -270,7 +270,8 @@ pub struct CopyPacker {
     grown: Vec<f64>,
     /// `item[pos]`: the item whose copy sits at position `pos`.
     item: Vec<usize>,
-    /// Each item's copy weight `w_i / c_i` as `index` last computed it (scratch).
+    /// Each item's copy weight `w_i / c_i` as `index` or the construction last computed it
+    /// (scratch).
     shares: Vec<f64>,
     /// `at[pos]`: the weight of the copy at `pos`.
     at: Vec<f64>,
