@@ -460,17 +460,12 @@ impl CopyPacker {
     }
 
     /// Whether the construction's heaviest bin is at the stop goal; sets the bin loads as
-    /// [`CopyPacker::index`] does (each bin's copy weights summed in position order).
+    /// [`CopyPacker::index`] does (each bin's copy weights summed in position order, the
+    /// weights as the construction computed them for the current counts).
     fn construction_at_goal(&mut self) -> bool {
         let k = self.per_bin;
-        self.shares.clear();
-        self.shares.extend(
-            self.weights
-                .iter()
-                .zip(&self.counts)
-                .map(|(&w, &c)| w / c as f64),
-        );
         let shares = &self.shares;
+        debug_assert_eq!(shares.len(), self.weights.len());
         self.load.clear();
         self.load.extend(
             self.item
