@@ -67,7 +67,13 @@ pub struct Apportioner {
     heap32: Vec<u64>,
     heap64: Vec<u128>,
     result: Apportionment,
+    /// Each item's current share (scratch of [`Apportioner::largest_share`]).
+    shares: Vec<f64>,
 }
+
+/// Extra copies times items at most for which [`Apportioner::largest_share`] hands out the
+/// copies by scanning the shares (a hierarchical node's `T_rep`: 8 extra copies over 9 items).
+const SCAN_WORK: usize = 128;
 
 impl Apportioner {
     /// Greedy apportionment in `f32`, bit-exact with `replicate_experts` of DeepSeek's
@@ -152,6 +158,57 @@ impl Apportioner {
             |_, _| {},
         );
         Ok(&out.counts)
+    }
+}
+
+impl Apportioner {
+    /// The largest share `max_i w_i / c_i` of the counts of [`Apportioner::counts_f64`]: the
+    /// smallest possible largest share of `copies` copies ([`min_max_share`]), without the
+    /// counts. With few extra copies over few items the copies are handed out by a scan over
+    /// the shares, each to a largest one (on ties whichever: the taken shares are the largest
+    /// of all `w_i / c`, each item's non-increasing in `c`, so the largest one left is the
+    /// same value).
+    ///
+    /// ```
+    /// use eplb_solvers::apportion::Apportioner;
+    /// let mut a = Apportioner::default();
+    /// assert_eq!(a.largest_share(&[3.0, 3.0, 2.0], 4).unwrap(), 3.0);
+    /// assert_eq!(a.largest_share(&[3.0, 3.0, 2.0], 5).unwrap(), 2.0);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Apportioner::greedy_f32`].
+    pub fn largest_share(&mut self, weights: &[f64], copies: usize) -> Result<f64, SolverError> {
+        let n = weights.len();
+        if copies < n || n == 0 || n > u32::MAX as usize {
+            return Err(SolverError::TooFewCopies { items: n, copies });
+        }
+        let extra = copies - n;
+        if extra.saturating_mul(n) > SCAN_WORK {
+            let counts = self.counts_f64(weights, copies)?;
+            return Ok(weights
+                .iter()
+                .zip(counts)
+                .map(|(&w, &c)| w / c as f64)
+                .fold(0.0, f64::max));
+        }
+        check_weights(weights)?;
+        let counts = &mut self.result.counts;
+        counts.clear();
+        counts.resize(n, 1);
+        self.shares.clear();
+        self.shares.extend_from_slice(weights);
+        for _ in 0..extra {
+            let mut top = 0;
+            for (i, &share) in self.shares.iter().enumerate().skip(1) {
+                if share > self.shares[top] {
+                    top = i;
+                }
+            }
+            counts[top] += 1;
+            self.shares[top] = weights[top] / counts[top] as f64;
+        }
+        Ok(self.shares.iter().copied().fold(0.0, f64::max))
     }
 }
 
@@ -394,6 +451,20 @@ mod tests {
                 .map(|c| w.iter().zip(&c).map(|(&w, &c)| w / c as f64).fold(0.0, f64::max))
                 .fold(f64::INFINITY, f64::min);
             prop_assert_eq!(min_max_share(&w, w.len() + extra).unwrap(), best);
+        }
+
+        /// The scan's largest share is that of the greedy's counts, with ties (small integer
+        /// weights) and on either side of the scan's work limit.
+        #[test]
+        fn largest_share_is_that_of_the_counts(
+            weights in proptest::collection::vec(0u32..8, 1..40),
+            extra in 0usize..40,
+        ) {
+            let w: Vec<f64> = weights.iter().map(|&x| f64::from(x) / 4.0).collect();
+            let copies = w.len() + extra;
+            let mut a = Apportioner::default();
+            let got = a.largest_share(&w, copies).unwrap();
+            prop_assert_eq!(got.to_bits(), min_max_share(&w, copies).unwrap().to_bits());
         }
 
         #[test]

@@ -153,6 +153,7 @@ impl PlacementStrategy for Refine {
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution> {
         let packed = WORKSPACE.with(|ws| {
             let ws = &mut *ws.borrow_mut();
+            ws.packer.set_kernels(layer.budget().kernels);
             match layer.policy() {
                 Policy::Global => self.solve_global(ws, layer),
                 Policy::Hierarchical => self.solve_hierarchical(ws, layer),
@@ -360,12 +361,6 @@ fn node_value(
         merged.select_nth_unstable_by(extra, |a, b| b.total_cmp(a));
         merged.truncate(extra + 1);
     }
-    let copies = merged.len() + extra;
-    let counts = apportioner.counts_f64(merged, copies)?;
-    let rep = merged
-        .iter()
-        .zip(counts)
-        .map(|(&w, &c)| w / c as f64)
-        .fold(0.0, f64::max);
+    let rep = apportioner.largest_share(merged, merged.len() + extra)?;
     Ok((sum / cap.gpus as f64).max(rep))
 }

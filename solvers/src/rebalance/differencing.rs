@@ -15,35 +15,54 @@ impl CopyPacker {
     }
 
     /// The copies by descending weight (`copies`): the items by descending copy weight
-    /// (integer keys, see `desc_key`), each item's copies together. The sort starts from the
-    /// order of the last call (after a count move two items' keys changed: an insertion sort
-    /// puts them in place); the keys are distinct, so the order does not depend on the start.
+    /// (integer keys, see `desc_key`), each item's copies together. Within one packing the sort
+    /// starts from the order of the last call (after a count move two items' keys changed: an
+    /// insertion sort puts them in place); a packing's first sort is a full sort (the last
+    /// order is another packing's: another node, another layer). The keys are distinct, so the
+    /// order does not depend on the start.
     fn sorted_copies(&mut self) {
         let n = self.weights.len();
         let bits = index_bits(n);
         let mask = (1u64 << bits) - 1;
-        if self.item_order.len() != n {
-            self.item_order.clear();
-            self.item_order.extend(0..n);
-        }
+        let fresh = std::mem::take(&mut self.fresh_order);
+        // Each item's copy weight once (the keys and the copies take it from here).
+        self.shares.clear();
+        self.shares.extend(
+            self.weights
+                .iter()
+                .zip(&self.counts)
+                .map(|(&w, &c)| w / c as f64),
+        );
+        let shares = &self.shares;
         self.keys.clear();
-        for &item in &self.item_order {
-            let share = self.weights[item] / self.counts[item] as f64;
-            self.keys.push(desc_key(share, item, bits));
+        if fresh || self.item_order.len() != n {
+            self.keys.extend(
+                shares
+                    .iter()
+                    .enumerate()
+                    .map(|(item, &share)| desc_key(share, item, bits)),
+            );
+        } else {
+            self.keys.extend(
+                self.item_order
+                    .iter()
+                    .map(|&item| desc_key(shares[item], item, bits)),
+            );
         }
-        if !insertion_sort_within(&mut self.keys, 2 * n) {
-            self.keys.sort_unstable();
+        if fresh || !insertion_sort_within(&mut self.keys, 2 * n) {
+            sort_keys(&mut self.keys, self.kernels);
         }
         self.item_order.clear();
         self.item_order
             .extend(self.keys.iter().map(|&key| (key & mask) as usize));
+        let total: usize = self.counts.iter().sum();
         self.copies.clear();
+        self.copies.resize(total, (0.0, 0));
+        let mut at = 0;
         for &item in &self.item_order {
-            let (s, c) = (
-                self.weights[item] / self.counts[item] as f64,
-                self.counts[item],
-            );
-            self.copies.extend(std::iter::repeat_n((s, item), c));
+            let c = self.counts[item];
+            self.copies[at..at + c].fill((shares[item], item));
+            at += c;
         }
     }
 
@@ -67,7 +86,7 @@ impl CopyPacker {
         self.keys.clear();
         self.keys
             .extend((0..m).map(|i| desc_key(c[a + i].0 + c[b + m - 1 - i].0, i, bits)));
-        self.keys.sort_unstable();
+        sort_keys(&mut self.keys, self.kernels);
         self.item.clear();
         for &key in &self.keys {
             let i = (key & ((1 << bits) - 1)) as usize;
@@ -127,7 +146,7 @@ impl CopyPacker {
                     .enumerate()
                     .map(|(i, s)| desc_key(s.sum, i, bits)),
             );
-            self.keys.sort_unstable();
+            sort_keys(&mut self.keys, self.kernels);
             self.merged.clear();
             self.merged.extend_from_slice(merged);
             for (s, &key) in merged.iter_mut().zip(&self.keys) {

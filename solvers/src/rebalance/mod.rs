@@ -73,6 +73,8 @@
 //! bin. Nothing is allocated inside the search once the packer is warm.
 
 use crate::error::{check_weights, SolverError};
+use crate::kernels::Kernels;
+use crate::key_sort::sort_keys;
 use crate::loads::{bin_load, peak};
 use crate::tolerance::ROUNDING;
 
@@ -268,7 +270,8 @@ pub struct CopyPacker {
     grown: Vec<f64>,
     /// `item[pos]`: the item whose copy sits at position `pos`.
     item: Vec<usize>,
-    /// Each item's copy weight `w_i / c_i` as `index` last computed it (scratch).
+    /// Each item's copy weight `w_i / c_i` as `index` or the construction last computed it
+    /// (scratch).
     shares: Vec<f64>,
     /// `at[pos]`: the weight of the copy at `pos`.
     at: Vec<f64>,
@@ -321,6 +324,12 @@ pub struct CopyPacker {
     /// The items by descending copy weight at the last construction (where the next one's
     /// sort starts).
     item_order: Vec<usize>,
+    /// Which kernels sort the construction's keys (the same order either way: the keys are
+    /// distinct).
+    kernels: Kernels,
+    /// Whether `item_order` is from an earlier packing (a full sort instead of an insertion
+    /// sort from it).
+    fresh_order: bool,
     merged: Vec<Subset>,
     copies: Vec<(f64, usize)>,
     next: Vec<usize>,
@@ -395,7 +404,14 @@ impl CopyPacker {
         let goal = self.goal().max(limits.target);
         self.policy = SearchPolicy::new(self.bins, self.per_bin, weights.len(), &limits);
         self.stop_at = goal * (1.0 + self.policy.stop_gap);
+        self.fresh_order = true;
         self.construct();
+        if limits.max_kicks == 0 && self.construction_at_goal() {
+            // Nothing to search (the sweeps and the descent would stop at once): the search
+            // state is not built.
+            self.stats.reached_goal = true;
+            return Ok(self.item.clone());
+        }
         self.index();
         // Sweeps only where the packing answers to its own bound (no outer `target`): in a
         // node of a larger problem (refine's hierarchical nodes) they steer the descent to
@@ -424,6 +440,13 @@ impl CopyPacker {
         Ok(self.item.clone())
     }
 
+    /// Sets which kernels sort the construction's keys: [`Kernels::Auto`] (the default) sorts
+    /// short key lists with the vector networks where the processor has them. Either choice
+    /// gives the same packings (the keys are distinct, so every correct sort gives one order).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+    }
+
     /// What the last [`CopyPacker::pack`] did.
     pub fn stats(&self) -> PackStats {
         self.stats
@@ -434,6 +457,22 @@ impl CopyPacker {
     /// position order, as an evaluator that sums slot by slot gets them.
     pub fn peak(&self) -> f64 {
         peak(&self.load)
+    }
+
+    /// Whether the construction's heaviest bin is at the stop goal; sets the bin loads as
+    /// [`CopyPacker::index`] does (each bin's copy weights summed in position order, the
+    /// weights as the construction computed them for the current counts).
+    fn construction_at_goal(&mut self) -> bool {
+        let k = self.per_bin;
+        let shares = &self.shares;
+        debug_assert_eq!(shares.len(), self.weights.len());
+        self.load.clear();
+        self.load.extend(
+            self.item
+                .chunks_exact(k)
+                .map(|items| bin_load(items.iter().map(|&i| shares[i]))),
+        );
+        peak(&self.load) <= self.stop_at
     }
 
     /// A lower bound on the heaviest bin of any packing with any counts: the mean bin

@@ -165,6 +165,9 @@ fn constructed(weights: &[f64], bins: usize, per_bin: usize) -> CopyPacker {
         ..PackLimits::default()
     };
     p.pack(weights, &counts, bins, limits).unwrap();
+    // The search state of that packing (`pack` does not build it when the construction is
+    // already at the goal).
+    p.index();
     p
 }
 
