@@ -26,13 +26,7 @@ impl CopyPacker {
         let mask = (1u64 << bits) - 1;
         let fresh = std::mem::take(&mut self.fresh_order);
         // Each item's copy weight once (the keys and the copies take it from here).
-        self.shares.clear();
-        self.shares.extend(
-            self.weights
-                .iter()
-                .zip(&self.counts)
-                .map(|(&w, &c)| w / c as f64),
-        );
+        self.refresh_shares();
         let shares = &self.shares;
         self.keys.clear();
         if fresh || self.item_order.len() != n {

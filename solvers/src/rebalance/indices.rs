@@ -26,13 +26,7 @@ impl CopyPacker {
                 .map(|(&w, &c)| w / (c + 1) as f64),
         );
         // Each item's copy weight once, then by position.
-        self.shares.clear();
-        self.shares.extend(
-            self.weights
-                .iter()
-                .zip(&self.counts)
-                .map(|(&w, &c)| w / c as f64),
-        );
+        self.refresh_shares();
         let shares = &self.shares;
         self.at.clear();
         self.at.extend(self.item.iter().map(|&i| shares[i]));

@@ -459,6 +459,17 @@ impl CopyPacker {
         peak(&self.load)
     }
 
+    /// Sets `shares` to each item's copy weight `w_i / c_i` at the current counts.
+    fn refresh_shares(&mut self) {
+        self.shares.clear();
+        self.shares.extend(
+            self.weights
+                .iter()
+                .zip(&self.counts)
+                .map(|(&w, &c)| w / c as f64),
+        );
+    }
+
     /// Whether the construction's heaviest bin is at the stop goal; sets the bin loads as
     /// [`CopyPacker::index`] does (each bin's copy weights summed in position order, the
     /// weights as the construction computed them for the current counts).
