@@ -49,17 +49,67 @@ impl Holdings {
     }
 }
 
+/// Lists of values cut by key, in one flat buffer (no allocation per key): `of(k)` lists the
+/// values of the entries of key `k`, in entry order, a value left out when its identity
+/// equals that of the key's previous value (entries that come grouped, e.g. in slot order,
+/// are listed once per group).
+#[derive(Debug, Clone)]
+pub(crate) struct KeyedLists {
+    /// `list[start[k]..start[k + 1]]`: the values of key `k`.
+    start: Vec<usize>,
+    list: Vec<usize>,
+}
+
+impl KeyedLists {
+    /// The lists of `keys` keys from `entries` (`(key, value)`, keys below `keys`; called
+    /// twice: once to count, once to fill), `identity` telling which values repeat.
+    pub(crate) fn build<I>(
+        keys: usize,
+        entries: impl Fn() -> I,
+        identity: impl Fn(usize) -> usize,
+    ) -> Self
+    where
+        I: Iterator<Item = (usize, usize)>,
+    {
+        let mut last = vec![usize::MAX; keys];
+        let mut start = vec![0; keys + 1];
+        for (k, v) in entries() {
+            let id = identity(v);
+            if last[k] != id {
+                last[k] = id;
+                start[k + 1] += 1;
+            }
+        }
+        for k in 0..keys {
+            start[k + 1] += start[k];
+        }
+        let mut list = vec![0; start[keys]];
+        // Fill from each key's start (its count so far in `next`).
+        let mut next = start.clone();
+        last.fill(usize::MAX);
+        for (k, v) in entries() {
+            let id = identity(v);
+            if last[k] != id {
+                last[k] = id;
+                list[next[k]] = v;
+                next[k] += 1;
+            }
+        }
+        Self { start, list }
+    }
+
+    /// The values of key `k`.
+    pub(crate) fn of(&self, k: usize) -> &[usize] {
+        &self.list[self.start[k]..self.start[k + 1]]
+    }
+}
+
 /// The GPUs and the nodes that hold each expert in one layer's placement, each listed once
-/// in increasing order (ids `>= experts` are ignored): two flat lists cut by expert (no
-/// allocation per expert).
+/// in increasing order (ids `>= experts` are ignored).
 #[derive(Debug, Clone)]
 pub(crate) struct Holders {
-    /// `gpu_list[gpu_start[e]..gpu_start[e + 1]]`: the GPUs holding `e`.
-    gpu_start: Vec<usize>,
-    gpu_list: Vec<usize>,
-    /// `node_list[node_start[e]..node_start[e + 1]]`: the nodes holding `e`.
-    node_start: Vec<usize>,
-    node_list: Vec<usize>,
+    gpus: KeyedLists,
+    nodes: KeyedLists,
 }
 
 impl Holders {
@@ -77,58 +127,25 @@ impl Holders {
                 .map(move |(slot, &e)| (e, slot / s))
                 .filter(move |&(e, g)| e < experts && g < cluster.gpus)
         };
-        let (mut last_gpu, mut last_node) = (vec![usize::MAX; experts], vec![usize::MAX; experts]);
-        let (mut gpu_start, mut node_start) = (vec![0; experts + 1], vec![0; experts + 1]);
-        for (e, g) in entries() {
-            let n = node_of(cluster, g);
-            if last_gpu[e] != g {
-                last_gpu[e] = g;
-                gpu_start[e + 1] += 1;
-            }
-            if last_node[e] != n {
-                last_node[e] = n;
-                node_start[e + 1] += 1;
-            }
-        }
-        for e in 0..experts {
-            gpu_start[e + 1] += gpu_start[e];
-            node_start[e + 1] += node_start[e];
-        }
-        let (mut gpu_list, mut node_list) =
-            (vec![0; gpu_start[experts]], vec![0; node_start[experts]]);
-        // Fill from each expert's start (its count so far in `next_*`).
-        let (mut next_gpu, mut next_node) = (gpu_start.clone(), node_start.clone());
-        last_gpu.fill(usize::MAX);
-        last_node.fill(usize::MAX);
-        for (e, g) in entries() {
-            let n = node_of(cluster, g);
-            if last_gpu[e] != g {
-                last_gpu[e] = g;
-                gpu_list[next_gpu[e]] = g;
-                next_gpu[e] += 1;
-            }
-            if last_node[e] != n {
-                last_node[e] = n;
-                node_list[next_node[e]] = n;
-                next_node[e] += 1;
-            }
-        }
+        let same = |v: usize| v;
         Self {
-            gpu_start,
-            gpu_list,
-            node_start,
-            node_list,
+            gpus: KeyedLists::build(experts, entries, same),
+            nodes: KeyedLists::build(
+                experts,
+                || entries().map(|(e, g)| (e, node_of(cluster, g))),
+                same,
+            ),
         }
     }
 
     /// The GPUs holding `e`, in increasing order.
     pub(crate) fn gpus(&self, e: usize) -> &[usize] {
-        &self.gpu_list[self.gpu_start[e]..self.gpu_start[e + 1]]
+        self.gpus.of(e)
     }
 
     /// The nodes holding `e`, in increasing order.
     pub(crate) fn nodes(&self, e: usize) -> &[usize] {
-        &self.node_list[self.node_start[e]..self.node_start[e + 1]]
+        self.nodes.of(e)
     }
 }
 

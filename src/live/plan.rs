@@ -22,7 +22,7 @@ use petgraph::Direction;
 use serde::Serialize;
 
 use super::failed::LiveGpus;
-use super::holdings::node_of;
+use super::holdings::{node_of, KeyedLists};
 use crate::error::Result;
 use crate::placement::{LayerPlacement, Placement};
 use crate::problem::{Cluster, Problem};
@@ -179,34 +179,18 @@ pub(crate) fn plan_layer(
     let s = cluster.slots_per_gpu();
     let cur = current.phy2log();
     // The experts each GPU holds, and the live slots holding each expert now (the first on
-    // each GPU, in slot order): `source_list[source_start[e]..source_start[e + 1]]`, one
-    // flat list cut by expert.
+    // each GPU, in slot order).
     let mut holds = vec![false; cluster.gpus * experts];
-    let mut source_start = vec![0usize; experts + 1];
     let live_slots = || {
         cur.iter()
             .enumerate()
             .filter(|&(slot, &e)| e < experts && live.is_live(slot / s))
+            .map(|(slot, &e)| (e, slot))
     };
-    for (slot, &e) in live_slots() {
-        let held = &mut holds[(slot / s) * experts + e];
-        // Slots come in GPU order: the first slot of `e` on its GPU finds it not held yet.
-        source_start[e + 1] += usize::from(!*held);
-        *held = true;
+    for (e, slot) in live_slots() {
+        holds[(slot / s) * experts + e] = true;
     }
-    for e in 0..experts {
-        source_start[e + 1] += source_start[e];
-    }
-    let mut source_list = vec![0usize; source_start[experts]];
-    let mut next = source_start.clone();
-    for (slot, &e) in live_slots() {
-        let gpu = slot / s;
-        if next[e] == source_start[e] || source_list[next[e] - 1] / s != gpu {
-            source_list[next[e]] = slot;
-            next[e] += 1;
-        }
-    }
-    let sources = |e: usize| &source_list[source_start[e]..source_start[e + 1]];
+    let sources = KeyedLists::build(experts, live_slots, |slot| slot / s);
     let mut sends = vec![0usize; cluster.gpus];
     let mut moves = Vec::new();
     let mut local_copies = 0;
@@ -220,7 +204,8 @@ pub(crate) fn plan_layer(
             continue;
         }
         let node = node_of(cluster, to_gpu);
-        let source = sources(e)
+        let source = sources
+            .of(e)
             .iter()
             .copied()
             .min_by_key(|&src| (node_of(cluster, src / s) != node, sends[src / s], src));
