@@ -23,6 +23,7 @@ macro_rules! py_dict {
 mod live;
 
 use eplb::live::{align_layer, evaluate_live, place_on_live, DEAD_SLOT_FILLER};
+use eplb::runner::solve_tables;
 use eplb::strategies::{Registry, StrategySpec};
 use eplb::{
     evaluate, solve, Claim, Cluster, DeepSeekFlat, EplbError, Evaluation, Loads, Placement,
@@ -269,6 +270,14 @@ fn place<'py>(
             .then(|| layer_dicts(py, &placed.evaluation, None))
             .transpose()?;
         return Ok((arrays, layers));
+    }
+    if old_phy2log.is_none() && !metrics {
+        // The tables alone: a strategy with a batched path (greedy on one thread) writes
+        // them straight from its engine, with no per-layer placements in between.
+        let flat = py
+            .detach(|| solve_tables(&problem, strategy.as_ref(), &options))
+            .map_err(value_error)?;
+        return Ok((arrays_of_flat(py, flat)?, None));
     }
     let old = old_phy2log
         .map(|old| live::current_layers(&old, &problem))
