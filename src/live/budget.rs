@@ -227,6 +227,10 @@ fn can_beat(best: &Option<Candidate>, rule: TieBreak, bound: Bound, cost: isize)
     let slack = max * SLACK;
     let loose = (max - peak + slack) * per_price;
     let first = loose.min((max - untouched + slack) * per_price);
+    // Below the best's first part less its tolerance, the second part cannot matter.
+    if first < b.score.0 - b.tol {
+        return false;
+    }
     let second = match rule {
         TieBreak::Peak => loose,
         TieBreak::Squares => (squares / max + slack) * per_price,
@@ -414,6 +418,9 @@ struct PartnerGpu {
     /// Where its movable slots are in the step's list of them, in slot order (most
     /// experts have a single replica: few slots are movable).
     movable: std::ops::Range<usize>,
+    /// The load of the busiest GPU other than this one and the busiest GPU: a swap between
+    /// the two leaves it as it is, so the new max is at least this.
+    floor: f64,
 }
 
 /// What a step reads of one slot of a GPU `h` that trades with the busiest GPU `top`, once
@@ -607,6 +614,8 @@ pub(crate) fn search(
     // The variants the last round ran (its own, not ones run before).
     let mut last_round: Vec<Variant> = Vec::new();
     let mut kept: Option<SearchResult> = None;
+    // Every search run so far: where it would search on from.
+    let mut paths: Vec<Path> = Vec::new();
     for (round, &(threshold, variants)) in rounds(effort).iter().enumerate() {
         for &variant in variants {
             // A round (and every later one) stops as soon as the best search ends within its
@@ -625,7 +634,9 @@ pub(crate) fn search(
             if round + 1 == ROUNDS.len() {
                 last_round.push(variant);
             }
-            keep_better(&mut kept, run(variant, &[]));
+            let next = run(variant, &[]);
+            paths.push(Path::of(&next, 0));
+            keep_better(&mut kept, next);
         }
     }
     let mut kept = kept.expect("the first round always runs");
@@ -640,13 +651,45 @@ pub(crate) fn search(
                 if !above(&kept, WIDE_SEARCH_ABOVE_BOUND) {
                     break 'restarts;
                 }
+                // A search that took these steps with this variant would only take its own
+                // again: it ended where this restart would (and was kept if better).
+                if paths.iter().any(|p| p.continues(variant, prefix)) {
+                    continue;
+                }
+                let next = run(variant, prefix);
+                paths.push(Path::of(&next, prefix.len()));
                 let mut best = Some(kept);
-                keep_better(&mut best, run(variant, prefix));
+                keep_better(&mut best, next);
                 kept = best.expect("kept");
             }
         }
     }
     kept
+}
+
+/// The steps of a search run and how many of them it replayed: from the state after any
+/// longer prefix of them, its variant chooses the rest again (the search is deterministic).
+struct Path {
+    variant: Variant,
+    steps: Vec<Writes>,
+    replayed: usize,
+}
+
+impl Path {
+    /// The path of `result`, which replayed its first `replayed` steps.
+    fn of(result: &SearchResult, replayed: usize) -> Self {
+        Self {
+            variant: result.variant,
+            steps: result.steps.clone(),
+            replayed,
+        }
+    }
+
+    /// True when `variant` searching on after `prefix` would take this path's steps (the
+    /// path chose its steps after `prefix` with `variant`), so end where it ended.
+    fn continues(&self, variant: Variant, prefix: &[Writes]) -> bool {
+        self.variant == variant && prefix.len() >= self.replayed && self.steps.starts_with(prefix)
+    }
 }
 
 /// Replaces `kept` by `next` when `next` ends lower (or as low with fewer transfers).
@@ -1153,6 +1196,10 @@ impl<'a> Search<'a> {
                 least_without: f64::INFINITY,
                 refund: 0,
                 movable: moving.len()..moving.len(),
+                floor: order[1..]
+                    .iter()
+                    .find(|&&g| g != h)
+                    .map_or(0.0, |&g| self.load[g]),
             };
             for slot in h * self.slots..(h + 1) * self.slots {
                 let e = self.phy[slot];
@@ -1346,10 +1393,7 @@ impl<'a> Search<'a> {
                 // is at least what moving `x` costs plus `swap_in`.
                 let (lt, lh) = (self.load[top], self.load[h]);
                 // The busiest GPU outside the two bounds the new max from below.
-                let floor = order[1..]
-                    .iter()
-                    .find(|&&g| g != h)
-                    .map_or(0.0, |&g| self.load[g]);
+                let floor = info.floor;
                 let (peak, squares) = swap_bounds(lt, lh, px);
                 let bound = Bound {
                     max,
