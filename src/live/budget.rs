@@ -1961,4 +1961,34 @@ mod tests {
             assert_matches_recount(&s, &current);
         }
     }
+
+    /// What [`search`] skips a restart on: a variant restarted after a prefix of a path it
+    /// chose past its own replayed prefix ([`Path::continues`]) takes that path's steps
+    /// again and ends where it ended; after a shorter prefix (inside what the path replayed)
+    /// or with another variant the path does not apply.
+    #[test]
+    fn a_restart_along_a_path_its_variant_chose_ends_where_the_path_ended() {
+        let mut rng = Lcg(29);
+        for _ in 0..60 {
+            let (loads, cluster, current) = random_case(&mut rng);
+            let layer = LayerProblem::new(0, &loads, &cluster, Policy::Global).unwrap();
+            let live = LiveGpus::all(cluster.gpus);
+            let budget = 1 + rng.next(8);
+            let (first, wide) = (ROUNDS[0].1[0], ROUNDS[2].1[1]);
+            let run = |v: Variant, prefix: &[Writes]| {
+                shared_run(&layer, &current, budget, &live, v, prefix)
+            };
+            let base = run(first, &[]);
+            let k = rng.next(base.steps() + 1);
+            let restart = run(wide, &base.steps[..k]);
+            let path = Path::of(&restart, k);
+            let j = k + rng.next(restart.steps() - k + 1);
+            assert!(path.continues(wide, &restart.steps[..j]));
+            assert_eq!(run(wide, &restart.steps[..j]), restart);
+            assert!(!path.continues(first, &restart.steps[..j]));
+            if k > 0 {
+                assert!(!path.continues(wide, &restart.steps[..k - 1]));
+            }
+        }
+    }
 }
