@@ -296,44 +296,38 @@ impl FlatTables {
     /// Appends a layer solved by [`ReplicaPacker`](eplb_solvers::replicate::ReplicaPacker):
     /// the slots `slots` of `copies` (their owners are expert ids) and the items `items`,
     /// which hold every expert of the layer once (their counts are `logcnt`). Each slot's
-    /// copy is read once; nothing is counted slot by slot.
-    ///
-    /// # Errors
-    /// [`EplbError::InvalidPlacement`] when an item's owner is not an expert id (`>=
-    /// experts`).
+    /// copy is read once; nothing is counted slot by slot. The owners are the caller's own
+    /// expert ids, trusted (checked in debug builds).
     pub(crate) fn push_copies(
         &mut self,
         copies: &SlotCopies<'_>,
         slots: Range<usize>,
         items: Range<usize>,
-    ) -> Result<()> {
+    ) {
         let experts = self.flat.experts;
-        let l = self.flat.layers;
         debug_assert_eq!(items.len(), experts, "one item per expert");
+        // The engine's owners are the caller's expert ids (every copy's owner is its item's
+        // owner), trusted: an id out of range would panic on an index, never write out of
+        // bounds.
+        debug_assert!(copies.owner[items.clone()].iter().all(|&e| e < experts));
         if self.tables == Tables::Phy2log {
-            // The engine's owners are the caller's expert ids (checked in debug builds).
-            debug_assert!(items.clone().all(|item| copies.owner[item] < experts));
             self.flat.phy2log.extend(
                 copies.copy[slots]
                     .iter()
                     .map(|&copy| copies.owner[copy as usize] as i64),
             );
             self.flat.layers += 1;
-            return Ok(());
+            return;
         }
-        self.flat.logcnt.resize((l + 1) * experts, 0);
-        let logcnt = &mut self.flat.logcnt[l * experts..];
+        let row = self.flat.logcnt.len();
+        self.flat.logcnt.resize(row + experts, 0);
+        let logcnt = &mut self.flat.logcnt[row..];
         let mut width = self.flat.width;
-        for item in items {
-            // Every copy's owner is its item's owner: checking the items checks every slot.
-            let e = copies.owner[item];
-            let Some(count) = logcnt.get_mut(e) else {
-                return Err(EplbError::InvalidPlacement(format!(
-                    "layer {l}, item {item} is expert {e}; ids must be < {experts}"
-                )));
-            };
-            let copies_of = copies.counts[item];
-            *count = copies_of as i64;
+        for (&e, &copies_of) in copies.owner[items.clone()]
+            .iter()
+            .zip(&copies.counts[items])
+        {
+            logcnt[e] = copies_of as i64;
             width = width.max(copies_of);
         }
         self.flat.width = width;
@@ -352,7 +346,6 @@ impl FlatTables {
         let end = self.rank.len();
         self.flat.layers += 1;
         self.starts.push(end);
-        Ok(())
     }
 
     /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count
@@ -722,7 +715,7 @@ mod tests {
             for tables in [Tables::All, Tables::Phy2log] {
                 let mut flat = FlatTables::new(experts, slots, layers.len(), tables);
                 for l in 0..layers.len() {
-                    flat.push_copies(&copies, l * slots..(l + 1) * slots, l * experts..(l + 1) * experts).unwrap();
+                    flat.push_copies(&copies, l * slots..(l + 1) * slots, l * experts..(l + 1) * experts);
                 }
                 let flat = flat.finish();
                 let want = if tables == Tables::All { &expected } else { &only };

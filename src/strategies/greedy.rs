@@ -256,7 +256,7 @@ fn solve_all(
                 &slots,
                 l * c.replicas..(l + 1) * c.replicas,
                 l * experts..(l + 1) * experts,
-            )?;
+            );
         }
     }
     Ok(flat.finish())
