@@ -26,7 +26,7 @@ use eplb::runner::solve_tables;
 use eplb::strategies::{Greedy, Refine};
 use eplb::{
     solve, Cluster, DeepSeekFlat, Loads, PlacementStrategy, PolicyChoice, Problem, Solution,
-    SolveOptions,
+    SolveOptions, Tables,
 };
 use iai_callgrind::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 
@@ -101,11 +101,35 @@ fn all_layers(case: Case) -> Solution {
 fn tables(case: Case) -> DeepSeekFlat {
     let one_core = SolveOptions::new().with_threads(Some(1));
     black_box(
-        solve_tables(&case.problem, case.strategy.as_ref(), &one_core).expect("valid problem"),
+        solve_tables(
+            &case.problem,
+            case.strategy.as_ref(),
+            &one_core,
+            Tables::All,
+        )
+        .expect("valid problem"),
     )
 }
 
-library_benchmark_group!(name = dsv3_decode; benchmarks = all_layers, tables);
+// What vLLM's `rebalance_experts` returns: `phy2log` of every layer alone.
+#[library_benchmark]
+#[bench::greedy_hier_r288_p32(case(Greedy, 288, 32, 4))]
+#[bench::greedy_hier_r320_p64(case(Greedy, 320, 64, 8))]
+#[bench::greedy_global_r288_p32(case(Greedy, 288, 32, 1))]
+fn phy2log(case: Case) -> DeepSeekFlat {
+    let one_core = SolveOptions::new().with_threads(Some(1));
+    black_box(
+        solve_tables(
+            &case.problem,
+            case.strategy.as_ref(),
+            &one_core,
+            Tables::Phy2log,
+        )
+        .expect("valid problem"),
+    )
+}
+
+library_benchmark_group!(name = dsv3_decode; benchmarks = all_layers, tables, phy2log);
 // The runner clears the environment: keep the trace folder.
 main!(
     config = LibraryBenchmarkConfig::default().pass_through_envs(["EPLB_DATA"]);

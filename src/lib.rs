@@ -60,7 +60,7 @@ pub mod topology;
 pub use eplb_solvers::kernels::Kernels;
 pub use error::{EplbError, Result};
 pub use evaluate::{evaluate, Claim, ClaimViolation, Evaluation, LayerReport, Violation};
-pub use placement::{DeepSeekArrays, DeepSeekFlat, LayerPlacement, Placement};
+pub use placement::{DeepSeekArrays, DeepSeekFlat, LayerPlacement, Placement, Tables};
 pub use problem::{Cluster, LayerBudget, LayerProblem, Loads, Policy, PolicyChoice, Problem};
 pub use runner::{solve, solve_observed, Solution, SolveOptions};
 pub use strategy::{LayerSolution, PlacementStrategy, SolveStatus};

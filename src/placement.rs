@@ -187,12 +187,43 @@ pub struct DeepSeekFlat {
     pub logcnt: Vec<i64>,
 }
 
+/// Which of DeepSeek's tables a solve builds ([`solve_tables`](crate::runner::solve_tables),
+/// [`Placement::to_deepseek_tables`]).
+///
+/// A serving stack that derives `log2phy` and `logcnt` itself (vLLM's `rebalance_experts`
+/// returns `phy2log` alone) asks for [`Tables::Phy2log`] and skips their cost.
+///
+/// ```
+/// use eplb::{Placement, Tables};
+/// let p = Placement::from_phy2log(3, vec![vec![0, 1, 0, 2]]).unwrap();
+/// let only = p.to_deepseek_tables(Tables::Phy2log).unwrap();
+/// assert_eq!(only.phy2log, vec![0, 1, 0, 2]);
+/// assert!(only.log2phy.is_empty() && only.logcnt.is_empty());
+/// assert_eq!(only.width, 0);
+/// assert_eq!(only.phy2log, p.to_deepseek_tables(Tables::All).unwrap().phy2log);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Tables {
+    /// `phy2log`, `log2phy` and `logcnt`, what `eplb.py`'s `rebalance_experts` returns.
+    #[default]
+    All,
+    /// `phy2log` only: [`DeepSeekFlat::log2phy`] and [`DeepSeekFlat::logcnt`] are left empty
+    /// and [`DeepSeekFlat::width`] is 0.
+    Phy2log,
+}
+
 /// DeepSeek's flat tables, built one layer at a time (for the runner's placements and for
 /// strategies that solve layers in batches): `phy2log` and `logcnt` as each layer comes,
 /// `log2phy` at the end, once its width (the largest replica count) is known, each layer's
-/// rows written while they are in cache.
+/// rows written while they are in cache. With [`Tables::Phy2log`], `phy2log` alone.
+///
+/// (Writing `log2phy` as each layer comes, at the largest count so far, and laying out the
+/// rows written so far again when a layer raises it, was measured slower: on DeepSeek-V3's
+/// decode trace the largest count first appears in layer 44 of 58 under the 288-slot
+/// hierarchical shape, and the late re-layout costs more than this pass.)
 pub(crate) struct FlatTables {
     flat: DeepSeekFlat,
+    tables: Tables,
     /// Every slot's replica rank, layer after layer.
     rank: Vec<u32>,
     /// Where each layer's slots start in `phy2log` and `rank` (layers of a [`Placement`]
@@ -202,8 +233,10 @@ pub(crate) struct FlatTables {
 
 impl FlatTables {
     /// No layers yet, for `experts` experts and layers of `slots` slots, with room for
-    /// `layers` layers.
-    pub(crate) fn new(experts: usize, slots: usize, layers: usize) -> Self {
+    /// `layers` layers, building `tables`.
+    pub(crate) fn new(experts: usize, slots: usize, layers: usize, tables: Tables) -> Self {
+        let all = tables == Tables::All;
+        let layers_of_all = if all { layers } else { 0 };
         Self {
             flat: DeepSeekFlat {
                 layers: 0,
@@ -212,9 +245,10 @@ impl FlatTables {
                 width: 0,
                 phy2log: Vec::with_capacity(layers * slots),
                 log2phy: Vec::new(),
-                logcnt: Vec::with_capacity(layers * experts),
+                logcnt: Vec::with_capacity(layers_of_all * experts),
             },
-            rank: Vec::with_capacity(layers * slots),
+            tables,
+            rank: Vec::with_capacity(layers_of_all * slots),
             starts: vec![0],
         }
     }
@@ -228,6 +262,17 @@ impl FlatTables {
         let experts = self.flat.experts;
         let l = self.flat.layers;
         debug_assert_eq!(phy2log.len(), rank.len());
+        if self.tables == Tables::Phy2log {
+            if let Some(slot) = phy2log.iter().position(|&e| e >= experts) {
+                return Err(EplbError::InvalidPlacement(format!(
+                    "layer {l}, slot {slot} holds expert {}; ids must be < {experts}",
+                    phy2log[slot]
+                )));
+            }
+            self.flat.phy2log.extend(phy2log.iter().map(|&e| e as i64));
+            self.flat.layers += 1;
+            return Ok(());
+        }
         self.flat.logcnt.resize((l + 1) * experts, 0);
         let counts = &mut self.flat.logcnt[l * experts..];
         for (slot, &e) in phy2log.iter().enumerate() {
@@ -251,33 +296,38 @@ impl FlatTables {
     /// Appends a layer solved by [`ReplicaPacker`](eplb_solvers::replicate::ReplicaPacker):
     /// the slots `slots` of `copies` (their owners are expert ids) and the items `items`,
     /// which hold every expert of the layer once (their counts are `logcnt`). Each slot's
-    /// copy is read once; nothing is counted slot by slot.
-    ///
-    /// # Errors
-    /// [`EplbError::InvalidPlacement`] when an item's owner is not an expert id (`>=
-    /// experts`).
+    /// copy is read once; nothing is counted slot by slot. The owners are the caller's own
+    /// expert ids, trusted (checked in debug builds).
     pub(crate) fn push_copies(
         &mut self,
         copies: &SlotCopies<'_>,
         slots: Range<usize>,
         items: Range<usize>,
-    ) -> Result<()> {
+    ) {
         let experts = self.flat.experts;
-        let l = self.flat.layers;
         debug_assert_eq!(items.len(), experts, "one item per expert");
-        self.flat.logcnt.resize((l + 1) * experts, 0);
-        let logcnt = &mut self.flat.logcnt[l * experts..];
+        // The engine's owners are the caller's expert ids (every copy's owner is its item's
+        // owner), trusted: an id out of range would panic on an index, never write out of
+        // bounds.
+        debug_assert!(copies.owner[items.clone()].iter().all(|&e| e < experts));
+        if self.tables == Tables::Phy2log {
+            self.flat.phy2log.extend(
+                copies.copy[slots]
+                    .iter()
+                    .map(|&copy| copies.owner[copy as usize] as i64),
+            );
+            self.flat.layers += 1;
+            return;
+        }
+        let row = self.flat.logcnt.len();
+        self.flat.logcnt.resize(row + experts, 0);
+        let logcnt = &mut self.flat.logcnt[row..];
         let mut width = self.flat.width;
-        for item in items {
-            // Every copy's owner is its item's owner: checking the items checks every slot.
-            let e = copies.owner[item];
-            let Some(count) = logcnt.get_mut(e) else {
-                return Err(EplbError::InvalidPlacement(format!(
-                    "layer {l}, item {item} is expert {e}; ids must be < {experts}"
-                )));
-            };
-            let copies_of = copies.counts[item];
-            *count = copies_of as i64;
+        for (&e, &copies_of) in copies.owner[items.clone()]
+            .iter()
+            .zip(&copies.counts[items])
+        {
+            logcnt[e] = copies_of as i64;
             width = width.max(copies_of);
         }
         self.flat.width = width;
@@ -296,12 +346,14 @@ impl FlatTables {
         let end = self.rank.len();
         self.flat.layers += 1;
         self.starts.push(end);
-        Ok(())
     }
 
     /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count
     /// (`width`, kept up to date as layers are pushed).
     pub(crate) fn finish(mut self) -> DeepSeekFlat {
+        if self.tables == Tables::Phy2log {
+            return self.flat;
+        }
         let flat = &mut self.flat;
         let experts = flat.experts;
         let width = flat.width;
@@ -433,7 +485,7 @@ impl Placement {
     /// # Errors
     /// [`EplbError::InvalidPlacement`] when a slot holds an expert id `>= num_experts`.
     pub fn to_deepseek(&self) -> Result<DeepSeekArrays> {
-        let tables = self.replica_tables(0)?;
+        let tables = self.replica_tables(0, Tables::All)?;
         let (experts, width) = (self.num_experts, tables.width);
         // Index ranges, not `chunks`: a layer may have no experts or a zero width.
         let log2phy = (0..self.layers.len())
@@ -467,6 +519,15 @@ impl Placement {
     /// [`EplbError::InvalidPlacement`] when a slot holds an expert id `>= num_experts` or the
     /// layers have different slot counts.
     pub fn to_deepseek_flat(&self) -> Result<DeepSeekFlat> {
+        self.to_deepseek_tables(Tables::All)
+    }
+
+    /// [`Placement::to_deepseek_flat`], building `tables` only (with [`Tables::Phy2log`],
+    /// `log2phy` and `logcnt` are empty).
+    ///
+    /// # Errors
+    /// As [`Placement::to_deepseek_flat`], for either request.
+    pub fn to_deepseek_tables(&self, tables: Tables) -> Result<DeepSeekFlat> {
         let slots = self.layers.first().map_or(0, |l| l.phy2log.len());
         if let Some(l) = self.layers.iter().position(|l| l.phy2log.len() != slots) {
             return Err(EplbError::InvalidPlacement(format!(
@@ -474,12 +535,12 @@ impl Placement {
                 self.layers[l].phy2log.len()
             )));
         }
-        self.replica_tables(slots)
+        self.replica_tables(slots, tables)
     }
 
-    /// The flat tables of every layer (`slots` per layer, as recorded in them).
-    fn replica_tables(&self, slots: usize) -> Result<DeepSeekFlat> {
-        let mut tables = FlatTables::new(self.num_experts, slots, self.layers.len());
+    /// The flat `tables` of every layer (`slots` per layer, as recorded in them).
+    fn replica_tables(&self, slots: usize, tables: Tables) -> Result<DeepSeekFlat> {
+        let mut tables = FlatTables::new(self.num_experts, slots, self.layers.len(), tables);
         for layer in &self.layers {
             tables.push_layer(&layer.phy2log, &layer.rank)?;
         }
@@ -513,6 +574,7 @@ impl Placement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn ranks_follow_slot_order_for_any_id() {
@@ -542,5 +604,123 @@ mod tests {
         let p = Placement::from_phy2log(3, vec![vec![0, 1, usize::MAX]]).unwrap();
         let message = p.to_deepseek().unwrap_err().to_string();
         assert!(message.contains("ids must be < 3"), "{message}");
+        for tables in [Tables::All, Tables::Phy2log] {
+            let message = p.to_deepseek_tables(tables).unwrap_err().to_string();
+            assert!(message.contains("ids must be < 3"), "{message}");
+        }
+    }
+
+    /// The tables by definition: `logcnt` counts, `log2phy[e][r]` is the slot of replica `r`
+    /// of `e`, `-1` padded to the largest count over all layers.
+    fn reference(experts: usize, layers: &[LayerPlacement]) -> DeepSeekFlat {
+        let counts: Vec<Vec<usize>> = layers.iter().map(|l| l.logcnt(experts)).collect();
+        let width = counts.iter().flatten().copied().max().unwrap_or(0);
+        let mut log2phy = vec![-1; layers.len() * experts * width];
+        for (l, layer) in layers.iter().enumerate() {
+            for (slot, (&e, &r)) in layer
+                .phy2log()
+                .iter()
+                .zip(layer.replica_ranks())
+                .enumerate()
+            {
+                log2phy[(l * experts + e) * width + r] = slot as i64;
+            }
+        }
+        DeepSeekFlat {
+            layers: layers.len(),
+            slots: layers.first().map_or(0, |l| l.phy2log().len()),
+            experts,
+            width,
+            phy2log: layers
+                .iter()
+                .flat_map(|l| l.phy2log().iter().map(|&e| e as i64))
+                .collect(),
+            log2phy,
+            logcnt: counts.iter().flatten().map(|&c| c as i64).collect(),
+        }
+    }
+
+    /// Random layers of `slots` slots over `experts` experts (every expert at least once),
+    /// with replica ranks in a random order (not slot order): `(phy2log, rank)` per layer.
+    fn arb_layers() -> impl Strategy<Value = (usize, Vec<LayerPlacement>)> {
+        (1usize..7, 0usize..9, 1usize..9).prop_flat_map(|(experts, extra, layers)| {
+            let slots = experts + extra;
+            let layer = (
+                proptest::collection::vec(0..experts, extra),
+                Just((0..slots).collect::<Vec<usize>>()).prop_shuffle(),
+                proptest::collection::vec(any::<u32>(), slots),
+            )
+                .prop_map(move |(extras, order, keys)| {
+                    // Every expert once, then the extras, laid out in a random slot order.
+                    let owners: Vec<usize> = (0..experts).chain(extras).collect();
+                    let phy2log: Vec<usize> = order.iter().map(|&i| owners[i]).collect();
+                    // Each expert's ranks 0..count, handed to its slots in the order of
+                    // random keys.
+                    let mut slots_by_key: Vec<usize> = (0..slots).collect();
+                    slots_by_key.sort_by_key(|&s| (keys[s], s));
+                    let mut next = vec![0; experts];
+                    let mut rank = vec![0; slots];
+                    for s in slots_by_key {
+                        rank[s] = next[phy2log[s]];
+                        next[phy2log[s]] += 1;
+                    }
+                    LayerPlacement::with_ranks(phy2log, rank).unwrap()
+                });
+            (Just(experts), proptest::collection::vec(layer, layers))
+        })
+    }
+
+    proptest! {
+        /// The one-pass tables (rows laid out again as the width grows) equal the tables by
+        /// definition, from a placement's layers and from an engine's slot copies; the
+        /// phy2log-only request gives the same `phy2log`, the other tables empty.
+        #[test]
+        fn one_pass_tables_equal_the_definition((experts, layers) in arb_layers()) {
+            let expected = reference(experts, &layers);
+            let placement = Placement::new(experts, layers.clone());
+            let flat = placement.to_deepseek_flat().unwrap();
+            prop_assert_eq!(&flat, &expected);
+            let only = placement.to_deepseek_tables(Tables::Phy2log).unwrap();
+            prop_assert_eq!(&only.phy2log, &expected.phy2log);
+            prop_assert!(only.log2phy.is_empty() && only.logcnt.is_empty() && only.width == 0);
+            prop_assert_eq!((only.layers, only.slots, only.experts), (flat.layers, flat.slots, flat.experts));
+            let arrays = placement.to_deepseek().unwrap();
+            prop_assert_eq!(Placement::from_deepseek(experts, &arrays).unwrap(), placement);
+
+            // The same layers as an engine answers them: items (one per expert, in a
+            // rotated order, labelled with their experts) are every layer's rank-0 copies,
+            // numbered first; the other copies follow, layer after layer.
+            let slots = expected.slots;
+            let items = layers.len() * experts;
+            let mut owner = vec![0; items];
+            let mut rank = vec![0; items];
+            let mut counts = vec![0; items];
+            let mut copy = vec![0u32; layers.len() * slots];
+            for (l, layer) in layers.iter().enumerate() {
+                let item_of = |e: usize| l * experts + (e + l) % experts;
+                for (slot, (&e, &r)) in layer.phy2log().iter().zip(layer.replica_ranks()).enumerate() {
+                    let c = if r == 0 {
+                        item_of(e)
+                    } else {
+                        owner.push(e);
+                        rank.push(r);
+                        owner.len() - 1
+                    };
+                    owner[item_of(e)] = e;
+                    counts[item_of(e)] += 1;
+                    copy[l * slots + slot] = c as u32;
+                }
+            }
+            let copies = SlotCopies { copy: &copy, owner: &owner, rank: &rank, counts: &counts };
+            for tables in [Tables::All, Tables::Phy2log] {
+                let mut flat = FlatTables::new(experts, slots, layers.len(), tables);
+                for l in 0..layers.len() {
+                    flat.push_copies(&copies, l * slots..(l + 1) * slots, l * experts..(l + 1) * experts);
+                }
+                let flat = flat.finish();
+                let want = if tables == Tables::All { &expected } else { &only };
+                prop_assert_eq!(&flat, want);
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::error::{EplbError, Result};
 use crate::evaluate::Claim;
-use crate::placement::{DeepSeekFlat, Placement};
+use crate::placement::{DeepSeekFlat, Placement, Tables};
 use crate::problem::{LayerBudget, Problem};
 use crate::strategy::{LayerSolution, PlacementStrategy, SolveStatus};
 
@@ -168,20 +168,26 @@ pub fn solve(
     solve_observed(problem, strategy, options, &|_| {})
 }
 
-/// Solves every layer of `problem` into DeepSeek's three tables (`phy2log`, `log2phy`,
-/// `logcnt`), what `eplb.py`'s `rebalance_experts` returns: through the strategy's batched
-/// path when it has one ([`PlacementStrategy::solve_batch`]: `greedy` on one thread), else
-/// [`solve`] then [`Placement::to_deepseek_flat`]. The tables are the same either way.
+/// Solves every layer of `problem` into DeepSeek's tables: with [`Tables::All`], the three
+/// (`phy2log`, `log2phy`, `logcnt`) that `eplb.py`'s `rebalance_experts` returns; with
+/// [`Tables::Phy2log`], `phy2log` alone (what vLLM's `rebalance_experts` returns). Through the
+/// strategy's batched path when it has one ([`PlacementStrategy::solve_batch`]: `greedy` on
+/// one thread), else [`solve`] then [`Placement::to_deepseek_tables`]. The tables are the
+/// same either way, and `phy2log` is the same for both requests.
 ///
 /// ```
-/// use eplb::{strategies::Greedy, Cluster, Loads, PolicyChoice, Problem, SolveOptions};
+/// use eplb::{strategies::Greedy, Cluster, Loads, PolicyChoice, Problem, SolveOptions, Tables};
 /// let loads = Loads::from_rows(&[vec![8.0, 1.0, 1.0, 2.0]])?;
 /// let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global)?;
-/// let tables = eplb::runner::solve_tables(&problem, &Greedy, &SolveOptions::new())?;
+/// let options = SolveOptions::new();
+/// let tables = eplb::runner::solve_tables(&problem, &Greedy, &options, Tables::All)?;
 /// // Expert 0 gets both extra slots (8 → 4 → 2.67); GPU 0 holds slots 0-2, GPU 1 slots 3-5.
 /// assert_eq!(tables.phy2log, vec![0, 0, 2, 0, 3, 1]);
 /// assert_eq!(tables.logcnt, vec![3, 1, 1, 1]);
 /// assert_eq!(tables.log2phy, vec![0, 3, 1, 5, -1, -1, 2, -1, -1, 4, -1, -1]);
+/// let only = eplb::runner::solve_tables(&problem, &Greedy, &options, Tables::Phy2log)?;
+/// assert_eq!(only.phy2log, tables.phy2log);
+/// assert!(only.log2phy.is_empty() && only.logcnt.is_empty());
 /// # Ok::<(), eplb::EplbError>(())
 /// ```
 ///
@@ -192,12 +198,13 @@ pub fn solve_tables(
     problem: &Problem,
     strategy: &dyn PlacementStrategy,
     options: &SolveOptions,
+    tables: Tables,
 ) -> Result<DeepSeekFlat> {
-    match strategy.solve_batch(problem, options) {
-        Some(tables) => tables,
+    match strategy.solve_batch(problem, options, tables) {
+        Some(flat) => flat,
         None => solve(problem, strategy, options)?
             .placement
-            .to_deepseek_flat(),
+            .to_deepseek_tables(tables),
     }
 }
 

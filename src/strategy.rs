@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::placement::{DeepSeekFlat, LayerPlacement};
+use crate::placement::{DeepSeekFlat, LayerPlacement, Tables};
 use crate::problem::{LayerProblem, Problem};
 use crate::runner::SolveOptions;
 
@@ -106,18 +106,18 @@ pub trait PlacementStrategy: Send + Sync {
     /// any placement was found).
     fn solve_layer(&self, layer: &LayerProblem<'_>) -> Result<LayerSolution>;
 
-    /// Solves every layer of `problem` in one call, straight into DeepSeek's three tables,
+    /// Solves every layer of `problem` in one call, straight into DeepSeek's `tables`,
     /// for a strategy that has such a batched path (it may share work and buffers across
     /// layers); `None`, the default, lets [`solve_tables`](crate::runner::solve_tables)
     /// solve layer by layer with [`solve_layer`](Self::solve_layer). A batched answer must
     /// equal the layer-by-layer one, table for table.
     ///
     /// ```
-    /// use eplb::{strategies::Greedy, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem};
+    /// use eplb::{strategies::Greedy, Cluster, Loads, PlacementStrategy, PolicyChoice, Problem, Tables};
     /// let loads = Loads::from_rows(&[vec![8.0, 1.0, 1.0, 2.0], vec![1.0, 1.0, 9.0, 1.0]])?;
     /// let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global)?;
     /// let options = eplb::SolveOptions::new().with_threads(Some(1));
-    /// let batched = Greedy.solve_batch(&problem, &options).expect("greedy batches")?;
+    /// let batched = Greedy.solve_batch(&problem, &options, Tables::All).expect("greedy batches")?;
     /// let by_layer = eplb::solve(&problem, &Greedy, &options)?.placement.to_deepseek_flat()?;
     /// assert_eq!(batched, by_layer);
     /// # Ok::<(), eplb::EplbError>(())
@@ -129,8 +129,9 @@ pub trait PlacementStrategy: Send + Sync {
         &self,
         problem: &Problem,
         options: &SolveOptions,
+        tables: Tables,
     ) -> Option<Result<DeepSeekFlat>> {
-        let _ = (problem, options);
+        let _ = (problem, options, tables);
         None
     }
 }
@@ -157,8 +158,9 @@ macro_rules! forward_strategy {
                 &self,
                 problem: &Problem,
                 options: &SolveOptions,
+                tables: Tables,
             ) -> Option<Result<DeepSeekFlat>> {
-                (**self).solve_batch(problem, options)
+                (**self).solve_batch(problem, options, tables)
             }
         }
     };

@@ -1,13 +1,13 @@
 //! `greedy`'s batched path (`PlacementStrategy::solve_batch`, every layer in one engine call
-//! straight into DeepSeek's three tables) against `eplb.py`'s golden tables and against the
-//! layer-by-layer path, table for table, with both kernel choices.
+//! straight into DeepSeek's three tables, or into `phy2log` alone) against `eplb.py`'s golden
+//! tables and against the layer-by-layer path, table for table, with both kernel choices.
 
 use eplb::runner::solve_tables;
 use eplb::strategies::{by_name, Greedy, Refine};
 use eplb::testing::generate::{arb_problem_with, LoadProfile, ProblemShape};
 use eplb::{
     solve, Cluster, DeepSeekFlat, EplbError, Kernels, Loads, PlacementStrategy, PolicyChoice,
-    Problem, SolveOptions,
+    Problem, SolveOptions, Tables,
 };
 use proptest::prelude::*;
 
@@ -32,10 +32,24 @@ fn by_layer(problem: &Problem, options: &SolveOptions) -> DeepSeekFlat {
 }
 
 fn batched(problem: &Problem, options: &SolveOptions) -> DeepSeekFlat {
+    batched_tables(problem, options, Tables::All)
+}
+
+fn batched_tables(problem: &Problem, options: &SolveOptions, tables: Tables) -> DeepSeekFlat {
     Greedy
-        .solve_batch(problem, options)
+        .solve_batch(problem, options, tables)
         .expect("greedy batches on one thread")
         .unwrap()
+}
+
+/// `phy2log` alone: the full tables' `phy2log`, the other two empty, the shape kept.
+fn phy2log_of(all: &DeepSeekFlat) -> DeepSeekFlat {
+    DeepSeekFlat {
+        width: 0,
+        log2phy: Vec::new(),
+        logcnt: Vec::new(),
+        ..all.clone()
+    }
 }
 
 /// A golden matrix flattened row-major as `i64`.
@@ -74,6 +88,8 @@ fn batched_tables_are_eplb_py_s() {
             assert_eq!(tables.logcnt, flat(&expected["logcnt"]), "{name}: logcnt");
             let width = expected["log2phy"][0][0].as_array().unwrap().len();
             assert_eq!(tables.width, width, "{name}: log2phy width");
+            let only = batched_tables(problem, &one_thread(kernels), Tables::Phy2log);
+            assert_eq!(only, phy2log_of(&tables), "{name}: phy2log only");
         }
     }
 }
@@ -88,24 +104,44 @@ fn only_one_thread_batches_and_the_runner_gives_the_same_tables_either_way() {
     let cluster = Cluster::new(12, 4).with_nodes(2).with_groups(4);
     let problem = Problem::new(loads, cluster, PolicyChoice::Hierarchical).unwrap();
     let one = one_thread(Kernels::Auto);
-    assert!(Greedy
-        .solve_batch(&problem, &one.clone().with_threads(Some(2)))
-        .is_none());
-    assert!(Greedy
-        .solve_batch(&problem, &one.clone().with_threads(None))
-        .is_none());
-    // A strategy without a batched path, and pointers to greedy, which forward it.
-    assert!(Refine::default().solve_batch(&problem, &one).is_none());
-    let boxed = by_name("greedy").unwrap();
-    assert_eq!(
-        boxed.solve_batch(&problem, &one).unwrap().unwrap(),
-        batched(&problem, &one)
-    );
+    for tables in [Tables::All, Tables::Phy2log] {
+        assert!(Greedy
+            .solve_batch(&problem, &one.clone().with_threads(Some(2)), tables)
+            .is_none());
+        assert!(Greedy
+            .solve_batch(&problem, &one.clone().with_threads(None), tables)
+            .is_none());
+        // A strategy without a batched path, and pointers to greedy, which forward it.
+        assert!(Refine::default()
+            .solve_batch(&problem, &one, tables)
+            .is_none());
+        let boxed = by_name("greedy").unwrap();
+        assert_eq!(
+            boxed.solve_batch(&problem, &one, tables).unwrap().unwrap(),
+            batched_tables(&problem, &one, tables)
+        );
+    }
     let expected = by_layer(&problem, &one);
     for threads in [Some(1), Some(2), None] {
         let options = one.clone().with_threads(threads);
-        assert_eq!(solve_tables(&problem, &Greedy, &options).unwrap(), expected);
+        assert_eq!(
+            solve_tables(&problem, &Greedy, &options, Tables::All).unwrap(),
+            expected
+        );
+        assert_eq!(
+            solve_tables(&problem, &Greedy, &options, Tables::Phy2log).unwrap(),
+            phy2log_of(&expected)
+        );
     }
+    // A strategy without a batched path: the runner's tables, either request.
+    let refine = Refine::default();
+    let placed = solve(&problem, &refine, &one).unwrap().placement;
+    let all = solve_tables(&problem, &refine, &one, Tables::All).unwrap();
+    assert_eq!(all, placed.to_deepseek_flat().unwrap());
+    assert_eq!(
+        solve_tables(&problem, &refine, &one, Tables::Phy2log).unwrap(),
+        phy2log_of(&all)
+    );
 }
 
 #[test]
@@ -115,7 +151,15 @@ fn a_load_too_large_for_f32_is_reported_as_layer_by_layer() {
     let loads = Loads::from_rows(&[vec![1.0, 2.0, 3.0, 4.0], vec![1.0, 1e300, 3.0, 4.0]]).unwrap();
     let problem = Problem::new(loads, Cluster::new(6, 2), PolicyChoice::Global).unwrap();
     let options = one_thread(Kernels::Auto);
-    let batch = Greedy.solve_batch(&problem, &options).unwrap().unwrap_err();
+    let batch = Greedy
+        .solve_batch(&problem, &options, Tables::All)
+        .unwrap()
+        .unwrap_err();
+    let only = Greedy
+        .solve_batch(&problem, &options, Tables::Phy2log)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(only.to_string(), batch.to_string());
     let layered = solve(&problem, &Greedy, &options).unwrap_err();
     assert!(
         matches!(batch, EplbError::StrategyFailed { layer: 1, .. }),
@@ -165,6 +209,11 @@ fn batches_of_layers_equal_layer_by_layer() {
             let options = one_thread(kernels);
             let tables = batched(&problem, &options);
             assert_eq!(tables, by_layer(&problem, &options), "{cluster:?}");
+            assert_eq!(
+                batched_tables(&problem, &options, Tables::Phy2log),
+                phy2log_of(&tables),
+                "{cluster:?}"
+            );
             let widths: Vec<i64> = tables
                 .logcnt
                 .chunks(experts)
@@ -189,7 +238,12 @@ proptest! {
     ) {
         for kernels in [Kernels::Auto, Kernels::Portable] {
             let options = one_thread(kernels);
-            prop_assert_eq!(batched(&problem, &options), by_layer(&problem, &options));
+            let tables = batched(&problem, &options);
+            prop_assert_eq!(&tables, &by_layer(&problem, &options));
+            prop_assert_eq!(
+                batched_tables(&problem, &options, Tables::Phy2log),
+                phy2log_of(&tables)
+            );
         }
     }
 

@@ -1,14 +1,15 @@
 //! `eplb bench`: median wall time of one full multi-layer solve into DeepSeek's three tables
-//! (`phy2log`, `log2phy`, `logcnt` of every layer, as `eplb.py` returns them), in-process.
+//! (`phy2log`, `log2phy`, `logcnt` of every layer, as `eplb.py` returns them), or into
+//! `phy2log` alone (`--tables phy2log`, as vLLM's `rebalance_experts` returns it), in-process.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use eplb::live::{rebalance, LiveGpus, TransferPlan};
 use eplb::runner::solve_tables;
-use eplb::EplbError;
+use eplb::{EplbError, Tables};
 
 use super::{Global, ProblemArgs, StrategyArgs};
 
@@ -21,6 +22,10 @@ pub(crate) struct BenchArgs {
     /// Timed solves.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     iterations: u32,
+    /// Which tables each solve builds: all three, or phy2log alone (what vLLM's
+    /// `rebalance_experts` returns). Not with --current.
+    #[arg(long, value_enum, default_value_t = TablesArg::All, conflicts_with = "current")]
+    tables: TablesArg,
     /// Untimed solves first.
     #[arg(long, default_value_t = 5)]
     warmup: u32,
@@ -41,6 +46,24 @@ pub(crate) struct BenchArgs {
     /// the others; a GPU whose slots are -1 in the current placement must be listed).
     #[command(flatten)]
     failed: super::rebalance::FailedArgs,
+}
+
+/// `--tables`: which of DeepSeek's tables a timed solve builds.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum TablesArg {
+    /// phy2log, log2phy and logcnt (eplb.py's `rebalance_experts`).
+    All,
+    /// phy2log only (vLLM's `rebalance_experts`).
+    Phy2log,
+}
+
+impl From<TablesArg> for Tables {
+    fn from(arg: TablesArg) -> Self {
+        match arg {
+            TablesArg::All => Tables::All,
+            TablesArg::Phy2log => Tables::Phy2log,
+        }
+    }
 }
 
 pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbError> {
@@ -72,9 +95,14 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
     let run_once = || -> Result<(), EplbError> {
         match &current {
             None => {
-                // What eplb.py's `rebalance_experts` returns: the three tables of every
-                // layer.
-                std::hint::black_box(solve_tables(&problem, strategy.as_ref(), &options)?);
+                // What eplb.py's `rebalance_experts` returns, the three tables of every
+                // layer, or vLLM's, phy2log alone.
+                std::hint::black_box(solve_tables(
+                    &problem,
+                    strategy.as_ref(),
+                    &options,
+                    args.tables.into(),
+                )?);
             }
             Some(current) => {
                 let result = rebalance(&problem, current, fresh, &rebalance_options)?;
@@ -114,6 +142,10 @@ pub(crate) fn run(args: &BenchArgs, global: Global) -> Result<ExitCode, EplbErro
         "experts": problem.num_experts(),
         "cluster": problem.cluster(),
         "threads": args.threads.max(1),
+        "tables": current.is_none().then_some(match args.tables {
+            TablesArg::All => "all",
+            TablesArg::Phy2log => "phy2log",
+        }),
         "iterations": ns.len(),
         "median_ns": median,
         "min_ns": ns[0],

@@ -1,11 +1,13 @@
 """Issue 16's side-by-side run: vLLM's default and batched policies against `eplb bench`.
 
-usage: python drive.py NAME=BIN[,NAME=BIN...] TRACE ROUNDS NAME:STRATEGY[,...] [-- EXTRA BENCH FLAGS]
+usage: python drive.py NAME=BIN[,NAME=BIN...] TRACE ROUNDS NAME:STRATEGY[:TABLES][,...] [-- EXTRA BENCH FLAGS]
 
 Run `bash lab/peer/fetch.sh` first (the peers live in $EPLB_PEER_DIR, default
 /var/tmp/eplb-peer) and set OMP_NUM_THREADS=1 (one thread on both sides). Every round times,
 for each of the five shapes of issue 16, the batched peer (median of 20 calls), then each
-NAME:STRATEGY with `BIN bench ... --threads 1 --iterations 20` (median); the default policy is
+NAME:STRATEGY with `BIN bench ... --threads 1 --iterations 20` (median; TABLES, `all` by
+default or `phy2log`, is passed as `--tables`: vLLM 0.34's policies return `phy2log` only, so
+`phy2log` is the like-for-like comparison, `all` DeepSeek's three tables); the default policy is
 timed in the first round only (it is ~10x slower). Before timing, the batched policy's placement
 is checked equal to the default policy's on every shape. Prints the medians over the rounds and
 each binary's ratio to the batched peer.
@@ -29,7 +31,7 @@ if len(args) != 4:
     sys.exit(__doc__)
 bins = dict(kv.split("=", 1) for kv in args[0].split(","))
 trace, rounds = args[1], int(args[2])
-runs = [kv.split(":", 1) for kv in args[3].split(",")]
+runs = [(kv.split(":") + ["all"])[:3] for kv in args[3].split(",")]
 with open(trace) as f:
     d = json.load(f)
 w = torch.tensor(d["loads"] if isinstance(d, dict) and "loads" in d else d, dtype=torch.float64)
@@ -58,14 +60,16 @@ for r in range(rounds):
         if r == 0:
             cols.setdefault("default", []).append(peer(DefaultEplbPolicy, R, P, N, G, 3))
         cols.setdefault("batched", []).append(peer(BatchedEplbPolicy, R, P, N, G, 20))
-        for name, strategy in runs:
+        for name, strategy, tables in runs:
             policy = ["--nodes", str(N), "--groups", str(G)] if N > 1 else ["--policy", "global"]
             out = subprocess.run(
                 [bins[name], "bench", "--loads", trace, "--replicas", str(R), "--gpus", str(P),
-                 *policy, "--strategy", strategy, "--threads", "1", "--iterations", "20", *extra],
+                 *policy, "--strategy", strategy, "--tables", tables, "--threads", "1", "--iterations", "20",
+                 *extra],
                 capture_output=True, text=True, check=True)
             ns = json.loads(out.stdout.strip().splitlines()[-1])["median_ns"]
-            cols.setdefault(f"{name}:{strategy}", []).append(ns / 1e6)
+            label = f"{name}:{strategy}" + ("" if tables == "all" else f":{tables}")
+            cols.setdefault(label, []).append(ns / 1e6)
 for (R, P, N, G), cols in res.items():
     batched = statistics.median(cols["batched"])
     shape = f"R={R} P={P}" + (f" N={N} G={G}" if N > 1 else " global")

@@ -97,6 +97,24 @@ def solve(
     return to_caller(arrays, tensor), layers
 
 
+def solve_phy2log(
+    loads: Any,
+    name: str,
+    num_replicas: int,
+    num_gpus: int,
+    num_nodes: int,
+    num_groups: int,
+    **options: Any,
+) -> Any:
+    """:func:`solve` for ``phy2log`` alone (``log2phy`` and ``logcnt`` are not built), in the
+    caller's kind."""
+    array, tensor = as_array(loads, name, 2)
+    phy2log = _eplb.place_phy2log(
+        array, num_replicas, num_gpus, num_nodes, num_groups, **options
+    )
+    return to_caller((phy2log,), tensor)[0]
+
+
 def to_caller(arrays: Tuple[np.ndarray, ...], tensor: bool) -> Tuple[Any, ...]:
     """The arrays as CPU ``torch`` tensors (sharing memory, no copy) when ``tensor``."""
     if not tensor:

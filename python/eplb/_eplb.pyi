@@ -30,6 +30,24 @@ def place(
     layer. ``old_phy2log`` aligns the answer to it (ids outside ``0..experts`` hold nothing);
     ``failed_gpus`` places on the other GPUs (their slots ``-1``)."""
 
+def place_phy2log(
+    weight: npt.NDArray[Any],
+    num_replicas: int,
+    num_gpus: int,
+    num_nodes: int,
+    num_groups: int,
+    *,
+    policy: str,
+    strategy: str,
+    sub_strategy: Optional[str] = None,
+    time_limit: Optional[float] = None,
+    mip_gap: Optional[float] = None,
+    threads: Optional[int] = None,
+    old_phy2log: Optional[npt.NDArray[np.int64]] = None,
+) -> npt.NDArray[np.int64]:
+    """:func:`place` for ``phy2log`` alone (what vLLM's ``rebalance_experts`` returns):
+    ``log2phy`` and ``logcnt`` are not built."""
+
 def evaluate_placement(
     loads: npt.NDArray[Any],
     phy2log: npt.NDArray[np.int64],

@@ -26,8 +26,8 @@ use eplb::live::{align_layer, evaluate_live, place_on_live, DEAD_SLOT_FILLER};
 use eplb::runner::solve_tables;
 use eplb::strategies::{Registry, StrategySpec};
 use eplb::{
-    evaluate, solve, Claim, Cluster, DeepSeekFlat, EplbError, Evaluation, Loads, Placement,
-    PlacementStrategy, PolicyChoice, Problem, Solution, SolveOptions,
+    evaluate, solve, Claim, Cluster, DeepSeekFlat, EplbError, Evaluation, LayerPlacement, Loads,
+    Placement, PlacementStrategy, PolicyChoice, Problem, Solution, SolveOptions, Tables,
 };
 use num_traits::AsPrimitive;
 use numpy::ndarray::{Array2, Array3, ArrayView2};
@@ -275,7 +275,7 @@ fn place<'py>(
         // The tables alone: a strategy with a batched path (greedy on one thread) writes
         // them straight from its engine, with no per-layer placements in between.
         let flat = py
-            .detach(|| solve_tables(&problem, strategy.as_ref(), &options))
+            .detach(|| solve_tables(&problem, strategy.as_ref(), &options, Tables::All))
             .map_err(value_error)?;
         return Ok((arrays_of_flat(py, flat)?, None));
     }
@@ -284,18 +284,7 @@ fn place<'py>(
         .transpose()?;
     let (solution, evaluation) = py
         .detach(|| -> Result<_, EplbError> {
-            let mut solution = solve(&problem, strategy.as_ref(), &options)?;
-            // A placement of another shape (GPUs added or removed) has nothing to align to.
-            if let Some(old) = old.filter(|o| o.iter().all(|l| l.phy2log().len() == num_replicas)) {
-                let layers = solution
-                    .placement
-                    .layers()
-                    .iter()
-                    .zip(&old)
-                    .map(|(new, old)| align_layer(problem.cluster(), problem.policy(), old, new))
-                    .collect();
-                solution.placement = Placement::new(problem.num_experts(), layers);
-            }
+            let solution = solve_aligned(&problem, strategy.as_ref(), &options, old)?;
             let evaluation = if metrics {
                 Some(evaluate(&problem, &solution.placement, &solution.claims())?)
             } else {
@@ -309,6 +298,79 @@ fn place<'py>(
         .map(|e| layer_dicts(py, &e, Some(&solution)))
         .transpose()?;
     Ok((arrays, layers))
+}
+
+/// [`place`] for `phy2log` alone, what vLLM's `rebalance_experts` returns: neither `log2phy`
+/// nor `logcnt` is built.
+#[pyfunction]
+#[pyo3(signature = (
+    weight, num_replicas, num_gpus, num_nodes, num_groups, *, policy, strategy,
+    sub_strategy=None, time_limit=None, mip_gap=None, threads=None, old_phy2log=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn place_phy2log<'py>(
+    py: Python<'py>,
+    weight: &Bound<'py, PyAny>,
+    num_replicas: usize,
+    num_gpus: usize,
+    num_nodes: usize,
+    num_groups: usize,
+    policy: &str,
+    strategy: &str,
+    sub_strategy: Option<&str>,
+    time_limit: Option<f64>,
+    mip_gap: Option<f64>,
+    threads: Option<usize>,
+    old_phy2log: Option<PyReadonlyArray2<'py, i64>>,
+) -> PyResult<Bound<'py, PyArray2<i64>>> {
+    let problem = problem_of(
+        weight,
+        num_replicas,
+        num_gpus,
+        num_nodes,
+        num_groups,
+        policy,
+    )?;
+    let strategy = strategy_of(strategy, sub_strategy)?;
+    let options = options_of(time_limit, mip_gap, threads)?;
+    let old = old_phy2log
+        .map(|old| live::current_layers(&old, &problem))
+        .transpose()?;
+    let flat = py
+        .detach(|| match old {
+            None => solve_tables(&problem, strategy.as_ref(), &options, Tables::Phy2log),
+            Some(old) => solve_aligned(&problem, strategy.as_ref(), &options, Some(old))?
+                .placement
+                .to_deepseek_tables(Tables::Phy2log),
+        })
+        .map_err(value_error)?;
+    Array2::from_shape_vec((flat.layers, flat.slots), flat.phy2log)
+        .map(|a| a.into_pyarray(py))
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Solves `problem` and, given the current placement `old` of the same width, relabels the
+/// answer to need the fewest transfers from it ([`align_layer`]). A placement of another
+/// width (GPUs added or removed) has nothing to align to.
+fn solve_aligned(
+    problem: &Problem,
+    strategy: &dyn PlacementStrategy,
+    options: &SolveOptions,
+    old: Option<Vec<LayerPlacement>>,
+) -> Result<Solution, EplbError> {
+    let mut solution = solve(problem, strategy, options)?;
+    let slots = problem.cluster().replicas;
+    if let Some(old) = old.filter(|o| o.iter().all(|l| l.phy2log().len() == slots)) {
+        let layers = solution
+            .placement
+            .layers()
+            .iter()
+            .zip(&old)
+            .map(|(new, old)| align_layer(problem.cluster(), problem.policy(), old, new))
+            .collect();
+        solution.placement = Placement::new(problem.num_experts(), layers);
+    }
+    Ok(solution)
 }
 
 /// The built strategy `name` (with `sub_strategy` inside the nodes of `hierarchical`).
@@ -400,6 +462,7 @@ fn sglang_location_json(
 #[pymodule]
 fn _eplb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(place, m)?)?;
+    m.add_function(wrap_pyfunction!(place_phy2log, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_placement, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
     m.add_function(wrap_pyfunction!(sglang_location_json, m)?)?;

@@ -209,3 +209,29 @@ def test_importing_the_package_imports_neither_vllm_nor_torch():
     code = "import sys, eplb, eplb.vllm, eplb.sglang; print('vllm' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "refine"])
+@pytest.mark.parametrize("threads", [1, None])
+@pytest.mark.parametrize("groups, nodes", [(4, 2), (1, 2)])  # hierarchical, global
+def test_phy2log_alone_is_the_full_tables_phy2log(strategy, threads, groups, nodes):
+    """The adapter solves for phy2log alone (vLLM builds log2phy itself): the same phy2log as
+    the three tables', fresh and aligned to a current placement."""
+    from eplb import _eplb
+
+    intent, law = (
+        np.array(json.loads((DATA / f"esft-vanilla-lite_esft-{t}.json").read_text())["loads"])
+        for t in ("intent", "law")
+    )
+    r, p = 80, 8
+    kw = dict(policy="auto", strategy=strategy, threads=threads)
+    old = _eplb.place(intent, r, p, nodes, groups, **kw)[0][0]
+    for current in (None, old):
+        (full, log2phy, logcnt), _ = _eplb.place(law, r, p, nodes, groups, old_phy2log=current, **kw)
+        alone = _eplb.place_phy2log(law, r, p, nodes, groups, old_phy2log=current, **kw)
+        assert alone.dtype == np.int64 and alone.shape == full.shape == (26, r)
+        assert np.array_equal(alone, full)
+        assert log2phy.shape[:2] == (26, 64) and logcnt.sum() == 26 * r  # the full tables' rest
+    # ... and through the adapter, as vLLM calls it.
+    got = EplbPolicy.configured(strategy=strategy).rebalance_experts(law, r, groups, nodes, p, old)
+    assert np.array_equal(got, _eplb.place(law, r, p, nodes, groups, old_phy2log=old, **kw)[0][0])

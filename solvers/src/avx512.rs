@@ -4,6 +4,8 @@
 //!
 //! - [`sort`]: a bitonic sorting network over up to 256 `u64` keys held in (up to 32)
 //!   registers, for [`key_sort`](crate::key_sort);
+//! - [`merge`]: the last stage of that network alone, merging two sorted runs of up to 128
+//!   keys each, for [`key_sort`](crate::key_sort);
 //! - [`fill_lightest_first`]: the lightest-first packing loop of up to eight same-shape
 //!   instances at once, one instance per 64-bit lane, for
 //!   [`LightestFirst`](crate::partition).
@@ -13,9 +15,9 @@
 //! [`Kernels`](crate::kernels::Kernels) choice says so ([`Kernels::vector`](crate::kernels::Kernels::vector)).
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(crate) use elsewhere::{fill_lightest_first, sort};
+pub(crate) use elsewhere::{fill_lightest_first, merge, sort};
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{fill_lightest_first, sort};
+pub(crate) use x86::{fill_lightest_first, merge, sort};
 
 use crate::kernels::FillLimits;
 
@@ -33,6 +35,9 @@ pub(crate) fn detected() -> bool {
 
 /// Longest slice [`sort`] takes (32 registers of eight keys).
 pub(crate) const SORT_MAX: usize = 256;
+
+/// Longest run [`merge`] takes (each run fills half of at most 32 registers).
+pub(crate) const MERGE_MAX: usize = SORT_MAX / 2;
 
 /// Most instances [`fill_lightest_first`] packs at once (one per lane).
 pub(crate) const FILL_LANES: usize = 8;
@@ -58,6 +63,10 @@ mod elsewhere {
         unreachable!("the AVX-512 kernels exist on x86-64 only")
     }
 
+    pub(crate) fn merge(_: &[u64], _: &[u64], _: &mut [u64]) {
+        unreachable!("the AVX-512 kernels exist on x86-64 only")
+    }
+
     pub(crate) fn fill_lightest_first(_: usize, _: usize, _: usize, _: &[u64], _: &mut [u32]) {
         unreachable!("the AVX-512 kernels exist on x86-64 only")
     }
@@ -70,12 +79,12 @@ mod x86 {
         _mm512_castsi512_ps, _mm512_cmpeq_epu64_mask, _mm512_cvtepi64_epi32, _mm512_mask_add_ps,
         _mm512_mask_i64gather_epi64, _mm512_mask_i64scatter_epi32, _mm512_mask_loadu_epi64,
         _mm512_mask_min_epu64, _mm512_mask_mov_epi64, _mm512_mask_storeu_epi64, _mm512_max_epu64,
-        _mm512_min_epu64, _mm512_mul_epu32, _mm512_permutex_epi64, _mm512_set1_epi64,
-        _mm512_setr_epi64, _mm512_shuffle_epi32, _mm512_shuffle_i64x2, _mm512_srli_epi64,
-        _MM_PERM_BADC,
+        _mm512_min_epu64, _mm512_mul_epu32, _mm512_permutex_epi64, _mm512_permutexvar_epi64,
+        _mm512_set1_epi64, _mm512_setr_epi64, _mm512_shuffle_epi32, _mm512_shuffle_i64x2,
+        _mm512_srli_epi64, _MM_PERM_BADC,
     };
 
-    use super::{detected, FILL, FILL_MAX_PACKS, SORT_MAX};
+    use super::{detected, FILL, FILL_MAX_PACKS, MERGE_MAX, SORT_MAX};
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
     ///
@@ -111,6 +120,68 @@ mod x86 {
         bitonic(&mut regs);
         for (reg, chunk) in regs.iter().zip(keys.chunks_mut(8)) {
             // SAFETY: as for the load.
+            unsafe {
+                _mm512_mask_storeu_epi64(chunk.as_mut_ptr().cast(), first_lanes(chunk.len()), *reg)
+            };
+        }
+    }
+
+    /// Merges the ascending keys `a` and `b` (at most [`MERGE_MAX`] each) into `out`, as
+    /// [`merge_into`](crate::partition::merge_into) does: `a` ascending in the first half of
+    /// the registers and `b` descending in the second (both padded with `u64::MAX`, so the
+    /// lanes form one bitonic sequence), then the last stage of the bitonic network, with
+    /// no branch on the keys. Equal keys are the same value, so which run one came from does
+    /// not show.
+    ///
+    /// # Panics
+    /// When `out` does not hold `a.len() + b.len()` keys, a run is longer than
+    /// [`MERGE_MAX`] or the processor lacks AVX-512F (callers check the last two).
+    pub(crate) fn merge(a: &[u64], b: &[u64], out: &mut [u64]) {
+        let longer = a.len().max(b.len());
+        assert!(out.len() == a.len() + b.len() && longer <= MERGE_MAX && detected());
+        // SAFETY: the processor supports AVX-512F (asserted above).
+        unsafe {
+            match longer {
+                0..=8 => merge_in_registers::<2>(a, b, out),
+                9..=16 => merge_in_registers::<4>(a, b, out),
+                17..=32 => merge_in_registers::<8>(a, b, out),
+                33..=64 => merge_in_registers::<16>(a, b, out),
+                _ => merge_in_registers::<32>(a, b, out),
+            }
+        }
+    }
+
+    /// [`merge`] in `R` registers (runs of at most `4 * R` keys).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn merge_in_registers<const R: usize>(a: &[u64], b: &[u64], out: &mut [u64]) {
+        let padding = _mm512_set1_epi64(-1);
+        let reverse = _mm512_setr_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        let mut regs = [padding; R];
+        for (reg, chunk) in regs[..R / 2].iter_mut().zip(a.chunks(8)) {
+            // SAFETY: the mask enables only the chunk's lanes, which lie inside `a`.
+            *reg = unsafe {
+                _mm512_mask_loadu_epi64(padding, first_lanes(chunk.len()), chunk.as_ptr().cast())
+            };
+        }
+        // Key `i` of `b` goes to lane `8 * R - 1 - i`: its chunk `c` reversed into register
+        // `R - 1 - c`, the padding before it.
+        for (reg, chunk) in regs[R / 2..].iter_mut().rev().zip(b.chunks(8)) {
+            // SAFETY: as for `a`.
+            let loaded = unsafe {
+                _mm512_mask_loadu_epi64(padding, first_lanes(chunk.len()), chunk.as_ptr().cast())
+            };
+            *reg = _mm512_permutexvar_epi64(reverse, loaded);
+        }
+        macro_rules! step {
+            ($k:literal, $j:literal) => {
+                if $k == 8 * R {
+                    merge_step::<R, $k, $j>(&mut regs);
+                }
+            };
+        }
+        crate::kernels::bitonic_steps!(step);
+        for (reg, chunk) in regs.iter().zip(out.chunks_mut(8)) {
+            // SAFETY: the mask enables only the chunk's lanes, which lie inside `out`.
             unsafe {
                 _mm512_mask_storeu_epi64(chunk.as_mut_ptr().cast(), first_lanes(chunk.len()), *reg)
             };

@@ -28,12 +28,14 @@ pub(crate) fn sort_keys(keys: &mut [u64], kernels: Kernels) {
     }
 }
 
-/// Merges the ascending keys `a` and `b` into `out` (`a.len() + b.len()` keys): four at a
-/// time in registers ([`avx2::merge`]) when `kernels` runs the AVX2 or the AVX-512 kernels
-/// here (there is no AVX-512 merge: the AVX2 one runs), one at a time without branches on
-/// the keys ([`merge_into`]) otherwise.
+/// Merges the ascending keys `a` and `b` into `out` (`a.len() + b.len()` keys): with the
+/// AVX-512 kernels, runs of up to [`avx512::MERGE_MAX`] keys in registers at once
+/// ([`avx512::merge`]); four at a time in registers ([`avx2::merge`]) when `kernels` runs
+/// the AVX2 kernels here (or the AVX-512 ones, for longer runs); one at a time without
+/// branches on the keys ([`merge_into`]) otherwise.
 pub(crate) fn merge_keys(a: &[u64], b: &[u64], out: &mut [u64], kernels: Kernels) {
     match kernels.isa() {
+        Isa::Avx512 if a.len().max(b.len()) <= avx512::MERGE_MAX => avx512::merge(a, b, out),
         // Processors with AVX-512F have AVX2: its merge beats the scalar one there too.
         Isa::Avx2 | Isa::Avx512 if avx2::detected() => avx2::merge(a, b, out),
         _ => merge_into(a, b, out),
@@ -45,7 +47,54 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Sorted keys (duplicates, padding-equal keys and keys on either side of the top bit
+    /// included), up to `max` of them.
+    fn sorted_keys(max: usize) -> impl Strategy<Value = Vec<u64>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u64>(), 0..max),
+            proptest::collection::vec(
+                prop_oneof![
+                    0u64..4,
+                    Just(u64::MAX),
+                    Just(1 << 63),
+                    Just(i64::MAX as u64),
+                ],
+                0..max,
+            ),
+        ]
+        .prop_map(|mut keys| {
+            keys.sort_unstable();
+            keys
+        })
+    }
+
     proptest! {
+        /// Every merge (the AVX-512 one in registers, the AVX2 one four at a time, the
+        /// portable one, and `merge_keys` for both kernel choices) gives the sorted
+        /// concatenation, for run lengths on both sides of every register count and beyond
+        /// the in-register limit.
+        #[test]
+        fn merges_sort_the_concatenation(a in sorted_keys(140), b in sorted_keys(140)) {
+            let mut expected = [a.clone(), b.clone()].concat();
+            expected.sort_unstable();
+            let mut out = vec![0; expected.len()];
+            for kernels in [Kernels::Auto, Kernels::Portable] {
+                out.fill(0);
+                merge_keys(&a, &b, &mut out, kernels);
+                prop_assert_eq!(&out, &expected);
+            }
+            if a.len().max(b.len()) <= avx512::MERGE_MAX && avx512::detected() {
+                out.fill(0);
+                avx512::merge(&a, &b, &mut out);
+                prop_assert_eq!(&out, &expected);
+            }
+            if avx2::detected() {
+                out.fill(0);
+                avx2::merge(&a, &b, &mut out);
+                prop_assert_eq!(&out, &expected);
+            }
+        }
+
         /// The networks (those the processor has) and the fallback all sort like
         /// `sort_unstable`, for every length up to the networks' limit and beyond, with
         /// duplicates and keys equal to the padding or on either side of the top bit.

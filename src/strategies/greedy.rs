@@ -8,7 +8,7 @@ use eplb_solvers::replicate::ReplicaPacker;
 use eplb_solvers::kernels::Kernels;
 
 use crate::error::Result;
-use crate::placement::{DeepSeekFlat, FlatTables, LayerPlacement};
+use crate::placement::{DeepSeekFlat, FlatTables, LayerPlacement, Tables};
 use crate::problem::{Cluster, LayerProblem, Policy, Problem};
 use crate::runner::SolveOptions;
 use crate::strategy::{LayerSolution, PlacementStrategy};
@@ -81,21 +81,22 @@ impl PlacementStrategy for Greedy {
 
     /// On one thread (`threads: Some(1)`), every layer's nodes go to the engine in one call:
     /// no per-layer allocation or assembly, the nodes of different layers fill the lockstep
-    /// kernels' lanes, and the engine's slots are written once into the three tables. With
-    /// more threads the runner solves layer by layer in parallel.
+    /// kernels' lanes, and the engine's slots are written once into the tables. With more
+    /// threads the runner solves layer by layer in parallel.
     fn solve_batch(
         &self,
         problem: &Problem,
         options: &SolveOptions,
+        tables: Tables,
     ) -> Option<Result<DeepSeekFlat>> {
         if options.threads != Some(1) {
             return None;
         }
         let batched =
-            WORKSPACE.with(|ws| solve_all(&mut ws.borrow_mut(), problem, options.kernels));
+            WORKSPACE.with(|ws| solve_all(&mut ws.borrow_mut(), problem, options.kernels, tables));
         // An engine error (a load too large for `f32`) is reported as the layer-by-layer run
         // reports it: the lowest failing layer, named.
-        Some(batched.or_else(|_| solve_tables_by_layer(problem, self, options)))
+        Some(batched.or_else(|_| solve_tables_by_layer(problem, self, options, tables)))
     }
 }
 
@@ -104,10 +105,11 @@ fn solve_tables_by_layer(
     problem: &Problem,
     strategy: &Greedy,
     options: &SolveOptions,
+    tables: Tables,
 ) -> Result<DeepSeekFlat> {
     crate::runner::solve(problem, strategy, options)?
         .placement
-        .to_deepseek_flat()
+        .to_deepseek_tables(tables)
 }
 
 /// How a layer splits into the engine's same-shape node sub-problems under its policy (the
@@ -216,8 +218,13 @@ const BATCH_SLOTS: usize = 2048;
 
 /// Every layer, in batches of layers: each batch's nodes staged one after the other and
 /// solved in one engine call (the layers' nodes have the same shape: they are segments of
-/// one call), the batch's slots written into the tables while they are in cache.
-fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<DeepSeekFlat> {
+/// one call), the batch's slots written into `tables` while they are in cache.
+fn solve_all(
+    ws: &mut Workspace,
+    problem: &Problem,
+    kernels: Kernels,
+    tables: Tables,
+) -> Result<DeepSeekFlat> {
     let c = problem.cluster();
     let experts = problem.num_experts();
     let shape = NodeShape::of(c, problem.policy(), experts);
@@ -228,7 +235,7 @@ fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<
         .next_multiple_of(4)
         .clamp(4, layers.max(4));
     ws.set_kernels(kernels);
-    let mut tables = FlatTables::new(experts, c.replicas, layers);
+    let mut flat = FlatTables::new(experts, c.replicas, layers, tables);
     for first in (0..layers).step_by(batch) {
         let in_batch = batch.min(layers - first);
         ws.mlog2log.resize(in_batch * experts, Default::default());
@@ -245,14 +252,14 @@ fn solve_all(ws: &mut Workspace, problem: &Problem, kernels: Kernels) -> Result<
             shape.gpus_per_node,
         )?;
         for l in 0..in_batch {
-            tables.push_copies(
+            flat.push_copies(
                 &slots,
                 l * c.replicas..(l + 1) * c.replicas,
                 l * experts..(l + 1) * experts,
-            )?;
+            );
         }
     }
-    Ok(tables.finish())
+    Ok(flat.finish())
 }
 
 /// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does (the groups'
