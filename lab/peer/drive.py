@@ -64,8 +64,8 @@ for r in range(rounds):
             policy = ["--nodes", str(N), "--groups", str(G)] if N > 1 else ["--policy", "global"]
             out = subprocess.run(
                 [bins[name], "bench", "--loads", trace, "--replicas", str(R), "--gpus", str(P),
-                 *policy, "--strategy", strategy, "--tables", tables, "--threads", "1", "--iterations", "20",
-                 *extra],
+                 *policy, "--strategy", strategy, "--threads", "1", "--iterations", "20",
+                 *([] if tables == "all" else ["--tables", tables]), *extra],
                 capture_output=True, text=True, check=True)
             ns = json.loads(out.stdout.strip().splitlines()[-1])["median_ns"]
             label = f"{name}:{strategy}" + ("" if tables == "all" else f":{tables}")
