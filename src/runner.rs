@@ -172,7 +172,7 @@ pub fn solve(
 /// (`phy2log`, `log2phy`, `logcnt`) that `eplb.py`'s `rebalance_experts` returns; with
 /// [`Tables::Phy2log`], `phy2log` alone (what vLLM's `rebalance_experts` returns). Through the
 /// strategy's batched path when it has one ([`PlacementStrategy::solve_batch`]: `greedy` on
-/// one thread), else [`solve`] then [`Placement::to_deepseek_tables`]. The tables are the
+/// one thread, or on any number for problems of up to 24,576 slots over all layers), else [`solve`] then [`Placement::to_deepseek_tables`]. The tables are the
 /// same either way, and `phy2log` is the same for both requests.
 ///
 /// ```

@@ -95,7 +95,7 @@ fn batched_tables_are_eplb_py_s() {
 }
 
 #[test]
-fn only_one_thread_batches_and_the_runner_gives_the_same_tables_either_way() {
+fn small_problems_batch_on_any_threads_large_ones_on_one_and_the_tables_agree() {
     let loads = Loads::from_rows(&[
         vec![9.0, 1.0, 4.0, 4.0, 0.0, 7.0, 2.0, 2.0],
         vec![1.0, 1.0, 1.0, 30.0, 5.0, 5.0, 0.0, 3.0],
@@ -104,13 +104,35 @@ fn only_one_thread_batches_and_the_runner_gives_the_same_tables_either_way() {
     let cluster = Cluster::new(12, 4).with_nodes(2).with_groups(4);
     let problem = Problem::new(loads, cluster, PolicyChoice::Hierarchical).unwrap();
     let one = one_thread(Kernels::Auto);
+    // 64 layers of 512 slots: more than greedy batches when more threads may help.
+    let rows: Vec<Vec<f64>> = (0..64)
+        .map(|l| (0..256).map(|e| ((e * 37 + l * 11) % 101) as f64).collect())
+        .collect();
+    let large = Problem::new(
+        Loads::from_rows(&rows).unwrap(),
+        Cluster::new(512, 64),
+        PolicyChoice::Global,
+    )
+    .unwrap();
     for tables in [Tables::All, Tables::Phy2log] {
-        assert!(Greedy
-            .solve_batch(&problem, &one.clone().with_threads(Some(2)), tables)
-            .is_none());
-        assert!(Greedy
-            .solve_batch(&problem, &one.clone().with_threads(None), tables)
-            .is_none());
+        for threads in [Some(2), None] {
+            let many = one.clone().with_threads(threads);
+            assert_eq!(
+                Greedy
+                    .solve_batch(&problem, &many, tables)
+                    .unwrap()
+                    .unwrap(),
+                batched_tables(&problem, &one, tables)
+            );
+            assert!(Greedy.solve_batch(&large, &many, tables).is_none());
+        }
+        assert_eq!(
+            batched_tables(&large, &one, tables),
+            match tables {
+                Tables::All => by_layer(&large, &one),
+                Tables::Phy2log => phy2log_of(&by_layer(&large, &one)),
+            }
+        );
         // A strategy without a batched path, and pointers to greedy, which forward it.
         assert!(Refine::default()
             .solve_batch(&problem, &one, tables)

@@ -272,7 +272,7 @@ fn place<'py>(
         return Ok((arrays, layers));
     }
     if old_phy2log.is_none() && !metrics {
-        // The tables alone: a strategy with a batched path (greedy on one thread) writes
+        // The tables alone: a strategy with a batched path (greedy) writes
         // them straight from its engine, with no per-layer placements in between.
         let flat = py
             .detach(|| solve_tables(&problem, strategy.as_ref(), &options, Tables::All))
