@@ -99,16 +99,7 @@ fn all_layers(case: Case) -> Solution {
 #[bench::greedy_global_r320_p64(case(Greedy, 320, 64, 1))]
 #[bench::greedy_global_r288_p144(case(Greedy, 288, 144, 1))]
 fn tables(case: Case) -> DeepSeekFlat {
-    let one_core = SolveOptions::new().with_threads(Some(1));
-    black_box(
-        solve_tables(
-            &case.problem,
-            case.strategy.as_ref(),
-            &one_core,
-            Tables::All,
-        )
-        .expect("valid problem"),
-    )
+    tables_on_one_core(&case, Tables::All)
 }
 
 // What vLLM's `rebalance_experts` returns: `phy2log` of every layer alone.
@@ -117,15 +108,15 @@ fn tables(case: Case) -> DeepSeekFlat {
 #[bench::greedy_hier_r320_p64(case(Greedy, 320, 64, 8))]
 #[bench::greedy_global_r288_p32(case(Greedy, 288, 32, 1))]
 fn phy2log(case: Case) -> DeepSeekFlat {
+    tables_on_one_core(&case, Tables::Phy2log)
+}
+
+/// `solve_tables` of `case` on one thread.
+fn tables_on_one_core(case: &Case, tables: Tables) -> DeepSeekFlat {
     let one_core = SolveOptions::new().with_threads(Some(1));
     black_box(
-        solve_tables(
-            &case.problem,
-            case.strategy.as_ref(),
-            &one_core,
-            Tables::Phy2log,
-        )
-        .expect("valid problem"),
+        solve_tables(&case.problem, case.strategy.as_ref(), &one_core, tables)
+            .expect("valid problem"),
     )
 }
 

@@ -90,37 +90,20 @@ def solve(
     **options: Any,
 ) -> Tuple[Tuple[Any, Any, Any], Optional[List[Dict[str, Any]]]]:
     """The native solve of the 2-D ``loads`` (called ``name`` in messages): DeepSeek's arrays
-    in the caller's kind (torch for a tensor, NumPy otherwise) and, with ``metrics=True``,
-    the per-layer metrics."""
+    in the caller's kind (torch for a tensor, NumPy otherwise; ``log2phy`` and ``logcnt`` are
+    ``None`` with ``tables="phy2log"``) and, with ``metrics=True``, the per-layer metrics."""
     array, tensor = as_array(loads, name, 2)
     arrays, layers = _eplb.place(array, num_replicas, num_gpus, num_nodes, num_groups, **options)
     return to_caller(arrays, tensor), layers
 
 
-def solve_phy2log(
-    loads: Any,
-    name: str,
-    num_replicas: int,
-    num_gpus: int,
-    num_nodes: int,
-    num_groups: int,
-    **options: Any,
-) -> Any:
-    """:func:`solve` for ``phy2log`` alone (``log2phy`` and ``logcnt`` are not built), in the
-    caller's kind."""
-    array, tensor = as_array(loads, name, 2)
-    phy2log = _eplb.place_phy2log(
-        array, num_replicas, num_gpus, num_nodes, num_groups, **options
-    )
-    return to_caller((phy2log,), tensor)[0]
-
-
-def to_caller(arrays: Tuple[np.ndarray, ...], tensor: bool) -> Tuple[Any, ...]:
-    """The arrays as CPU ``torch`` tensors (sharing memory, no copy) when ``tensor``."""
+def to_caller(arrays: Tuple[Optional[np.ndarray], ...], tensor: bool) -> Tuple[Any, ...]:
+    """The arrays as CPU ``torch`` tensors (sharing memory, no copy) when ``tensor``; ``None``
+    (a table not asked for) stays ``None``."""
     if not tensor:
         return arrays
     torch = torch_module()
-    return tuple(torch.from_numpy(a) for a in arrays)
+    return tuple(None if a is None else torch.from_numpy(a) for a in arrays)
 
 
 def gpu_ids(x: Any, name: str) -> Optional[List[int]]:

@@ -7,6 +7,10 @@ import numpy as np
 import numpy.typing as npt
 
 _Arrays = Tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+# place's arrays: log2phy and logcnt are None when tables="phy2log".
+_PlacedArrays = Tuple[
+    npt.NDArray[np.int64], Optional[npt.NDArray[np.int64]], Optional[npt.NDArray[np.int64]]
+]
 
 def place(
     weight: npt.NDArray[Any],
@@ -24,29 +28,14 @@ def place(
     old_phy2log: Optional[npt.NDArray[np.int64]] = None,
     failed_gpus: Optional[List[int]] = None,
     metrics: bool = False,
-) -> Tuple[_Arrays, Optional[List[Dict[str, Any]]]]:
+    tables: str = "all",
+) -> Tuple[_PlacedArrays, Optional[List[Dict[str, Any]]]]:
     """Solves the 2-D loads ``weight`` (any integer or float dtype) with the GIL released:
     ``(phy2log, log2phy, logcnt)`` and, with ``metrics``, one dict of evaluator metrics per
     layer. ``old_phy2log`` aligns the answer to it (ids outside ``0..experts`` hold nothing);
-    ``failed_gpus`` places on the other GPUs (their slots ``-1``)."""
-
-def place_phy2log(
-    weight: npt.NDArray[Any],
-    num_replicas: int,
-    num_gpus: int,
-    num_nodes: int,
-    num_groups: int,
-    *,
-    policy: str,
-    strategy: str,
-    sub_strategy: Optional[str] = None,
-    time_limit: Optional[float] = None,
-    mip_gap: Optional[float] = None,
-    threads: Optional[int] = None,
-    old_phy2log: Optional[npt.NDArray[np.int64]] = None,
-) -> npt.NDArray[np.int64]:
-    """:func:`place` for ``phy2log`` alone (what vLLM's ``rebalance_experts`` returns):
-    ``log2phy`` and ``logcnt`` are not built."""
+    ``failed_gpus`` places on the other GPUs (their slots ``-1``). ``tables="phy2log"`` builds
+    ``phy2log`` alone (``log2phy`` and ``logcnt`` are ``None``), what vLLM's
+    ``rebalance_experts`` returns; ``"all"`` (the default) all three."""
 
 def evaluate_placement(
     loads: npt.NDArray[Any],

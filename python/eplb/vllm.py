@@ -40,7 +40,7 @@ import os
 from typing import Any, Optional
 
 from . import _eplb
-from ._convert import as_ids, solve_phy2log
+from ._convert import as_ids, solve
 
 __all__ = ["EplbPolicy", "install", "plugin"]
 
@@ -126,12 +126,13 @@ class EplbPolicy:
             if old_global_expert_indices is None
             else as_ids(old_global_expert_indices, "old_global_expert_indices")
         )
-        # vLLM builds log2phy and logcnt itself: phy2log alone is solved for.
-        return solve_phy2log(
+        # vLLM builds log2phy and logcnt itself: phy2log alone is asked for.
+        (phy2log, _, _), _ = solve(
             weight, "weight", num_replicas, num_ranks, num_nodes, num_groups,
             policy="auto", strategy=cls.strategy, time_limit=cls.time_limit,
-            threads=cls.threads, old_phy2log=old,
+            threads=cls.threads, old_phy2log=old, tables="phy2log",
         )
+        return phy2log
 
 
 def install(

@@ -164,8 +164,44 @@ pub(crate) type Arrays<'py> = (
 
 /// DeepSeek's three arrays of `placement` as NumPy `int64` arrays that own the library's flat
 /// buffers ([`Placement::to_deepseek_flat`]: no further copy).
-fn arrays_of<'py>(py: Python<'py>, placement: &Placement) -> PyResult<Arrays<'py>> {
+pub(crate) fn arrays_of<'py>(py: Python<'py>, placement: &Placement) -> PyResult<Arrays<'py>> {
     arrays_of_flat(py, placement.to_deepseek_flat().map_err(value_error)?)
+}
+
+/// [`Arrays`] as [`place`] returns them: `log2phy` and `logcnt` are `None` when only `phy2log`
+/// was asked for ([`Tables::Phy2log`]).
+pub(crate) type PlacedArrays<'py> = (
+    Bound<'py, PyArray2<i64>>,
+    Option<Bound<'py, PyArray3<i64>>>,
+    Option<Bound<'py, PyArray2<i64>>>,
+);
+
+/// The tables of `flat` that `tables` asked for, as NumPy arrays owning its buffers.
+fn placed_arrays(py: Python<'_>, flat: DeepSeekFlat, tables: Tables) -> PyResult<PlacedArrays<'_>> {
+    match tables {
+        Tables::Phy2log => Ok((
+            Array2::from_shape_vec((flat.layers, flat.slots), flat.phy2log)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?
+                .into_pyarray(py),
+            None,
+            None,
+        )),
+        _ => {
+            let (phy2log, log2phy, logcnt) = arrays_of_flat(py, flat)?;
+            Ok((phy2log, Some(log2phy), Some(logcnt)))
+        }
+    }
+}
+
+/// The `tables` keyword: `"all"` or `"phy2log"`.
+fn tables_of(tables: &str) -> PyResult<Tables> {
+    match tables {
+        "all" => Ok(Tables::All),
+        "phy2log" => Ok(Tables::Phy2log),
+        other => Err(PyValueError::new_err(format!(
+            "tables = {other:?}: must be \"all\" (phy2log, log2phy, logcnt) or \"phy2log\""
+        ))),
+    }
 }
 
 /// The NumPy arrays that own `flat`'s buffers.
@@ -226,7 +262,7 @@ pub(crate) fn layer_dicts<'py>(
 #[pyo3(signature = (
     weight, num_replicas, num_gpus, num_nodes, num_groups, *, policy, strategy,
     sub_strategy=None, time_limit=None, mip_gap=None, threads=None, old_phy2log=None,
-    failed_gpus=None, metrics=false
+    failed_gpus=None, metrics=false, tables="all"
 ))]
 #[allow(clippy::too_many_arguments)]
 fn place<'py>(
@@ -245,7 +281,9 @@ fn place<'py>(
     old_phy2log: Option<PyReadonlyArray2<'py, i64>>,
     failed_gpus: Option<Vec<usize>>,
     metrics: bool,
-) -> PyResult<(Arrays<'py>, Option<Bound<'py, PyList>>)> {
+    tables: &str,
+) -> PyResult<(PlacedArrays<'py>, Option<Bound<'py, PyList>>)> {
+    let tables = tables_of(tables)?;
     let problem = problem_of(
         weight,
         num_replicas,
@@ -265,19 +303,23 @@ fn place<'py>(
         let placed = py
             .detach(|| place_on_live(&problem, strategy.as_ref(), &live, &options))
             .map_err(value_error)?;
-        let arrays = live::live_arrays(py, &placed.live, &placed.placement)?;
+        let flat = placed
+            .live
+            .to_deepseek_flat(&placed.placement)
+            .map_err(value_error)?;
+        let arrays = placed_arrays(py, flat, tables)?;
         let layers = metrics
             .then(|| layer_dicts(py, &placed.evaluation, None))
             .transpose()?;
         return Ok((arrays, layers));
     }
     if old_phy2log.is_none() && !metrics {
-        // The tables alone: a strategy with a batched path (greedy) writes
-        // them straight from its engine, with no per-layer placements in between.
+        // The tables alone: a strategy with a batched path (greedy) writes them straight
+        // from its engine, with no per-layer placements in between.
         let flat = py
-            .detach(|| solve_tables(&problem, strategy.as_ref(), &options, Tables::All))
+            .detach(|| solve_tables(&problem, strategy.as_ref(), &options, tables))
             .map_err(value_error)?;
-        return Ok((arrays_of_flat(py, flat)?, None));
+        return Ok((placed_arrays(py, flat, tables)?, None));
     }
     let old = old_phy2log
         .map(|old| live::current_layers(&old, &problem))
@@ -293,60 +335,15 @@ fn place<'py>(
             Ok((solution, evaluation))
         })
         .map_err(value_error)?;
-    let arrays = arrays_of(py, &solution.placement)?;
+    let flat = solution
+        .placement
+        .to_deepseek_tables(tables)
+        .map_err(value_error)?;
+    let arrays = placed_arrays(py, flat, tables)?;
     let layers = evaluation
         .map(|e| layer_dicts(py, &e, Some(&solution)))
         .transpose()?;
     Ok((arrays, layers))
-}
-
-/// [`place`] for `phy2log` alone, what vLLM's `rebalance_experts` returns: neither `log2phy`
-/// nor `logcnt` is built.
-#[pyfunction]
-#[pyo3(signature = (
-    weight, num_replicas, num_gpus, num_nodes, num_groups, *, policy, strategy,
-    sub_strategy=None, time_limit=None, mip_gap=None, threads=None, old_phy2log=None
-))]
-#[allow(clippy::too_many_arguments)]
-fn place_phy2log<'py>(
-    py: Python<'py>,
-    weight: &Bound<'py, PyAny>,
-    num_replicas: usize,
-    num_gpus: usize,
-    num_nodes: usize,
-    num_groups: usize,
-    policy: &str,
-    strategy: &str,
-    sub_strategy: Option<&str>,
-    time_limit: Option<f64>,
-    mip_gap: Option<f64>,
-    threads: Option<usize>,
-    old_phy2log: Option<PyReadonlyArray2<'py, i64>>,
-) -> PyResult<Bound<'py, PyArray2<i64>>> {
-    let problem = problem_of(
-        weight,
-        num_replicas,
-        num_gpus,
-        num_nodes,
-        num_groups,
-        policy,
-    )?;
-    let strategy = strategy_of(strategy, sub_strategy)?;
-    let options = options_of(time_limit, mip_gap, threads)?;
-    let old = old_phy2log
-        .map(|old| live::current_layers(&old, &problem))
-        .transpose()?;
-    let flat = py
-        .detach(|| match old {
-            None => solve_tables(&problem, strategy.as_ref(), &options, Tables::Phy2log),
-            Some(old) => solve_aligned(&problem, strategy.as_ref(), &options, Some(old))?
-                .placement
-                .to_deepseek_tables(Tables::Phy2log),
-        })
-        .map_err(value_error)?;
-    Array2::from_shape_vec((flat.layers, flat.slots), flat.phy2log)
-        .map(|a| a.into_pyarray(py))
-        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// Solves `problem` and, given the current placement `old` of the same width, relabels the
@@ -462,7 +459,6 @@ fn sglang_location_json(
 #[pymodule]
 fn _eplb(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(place, m)?)?;
-    m.add_function(wrap_pyfunction!(place_phy2log, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_placement, m)?)?;
     m.add_function(wrap_pyfunction!(strategies, m)?)?;
     m.add_function(wrap_pyfunction!(sglang_location_json, m)?)?;

@@ -215,8 +215,8 @@ def test_importing_the_package_imports_neither_vllm_nor_torch():
 @pytest.mark.parametrize("threads", [1, None])
 @pytest.mark.parametrize("groups, nodes", [(4, 2), (1, 2)])  # hierarchical, global
 def test_phy2log_alone_is_the_full_tables_phy2log(strategy, threads, groups, nodes):
-    """The adapter solves for phy2log alone (vLLM builds log2phy itself): the same phy2log as
-    the three tables', fresh and aligned to a current placement."""
+    """The adapter asks for phy2log alone (vLLM builds log2phy itself): the same phy2log as
+    the three tables', fresh, aligned to a current placement, and on failed GPUs."""
     from eplb import _eplb
 
     intent, law = (
@@ -226,12 +226,22 @@ def test_phy2log_alone_is_the_full_tables_phy2log(strategy, threads, groups, nod
     r, p = 80, 8
     kw = dict(policy="auto", strategy=strategy, threads=threads)
     old = _eplb.place(intent, r, p, nodes, groups, **kw)[0][0]
-    for current in (None, old):
-        (full, log2phy, logcnt), _ = _eplb.place(law, r, p, nodes, groups, old_phy2log=current, **kw)
-        alone = _eplb.place_phy2log(law, r, p, nodes, groups, old_phy2log=current, **kw)
+    for extra in ({}, {"old_phy2log": old}, {"failed_gpus": [3]}, {"metrics": True}):
+        (full, log2phy, logcnt), _ = _eplb.place(law, r, p, nodes, groups, **kw, **extra)
+        (alone, none1, none2), _ = _eplb.place(
+            law, r, p, nodes, groups, **kw, **extra, tables="phy2log"
+        )
+        assert none1 is None and none2 is None
         assert alone.dtype == np.int64 and alone.shape == full.shape == (26, r)
-        assert np.array_equal(alone, full)
-        assert log2phy.shape[:2] == (26, 64) and logcnt.sum() == 26 * r  # the full tables' rest
+        assert np.array_equal(alone, full), extra
+        assert log2phy.shape[:2] == (26, 64) and logcnt.sum() == (full >= 0).sum()
     # ... and through the adapter, as vLLM calls it.
     got = EplbPolicy.configured(strategy=strategy).rebalance_experts(law, r, groups, nodes, p, old)
     assert np.array_equal(got, _eplb.place(law, r, p, nodes, groups, old_phy2log=old, **kw)[0][0])
+
+
+def test_unknown_tables_request_is_a_value_error():
+    from eplb import _eplb
+
+    with pytest.raises(ValueError, match="tables = \"log2phy\": must be \"all\""):
+        _eplb.place(np.ones((1, 16)), R, P, N, G, policy="auto", strategy="greedy", tables="log2phy")
