@@ -80,7 +80,7 @@ impl PlacementStrategy for Greedy {
     }
 
     /// On one thread (`threads: Some(1)`), and on any number for a problem of at most
-    /// [`BATCH_ON_ANY_THREADS`] slots over all layers, every layer's nodes go to the engine in
+    /// 24,576 slots over all layers (`BATCH_ON_ANY_THREADS`), every layer's nodes go to the engine in
     /// one call: no per-layer allocation or assembly, the nodes of different layers fill the
     /// lockstep kernels' lanes, and the engine's slots are written once into the tables.
     /// Larger problems on more threads are solved by the runner, layer by layer in parallel.
