@@ -118,7 +118,7 @@ impl LightestFirst {
 
     /// At most eight packs per segment (32 with AVX2): the segments take their steps together, so that
     /// their dependency chains (find the lightest pack, add, update) overlap. With AVX-512F,
-    /// eight segments at a time, one per vector lane ([`avx512::fill_lightest_first`]); with
+    /// sixteen segments at a time, one per 64-bit lane of two sets of registers ([`avx512::fill_lightest_first`]); with
     /// AVX2, four ([`avx2::fill_lightest_first`]); otherwise [`fill_portable`].
     fn fill_in_lockstep(
         &mut self,
