@@ -545,11 +545,12 @@ mod tests {
 
     proptest! {
         /// Segments filled together, by the portable lockstep loop and by the dispatching one
-        /// (the AVX-512 lanes where the processor has them, more than eight segments making
-        /// two batches), equal the naive scan of each segment alone.
+        /// (the AVX-512 lanes where the processor has them: up to eight segments one group of
+        /// lanes, up to sixteen two, more several calls, the last one's groups partial), equal
+        /// the naive scan of each segment alone.
         #[test]
         fn lockstep_fills_equal_the_naive_scan(
-            segments in 1usize..12,
+            segments in prop_oneof![1usize..12, 12usize..40],
             packs in 1usize..9,
             // Past 256 copies a pack's count needs more than eight bits.
             per_pack in prop_oneof![1usize..7, 250usize..300],
