@@ -34,8 +34,23 @@ pub(crate) fn sort_keys(keys: &mut [u64], kernels: Kernels) {
 /// the AVX2 kernels here (or the AVX-512 ones, for longer runs); one at a time without
 /// branches on the keys ([`merge_into`]) otherwise.
 pub(crate) fn merge_keys(a: &[u64], b: &[u64], out: &mut [u64], kernels: Kernels) {
+    merge_keys_within(a, b, out, kernels, avx512::MERGE_MAX);
+}
+
+/// [`merge_keys`] taking the AVX-512 merge only for runs of at most `in_registers` keys (and
+/// [`avx512::MERGE_MAX`]). Its cost is set by the register count its longer run needs, not by
+/// the keys merged, so callers whose runs are often much shorter than their longest (the
+/// lightest-first rounds of many packs) are faster with the AVX2 merge beyond a bound.
+pub(crate) fn merge_keys_within(
+    a: &[u64],
+    b: &[u64],
+    out: &mut [u64],
+    kernels: Kernels,
+    in_registers: usize,
+) {
+    let longer = a.len().max(b.len());
     match kernels.isa() {
-        Isa::Avx512 if a.len().max(b.len()) <= avx512::MERGE_MAX => avx512::merge(a, b, out),
+        Isa::Avx512 if longer <= in_registers.min(avx512::MERGE_MAX) => avx512::merge(a, b, out),
         // Processors with AVX-512F have AVX2: its merge beats the scalar one there too.
         Isa::Avx2 | Isa::Avx512 if avx2::detected() => avx2::merge(a, b, out),
         _ => merge_into(a, b, out),
@@ -82,6 +97,11 @@ mod tests {
                 out.fill(0);
                 merge_keys(&a, &b, &mut out, kernels);
                 prop_assert_eq!(&out, &expected);
+                for in_registers in [0, 8, 32] {
+                    out.fill(0);
+                    merge_keys_within(&a, &b, &mut out, kernels, in_registers);
+                    prop_assert_eq!(&out, &expected);
+                }
             }
             if a.len().max(b.len()) <= avx512::MERGE_MAX && avx512::detected() {
                 out.fill(0);
