@@ -5,7 +5,9 @@ usage: python drive.py NAME=BIN[,NAME=BIN...] TRACE ROUNDS NAME:STRATEGY[:TABLES
 Run `bash lab/peer/fetch.sh` first (the peers live in $EPLB_PEER_DIR, default
 /var/tmp/eplb-peer) and set OMP_NUM_THREADS=1 (one thread on both sides). Every round times,
 for each of the five shapes of issue 16, the batched peer (median of 20 calls), then each
-NAME:STRATEGY with `BIN bench ... --threads 1 --iterations 20` (median; TABLES, `all` by
+NAME:STRATEGY with `BIN bench ... --threads 1 --warmup 20 --iterations 200` (median: a
+binary run right after the peer with fewer iterations read 8-10% fast or slow by its position;
+TABLES, `all` by
 default or `phy2log`, is passed as `--tables`: vLLM 0.34's policies return `phy2log` only, so
 `phy2log` is the like-for-like comparison, `all` DeepSeek's three tables); the default policy is
 timed in the first round only (it is ~10x slower). Before timing, the batched policy's placement
@@ -64,7 +66,7 @@ for r in range(rounds):
             policy = ["--nodes", str(N), "--groups", str(G)] if N > 1 else ["--policy", "global"]
             out = subprocess.run(
                 [bins[name], "bench", "--loads", trace, "--replicas", str(R), "--gpus", str(P),
-                 *policy, "--strategy", strategy, "--threads", "1", "--iterations", "20",
+                 *policy, "--strategy", strategy, "--threads", "1", "--warmup", "20", "--iterations", "200",
                  *([] if tables == "all" else ["--tables", tables]), *extra],
                 capture_output=True, text=True, check=True)
             ns = json.loads(out.stdout.strip().splitlines()[-1])["median_ns"]
