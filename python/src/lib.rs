@@ -177,15 +177,13 @@ pub(crate) type PlacedArrays<'py> = (
 );
 
 /// The tables of `flat` that `tables` asked for, as NumPy arrays owning its buffers.
-fn placed_arrays(py: Python<'_>, flat: DeepSeekFlat, tables: Tables) -> PyResult<PlacedArrays<'_>> {
+fn placed_arrays(
+    py: Python<'_>,
+    mut flat: DeepSeekFlat,
+    tables: Tables,
+) -> PyResult<PlacedArrays<'_>> {
     match tables {
-        Tables::Phy2log => Ok((
-            Array2::from_shape_vec((flat.layers, flat.slots), flat.phy2log)
-                .map_err(|e| PyValueError::new_err(e.to_string()))?
-                .into_pyarray(py),
-            None,
-            None,
-        )),
+        Tables::Phy2log => Ok((phy2log_array(py, &mut flat)?, None, None)),
         _ => {
             let (phy2log, log2phy, logcnt) = arrays_of_flat(py, flat)?;
             Ok((phy2log, Some(log2phy), Some(logcnt)))
@@ -205,19 +203,39 @@ fn tables_of(tables: &str) -> PyResult<Tables> {
 }
 
 /// The NumPy arrays that own `flat`'s buffers.
-pub(crate) fn arrays_of_flat(py: Python<'_>, flat: DeepSeekFlat) -> PyResult<Arrays<'_>> {
-    let shape_error = |e: numpy::ndarray::ShapeError| PyValueError::new_err(e.to_string());
+pub(crate) fn arrays_of_flat(py: Python<'_>, mut flat: DeepSeekFlat) -> PyResult<Arrays<'_>> {
     Ok((
-        Array2::from_shape_vec((flat.layers, flat.slots), flat.phy2log)
-            .map_err(shape_error)?
-            .into_pyarray(py),
-        Array3::from_shape_vec((flat.layers, flat.experts, flat.width), flat.log2phy)
-            .map_err(shape_error)?
-            .into_pyarray(py),
-        Array2::from_shape_vec((flat.layers, flat.experts), flat.logcnt)
-            .map_err(shape_error)?
-            .into_pyarray(py),
+        phy2log_array(py, &mut flat)?,
+        Array3::from_shape_vec(
+            (flat.layers, flat.experts, flat.width),
+            std::mem::take(&mut flat.log2phy),
+        )
+        .map_err(shape_error)?
+        .into_pyarray(py),
+        Array2::from_shape_vec(
+            (flat.layers, flat.experts),
+            std::mem::take(&mut flat.logcnt),
+        )
+        .map_err(shape_error)?
+        .into_pyarray(py),
     ))
+}
+
+/// `flat`'s `phy2log` `[L, R]` as a NumPy array that owns the buffer (taken from `flat`).
+fn phy2log_array<'py>(
+    py: Python<'py>,
+    flat: &mut DeepSeekFlat,
+) -> PyResult<Bound<'py, PyArray2<i64>>> {
+    Ok(
+        Array2::from_shape_vec((flat.layers, flat.slots), std::mem::take(&mut flat.phy2log))
+            .map_err(shape_error)?
+            .into_pyarray(py),
+    )
+}
+
+/// A shape that does not fit its buffer, as a Python `ValueError`.
+fn shape_error(e: numpy::ndarray::ShapeError) -> PyErr {
+    PyValueError::new_err(e.to_string())
 }
 
 /// One dict per layer: the evaluator's metrics (and the strategy's status and time).

@@ -200,14 +200,11 @@ impl CopyPacker {
     /// monotone), so no swap's transfer `x - y` is smaller than the value returned.
     pub(super) fn least_swap_transfer(&mut self, b: usize) -> f64 {
         if std::mem::take(&mut self.copy_weights_stale) {
-            self.copy_weights.clear();
-            self.copy_weights.extend(
-                self.weights
-                    .iter()
-                    .zip(&self.counts)
-                    .map(|(&w, &c)| w / c as f64),
-            );
-            self.copy_weights.sort_unstable_by(f64::total_cmp);
+            let mut all = std::mem::take(&mut self.copy_weights);
+            all.clear();
+            all.extend(self.current_shares());
+            all.sort_unstable_by(f64::total_cmp);
+            self.copy_weights = all;
         }
         let k = self.per_bin;
         let all = &self.copy_weights;

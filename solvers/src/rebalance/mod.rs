@@ -459,15 +459,20 @@ impl CopyPacker {
         peak(&self.load)
     }
 
-    /// Sets `shares` to each item's copy weight `w_i / c_i` at the current counts.
+    /// Each item's copy weight `w_i / c_i` at the current counts, in item order.
+    fn current_shares(&self) -> impl Iterator<Item = f64> + '_ {
+        self.weights
+            .iter()
+            .zip(&self.counts)
+            .map(|(&w, &c)| w / c as f64)
+    }
+
+    /// Sets `shares` to each item's copy weight at the current counts.
     fn refresh_shares(&mut self) {
-        self.shares.clear();
-        self.shares.extend(
-            self.weights
-                .iter()
-                .zip(&self.counts)
-                .map(|(&w, &c)| w / c as f64),
-        );
+        let mut shares = std::mem::take(&mut self.shares);
+        shares.clear();
+        shares.extend(self.current_shares());
+        self.shares = shares;
     }
 
     /// Whether the construction's heaviest bin is at the stop goal; sets the bin loads as
@@ -492,12 +497,7 @@ impl CopyPacker {
     fn goal(&self) -> f64 {
         let total: f64 = self.weights.iter().sum();
         let mean = total / self.bins as f64;
-        let largest = self
-            .weights
-            .iter()
-            .zip(&self.counts)
-            .map(|(&w, &c)| w / c as f64)
-            .fold(0.0, f64::max);
+        let largest = self.current_shares().fold(0.0, f64::max);
         if largest <= 0.0 {
             return mean;
         }
