@@ -18,9 +18,11 @@
 //!   in one call, running their lightest-first loops in lockstep so that the processor
 //!   overlaps their dependency chains.
 
+use crate::avx512;
 use crate::error::{check_weights, SolverError};
-use crate::kernels::Kernels;
+use crate::kernels::{Isa, Kernels};
 use crate::key_sort::{merge_keys, sort_keys};
+use crate::lanes::{LaneBuffers, LaneShape};
 use crate::min_queue::{ChunkedQueue, MinQueue, WinnerTree};
 use crate::partition::{
     descending_key, descending_keys, key_weight, ordered_bits, LightestFirst, LOW_BITS,
@@ -99,6 +101,8 @@ pub struct ReplicaPacker {
     /// The slots' physical copies when one copy per pack skips the packing.
     unsorted_copy: Vec<u32>,
     result: SlotAssignment,
+    /// The lane engine's plan and rows.
+    lanes: LaneBuffers,
 }
 
 /// Largest bit pattern of a finite non-negative `f32` (`f32::MAX`); `-0.0` is also accepted.
@@ -251,16 +255,92 @@ impl ReplicaPacker {
         })
     }
 
-    /// Solves, writing `output`; returns the copies per pack.
-    fn solve(
+    /// [`ReplicaPacker::greedy_segments_labelled`] answered as every slot's label alone,
+    /// written to `out[slot]` (DeepSeek's `int64` `phy2log` when the labels are expert ids):
+    /// the same slots, without the per-slot owner and rank tables or the per-copy records.
+    ///
+    /// With the AVX-512 kernels, instances of up to 128 items, 16 candidates for 64 extra
+    /// copies, 8 packs of at least two copies and labels below 2^16 (DeepSeek-V3's nodes) run
+    /// on the lane engine: eight instances per vector, one per lane, sorted by comparator
+    /// networks across the lanes, the extras handed out and the copies packed one vector step
+    /// at a time, the labels written straight to `out`. Other shapes and kernel choices solve
+    /// as [`ReplicaPacker::greedy_segments_copies`] and write the labels from its answer.
+    ///
+    /// ```
+    /// use eplb_solvers::replicate::ReplicaPacker;
+    ///
+    /// let mut packer = ReplicaPacker::default();
+    /// let mut out = [0i64; 6];
+    /// packer
+    ///     .greedy_segments_label_slots(&[9.0, 4.0, 3.0, 2.0], &[40, 41, 42, 43], 1, 6, 2, &mut out)
+    ///     .unwrap();
+    /// assert_eq!(out, [41, 40, 43, 40, 42, 40]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ReplicaPacker::greedy_segments_labelled`].
+    ///
+    /// # Panics
+    /// When `out` does not hold `segments * copies` labels.
+    pub fn greedy_segments_label_slots(
         &mut self,
+        weights: &[f32],
+        labels: &[usize],
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+        out: &mut [i64],
+    ) -> Result<(), SolverError> {
+        let shape = self.validate(weights, Some(labels), segments, copies, num_packs)?;
+        assert_eq!(
+            out.len(),
+            segments * copies,
+            "one label per slot of every segment"
+        );
+        let lanes = LaneShape {
+            segments,
+            items: shape.items,
+            extra: shape.extra(),
+            packs: shape.packs,
+            per_pack: shape.per_pack,
+        };
+        let label_bound = labels.iter().fold(0, |bound, &label| bound.max(label + 1));
+        if lanes.admitted(label_bound) {
+            match self.lpt.kernels.isa() {
+                Isa::Avx512 => {
+                    avx512::label_slots(&mut self.lanes, weights, labels, lanes, out);
+                    return Ok(());
+                }
+                Isa::Portable => {
+                    crate::lanes::label_slots_portable(
+                        &mut self.lanes,
+                        weights,
+                        labels,
+                        lanes,
+                        out,
+                    );
+                    return Ok(());
+                }
+                Isa::Avx2 => {}
+            }
+        }
+        let copies = self.greedy_segments_copies(weights, labels, segments, copies, num_packs)?;
+        for (label, &copy) in out.iter_mut().zip(copies.copy) {
+            // Labels are caller's `usize` ids, far below 2^63.
+            *label = copies.owner[copy as usize] as i64;
+        }
+        Ok(())
+    }
+
+    /// Checks the inputs of a solve; returns its shape.
+    fn validate(
+        &self,
         weights: &[f32],
         labels: Option<&[usize]>,
         segments: usize,
         copies: usize,
         num_packs: usize,
-        output: Output,
-    ) -> Result<usize, SolverError> {
+    ) -> Result<Shape, SolverError> {
         if let Some(labels) = labels {
             check_labels(labels, weights)?;
         }
@@ -289,13 +369,28 @@ impl ReplicaPacker {
         if invalid {
             check_weights(weights)?;
         }
-        let shape = Shape {
+        Ok(Shape {
             segments,
             items: n,
             copies,
             packs: num_packs,
             per_pack: copies / num_packs,
-        };
+        })
+    }
+
+    /// Solves, writing `output`; returns the copies per pack.
+    fn solve(
+        &mut self,
+        weights: &[f32],
+        labels: Option<&[usize]>,
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+        output: Output,
+    ) -> Result<usize, SolverError> {
+        let shape = self.validate(weights, labels, segments, copies, num_packs)?;
+        let total_copies = shape.segments * shape.copies;
+        let n = shape.items;
         if output == Output::Slots {
             // Every slot is written below; only the lengths need fitting (no clearing).
             self.result.owner.resize(total_copies, Default::default());
@@ -930,6 +1025,70 @@ mod tests {
                 let owners: Vec<usize> = one.owner.iter().map(|&o| o + s * items).collect();
                 prop_assert_eq!(&got.owner[slots.clone()], &owners[..]);
                 prop_assert_eq!(&got.rank[slots], &one.rank[..]);
+            }
+        }
+
+        /// Every slot's label alone equals the labels of the per-copy answer, on the lane
+        /// engine's shapes (up to 8 packs, 16 candidates, 64 extras; segments beyond a
+        /// multiple of eight included) and beyond them, with both kernel choices and the
+        /// portable lanes, on weights full of ties (zeros included).
+        #[test]
+        fn label_slots_equal_the_copies_labels(
+            segments in 1usize..20,
+            items in 1usize..70,
+            extra in 0usize..24,
+            packs in prop_oneof![1usize..9, 9usize..12],
+            raw in proptest::collection::vec(0u32..8, 97),
+            halves in any::<bool>(),
+        ) {
+            let copies = (items + extra).div_ceil(packs) * packs;
+            let w: Vec<f32> = (0..segments * items)
+                .map(|i| {
+                    let x = raw[i % raw.len()] as f32;
+                    if halves { x / 2.0 } else { x }
+                })
+                .collect();
+            // Labels: distinct per item, in no particular order.
+            let labels: Vec<usize> = (0..w.len()).map(|i| (i * 7919) % 65_521).collect();
+            let mut reference = ReplicaPacker::default().with_kernels(Kernels::Portable);
+            let by_copy = reference
+                .greedy_segments_copies(&w, &labels, segments, copies, packs)
+                .unwrap();
+            let expected: Vec<i64> = by_copy
+                .copy
+                .iter()
+                .map(|&c| by_copy.owner[c as usize] as i64)
+                .collect();
+            for kernels in [Kernels::Auto, Kernels::Portable] {
+                let mut packer = ReplicaPacker::default().with_kernels(kernels);
+                let mut out = vec![-1; segments * copies];
+                packer
+                    .greedy_segments_label_slots(&w, &labels, segments, copies, packs, &mut out)
+                    .unwrap();
+                prop_assert_eq!(&out, &expected);
+            }
+            let shape = LaneShape {
+                segments,
+                items,
+                extra: copies - items,
+                packs,
+                per_pack: copies / packs,
+            };
+            if shape.admitted(65_521) {
+                let mut out = vec![-1; segments * copies];
+                crate::lanes::label_slots_portable(
+                    &mut LaneBuffers::default(),
+                    &w,
+                    &labels,
+                    shape,
+                    &mut out,
+                );
+                prop_assert_eq!(&out, &expected);
+                if crate::avx512::detected() {
+                    out.fill(-1);
+                    avx512::label_slots(&mut LaneBuffers::default(), &w, &labels, shape, &mut out);
+                    prop_assert_eq!(&out, &expected);
+                }
             }
         }
 

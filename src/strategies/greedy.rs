@@ -255,6 +255,19 @@ fn solve_all(
         for l in 0..in_batch {
             ws.stage(problem.loads().layer(first + l), shape, l * experts)?;
         }
+        if tables == Tables::Phy2log {
+            // The slots' experts written straight into `phy2log` (segment `l * N + node`'s
+            // slots are the layer's node-major slots).
+            ws.replicator.greedy_segments_label_slots(
+                &ws.node_weights,
+                &ws.mlog2log,
+                in_batch * shape.nodes,
+                shape.slots_per_node,
+                shape.gpus_per_node,
+                flat.phy2log_rows(in_batch),
+            )?;
+            continue;
+        }
         let slots = ws.replicator.greedy_segments_copies(
             &ws.node_weights,
             &ws.mlog2log,

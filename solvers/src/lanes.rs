@@ -1,0 +1,590 @@
+//! Lane-parallel replicate-then-pack: [`ReplicaPacker`](crate::replicate::ReplicaPacker)'s
+//! greedy for many same-shape instances at once, one instance per 64-bit lane of a vector,
+//! answering each slot's label only (DeepSeek's `phy2log`).
+//!
+//! The per-instance engine sorts each instance's keys inside registers (shuffles within a
+//! register, the same network for every instance). Here the keys are transposed instead:
+//! row `k` holds the `k`-th key of `W` instances, so that one comparator of a sorting network
+//! is one vector minimum and one maximum over two rows, for `W` instances at once, with no
+//! shuffle. Every step is data-independent across lanes:
+//!
+//! 1. row `k` of every lane: the key of item `k`, `descending_key(w, p << 16 | label)` with
+//!    the item's physical id `p = k` (the low bits order equal shares by physical id, as the
+//!    per-instance engine does, and carry the label to the output);
+//! 2. Batcher's odd-even merge sort of the item rows;
+//! 3. the hand-out of the `X` extra copies among the first `C = min(X, n)` rows (the only
+//!    candidates), one vector step per extra: the largest share is the smallest current key
+//!    (a tree of minima), and the chosen row's share is divided once per step;
+//! 4. the candidates' rows take their final shares; extra `t` becomes row `n + t` with its
+//!    owner's final share and physical id `n + t` (extras after every original, in hand-out
+//!    order);
+//! 5. the candidate and extra rows are sorted by a second network and merged with the
+//!    untouched (still sorted) rest by the last pass of a third;
+//! 6. the lightest-first fill reads the rows in that order and writes each copy's label to
+//!    its slot.
+//!
+//! The networks depend on the shape only ([`Plan`]); comparators that touch the padding of a
+//! network to a power of two are left out or become renamings of rows when the plan is made.
+//! The answer is the per-instance engine's, slot for slot (property tests compare the two
+//! and the vector kernels with the portable lanes).
+
+use crate::min_queue::tree_min;
+
+/// Low bits of a lane key holding the item's label (the physical id sits above them).
+pub(crate) const LABEL_BITS: u32 = 16;
+/// Mask of the label bits.
+pub(crate) const LABEL_MASK: u64 = (1 << LABEL_BITS) - 1;
+/// Most items per instance (the sort networks grow as `n log² n`).
+pub(crate) const MAX_ITEMS: usize = 128;
+/// Most candidates for extra copies (the hand-out keeps one vector per candidate).
+pub(crate) const MAX_CANDIDATES: usize = 16;
+/// Most extra copies per instance (one vector step each).
+pub(crate) const MAX_EXTRA: usize = 64;
+/// Most packs per instance (the fill keeps one vector per pack).
+pub(crate) const MAX_PACKS: usize = 8;
+/// `1.0f32`'s bits: a count of one in a lane's low half.
+pub(crate) const ONE_F32: u64 = 0x3f80_0000;
+/// The key bits above the low 32 (the share).
+const HIGH_BITS: u64 = !(u32::MAX as u64);
+/// The key bits below the share.
+const LOW_BITS: u64 = u32::MAX as u64;
+
+/// The shape of a lane engine call: `segments` instances of `items` items each, `extra`
+/// extra copies per instance, packed into `packs` packs of `per_pack` copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LaneShape {
+    pub(crate) segments: usize,
+    pub(crate) items: usize,
+    pub(crate) extra: usize,
+    pub(crate) packs: usize,
+    pub(crate) per_pack: usize,
+}
+
+impl LaneShape {
+    /// Whether the lane engine takes this shape with labels below `label_bound`.
+    pub(crate) fn admitted(self, label_bound: usize) -> bool {
+        (1..=MAX_ITEMS).contains(&self.items)
+            && self.extra <= MAX_EXTRA
+            && self.extra.min(self.items) <= MAX_CANDIDATES
+            && (1..=MAX_PACKS).contains(&self.packs)
+            && self.per_pack >= 2
+            && self.items + self.extra == self.packs * self.per_pack
+            && label_bound <= 1 << LABEL_BITS
+    }
+
+    /// Copies (slots) per instance.
+    pub(crate) fn copies(self) -> usize {
+        self.items + self.extra
+    }
+
+    /// Whether the shape is admitted (labels aside: they change the answer, never where it
+    /// is written) and the slices hold every instance's items and slots.
+    pub(crate) fn fits(self, weights: &[f32], labels: &[usize], out: &[i64]) -> bool {
+        let items = self.segments.checked_mul(self.items);
+        let slots = self.segments.checked_mul(self.copies());
+        self.admitted(0)
+            && items.is_some_and(|items| weights.len() >= items && labels.len() >= items)
+            && slots.is_some_and(|slots| out.len() >= slots)
+    }
+}
+
+/// A vector of `WIDTH` `u64` keys, one instance per lane, and the operations the lane engine
+/// runs on it.
+///
+/// # Safety
+/// Implementations may require a processor feature: callers call the functions only where
+/// it is present. Row accesses take `row < rows.len() / WIDTH` (not checked).
+pub(crate) trait Lanes: Copy {
+    /// Lanes per vector.
+    const WIDTH: usize;
+    /// Per-lane result of a comparison.
+    type Mask: Copy;
+
+    /// Every lane `x`.
+    unsafe fn splat(x: u64) -> Self;
+    /// Row `row` of `rows` (row-major, `WIDTH` keys per row).
+    unsafe fn load(rows: &[u64], row: usize) -> Self;
+    /// Writes row `row` of `rows`.
+    unsafe fn store(self, rows: &mut [u64], row: usize);
+    /// Lane-wise unsigned minimum.
+    unsafe fn min(self, other: Self) -> Self;
+    /// Lane-wise unsigned maximum.
+    unsafe fn max(self, other: Self) -> Self;
+    /// Lane-wise `&`.
+    unsafe fn and(self, other: Self) -> Self;
+    /// Lane-wise `|`.
+    unsafe fn or(self, other: Self) -> Self;
+    /// The lanes where `self == other`.
+    unsafe fn eq(self, other: Self) -> Self::Mask;
+    /// `yes` in the lanes of `mask`, `no` elsewhere.
+    unsafe fn blend(mask: Self::Mask, yes: Self, no: Self) -> Self;
+    /// Per lane: a count held as `f32` bits in the low half, plus one.
+    unsafe fn count_up(count: Self) -> Self;
+    /// Per lane: the key of the share `key_weight(weight_key) / count` (the count's `f32`
+    /// bits in the low half) with the low 32 bits of `low`.
+    unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self;
+    /// Lane `s < lanes`: the key of item `first + s * stride` of `weights` with low bits `low
+    /// | labels[item]`; `u64::MAX` in the other lanes.
+    unsafe fn item_keys(
+        weights: &[f32],
+        labels: &[usize],
+        first: usize,
+        stride: usize,
+        lanes: usize,
+        low: u64,
+    ) -> Self;
+    /// The lightest-first fill of the first `lanes` instances (instance `s` is instance
+    /// `first + s` of the call, its slots `(first + s) * packs * per_pack..`): each reads its
+    /// copies' keys from `rows` in the order `order` (the row of the `k`-th copy), puts each
+    /// into the lightest open pack (lowest index on ties, sums in `f32`) and writes its label
+    /// to the slot in `out`.
+    unsafe fn fill(
+        rows: &[u64],
+        order: &[u16],
+        lanes: usize,
+        first: usize,
+        packs: usize,
+        per_pack: usize,
+        out: &mut [i64],
+    );
+}
+
+/// The comparator networks and row orders of one shape (see the module documentation):
+/// comparator `[a, b]` leaves the smaller key in row `a`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    items: usize,
+    extra: usize,
+    /// Sorts the item rows.
+    sort_items: Vec<[u16; 2]>,
+    /// The candidates' rows, heaviest first.
+    candidates: Vec<u16>,
+    /// Sorts the candidate and extra rows.
+    sort_copies: Vec<[u16; 2]>,
+    /// Merges those with the other item rows.
+    merge: Vec<[u16; 2]>,
+    /// The row of every copy in packing order.
+    order: Vec<u16>,
+}
+
+impl Plan {
+    /// The plan for `items` items and `extra` extra copies (within [`admits`]).
+    pub(crate) fn new(items: usize, extra: usize) -> Self {
+        let mut plan = Plan {
+            items,
+            extra,
+            ..Plan::default()
+        };
+        let rows = |range: std::ops::Range<usize>| range.map(|r| r as u16);
+        let sorted_items = sort_network(rows(0..items), &mut plan.sort_items);
+        let candidates = extra.min(items);
+        plan.candidates = sorted_items[..candidates].to_vec();
+        let copies: Vec<u16> = plan
+            .candidates
+            .iter()
+            .copied()
+            .chain(rows(items..items + extra))
+            .collect();
+        let sorted_copies = sort_network(copies, &mut plan.sort_copies);
+        let rest = &sorted_items[candidates..];
+        let half = sorted_copies.len().max(rest.len()).next_power_of_two();
+        let mut wires = vec![None; 2 * half];
+        for (wire, &row) in wires.iter_mut().zip(&sorted_copies) {
+            *wire = Some(row);
+        }
+        for (wire, &row) in wires[half..].iter_mut().zip(rest) {
+            *wire = Some(row);
+        }
+        odd_even(&mut wires, half, &mut plan.merge);
+        plan.order = wires.into_iter().flatten().collect();
+        debug_assert_eq!(plan.order.len(), items + extra);
+        plan
+    }
+
+    /// Whether this is the plan of `items` items and `extra` extra copies.
+    pub(crate) fn is_for(&self, items: usize, extra: usize) -> bool {
+        self.items == items && self.extra == extra && !self.order.is_empty()
+    }
+}
+
+/// Sorts the rows `rows` (a network appended to `out`); returns the rows in sorted order.
+fn sort_network(rows: impl IntoIterator<Item = u16>, out: &mut Vec<[u16; 2]>) -> Vec<u16> {
+    let mut wires: Vec<Option<u16>> = rows.into_iter().map(Some).collect();
+    let real = wires.len();
+    wires.resize(real.next_power_of_two(), None);
+    odd_even(&mut wires, 1, out);
+    wires.into_iter().flatten().collect()
+}
+
+/// Appends the comparators of Batcher's odd-even merge sort over `wires` (a power of two of
+/// them; `None` is padding, larger than every key), from the pass merging runs of
+/// `first_pass` on (`1`: a full sort; half the wires: the merge of two sorted halves). A
+/// comparator of two padding wires, or whose upper wire is padding, changes nothing and is
+/// left out; one whose lower wire only is padding moves the key down, which `wires` records
+/// instead. On return `wires` lists the rows in sorted order, the padding last.
+fn odd_even(wires: &mut [Option<u16>], first_pass: usize, out: &mut Vec<[u16; 2]>) {
+    let n = wires.len();
+    debug_assert!(n.is_power_of_two() || n == 0);
+    let mut p = first_pass;
+    while p < n {
+        let mut k = p;
+        while k >= 1 {
+            let mut j = k % p;
+            while j + k < n {
+                for i in 0..k.min(n - j - k) {
+                    let (a, b) = (i + j, i + j + k);
+                    if a / (2 * p) == b / (2 * p) {
+                        match (wires[a], wires[b]) {
+                            (Some(x), Some(y)) => out.push([x, y]),
+                            (None, Some(_)) => wires.swap(a, b),
+                            _ => {}
+                        }
+                    }
+                }
+                j += 2 * k;
+            }
+            k /= 2;
+        }
+        p *= 2;
+    }
+}
+
+/// Row buffers of the lane engine, kept between calls.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LaneBuffers {
+    plan: Plan,
+    rows: Vec<u64>,
+}
+
+/// Solves the instances of `shape` (`weights` and `labels` segment-major), writing every
+/// slot's label to `out` (instance `s`'s slots at `s * shape.copies()..`), `V::WIDTH`
+/// instances at a time.
+///
+/// # Safety
+/// `V`'s processor features are present and `shape.fits(weights, labels, out)`; for the
+/// answer to be the greedy's, the weights are finite and non-negative and the labels below
+/// `2^LABEL_BITS`.
+#[inline(always)]
+pub(crate) unsafe fn label_slots<V: Lanes>(
+    buffers: &mut LaneBuffers,
+    weights: &[f32],
+    labels: &[usize],
+    shape: LaneShape,
+    out: &mut [i64],
+) {
+    let LaneShape {
+        segments,
+        items,
+        extra,
+        packs,
+        per_pack,
+    } = shape;
+    if !buffers.plan.is_for(items, extra) {
+        buffers.plan = Plan::new(items, extra);
+    }
+    let LaneBuffers { plan, rows } = buffers;
+    rows.resize((items + extra) * V::WIDTH, 0);
+    let width = V::WIDTH;
+    for first in (0..segments).step_by(width) {
+        let lanes = width.min(segments - first);
+        // SAFETY: the caller's promises; every row index of the plan is below `items +
+        // extra`, the rows' length.
+        unsafe {
+            for k in 0..items {
+                let low = (k as u64) << LABEL_BITS;
+                V::item_keys(weights, labels, first * items + k, items, lanes, low).store(rows, k);
+            }
+            apply::<V>(rows, &plan.sort_items);
+            if plan.candidates.len() <= 8 {
+                hand_out::<V, 8>(rows, plan);
+            } else {
+                hand_out::<V, MAX_CANDIDATES>(rows, plan);
+            }
+            apply::<V>(rows, &plan.sort_copies);
+            apply::<V>(rows, &plan.merge);
+            V::fill(rows, &plan.order, lanes, first, packs, per_pack, out);
+        }
+    }
+}
+
+/// [`label_slots`] over the portable lanes.
+///
+/// # Panics
+/// When the slices do not fit the shape ([`LaneShape::fits`]).
+pub(crate) fn label_slots_portable(
+    buffers: &mut LaneBuffers,
+    weights: &[f32],
+    labels: &[usize],
+    shape: LaneShape,
+    out: &mut [i64],
+) {
+    assert!(shape.fits(weights, labels, out));
+    // SAFETY: the portable lanes need no processor feature and check their accesses; the
+    // shape fits (asserted above).
+    unsafe { label_slots::<Portable>(buffers, weights, labels, shape, out) }
+}
+
+/// Runs a comparator network over the rows.
+#[inline(always)]
+unsafe fn apply<V: Lanes>(rows: &mut [u64], network: &[[u16; 2]]) {
+    for &[a, b] in network {
+        let (a, b) = (usize::from(a), usize::from(b));
+        // SAFETY: the plan's rows are inside `rows` (the caller's promise).
+        unsafe {
+            let (x, y) = (V::load(rows, a), V::load(rows, b));
+            x.min(y).store(rows, a);
+            x.max(y).store(rows, b);
+        }
+    }
+}
+
+/// Steps 3 and 4 of the module documentation for at most `C` candidates: the extras handed
+/// out one vector step at a time, the candidates' rows given their final shares, extra `t`
+/// written to row `items + t`.
+#[inline(always)]
+unsafe fn hand_out<V: Lanes, const C: usize>(rows: &mut [u64], plan: &Plan) {
+    let items = plan.items;
+    // SAFETY (whole body): the rows touched are the plan's candidates and `items..items +
+    // extra`, inside `rows` (the caller's promise); the features are present.
+    unsafe {
+        let none = V::splat(u64::MAX);
+        let one = V::splat(ONE_F32);
+        // Candidate `r`'s key with its current share (padding: `u64::MAX`, never the
+        // smallest of a real lane, whose keys are below it), and its original key.
+        let mut current = [none; C];
+        for (key, &row) in current.iter_mut().zip(&plan.candidates) {
+            *key = V::load(rows, usize::from(row));
+        }
+        let original = current;
+        let mut count = [one; C];
+        for t in 0..plan.extra {
+            let largest = tree_min_lanes(current);
+            // The chosen candidate's key (largest share, lowest id on ties), kept in its
+            // extra's row until every share is final.
+            largest.store(rows, items + t);
+            let chosen: [V::Mask; C] = std::array::from_fn(|r| current[r].eq(largest));
+            let (mut weight, mut copies) = (none, one);
+            for r in 0..C {
+                weight = V::blend(chosen[r], original[r], weight);
+                copies = V::blend(chosen[r], count[r], copies);
+            }
+            let copies = V::count_up(copies);
+            let share = V::share_key(weight, copies, largest);
+            for r in 0..C {
+                current[r] = V::blend(chosen[r], share, current[r]);
+                count[r] = V::blend(chosen[r], copies, count[r]);
+            }
+        }
+        for (key, &row) in current.iter().zip(&plan.candidates) {
+            key.store(rows, usize::from(row));
+        }
+        // Extra `t`: its owner's final share, physical id `items + t`, the owner's label.
+        let low = V::splat(LOW_BITS);
+        let share_bits = V::splat(HIGH_BITS);
+        let label = V::splat(LABEL_MASK);
+        let owners: [V; C] = std::array::from_fn(|r| current[r].and(low));
+        for t in 0..plan.extra {
+            let chosen = V::load(rows, items + t);
+            let owner = chosen.and(low);
+            let mut share = none;
+            for r in 0..C {
+                share = V::blend(owners[r].eq(owner), current[r], share);
+            }
+            let id = V::splat(((items + t) as u64) << LABEL_BITS);
+            share
+                .and(share_bits)
+                .or(id)
+                .or(chosen.and(label))
+                .store(rows, items + t);
+        }
+    }
+}
+
+/// The lane-wise minimum of `C` (a power of two) vectors, as a tree.
+#[inline(always)]
+unsafe fn tree_min_lanes<V: Lanes, const C: usize>(mut keys: [V; C]) -> V {
+    let mut width = C;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            // SAFETY: the caller's features.
+            keys[i] = unsafe { keys[i].min(keys[i + width]) };
+        }
+    }
+    keys[0]
+}
+
+/// The portable lanes: eight `u64` keys, plain arithmetic.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Portable([u64; 8]);
+
+impl Portable {
+    fn map(self, other: Self, f: impl Fn(u64, u64) -> u64) -> Self {
+        Self(std::array::from_fn(|s| f(self.0[s], other.0[s])))
+    }
+}
+
+impl Lanes for Portable {
+    const WIDTH: usize = 8;
+    type Mask = [bool; 8];
+
+    unsafe fn splat(x: u64) -> Self {
+        Self([x; 8])
+    }
+
+    unsafe fn load(rows: &[u64], row: usize) -> Self {
+        let mut lanes = [0; 8];
+        lanes.copy_from_slice(&rows[row * 8..][..8]);
+        Self(lanes)
+    }
+
+    unsafe fn store(self, rows: &mut [u64], row: usize) {
+        rows[row * 8..][..8].copy_from_slice(&self.0);
+    }
+
+    unsafe fn min(self, other: Self) -> Self {
+        self.map(other, u64::min)
+    }
+
+    unsafe fn max(self, other: Self) -> Self {
+        self.map(other, u64::max)
+    }
+
+    unsafe fn and(self, other: Self) -> Self {
+        self.map(other, |a, b| a & b)
+    }
+
+    unsafe fn or(self, other: Self) -> Self {
+        self.map(other, |a, b| a | b)
+    }
+
+    unsafe fn eq(self, other: Self) -> [bool; 8] {
+        std::array::from_fn(|s| self.0[s] == other.0[s])
+    }
+
+    unsafe fn blend(mask: [bool; 8], yes: Self, no: Self) -> Self {
+        Self(std::array::from_fn(|s| {
+            if mask[s] {
+                yes.0[s]
+            } else {
+                no.0[s]
+            }
+        }))
+    }
+
+    unsafe fn count_up(count: Self) -> Self {
+        Self(
+            count
+                .0
+                .map(|c| u64::from((f32::from_bits(c as u32) + 1.0).to_bits())),
+        )
+    }
+
+    unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self {
+        Self(std::array::from_fn(|s| {
+            let weight = crate::partition::key_weight(weight_key.0[s]);
+            let share = weight / f32::from_bits(count.0[s] as u32);
+            crate::partition::descending_key(share, 0) | (low.0[s] & LOW_BITS)
+        }))
+    }
+
+    unsafe fn item_keys(
+        weights: &[f32],
+        labels: &[usize],
+        first: usize,
+        stride: usize,
+        lanes: usize,
+        low: u64,
+    ) -> Self {
+        Self(std::array::from_fn(|s| {
+            if s < lanes {
+                let item = first + s * stride;
+                crate::partition::descending_key(weights[item], 0) | low | labels[item] as u64
+            } else {
+                u64::MAX
+            }
+        }))
+    }
+
+    unsafe fn fill(
+        rows: &[u64],
+        order: &[u16],
+        lanes: usize,
+        first: usize,
+        packs: usize,
+        per_pack: usize,
+        out: &mut [i64],
+    ) {
+        // A pack's key as in the portable lockstep fill: `sum bits << 32 | pack << 24 |
+        // count`, `u64::MAX` once full.
+        let mut open = [[u64::MAX; MAX_PACKS]; 8];
+        for lane in &mut open {
+            for (pack, key) in lane[..packs].iter_mut().enumerate() {
+                *key = (pack as u64) << 24;
+            }
+        }
+        let copies = packs * per_pack;
+        for &row in order {
+            let keys = &rows[usize::from(row) * 8..][..8];
+            for (s, (open, &key)) in open.iter_mut().zip(keys).enumerate().take(lanes) {
+                let lightest = tree_min(*open);
+                let pack = ((lightest >> 24) & 0xff) as usize;
+                let count = (lightest & 0xff_ffff) as usize;
+                out[(first + s) * copies + pack * per_pack + count] = (key & LABEL_MASK) as i64;
+                let sum =
+                    f32::from_bits((lightest >> 32) as u32) + crate::partition::key_weight(key);
+                open[pack] = if count + 1 == per_pack {
+                    u64::MAX
+                } else {
+                    (u64::from(sum.to_bits()) << 32) | ((lightest & LOW_BITS) + 1)
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Runs the comparators on `keys` (rows of one lane).
+    fn run(network: &[[u16; 2]], keys: &mut [u64]) {
+        for &[a, b] in network {
+            let (a, b) = (usize::from(a), usize::from(b));
+            if keys[a] > keys[b] {
+                keys.swap(a, b);
+            }
+        }
+    }
+
+    proptest! {
+        /// The plan's networks sort: the item rows after the first, and every row in the
+        /// plan's order after all three (with the candidate and extra rows changed in
+        /// between, as the hand-out does), for every shape within the limits, with ties.
+        #[test]
+        fn plans_sort(
+            items in 1usize..=MAX_ITEMS,
+            extra in 0usize..=MAX_EXTRA,
+            raw in proptest::collection::vec(0u64..20, MAX_ITEMS + MAX_EXTRA),
+        ) {
+            prop_assume!(extra.min(items) <= MAX_CANDIDATES);
+            let plan = Plan::new(items, extra);
+            let mut keys: Vec<u64> = raw[..items + extra].to_vec();
+            run(&plan.sort_items, &mut keys);
+            let mut sorted = raw[..items].to_vec();
+            sorted.sort_unstable();
+            prop_assert_eq!(&keys[..items], &sorted[..]);
+            // The hand-out lowers the candidates' keys (any values) and fills the extras.
+            for (i, &row) in plan.candidates.iter().enumerate() {
+                keys[usize::from(row)] = raw[i + 3] % 7;
+            }
+            run(&plan.sort_copies, &mut keys);
+            run(&plan.merge, &mut keys);
+            let got: Vec<u64> = plan.order.iter().map(|&r| keys[usize::from(r)]).collect();
+            let mut expected = keys.clone();
+            expected.sort_unstable();
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
