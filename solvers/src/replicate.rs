@@ -304,8 +304,10 @@ impl ReplicaPacker {
             packs: shape.packs,
             per_pack: shape.per_pack,
         };
-        let label_bound = labels.iter().fold(0, |bound, &label| bound.max(label + 1));
-        if lanes.admitted(label_bound) {
+        // Every label is below the least power of two above their bitwise or (an or, unlike
+        // a maximum of 64-bit lanes, vectorises on every x86-64 processor).
+        let label_bits = labels.iter().fold(0, |bits, &label| bits | label);
+        if lanes.admitted(label_bits.saturating_add(1)) {
             match self.lpt.kernels.isa() {
                 Isa::Avx512 => {
                     avx512::label_slots(&mut self.lanes, weights, labels, lanes, out);
@@ -324,10 +326,15 @@ impl ReplicaPacker {
                 Isa::Avx2 => {}
             }
         }
-        let copies = self.greedy_segments_copies(weights, labels, segments, copies, num_packs)?;
-        for (label, &copy) in out.iter_mut().zip(copies.copy) {
-            // Labels are caller's `usize` ids, far below 2^63.
-            *label = copies.owner[copy as usize] as i64;
+        let per_pack = self.solve_checked(weights, Some(labels), shape, Output::Copies);
+        let by_slot = if per_pack == 1 {
+            &self.unsorted_copy
+        } else {
+            self.lpt.slots()
+        };
+        for (label, &copy) in out.iter_mut().zip(by_slot) {
+            // Labels are the caller's `usize` ids, far below 2^63.
+            *label = self.phy_owner[copy as usize] as i64;
         }
         Ok(())
     }
@@ -389,6 +396,17 @@ impl ReplicaPacker {
         output: Output,
     ) -> Result<usize, SolverError> {
         let shape = self.validate(weights, labels, segments, copies, num_packs)?;
+        Ok(self.solve_checked(weights, labels, shape, output))
+    }
+
+    /// [`ReplicaPacker::solve`] once the inputs passed [`ReplicaPacker::validate`].
+    fn solve_checked(
+        &mut self,
+        weights: &[f32],
+        labels: Option<&[usize]>,
+        shape: Shape,
+        output: Output,
+    ) -> usize {
         let total_copies = shape.segments * shape.copies;
         let n = shape.items;
         if output == Output::Slots {
@@ -423,7 +441,7 @@ impl ReplicaPacker {
                     self.unsorted_copies(shape);
                 }
             }
-            return Ok(shape.per_pack);
+            return shape.per_pack;
         }
         let kernels = self.lpt.kernels;
         for order in self.order.chunks_exact_mut(n) {
@@ -432,7 +450,7 @@ impl ReplicaPacker {
         self.hand_out(weights, shape, Candidates::Sorted);
         self.merge_copies(weights, shape);
         self.pack(labels, shape, output);
-        Ok(shape.per_pack)
+        shape.per_pack
     }
 
     /// The apportionment of every segment: `copies - n` extras, one at a time, to the
