@@ -479,7 +479,164 @@ mod x86 {
         out: &mut [i64],
     ) {
         // SAFETY: the caller's promises.
-        unsafe { lanes::label_slots::<Zmm>(buffers, weights, labels, shape, out) }
+        unsafe { lanes::label_slots::<Zmm2>(buffers, weights, labels, shape, out) }
+    }
+
+    /// Sixteen `u64` lanes of the lane engine as two 512-bit vectors: every operation runs on
+    /// both halves, independently, so that the halves' dependency chains (the hand-out's and
+    /// the fill's steps) overlap. Row `r` is [`Zmm`] rows `2r` and `2r + 1`.
+    #[derive(Clone, Copy)]
+    struct Zmm2([Zmm; 2]);
+
+    impl Zmm2 {
+        #[inline(always)]
+        unsafe fn each(self, other: Self, f: impl Fn(Zmm, Zmm) -> Zmm) -> Self {
+            Self([f(self.0[0], other.0[0]), f(self.0[1], other.0[1])])
+        }
+    }
+
+    impl Lanes for Zmm2 {
+        const WIDTH: usize = 16;
+        type Mask = [__mmask8; 2];
+
+        #[inline(always)]
+        unsafe fn splat(x: u64) -> Self {
+            // SAFETY: the caller's features.
+            let half = unsafe { Zmm::splat(x) };
+            Self([half; 2])
+        }
+
+        #[inline(always)]
+        unsafe fn load(rows: &[u64], row: usize) -> Self {
+            // SAFETY: the caller's promises (row `row` of sixteen keys).
+            unsafe { Self([Zmm::load(rows, 2 * row), Zmm::load(rows, 2 * row + 1)]) }
+        }
+
+        #[inline(always)]
+        unsafe fn store(self, rows: &mut [u64], row: usize) {
+            // SAFETY: as for `load`.
+            unsafe {
+                self.0[0].store(rows, 2 * row);
+                self.0[1].store(rows, 2 * row + 1);
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn min(self, other: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { self.each(other, |a, b| a.min(b)) }
+        }
+
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { self.each(other, |a, b| a.max(b)) }
+        }
+
+        #[inline(always)]
+        unsafe fn and(self, other: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { self.each(other, |a, b| a.and(b)) }
+        }
+
+        #[inline(always)]
+        unsafe fn or(self, other: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { self.each(other, |a, b| a.or(b)) }
+        }
+
+        #[inline(always)]
+        unsafe fn eq(self, other: Self) -> [__mmask8; 2] {
+            // SAFETY: the caller's features.
+            unsafe { [self.0[0].eq(other.0[0]), self.0[1].eq(other.0[1])] }
+        }
+
+        #[inline(always)]
+        unsafe fn blend(mask: [__mmask8; 2], yes: Self, no: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe {
+                Self([
+                    Zmm::blend(mask[0], yes.0[0], no.0[0]),
+                    Zmm::blend(mask[1], yes.0[1], no.0[1]),
+                ])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn count_up(count: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { Self([Zmm::count_up(count.0[0]), Zmm::count_up(count.0[1])]) }
+        }
+
+        #[inline(always)]
+        unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe {
+                Self([
+                    Zmm::share_key(weight_key.0[0], count.0[0], low.0[0]),
+                    Zmm::share_key(weight_key.0[1], count.0[1], low.0[1]),
+                ])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn item_keys(
+            weights: &[f32],
+            labels: &[usize],
+            first: usize,
+            stride: usize,
+            lanes: usize,
+            low: u64,
+        ) -> Self {
+            // SAFETY: the caller's promises; the second half's lanes start eight instances
+            // on (none active when `lanes <= 8`: the masked gathers read nothing).
+            unsafe {
+                Self([
+                    Zmm::item_keys(weights, labels, first, stride, lanes.min(8), low),
+                    Zmm::item_keys(
+                        weights,
+                        labels,
+                        first + 8 * stride,
+                        stride,
+                        lanes.saturating_sub(8),
+                        low,
+                    ),
+                ])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn fill(
+            rows: &[u64],
+            order: &[u16],
+            lanes: usize,
+            first: usize,
+            packs: usize,
+            per_pack: usize,
+            out: &mut [i64],
+        ) {
+            let mut groups = [
+                LaneGroup::new(lanes.min(8), first, packs, per_pack),
+                LaneGroup::new(lanes.saturating_sub(8), first + 8, packs, per_pack),
+            ];
+            let label = _mm512_set1_epi64(lanes::LABEL_MASK as i64);
+            for &row in order {
+                for (half, group) in groups.iter_mut().enumerate() {
+                    // SAFETY: the plan's rows are inside `rows`, and the active lanes' slots
+                    // inside `out` (the caller's promise).
+                    unsafe {
+                        let key = Zmm::load(rows, 2 * usize::from(row) + half).0;
+                        let slot = group.advance(key);
+                        _mm512_mask_i64scatter_epi64::<8>(
+                            out.as_mut_ptr().cast(),
+                            group.active,
+                            slot,
+                            _mm512_and_si512(key, label),
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Eight `u64` lanes of the lane engine.
