@@ -103,7 +103,7 @@ mod x86 {
     };
 
     use super::{detected, FILL, FILL_MAX_PACKS, MERGE_MAX, SORT_MAX};
-    use crate::lanes::{self, LaneBuffers, LaneShape, Lanes};
+    use crate::lanes::{self, sort16_in_registers, Block, LaneBuffers, LaneShape, Lanes};
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
     ///
@@ -518,6 +518,27 @@ mod x86 {
             unsafe {
                 self.0[0].store(rows, 2 * row);
                 self.0[1].store(rows, 2 * row + 1);
+            }
+        }
+
+        /// Each half on its own, so that its sixteen vectors fit the registers.
+        #[inline(always)]
+        unsafe fn sort16(rows: &mut [u64], block: &Block) {
+            for half in 0..2 {
+                // SAFETY: the caller's features and rows (row `r`'s half is `Zmm` row `2r +
+                // half`).
+                unsafe {
+                    let none = Zmm::splat(u64::MAX);
+                    let mut keys: [Zmm; 16] = std::array::from_fn(|i| {
+                        block[i].map_or(none, |row| Zmm::load(rows, 2 * usize::from(row) + half))
+                    });
+                    sort16_in_registers(&mut keys);
+                    for (key, row) in keys.iter().zip(block) {
+                        if let Some(row) = row {
+                            key.store(rows, 2 * usize::from(*row) + half);
+                        }
+                    }
+                }
             }
         }
 

@@ -123,6 +123,24 @@ pub(crate) trait Lanes: Copy {
     /// Per lane: the key of the share `key_weight(weight_key) / count` (the count's `f32`
     /// bits in the low half) with the low 32 bits of `low`.
     unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self;
+    /// Sorts every lane's keys over the rows `block` (padding, `None`, last: read as
+    /// `u64::MAX` and not written back), in registers.
+    #[inline(always)]
+    unsafe fn sort16(rows: &mut [u64], block: &Block) {
+        // SAFETY: the caller's features and rows.
+        unsafe {
+            let none = Self::splat(u64::MAX);
+            let mut keys: [Self; 16] = std::array::from_fn(|i| {
+                block[i].map_or(none, |row| Self::load(rows, usize::from(row)))
+            });
+            sort16_in_registers(&mut keys);
+            for (key, row) in keys.iter().zip(block) {
+                if let Some(row) = row {
+                    key.store(rows, usize::from(*row));
+                }
+            }
+        }
+    }
     /// Lane `s < lanes`: the key of item `first + s * stride` of `weights` with low bits `low
     /// | labels[item]`; `u64::MAX` in the other lanes.
     unsafe fn item_keys(
@@ -149,17 +167,45 @@ pub(crate) trait Lanes: Copy {
     );
 }
 
+/// Sixteen rows sorted in registers by [`Lanes::sort16`] (`None`: padding, after the rows).
+pub(crate) type Block = [Option<u16>; 16];
+
+/// Batcher's odd-even merge sort of sixteen keys per lane (63 comparators), written out so
+/// that every index is a constant and the keys stay in registers.
+#[inline(always)]
+pub(crate) unsafe fn sort16_in_registers<V: Lanes>(keys: &mut [V; 16]) {
+    macro_rules! exchange {
+        ($($a:literal $b:literal;)*) => {
+            $(
+                // SAFETY: the caller's features.
+                let (x, y) = (keys[$a], keys[$b]);
+                unsafe {
+                    keys[$a] = x.min(y);
+                    keys[$b] = x.max(y);
+                }
+            )*
+        };
+    }
+    exchange!(0 1; 2 3; 4 5; 6 7; 8 9; 10 11; 12 13; 14 15; 0 2; 1 3; 4 6; 5 7; 8 10; 9 11; 12 14; 13 15; 1 2; 5 6; 9 10; 13 14; 0 4; 1 5; 2 6; 3 7; 8 12; 9 13; 10 14; 11 15; 2 4; 3 5; 10 12; 11 13; 1 2; 3 4; 5 6; 9 10; 11 12; 13 14; 0 8; 1 9; 2 10; 3 11; 4 12; 5 13; 6 14; 7 15; 4 8; 5 9; 6 10; 7 11; 2 4; 3 5; 6 8; 7 9; 10 12; 11 13; 1 2; 3 4; 5 6; 7 8; 9 10; 11 12; 13 14;);
+}
+
 /// The comparator networks and row orders of one shape (see the module documentation):
 /// comparator `[a, b]` leaves the smaller key in row `a`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Plan {
     items: usize,
     extra: usize,
-    /// Sorts the item rows.
+    /// The item rows, padded to a multiple of sixteen (the padding rows hold `u64::MAX`);
+    /// extra `t` is row `item_rows + t`.
+    item_rows: usize,
+    /// After every aligned block of sixteen item rows is sorted in registers, merges the
+    /// blocks.
     sort_items: Vec<[u16; 2]>,
     /// The candidates' rows, heaviest first.
     candidates: Vec<u16>,
-    /// Sorts the candidate and extra rows.
+    /// The candidate and extra rows when there are at most sixteen: sorted in registers.
+    copies_block: Option<Block>,
+    /// Otherwise: sorts them.
     sort_copies: Vec<[u16; 2]>,
     /// Merges those with the other item rows.
     merge: Vec<[u16; 2]>,
@@ -168,24 +214,39 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The plan for `items` items and `extra` extra copies (within [`admits`]).
+    /// The plan for `items` items and `extra` extra copies (within [`LaneShape::admitted`]).
     pub(crate) fn new(items: usize, extra: usize) -> Self {
+        let item_rows = items.next_multiple_of(16);
         let mut plan = Plan {
             items,
             extra,
+            item_rows,
             ..Plan::default()
         };
         let rows = |range: std::ops::Range<usize>| range.map(|r| r as u16);
-        let sorted_items = sort_network(rows(0..items), &mut plan.sort_items);
+        // Runs of sixteen are sorted (in registers): the passes from sixteen on remain.
+        let mut wires: Vec<Option<u16>> = rows(0..items).map(Some).collect();
+        wires.resize(items.next_power_of_two().max(16), None);
+        odd_even(&mut wires, 16, &mut plan.sort_items);
+        let sorted_items: Vec<u16> = wires.into_iter().flatten().collect();
         let candidates = extra.min(items);
         plan.candidates = sorted_items[..candidates].to_vec();
         let copies: Vec<u16> = plan
             .candidates
             .iter()
             .copied()
-            .chain(rows(items..items + extra))
+            .chain(rows(item_rows..item_rows + extra))
             .collect();
-        let sorted_copies = sort_network(copies, &mut plan.sort_copies);
+        let sorted_copies = if copies.len() <= 16 {
+            let mut block = [None; 16];
+            for (to, &row) in block.iter_mut().zip(&copies) {
+                *to = Some(row);
+            }
+            plan.copies_block = Some(block);
+            copies
+        } else {
+            sort_network(copies, &mut plan.sort_copies)
+        };
         let rest = &sorted_items[candidates..];
         let half = sorted_copies.len().max(rest.len()).next_power_of_two();
         let mut wires = vec![None; 2 * half];
@@ -204,6 +265,18 @@ impl Plan {
     /// Whether this is the plan of `items` items and `extra` extra copies.
     pub(crate) fn is_for(&self, items: usize, extra: usize) -> bool {
         self.items == items && self.extra == extra && !self.order.is_empty()
+    }
+
+    /// Rows per block of instances.
+    fn rows(&self) -> usize {
+        self.item_rows + self.extra
+    }
+
+    /// The aligned blocks of sixteen item rows.
+    fn item_blocks(&self) -> impl Iterator<Item = Block> + '_ {
+        (0..self.item_rows)
+            .step_by(16)
+            .map(|first| std::array::from_fn(|i| Some((first + i) as u16)))
     }
 }
 
@@ -283,16 +356,22 @@ pub(crate) unsafe fn label_slots<V: Lanes>(
         buffers.plan = Plan::new(items, extra);
     }
     let LaneBuffers { plan, rows } = buffers;
-    rows.resize((items + extra) * V::WIDTH, 0);
+    rows.resize(plan.rows() * V::WIDTH, 0);
     let width = V::WIDTH;
     for first in (0..segments).step_by(width) {
         let lanes = width.min(segments - first);
-        // SAFETY: the caller's promises; every row index of the plan is below `items +
-        // extra`, the rows' length.
+        // SAFETY: the caller's promises; every row index of the plan is below
+        // `plan.rows()`, the rows' length.
         unsafe {
             for k in 0..items {
                 let low = (k as u64) << LABEL_BITS;
                 V::item_keys(weights, labels, first * items + k, items, lanes, low).store(rows, k);
+            }
+            for k in items..plan.item_rows {
+                V::splat(u64::MAX).store(rows, k);
+            }
+            for block in plan.item_blocks() {
+                V::sort16(rows, &block);
             }
             apply::<V>(rows, &plan.sort_items);
             if plan.candidates.len() <= 8 {
@@ -300,7 +379,10 @@ pub(crate) unsafe fn label_slots<V: Lanes>(
             } else {
                 hand_out::<V, MAX_CANDIDATES>(rows, plan);
             }
-            apply::<V>(rows, &plan.sort_copies);
+            match &plan.copies_block {
+                Some(block) => V::sort16(rows, block),
+                None => apply::<V>(rows, &plan.sort_copies),
+            }
             apply::<V>(rows, &plan.merge);
             V::fill(rows, &plan.order, lanes, first, packs, per_pack, out);
         }
@@ -340,11 +422,11 @@ unsafe fn apply<V: Lanes>(rows: &mut [u64], network: &[[u16; 2]]) {
 
 /// Steps 3 and 4 of the module documentation for at most `C` candidates: the extras handed
 /// out one vector step at a time, the candidates' rows given their final shares, extra `t`
-/// written to row `items + t`.
+/// written to row `item_rows + t`.
 #[inline(always)]
 unsafe fn hand_out<V: Lanes, const C: usize>(rows: &mut [u64], plan: &Plan) {
-    let items = plan.items;
-    // SAFETY (whole body): the rows touched are the plan's candidates and `items..items +
+    let (items, extras) = (plan.items, plan.item_rows);
+    // SAFETY (whole body): the rows touched are the plan's candidates and `item_rows..item_rows +
     // extra`, inside `rows` (the caller's promise); the features are present.
     unsafe {
         let none = V::splat(u64::MAX);
@@ -361,7 +443,7 @@ unsafe fn hand_out<V: Lanes, const C: usize>(rows: &mut [u64], plan: &Plan) {
             let largest = tree_min_lanes(current);
             // The chosen candidate's key (largest share, lowest id on ties), kept in its
             // extra's row until every share is final.
-            largest.store(rows, items + t);
+            largest.store(rows, extras + t);
             let chosen: [V::Mask; C] = std::array::from_fn(|r| current[r].eq(largest));
             let (mut weight, mut copies) = (none, one);
             for r in 0..C {
@@ -384,7 +466,7 @@ unsafe fn hand_out<V: Lanes, const C: usize>(rows: &mut [u64], plan: &Plan) {
         let label = V::splat(LABEL_MASK);
         let owners: [V; C] = std::array::from_fn(|r| current[r].and(low));
         for t in 0..plan.extra {
-            let chosen = V::load(rows, items + t);
+            let chosen = V::load(rows, extras + t);
             let owner = chosen.and(low);
             let mut share = none;
             for r in 0..C {
@@ -395,7 +477,7 @@ unsafe fn hand_out<V: Lanes, const C: usize>(rows: &mut [u64], plan: &Plan) {
                 .and(share_bits)
                 .or(id)
                 .or(chosen.and(label))
-                .store(rows, items + t);
+                .store(rows, extras + t);
         }
     }
 }
@@ -548,6 +630,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Sorts the keys of the block's real rows among themselves (as [`Lanes::sort16`]).
+    fn sort_block(block: &Block, keys: &mut [u64]) {
+        let rows: Vec<usize> = block.iter().flatten().map(|&r| usize::from(r)).collect();
+        let mut values: Vec<u64> = rows.iter().map(|&r| keys[r]).collect();
+        values.sort_unstable();
+        for (&r, v) in rows.iter().zip(values) {
+            keys[r] = v;
+        }
+    }
+
     /// Runs the comparators on `keys` (rows of one lane).
     fn run(network: &[[u16; 2]], keys: &mut [u64]) {
         for &[a, b] in network {
@@ -570,7 +662,12 @@ mod tests {
         ) {
             prop_assume!(extra.min(items) <= MAX_CANDIDATES);
             let plan = Plan::new(items, extra);
-            let mut keys: Vec<u64> = raw[..items + extra].to_vec();
+            let mut keys = vec![u64::MAX; plan.rows()];
+            keys[..items].copy_from_slice(&raw[..items]);
+            keys[plan.item_rows..].copy_from_slice(&raw[items..items + extra]);
+            for block in plan.item_blocks() {
+                sort_block(&block, &mut keys);
+            }
             run(&plan.sort_items, &mut keys);
             let mut sorted = raw[..items].to_vec();
             sorted.sort_unstable();
@@ -579,11 +676,19 @@ mod tests {
             for (i, &row) in plan.candidates.iter().enumerate() {
                 keys[usize::from(row)] = raw[i + 3] % 7;
             }
-            run(&plan.sort_copies, &mut keys);
+            // Every copy's key, whatever the order.
+            let mut expected: Vec<u64> = keys[..items]
+                .iter()
+                .chain(&keys[plan.item_rows..])
+                .copied()
+                .collect();
+            expected.sort_unstable();
+            match &plan.copies_block {
+                Some(block) => sort_block(block, &mut keys),
+                None => run(&plan.sort_copies, &mut keys),
+            }
             run(&plan.merge, &mut keys);
             let got: Vec<u64> = plan.order.iter().map(|&r| keys[usize::from(r)]).collect();
-            let mut expected = keys.clone();
-            expected.sort_unstable();
             prop_assert_eq!(got, expected);
         }
     }
