@@ -103,7 +103,9 @@ mod x86 {
     };
 
     use super::{detected, FILL, FILL_MAX_PACKS, MERGE_MAX, SORT_MAX};
-    use crate::lanes::{self, sort16_in_registers, Block, LaneBuffers, LaneShape, Lanes};
+    use crate::lanes::{
+        self, merge32_in_registers, sort16_in_registers, Block, LaneBuffers, LaneShape, Lanes,
+    };
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
     ///
@@ -537,6 +539,22 @@ mod x86 {
                         if let Some(row) = row {
                             key.store(rows, 2 * usize::from(*row) + half);
                         }
+                    }
+                }
+            }
+        }
+
+        /// Each half on its own, as `sort16`.
+        #[inline(always)]
+        unsafe fn merge32(rows: &mut [u64], first: usize) {
+            for half in 0..2 {
+                // SAFETY: the caller's features and rows.
+                unsafe {
+                    let mut keys: [Zmm; 32] =
+                        std::array::from_fn(|i| Zmm::load(rows, 2 * (first + i) + half));
+                    merge32_in_registers(&mut keys);
+                    for (i, key) in keys.iter().enumerate() {
+                        key.store(rows, 2 * (first + i) + half);
                     }
                 }
             }

@@ -141,6 +141,20 @@ pub(crate) trait Lanes: Copy {
             }
         }
     }
+    /// Merges every lane's two sorted runs of sixteen keys in rows `first..first + 16` and
+    /// `first + 16..first + 32`, in registers.
+    #[inline(always)]
+    unsafe fn merge32(rows: &mut [u64], first: usize) {
+        // SAFETY: the caller's features and rows.
+        unsafe {
+            let mut keys: [Self; 32] = std::array::from_fn(|i| Self::load(rows, first + i));
+            merge32_in_registers(&mut keys);
+            for (i, key) in keys.iter().enumerate() {
+                key.store(rows, first + i);
+            }
+        }
+    }
+
     /// Lane `s < lanes`: the key of item `first + s * stride` of `weights` with low bits `low
     /// | labels[item]`; `u64::MAX` in the other lanes.
     unsafe fn item_keys(
@@ -189,17 +203,36 @@ pub(crate) unsafe fn sort16_in_registers<V: Lanes>(keys: &mut [V; 16]) {
     exchange!(0 1; 2 3; 4 5; 6 7; 8 9; 10 11; 12 13; 14 15; 0 2; 1 3; 4 6; 5 7; 8 10; 9 11; 12 14; 13 15; 1 2; 5 6; 9 10; 13 14; 0 4; 1 5; 2 6; 3 7; 8 12; 9 13; 10 14; 11 15; 2 4; 3 5; 10 12; 11 13; 1 2; 3 4; 5 6; 9 10; 11 12; 13 14; 0 8; 1 9; 2 10; 3 11; 4 12; 5 13; 6 14; 7 15; 4 8; 5 9; 6 10; 7 11; 2 4; 3 5; 6 8; 7 9; 10 12; 11 13; 1 2; 3 4; 5 6; 7 8; 9 10; 11 12; 13 14;);
 }
 
+/// The last pass of Batcher's odd-even merge sort of 32 keys per lane (65 comparators): the
+/// merge of two sorted runs of sixteen, written out as [`sort16_in_registers`].
+#[inline(always)]
+pub(crate) unsafe fn merge32_in_registers<V: Lanes>(keys: &mut [V; 32]) {
+    macro_rules! exchange {
+        ($($a:literal $b:literal;)*) => {
+            $(
+                // SAFETY: the caller's features.
+                let (x, y) = (keys[$a], keys[$b]);
+                unsafe {
+                    keys[$a] = x.min(y);
+                    keys[$b] = x.max(y);
+                }
+            )*
+        };
+    }
+    exchange!(0 16; 1 17; 2 18; 3 19; 4 20; 5 21; 6 22; 7 23; 8 24; 9 25; 10 26; 11 27; 12 28; 13 29; 14 30; 15 31; 8 16; 9 17; 10 18; 11 19; 12 20; 13 21; 14 22; 15 23; 4 8; 5 9; 6 10; 7 11; 12 16; 13 17; 14 18; 15 19; 20 24; 21 25; 22 26; 23 27; 2 4; 3 5; 6 8; 7 9; 10 12; 11 13; 14 16; 15 17; 18 20; 19 21; 22 24; 23 25; 26 28; 27 29; 1 2; 3 4; 5 6; 7 8; 9 10; 11 12; 13 14; 15 16; 17 18; 19 20; 21 22; 23 24; 25 26; 27 28; 29 30;);
+}
+
 /// The comparator networks and row orders of one shape (see the module documentation):
 /// comparator `[a, b]` leaves the smaller key in row `a`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Plan {
     items: usize,
     extra: usize,
-    /// The item rows, padded to a multiple of sixteen (the padding rows hold `u64::MAX`);
-    /// extra `t` is row `item_rows + t`.
+    /// The item rows, padded to a multiple of sixteen, or of 32 with more than sixteen items
+    /// (the padding rows hold `u64::MAX`); extra `t` is row `item_rows + t`.
     item_rows: usize,
-    /// After every aligned block of sixteen item rows is sorted in registers, merges the
-    /// blocks.
+    /// After every aligned block of sixteen item rows is sorted in registers (and the
+    /// blocks merged in pairs in registers, with more than sixteen items), merges the runs.
     sort_items: Vec<[u16; 2]>,
     /// The candidates' rows, heaviest first.
     candidates: Vec<u16>,
@@ -216,7 +249,10 @@ pub(crate) struct Plan {
 impl Plan {
     /// The plan for `items` items and `extra` extra copies (within [`LaneShape::admitted`]).
     pub(crate) fn new(items: usize, extra: usize) -> Self {
-        let item_rows = items.next_multiple_of(16);
+        // Blocks of sixteen rows are sorted in registers, then (with more than sixteen
+        // items) merged in pairs, so the rows are padded to a multiple of 32.
+        let in_registers = if items > 16 { 32 } else { 16 };
+        let item_rows = items.next_multiple_of(in_registers);
         let mut plan = Plan {
             items,
             extra,
@@ -224,10 +260,10 @@ impl Plan {
             ..Plan::default()
         };
         let rows = |range: std::ops::Range<usize>| range.map(|r| r as u16);
-        // Runs of sixteen are sorted (in registers): the passes from sixteen on remain.
+        // Runs of `in_registers` are sorted (in registers): the later passes remain.
         let mut wires: Vec<Option<u16>> = rows(0..items).map(Some).collect();
-        wires.resize(items.next_power_of_two().max(16), None);
-        odd_even(&mut wires, 16, &mut plan.sort_items);
+        wires.resize(items.next_power_of_two().max(in_registers), None);
+        odd_even(&mut wires, in_registers, &mut plan.sort_items);
         let sorted_items: Vec<u16> = wires.into_iter().flatten().collect();
         let candidates = extra.min(items);
         plan.candidates = sorted_items[..candidates].to_vec();
@@ -270,6 +306,12 @@ impl Plan {
     /// Rows per block of instances.
     fn rows(&self) -> usize {
         self.item_rows + self.extra
+    }
+
+    /// The first rows of the aligned pairs of blocks merged in registers.
+    fn merged_pairs(&self) -> impl Iterator<Item = usize> {
+        let pairs = if self.items > 16 { self.item_rows } else { 0 };
+        (0..pairs).step_by(32)
     }
 
     /// The aligned blocks of sixteen item rows.
@@ -372,6 +414,9 @@ pub(crate) unsafe fn label_slots<V: Lanes>(
             }
             for block in plan.item_blocks() {
                 V::sort16(rows, &block);
+            }
+            for first in plan.merged_pairs() {
+                V::merge32(rows, first);
             }
             apply::<V>(rows, &plan.sort_items);
             if plan.candidates.len() <= 8 {
@@ -667,6 +712,9 @@ mod tests {
             keys[plan.item_rows..].copy_from_slice(&raw[items..items + extra]);
             for block in plan.item_blocks() {
                 sort_block(&block, &mut keys);
+            }
+            for first in plan.merged_pairs() {
+                keys[first..first + 32].sort_unstable();
             }
             run(&plan.sort_items, &mut keys);
             let mut sorted = raw[..items].to_vec();
