@@ -348,25 +348,27 @@ impl FlatTables {
         self.starts.push(end);
     }
 
-    /// With [`Tables::Phy2log`]: appends `layers` layers and returns their `phy2log` rows
-    /// (zeros) for the caller to write, every entry an expert id below the expert count.
-    pub(crate) fn phy2log_rows(&mut self, layers: usize) -> &mut [i64] {
+    /// With [`Tables::Phy2log`]: counts `layers` more layers and returns `phy2log` for the
+    /// caller to append their rows to (`layers` times the slots, every entry an expert id
+    /// below the expert count).
+    pub(crate) fn phy2log_rows(&mut self, layers: usize) -> &mut Vec<i64> {
         debug_assert_eq!(
             self.tables,
             Tables::Phy2log,
             "the other tables need the ranks"
         );
-        let start = self.flat.phy2log.len();
-        self.flat
-            .phy2log
-            .resize(start + layers * self.flat.slots, 0);
         self.flat.layers += layers;
-        &mut self.flat.phy2log[start..]
+        &mut self.flat.phy2log
     }
 
     /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count
     /// (`width`, kept up to date as layers are pushed).
     pub(crate) fn finish(mut self) -> DeepSeekFlat {
+        debug_assert_eq!(
+            self.flat.phy2log.len(),
+            self.flat.layers * self.flat.slots,
+            "every layer's slots"
+        );
         if self.tables == Tables::Phy2log {
             return self.flat;
         }

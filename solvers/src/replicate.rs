@@ -256,32 +256,29 @@ impl ReplicaPacker {
     }
 
     /// [`ReplicaPacker::greedy_segments_labelled`] answered as every slot's label alone,
-    /// written to `out[slot]` (DeepSeek's `int64` `phy2log` when the labels are expert ids):
-    /// the same slots, without the per-slot owner and rank tables or the per-copy records.
+    /// appended to `out` (DeepSeek's `int64` `phy2log` when the labels are expert ids): the
+    /// same slots, without the per-slot owner and rank tables or the per-copy records.
     ///
-    /// With the AVX-512 kernels, instances of up to 128 items, 16 candidates for 64 extra
-    /// copies, 8 packs of at least two copies and labels below 2^16 (DeepSeek-V3's nodes) run
-    /// on the lane engine: eight instances per vector, one per lane, sorted by comparator
-    /// networks across the lanes, the extras handed out and the copies packed one vector step
-    /// at a time, the labels written straight to `out`. Other shapes and kernel choices solve
-    /// as [`ReplicaPacker::greedy_segments_copies`] and write the labels from its answer.
+    /// Instances of up to 128 items, 16 candidates for 64 extra copies, 8 packs of at least
+    /// two copies and labels below 2^16 (DeepSeek-V3's nodes) run on the lane engine, unless
+    /// the AVX2 kernels run: the instances side by side, one per vector lane, sorted by
+    /// comparator networks across the lanes, the extras handed out and the copies packed one
+    /// vector step at a time, the labels written straight to `out`. Other shapes solve as
+    /// [`ReplicaPacker::greedy_segments_copies`] and append the labels from its answer.
     ///
     /// ```
     /// use eplb_solvers::replicate::ReplicaPacker;
     ///
     /// let mut packer = ReplicaPacker::default();
-    /// let mut out = [0i64; 6];
+    /// let mut out = vec![7];
     /// packer
     ///     .greedy_segments_label_slots(&[9.0, 4.0, 3.0, 2.0], &[40, 41, 42, 43], 1, 6, 2, &mut out)
     ///     .unwrap();
-    /// assert_eq!(out, [41, 40, 43, 40, 42, 40]);
+    /// assert_eq!(out, [7, 41, 40, 43, 40, 42, 40]);
     /// ```
     ///
     /// # Errors
-    /// As [`ReplicaPacker::greedy_segments_labelled`].
-    ///
-    /// # Panics
-    /// When `out` does not hold `segments * copies` labels.
+    /// As [`ReplicaPacker::greedy_segments_labelled`] (`out` is left as it was).
     pub fn greedy_segments_label_slots(
         &mut self,
         weights: &[f32],
@@ -289,42 +286,30 @@ impl ReplicaPacker {
         segments: usize,
         copies: usize,
         num_packs: usize,
-        out: &mut [i64],
+        out: &mut Vec<i64>,
     ) -> Result<(), SolverError> {
         let shape = self.validate(weights, Some(labels), segments, copies, num_packs)?;
-        assert_eq!(
-            out.len(),
-            segments * copies,
-            "one label per slot of every segment"
-        );
-        let lanes = LaneShape {
-            segments,
-            items: shape.items,
-            extra: shape.extra(),
-            packs: shape.packs,
-            per_pack: shape.per_pack,
-        };
-        // Every label is below the least power of two above their bitwise or (an or, unlike
-        // a maximum of 64-bit lanes, vectorises on every x86-64 processor).
-        let label_bits = labels.iter().fold(0, |bits, &label| bits | label);
-        if lanes.admitted(label_bits.saturating_add(1)) {
+        // The labels' bound only for a shape the lane engine takes. Every label is below the
+        // least power of two above their bitwise or (an or, unlike a maximum of 64-bit lanes,
+        // vectorises everywhere).
+        let lanes = self
+            .lane_shape(segments, shape.items, copies, num_packs)
+            .filter(|lanes| lanes.admitted(0))
+            .filter(|lanes| {
+                let bits = labels.iter().fold(0, |bits, &label| bits | label);
+                lanes.admitted(bits.saturating_add(1))
+            });
+        if let Some(lanes) = lanes {
+            let start = out.len();
+            out.resize(start + segments * copies, 0);
+            let out = &mut out[start..];
             match self.lpt.kernels.isa() {
-                Isa::Avx512 => {
-                    avx512::label_slots(&mut self.lanes, weights, labels, lanes, out);
-                    return Ok(());
+                Isa::Avx512 => avx512::label_slots(&mut self.lanes, weights, labels, lanes, out),
+                _ => {
+                    crate::lanes::label_slots_portable(&mut self.lanes, weights, labels, lanes, out)
                 }
-                Isa::Portable => {
-                    crate::lanes::label_slots_portable(
-                        &mut self.lanes,
-                        weights,
-                        labels,
-                        lanes,
-                        out,
-                    );
-                    return Ok(());
-                }
-                Isa::Avx2 => {}
             }
+            return Ok(());
         }
         let per_pack = self.solve_checked(weights, Some(labels), shape, Output::Copies);
         let by_slot = if per_pack == 1 {
@@ -332,11 +317,42 @@ impl ReplicaPacker {
         } else {
             self.lpt.slots()
         };
-        for (label, &copy) in out.iter_mut().zip(by_slot) {
-            // Labels are the caller's `usize` ids, far below 2^63.
-            *label = self.phy_owner[copy as usize] as i64;
-        }
+        // Labels are the caller's `usize` ids, far below 2^63.
+        out.extend(
+            by_slot
+                .iter()
+                .map(|&copy| self.phy_owner[copy as usize] as i64),
+        );
         Ok(())
+    }
+
+    /// Whether [`ReplicaPacker::greedy_segments_label_slots`] takes instances of `items`
+    /// items, `copies` copies and `num_packs` packs to the lane engine (labels below 2^16
+    /// provided); otherwise it solves per copy, as [`ReplicaPacker::greedy_segments_copies`]
+    /// does, which callers with their own use for the copies may call instead.
+    pub fn labels_in_lanes(&self, items: usize, copies: usize, num_packs: usize) -> bool {
+        self.lane_shape(1, items, copies, num_packs)
+            .is_some_and(|shape| shape.admitted(0))
+    }
+
+    /// The lane engine's shape of a call, unless the kernel choice keeps the per-copy engine
+    /// (the AVX2 kernels: the lane engine has no AVX2 lanes, and its portable lanes are
+    /// slower than the AVX2 kernels) or the shape is not a valid one.
+    fn lane_shape(
+        &self,
+        segments: usize,
+        items: usize,
+        copies: usize,
+        num_packs: usize,
+    ) -> Option<LaneShape> {
+        let valid = num_packs > 0 && copies >= items && copies.is_multiple_of(num_packs);
+        (self.lpt.kernels.isa() != Isa::Avx2 && valid).then(|| LaneShape {
+            segments,
+            items,
+            extra: copies - items,
+            packs: num_packs,
+            per_pack: copies / num_packs,
+        })
     }
 
     /// Checks the inputs of a solve; returns its shape.
@@ -1079,7 +1095,7 @@ mod tests {
                 .collect();
             for kernels in [Kernels::Auto, Kernels::Portable] {
                 let mut packer = ReplicaPacker::default().with_kernels(kernels);
-                let mut out = vec![-1; segments * copies];
+                let mut out = Vec::new();
                 packer
                     .greedy_segments_label_slots(&w, &labels, segments, copies, packs, &mut out)
                     .unwrap();
@@ -1092,6 +1108,11 @@ mod tests {
                 packs,
                 per_pack: copies / packs,
             };
+            // The portable code takes exactly the admitted shapes to the lanes.
+            prop_assert_eq!(
+                reference.labels_in_lanes(items, copies, packs),
+                shape.admitted(0)
+            );
             if shape.admitted(65_521) {
                 let mut out = vec![-1; segments * copies];
                 crate::lanes::label_slots_portable(

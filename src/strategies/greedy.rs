@@ -261,7 +261,12 @@ fn solve_all(
         for l in 0..in_batch {
             ws.stage(problem.loads().layer(first + l), shape, l * experts)?;
         }
-        if tables == Tables::Phy2log {
+        let items = experts / shape.nodes;
+        if tables == Tables::Phy2log
+            && ws
+                .replicator
+                .labels_in_lanes(items, shape.slots_per_node, shape.gpus_per_node)
+        {
             // The slots' experts written straight into `phy2log` (segment `l * N + node`'s
             // slots are the layer's node-major slots).
             ws.replicator.greedy_segments_label_slots(
