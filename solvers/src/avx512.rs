@@ -77,7 +77,7 @@ mod elsewhere {
         _: &[f32],
         _: &[usize],
         _: crate::lanes::LaneShape,
-        _: &mut [i64],
+        _: &mut crate::lanes::SlotsOut<'_>,
     ) {
         unreachable!("the AVX-512 kernels exist on x86-64 only")
     }
@@ -96,15 +96,16 @@ mod x86 {
     };
 
     use std::arch::x86_64::{
-        __mmask8, _mm256_setzero_si256, _mm512_add_ps, _mm512_cvtepu32_epi64, _mm512_div_ps,
-        _mm512_loadu_si512, _mm512_mask_i64gather_epi32, _mm512_mask_i64scatter_epi64,
-        _mm512_or_si512, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_storeu_si512,
-        _mm512_xor_si512,
+        __mmask8, _mm256_setzero_si256, _mm512_add_ps, _mm512_cvtepu32_epi64, _mm512_cvttps_epi32,
+        _mm512_div_ps, _mm512_loadu_si512, _mm512_mask_i64gather_epi32,
+        _mm512_mask_i64scatter_epi64, _mm512_or_si512, _mm512_setzero_si512, _mm512_slli_epi64,
+        _mm512_storeu_si512, _mm512_xor_si512,
     };
 
     use super::{detected, FILL, FILL_MAX_PACKS, MERGE_MAX, SORT_MAX};
     use crate::lanes::{
         self, merge32_in_registers, sort16_in_registers, Block, LaneBuffers, LaneShape, Lanes,
+        SlotsOut,
     };
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
@@ -465,7 +466,7 @@ mod x86 {
         weights: &[f32],
         labels: &[usize],
         shape: LaneShape,
-        out: &mut [i64],
+        out: &mut SlotsOut<'_>,
     ) {
         assert!(detected() && shape.fits(weights, labels, out));
         // SAFETY: AVX-512F is there and the shape, labels and slices fit (asserted above).
@@ -478,7 +479,7 @@ mod x86 {
         weights: &[f32],
         labels: &[usize],
         shape: LaneShape,
-        out: &mut [i64],
+        out: &mut SlotsOut<'_>,
     ) {
         // SAFETY: the caller's promises.
         unsafe { lanes::label_slots::<Zmm2>(buffers, weights, labels, shape, out) }
@@ -608,6 +609,12 @@ mod x86 {
         }
 
         #[inline(always)]
+        unsafe fn rank_bits(count: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { Self([Zmm::rank_bits(count.0[0]), Zmm::rank_bits(count.0[1])]) }
+        }
+
+        #[inline(always)]
         unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self {
             // SAFETY: the caller's features.
             unsafe {
@@ -652,7 +659,7 @@ mod x86 {
             first: usize,
             packs: usize,
             per_pack: usize,
-            out: &mut [i64],
+            out: &mut SlotsOut<'_>,
         ) {
             let mut groups = [
                 LaneGroup::new(lanes.min(8), first, packs, per_pack),
@@ -666,12 +673,7 @@ mod x86 {
                     unsafe {
                         let key = Zmm::load(rows, 2 * usize::from(row) + half).0;
                         let slot = group.advance(key);
-                        _mm512_mask_i64scatter_epi64::<8>(
-                            out.as_mut_ptr().cast(),
-                            group.active,
-                            slot,
-                            _mm512_and_si512(key, label),
-                        );
+                        write_slot(out, group.active, slot, key, label);
                     }
                 }
             }
@@ -746,6 +748,15 @@ mod x86 {
         }
 
         #[inline(always)]
+        unsafe fn rank_bits(count: Self) -> Self {
+            // The high halves (0.0) convert to 0.
+            let count = _mm512_cvttps_epi32(_mm512_castsi512_ps(count.0));
+            Self(_mm512_slli_epi64::<{ lanes::RANK_SHIFT }>(
+                _mm512_and_si512(count, _mm512_set1_epi64(0xff)),
+            ))
+        }
+
+        #[inline(always)]
         unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self {
             // The weight's bits sit inverted in the key's high half; the high halves of the
             // quotient (0 / 0) are shifted out.
@@ -804,7 +815,7 @@ mod x86 {
             first: usize,
             packs: usize,
             per_pack: usize,
-            out: &mut [i64],
+            out: &mut SlotsOut<'_>,
         ) {
             let mut group = LaneGroup::new(lanes, first, packs, per_pack);
             let label = _mm512_set1_epi64(lanes::LABEL_MASK as i64);
@@ -814,13 +825,43 @@ mod x86 {
                 unsafe {
                     let key = Self::load(rows, usize::from(row)).0;
                     let slot = group.advance(key);
-                    _mm512_mask_i64scatter_epi64::<8>(
-                        out.as_mut_ptr().cast(),
-                        group.active,
-                        slot,
-                        _mm512_and_si512(key, label),
-                    );
+                    write_slot(out, group.active, slot, key, label);
                 }
+            }
+        }
+    }
+
+    /// Writes the active lanes' labels (and ranks) to their slots.
+    ///
+    /// # Safety
+    /// The active lanes' slots lie inside `out`'s slices.
+    #[inline(always)]
+    unsafe fn write_slot(
+        out: &mut SlotsOut<'_>,
+        active: __mmask8,
+        slot: __m512i,
+        key: __m512i,
+        label: __m512i,
+    ) {
+        // SAFETY: the caller's promise.
+        unsafe {
+            _mm512_mask_i64scatter_epi64::<8>(
+                out.labels.as_mut_ptr().cast(),
+                active,
+                slot,
+                _mm512_and_si512(key, label),
+            );
+            if let Some(ranks) = out.ranks.as_deref_mut() {
+                let rank = _mm512_srli_epi64::<{ lanes::RANK_SHIFT }>(_mm512_and_si512(
+                    key,
+                    _mm512_set1_epi64(lanes::RANK_MASK as i64),
+                ));
+                _mm512_mask_i64scatter_epi32::<4>(
+                    ranks.as_mut_ptr().cast(),
+                    active,
+                    slot,
+                    _mm512_cvtepi64_epi32(rank),
+                );
             }
         }
     }

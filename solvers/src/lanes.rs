@@ -1,6 +1,6 @@
 //! Lane-parallel replicate-then-pack: [`ReplicaPacker`](crate::replicate::ReplicaPacker)'s
 //! greedy for many same-shape instances at once, one instance per 64-bit lane of a vector,
-//! answering each slot's label only (DeepSeek's `phy2log`).
+//! answering each slot's label (DeepSeek's `phy2log`) and, when asked, its copy's rank.
 //!
 //! The per-instance engine sorts each instance's keys inside registers (shuffles within a
 //! register, the same network for every instance). Here the keys are transposed instead:
@@ -8,20 +8,22 @@
 //! is one vector minimum and one maximum over two rows, for `W` instances at once, with no
 //! shuffle. Every step is data-independent across lanes:
 //!
-//! 1. row `k` of every lane: the key of item `k`, `descending_key(w, p << 16 | label)` with
+//! 1. row `k` of every lane: the key of item `k`, `descending_key(w, p << 24 | label)` with
 //!    the item's physical id `p = k` (the low bits order equal shares by physical id, as the
-//!    per-instance engine does, and carry the label to the output);
-//! 2. Batcher's odd-even merge sort of the item rows;
+//!    per-instance engine does, and carry the label, and later the copy's rank in bits 16
+//!    to 23, to the output);
+//! 2. Batcher's odd-even merge sort of the item rows: aligned blocks of sixteen rows sorted
+//!    and merged in pairs in registers, the later passes over rows in memory;
 //! 3. the hand-out of the `X` extra copies among the first `C = min(X, n)` rows (the only
 //!    candidates), one vector step per extra: the largest share is the smallest current key
 //!    (a tree of minima), and the chosen row's share is divided once per step;
-//! 4. the candidates' rows take their final shares; extra `t` becomes row `n + t` with its
-//!    owner's final share and physical id `n + t` (extras after every original, in hand-out
-//!    order);
-//! 5. the candidate and extra rows are sorted by a second network and merged with the
-//!    untouched (still sorted) rest by the last pass of a third;
-//! 6. the lightest-first fill reads the rows in that order and writes each copy's label to
-//!    its slot.
+//! 4. the candidates' rows take their final shares; extra `t` becomes a row with its
+//!    owner's final share, physical id `n + t` (extras after every original, in hand-out
+//!    order) and its rank;
+//! 5. the candidate and extra rows are sorted (in registers when there are at most sixteen)
+//!    and merged with the untouched (still sorted) rest by the last pass of a network;
+//! 6. the lightest-first fill reads the rows in that order and writes each copy's label (and
+//!    rank) to its slot.
 //!
 //! The networks depend on the shape only ([`Plan`]); comparators that touch the padding of a
 //! network to a power of two are left out or become renamings of rows when the plan is made.
@@ -30,10 +32,20 @@
 
 use crate::min_queue::tree_min;
 
-/// Low bits of a lane key holding the item's label (the physical id sits above them).
+/// Low bits of a lane key holding the item's label; above them, the copy's rank (bits 16 to
+/// 23, 0 for an original) and its physical id in its instance (bits 24 to 31: the id orders
+/// equal shares).
 pub(crate) const LABEL_BITS: u32 = 16;
 /// Mask of the label bits.
 pub(crate) const LABEL_MASK: u64 = (1 << LABEL_BITS) - 1;
+/// Where a copy's rank sits in a lane key.
+pub(crate) const RANK_SHIFT: u32 = 16;
+/// Mask of the rank bits.
+pub(crate) const RANK_MASK: u64 = 0xff << RANK_SHIFT;
+/// Where a copy's physical id sits in a lane key.
+const ID_SHIFT: u32 = 24;
+/// The id and label bits: a copy's item.
+const ITEM_BITS: u64 = 0xff00_0000 | LABEL_MASK;
 /// Most items per instance (the sort networks grow as `n log² n`).
 pub(crate) const MAX_ITEMS: usize = 128;
 /// Most candidates for extra copies (the hand-out keeps one vector per candidate).
@@ -42,6 +54,15 @@ pub(crate) const MAX_CANDIDATES: usize = 16;
 pub(crate) const MAX_EXTRA: usize = 64;
 /// Most packs per instance (the fill keeps one vector per pack).
 pub(crate) const MAX_PACKS: usize = 8;
+/// Where the lane engine writes: every slot's label and, when asked, its copy's rank
+/// (`0..count` for every item, in the order the copies were handed out).
+pub(crate) struct SlotsOut<'a> {
+    /// `labels[slot]`.
+    pub(crate) labels: &'a mut [i64],
+    /// `ranks[slot]`, or nothing.
+    pub(crate) ranks: Option<&'a mut [u32]>,
+}
+
 /// `1.0f32`'s bits: a count of one in a lane's low half.
 pub(crate) const ONE_F32: u64 = 0x3f80_0000;
 /// The key bits above the low 32 (the share).
@@ -79,12 +100,14 @@ impl LaneShape {
 
     /// Whether the shape is admitted (labels aside: they change the answer, never where it
     /// is written) and the slices hold every instance's items and slots.
-    pub(crate) fn fits(self, weights: &[f32], labels: &[usize], out: &[i64]) -> bool {
+    pub(crate) fn fits(self, weights: &[f32], labels: &[usize], out: &SlotsOut<'_>) -> bool {
         let items = self.segments.checked_mul(self.items);
         let slots = self.segments.checked_mul(self.copies());
         self.admitted(0)
             && items.is_some_and(|items| weights.len() >= items && labels.len() >= items)
-            && slots.is_some_and(|slots| out.len() >= slots)
+            && slots.is_some_and(|slots| {
+                out.labels.len() >= slots && out.ranks.as_ref().is_none_or(|r| r.len() >= slots)
+            })
     }
 }
 
@@ -120,6 +143,9 @@ pub(crate) trait Lanes: Copy {
     unsafe fn blend(mask: Self::Mask, yes: Self, no: Self) -> Self;
     /// Per lane: a count held as `f32` bits in the low half, plus one.
     unsafe fn count_up(count: Self) -> Self;
+    /// Per lane: a count held as `f32` bits in the low half, as an integer at the rank bits
+    /// ([`RANK_SHIFT`]).
+    unsafe fn rank_bits(count: Self) -> Self;
     /// Per lane: the key of the share `key_weight(weight_key) / count` (the count's `f32`
     /// bits in the low half) with the low 32 bits of `low`.
     unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self;
@@ -169,7 +195,7 @@ pub(crate) trait Lanes: Copy {
     /// `first + s` of the call, its slots `(first + s) * packs * per_pack..`): each reads its
     /// copies' keys from `rows` in the order `order` (the row of the `k`-th copy), puts each
     /// into the lightest open pack (lowest index on ties, sums in `f32`) and writes its label
-    /// to the slot in `out`.
+    /// (and rank) to the slot in `out`.
     unsafe fn fill(
         rows: &[u64],
         order: &[u16],
@@ -177,7 +203,7 @@ pub(crate) trait Lanes: Copy {
         first: usize,
         packs: usize,
         per_pack: usize,
-        out: &mut [i64],
+        out: &mut SlotsOut<'_>,
     );
 }
 
@@ -385,7 +411,7 @@ pub(crate) unsafe fn label_slots<V: Lanes>(
     weights: &[f32],
     labels: &[usize],
     shape: LaneShape,
-    out: &mut [i64],
+    out: &mut SlotsOut<'_>,
 ) {
     let LaneShape {
         segments,
@@ -406,7 +432,7 @@ pub(crate) unsafe fn label_slots<V: Lanes>(
         // `plan.rows()`, the rows' length.
         unsafe {
             for k in 0..items {
-                let low = (k as u64) << LABEL_BITS;
+                let low = (k as u64) << ID_SHIFT;
                 V::item_keys(weights, labels, first * items + k, items, lanes, low).store(rows, k);
             }
             for k in items..plan.item_rows {
@@ -443,7 +469,7 @@ pub(crate) fn label_slots_portable(
     weights: &[f32],
     labels: &[usize],
     shape: LaneShape,
-    out: &mut [i64],
+    out: &mut SlotsOut<'_>,
 ) {
     assert!(shape.fits(weights, labels, out));
     // SAFETY: the portable lanes need no processor feature and check their accesses; the
@@ -486,15 +512,16 @@ unsafe fn hand_out<V: Lanes, const C: usize>(rows: &mut [u64], plan: &Plan) {
         let mut count = [one; C];
         for t in 0..plan.extra {
             let largest = tree_min_lanes(current);
-            // The chosen candidate's key (largest share, lowest id on ties), kept in its
-            // extra's row until every share is final.
-            largest.store(rows, extras + t);
             let chosen: [V::Mask; C] = std::array::from_fn(|r| current[r].eq(largest));
             let (mut weight, mut copies) = (none, one);
             for r in 0..C {
                 weight = V::blend(chosen[r], original[r], weight);
                 copies = V::blend(chosen[r], count[r], copies);
             }
+            // The chosen candidate's key (largest share, lowest id on ties) with the new
+            // copy's rank (its copies so far), kept in the extra's row until every share is
+            // final.
+            largest.or(V::rank_bits(copies)).store(rows, extras + t);
             let copies = V::count_up(copies);
             let share = V::share_key(weight, copies, largest);
             for r in 0..C {
@@ -505,10 +532,11 @@ unsafe fn hand_out<V: Lanes, const C: usize>(rows: &mut [u64], plan: &Plan) {
         for (key, &row) in current.iter().zip(&plan.candidates) {
             key.store(rows, usize::from(row));
         }
-        // Extra `t`: its owner's final share, physical id `items + t`, the owner's label.
-        let low = V::splat(LOW_BITS);
+        // Extra `t`: its owner's final share, physical id `items + t`, its rank and the
+        // owner's label.
+        let low = V::splat(ITEM_BITS);
         let share_bits = V::splat(HIGH_BITS);
-        let label = V::splat(LABEL_MASK);
+        let label = V::splat(RANK_MASK | LABEL_MASK);
         let owners: [V; C] = std::array::from_fn(|r| current[r].and(low));
         for t in 0..plan.extra {
             let chosen = V::load(rows, extras + t);
@@ -517,7 +545,7 @@ unsafe fn hand_out<V: Lanes, const C: usize>(rows: &mut [u64], plan: &Plan) {
             for r in 0..C {
                 share = V::blend(owners[r].eq(owner), current[r], share);
             }
-            let id = V::splat(((items + t) as u64) << LABEL_BITS);
+            let id = V::splat(((items + t) as u64) << ID_SHIFT);
             share
                 .and(share_bits)
                 .or(id)
@@ -607,6 +635,14 @@ impl Lanes for Portable {
         )
     }
 
+    unsafe fn rank_bits(count: Self) -> Self {
+        Self(
+            count
+                .0
+                .map(|c| (f32::from_bits(c as u32) as u64) << RANK_SHIFT),
+        )
+    }
+
     unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self {
         Self(std::array::from_fn(|s| {
             let weight = crate::partition::key_weight(weight_key.0[s]);
@@ -640,7 +676,7 @@ impl Lanes for Portable {
         first: usize,
         packs: usize,
         per_pack: usize,
-        out: &mut [i64],
+        out: &mut SlotsOut<'_>,
     ) {
         // A pack's key as in the portable lockstep fill: `sum bits << 32 | pack << 24 |
         // count`, `u64::MAX` once full.
@@ -657,7 +693,11 @@ impl Lanes for Portable {
                 let lightest = tree_min(*open);
                 let pack = ((lightest >> 24) & 0xff) as usize;
                 let count = (lightest & 0xff_ffff) as usize;
-                out[(first + s) * copies + pack * per_pack + count] = (key & LABEL_MASK) as i64;
+                let slot = (first + s) * copies + pack * per_pack + count;
+                out.labels[slot] = (key & LABEL_MASK) as i64;
+                if let Some(ranks) = out.ranks.as_deref_mut() {
+                    ranks[slot] = ((key & RANK_MASK) >> RANK_SHIFT) as u32;
+                }
                 let sum =
                     f32::from_bits((lightest >> 32) as u32) + crate::partition::key_weight(key);
                 open[pack] = if count + 1 == per_pack {

@@ -22,7 +22,7 @@ use crate::avx512;
 use crate::error::{check_weights, SolverError};
 use crate::kernels::{Isa, Kernels};
 use crate::key_sort::{merge_keys, sort_keys};
-use crate::lanes::{LaneBuffers, LaneShape};
+use crate::lanes::{LaneBuffers, LaneShape, SlotsOut};
 use crate::min_queue::{ChunkedQueue, MinQueue, WinnerTree};
 use crate::partition::{
     descending_key, descending_keys, key_weight, ordered_bits, LightestFirst, LOW_BITS,
@@ -53,6 +53,17 @@ pub struct SlotCopies<'a> {
     pub rank: &'a [usize],
     /// `counts[item]`: the item's number of copies.
     pub counts: &'a [usize],
+}
+
+/// Where [`ReplicaPacker::greedy_segments_label_slots`] appends its answer: every slot's
+/// label and, when asked, the rank of the slot's copy (`0` for an item's original, then in
+/// hand-out order: DeepSeek's replica index).
+#[derive(Debug)]
+pub struct LabelSlots<'a> {
+    /// Every slot's label, appended.
+    pub labels: &'a mut Vec<i64>,
+    /// Every slot's copy rank, appended, or nothing.
+    pub ranks: Option<&'a mut Vec<u32>>,
 }
 
 /// What a solve writes: the per-slot tables, or the slots by physical copy only.
@@ -255,9 +266,10 @@ impl ReplicaPacker {
         })
     }
 
-    /// [`ReplicaPacker::greedy_segments_labelled`] answered as every slot's label alone,
-    /// appended to `out` (DeepSeek's `int64` `phy2log` when the labels are expert ids): the
-    /// same slots, without the per-slot owner and rank tables or the per-copy records.
+    /// [`ReplicaPacker::greedy_segments_labelled`] answered as every slot's label (and, when
+    /// asked, its copy's rank), appended to `out` (DeepSeek's `int64` `phy2log` when the
+    /// labels are expert ids): the same slots, without the per-slot owner tables or the
+    /// per-copy records.
     ///
     /// Instances of up to 128 items, 16 candidates for 64 extra copies, 8 packs of at least
     /// two copies and labels below 2^16 (DeepSeek-V3's nodes) run on the lane engine, unless
@@ -267,14 +279,16 @@ impl ReplicaPacker {
     /// [`ReplicaPacker::greedy_segments_copies`] and append the labels from its answer.
     ///
     /// ```
-    /// use eplb_solvers::replicate::ReplicaPacker;
+    /// use eplb_solvers::replicate::{LabelSlots, ReplicaPacker};
     ///
     /// let mut packer = ReplicaPacker::default();
-    /// let mut out = vec![7];
+    /// let (mut labels, mut ranks) = (vec![7], Vec::new());
+    /// let out = LabelSlots { labels: &mut labels, ranks: Some(&mut ranks) };
     /// packer
-    ///     .greedy_segments_label_slots(&[9.0, 4.0, 3.0, 2.0], &[40, 41, 42, 43], 1, 6, 2, &mut out)
+    ///     .greedy_segments_label_slots(&[9.0, 4.0, 3.0, 2.0], &[40, 41, 42, 43], 1, 6, 2, out)
     ///     .unwrap();
-    /// assert_eq!(out, [7, 41, 40, 43, 40, 42, 40]);
+    /// assert_eq!(labels, [7, 41, 40, 43, 40, 42, 40]);
+    /// assert_eq!(ranks, [0, 1, 0, 0, 0, 2]);
     /// ```
     ///
     /// # Errors
@@ -286,7 +300,7 @@ impl ReplicaPacker {
         segments: usize,
         copies: usize,
         num_packs: usize,
-        out: &mut Vec<i64>,
+        out: LabelSlots<'_>,
     ) -> Result<(), SolverError> {
         let shape = self.validate(weights, Some(labels), segments, copies, num_packs)?;
         // The labels' bound only for a shape the lane engine takes. Every label is below the
@@ -299,10 +313,19 @@ impl ReplicaPacker {
                 let bits = labels.iter().fold(0, |bits, &label| bits | label);
                 lanes.admitted(bits.saturating_add(1))
             });
+        let LabelSlots { labels: out, ranks } = out;
         if let Some(lanes) = lanes {
             let start = out.len();
             out.resize(start + segments * copies, 0);
-            let out = &mut out[start..];
+            let ranks = ranks.map(|ranks| {
+                let start = ranks.len();
+                ranks.resize(start + segments * copies, 0);
+                &mut ranks[start..]
+            });
+            let out = &mut SlotsOut {
+                labels: &mut out[start..],
+                ranks,
+            };
             match self.lpt.kernels.isa() {
                 Isa::Avx512 => avx512::label_slots(&mut self.lanes, weights, labels, lanes, out),
                 _ => {
@@ -317,12 +340,19 @@ impl ReplicaPacker {
         } else {
             self.lpt.slots()
         };
-        // Labels are the caller's `usize` ids, far below 2^63.
+        // Labels are the caller's `usize` ids, far below 2^63; ranks are below 2^32 copies.
         out.extend(
             by_slot
                 .iter()
                 .map(|&copy| self.phy_owner[copy as usize] as i64),
         );
+        if let Some(ranks) = ranks {
+            ranks.extend(
+                by_slot
+                    .iter()
+                    .map(|&copy| self.phy_rank[copy as usize] as u32),
+            );
+        }
         Ok(())
     }
 
@@ -1062,7 +1092,7 @@ mod tests {
             }
         }
 
-        /// Every slot's label alone equals the labels of the per-copy answer, on the lane
+        /// Every slot's label (and rank) equals the per-copy answer's, on the lane
         /// engine's shapes (up to 8 packs, 16 candidates, 64 extras; segments beyond a
         /// multiple of eight included) and beyond them, with both kernel choices and the
         /// portable lanes, on weights full of ties (zeros included).
@@ -1093,13 +1123,27 @@ mod tests {
                 .iter()
                 .map(|&c| by_copy.owner[c as usize] as i64)
                 .collect();
+            let expected_ranks: Vec<u32> = by_copy
+                .copy
+                .iter()
+                .map(|&c| by_copy.rank[c as usize] as u32)
+                .collect();
             for kernels in [Kernels::Auto, Kernels::Portable] {
                 let mut packer = ReplicaPacker::default().with_kernels(kernels);
                 let mut out = Vec::new();
+                let alone = LabelSlots { labels: &mut out, ranks: None };
                 packer
-                    .greedy_segments_label_slots(&w, &labels, segments, copies, packs, &mut out)
+                    .greedy_segments_label_slots(&w, &labels, segments, copies, packs, alone)
                     .unwrap();
                 prop_assert_eq!(&out, &expected);
+                // Appended after what was there, with the ranks.
+                let (mut out, mut ranks) = (vec![-7], vec![9]);
+                let both = LabelSlots { labels: &mut out, ranks: Some(&mut ranks) };
+                packer
+                    .greedy_segments_label_slots(&w, &labels, segments, copies, packs, both)
+                    .unwrap();
+                prop_assert_eq!(&out[1..], &expected[..]);
+                prop_assert_eq!(&ranks[1..], &expected_ranks[..]);
             }
             let shape = LaneShape {
                 segments,
@@ -1114,19 +1158,24 @@ mod tests {
                 shape.admitted(0)
             );
             if shape.admitted(65_521) {
-                let mut out = vec![-1; segments * copies];
+                let (mut out, mut ranks) = (vec![-1; segments * copies], vec![99; segments * copies]);
+                let mut slots = SlotsOut { labels: &mut out, ranks: Some(&mut ranks) };
                 crate::lanes::label_slots_portable(
                     &mut LaneBuffers::default(),
                     &w,
                     &labels,
                     shape,
-                    &mut out,
+                    &mut slots,
                 );
                 prop_assert_eq!(&out, &expected);
+                prop_assert_eq!(&ranks, &expected_ranks);
                 if crate::avx512::detected() {
                     out.fill(-1);
-                    avx512::label_slots(&mut LaneBuffers::default(), &w, &labels, shape, &mut out);
+                    ranks.fill(99);
+                    let mut slots = SlotsOut { labels: &mut out, ranks: Some(&mut ranks) };
+                    avx512::label_slots(&mut LaneBuffers::default(), &w, &labels, shape, &mut slots);
                     prop_assert_eq!(&out, &expected);
+                    prop_assert_eq!(&ranks, &expected_ranks);
                 }
             }
         }

@@ -262,20 +262,19 @@ fn solve_all(
             ws.stage(problem.loads().layer(first + l), shape, l * experts)?;
         }
         let items = experts / shape.nodes;
-        if tables == Tables::Phy2log
-            && ws
-                .replicator
-                .labels_in_lanes(items, shape.slots_per_node, shape.gpus_per_node)
+        if ws
+            .replicator
+            .labels_in_lanes(items, shape.slots_per_node, shape.gpus_per_node)
         {
-            // The slots' experts written straight into `phy2log` (segment `l * N + node`'s
-            // slots are the layer's node-major slots).
+            // The slots' experts (and ranks) written straight into the tables (segment
+            // `l * N + node`'s slots are the layer's node-major slots).
             ws.replicator.greedy_segments_label_slots(
                 &ws.node_weights,
                 &ws.mlog2log,
                 in_batch * shape.nodes,
                 shape.slots_per_node,
                 shape.gpus_per_node,
-                flat.phy2log_rows(in_batch),
+                flat.label_slots(in_batch),
             )?;
             continue;
         }
