@@ -379,14 +379,14 @@ impl FlatTables {
     /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count
     /// (`width`, kept up to date as layers are pushed).
     pub(crate) fn finish(mut self) -> DeepSeekFlat {
-        debug_assert_eq!(
-            self.flat.phy2log.len(),
-            self.flat.layers * self.flat.slots,
-            "every layer's slots"
-        );
         if self.tables == Tables::Phy2log {
             return self.flat;
         }
+        debug_assert_eq!(
+            self.starts.last(),
+            Some(&self.flat.phy2log.len()),
+            "every layer's slots"
+        );
         debug_assert_eq!(self.rank.len(), self.flat.phy2log.len(), "a rank per slot");
         let flat = &mut self.flat;
         let experts = flat.experts;

@@ -158,37 +158,39 @@ impl Workspace {
     /// packed); under the global policy, the experts in id order.
     fn stage(&mut self, loads: &[f64], shape: NodeShape, base: usize) -> Result<()> {
         let items = base..base + shape.experts;
-        let node_weights = &mut self.node_weights[items.clone()];
-        for (to, &w) in node_weights.iter_mut().zip(loads) {
-            *to = w as f32;
-        }
-        if shape.groups > 1 {
-            let group_size = shape.experts / shape.groups;
-            let groups_per_node = shape.groups / shape.nodes;
-            sum_groups(node_weights, shape.groups, &mut self.group_sums);
-            let packed = self.partitioner.greedy(&self.group_sums, shape.nodes)?;
-            let meta_group = |g: usize| packed.pack[g] * groups_per_node + packed.rank[g];
-            if (0..shape.groups).any(|g| meta_group(g) != g) {
-                // Groups move: copy them to their nodes' places.
-                self.weights.clear();
-                self.weights.extend_from_slice(node_weights);
-                let mlog2log = &mut self.mlog2log[items];
-                for g in 0..shape.groups {
-                    let meta = meta_group(g) * group_size..;
-                    let experts = g * group_size..(g + 1) * group_size;
-                    node_weights[meta.clone()][..group_size]
-                        .copy_from_slice(&self.weights[experts.clone()]);
-                    for (to, expert) in mlog2log[meta][..group_size].iter_mut().zip(experts) {
-                        *to = expert;
-                    }
-                }
-                return Ok(());
+        if shape.groups == shape.nodes {
+            // One group per node (or one node): every group stays where it is (`eplb.py`
+            // packs one item per pack in order), so the loads go straight to their places;
+            // the group sums are still checked (a sum too large for `f32` is an error).
+            let node_weights = &mut self.node_weights[items.clone()];
+            for (to, &w) in node_weights.iter_mut().zip(loads) {
+                *to = w as f32;
             }
+            if shape.groups > 1 {
+                sum_groups(node_weights, shape.groups, &mut self.group_sums);
+                self.partitioner.greedy(&self.group_sums, shape.nodes)?;
+            }
+            for (to, expert) in self.mlog2log[items].iter_mut().zip(0..) {
+                *to = expert;
+            }
+            return Ok(());
         }
-        // Every group stays in place (one node, or each group where the packing left it):
-        // the experts in id order.
-        for (to, expert) in self.mlog2log[items].iter_mut().zip(0..) {
-            *to = expert;
+        let group_size = shape.experts / shape.groups;
+        let groups_per_node = shape.groups / shape.nodes;
+        self.weights.clear();
+        self.weights.extend(loads.iter().map(|&w| w as f32));
+        sum_groups(&self.weights, shape.groups, &mut self.group_sums);
+        let packed = self.partitioner.greedy(&self.group_sums, shape.nodes)?;
+        let node_weights = &mut self.node_weights[items.clone()];
+        let mlog2log = &mut self.mlog2log[items];
+        for (g, (&node, &rank)) in packed.pack.iter().zip(&packed.rank).enumerate() {
+            let meta = (node * groups_per_node + rank) * group_size..;
+            let experts = g * group_size..(g + 1) * group_size;
+            node_weights[meta.clone()][..group_size]
+                .copy_from_slice(&self.weights[experts.clone()]);
+            for (to, expert) in mlog2log[meta][..group_size].iter_mut().zip(experts) {
+                *to = expert;
+            }
         }
         Ok(())
     }
