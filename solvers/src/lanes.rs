@@ -30,6 +30,7 @@
 //! The answer is the per-instance engine's, slot for slot (property tests compare the two
 //! and the vector kernels with the portable lanes).
 
+#[cfg(test)]
 use crate::min_queue::tree_min;
 
 /// Low bits of a lane key holding the item's label; above them, the copy's rank (bits 16 to
@@ -68,6 +69,7 @@ pub(crate) const ONE_F32: u64 = 0x3f80_0000;
 /// The key bits above the low 32 (the share).
 const HIGH_BITS: u64 = !(u32::MAX as u64);
 /// The key bits below the share.
+#[cfg(test)]
 const LOW_BITS: u64 = u32::MAX as u64;
 
 /// The shape of a lane engine call: `segments` instances of `items` items each, `extra`
@@ -460,10 +462,11 @@ pub(crate) unsafe fn label_slots<V: Lanes>(
     }
 }
 
-/// [`label_slots`] over the portable lanes.
+/// [`label_slots`] over the portable lanes (the tests' reference for the vector lanes).
 ///
 /// # Panics
 /// When the slices do not fit the shape ([`LaneShape::fits`]).
+#[cfg(test)]
 pub(crate) fn label_slots_portable(
     buffers: &mut LaneBuffers,
     weights: &[f32],
@@ -569,16 +572,20 @@ unsafe fn tree_min_lanes<V: Lanes, const C: usize>(mut keys: [V; C]) -> V {
     keys[0]
 }
 
-/// The portable lanes: eight `u64` keys, plain arithmetic.
+/// The portable lanes: eight `u64` keys, plain arithmetic (the tests' reference for the
+/// vector lanes).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Portable([u64; 8]);
 
+#[cfg(test)]
 impl Portable {
     fn map(self, other: Self, f: impl Fn(u64, u64) -> u64) -> Self {
         Self(std::array::from_fn(|s| f(self.0[s], other.0[s])))
     }
 }
 
+#[cfg(test)]
 impl Lanes for Portable {
     const WIDTH: usize = 8;
     type Mask = [bool; 8];
