@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use eplb_solvers::replicate::SlotCopies;
+use eplb_solvers::replicate::{LabelSlots, SlotCopies};
 
 use serde::{Deserialize, Serialize};
 
@@ -229,6 +229,9 @@ pub(crate) struct FlatTables {
     /// Where each layer's slots start in `phy2log` and `rank` (layers of a [`Placement`]
     /// need not have the same slot count for [`Placement::to_deepseek`]), then the end.
     starts: Vec<usize>,
+    /// Whether `logcnt` and `width` are still to be read from the ranks (layers appended by
+    /// [`FlatTables::label_slots`]).
+    counts_from_ranks: bool,
 }
 
 impl FlatTables {
@@ -250,6 +253,7 @@ impl FlatTables {
             tables,
             rank: Vec::with_capacity(layers_of_all * slots),
             starts: vec![0],
+            counts_from_ranks: false,
         }
     }
 
@@ -348,26 +352,71 @@ impl FlatTables {
         self.starts.push(end);
     }
 
+    /// Counts `layers` more layers and returns where the caller appends their slots (layer
+    /// after layer, every entry of `phy2log` an expert id below the expert count): `phy2log`
+    /// and, for [`Tables::All`], every slot's replica rank (`0..count` for every expert;
+    /// `logcnt` and the width are read from the ranks by [`FlatTables::finish`]). Not mixed
+    /// with [`FlatTables::push_copies`] or [`FlatTables::push_layer`] in one table.
+    pub(crate) fn label_slots(&mut self, layers: usize) -> LabelSlots<'_> {
+        let slots = self.flat.slots;
+        let end = self.flat.layers * slots;
+        self.flat.layers += layers;
+        if self.tables == Tables::Phy2log {
+            return LabelSlots {
+                labels: &mut self.flat.phy2log,
+                ranks: None,
+            };
+        }
+        self.counts_from_ranks = true;
+        self.starts
+            .extend((1..=layers).map(|layer| end + layer * slots));
+        LabelSlots {
+            labels: &mut self.flat.phy2log,
+            ranks: Some(&mut self.rank),
+        }
+    }
+
     /// The tables of the layers pushed, `log2phy` padded with `-1` to the largest count
     /// (`width`, kept up to date as layers are pushed).
     pub(crate) fn finish(mut self) -> DeepSeekFlat {
         if self.tables == Tables::Phy2log {
             return self.flat;
         }
+        debug_assert_eq!(
+            self.starts.last(),
+            Some(&self.flat.phy2log.len()),
+            "every layer's slots"
+        );
+        debug_assert_eq!(self.rank.len(), self.flat.phy2log.len(), "a rank per slot");
         let flat = &mut self.flat;
         let experts = flat.experts;
+        if self.counts_from_ranks {
+            // Every expert's ranks are `0..count`: the count is its largest rank plus one.
+            flat.width = self
+                .rank
+                .iter()
+                .fold(0, |width, &r| width.max(r as usize + 1));
+            flat.logcnt.clear();
+            flat.logcnt.resize(flat.layers * experts, 0);
+        }
         let width = flat.width;
         flat.log2phy.reserve_exact(flat.logcnt.len() * width);
         for (l, layer) in self.starts.windows(2).enumerate() {
             flat.log2phy.resize((l + 1) * experts * width, -1);
             let table = &mut flat.log2phy[l * experts * width..];
             let layer = layer[0]..layer[1];
-            for (slot, (&e, &r)) in flat.phy2log[layer.clone()]
-                .iter()
-                .zip(&self.rank[layer])
-                .enumerate()
-            {
-                table[e as usize * width + r as usize] = slot as i64;
+            let slots = flat.phy2log[layer.clone()].iter().zip(&self.rank[layer]);
+            if self.counts_from_ranks {
+                let logcnt = &mut flat.logcnt[l * experts..(l + 1) * experts];
+                for (slot, (&e, &r)) in slots.enumerate() {
+                    table[e as usize * width + r as usize] = slot as i64;
+                    let count = &mut logcnt[e as usize];
+                    *count = (*count).max(i64::from(r) + 1);
+                }
+            } else {
+                for (slot, (&e, &r)) in slots.enumerate() {
+                    table[e as usize * width + r as usize] = slot as i64;
+                }
             }
         }
         self.flat

@@ -248,6 +248,48 @@ fn batches_of_layers_equal_layer_by_layer() {
     }
 }
 
+/// DeepSeek-V3's hierarchical shapes (the lane engine's: 32 and 64 experts per node, eight
+/// extra copies, eight GPUs per node) on skewed synthetic loads, with many equal loads
+/// (rounded to tens) and some zeros: the batched tables, and `phy2log` alone, equal the
+/// layer-by-layer tables with both kernel choices.
+#[test]
+fn deepseek_v3_hierarchical_shapes_batch_as_layer_by_layer() {
+    let skewed = eplb::synthetic::lognormal_loads(37, 256, 1.2, 20_000, 11);
+    let rows: Vec<Vec<f64>> = (0..skewed.num_layers())
+        .map(|l| {
+            skewed
+                .layer(l)
+                .iter()
+                .enumerate()
+                .map(|(e, &w)| {
+                    if e % 37 == 5 {
+                        0.0
+                    } else {
+                        (w / 10.0).round() * 10.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let loads = Loads::from_rows(&rows).unwrap();
+    for (replicas, gpus, nodes) in [(288, 32, 4), (320, 64, 8), (512, 64, 8)] {
+        let cluster = Cluster::new(replicas, gpus)
+            .with_nodes(nodes)
+            .with_groups(8);
+        let problem = Problem::new(loads.clone(), cluster, PolicyChoice::Hierarchical).unwrap();
+        for kernels in [Kernels::Auto, Kernels::Portable] {
+            let options = one_thread(kernels);
+            let layered = by_layer(&problem, &options);
+            assert_eq!(batched(&problem, &options), layered, "{cluster:?}");
+            assert_eq!(
+                batched_tables(&problem, &options, Tables::Phy2log),
+                phy2log_of(&layered),
+                "{cluster:?}"
+            );
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 

@@ -15,9 +15,9 @@
 //! [`Kernels`](crate::kernels::Kernels) choice says so ([`Kernels::vector`](crate::kernels::Kernels::vector)).
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(crate) use elsewhere::{fill_lightest_first, merge, sort};
+pub(crate) use elsewhere::{fill_lightest_first, label_slots, merge, sort};
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{fill_lightest_first, merge, sort};
+pub(crate) use x86::{fill_lightest_first, label_slots, merge, sort};
 
 use crate::kernels::FillLimits;
 
@@ -71,6 +71,16 @@ mod elsewhere {
     pub(crate) fn fill_lightest_first(_: usize, _: usize, _: usize, _: &[u64], _: &mut [u32]) {
         unreachable!("the AVX-512 kernels exist on x86-64 only")
     }
+
+    pub(crate) fn label_slots(
+        _: &mut crate::lanes::LaneBuffers,
+        _: &[f32],
+        _: &[usize],
+        _: crate::lanes::LaneShape,
+        _: &mut crate::lanes::SlotsOut<'_>,
+    ) {
+        unreachable!("the AVX-512 kernels exist on x86-64 only")
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -85,7 +95,18 @@ mod x86 {
         _mm512_srli_epi64, _MM_PERM_BADC,
     };
 
+    use std::arch::x86_64::{
+        __mmask8, _mm256_setzero_si256, _mm512_add_ps, _mm512_cvtepu32_epi64, _mm512_cvttps_epi32,
+        _mm512_div_ps, _mm512_loadu_si512, _mm512_mask_i64gather_epi32,
+        _mm512_mask_i64scatter_epi64, _mm512_or_si512, _mm512_setzero_si512, _mm512_slli_epi64,
+        _mm512_storeu_si512, _mm512_xor_si512,
+    };
+
     use super::{detected, FILL, FILL_MAX_PACKS, MERGE_MAX, SORT_MAX};
+    use crate::lanes::{
+        self, merge32_in_registers, sort16_in_registers, Block, LaneBuffers, LaneShape, Lanes,
+        SlotsOut,
+    };
 
     /// Sorts at most [`SORT_MAX`] keys ascending.
     ///
@@ -373,15 +394,35 @@ mod x86 {
         #[inline]
         #[target_feature(enable = "avx512f")]
         unsafe fn step(&mut self, keys: &[u64], by_slot: &mut [u32]) {
+            let full = _mm512_set1_epi64(-1);
+            // SAFETY: the active lanes read `keys[at]`, inside `keys` (the caller's promise).
+            let key = unsafe {
+                _mm512_mask_i64gather_epi64::<8>(full, self.active, self.at, keys.as_ptr().cast())
+            };
+            let slot = self.advance(key);
+            // SAFETY: the active lanes write `by_slot[slot]`, inside `by_slot` (the caller's
+            // promise).
+            unsafe {
+                _mm512_mask_i64scatter_epi32::<4>(
+                    by_slot.as_mut_ptr().cast(),
+                    self.active,
+                    slot,
+                    _mm512_cvtepi64_epi32(key),
+                )
+            };
+            self.at = _mm512_add_epi64(self.at, _mm512_set1_epi64(1));
+        }
+
+        /// Packs every lane's copy `key` into its lightest open pack; returns the slot it
+        /// takes (over all instances of the call).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn advance(&mut self, key: __m512i) -> __m512i {
             const COUNT: i64 = (1 << 24) - 1;
             const SUM: i64 = !((1 << 32) - 1);
             let full = _mm512_set1_epi64(-1);
             let count_mask = _mm512_set1_epi64(COUNT);
             let one = _mm512_set1_epi64(1);
-            // SAFETY: the active lanes read `keys[at]`, inside `keys` (the caller's promise).
-            let key = unsafe {
-                _mm512_mask_i64gather_epi64::<8>(full, self.active, self.at, keys.as_ptr().cast())
-            };
             let lightest = {
                 let [a, b, c, d, e, f, g, h] = self.open;
                 let (ab, cd) = (_mm512_min_epu64(a, b), _mm512_min_epu64(c, d));
@@ -407,22 +448,438 @@ mod x86 {
             // Slot: the instance's first slot + pack * per_pack + count.
             let pack =
                 _mm512_srli_epi64::<24>(_mm512_and_si512(lightest, _mm512_set1_epi64(0xff << 24)));
-            let slot = _mm512_add_epi64(
+            _mm512_add_epi64(
                 _mm512_add_epi64(self.first_slot, _mm512_mul_epu32(pack, self.pack_size)),
                 _mm512_and_si512(lightest, count_mask),
-            );
-            // SAFETY: the active lanes write `by_slot[slot]`, inside `by_slot` (the caller's
-            // promise).
+            )
+        }
+    }
+
+    /// The lane engine ([`lanes`](crate::lanes)) over eight instances per 512-bit vector:
+    /// every slot's label of `shape.segments` instances written to `out`.
+    ///
+    /// # Panics
+    /// When the processor lacks AVX-512F, the shape is not one the lane engine admits, a
+    /// label is `2^LABEL_BITS` or more, or a slice does not fit the shape.
+    pub(crate) fn label_slots(
+        buffers: &mut LaneBuffers,
+        weights: &[f32],
+        labels: &[usize],
+        shape: LaneShape,
+        out: &mut SlotsOut<'_>,
+    ) {
+        assert!(detected() && shape.fits(weights, labels, out));
+        // SAFETY: AVX-512F is there and the shape, labels and slices fit (asserted above).
+        unsafe { label_slots_avx512(buffers, weights, labels, shape, out) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn label_slots_avx512(
+        buffers: &mut LaneBuffers,
+        weights: &[f32],
+        labels: &[usize],
+        shape: LaneShape,
+        out: &mut SlotsOut<'_>,
+    ) {
+        // SAFETY: the caller's promises.
+        unsafe { lanes::label_slots::<Zmm2>(buffers, weights, labels, shape, out) }
+    }
+
+    /// Sixteen `u64` lanes of the lane engine as two 512-bit vectors: every operation runs on
+    /// both halves, independently, so that the halves' dependency chains (the hand-out's and
+    /// the fill's steps) overlap. Row `r` is [`Zmm`] rows `2r` and `2r + 1`.
+    #[derive(Clone, Copy)]
+    struct Zmm2([Zmm; 2]);
+
+    impl Zmm2 {
+        #[inline(always)]
+        unsafe fn each(self, other: Self, f: impl Fn(Zmm, Zmm) -> Zmm) -> Self {
+            Self([f(self.0[0], other.0[0]), f(self.0[1], other.0[1])])
+        }
+    }
+
+    impl Lanes for Zmm2 {
+        const WIDTH: usize = 16;
+        type Mask = [__mmask8; 2];
+
+        #[inline(always)]
+        unsafe fn splat(x: u64) -> Self {
+            // SAFETY: the caller's features.
+            let half = unsafe { Zmm::splat(x) };
+            Self([half; 2])
+        }
+
+        #[inline(always)]
+        unsafe fn load(rows: &[u64], row: usize) -> Self {
+            // SAFETY: the caller's promises (row `row` of sixteen keys).
+            unsafe { Self([Zmm::load(rows, 2 * row), Zmm::load(rows, 2 * row + 1)]) }
+        }
+
+        #[inline(always)]
+        unsafe fn store(self, rows: &mut [u64], row: usize) {
+            // SAFETY: as for `load`.
             unsafe {
-                _mm512_mask_i64scatter_epi32::<4>(
-                    by_slot.as_mut_ptr().cast(),
-                    self.active,
-                    slot,
-                    _mm512_cvtepi64_epi32(key),
+                self.0[0].store(rows, 2 * row);
+                self.0[1].store(rows, 2 * row + 1);
+            }
+        }
+
+        /// Each half on its own, so that its sixteen vectors fit the registers.
+        #[inline(always)]
+        unsafe fn sort16(rows: &mut [u64], block: &Block) {
+            for half in 0..2 {
+                // SAFETY: the caller's features and rows (row `r`'s half is `Zmm` row `2r +
+                // half`).
+                unsafe {
+                    let none = Zmm::splat(u64::MAX);
+                    let mut keys: [Zmm; 16] = std::array::from_fn(|i| {
+                        block[i].map_or(none, |row| Zmm::load(rows, 2 * usize::from(row) + half))
+                    });
+                    sort16_in_registers(&mut keys);
+                    for (key, row) in keys.iter().zip(block) {
+                        if let Some(row) = row {
+                            key.store(rows, 2 * usize::from(*row) + half);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Each half on its own, as `sort16`.
+        #[inline(always)]
+        unsafe fn merge32(rows: &mut [u64], first: usize) {
+            for half in 0..2 {
+                // SAFETY: the caller's features and rows.
+                unsafe {
+                    let mut keys: [Zmm; 32] =
+                        std::array::from_fn(|i| Zmm::load(rows, 2 * (first + i) + half));
+                    merge32_in_registers(&mut keys);
+                    for (i, key) in keys.iter().enumerate() {
+                        key.store(rows, 2 * (first + i) + half);
+                    }
+                }
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn min(self, other: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { self.each(other, |a, b| a.min(b)) }
+        }
+
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { self.each(other, |a, b| a.max(b)) }
+        }
+
+        #[inline(always)]
+        unsafe fn and(self, other: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { self.each(other, |a, b| a.and(b)) }
+        }
+
+        #[inline(always)]
+        unsafe fn or(self, other: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { self.each(other, |a, b| a.or(b)) }
+        }
+
+        #[inline(always)]
+        unsafe fn eq(self, other: Self) -> [__mmask8; 2] {
+            // SAFETY: the caller's features.
+            unsafe { [self.0[0].eq(other.0[0]), self.0[1].eq(other.0[1])] }
+        }
+
+        #[inline(always)]
+        unsafe fn blend(mask: [__mmask8; 2], yes: Self, no: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe {
+                Self([
+                    Zmm::blend(mask[0], yes.0[0], no.0[0]),
+                    Zmm::blend(mask[1], yes.0[1], no.0[1]),
+                ])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn count_up(count: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { Self([Zmm::count_up(count.0[0]), Zmm::count_up(count.0[1])]) }
+        }
+
+        #[inline(always)]
+        unsafe fn rank_bits(count: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe { Self([Zmm::rank_bits(count.0[0]), Zmm::rank_bits(count.0[1])]) }
+        }
+
+        #[inline(always)]
+        unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self {
+            // SAFETY: the caller's features.
+            unsafe {
+                Self([
+                    Zmm::share_key(weight_key.0[0], count.0[0], low.0[0]),
+                    Zmm::share_key(weight_key.0[1], count.0[1], low.0[1]),
+                ])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn item_keys(
+            weights: &[f32],
+            labels: &[usize],
+            first: usize,
+            stride: usize,
+            lanes: usize,
+            low: u64,
+        ) -> Self {
+            // SAFETY: the caller's promises; the second half's lanes start eight instances
+            // on (none active when `lanes <= 8`: the masked gathers read nothing).
+            unsafe {
+                Self([
+                    Zmm::item_keys(weights, labels, first, stride, lanes.min(8), low),
+                    Zmm::item_keys(
+                        weights,
+                        labels,
+                        first + 8 * stride,
+                        stride,
+                        lanes.saturating_sub(8),
+                        low,
+                    ),
+                ])
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn fill(
+            rows: &[u64],
+            order: &[u16],
+            lanes: usize,
+            first: usize,
+            packs: usize,
+            per_pack: usize,
+            out: &mut SlotsOut<'_>,
+        ) {
+            let mut groups = [
+                LaneGroup::new(lanes.min(8), first, packs, per_pack),
+                LaneGroup::new(lanes.saturating_sub(8), first + 8, packs, per_pack),
+            ];
+            let label = _mm512_set1_epi64(lanes::LABEL_MASK as i64);
+            for &row in order {
+                for (half, group) in groups.iter_mut().enumerate() {
+                    // SAFETY: the plan's rows are inside `rows`, and the active lanes' slots
+                    // inside `out` (the caller's promise).
+                    unsafe {
+                        let key = Zmm::load(rows, 2 * usize::from(row) + half).0;
+                        let slot = group.advance(key);
+                        write_slot(out, group.active, slot, key, label);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Eight `u64` lanes of the lane engine.
+    #[derive(Clone, Copy)]
+    struct Zmm(__m512i);
+
+    impl Lanes for Zmm {
+        const WIDTH: usize = 8;
+        type Mask = __mmask8;
+
+        #[inline(always)]
+        unsafe fn splat(x: u64) -> Self {
+            Self(_mm512_set1_epi64(x as i64))
+        }
+
+        #[inline(always)]
+        unsafe fn load(rows: &[u64], row: usize) -> Self {
+            debug_assert!(row * 8 + 8 <= rows.len());
+            // SAFETY: the row lies inside `rows` (the caller's promise).
+            Self(unsafe { _mm512_loadu_si512(rows.as_ptr().add(row * 8).cast()) })
+        }
+
+        #[inline(always)]
+        unsafe fn store(self, rows: &mut [u64], row: usize) {
+            debug_assert!(row * 8 + 8 <= rows.len());
+            // SAFETY: as for `load`.
+            unsafe { _mm512_storeu_si512(rows.as_mut_ptr().add(row * 8).cast(), self.0) }
+        }
+
+        #[inline(always)]
+        unsafe fn min(self, other: Self) -> Self {
+            Self(_mm512_min_epu64(self.0, other.0))
+        }
+
+        #[inline(always)]
+        unsafe fn max(self, other: Self) -> Self {
+            Self(_mm512_max_epu64(self.0, other.0))
+        }
+
+        #[inline(always)]
+        unsafe fn and(self, other: Self) -> Self {
+            Self(_mm512_and_si512(self.0, other.0))
+        }
+
+        #[inline(always)]
+        unsafe fn or(self, other: Self) -> Self {
+            Self(_mm512_or_si512(self.0, other.0))
+        }
+
+        #[inline(always)]
+        unsafe fn eq(self, other: Self) -> __mmask8 {
+            _mm512_cmpeq_epu64_mask(self.0, other.0)
+        }
+
+        #[inline(always)]
+        unsafe fn blend(mask: __mmask8, yes: Self, no: Self) -> Self {
+            Self(_mm512_mask_mov_epi64(no.0, mask, yes.0))
+        }
+
+        #[inline(always)]
+        unsafe fn count_up(count: Self) -> Self {
+            // The high halves stay 0.0 + 0.0.
+            let one = _mm512_set1_epi64(lanes::ONE_F32 as i64);
+            Self(_mm512_castps_si512(_mm512_add_ps(
+                _mm512_castsi512_ps(count.0),
+                _mm512_castsi512_ps(one),
+            )))
+        }
+
+        #[inline(always)]
+        unsafe fn rank_bits(count: Self) -> Self {
+            // The high halves (0.0) convert to 0.
+            let count = _mm512_cvttps_epi32(_mm512_castsi512_ps(count.0));
+            Self(_mm512_slli_epi64::<{ lanes::RANK_SHIFT }>(
+                _mm512_and_si512(count, _mm512_set1_epi64(0xff)),
+            ))
+        }
+
+        #[inline(always)]
+        unsafe fn share_key(weight_key: Self, count: Self, low: Self) -> Self {
+            // The weight's bits sit inverted in the key's high half; the high halves of the
+            // quotient (0 / 0) are shifted out.
+            let weight =
+                _mm512_srli_epi64::<32>(_mm512_xor_si512(weight_key.0, _mm512_set1_epi64(-1)));
+            let share = _mm512_castps_si512(_mm512_div_ps(
+                _mm512_castsi512_ps(weight),
+                _mm512_castsi512_ps(count.0),
+            ));
+            Self(descending_high(share, low.0))
+        }
+
+        #[inline(always)]
+        unsafe fn item_keys(
+            weights: &[f32],
+            labels: &[usize],
+            first: usize,
+            stride: usize,
+            lanes: usize,
+            low: u64,
+        ) -> Self {
+            let active = first_lanes(lanes);
+            let lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+            let at = _mm512_add_epi64(
+                _mm512_set1_epi64(first as i64),
+                _mm512_mul_epu32(lane, _mm512_set1_epi64(stride as i64)),
+            );
+            // SAFETY: the active lanes read items inside `weights` and `labels` (the
+            // caller's promise).
+            let (weight, label) = unsafe {
+                (
+                    _mm512_mask_i64gather_epi32::<4>(
+                        _mm256_setzero_si256(),
+                        active,
+                        at,
+                        weights.as_ptr().cast(),
+                    ),
+                    _mm512_mask_i64gather_epi64::<8>(
+                        _mm512_setzero_si512(),
+                        active,
+                        at,
+                        labels.as_ptr().cast(),
+                    ),
                 )
             };
-            self.at = _mm512_add_epi64(self.at, one);
+            let low = _mm512_or_si512(label, _mm512_set1_epi64(low as i64));
+            let key = descending_high(_mm512_cvtepu32_epi64(weight), low);
+            Self(_mm512_mask_mov_epi64(_mm512_set1_epi64(-1), active, key))
         }
+
+        #[inline(always)]
+        unsafe fn fill(
+            rows: &[u64],
+            order: &[u16],
+            lanes: usize,
+            first: usize,
+            packs: usize,
+            per_pack: usize,
+            out: &mut SlotsOut<'_>,
+        ) {
+            let mut group = LaneGroup::new(lanes, first, packs, per_pack);
+            let label = _mm512_set1_epi64(lanes::LABEL_MASK as i64);
+            for &row in order {
+                // SAFETY: the plan's rows are inside `rows`, and the active lanes' slots
+                // inside `out` (the caller's promise).
+                unsafe {
+                    let key = Self::load(rows, usize::from(row)).0;
+                    let slot = group.advance(key);
+                    write_slot(out, group.active, slot, key, label);
+                }
+            }
+        }
+    }
+
+    /// Writes the active lanes' labels (and ranks) to their slots.
+    ///
+    /// # Safety
+    /// The active lanes' slots lie inside `out`'s slices.
+    #[inline(always)]
+    unsafe fn write_slot(
+        out: &mut SlotsOut<'_>,
+        active: __mmask8,
+        slot: __m512i,
+        key: __m512i,
+        label: __m512i,
+    ) {
+        // SAFETY: the caller's promise.
+        unsafe {
+            _mm512_mask_i64scatter_epi64::<8>(
+                out.labels.as_mut_ptr().cast(),
+                active,
+                slot,
+                _mm512_and_si512(key, label),
+            );
+            if let Some(ranks) = out.ranks.as_deref_mut() {
+                let rank = _mm512_srli_epi64::<{ lanes::RANK_SHIFT }>(_mm512_and_si512(
+                    key,
+                    _mm512_set1_epi64(lanes::RANK_MASK as i64),
+                ));
+                _mm512_mask_i64scatter_epi32::<4>(
+                    ranks.as_mut_ptr().cast(),
+                    active,
+                    slot,
+                    _mm512_cvtepi64_epi32(rank),
+                );
+            }
+        }
+    }
+
+    /// Per lane: `descending_key` of the `f32` whose bits are in the low half of `bits`
+    /// (any high half), with the low 32 bits of `low`.
+    #[inline(always)]
+    unsafe fn descending_high(bits: __m512i, low: __m512i) -> __m512i {
+        // !(bits & 0x7fff_ffff) in the high half: the inverted ordered bits, top bit set.
+        let inverted = _mm512_andnot_si512(bits, _mm512_set1_epi64(0x7fff_ffff));
+        let high = _mm512_or_si512(
+            _mm512_slli_epi64::<32>(inverted),
+            _mm512_set1_epi64(i64::MIN),
+        );
+        _mm512_or_si512(
+            high,
+            _mm512_and_si512(low, _mm512_set1_epi64(u32::MAX as i64)),
+        )
     }
 }
 

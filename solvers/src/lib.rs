@@ -74,7 +74,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod apportion;
-// The two modules with `unsafe` code (the workspace denies it everywhere else).
+// The three modules with `unsafe` code (the workspace denies it everywhere else): the vector
+// kernels and the lane engine they instantiate.
 #[allow(unsafe_code)]
 mod avx2;
 #[allow(unsafe_code)]
@@ -83,6 +84,8 @@ pub mod error;
 pub mod exact;
 pub mod kernels;
 mod key_sort;
+#[allow(unsafe_code)]
+mod lanes;
 pub mod loads;
 pub mod milp;
 mod min_queue;

@@ -18,9 +18,11 @@
 //!   in one call, running their lightest-first loops in lockstep so that the processor
 //!   overlaps their dependency chains.
 
+use crate::avx512;
 use crate::error::{check_weights, SolverError};
-use crate::kernels::Kernels;
+use crate::kernels::{Isa, Kernels};
 use crate::key_sort::{merge_keys, sort_keys};
+use crate::lanes::{LaneBuffers, LaneShape, SlotsOut};
 use crate::min_queue::{ChunkedQueue, MinQueue, WinnerTree};
 use crate::partition::{
     descending_key, descending_keys, key_weight, ordered_bits, LightestFirst, LOW_BITS,
@@ -51,6 +53,17 @@ pub struct SlotCopies<'a> {
     pub rank: &'a [usize],
     /// `counts[item]`: the item's number of copies.
     pub counts: &'a [usize],
+}
+
+/// Where [`ReplicaPacker::greedy_segments_label_slots`] appends its answer: every slot's
+/// label and, when asked, the rank of the slot's copy (`0` for an item's original, then in
+/// hand-out order: DeepSeek's replica index).
+#[derive(Debug)]
+pub struct LabelSlots<'a> {
+    /// Every slot's label, appended.
+    pub labels: &'a mut Vec<i64>,
+    /// Every slot's copy rank, appended, or nothing.
+    pub ranks: Option<&'a mut Vec<u32>>,
 }
 
 /// What a solve writes: the per-slot tables, or the slots by physical copy only.
@@ -99,6 +112,8 @@ pub struct ReplicaPacker {
     /// The slots' physical copies when one copy per pack skips the packing.
     unsorted_copy: Vec<u32>,
     result: SlotAssignment,
+    /// The lane engine's plan and rows.
+    lanes: LaneBuffers,
 }
 
 /// Largest bit pattern of a finite non-negative `f32` (`f32::MAX`); `-0.0` is also accepted.
@@ -251,16 +266,131 @@ impl ReplicaPacker {
         })
     }
 
-    /// Solves, writing `output`; returns the copies per pack.
-    fn solve(
+    /// [`ReplicaPacker::greedy_segments_labelled`] answered as every slot's label (and, when
+    /// asked, its copy's rank), appended to `out` (DeepSeek's `int64` `phy2log` when the
+    /// labels are expert ids): the same slots, without the per-slot owner tables or the
+    /// per-copy records.
+    ///
+    /// With the AVX-512 kernels, instances of up to 128 items, 16 candidates for 64 extra
+    /// copies, 8 packs of at least two copies and labels below 2^16 (DeepSeek-V3's nodes) run
+    /// on the lane engine: the instances side by side, one per vector lane, sorted by
+    /// comparator networks across the lanes, the extras handed out and the copies packed one
+    /// vector step at a time, the labels written straight to `out`. Other shapes solve as
+    /// [`ReplicaPacker::greedy_segments_copies`] and append the labels from its answer.
+    ///
+    /// ```
+    /// use eplb_solvers::replicate::{LabelSlots, ReplicaPacker};
+    ///
+    /// let mut packer = ReplicaPacker::default();
+    /// let (mut labels, mut ranks) = (vec![7], Vec::new());
+    /// let out = LabelSlots { labels: &mut labels, ranks: Some(&mut ranks) };
+    /// packer
+    ///     .greedy_segments_label_slots(&[9.0, 4.0, 3.0, 2.0], &[40, 41, 42, 43], 1, 6, 2, out)
+    ///     .unwrap();
+    /// assert_eq!(labels, [7, 41, 40, 43, 40, 42, 40]);
+    /// assert_eq!(ranks, [0, 1, 0, 0, 0, 2]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ReplicaPacker::greedy_segments_labelled`] (`out` is left as it was).
+    pub fn greedy_segments_label_slots(
         &mut self,
+        weights: &[f32],
+        labels: &[usize],
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+        out: LabelSlots<'_>,
+    ) -> Result<(), SolverError> {
+        let shape = self.validate(weights, Some(labels), segments, copies, num_packs)?;
+        // The labels' bound only for a shape the lane engine takes. Every label is below the
+        // least power of two above their bitwise or (an or, unlike a maximum of 64-bit lanes,
+        // vectorises everywhere).
+        let lanes = self
+            .lane_shape(segments, shape.items, copies, num_packs)
+            .filter(|lanes| lanes.admitted(0))
+            .filter(|lanes| {
+                let bits = labels.iter().fold(0, |bits, &label| bits | label);
+                lanes.admitted(bits.saturating_add(1))
+            });
+        let LabelSlots { labels: out, ranks } = out;
+        if let Some(lanes) = lanes {
+            let start = out.len();
+            out.resize(start + segments * copies, 0);
+            let ranks = ranks.map(|ranks| {
+                let start = ranks.len();
+                ranks.resize(start + segments * copies, 0);
+                &mut ranks[start..]
+            });
+            let out = &mut SlotsOut {
+                labels: &mut out[start..],
+                ranks,
+            };
+            avx512::label_slots(&mut self.lanes, weights, labels, lanes, out);
+            return Ok(());
+        }
+        let per_pack = self.solve_checked(weights, Some(labels), shape, Output::Copies);
+        let by_slot = if per_pack == 1 {
+            &self.unsorted_copy
+        } else {
+            self.lpt.slots()
+        };
+        // Labels are the caller's `usize` ids, far below 2^63; ranks are below 2^32 copies.
+        out.extend(
+            by_slot
+                .iter()
+                .map(|&copy| self.phy_owner[copy as usize] as i64),
+        );
+        if let Some(ranks) = ranks {
+            ranks.extend(
+                by_slot
+                    .iter()
+                    .map(|&copy| self.phy_rank[copy as usize] as u32),
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether [`ReplicaPacker::greedy_segments_label_slots`] takes instances of `items`
+    /// items, `copies` copies and `num_packs` packs to the lane engine (labels below 2^16
+    /// provided); otherwise it solves per copy, as [`ReplicaPacker::greedy_segments_copies`]
+    /// does, which callers with their own use for the copies may call instead.
+    pub fn labels_in_lanes(&self, items: usize, copies: usize, num_packs: usize) -> bool {
+        self.lane_shape(1, items, copies, num_packs)
+            .is_some_and(|shape| shape.admitted(0))
+    }
+
+    /// The lane engine's shape of a call, unless the kernel choice keeps the per-copy engine
+    /// or the shape is not a valid one. Only the AVX-512 kernels run the lane engine: it has
+    /// no AVX2 lanes, and its portable lanes (the tests' reference for the AVX-512 ones) were
+    /// measured slower than the per-copy engine's portable code and AVX2 kernels (DeepSeek-V3,
+    /// R=288 P=32 N=4 `phy2log`: 281.5 against 247.6 us with the portable code).
+    fn lane_shape(
+        &self,
+        segments: usize,
+        items: usize,
+        copies: usize,
+        num_packs: usize,
+    ) -> Option<LaneShape> {
+        let valid = num_packs > 0 && copies >= items && copies.is_multiple_of(num_packs);
+        (self.lpt.kernels.isa() == Isa::Avx512 && valid).then(|| LaneShape {
+            segments,
+            items,
+            extra: copies - items,
+            packs: num_packs,
+            per_pack: copies / num_packs,
+        })
+    }
+
+    /// Checks the inputs of a solve; returns its shape.
+    fn validate(
+        &self,
         weights: &[f32],
         labels: Option<&[usize]>,
         segments: usize,
         copies: usize,
         num_packs: usize,
-        output: Output,
-    ) -> Result<usize, SolverError> {
+    ) -> Result<Shape, SolverError> {
         if let Some(labels) = labels {
             check_labels(labels, weights)?;
         }
@@ -289,13 +419,39 @@ impl ReplicaPacker {
         if invalid {
             check_weights(weights)?;
         }
-        let shape = Shape {
+        Ok(Shape {
             segments,
             items: n,
             copies,
             packs: num_packs,
             per_pack: copies / num_packs,
-        };
+        })
+    }
+
+    /// Solves, writing `output`; returns the copies per pack.
+    fn solve(
+        &mut self,
+        weights: &[f32],
+        labels: Option<&[usize]>,
+        segments: usize,
+        copies: usize,
+        num_packs: usize,
+        output: Output,
+    ) -> Result<usize, SolverError> {
+        let shape = self.validate(weights, labels, segments, copies, num_packs)?;
+        Ok(self.solve_checked(weights, labels, shape, output))
+    }
+
+    /// [`ReplicaPacker::solve`] once the inputs passed [`ReplicaPacker::validate`].
+    fn solve_checked(
+        &mut self,
+        weights: &[f32],
+        labels: Option<&[usize]>,
+        shape: Shape,
+        output: Output,
+    ) -> usize {
+        let total_copies = shape.segments * shape.copies;
+        let n = shape.items;
         if output == Output::Slots {
             // Every slot is written below; only the lengths need fitting (no clearing).
             self.result.owner.resize(total_copies, Default::default());
@@ -328,7 +484,7 @@ impl ReplicaPacker {
                     self.unsorted_copies(shape);
                 }
             }
-            return Ok(shape.per_pack);
+            return shape.per_pack;
         }
         let kernels = self.lpt.kernels;
         for order in self.order.chunks_exact_mut(n) {
@@ -337,7 +493,7 @@ impl ReplicaPacker {
         self.hand_out(weights, shape, Candidates::Sorted);
         self.merge_copies(weights, shape);
         self.pack(labels, shape, output);
-        Ok(shape.per_pack)
+        shape.per_pack
     }
 
     /// The apportionment of every segment: `copies - n` extras, one at a time, to the
@@ -930,6 +1086,95 @@ mod tests {
                 let owners: Vec<usize> = one.owner.iter().map(|&o| o + s * items).collect();
                 prop_assert_eq!(&got.owner[slots.clone()], &owners[..]);
                 prop_assert_eq!(&got.rank[slots], &one.rank[..]);
+            }
+        }
+
+        /// Every slot's label (and rank) equals the per-copy answer's, on the lane
+        /// engine's shapes (up to 8 packs, 16 candidates, 64 extras; segments beyond a
+        /// multiple of eight included) and beyond them, with both kernel choices and the
+        /// portable lanes, on weights full of ties (zeros included).
+        #[test]
+        fn label_slots_equal_the_copies_labels(
+            segments in 1usize..20,
+            items in 1usize..70,
+            extra in 0usize..24,
+            packs in prop_oneof![1usize..9, 9usize..12],
+            raw in proptest::collection::vec(0u32..8, 97),
+            halves in any::<bool>(),
+        ) {
+            let copies = (items + extra).div_ceil(packs) * packs;
+            let w: Vec<f32> = (0..segments * items)
+                .map(|i| {
+                    let x = raw[i % raw.len()] as f32;
+                    if halves { x / 2.0 } else { x }
+                })
+                .collect();
+            // Labels: distinct per item, in no particular order.
+            let labels: Vec<usize> = (0..w.len()).map(|i| (i * 7919) % 65_521).collect();
+            let mut reference = ReplicaPacker::default().with_kernels(Kernels::Portable);
+            let by_copy = reference
+                .greedy_segments_copies(&w, &labels, segments, copies, packs)
+                .unwrap();
+            let expected: Vec<i64> = by_copy
+                .copy
+                .iter()
+                .map(|&c| by_copy.owner[c as usize] as i64)
+                .collect();
+            let expected_ranks: Vec<u32> = by_copy
+                .copy
+                .iter()
+                .map(|&c| by_copy.rank[c as usize] as u32)
+                .collect();
+            for kernels in [Kernels::Auto, Kernels::Portable] {
+                let mut packer = ReplicaPacker::default().with_kernels(kernels);
+                let mut out = Vec::new();
+                let alone = LabelSlots { labels: &mut out, ranks: None };
+                packer
+                    .greedy_segments_label_slots(&w, &labels, segments, copies, packs, alone)
+                    .unwrap();
+                prop_assert_eq!(&out, &expected);
+                // Appended after what was there, with the ranks.
+                let (mut out, mut ranks) = (vec![-7], vec![9]);
+                let both = LabelSlots { labels: &mut out, ranks: Some(&mut ranks) };
+                packer
+                    .greedy_segments_label_slots(&w, &labels, segments, copies, packs, both)
+                    .unwrap();
+                prop_assert_eq!(&out[1..], &expected[..]);
+                prop_assert_eq!(&ranks[1..], &expected_ranks[..]);
+            }
+            let shape = LaneShape {
+                segments,
+                items,
+                extra: copies - items,
+                packs,
+                per_pack: copies / packs,
+            };
+            // Only the AVX-512 kernels take the admitted shapes to the lanes.
+            prop_assert!(!reference.labels_in_lanes(items, copies, packs));
+            prop_assert_eq!(
+                ReplicaPacker::default().labels_in_lanes(items, copies, packs),
+                crate::avx512::detected() && shape.admitted(0)
+            );
+            if shape.admitted(65_521) {
+                let (mut out, mut ranks) = (vec![-1; segments * copies], vec![99; segments * copies]);
+                let mut slots = SlotsOut { labels: &mut out, ranks: Some(&mut ranks) };
+                crate::lanes::label_slots_portable(
+                    &mut LaneBuffers::default(),
+                    &w,
+                    &labels,
+                    shape,
+                    &mut slots,
+                );
+                prop_assert_eq!(&out, &expected);
+                prop_assert_eq!(&ranks, &expected_ranks);
+                if crate::avx512::detected() {
+                    out.fill(-1);
+                    ranks.fill(99);
+                    let mut slots = SlotsOut { labels: &mut out, ranks: Some(&mut ranks) };
+                    avx512::label_slots(&mut LaneBuffers::default(), &w, &labels, shape, &mut slots);
+                    prop_assert_eq!(&out, &expected);
+                    prop_assert_eq!(&ranks, &expected_ranks);
+                }
             }
         }
 

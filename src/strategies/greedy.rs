@@ -158,9 +158,17 @@ impl Workspace {
     /// packed); under the global policy, the experts in id order.
     fn stage(&mut self, loads: &[f64], shape: NodeShape, base: usize) -> Result<()> {
         let items = base..base + shape.experts;
-        if shape.groups == 1 {
-            for (to, &w) in self.node_weights[items.clone()].iter_mut().zip(loads) {
+        if shape.groups == shape.nodes {
+            // One group per node (or one node): every group stays where it is (`eplb.py`
+            // packs one item per pack in order), so the loads go straight to their places;
+            // the group sums are still checked (a sum too large for `f32` is an error).
+            let node_weights = &mut self.node_weights[items.clone()];
+            for (to, &w) in node_weights.iter_mut().zip(loads) {
                 *to = w as f32;
+            }
+            if shape.groups > 1 {
+                sum_groups(node_weights, shape.groups, &mut self.group_sums);
+                self.partitioner.greedy(&self.group_sums, shape.nodes)?;
             }
             for (to, expert) in self.mlog2log[items].iter_mut().zip(0..) {
                 *to = expert;
@@ -255,6 +263,23 @@ fn solve_all(
         for l in 0..in_batch {
             ws.stage(problem.loads().layer(first + l), shape, l * experts)?;
         }
+        let items = experts / shape.nodes;
+        if ws
+            .replicator
+            .labels_in_lanes(items, shape.slots_per_node, shape.gpus_per_node)
+        {
+            // The slots' experts (and ranks) written straight into the tables (segment
+            // `l * N + node`'s slots are the layer's node-major slots).
+            ws.replicator.greedy_segments_label_slots(
+                &ws.node_weights,
+                &ws.mlog2log,
+                in_batch * shape.nodes,
+                shape.slots_per_node,
+                shape.gpus_per_node,
+                flat.label_slots(in_batch),
+            )?;
+            continue;
+        }
         let slots = ws.replicator.greedy_segments_copies(
             &ws.node_weights,
             &ws.mlog2log,
@@ -273,14 +298,64 @@ fn solve_all(
     Ok(flat.finish())
 }
 
-/// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does (the groups'
-/// addition chains are independent, so the processor overlaps them).
+/// Every group's load sum in `f32`, each summed in expert order as `eplb.py` does. Eight
+/// groups are summed side by side (their addition chains are independent, so the processor
+/// overlaps them; one group after another, each chain waited for the previous one's adds).
 fn sum_groups(weights: &[f32], groups: usize, sums: &mut Vec<f32>) {
+    const SIDE_BY_SIDE: usize = 8;
     let group_size = weights.len() / groups;
     sums.clear();
-    sums.extend(
-        weights
-            .chunks_exact(group_size)
-            .map(|group| group.iter().fold(0.0, |sum, &w| sum + w)),
-    );
+    for (chunk, first) in weights
+        .chunks(SIDE_BY_SIDE * group_size)
+        .zip((0..groups).step_by(SIDE_BY_SIDE))
+    {
+        if groups - first >= SIDE_BY_SIDE {
+            let rows: [&[f32]; SIDE_BY_SIDE] =
+                std::array::from_fn(|j| &chunk[j * group_size..(j + 1) * group_size]);
+            let mut acc = [0.0f32; SIDE_BY_SIDE];
+            for k in 0..group_size {
+                for (sum, row) in acc.iter_mut().zip(&rows) {
+                    *sum += row[k];
+                }
+            }
+            sums.extend_from_slice(&acc);
+        } else {
+            sums.extend(
+                chunk
+                    .chunks_exact(group_size)
+                    .map(|group| group.iter().fold(0.0, |sum, &w| sum + w)),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The side-by-side group sums are every group's sum in expert order, bit for bit
+        /// (group counts on both sides of a multiple of eight, weights from zero to near
+        /// `f32::MAX`, so that some sums round and some overflow).
+        #[test]
+        fn group_sums_are_each_group_summed_in_order(
+            groups in 1usize..20,
+            group_size in 1usize..40,
+            raw in proptest::collection::vec(
+                prop_oneof![0.0f32..4.0, 0.0f32..1e10, Just(0.0), Just(3e38)],
+                800,
+            ),
+        ) {
+            let weights = &raw[..groups * group_size];
+            let mut sums = Vec::new();
+            sum_groups(weights, groups, &mut sums);
+            let expected: Vec<u32> = weights
+                .chunks_exact(group_size)
+                .map(|g| g.iter().fold(0.0f32, |s, &w| s + w).to_bits())
+                .collect();
+            let got: Vec<u32> = sums.iter().map(|s| s.to_bits()).collect();
+            prop_assert_eq!(got, expected);
+        }
+    }
 }
