@@ -69,18 +69,30 @@ impl Loads {
                 expected: experts,
             });
         }
-        for (i, v) in data.iter_mut().enumerate() {
-            if let Some(kind) = BadLoad::of(*v) {
-                return Err(EplbError::InvalidLoad {
-                    layer: i / experts,
-                    expert: i % experts,
-                    value: *v,
-                    kind,
-                });
-            }
-            if *v == 0.0 {
-                *v = 0.0; // normalise -0.0
-            }
+        // `-0.0 + 0.0` is `+0.0`, every other value is unchanged: `-0.0` normalised. Then one
+        // pass without a branch per value over the high 32 bits of each (it vectorises on any
+        // x86-64): a finite value `>= 0` has its sign bit clear and an exponent below all ones,
+        // so those bits are below `0x7ff0_0000`. Only when that fails, the first bad value.
+        for v in &mut data {
+            *v += 0.0;
+        }
+        const INFINITY_HIGH: u32 = 0x7ff0_0000;
+        let valid = data.iter().fold(1u32, |ok, v| {
+            let high = (v.to_bits() >> 32) as u32;
+            ok & (high.wrapping_sub(INFINITY_HIGH) >> 31) & !(high >> 31)
+        }) == 1;
+        let first_bad = || {
+            data.iter()
+                .enumerate()
+                .find_map(|(i, &v)| BadLoad::of(v).map(|kind| (i, kind)))
+        };
+        if let Some((i, kind)) = (!valid).then(first_bad).flatten() {
+            return Err(EplbError::InvalidLoad {
+                layer: i / experts,
+                expert: i % experts,
+                value: data[i],
+                kind,
+            });
         }
         Ok(Self {
             layers,

@@ -47,6 +47,49 @@ fn ragged_loads() {
     assert!(Loads::from_flat(2, 3, vec![0.0; 5]).is_err());
 }
 
+proptest::proptest! {
+    /// `Loads::from_flat` accepts exactly the matrices whose every value is finite and
+    /// `>= 0`; it names the first bad value (position and kind), and keeps every valid value's
+    /// bits but `-0.0`'s, stored as `0.0`.
+    #[test]
+    fn from_flat_accepts_exactly_finite_non_negative_values(
+        experts in 1usize..40,
+        values in proptest::collection::vec(
+            proptest::prop_oneof![
+                8 => 0.0f64..1e12,
+                1 => proptest::sample::select(vec![
+                    0.0, -0.0, f64::MIN_POSITIVE, 5e-324, f64::MAX, f64::NAN, f64::INFINITY,
+                    f64::NEG_INFINITY, -1.0, -5e-324,
+                ]),
+            ],
+            1..400,
+        ),
+    ) {
+        let layers = values.len() / experts;
+        proptest::prop_assume!(layers > 0);
+        let data = values[..layers * experts].to_vec();
+        let first_bad = data
+            .iter()
+            .enumerate()
+            .find_map(|(i, &v)| BadLoad::of(v).map(|kind| (i, kind)));
+        match (Loads::from_flat(layers, experts, data.clone()), first_bad) {
+            (Ok(loads), None) => {
+                for (i, &v) in data.iter().enumerate() {
+                    let stored = loads.layer(i / experts)[i % experts];
+                    let expected = if v == 0.0 { 0.0f64 } else { v };
+                    proptest::prop_assert_eq!(stored.to_bits(), expected.to_bits());
+                }
+            }
+            (Err(EplbError::InvalidLoad { layer, expert, kind, .. }), Some((i, bad))) => {
+                proptest::prop_assert_eq!((layer, expert, kind), (i / experts, i % experts, bad));
+            }
+            (other, expected) => {
+                proptest::prop_assert!(false, "{:?} against {:?}", other.map(|_| ()), expected);
+            }
+        }
+    }
+}
+
 #[test]
 fn nan_infinite_and_negative_loads_name_their_position() {
     for (value, kind) in [

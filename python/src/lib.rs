@@ -51,8 +51,11 @@ pub(crate) fn value_error(error: EplbError) -> PyErr {
 pub(crate) fn loads_of(array: &Bound<'_, PyAny>) -> PyResult<Loads> {
     fn convert<T: AsPrimitive<f64>>(view: ArrayView2<'_, T>) -> PyResult<Loads> {
         let (layers, experts) = view.dim();
-        // `as f64`, as `numpy.astype(float64)` converts.
-        let data = view.iter().map(|&x| x.as_()).collect();
+        // `as f64`, as `numpy.astype(float64)` converts (a contiguous array as one slice).
+        let data = match view.as_slice() {
+            Some(values) => values.iter().map(|&x| x.as_()).collect(),
+            None => view.iter().map(|&x| x.as_()).collect(),
+        };
         Loads::from_flat(layers, experts, data).map_err(value_error)
     }
     macro_rules! by_dtype {
