@@ -212,42 +212,33 @@ pub(crate) trait Lanes: Copy {
 /// Sixteen rows sorted in registers by [`Lanes::sort16`] (`None`: padding, after the rows).
 pub(crate) type Block = [Option<u16>; 16];
 
+/// Compare-exchanges of `keys` at constant indices: after `a b`, `keys[a]` holds the smaller
+/// key of the two and `keys[b]` the larger (the networks below, written out).
+macro_rules! exchange {
+    ($keys:ident; $($a:literal $b:literal;)*) => {
+        $(
+            let (x, y) = ($keys[$a], $keys[$b]);
+            // SAFETY: the caller's features.
+            unsafe {
+                $keys[$a] = x.min(y);
+                $keys[$b] = x.max(y);
+            }
+        )*
+    };
+}
+
 /// Batcher's odd-even merge sort of sixteen keys per lane (63 comparators), written out so
 /// that every index is a constant and the keys stay in registers.
 #[inline(always)]
 pub(crate) unsafe fn sort16_in_registers<V: Lanes>(keys: &mut [V; 16]) {
-    macro_rules! exchange {
-        ($($a:literal $b:literal;)*) => {
-            $(
-                // SAFETY: the caller's features.
-                let (x, y) = (keys[$a], keys[$b]);
-                unsafe {
-                    keys[$a] = x.min(y);
-                    keys[$b] = x.max(y);
-                }
-            )*
-        };
-    }
-    exchange!(0 1; 2 3; 4 5; 6 7; 8 9; 10 11; 12 13; 14 15; 0 2; 1 3; 4 6; 5 7; 8 10; 9 11; 12 14; 13 15; 1 2; 5 6; 9 10; 13 14; 0 4; 1 5; 2 6; 3 7; 8 12; 9 13; 10 14; 11 15; 2 4; 3 5; 10 12; 11 13; 1 2; 3 4; 5 6; 9 10; 11 12; 13 14; 0 8; 1 9; 2 10; 3 11; 4 12; 5 13; 6 14; 7 15; 4 8; 5 9; 6 10; 7 11; 2 4; 3 5; 6 8; 7 9; 10 12; 11 13; 1 2; 3 4; 5 6; 7 8; 9 10; 11 12; 13 14;);
+    exchange!(keys; 0 1; 2 3; 4 5; 6 7; 8 9; 10 11; 12 13; 14 15; 0 2; 1 3; 4 6; 5 7; 8 10; 9 11; 12 14; 13 15; 1 2; 5 6; 9 10; 13 14; 0 4; 1 5; 2 6; 3 7; 8 12; 9 13; 10 14; 11 15; 2 4; 3 5; 10 12; 11 13; 1 2; 3 4; 5 6; 9 10; 11 12; 13 14; 0 8; 1 9; 2 10; 3 11; 4 12; 5 13; 6 14; 7 15; 4 8; 5 9; 6 10; 7 11; 2 4; 3 5; 6 8; 7 9; 10 12; 11 13; 1 2; 3 4; 5 6; 7 8; 9 10; 11 12; 13 14;);
 }
 
 /// The last pass of Batcher's odd-even merge sort of 32 keys per lane (65 comparators): the
 /// merge of two sorted runs of sixteen, written out as [`sort16_in_registers`].
 #[inline(always)]
 pub(crate) unsafe fn merge32_in_registers<V: Lanes>(keys: &mut [V; 32]) {
-    macro_rules! exchange {
-        ($($a:literal $b:literal;)*) => {
-            $(
-                // SAFETY: the caller's features.
-                let (x, y) = (keys[$a], keys[$b]);
-                unsafe {
-                    keys[$a] = x.min(y);
-                    keys[$b] = x.max(y);
-                }
-            )*
-        };
-    }
-    exchange!(0 16; 1 17; 2 18; 3 19; 4 20; 5 21; 6 22; 7 23; 8 24; 9 25; 10 26; 11 27; 12 28; 13 29; 14 30; 15 31; 8 16; 9 17; 10 18; 11 19; 12 20; 13 21; 14 22; 15 23; 4 8; 5 9; 6 10; 7 11; 12 16; 13 17; 14 18; 15 19; 20 24; 21 25; 22 26; 23 27; 2 4; 3 5; 6 8; 7 9; 10 12; 11 13; 14 16; 15 17; 18 20; 19 21; 22 24; 23 25; 26 28; 27 29; 1 2; 3 4; 5 6; 7 8; 9 10; 11 12; 13 14; 15 16; 17 18; 19 20; 21 22; 23 24; 25 26; 27 28; 29 30;);
+    exchange!(keys; 0 16; 1 17; 2 18; 3 19; 4 20; 5 21; 6 22; 7 23; 8 24; 9 25; 10 26; 11 27; 12 28; 13 29; 14 30; 15 31; 8 16; 9 17; 10 18; 11 19; 12 20; 13 21; 14 22; 15 23; 4 8; 5 9; 6 10; 7 11; 12 16; 13 17; 14 18; 15 19; 20 24; 21 25; 22 26; 23 27; 2 4; 3 5; 6 8; 7 9; 10 12; 11 13; 14 16; 15 17; 18 20; 19 21; 22 24; 23 25; 26 28; 27 29; 1 2; 3 4; 5 6; 7 8; 9 10; 11 12; 13 14; 15 16; 17 18; 19 20; 21 22; 23 24; 25 26; 27 28; 29 30;);
 }
 
 /// The comparator networks and row orders of one shape (see the module documentation):
